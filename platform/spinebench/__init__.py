@@ -1,0 +1,5 @@
+"""SpineBench Django project: challenges, datasets, submissions, algorithms and leaderboards."""
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

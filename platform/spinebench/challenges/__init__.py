@@ -1,0 +1,1 @@
+"""Challenges, phases and registrations; YAML bundles that set a challenge up."""

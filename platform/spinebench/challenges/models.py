@@ -1,0 +1,242 @@
+"""Challenge, Registration and Phase. Every limit or switch an organizer sets is a field with help text; the
+leaderboard configuration of a phase is validated against the task registry on every save."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from . import registry
+
+
+class Challenge(models.Model):
+    class RegistrationMode(models.TextChoices):
+        AUTO = "auto", "approved automatically"
+        APPROVAL = "approval", "approved by an organizer"
+
+    slug = models.SlugField(unique=True, help_text="URL name of the challenge, e.g. aasce-2019.")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="Markdown; rendered with raw HTML stripped.")
+    organizers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="organized_challenges",
+        help_text="Users who manage this challenge, see every submission and approve registrations.",
+    )
+    registration_mode = models.CharField(
+        max_length=16, choices=RegistrationMode.choices, default=RegistrationMode.AUTO,
+        help_text="Whether a registration is approved at once or waits for an organizer.",
+    )
+    is_public = models.BooleanField(default=True, help_text="Hidden challenges are visible to their organizers only.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("challenges:detail", kwargs={"slug": self.slug})
+
+    def is_organizer(self, user) -> bool:
+        return bool(user and user.is_authenticated and (user.is_superuser or self.organizers.filter(pk=user.pk).exists()))
+
+    def is_participant(self, user) -> bool:
+        """An approved registration (organizers count as participants of their own challenge)."""
+        if not (user and user.is_authenticated):
+            return False
+        return self.is_organizer(user) or self.registrations.filter(
+            user=user, status=Registration.Status.APPROVED
+        ).exists()
+
+    def is_visible_to(self, user) -> bool:
+        return self.is_public or self.is_organizer(user)
+
+
+class Registration(models.Model):
+    """A user's request to take part in a challenge. This row is also the lock that serialises that participant's
+    submissions (see spinebench.submissions.services.create_submission)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "waiting for approval"
+        APPROVED = "approved", "approved"
+        REJECTED = "rejected", "rejected"
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="registrations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="registrations")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["challenge", "user"], name="one_registration_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.challenge.slug} ({self.status})"
+
+
+def _validate_string_list(value, *, name: str) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError({name: f"{name} must be a list of metric keys, got {value!r}"})
+
+
+class Phase(models.Model):
+    class SubmissionKind(models.TextChoices):
+        CSV = "csv", "CSV predictions"
+        ALGORITHM = "algorithm", "algorithm container"
+
+    class RankingMethod(models.TextChoices):
+        PRIMARY = "primary", "primary metric"
+        MEAN_RANK = "mean-rank", "mean of per-metric ranks"
+        MEDIAN_RANK = "median-rank", "median of per-metric ranks"
+
+    class Selection(models.TextChoices):
+        BEST = "best", "best submission per participant"
+        LATEST = "latest", "latest submission per participant"
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
+    slug = models.SlugField(help_text="URL name of the phase inside its challenge, e.g. test.")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="Markdown shown on the phase's pages.")
+    order = models.PositiveIntegerField(default=0, help_text="Position among the challenge's phases.")
+    submission_kind = models.CharField(
+        max_length=16, choices=SubmissionKind.choices, default=SubmissionKind.CSV,
+        help_text="What participants upload: one predictions CSV, or a `docker save` archive of an algorithm.",
+    )
+    task = models.CharField(
+        max_length=64, validators=[registry.validate_task_id],
+        help_text="Task id from the evaluators' task registry (evaluators.tasks), e.g. aasce-cobb.",
+    )
+    dataset = models.ForeignKey(
+        "datasets.Dataset", on_delete=models.PROTECT, related_name="scored_phases", null=True, blank=True,
+        help_text="The dataset submissions are scored against. A test split's ground truth is never served.",
+    )
+    training_dataset = models.ForeignKey(
+        "datasets.Dataset", on_delete=models.SET_NULL, related_name="training_phases", null=True, blank=True,
+        help_text="A training split participants of this phase may download, labels included.",
+    )
+    opens_at = models.DateTimeField(null=True, blank=True, help_text="Submissions accepted from (empty: always).")
+    closes_at = models.DateTimeField(null=True, blank=True, help_text="Submissions accepted until (empty: never closes).")
+    is_public = models.BooleanField(default=True, help_text="Hidden phases and their leaderboards are for organizers only.")
+    show_case_results = models.BooleanField(
+        default=False, help_text="Show per-case metrics to the submitter and on public submission pages.",
+    )
+    submission_limit = models.PositiveIntegerField(
+        null=True, blank=True, default=5,
+        help_text="Submissions per participant per period (failed and cancelled ones do not count); empty = no limit.",
+    )
+    submission_limit_period_hours = models.PositiveIntegerField(
+        default=24, validators=[MinValueValidator(1)], help_text="Length of the submission-limit window in hours.",
+    )
+    max_upload_bytes = models.PositiveBigIntegerField(
+        default=10 * 1024 * 1024, help_text="Largest accepted upload (CSV file or algorithm archive) in bytes.",
+    )
+    time_limit_seconds = models.PositiveIntegerField(
+        default=3600, validators=[MinValueValidator(1)],
+        help_text="A submission not finished this long after it was created is failed by the periodic sweep.",
+    )
+    # Algorithm-container limits (used by spinebench.algorithms for submission_kind = algorithm).
+    case_time_limit_seconds = models.PositiveIntegerField(
+        default=300, validators=[MinValueValidator(1)], help_text="Wall-clock limit per algorithm container run.",
+    )
+    memory_limit_mb = models.PositiveIntegerField(
+        default=2048, validators=[MinValueValidator(16)], help_text="Memory (= memory + swap) of an algorithm container in MiB.",
+    )
+    cpu_limit = models.FloatField(
+        default=1.0, validators=[MinValueValidator(0.1)], help_text="CPU quota of an algorithm container in cores.",
+    )
+    pids_limit = models.PositiveIntegerField(default=128, help_text="Process limit inside an algorithm container.")
+    output_limit_mb = models.PositiveIntegerField(default=256, help_text="Size cap of an algorithm's /output in MiB.")
+    requires_gpu = models.BooleanField(default=False, help_text="Run algorithm containers on the GPU queue with one GPU.")
+    # Leaderboard configuration.
+    primary_metric = models.CharField(
+        max_length=64, blank=True, help_text="Metric key that ranks the leaderboard (empty: the task's primary metric).",
+    )
+    extra_metrics = models.JSONField(
+        default=list, blank=True,
+        help_text="More metric keys shown as columns (and ranked by the mean/median rank methods), e.g. "
+        '["mae_pt", "dice@translated"].',
+    )
+    metric_directions = models.JSONField(
+        default=dict, blank=True,
+        help_text='Overrides of "higher"/"lower" per metric key; unlisted metrics follow the task registry.',
+    )
+    decimal_places = models.PositiveSmallIntegerField(
+        default=3, validators=[MaxValueValidator(10)], help_text="Decimal places shown on the leaderboard.",
+    )
+    ranking_method = models.CharField(
+        max_length=16, choices=RankingMethod.choices, default=RankingMethod.PRIMARY,
+        help_text="How entries are ordered: by the primary metric, or by the mean or median of per-metric ranks.",
+    )
+    selection = models.CharField(
+        max_length=16, choices=Selection.choices, default=Selection.BEST,
+        help_text="Which submission of a participant is on the leaderboard.",
+    )
+    auto_publish = models.BooleanField(
+        default=True, help_text="Put a succeeded submission on the leaderboard at once (otherwise an organizer publishes it).",
+    )
+
+    class Meta:
+        ordering = ["challenge", "order", "pk"]
+        constraints = [models.UniqueConstraint(fields=["challenge", "slug"], name="phase_slug_unique_in_challenge")]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug}/{self.slug}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("leaderboards:phase", kwargs={"challenge": self.challenge.slug, "phase": self.slug})
+
+    # leaderboard configuration -------------------------------------------------------------------------------
+    @property
+    def ranking_metric(self) -> str:
+        return self.primary_metric or registry.get_task(self.task).primary
+
+    @property
+    def leaderboard_metrics(self) -> list[str]:
+        """Columns in order: the ranking metric first, then the extra metrics."""
+        return [self.ranking_metric] + [key for key in self.extra_metrics if key != self.ranking_metric]
+
+    def direction(self, key: str) -> str:
+        return self.metric_directions.get(key) or registry.default_direction(self.task, key)
+
+    def clean(self) -> None:
+        super().clean()
+        self.validate_leaderboard_config()
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValidationError({"closes_at": "closes_at must be after opens_at"})
+        for field, dataset in (("dataset", self.dataset), ("training_dataset", self.training_dataset)):
+            if dataset is not None and dataset.task != self.task:
+                raise ValidationError({field: f"dataset {dataset} is for task {dataset.task!r}, the phase's task is {self.task!r}"})
+        if self.training_dataset is not None and self.training_dataset.split != "train":
+            raise ValidationError({"training_dataset": "only a train split can be offered for download"})
+
+    def validate_leaderboard_config(self) -> None:
+        registry.validate_task_id(self.task)
+        _validate_string_list(self.extra_metrics, name="extra_metrics")
+        if not isinstance(self.metric_directions, dict):
+            raise ValidationError({"metric_directions": "metric_directions must be an object {metric: 'higher'|'lower'}"})
+        for key in [self.ranking_metric, *self.extra_metrics, *self.metric_directions]:
+            try:
+                registry.default_direction(self.task, key)
+            except ValidationError as error:
+                raise ValidationError({"primary_metric": error.messages}) from None
+        for key, direction in self.metric_directions.items():
+            if direction not in ("higher", "lower"):
+                raise ValidationError({"metric_directions": f"direction of {key!r} must be 'higher' or 'lower', got {direction!r}"})
+
+    def save(self, *args, **kwargs):
+        self.validate_leaderboard_config()
+        super().save(*args, **kwargs)
+
+    # submission window ---------------------------------------------------------------------------------------
+    def is_open(self, now=None) -> bool:
+        now = now or timezone.now()
+        return (self.opens_at is None or self.opens_at <= now) and (self.closes_at is None or now < self.closes_at)
+
+    @property
+    def submission_limit_period(self) -> timedelta:
+        return timedelta(hours=self.submission_limit_period_hours)

@@ -1,0 +1,1 @@
+"""Datasets (SpineBench dataset folders under DATASETS_ROOT) and their cases."""

@@ -1,0 +1,1 @@
+"""Ranking (pure functions), re-ranking a phase, exports and the public leaderboard pages."""

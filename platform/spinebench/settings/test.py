@@ -1,0 +1,19 @@
+"""pytest settings: the same as base, with fast password hashing and throwaway storage roots per test run.
+DATABASE_URL / CELERY_BROKER_URL from the environment select PostgreSQL + Redis (CI); unset gives SQLite + eager."""
+
+import tempfile
+from pathlib import Path
+
+from .base import *  # noqa: F401,F403
+from .base import env
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+_TMP = Path(env("SPINEBENCH_TEST_ROOT", default=tempfile.mkdtemp(prefix="spinebench-test-")))
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(_TMP / "media")))
+DATASETS_ROOT = Path(env("DATASETS_ROOT", default=str(_TMP / "datasets")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# The pytest process never consumes from the broker itself: it dispatches for the worker subprocess, or runs eagerly.
+CELERY_TASK_EAGER_PROPAGATES = True

@@ -1,0 +1,1 @@
+"""Submissions, evaluations, the status state machine and the scoring tasks."""

@@ -1,0 +1,94 @@
+"""Submission (one upload, or one baseline run, for a phase) and its Evaluation (metrics.json + rank)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from .status import ACTIVE, Status
+
+
+_UPLOAD_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".csv")
+
+
+def submission_upload_path(submission: "Submission", filename: str) -> str:
+    # Never the participant's own file name in the path: no traversal, no collisions.
+    suffix = next((suffix for suffix in _UPLOAD_SUFFIXES if filename.lower().endswith(suffix)), "")
+    return f"submissions/{submission.phase_id}/{uuid.uuid4().hex}{suffix}"
+
+
+class Submission(models.Model):
+    phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="submissions")
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="submissions",
+        help_text="The participant (empty for a baseline run by the platform).",
+    )
+    is_baseline = models.BooleanField(default=False, help_text="A reference method run by the platform.")
+    baseline_method = models.CharField(max_length=64, blank=True, help_text="Method name in baselines.registry.")
+    comment = models.CharField(max_length=500, blank=True)
+    predictions_file = models.FileField(upload_to=submission_upload_path, blank=True, max_length=300)
+    algorithm_archive = models.FileField(
+        upload_to=submission_upload_path, blank=True, max_length=300,
+        help_text="`docker save` archive of an algorithm phase submission (processed by spinebench.algorithms).",
+    )
+    upload_size = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+    error_message = models.TextField(blank=True, help_text="Shown to the submitter: never contains hidden data.")
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When scoring (or running) started.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+        indexes = [models.Index(fields=["phase", "creator", "created"])]
+
+    def __str__(self) -> str:
+        return f"submission {self.pk} to {self.phase} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("submissions:detail", kwargs={"pk": self.pk})
+
+    @property
+    def participant_key(self) -> str:
+        """Who a leaderboard row belongs to: the user, or each baseline method separately."""
+        return f"baseline:{self.baseline_method}" if self.is_baseline else f"user:{self.creator_id}"
+
+    @property
+    def participant_name(self) -> str:
+        if self.is_baseline:
+            return self.baseline_method
+        return self.creator.get_username() if self.creator else "(deleted user)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class Evaluation(models.Model):
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="evaluation")
+    metrics = models.JSONField(help_text='{"case": {case_id: {metric: value}}, "aggregates": {metric: value}}')
+    created = models.DateTimeField(auto_now_add=True)
+    duration_seconds = models.FloatField(default=0.0, help_text="Time the evaluator took.")
+    published = models.BooleanField(default=True, help_text="Shown on the phase leaderboard.")
+    rank = models.PositiveIntegerField(null=True, blank=True, help_text="Leaderboard rank (empty: not ranked).")
+
+    def __str__(self) -> str:
+        return f"evaluation of submission {self.submission_id}"
+
+    @property
+    def aggregates(self) -> dict:
+        return self.metrics.get("aggregates", {})
+
+    @property
+    def case_metrics(self) -> dict:
+        return self.metrics.get("case", {})
