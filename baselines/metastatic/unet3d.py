@@ -1,0 +1,193 @@
+"""Metastatic vertebral-body (trabecular centrum) segmentation with a 3D U-Net and eight augmentation settings.
+
+Follows Klein et al., "Metastatic Vertebrae Segmentation for Use in a Clinical Pipeline" (CSI 2019):
+
+- Sect. 4 / Fig. 1: a 6-level 3D U-Net with 32 base filters (``baselines.nn.unet3d.UNet3D``; filters double per
+  level, max pooling, transposed-convolution up-sampling, batch norm).
+- Sect. 4.1: inputs are 128×128×64 patches at 1 mm around one vertebra (the task's input already is such a
+  patch); loss = negative Dice (we minimise 1 − soft DSC of the foreground probability, the same gradient); Adam
+  with learning rate 1e-4; 200 epochs in the ``paper`` preset.
+- Sect. 4.2: three augmentation families, applied on the fly at the native 1 mm grid and combined by
+  ``Config.augmentation`` ∈ {N, S, T, R, ST, SR, TR, STR}:
+  S (shape) = random rotation about every axis, isotropic scaling, a smooth elastic displacement and left-right
+  mirroring; T (translation) = shifting the crop window so the body is off-centre; R (resampling) = resampling the
+  image to a random voxel size in 1–2 mm and back to 1 mm (the mask is left as is, since the anatomy is unchanged).
+- Sect. 4.4 evaluation (DSC and Concurrency under the four test conditions) is done by the benchmark
+  (``benchmarks/ctxr_metastatic.py``) with ``evaluators``.
+
+Where it differs: no pretrained weights and no Keras; trained on SpineBench's generated phantoms rather than the
+Sunnybrook cohort; the ``tiny``/``standard`` presets shrink the network (fewer levels and filters, group norm for
+batch size 1) and let the network see the patch resized to a coarser grid (``input_size``), with the prediction
+resized back onto the input's own grid; the rotation/scale/elastic/translation ranges are not given in the paper and
+are our choices (documented in ``Config``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from baselines.metastatic.volumes import (
+    array,
+    autocast,
+    case_ids,
+    degrade_resolution,
+    elastic_field,
+    ground_truth_image,
+    input_image,
+    label_image_like,
+    resolve_device,
+    rotation_matrix,
+    soft_dice_loss,
+    warp,
+)
+from baselines.nn.unet3d import UNet3D
+
+TASK = "metastatic-body-ct"
+PAPER = "Klein et al., metastatic vertebral-body segmentation with a 3D U-Net and augmentation (CSI 2019)"
+AUGMENTATIONS = ("N", "S", "T", "R", "ST", "SR", "TR", "STR")
+
+
+@dataclass(frozen=True)
+class Config:
+    augmentation: str = "N"  # any of AUGMENTATIONS: S shape, T translation, R resampling, N none
+    levels: int = 6
+    base_filters: int = 32
+    max_filters: int | None = None
+    norm: str = "batch"
+    input_size: tuple[int, int, int] = (64, 128, 128)  # (z, y, x) grid the network sees
+    epochs: int = 200
+    batch_size: int = 1
+    learning_rate: float = 1e-4
+    hu_scale: float = 1000.0  # network input = clip(HU / hu_scale, -1, 3)
+    rotation_degrees: float = 10.0  # S: uniform in ±this about each axis
+    scale_range: tuple[float, float] = (0.9, 1.1)  # S: isotropic zoom
+    elastic_voxels: float = 2.0  # S: standard deviation of the smooth displacement
+    mirror_probability: float = 0.5  # S: left-right flip
+    translate_fraction: float = 0.25  # T: shift up to this fraction of the in-plane extent (and half that in z)
+    resample_mm: tuple[float, float] = (1.0, 2.0)  # R: random voxel size before resampling back to 1 mm
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.augmentation not in AUGMENTATIONS:
+            raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {self.augmentation!r}")
+
+
+PRESETS = {
+    "tiny": Config(levels=3, base_filters=4, norm="group", input_size=(16, 24, 24), epochs=3, batch_size=2,
+                   learning_rate=3e-3, elastic_voxels=1.0),
+    "standard": Config(levels=4, base_filters=8, norm="group", input_size=(32, 48, 48), epochs=25, batch_size=2,
+                       learning_rate=2e-3),
+    "paper": Config(),
+}
+
+
+def build_network(config: Config) -> UNet3D:
+    return UNet3D(1, 1, base_filters=config.base_filters, levels=config.levels, max_filters=config.max_filters,
+                  norm=config.norm)
+
+
+def _normalise(hu: np.ndarray, config: Config) -> torch.Tensor:
+    return torch.from_numpy(np.clip(hu / config.hu_scale, -1.0, 3.0)).float()[None, None]
+
+
+def augment(image: torch.Tensor, mask: torch.Tensor, *, config: Config, generator: torch.Generator):
+    """Apply the families named in ``config.augmentation`` to one (1, 1, D, H, W) image and (1, D, H, W) mask at
+    the native 1 mm grid."""
+    def uniform(low: float, high: float) -> float:
+        return low + (high - low) * torch.rand((), generator=generator).item()
+
+    families = config.augmentation
+    matrix, shift, elastic = torch.eye(3), [0.0, 0.0, 0.0], None
+    if "S" in families:
+        limit = math.radians(config.rotation_degrees)
+        matrix = rotation_matrix(tuple(uniform(-limit, limit) for _ in range(3))) / uniform(*config.scale_range)
+        if torch.rand((), generator=generator).item() < config.mirror_probability:
+            matrix = matrix @ torch.diag(torch.tensor([-1.0, 1.0, 1.0]))  # flip x (left-right)
+        if config.elastic_voxels > 0:
+            elastic = elastic_field(tuple(image.shape[2:]), magnitude=config.elastic_voxels, control=4,
+                                    generator=generator)
+    if "T" in families:
+        # normalised units: the whole extent is 2, so a fraction f of it is 2f
+        fraction = config.translate_fraction
+        shift = [uniform(-2 * fraction, 2 * fraction), uniform(-2 * fraction, 2 * fraction),
+                 uniform(-fraction, fraction)]
+    if "S" in families or "T" in families:
+        image, mask = warp(image, mask, matrix=matrix, shift=tuple(shift), elastic=elastic)
+    if "R" in families:
+        image = degrade_resolution(image, uniform(*config.resample_mm))
+    return image, mask
+
+
+def _to_network_grid(image: torch.Tensor, mask: torch.Tensor | None, config: Config):
+    image = F.interpolate(image, size=config.input_size, mode="trilinear", align_corners=False)
+    if mask is not None:
+        mask = F.interpolate(mask[:, None].float(), size=config.input_size, mode="nearest")[:, 0]
+    return image, mask
+
+
+def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> dict:
+    device = resolve_device(device)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    cases = []
+    for case_id in case_ids(data_dir):
+        hu = array(input_image(data_dir, case_id))
+        mask = torch.from_numpy(array(ground_truth_image(data_dir, case_id)) > 0.5).long()[None]
+        if mask.shape[1:] != hu.shape:
+            raise ValueError(f"{data_dir}: case {case_id}: mask shape {tuple(mask.shape[1:])} differs from the "
+                             f"image's {hu.shape}")
+        cases.append((_normalise(hu, config), mask))
+    if not cases:
+        raise ValueError(f"{data_dir}: the training set has no cases")
+    net = build_network(config).to(device)
+    optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    losses = []
+    for _ in tqdm(range(config.epochs), desc=f"unet3d-{config.augmentation.lower()}", disable=not progress):
+        order = torch.randperm(len(cases), generator=generator).tolist()
+        epoch_losses = []
+        for start in range(0, len(order), config.batch_size):
+            images, masks = [], []
+            for index in order[start: start + config.batch_size]:
+                image, mask = augment(*cases[index], config=config, generator=generator)
+                image, mask = _to_network_grid(image, mask, config)
+                images.append(image)
+                masks.append(mask)
+            images = torch.cat(images).to(device)
+            masks = torch.cat(masks).float()[:, None].to(device)
+            net.train()
+            optimiser.zero_grad()
+            with autocast(device):
+                logits = net(images)
+            loss = soft_dice_loss(torch.sigmoid(logits.float()), masks)
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
+            epoch_losses.append(loss.item())
+        losses.append(float(np.mean(epoch_losses)))
+    return {"state": {k: v.cpu() for k, v in net.state_dict().items()}, "losses": losses, "config": asdict(config)}
+
+
+def predict(*, checkpoint: dict, data_dir, config: Config, device="auto", progress: bool = True) -> dict:
+    """Segment every case of ``data_dir/inputs``: a uint8 SimpleITK mask on the input's own grid."""
+    device = resolve_device(device)
+    net = build_network(config).to(device)
+    net.load_state_dict(checkpoint["state"])
+    net.eval()
+    predictions = {}
+    for case_id in tqdm(case_ids(data_dir), desc="predict", disable=not progress):
+        reference = input_image(data_dir, case_id)
+        hu = array(reference)
+        image, _ = _to_network_grid(_normalise(hu, config), None, config)
+        with torch.no_grad(), autocast(device):
+            probability = torch.sigmoid(net(image.to(device)).float()).cpu()
+        probability = F.interpolate(probability, size=hu.shape, mode="trilinear", align_corners=False)
+        predictions[case_id] = label_image_like((probability[0, 0] > 0.5).numpy(), reference)
+    return predictions
+
