@@ -1,0 +1,68 @@
+"""SpineBench phantoms: generators of realistic, learnable data with exact ground truth for every task, real-anatomy
+case sets built from a registry package (`phantoms.real`), and importers for the public dataset layouts
+(`phantoms.importers`). Pure Python (numpy, scipy, SimpleITK, Pillow); no Django.
+
+    phantoms.generate("aasce-cobb", out="data/aasce", cases=100, seed=0)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from evaluators.layout import SPLITS
+
+DOMAINS = SPLITS
+LAYOUTS = ("spinebench", "spineweb16", "verse")
+
+
+def _generator(module: str) -> Callable[..., Path]:
+    def run(**kwargs) -> Path:
+        from importlib import import_module
+
+        return import_module(f"phantoms.{module}").generate(**kwargs)
+
+    run.__name__ = f"generate_{module}"
+    return run
+
+
+#: task id -> generator taking (out, cases, seed, domain, layout, small, progress) keyword arguments.
+GENERATORS: dict[str, Callable[..., Path]] = {
+    "aasce-cobb": _generator("aasce"),
+    "vertebra-labelling-xr": _generator("labelling_xr"),
+    "fracture-ct": _generator("fracture"),
+    "metastatic-body-ct": _generator("metastatic"),
+    "lumbosacral-ct": _generator("lumbosacral"),
+}
+#: which extra layouts each generator can write besides the SpineBench one.
+EXTRA_LAYOUTS = {"aasce-cobb": ("spineweb16",), "fracture-ct": ("verse",)}
+
+
+def generate(
+    task_id: str,
+    *,
+    out: str | Path,
+    cases: int,
+    seed: int,
+    domain: str = "train",
+    layout: str = "spinebench",
+    small: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write `cases` generated cases of `task_id` into the dataset folder `out` and return it.
+
+    domain "train" gives a train split; "test" a test split with the task's shifted domain (and groups for
+    metastatic-body-ct and lumbosacral-ct). `layout` "spineweb16" (aasce-cobb) or "verse" (fracture-ct) writes the
+    public dataset layout instead, for the importers. `small` makes reduced-size images for fast tests. Output is
+    byte-identical for equal arguments."""
+    if task_id not in GENERATORS:
+        raise ValueError(f"unknown task {task_id!r}; generators exist for {sorted(GENERATORS)}")
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+    if layout != "spinebench" and layout not in EXTRA_LAYOUTS.get(task_id, ()):
+        allowed = ("spinebench", *EXTRA_LAYOUTS.get(task_id, ()))
+        raise ValueError(f"layout {layout!r} is not available for {task_id}; expected one of {allowed}")
+    if int(cases) < 1:
+        raise ValueError(f"cases must be at least 1, got {cases}")
+    return GENERATORS[task_id](out=Path(out), cases=int(cases), seed=int(seed), domain=domain, layout=layout,
+                               small=bool(small), progress=progress)

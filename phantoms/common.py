@@ -1,0 +1,118 @@
+"""Pieces every generator shares: per-case random streams, deterministic file writers, the dataset skeleton and the
+generation loop with its progress bar.
+
+Determinism: every case draws from its own `numpy.random.Generator` seeded with (seed, task, case index), so a case's
+files do not depend on how many cases come before it, and the writers embed nothing variable (PNG without time
+chunks, gzip headers with mtime 0 as SimpleITK's NIfTI writer produces them, JSON with sorted keys).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import SimpleITK as sitk
+from PIL import Image
+from tqdm import tqdm
+
+from evaluators.layout import CaseEntry, Manifest, case_input_dir, ground_truth_dir, write_manifest
+
+
+def case_rng(seed: int, task_id: str, index: int) -> np.random.Generator:
+    """An independent random stream for case `index` of `task_id` (stable across Python runs: no `hash()`)."""
+    return np.random.default_rng([int(seed), zlib.crc32(task_id.encode("utf-8")), int(index)])
+
+
+def case_id(index: int) -> str:
+    return f"case_{index + 1:04d}"
+
+
+def write_png(path: Path, array: np.ndarray) -> Path:
+    """8-bit grey PNG; Pillow writes no time chunk, so equal arrays give equal bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8)).save(path, format="PNG", compress_level=1)
+    return path
+
+
+def write_image(path: Path, image: sitk.Image) -> Path:
+    """Write with SimpleITK; its NIfTI writer gzips with mtime 0 and embeds no date, so output is byte-stable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(path), useCompression=True)
+    return path
+
+
+def volume_image(array_zyx: np.ndarray, *, spacing_xyz, origin_xyz=(0.0, 0.0, 0.0), dtype=np.int16) -> sitk.Image:
+    """A SimpleITK image from a (z, y, x) numpy array with identity direction."""
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array_zyx.astype(dtype, copy=False)))
+    image.SetSpacing(tuple(float(s) for s in spacing_xyz))
+    image.SetOrigin(tuple(float(o) for o in origin_xyz))
+    return image
+
+
+def write_json(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def rounded(values, digits: int = 3) -> list[float]:
+    return [round(float(v), digits) for v in values]
+
+
+@dataclass(frozen=True)
+class GeneratedCase:
+    """What one generator call returns for the manifest and the montage."""
+
+    id: str
+    group: str | None
+    preview: np.ndarray  # 2D uint8 thumbnail source (any size) for the montage
+    extra: dict | None = None
+
+
+def run_cases(
+    *,
+    task_id: str,
+    out: str | Path,
+    seed: int,
+    domain: str,
+    jobs: Iterable[tuple[str, str | None, Callable[[Path, Path], GeneratedCase]]],
+    total: int,
+    progress: bool,
+    source: str = "generated",
+    labels_model_derived: bool = False,
+    finish: Callable[[Path, list[GeneratedCase]], None] | None = None,
+    montage_cases: int = 12,
+) -> Path:
+    """Run case writers, then write the manifest and the montage. A job is (case id, group, writer); the writer gets
+    (input dir, ground-truth dir) and returns a GeneratedCase. `finish` writes split-wide ground-truth files."""
+    from phantoms.montage import write_montage
+
+    out = Path(out)
+    gt_dir = ground_truth_dir(out)
+    gt_dir.mkdir(parents=True, exist_ok=True)
+    done: list[GeneratedCase] = []
+    previews: list[tuple[str, np.ndarray]] = []
+    for cid, _group, writer in tqdm(jobs, total=total, desc=f"phantoms {task_id}", unit="case", disable=not progress):
+        case = writer(case_input_dir(out, cid), gt_dir)
+        if len(previews) < montage_cases:
+            previews.append((case.id, case.preview))
+        done.append(GeneratedCase(id=case.id, group=case.group, preview=np.zeros((1, 1), np.uint8), extra=case.extra))
+    if finish is not None:
+        finish(gt_dir, done)
+    manifest = Manifest(
+        task=task_id,
+        split="test" if domain == "test" else "train",
+        domain=domain,
+        source=source,
+        labels_model_derived=labels_model_derived,
+        seed=seed,
+        cases=tuple(CaseEntry(id=c.id, group=c.group, extra=dict(c.extra or {})) for c in done),
+    )
+    write_manifest(out, manifest)
+    if previews:
+        write_montage(out / "preview.png", previews)
+    return out
