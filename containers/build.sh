@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Builds SpineBench's container images without any registry:
+#   spinebench/base       debootstrap minbase bookworm + python3, numpy, Pillow, a non-root user `algorithm` (uid 1000),
+#                         imported with `docker import`
+#   spinebench/evaluator  base + the evaluators package and its pinned wheels (python -m evaluators.cli evaluate)
+#   spinebench/example-algorithm, spinebench/hostile-<behaviour>   `docker build` FROM the base
+# Each image is tagged with a content hash of its build inputs (and `latest`); an image whose tag exists is skipped.
+# Usage: containers/build.sh [IMAGE...]   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT_DIR=$(pwd)
+MIRROR=${SPINEBENCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+WORK=${SPINEBENCH_BUILD_DIR:-/var/tmp/spinebench-build}
+PYTHON=${PYTHON:-$ROOT_DIR/.venv/bin/python}
+HOSTILE_BEHAVIOURS="egress write-outside fork-bomb memory-hog sleep huge-output symlink-output root-user huge-stdout"
+
+log() { printf '[containers/build] %s\n' "$*" >&2; }
+
+# Content hash of files and directories (paths relative to the repo root), plus any extra strings.
+content_tag() {
+  local paths=() extra=()
+  for arg in "$@"; do if [ -e "$arg" ]; then paths+=("$arg"); else extra+=("$arg"); fi; done
+  {
+    find "${paths[@]}" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
+    printf '%s\n' "${extra[@]}"
+  } | sha256sum | cut -c1-16
+}
+
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+BASE_TAG=$(content_tag containers/build.sh containers/base "$MIRROR")
+BASE=spinebench/base:$BASE_TAG
+
+build_base() {
+  if have_image "$BASE"; then log "$BASE is up to date"; docker tag "$BASE" spinebench/base:latest; return; fi
+  local root="$WORK/base-$BASE_TAG"
+  rm -rf "$root"; mkdir -p "$root"
+  local include
+  include=$(grep -v '^#' containers/base/packages.txt | grep -v '^$' | paste -sd, -)
+  log "debootstrap minbase bookworm with $include (takes a couple of minutes)"
+  debootstrap --variant=minbase --include="$include" bookworm "$root" "$MIRROR" >"$WORK/debootstrap-$BASE_TAG.log" 2>&1 \
+    || { tail -30 "$WORK/debootstrap-$BASE_TAG.log" >&2; exit 1; }
+  # The unprivileged user every SpineBench image runs as (the runner refuses images whose user is root).
+  echo 'algorithm:x:1000:1000:algorithm:/home/algorithm:/usr/sbin/nologin' >>"$root/etc/passwd"
+  echo 'algorithm:x:1000:' >>"$root/etc/group"
+  echo 'algorithm:!:19000:0:99999:7:::' >>"$root/etc/shadow"
+  install -d -o 1000 -g 1000 "$root/home/algorithm"
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb "$root"/var/log/*
+  log "importing $BASE"
+  tar --numeric-owner -C "$root" -c . | docker import \
+    --change 'ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1' \
+    --change 'WORKDIR /' --change 'CMD ["python3"]' - "$BASE" >/dev/null
+  docker tag "$BASE" spinebench/base:latest
+  rm -rf "$root"
+}
+
+# docker build NAME from CONTEXT with the base image as build argument; tag = hash(inputs, base tag).
+build_layered() {
+  local name=$1 context=$2; shift 2
+  local tag
+  tag=$(content_tag "$context" "$BASE_TAG" "$@")
+  if have_image "spinebench/$name:$tag"; then log "spinebench/$name:$tag is up to date"; docker tag "spinebench/$name:$tag" "spinebench/$name:latest"; return; fi
+  log "building spinebench/$name:$tag"
+  local args=(--build-arg "BASE_IMAGE=$BASE")
+  for extra in "$@"; do args+=(--build-arg "$extra"); done
+  docker build -q "${args[@]}" -t "spinebench/$name:$tag" -t "spinebench/$name:latest" "$context" >/dev/null
+}
+
+build_evaluator() {
+  # The context holds the evaluators package and the pinned wheels installed with the host's pip (PyPI access only at
+  # build time; the image itself has no network when it runs).
+  local requirements=containers/evaluator/requirements.txt
+  local tag
+  tag=$(content_tag containers/evaluator evaluators "$BASE_TAG")
+  if have_image "spinebench/evaluator:$tag"; then log "spinebench/evaluator:$tag is up to date"; docker tag "spinebench/evaluator:$tag" spinebench/evaluator:latest; return; fi
+  local context="$WORK/evaluator-$tag"
+  rm -rf "$context"; mkdir -p "$context"
+  cp containers/evaluator/Dockerfile "$context/"
+  cp -r evaluators "$context/evaluators"
+  find "$context/evaluators" -name __pycache__ -prune -exec rm -rf {} +
+  log "installing the evaluator's wheels ($requirements)"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile --only-binary=:all: \
+    --target "$context/site" -r "$requirements"
+  log "building spinebench/evaluator:$tag"
+  docker build -q --build-arg "BASE_IMAGE=$BASE" -t "spinebench/evaluator:$tag" -t spinebench/evaluator:latest "$context" >/dev/null
+  rm -rf "$context"
+}
+
+build_hostile() {
+  local behaviour user
+  for behaviour in $HOSTILE_BEHAVIOURS; do
+    user=algorithm; [ "$behaviour" = root-user ] && user=root
+    build_layered "hostile-$behaviour" containers/hostile "BEHAVIOUR=$behaviour" "RUN_AS=$user"
+  done
+}
+
+mkdir -p "$WORK"
+targets=${*:-base evaluator example-algorithm hostile}
+build_base
+for target in $targets; do
+  case $target in
+    base) ;;
+    evaluator) build_evaluator ;;
+    example-algorithm) build_layered example-algorithm containers/example-algorithm ;;
+    hostile) build_hostile ;;
+    *) log "unknown image '$target' (expected: base evaluator example-algorithm hostile)"; exit 2 ;;
+  esac
+done
+log "done"

@@ -1,0 +1,355 @@
+"""Runs one untrusted algorithm container under SpineBench's sandbox, through the docker SDK. No Django here: the
+Celery task, the tests and the overhead benchmark all call `run_algorithm` the same way.
+
+The sandbox of every run:
+- `/input` a read-only bind mount of the case folder (or of the folder of all cases in batch mode);
+- `/output` a host tmpfs mounted with `size=` (the kernel enforces the cap, and the files are still readable after
+  the container exits), bind-mounted into the container; read back without following any symlink;
+- no network (`network_mode=none`), read-only root filesystem, a small `/tmp` tmpfs, every capability dropped,
+  `no-new-privileges`, a pids limit, memory equal to memory + swap, a CPU quota, the image's own non-root user
+  (images whose user is root are refused before anything runs), one GPU only when asked;
+- a wall-clock limit after which the container is killed; json-file logs capped at 1 MiB, of which the last lines
+  are kept; labels naming the job and submission so dead jobs' containers can be found and removed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import requests
+from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
+
+LABEL_MANAGED = "org.spinebench.managed"
+LABEL_JOB = "org.spinebench.job"
+LABEL_SUBMISSION = "org.spinebench.submission"
+LABEL_WORKER = "org.spinebench.worker"
+LABEL_OUTPUT = "org.spinebench.output-area"
+LOG_LINE_CHARS = 300
+POLL_SECONDS = 0.5
+MEBIBYTE = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one container run. `PRESETS` holds named sets; the platform builds one per phase."""
+
+    memory_mb: int = 2048
+    cpus: float = 1.0
+    pids: int = 128
+    wall_clock_s: float = 300.0
+    output_mb: int = 256
+    tmp_mb: int = 64
+    output_files: int = 256
+    gpu: bool = False
+    log_lines: int = 50
+
+
+PRESETS: dict[str, Limits] = {
+    "tiny": Limits(memory_mb=128, cpus=0.5, pids=32, wall_clock_s=20, output_mb=8, tmp_mb=8, output_files=32, log_lines=20),
+    "default": Limits(),
+    "gpu": Limits(memory_mb=16384, cpus=4.0, pids=512, wall_clock_s=1800, output_mb=1024, tmp_mb=1024, gpu=True),
+}
+
+
+@dataclass
+class RunResult:
+    """What happened to one container run. `reason` is empty on success and otherwise a sentence that is safe to
+    show the submitter (it never quotes the inputs); `log_tail` is the raw end of stdout/stderr, for the caller to
+    show or withhold (hidden phases withhold it)."""
+
+    succeeded: bool
+    reason: str = ""
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    log_tail: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+class SandboxRefusal(RuntimeError):
+    """The run was refused before a container was created (the message says why and is safe to show)."""
+
+
+class OutputRefusal(RuntimeError):
+    """What the container left in /output is refused (symlink, special file, too large, too many files)."""
+
+
+def docker_client(timeout: int = 60) -> docker.DockerClient:
+    """The engine from DOCKER_HOST or the default socket."""
+    return docker.from_env(timeout=timeout)
+
+
+def engine_available() -> bool:
+    try:
+        return bool(docker_client(timeout=5).ping())
+    except Exception:  # noqa: BLE001 - any failure to reach the engine means "not available"
+        return False
+
+
+def is_root_user(user: str) -> bool:
+    """Docker's `User` of an image: empty (defaults to root), `root`, `0`, or either with a group."""
+    name = (user or "").split(":", 1)[0].strip()
+    return name in ("", "root", "0")
+
+
+def image_user(client: docker.DockerClient, image: str) -> str:
+    try:
+        attributes = client.images.get(image).attrs
+    except docker.errors.ImageNotFound:
+        raise SandboxRefusal(f"image {image} is not loaded in the engine") from None
+    return (attributes.get("Config") or {}).get("User") or ""
+
+
+# /output: a host tmpfs with a size cap --------------------------------------------------------------------------
+
+
+class OutputArea:
+    """A fresh directory with a tmpfs of `size_mb` mounted on it (needs CAP_SYS_ADMIN on the worker, as root has);
+    unmounted and removed on exit. The kernel refuses writes past the cap with ENOSPC."""
+
+    def __init__(self, *, size_mb: int, max_files: int, parent: Path | None = None):
+        self.size_mb, self.max_files = size_mb, max_files
+        self.parent = Path(parent or os.environ.get("SPINEBENCH_OUTPUT_AREAS", tempfile.gettempdir()))
+        self.path: Path | None = None
+
+    def __enter__(self) -> "OutputArea":
+        self.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix="sb-output-", dir=self.parent))
+        options = f"size={self.size_mb}m,nr_inodes={self.max_files + 16},mode=0777,nosuid,nodev,noexec"
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "sb-output", str(self.path)],
+                                 capture_output=True, text=True)
+        if mounted.returncode != 0:
+            self.path.rmdir()
+            raise SandboxRefusal(f"cannot mount the size-capped /output tmpfs: {mounted.stderr.strip()}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        release_output_area(self.path)
+
+    def is_full(self) -> bool:
+        """True when the tmpfs has (almost) no free blocks or inodes left: the algorithm ran into the cap."""
+        stats = os.statvfs(self.path)
+        return stats.f_bavail * stats.f_frsize < 64 * 1024 or stats.f_favail <= 1
+
+
+def release_output_area(path: Path | str | None) -> None:
+    if not path or not Path(path).exists():
+        return
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# reading /output without following anything -----------------------------------------------------------------------
+
+
+def collect_outputs(source: Path, destination: Path, *, allowed_names: Iterable[str], case_ids: Iterable[str] | None,
+                    max_file_bytes: int) -> list[str]:
+    """Copy the files the task accepts from `source` to `destination` and return their relative paths.
+
+    Per-case runs read `NAME` for each allowed name; batch runs read `<case_id>/NAME`. Every entry met is checked
+    with lstat: a symlink or anything but a regular file or directory is refused (never followed), and so is a file
+    over `max_file_bytes`. Files are opened with O_NOFOLLOW, so a link swapped in after the check fails too."""
+    allowed = set(allowed_names)
+    prefixes = [""] if case_ids is None else [f"{case_id}/" for case_id in case_ids]
+    copied = []
+    for prefix in prefixes:
+        folder = source / prefix if prefix else source
+        if prefix:
+            if not os.path.lexists(folder):
+                continue
+            check_entry(folder, prefix.rstrip("/"), expect_dir=True, max_file_bytes=max_file_bytes)
+        for entry in sorted(os.scandir(folder), key=lambda item: item.name):
+            relative = prefix + entry.name
+            check_entry(Path(entry.path), relative, expect_dir=None, max_file_bytes=max_file_bytes)
+            if entry.name not in allowed or entry.is_dir(follow_symlinks=False):
+                continue
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            copy_no_follow(Path(entry.path), target, max_file_bytes=max_file_bytes, relative=relative)
+            copied.append(relative)
+    return copied
+
+
+def check_entry(path: Path, relative: str, *, expect_dir: bool | None, max_file_bytes: int) -> None:
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise OutputRefusal(f"/output/{relative} is a symbolic link; links are refused, never followed")
+    if stat.S_ISDIR(info.st_mode):
+        if expect_dir is False:
+            raise OutputRefusal(f"/output/{relative} is a directory, a file was expected")
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise OutputRefusal(f"/output/{relative} is not a regular file")
+    if expect_dir:
+        raise OutputRefusal(f"/output/{relative} is a file, a directory was expected")
+    if info.st_size > max_file_bytes:
+        raise OutputRefusal(f"/output/{relative} is {info.st_size} bytes, over the {max_file_bytes}-byte limit")
+
+
+def copy_no_follow(source: Path, target: Path, *, max_file_bytes: int, relative: str) -> None:
+    try:
+        descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise OutputRefusal(f"/output/{relative} is a symbolic link; links are refused, never followed") from None
+        raise
+    with os.fdopen(descriptor, "rb") as reader, open(target, "wb") as writer:
+        if not stat.S_ISREG(os.fstat(reader.fileno()).st_mode):
+            raise OutputRefusal(f"/output/{relative} is not a regular file")
+        copied = 0
+        while chunk := reader.read(MEBIBYTE):
+            copied += len(chunk)
+            if copied > max_file_bytes:
+                raise OutputRefusal(f"/output/{relative} is over the {max_file_bytes}-byte limit")
+            writer.write(chunk)
+
+
+# the run --------------------------------------------------------------------------------------------------------
+
+
+def container_options(*, image: str, user: str, input_dir: Path, output_dir: Path, limits: Limits,
+                      labels: dict[str, str], name: str | None) -> dict:
+    options = dict(
+        image=image,
+        user=user,
+        name=name,
+        detach=True,
+        labels={LABEL_MANAGED: "1", LABEL_WORKER: socket.gethostname(), LABEL_OUTPUT: str(output_dir), **labels},
+        network_mode="none",
+        read_only=True,
+        tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"},
+        mounts=[
+            Mount("/input", str(input_dir), type="bind", read_only=True),
+            Mount("/output", str(output_dir), type="bind"),
+        ],
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        pids_limit=limits.pids,
+        mem_limit=f"{limits.memory_mb}m",
+        memswap_limit=f"{limits.memory_mb}m",
+        nano_cpus=int(limits.cpus * 1e9),
+        ulimits=[Ulimit(name="nofile", soft=1024, hard=1024), Ulimit(name="core", soft=0, hard=0)],
+        shm_size="16m",
+        hostname="algorithm",
+        environment={"HOME": "/tmp"},
+        log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
+    )
+    if limits.gpu:
+        options["device_requests"] = [DeviceRequest(count=1, capabilities=[["gpu"]])]
+    return options
+
+
+def run_algorithm(*, client: docker.DockerClient, image: str, input_dir: Path, collect_to: Path, limits: Limits,
+                  allowed_names: Iterable[str], case_ids: Iterable[str] | None = None,
+                  labels: dict[str, str] | None = None, name: str | None = None,
+                  should_stop: Callable[[], str | None] | None = None) -> RunResult:
+    """Run `image` on `input_dir` and copy the accepted outputs to `collect_to`.
+
+    `case_ids` None: one case, outputs `/output/NAME`; otherwise batch mode, outputs `/output/<case_id>/NAME`.
+    `should_stop` is polled while the container runs; a non-empty answer (e.g. "the submission was cancelled")
+    kills the container and becomes the reason. The container and the /output tmpfs are always removed."""
+    started = time.monotonic()
+    user = image_user(client, image)
+    if is_root_user(user):
+        return RunResult(False, reason="the image runs as root; set a non-root USER in the Dockerfile "
+                                       "(e.g. USER 1000)")
+    case_ids = None if case_ids is None else list(case_ids)
+    with OutputArea(size_mb=limits.output_mb, max_files=limits.output_files) as area:
+        container = client.containers.create(**container_options(
+            image=image, user=user, input_dir=Path(input_dir).resolve(), output_dir=area.path, limits=limits,
+            labels=labels or {}, name=name))
+        try:
+            stop_reason = wait_for_exit(container, limits=limits, started=started, should_stop=should_stop)
+            state = client.api.inspect_container(container.id)["State"]
+            log_tail = read_log_tail(container, lines=limits.log_lines)
+        finally:
+            remove_container(container)
+        result = RunResult(False, exit_code=state.get("ExitCode"), log_tail=log_tail)
+        result.reason = stop_reason or exit_reason(state, limits=limits, output_full=area.is_full())
+        if not result.reason:
+            try:
+                result.files = collect_outputs(area.path, Path(collect_to), allowed_names=allowed_names,
+                                               case_ids=case_ids, max_file_bytes=limits.output_mb * MEBIBYTE)
+            except OutputRefusal as refusal:
+                result.reason = str(refusal)
+        if not result.reason and not result.files:
+            names = " or ".join(sorted(allowed_names))
+            result.reason = f"the algorithm wrote none of {names} to /output" + ("/<case_id>/" if case_ids else "")
+    result.succeeded = not result.reason
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def wait_for_exit(container, *, limits: Limits, started: float, should_stop) -> str:
+    """Start the container and wait for it; kill it at the wall-clock limit or when `should_stop` answers."""
+    container.start()
+    deadline = started + limits.wall_clock_s
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            kill_container(container)
+            return f"the algorithm ran past the wall-clock limit of {limits.wall_clock_s:g} s and was killed"
+        try:
+            container.wait(timeout=min(POLL_SECONDS if should_stop else remaining, remaining))
+            return ""
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            pass
+        if should_stop and (reason := should_stop()):
+            kill_container(container)
+            return reason
+
+
+def exit_reason(state: dict, *, limits: Limits, output_full: bool) -> str:
+    if state.get("OOMKilled"):
+        return f"the algorithm ran out of memory (limit {limits.memory_mb} MiB, swap included) and was killed"
+    if output_full:
+        return f"the algorithm filled /output past its cap of {limits.output_mb} MiB or {limits.output_files} files"
+    code = state.get("ExitCode")
+    if code:
+        return f"the algorithm exited with code {code}"
+    return ""
+
+
+def read_log_tail(container, *, lines: int) -> list[str]:
+    raw = container.logs(stdout=True, stderr=True, tail=lines)
+    return [line[:LOG_LINE_CHARS] for line in raw.decode("utf-8", errors="replace").splitlines()[-lines:]]
+
+
+def kill_container(container) -> None:
+    try:
+        container.kill()
+    except docker.errors.APIError:
+        pass  # it exited on its own in the meantime
+
+
+def remove_container(container) -> None:
+    try:
+        container.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def remove_managed_containers(client: docker.DockerClient, *, labels: dict[str, str] | None = None,
+                              keep: Callable[[dict[str, str]], bool] | None = None) -> int:
+    """Kill and remove SpineBench containers matching `labels` (all managed ones when None), except those `keep`
+    accepts (given the container's labels); release their /output areas. Returns how many were removed."""
+    filters = [f"{LABEL_MANAGED}=1"] + [f"{key}={value}" for key, value in (labels or {}).items()]
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": filters}):
+        container_labels = container.labels or {}
+        if keep and keep(container_labels):
+            continue
+        remove_container(container)
+        release_output_area(container_labels.get(LABEL_OUTPUT))
+        removed += 1
+    return removed
