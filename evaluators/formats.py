@@ -1,0 +1,548 @@
+"""Ground-truth and prediction readers/writers for every task (docs/formats.md), with validation.
+
+Every problem with a submission raises `PredictionError` with one line naming the file, the line or the case and
+what was expected; these messages never quote ground-truth values. Problems with the hidden ground truth raise
+`GroundTruthError`.
+
+In-memory objects (both for ground truth and predictions), per case id:
+
+- aasce-cobb: ``{"angles": array([pt, mt, tl])}``
+- fracture-ct: ground truth ``{"vertebrae": {name: grade}}``; prediction ``{"vertebrae": {name: p}, "patient": p|None}``
+- vertebra-labelling-xr: ``{"centroids": {name: (x, y)}}`` (+ ``"view"`` in the ground truth when known)
+- metastatic-body-ct, lumbosacral-ct: the path of the image file (read lazily by `read_segmentation`, one case at
+  a time, so a phase of large volumes never sits in memory at once)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from evaluators import layout
+from evaluators.cobb import cobb_angles
+from evaluators.errors import GroundTruthError, PredictionError
+
+SEGMENTATION_SUFFIXES = (".nii.gz", ".nii", ".mha", ".nrrd")
+SEGMENTATION_TASKS = {"metastatic-body-ct": (0, 1), "lumbosacral-ct": (0, 1, 2, 3)}  # task -> allowed label values
+ANGLE_COLUMNS = ("pt", "mt", "tl")
+MAX_LISTED = 5  # case ids named in one message at most
+
+
+def _listing(items) -> str:
+    items = sorted(items)
+    shown = ", ".join(repr(item) for item in items[:MAX_LISTED])
+    return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+
+
+def _check_task(task_id: str) -> None:
+    known = ("aasce-cobb", "fracture-ct", "vertebra-labelling-xr", *SEGMENTATION_TASKS)
+    if task_id not in known:
+        raise ValueError(f"unknown task {task_id!r}; expected one of {', '.join(known)}")
+
+
+# ---------------------------------------------------------------------------------------------------- CSV helpers
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], error: type) -> pd.DataFrame:
+    """Read a CSV whose first row names at least `columns`; all values as strings (parsed by the caller)."""
+    if not path.is_file():
+        raise error(f"{path.name}: file not found")
+    if path.stat().st_size == 0:
+        raise error(f"{path.name}: the file is empty; expected a header row {','.join(columns)}")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as problem:
+        raise error(f"{path.name}: not a readable CSV file ({str(problem).strip().splitlines()[0]})") from None
+    frame.columns = [str(column).strip().lower() for column in frame.columns]
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise error(f"{path.name}: missing column(s) {', '.join(missing)}; expected header {','.join(columns)}")
+    return frame
+
+
+def _number(value: str, *, where: str, what: str, error: type) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise error(f"{where}: {what} {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise error(f"{where}: {what} must be a finite number, got {value!r}")
+    return number
+
+
+def _line(path: Path, index: int) -> str:
+    return f"{path.name} line {index + 2}"  # +1 for the header, +1 for 1-based lines
+
+
+def _case_id(value: str, *, where: str, error: type) -> str:
+    try:
+        return layout.validate_case_id(value.strip())
+    except layout.LayoutError as problem:
+        raise error(f"{where}: {problem}") from None
+
+
+def _vertebra(value: str, *, where: str, error: type, allow=()) -> str:
+    name = value.strip()
+    if name not in layout.VERTEBRA_LABELS and name not in allow:
+        expected = "C1..C7, T1..T12, L1..L6, S1, S2" + "".join(f" or {extra!r}" for extra in allow)
+        raise error(f"{where}: unknown vertebra {name!r}; expected {expected}")
+    return name
+
+
+# -------------------------------------------------------------------------------------------------- ground truth
+
+
+@dataclass(frozen=True)
+class GroundTruthSource:
+    """Where a task's ground truth lives: its ground_truth/ folder and, when found, the dataset manifest."""
+
+    directory: Path
+    manifest: layout.Manifest | None
+
+    @classmethod
+    def locate(cls, path) -> GroundTruthSource:
+        """Accept a dataset folder (with dataset.json) or its ground_truth/ folder (manifest read from the parent
+        when present), or a bare ground-truth folder."""
+        path = Path(path)
+        if not path.is_dir():
+            raise GroundTruthError(f"{path}: ground-truth folder not found")
+        for dataset_dir, gt_dir in ((path, path / layout.GROUND_TRUTH), (path.parent, path)):
+            if (dataset_dir / layout.MANIFEST).is_file() and gt_dir.is_dir():
+                try:
+                    return cls(directory=gt_dir, manifest=layout.read_manifest(dataset_dir))
+                except layout.LayoutError as problem:
+                    raise GroundTruthError(str(problem)) from None
+        return cls(directory=path, manifest=None)
+
+
+def _aasce_ground_truth(gt_dir: Path) -> dict:
+    angles_path = gt_dir / "angles.csv"
+    if angles_path.is_file():
+        frame = _read_csv(angles_path, ("case_id", *ANGLE_COLUMNS), GroundTruthError)
+        truth = {}
+        for index, row in frame.iterrows():
+            where = _line(angles_path, index)
+            case_id = _case_id(row["case_id"], where=where, error=GroundTruthError)
+            if case_id in truth:
+                raise GroundTruthError(f"{where}: duplicate case {case_id!r}")
+            truth[case_id] = {
+                "angles": np.array([_number(row[c], where=where, what=c, error=GroundTruthError) for c in ANGLE_COLUMNS])
+            }
+        return truth
+    landmarks_path = gt_dir / "landmarks.csv"
+    columns = ("case_id", "image_height", *[f"x{i}" for i in range(1, 69)], *[f"y{i}" for i in range(1, 69)])
+    frame = _read_csv(landmarks_path, columns, GroundTruthError)
+    truth = {}
+    for index, row in frame.iterrows():
+        where = _line(landmarks_path, index)
+        case_id = _case_id(row["case_id"], where=where, error=GroundTruthError)
+        values = [_number(row[c], where=where, what=c, error=GroundTruthError) for c in columns[1:]]
+        points = np.column_stack([values[1:69], values[69:]])
+        truth[case_id] = {"angles": cobb_angles(points, values[0])}
+    return truth
+
+
+def _fracture_ground_truth(gt_dir: Path) -> dict:
+    path = gt_dir / "vertebrae.csv"
+    frame = _read_csv(path, ("case_id", "vertebra", "grade"), GroundTruthError)
+    truth: dict[str, dict] = {}
+    for index, row in frame.iterrows():
+        where = _line(path, index)
+        case_id = _case_id(row["case_id"], where=where, error=GroundTruthError)
+        vertebra = _vertebra(row["vertebra"], where=where, error=GroundTruthError)
+        grade = _number(row["grade"], where=where, what="grade", error=GroundTruthError)
+        if grade not in (0, 1, 2, 3):
+            raise GroundTruthError(f"{where}: grade must be a Genant grade 0-3, got {row['grade']!r}")
+        vertebrae = truth.setdefault(case_id, {"vertebrae": {}})["vertebrae"]
+        if vertebra in vertebrae:
+            raise GroundTruthError(f"{where}: duplicate vertebra {vertebra} for case {case_id!r}")
+        vertebrae[vertebra] = int(grade)
+    return truth
+
+
+def _read_json(path: Path, error: type) -> dict:
+    if path.stat().st_size == 0:
+        raise error(f"{path.name}: the file is empty")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as problem:
+        raise error(f"{path.name}: not valid UTF-8 JSON ({problem})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path.name}: expected a JSON object at the top level")
+    return data
+
+
+def _centroids(data: dict, *, where: str, error: type, dimension: int | None = None) -> dict:
+    centroids = data.get("centroids")
+    if not isinstance(centroids, dict):
+        raise error(f"{where}: expected a key \"centroids\" holding {{vertebra: [x, y]}}")
+    parsed = {}
+    for name, point in centroids.items():
+        name = _vertebra(str(name), where=where, error=error)
+        if not isinstance(point, (list, tuple)) or len(point) not in (2, 3):
+            raise error(f"{where}: centroid of {name} must be a list [x, y] in mm")
+        if dimension is not None and len(point) != dimension:
+            raise error(f"{where}: centroid of {name} has {len(point)} coordinates, expected {dimension}")
+        parsed[name] = tuple(_number(value, where=where, what=f"{name} coordinate", error=error) for value in point)
+    return parsed
+
+
+def _labelling_ground_truth(gt_dir: Path) -> dict:
+    truth = {}
+    for path in sorted(gt_dir.glob("*.json")):
+        case_id = _case_id(path.stem, where=path.name, error=GroundTruthError)
+        data = _read_json(path, GroundTruthError)
+        view = data.get("view")
+        meta = gt_dir.parent / layout.INPUTS / case_id / "meta.json"
+        if view is None and meta.is_file():
+            view = _read_json(meta, GroundTruthError).get("view")
+        truth[case_id] = {"centroids": _centroids(data, where=path.name, error=GroundTruthError), "view": view}
+    return truth
+
+
+def _image_files(folder: Path) -> dict[str, Path]:
+    files = {}
+    for path in sorted(folder.iterdir()):
+        for suffix in SEGMENTATION_SUFFIXES:
+            if path.name.endswith(suffix) and path.is_file():
+                files[path.name[: -len(suffix)]] = path
+    return files
+
+
+def load_ground_truth(task_id: str, gt_dir) -> dict:
+    """{case_id: ground truth} for `task_id` from a ground_truth/ folder or a dataset folder (docs/formats.md).
+
+    When a manifest is found its case ids are the test set: ground truth must exist for each of them (extra
+    ground-truth entries are ignored).
+    """
+    _check_task(task_id)
+    source = GroundTruthSource.locate(gt_dir)
+    readers = {
+        "aasce-cobb": _aasce_ground_truth,
+        "fracture-ct": _fracture_ground_truth,
+        "vertebra-labelling-xr": _labelling_ground_truth,
+    }
+    truth = readers[task_id](source.directory) if task_id in readers else _image_files(source.directory)
+    if source.manifest is None:
+        if not truth:
+            raise GroundTruthError(f"{source.directory}: no ground truth found for task {task_id}")
+        return truth
+    missing = [case_id for case_id in source.manifest.case_ids if case_id not in truth]
+    if missing:
+        raise GroundTruthError(f"{source.directory}: no ground truth for case(s) {_listing(missing)}")
+    return {case_id: truth[case_id] for case_id in source.manifest.case_ids}
+
+
+# --------------------------------------------------------------------------------------------------- predictions
+
+
+def _check_cases(found: dict, case_ids, *, where: str) -> dict:
+    expected = list(case_ids)
+    extra = set(found) - set(expected)
+    if extra:
+        raise PredictionError(f"{where}: unknown case(s) {_listing(extra)} (not in this phase's test set)")
+    missing = [case_id for case_id in expected if case_id not in found]
+    if missing:
+        raise PredictionError(f"{where}: no prediction for case(s) {_listing(missing)}")
+    return {case_id: found[case_id] for case_id in expected}
+
+
+def _angles_csv(path: Path) -> dict:
+    frame = _read_csv(path, ("case_id", *ANGLE_COLUMNS), PredictionError)
+    found = {}
+    for index, row in frame.iterrows():
+        where = _line(path, index)
+        case_id = _case_id(row["case_id"], where=where, error=PredictionError)
+        if case_id in found:
+            raise PredictionError(f"{where}: duplicate case {case_id!r}")
+        angles = [_number(row[c], where=where, what=c, error=PredictionError) for c in ANGLE_COLUMNS]
+        if min(angles) < 0:
+            raise PredictionError(f"{where}: Cobb angles must be non-negative degrees")
+        found[case_id] = {"angles": np.array(angles)}
+    return found
+
+
+def _fracture_csv(path: Path) -> dict:
+    frame = _read_csv(path, ("case_id", "vertebra", "probability"), PredictionError)
+    found: dict[str, dict] = {}
+    for index, row in frame.iterrows():
+        where = _line(path, index)
+        case_id = _case_id(row["case_id"], where=where, error=PredictionError)
+        vertebra = _vertebra(row["vertebra"], where=where, error=PredictionError, allow=("patient",))
+        probability = _probability(row["probability"], where=where)
+        prediction = found.setdefault(case_id, {"vertebrae": {}, "patient": None})
+        if vertebra == "patient":
+            if prediction["patient"] is not None:
+                raise PredictionError(f"{where}: duplicate patient score for case {case_id!r}")
+            prediction["patient"] = probability
+        elif vertebra in prediction["vertebrae"]:
+            raise PredictionError(f"{where}: duplicate vertebra {vertebra} for case {case_id!r}")
+        else:
+            prediction["vertebrae"][vertebra] = probability
+    return found
+
+
+def _probability(value, *, where: str) -> float:
+    probability = _number(value, where=where, what="probability", error=PredictionError)
+    if not 0.0 <= probability <= 1.0:
+        raise PredictionError(f"{where}: probability must lie in [0, 1], got {value!r}")
+    return probability
+
+
+def _labelling_csv(path: Path) -> dict:
+    frame = _read_csv(path, ("case_id", "vertebra", "x", "y"), PredictionError)
+    found: dict[str, dict] = {}
+    for index, row in frame.iterrows():
+        where = _line(path, index)
+        case_id = _case_id(row["case_id"], where=where, error=PredictionError)
+        vertebra = _vertebra(row["vertebra"], where=where, error=PredictionError)
+        centroids = found.setdefault(case_id, {"centroids": {}})["centroids"]
+        if vertebra in centroids:
+            raise PredictionError(f"{where}: duplicate vertebra {vertebra} for case {case_id!r}")
+        centroids[vertebra] = tuple(_number(row[c], where=where, what=c, error=PredictionError) for c in ("x", "y"))
+    return found
+
+
+def _aasce_case(case_dir: Path) -> dict:
+    angles_path, landmarks_path = case_dir / "angles.json", case_dir / "landmarks.json"
+    where = f"{case_dir.name}/{angles_path.name}"
+    if angles_path.is_file():
+        angles = _read_json(angles_path, PredictionError).get("angles")
+        if not isinstance(angles, list) or len(angles) != 3:
+            raise PredictionError(f"{where}: expected {{\"angles\": [pt, mt, tl]}} with three numbers")
+        values = np.array([_number(v, where=where, what="angle", error=PredictionError) for v in angles])
+        if values.min() < 0:
+            raise PredictionError(f"{where}: Cobb angles must be non-negative degrees")
+        return {"angles": values}
+    where = f"{case_dir.name}/{landmarks_path.name}"
+    if not landmarks_path.is_file():
+        raise PredictionError(f"{case_dir.name}: expected angles.json or landmarks.json in the case folder")
+    data = _read_json(landmarks_path, PredictionError)
+    landmarks, height = data.get("landmarks"), data.get("image_height")
+    try:
+        points = np.asarray(landmarks, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PredictionError(f"{where}: \"landmarks\" must be 68 pairs [x, y] of numbers") from None
+    if points.shape != (68, 2) or not np.all(np.isfinite(points)):
+        raise PredictionError(f"{where}: \"landmarks\" must be 68 pairs [x, y] of finite numbers, got shape {points.shape}")
+    height = _number(height, where=where, what="image_height", error=PredictionError)
+    try:
+        return {"angles": cobb_angles(points, height), "landmarks": points, "image_height": height}
+    except ValueError as problem:
+        raise PredictionError(f"{where}: {problem}") from None
+
+
+def _fracture_case(case_dir: Path) -> dict:
+    path = case_dir / "fractures.json"
+    where = f"{case_dir.name}/{path.name}"
+    if not path.is_file():
+        raise PredictionError(f"{case_dir.name}: expected fractures.json in the case folder")
+    data = _read_json(path, PredictionError)
+    vertebrae = data.get("vertebrae")
+    if not isinstance(vertebrae, dict):
+        raise PredictionError(f"{where}: expected a key \"vertebrae\" holding {{vertebra: probability}}")
+    parsed = {
+        _vertebra(str(name), where=where, error=PredictionError): _probability(value, where=f"{where} {name}")
+        for name, value in vertebrae.items()
+    }
+    patient = data.get("patient")
+    return {"vertebrae": parsed, "patient": None if patient is None else _probability(patient, where=f"{where} patient")}
+
+
+def _labelling_case(case_dir: Path) -> dict:
+    path = case_dir / "centroids.json"
+    if not path.is_file():
+        raise PredictionError(f"{case_dir.name}: expected centroids.json in the case folder")
+    data = _read_json(path, PredictionError)
+    return {"centroids": _centroids(data, where=f"{case_dir.name}/{path.name}", error=PredictionError, dimension=2)}
+
+
+def _segmentation_case(case_dir: Path) -> Path:
+    files = [case_dir / f"segmentation{suffix}" for suffix in SEGMENTATION_SUFFIXES]
+    present = [path for path in files if path.is_file()]
+    if not present:
+        raise PredictionError(f"{case_dir.name}: expected segmentation.nii.gz (or .mha / .nrrd) in the case folder")
+    if len(present) > 1:
+        raise PredictionError(f"{case_dir.name}: several segmentation files ({_listing(p.name for p in present)}); keep one")
+    return present[0]
+
+
+CSV_READERS = {"aasce-cobb": _angles_csv, "fracture-ct": _fracture_csv, "vertebra-labelling-xr": _labelling_csv}
+CASE_READERS = {
+    "aasce-cobb": _aasce_case,
+    "fracture-ct": _fracture_case,
+    "vertebra-labelling-xr": _labelling_case,
+    "metastatic-body-ct": _segmentation_case,
+    "lumbosacral-ct": _segmentation_case,
+}
+
+
+def load_predictions(task_id: str, path, *, case_ids) -> dict:
+    """{case_id: prediction} from a phase CSV file or a folder of case folders (docs/formats.md), for exactly the
+    cases `case_ids` (missing, duplicate and unknown cases are errors)."""
+    _check_task(task_id)
+    path = Path(path)
+    if path.is_file():
+        if task_id not in CSV_READERS:
+            raise PredictionError(f"{path.name}: task {task_id} takes a folder with one segmentation per case, not a file")
+        if path.suffix.lower() != ".csv":
+            raise PredictionError(f"{path.name}: expected a .csv file or a folder of case folders")
+        return _check_cases(CSV_READERS[task_id](path), case_ids, where=path.name)
+    if not path.is_dir():
+        raise PredictionError(f"{path.name}: predictions not found")
+    found = {}
+    for case_dir in sorted(path.iterdir()):
+        if case_dir.name.startswith(".") or not case_dir.is_dir():
+            continue
+        found[_case_id(case_dir.name, where=f"folder {case_dir.name!r}", error=PredictionError)] = case_dir
+    cases = _check_cases(found, case_ids, where=path.name)
+    return {case_id: CASE_READERS[task_id](case_dir) for case_id, case_dir in cases.items()}
+
+
+# ------------------------------------------------------------------------------------------------- segmentations
+
+SPACING_TOLERANCE = 1e-4  # relative
+ORIGIN_TOLERANCE = 1e-3  # in voxel spacings
+DIRECTION_TOLERANCE = 1e-4
+
+
+def _read_image(path: Path, *, where: str, error: type) -> sitk.Image:
+    if path.stat().st_size == 0:
+        raise error(f"{where}: the file is empty")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise error(f"{where}: could not be read as an image (.nii.gz, .mha or .nrrd)") from None
+
+
+def _rounded(values) -> tuple:
+    return tuple(round(float(v), 4) for v in values)
+
+
+def geometry_mismatch(image: sitk.Image, reference: sitk.Image) -> str | None:
+    """A phrase describing how `image`'s grid differs from `reference`'s, or None when they agree (size exactly;
+    spacing, origin and direction within tolerance)."""
+    if image.GetDimension() != reference.GetDimension():
+        return f"has {image.GetDimension()} dimensions, the input image {reference.GetDimension()}"
+    if image.GetSize() != reference.GetSize():
+        return f"size {image.GetSize()} differs from the input image's {reference.GetSize()}"
+    spacing, expected_spacing = np.array(image.GetSpacing()), np.array(reference.GetSpacing())
+    if not np.allclose(spacing, expected_spacing, rtol=SPACING_TOLERANCE, atol=0):
+        return f"spacing {_rounded(spacing)} differs from the input image's {_rounded(expected_spacing)}"
+    origin, expected_origin = np.array(image.GetOrigin()), np.array(reference.GetOrigin())
+    if np.any(np.abs(origin - expected_origin) > ORIGIN_TOLERANCE * expected_spacing):
+        return f"origin {_rounded(origin)} differs from the input image's {_rounded(expected_origin)}"
+    direction, expected_direction = np.array(image.GetDirection()), np.array(reference.GetDirection())
+    if np.any(np.abs(direction - expected_direction) > DIRECTION_TOLERANCE):
+        return f"direction {_rounded(direction)} differs from the input image's {_rounded(expected_direction)}"
+    return None
+
+
+def read_ground_truth_image(path: Path) -> sitk.Image:
+    image = _read_image(Path(path), where=Path(path).name, error=GroundTruthError)
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise GroundTruthError(f"{Path(path).name}: expected a scalar label map")
+    return image
+
+
+def read_segmentation(path, *, case_id: str, reference: sitk.Image, allowed_labels) -> np.ndarray:
+    """The predicted label map of one case as a numpy array (SimpleITK axis order z, y, x), after checking that it
+    is a readable scalar image on the reference grid whose values are all in `allowed_labels`."""
+    path = Path(path)
+    where = f"{case_id}/{path.name}"
+    image = _read_image(path, where=where, error=PredictionError)
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise PredictionError(f"{where}: expected a scalar label map, got {image.GetNumberOfComponentsPerPixel()} components per voxel")
+    mismatch = geometry_mismatch(image, reference)
+    if mismatch:
+        raise PredictionError(f"{where}: {mismatch}")
+    array = sitk.GetArrayViewFromImage(image)
+    if not np.issubdtype(array.dtype, np.integer):
+        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+            raise PredictionError(f"{where}: label values must be integers {list(allowed_labels)}")
+    low, high = array.min(), array.max()
+    allowed = np.asarray(allowed_labels)
+    if low < allowed.min() or high > allowed.max():
+        present = np.unique(array)
+        wrong = [int(v) if float(v).is_integer() else float(v) for v in present if v not in allowed][:MAX_LISTED]
+        raise PredictionError(f"{where}: unexpected label value(s) {wrong}; allowed {list(allowed_labels)}")
+    return array.astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------------- write
+
+
+def _json_ready(prediction: dict) -> dict:
+    return {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in prediction.items()}
+
+
+def _write_case(task_id: str, case_dir: Path, prediction) -> None:
+    case_dir.mkdir(parents=True, exist_ok=True)
+    if task_id in SEGMENTATION_TASKS:
+        if not isinstance(prediction, sitk.Image):
+            raise TypeError(f"{case_dir.name}: a {task_id} prediction must be a SimpleITK.Image")
+        sitk.WriteImage(prediction, str(case_dir / "segmentation.nii.gz"), useCompression=True)
+        return
+    if task_id == "aasce-cobb":
+        data = _json_ready(prediction)
+        if "landmarks" in data:
+            (case_dir / "landmarks.json").write_text(
+                json.dumps({"landmarks": data["landmarks"], "image_height": data["image_height"]}) + "\n"
+            )
+            if "angles" not in data:
+                data["angles"] = cobb_angles(data["landmarks"], data["image_height"]).tolist()
+        (case_dir / "angles.json").write_text(json.dumps({"angles": [float(v) for v in data["angles"]]}) + "\n")
+        return
+    name = "fractures.json" if task_id == "fracture-ct" else "centroids.json"
+    data = _json_ready(prediction)
+    if task_id == "vertebra-labelling-xr":
+        data = {"centroids": {k: [float(c) for c in v] for k, v in data["centroids"].items()}}
+    else:
+        data = {"vertebrae": {k: float(v) for k, v in data["vertebrae"].items()}, "patient": data.get("patient")}
+    (case_dir / name).write_text(json.dumps(data, indent=1) + "\n")
+
+
+def _csv_rows(task_id: str, predictions: dict):
+    if task_id == "aasce-cobb":
+        yield ("case_id", *ANGLE_COLUMNS)
+        for case_id, prediction in predictions.items():
+            angles = prediction.get("angles")
+            if angles is None:
+                angles = cobb_angles(prediction["landmarks"], prediction["image_height"])
+            yield (case_id, *(repr(float(v)) for v in angles))
+    elif task_id == "fracture-ct":
+        yield ("case_id", "vertebra", "probability")
+        for case_id, prediction in predictions.items():
+            for vertebra, probability in prediction["vertebrae"].items():
+                yield (case_id, vertebra, repr(float(probability)))
+            if prediction.get("patient") is not None:
+                yield (case_id, "patient", repr(float(prediction["patient"])))
+    else:
+        yield ("case_id", "vertebra", "x", "y")
+        for case_id, prediction in predictions.items():
+            for vertebra, (x, y) in prediction["centroids"].items():
+                yield (case_id, vertebra, repr(float(x)), repr(float(y)))
+
+
+def write_predictions(task_id: str, predictions: dict, out) -> Path:
+    """Write `{case_id: prediction}` as `out/<case_id>/...` (the container shape), or as one phase CSV when `out`
+    ends in .csv (aasce-cobb, fracture-ct, vertebra-labelling-xr). Returns `out`."""
+    _check_task(task_id)
+    out = Path(out)
+    if out.suffix.lower() == ".csv":
+        if task_id not in CSV_READERS:
+            raise ValueError(f"task {task_id} has no CSV prediction format; write to a folder")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(_csv_rows(task_id, predictions))
+        return out
+    for case_id, prediction in predictions.items():
+        _write_case(task_id, out / layout.validate_case_id(case_id), prediction)
+    return out
