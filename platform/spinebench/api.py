@@ -1,0 +1,125 @@
+"""REST API (DRF): challenges, phases, leaderboards, registration, submissions by upload, polling, training data.
+Token auth (`Authorization: Token <key>`, key from POST /api/auth/token/) or the browser session."""
+
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from spinebench.challenges.models import Phase
+from spinebench.challenges.permissions import (
+    can_download_dataset,
+    can_view_phase,
+    can_view_submission,
+    visible_challenges,
+)
+from spinebench.challenges.serializers import ChallengeSerializer, PhaseSerializer, RegistrationSerializer
+from spinebench.challenges.services import register
+from spinebench.datasets.models import Dataset
+from spinebench.datasets.services import training_archive
+from spinebench.leaderboards.services import export_records
+from spinebench.submissions.models import Submission
+from spinebench.submissions.serializers import SubmissionCreateSerializer, SubmissionSerializer
+from spinebench.submissions.services import SubmissionRefused, create_submission
+
+REFUSAL_STATUS = {"not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429}
+
+
+class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = ChallengeSerializer
+    lookup_field = "slug"
+
+    def get_queryset(self):
+        return visible_challenges(self.request.user)
+
+    @extend_schema(request=None, responses=RegistrationSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def register(self, request, slug=None):
+        registration = register(self.get_object(), request.user)
+        return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
+
+
+class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = PhaseSerializer
+
+    def get_queryset(self):
+        phases = Phase.objects.select_related("challenge").filter(
+            challenge__in=visible_challenges(self.request.user)
+        )
+        if self.request.query_params.get("challenge"):
+            phases = phases.filter(challenge__slug=self.request.query_params["challenge"])
+        return [phase for phase in phases if can_view_phase(phase, self.request.user)]
+
+    def get_object(self):
+        phase = get_object_or_404(Phase.objects.select_related("challenge"), pk=self.kwargs["pk"])
+        if not can_view_phase(phase, self.request.user):
+            raise Http404
+        return phase
+
+    @action(detail=True, methods=["get"])
+    def leaderboard(self, request, pk=None):
+        phase = self.get_object()
+        return Response({"phase": phase.pk, "metrics": phase.leaderboard_metrics, "rows": export_records(phase)})
+
+    @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionSerializer})
+    @action(
+        detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser],
+        permission_classes=[permissions.IsAuthenticated], serializer_class=SubmissionCreateSerializer,
+    )
+    def submissions(self, request, pk=None):
+        phase = self.get_object()
+        payload = SubmissionCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            submission = create_submission(
+                phase=phase, user=request.user, upload=payload.validated_data["file"],
+                comment=payload.validated_data.get("comment", ""),
+            )
+        except SubmissionRefused as refusal:
+            return Response({"detail": str(refusal), "code": refusal.code}, status=REFUSAL_STATUS.get(refusal.code, 400))
+        submission.refresh_from_db()
+        return Response(SubmissionSerializer(submission, context={"request": request}).data, status=201)
+
+
+class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your own submissions (list); any submission you may see (detail): poll `status`, then read the results."""
+
+    serializer_class = SubmissionSerializer
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+    def get_queryset(self):
+        if self.action == "list":
+            if not self.request.user.is_authenticated:
+                return Submission.objects.none()
+            return Submission.objects.filter(creator=self.request.user).select_related("evaluation", "creator")
+        return Submission.objects.select_related("phase__challenge", "evaluation", "creator")
+
+    def get_object(self):
+        submission = get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+        if not can_view_submission(submission, self.request.user):
+            raise Http404
+        return submission
+
+
+class DatasetViewSet(viewsets.GenericViewSet):
+    queryset = Dataset.objects.select_related("challenge")
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        """Zip of a training dataset folder, labels included (approved participants). Test splits: 404."""
+        dataset = Dataset.objects.select_related("challenge").filter(pk=pk).first()
+        if dataset is None or dataset.is_hidden or dataset.challenge is None:
+            raise Http404
+        if not can_download_dataset(dataset, request.user):
+            return Response({"detail": "Register for the challenge to download its training data."}, status=403)
+        if not dataset.exists():
+            raise Http404
+        return FileResponse(
+            training_archive(dataset).open("rb"), as_attachment=True,
+            filename=f"{dataset.challenge.slug}-{dataset.slug}.zip",
+        )

@@ -1,0 +1,16 @@
+from django.urls import include, path
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from . import api
+
+router = DefaultRouter()
+router.register("challenges", api.ChallengeViewSet, basename="challenge")
+router.register("phases", api.PhaseViewSet, basename="phase")
+router.register("submissions", api.SubmissionViewSet, basename="submission")
+router.register("datasets", api.DatasetViewSet, basename="dataset")
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,57 @@
+"""Who may see what: one place for the pages and the API."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from .models import Challenge, Phase
+
+
+def visible_challenges(user):
+    if user and user.is_authenticated and user.is_superuser:
+        return Challenge.objects.all()
+    if user and user.is_authenticated:
+        return Challenge.objects.filter(Q(is_public=True) | Q(organizers=user)).distinct()
+    return Challenge.objects.filter(is_public=True)
+
+
+def visible_phases(challenge: Challenge, user):
+    phases = challenge.phases.all()
+    return phases if challenge.is_organizer(user) else phases.filter(is_public=True)
+
+
+def can_view_phase(phase: Phase, user) -> bool:
+    challenge = phase.challenge
+    return challenge.is_organizer(user) or (challenge.is_public and phase.is_public)
+
+
+def can_view_submission(submission, user) -> bool:
+    """The creator and organizers always; anyone when it is on a public leaderboard."""
+    phase = submission.phase
+    if phase.challenge.is_organizer(user):
+        return True
+    if user and user.is_authenticated and submission.creator_id == user.pk:
+        return True
+    evaluation = getattr(submission, "evaluation", None)
+    return can_view_phase(phase, user) and evaluation is not None and evaluation.published and evaluation.rank is not None
+
+
+def can_see_private_details(submission, user) -> bool:
+    """Error message, comment and per-case results (when the phase hides them) are for the creator and organizers."""
+    if submission.phase.challenge.is_organizer(user):
+        return True
+    return bool(user and user.is_authenticated and submission.creator_id == user.pk)
+
+
+def can_see_case_results(submission, user) -> bool:
+    return submission.phase.challenge.is_organizer(user) or (
+        submission.phase.show_case_results and can_view_submission(submission, user)
+    )
+
+
+def can_download_dataset(dataset, user) -> bool:
+    """Training splits only (labels included), for approved participants and organizers of its challenge."""
+    if dataset.is_hidden or dataset.challenge is None:
+        return False
+    return dataset.challenge.is_participant(user)
+

@@ -1,0 +1,48 @@
+from rest_framework import serializers
+
+from .models import Challenge, Phase, Registration
+
+
+class PhaseSerializer(serializers.ModelSerializer):
+    challenge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    primary_metric = serializers.CharField(source="ranking_metric", read_only=True)
+    metrics = serializers.SerializerMethodField()
+    is_open = serializers.BooleanField(read_only=True)
+    training_dataset = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Phase
+        fields = [
+            "id", "challenge", "slug", "title", "description", "task", "submission_kind", "is_open", "opens_at",
+            "closes_at", "submission_limit", "submission_limit_period_hours", "max_upload_bytes",
+            "show_case_results", "primary_metric", "metrics", "ranking_method", "selection", "decimal_places",
+            "training_dataset",
+        ]
+
+    def get_metrics(self, phase) -> list[dict]:
+        return [{"key": key, "direction": phase.direction(key)} for key in phase.leaderboard_metrics]
+
+    def get_training_dataset(self, phase) -> int | None:
+        return phase.training_dataset_id
+
+
+class ChallengeSerializer(serializers.ModelSerializer):
+    phases = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Challenge
+        fields = ["slug", "title", "description", "registration_mode", "phases"]
+
+    def get_phases(self, challenge) -> list[dict]:
+        from .permissions import visible_phases
+
+        user = self.context["request"].user
+        return [{"id": p.id, "slug": p.slug, "title": p.title} for p in visible_phases(challenge, user)]
+
+
+class RegistrationSerializer(serializers.ModelSerializer):
+    challenge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Registration
+        fields = ["challenge", "status", "created"]

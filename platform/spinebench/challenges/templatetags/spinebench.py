@@ -1,0 +1,35 @@
+"""Template filters: markdown rendered safely (raw HTML stripped by bleach), metric formatting."""
+
+import bleach
+import markdown as markdown_lib
+from django import template
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+ALLOWED_TAGS = sorted(
+    set(bleach.sanitizer.ALLOWED_TAGS)
+    | {"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "code", "hr", "br", "table", "thead", "tbody", "tr", "th", "td", "img"}
+)
+ALLOWED_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "title"], "abbr": ["title"], "acronym": ["title"]}
+
+
+@register.filter
+def markdown(text: str) -> str:
+    html = markdown_lib.markdown(text or "", extensions=["tables", "fenced_code"])
+    return mark_safe(bleach.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, protocols=["http", "https", "mailto"], strip=True))
+
+
+@register.filter
+def metric(value, places=3):
+    if value is None:
+        return "—"
+    try:
+        return f"{float(value):.{int(places)}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "challenges"
+urlpatterns = [
+    path("", views.challenge_list, name="list"),
+    path("challenges/<slug:slug>/", views.challenge_detail, name="detail"),
+    path("challenges/<slug:slug>/register/", views.challenge_register, name="register"),
+    path(
+        "challenges/<slug:slug>/registrations/<int:pk>/<str:decision>/",
+        views.registration_decide,
+        name="registration-decide",
+    ),
+]

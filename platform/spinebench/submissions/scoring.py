@@ -1,0 +1,97 @@
+"""Scoring any predictions of a submission against its phase's hidden dataset (CSV phases and algorithm phases
+alike): `score_predictions(submission, predictions_path)`.
+
+The caller holds the submission's row lock inside a transaction and has moved it to `scoring`. The evaluation, the
+status change and the re-ranking of that one phase commit together, so a worker killed half-way leaves nothing
+behind and the redelivered task scores exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Evaluation, Submission
+from .status import Status, transition
+
+logger = logging.getLogger(__name__)
+
+#: Shown when scoring fails for a reason that is not the participant's (the detail goes to the log only, since it
+#: may quote the hidden ground truth).
+PLATFORM_ERROR = "Scoring failed because of a problem on the platform's side; the organizers have been told."
+
+
+def finite_or_none(value):
+    """metrics.json contract: a value that is not a finite number is stored as null."""
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, bool) or value is None:
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def evaluate_predictions(submission: Submission, predictions_path: Path) -> dict:
+    from evaluators.tasks import evaluate
+
+    phase = submission.phase
+    dataset = phase.dataset
+    if dataset is None:
+        raise RuntimeError(f"phase {phase} has no dataset to score against")
+    return evaluate(
+        phase.task,
+        predictions=Path(predictions_path),
+        ground_truth=dataset.ground_truth_dir,
+        groups=dataset.groups() or None,
+    )
+
+
+def score_predictions(submission: Submission, predictions_path) -> Evaluation | None:
+    """Evaluate, store the Evaluation, move the submission to succeeded (or failed with a safe reason) and re-rank
+    its phase. Must run inside `transaction.atomic()` with the submission row locked and in status `scoring`."""
+    from evaluators.errors import PredictionError
+
+    from spinebench.leaderboards.services import rerank_phase
+
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("score_predictions must run inside transaction.atomic() with the submission row locked")
+    started = time.monotonic()
+    try:
+        metrics = evaluate_predictions(submission, predictions_path)
+    except PredictionError as error:
+        fail(submission, str(error))
+        return None
+    except Exception:
+        logger.exception("scoring submission %s failed", submission.pk)
+        fail(submission, PLATFORM_ERROR)
+        return None
+    evaluation, _ = Evaluation.objects.update_or_create(
+        submission=submission,
+        defaults={
+            "metrics": {
+                "case": finite_or_none(metrics.get("case", {})),
+                "aggregates": finite_or_none(metrics.get("aggregates", {})),
+            },
+            "duration_seconds": time.monotonic() - started,
+            "published": submission.phase.auto_publish,
+        },
+    )
+    submission.finished_at = timezone.now()
+    submission.save(update_fields=["finished_at"])
+    transition(submission, Status.SUCCEEDED, error="")
+    rerank_phase(submission.phase_id)
+    return evaluation
+
+
+def fail(submission: Submission, reason: str) -> None:
+    submission.finished_at = timezone.now()
+    submission.save(update_fields=["finished_at"])
+    transition(submission, Status.FAILED, error=reason)

@@ -1,0 +1,49 @@
+from rest_framework import serializers
+
+from spinebench.challenges.permissions import can_see_case_results, can_see_private_details
+
+from .models import Submission
+
+
+class SubmissionSerializer(serializers.ModelSerializer):
+    phase = serializers.PrimaryKeyRelatedField(read_only=True)
+    participant = serializers.CharField(source="participant_name", read_only=True)
+    error_message = serializers.SerializerMethodField()
+    rank = serializers.SerializerMethodField()
+    aggregates = serializers.SerializerMethodField()
+    case_metrics = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id", "phase", "participant", "is_baseline", "baseline_method", "comment", "status", "error_message",
+            "created", "started_at", "finished_at", "rank", "aggregates", "case_metrics",
+        ]
+
+    def _user(self):
+        return self.context["request"].user
+
+    def get_error_message(self, submission) -> str:
+        return submission.error_message if can_see_private_details(submission, self._user()) else ""
+
+    def _evaluation(self, submission):
+        return getattr(submission, "evaluation", None)
+
+    def get_rank(self, submission) -> int | None:
+        evaluation = self._evaluation(submission)
+        return evaluation.rank if evaluation else None
+
+    def get_aggregates(self, submission) -> dict | None:
+        evaluation = self._evaluation(submission)
+        return evaluation.aggregates if evaluation else None
+
+    def get_case_metrics(self, submission) -> dict | None:
+        evaluation = self._evaluation(submission)
+        if evaluation is None or not can_see_case_results(submission, self._user()):
+            return None
+        return evaluation.case_metrics
+
+
+class SubmissionCreateSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    comment = serializers.CharField(max_length=500, required=False, allow_blank=True)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "submissions"
+urlpatterns = [
+    path("<int:pk>/", views.submission_detail, name="detail"),
+    path("<int:pk>/cancel/", views.submission_cancel, name="cancel"),
+    path("new/<slug:challenge>/<slug:phase>/", views.submission_create, name="create"),
+]

@@ -1,0 +1,79 @@
+"""Submission upload page, submission page (status, error, aggregates, per-case metrics where allowed), cancel."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from spinebench.challenges.permissions import can_see_case_results, can_see_private_details, can_view_submission
+from spinebench.challenges.registry import metric_title
+from spinebench.leaderboards.views import get_visible_phase
+
+from .forms import SubmissionForm
+from .models import Submission
+from .services import SubmissionRefused, cancel_submission, create_submission, submissions_in_window
+
+
+@login_required
+def submission_create(request, challenge, phase):
+    phase = get_visible_phase(request, challenge, phase)
+    form = SubmissionForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            submission = create_submission(
+                phase=phase, user=request.user, upload=form.cleaned_data["file"], comment=form.cleaned_data["comment"]
+            )
+        except SubmissionRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            return redirect(submission)
+    return render(
+        request,
+        "submissions/create.html",
+        {
+            "form": form,
+            "phase": phase,
+            "challenge": phase.challenge,
+            "is_participant": phase.challenge.is_participant(request.user),
+            "used": submissions_in_window(phase=phase, user=request.user),
+            "mine": Submission.objects.filter(phase=phase, creator=request.user)[:20],
+        },
+    )
+
+
+def submission_detail(request, pk):
+    submission = get_object_or_404(Submission.objects.select_related("phase__challenge", "creator"), pk=pk)
+    if not can_view_submission(submission, request.user):
+        raise Http404
+    phase = submission.phase
+    evaluation = getattr(submission, "evaluation", None)
+    aggregates = evaluation.aggregates if evaluation else {}
+    show_cases = evaluation is not None and can_see_case_results(submission, request.user)
+    case_metrics = evaluation.case_metrics if show_cases else {}
+    case_columns = sorted({key for values in case_metrics.values() for key in values})
+    return render(
+        request,
+        "submissions/detail.html",
+        {
+            "submission": submission,
+            "phase": phase,
+            "challenge": phase.challenge,
+            "evaluation": evaluation,
+            "aggregates": [(metric_title(phase.task, key), value) for key, value in sorted(aggregates.items())],
+            "case_columns": case_columns,
+            "case_rows": [(case, [values.get(key) for key in case_columns]) for case, values in sorted(case_metrics.items())],
+            "private": can_see_private_details(submission, request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def submission_cancel(request, pk):
+    submission = get_object_or_404(Submission, pk=pk)
+    if not can_see_private_details(submission, request.user):
+        raise Http404
+    if cancel_submission(submission):
+        messages.success(request, "Submission cancelled.")
+    return redirect(submission)
