@@ -90,12 +90,15 @@ def warp(
     matrix: torch.Tensor,
     shift: tuple[float, float, float] = (0.0, 0.0, 0.0),
     elastic: torch.Tensor | None = None,
+    size: tuple[int, int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Resample ``image`` (1, C, D, H, W) and an integer label map (1, D, H, W) through one grid: output voxel at
-    normalised position p reads the input at ``matrix @ p + shift`` (+ ``elastic`` displacement, shape
-    (1, D, H, W, 3), normalised units). Image borders replicate; labels use nearest neighbour and zero outside."""
+    normalised position p (x, y, z order, each in [-1, 1]) reads the input at ``matrix @ p + shift`` (+ ``elastic``
+    displacement, shape (1, D', H', W', 3), normalised units). The output has spatial ``size`` (default: the
+    input's). Image borders replicate; labels use nearest neighbour and zero outside."""
     theta = torch.cat([matrix, torch.tensor(shift, dtype=torch.float32).view(3, 1)], dim=1).unsqueeze(0)
-    grid = F.affine_grid(theta.to(image), list(image.shape), align_corners=False)
+    out_shape = [1, image.shape[1], *(size or image.shape[2:])]
+    grid = F.affine_grid(theta.to(image), out_shape, align_corners=False)
     if elastic is not None:
         grid = grid + elastic.to(grid)
     warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
