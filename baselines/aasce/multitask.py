@@ -8,7 +8,7 @@ Paper -> this module:
   that outputs the three angles. Without PFA only the encoder's pooled vector feeds the dense layer.
 - Eq. 1-3 (loss): Dice loss on the mask plus a SMAPE loss on the angles. The paper writes the angle term as
   "1 - SMAPE"; minimising that would maximise the error, so we minimise the SMAPE fraction itself (in [0, 1]).
-- Sect. 2.2 (pre-processing): aspect-preserving resize with padding (`aasce_cases.letterbox`) and random shifts of
+- Sect. 2.2 (pre-processing): aspect-preserving resize with padding (`baselines.data.letterbox`) and random shifts of
   the resized image as augmentation.
 - Sect. 3.1: Adam, learning rate 1e-4 (paper preset); 10 % of the training cases held out for early stopping.
 - Table 1 ablations as options: ``encoder`` "vgg11" | "resnet50" (torchvision, random init), ``mask_branch``,
@@ -30,7 +30,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from baselines.nn.aasce_cases import autocast, fit, load_cases, resolve_device, shift_batch
+from baselines.nn.aasce_cases import fit, load_cases, resolve_device, shift_batch
+from baselines.nn.training import autocast
 from baselines.nn.spine_targets import spine_mask
 from baselines.nn.unet import conv_bn_relu
 

@@ -28,7 +28,8 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from baselines.nn.aasce_cases import autocast, fit, load_cases, resolve_device
+from baselines.nn.aasce_cases import fit, load_cases, resolve_device
+from baselines.nn.training import autocast
 from baselines.nn.backbones import classifier, small_densenet
 from baselines.nn.pyramid import PyramidPooling
 from baselines.nn.spine_targets import boundary_mask

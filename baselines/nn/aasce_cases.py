@@ -1,85 +1,72 @@
-"""AASCE cases as arrays for AASCE methods 5-9: letterboxed images with their landmarks and angles mapped alike.
+"""AASCE cases as arrays for AASCE methods 5-9, on top of ``baselines.data`` (reading, letterboxing, enhancement).
 
-`load_cases(data_dir, size=(H, W), ground_truth=True)` reads a SpineBench `aasce-cobb` dataset folder
-(docs/formats.md); with ``ground_truth=False`` it touches only ``inputs/`` (what `predict` must do).
+- ``load_cases(data_dir, *, size=(H, W), ground_truth, enhancement="none")`` -> ``list[Case]``: each image enhanced
+  (``baselines.data.enhance``; "none" divides by the image maximum) and letterboxed to ``size``, landmarks mapped
+  alike. With ``ground_truth=False`` only ``inputs/`` is read (what `predict` must do).
+- ``Case.cropped(box, size)``: a new case letterboxing a region of the original image (automatic cropping steps).
+- ``fit``: a mini-batch loop over numpy arrays; ``shift_batch``, ``random_affine``, ``intensity_augment``: the
+  augmentations these methods apply to whole batches of images and target maps together.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
-from PIL import Image
 
-from evaluators.layout import GROUND_TRUTH, case_input_dir, read_manifest
+from baselines.data import Letterbox, enhance, letterbox, read_cases
+from baselines.nn.training import autocast
 
 
 @dataclass
 class Case:
     id: str
     image: np.ndarray  # (H, W) float32 in [0, 1], letterboxed to the requested size
-    scale: float  # resized = original * scale + offset
-    offset: tuple[float, float]  # (x, y) padding in resized pixels
-    original_shape: tuple[int, int]
+    box: Letterbox  # original crop pixels <-> resized pixels
+    raw: np.ndarray  # the original uint8 image
+    enhancement: str = "none"
+    origin: tuple[float, float] = (0.0, 0.0)  # (x, y) of the crop's top-left pixel in the original image
     landmarks: np.ndarray | None = None  # (68, 2) in resized pixels
     angles: np.ndarray | None = None  # (3,) degrees
 
     def to_original(self, points: np.ndarray) -> np.ndarray:
         """Map (N, 2) points from resized pixels back to the original image's pixels."""
-        return (np.asarray(points, dtype=np.float64) - np.asarray(self.offset)) / self.scale
+        return self.box.to_original(points) + np.asarray(self.origin)
+
+    def to_resized(self, points: np.ndarray) -> np.ndarray:
+        """Map (N, 2) points from original pixels to resized pixels (inverse of `to_original`)."""
+        return self.box.to_resized(np.asarray(points, dtype=np.float64) - np.asarray(self.origin))
+
+    def cropped(self, box: tuple[float, float, float, float], size: tuple[int, int]) -> "Case":
+        """A new case letterboxing the region `box` = (x0, y0, x1, y1) (resized pixels of this case, clipped to the
+        original image) to `size`; landmarks follow, angles are kept."""
+        (x0, y0), (x1, y1) = self.to_original(np.array([box[:2], box[2:]]))
+        height, width = self.raw.shape
+        x0, y0 = int(np.clip(np.floor(x0), 0, width - 1)), int(np.clip(np.floor(y0), 0, height - 1))
+        x1, y1 = int(np.clip(np.ceil(x1), x0 + 1, width)), int(np.clip(np.ceil(y1), y0 + 1, height))
+        image, frame = letterbox(enhance(self.raw[y0:y1, x0:x1], self.enhancement), size)
+        case = Case(id=self.id, image=image, box=frame, raw=self.raw, enhancement=self.enhancement,
+                    origin=(float(x0), float(y0)), angles=self.angles)
+        if self.landmarks is not None:
+            case.landmarks = case.to_resized(self.to_original(self.landmarks))
+        return case
+
+    @property
+    def original_height(self) -> int:
+        return int(self.raw.shape[0])
 
 
-def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """Resize keeping the aspect ratio so the image fits (H, W), then pad with zeros to centre it."""
-    height, width = image.shape
-    scale = min(size[0] / height, size[1] / width)
-    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    resized = np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize((new_w, new_h), Image.BILINEAR))
-    out = np.zeros(size, np.float32)
-    top, left = (size[0] - new_h) // 2, (size[1] - new_w) // 2
-    out[top : top + new_h, left : left + new_w] = resized
-    # pixel centres: resized x = (x + 0.5) * (new_w / width) - 0.5 + left
-    sx = new_w / width
-    return out, sx, (left + 0.5 * sx - 0.5, top + 0.5 * (new_h / height) - 0.5)
-
-
-def read_image(path: Path) -> np.ndarray:
-    """8-bit grey PNG -> float32 in [0, 1], divided by the image's own maximum."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing input image (expected inputs/<case_id>/image.png)")
-    array = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
-    return array / max(float(array.max()), 1.0)
-
-
-def load_cases(data_dir, *, size: tuple[int, int], ground_truth: bool) -> list[Case]:
-    data_dir = Path(data_dir)
-    manifest = read_manifest(data_dir)
-    if manifest.task != "aasce-cobb":
-        raise ValueError(f"{data_dir}: dataset task is {manifest.task!r}, expected 'aasce-cobb'")
-    landmarks = angles = None
-    if ground_truth:
-        gt = data_dir / GROUND_TRUTH
-        angles = pd.read_csv(gt / "angles.csv", dtype={"case_id": str}).set_index("case_id")
-        landmarks = pd.read_csv(gt / "landmarks.csv", dtype={"case_id": str}).set_index("case_id")
-    cases = []
-    for case_id in manifest.case_ids:
-        raw = read_image(case_input_dir(data_dir, case_id) / "image.png")
-        image, scale, offset = letterbox(raw, size)
-        case = Case(id=case_id, image=image, scale=scale, offset=offset, original_shape=raw.shape)
-        if ground_truth:
-            if case_id not in angles.index or case_id not in landmarks.index:
-                raise ValueError(f"{data_dir / GROUND_TRUTH}: no ground truth row for case {case_id!r}")
-            row = landmarks.loc[case_id]
-            xs = row[[f"x{i}" for i in range(1, 69)]].to_numpy(np.float64)
-            ys = row[[f"y{i}" for i in range(1, 69)]].to_numpy(np.float64)
-            case.landmarks = np.column_stack([xs, ys]) * scale + np.asarray(offset)
-            case.angles = angles.loc[case_id, ["pt", "mt", "tl"]].to_numpy(np.float64)
-        cases.append(case)
-    return cases
+def load_cases(data_dir, *, size: tuple[int, int], ground_truth: bool, enhancement: str = "none") -> list[Case]:
+    out = []
+    for case in read_cases(data_dir, ground_truth=ground_truth):
+        image, frame = letterbox(enhance(case.image, enhancement), size)
+        landmarks = frame.to_resized(case.landmarks) if case.landmarks is not None else None
+        out.append(Case(id=case.id, image=image, box=frame, raw=case.image, enhancement=enhancement,
+                        landmarks=landmarks, angles=case.angles))
+    return out
 
 
 def resolve_device(device: str) -> torch.device:
@@ -87,11 +74,6 @@ def resolve_device(device: str) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def autocast(device: torch.device):
-    """Mixed precision on cuda, a no-op context on cpu."""
-    return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda")
 
 
 def fit(
@@ -150,3 +132,41 @@ def shift_batch(batch: dict[str, np.ndarray], rng: np.random.Generator, *, fract
             if out[key] is not value:
                 out[key][index][(..., *dst)] = value[index][(..., *src)]
     return out
+
+
+def random_affine(maps: torch.Tensor, rng: np.random.Generator, *, degrees: float, translate: float, flip: bool) -> torch.Tensor:
+    """Apply one random rotation (uniform in +-`degrees`), translation (+-`translate` of the size) and, when `flip`,
+    a horizontal flip with probability 1/2 per case to every channel of (N, C, H, W) `maps` (bilinear, zero fill)."""
+    count = maps.shape[0]
+    angle = np.radians(rng.uniform(-degrees, degrees, count))
+    sign = np.where(rng.random(count) < 0.5, -1.0, 1.0) if flip else np.ones(count)
+    shift = rng.uniform(-translate, translate, (count, 2)) * 2
+    height, width = maps.shape[-2:]
+    aspect = height / width
+    theta = np.zeros((count, 2, 3))
+    # rotation in pixel space, expressed in the normalised [-1, 1] coordinates affine_grid uses
+    theta[:, 0, 0] = np.cos(angle) * sign
+    theta[:, 0, 1] = -np.sin(angle) * aspect
+    theta[:, 1, 0] = np.sin(angle) / aspect * sign
+    theta[:, 1, 1] = np.cos(angle)
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(torch.as_tensor(theta, dtype=maps.dtype, device=maps.device), list(maps.shape), align_corners=False)
+    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def intensity_augment(images: torch.Tensor, rng: np.random.Generator, *, kind: str) -> torch.Tensor:
+    """'gaussian': add noise of std up to 0.05; 'bc': random brightness (+-0.1) and contrast (x0.8-1.2) per case;
+    'none': unchanged."""
+    count = images.shape[0]
+    shape = (count,) + (1,) * (images.ndim - 1)
+    if kind == "gaussian":
+        std = torch.as_tensor(rng.uniform(0, 0.05, count), dtype=images.dtype, device=images.device).view(shape)
+        return images + std * torch.randn_like(images)
+    if kind == "bc":
+        gain = torch.as_tensor(rng.uniform(0.8, 1.2, count), dtype=images.dtype, device=images.device).view(shape)
+        bias = torch.as_tensor(rng.uniform(-0.1, 0.1, count), dtype=images.dtype, device=images.device).view(shape)
+        mean = images.mean(dim=tuple(range(1, images.ndim)), keepdim=True)
+        return (images - mean) * gain + mean + bias
+    if kind == "none":
+        return images
+    raise ValueError(f"intensity augmentation must be 'gaussian', 'bc' or 'none', got {kind!r}")

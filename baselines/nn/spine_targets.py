@@ -10,15 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-N_VERTEBRAE = 17
-
-
-def vertebra_corners(landmarks: np.ndarray) -> np.ndarray:
-    """(68, 2) landmarks -> (17, 4, 2) corners per vertebra in the order TL, TR, BL, BR."""
-    points = np.asarray(landmarks, dtype=np.float64)
-    if points.shape != (4 * N_VERTEBRAE, 2):
-        raise ValueError(f"expected 68 landmarks as a (68, 2) array, got shape {points.shape}")
-    return points.reshape(N_VERTEBRAE, 4, 2)
+from baselines.nn.converters import vertebra_corners
 
 
 def _canvas(shape: tuple[int, int]) -> tuple[Image.Image, ImageDraw.ImageDraw]:
@@ -40,11 +32,6 @@ def spine_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     image, draw = _canvas(shape)
     draw.polygon(left + right, fill=1)
     return np.asarray(image, dtype=np.float32)
-
-
-def centres(landmarks: np.ndarray) -> np.ndarray:
-    """(17, 2) vertebra centres (mean of the four corners)."""
-    return vertebra_corners(landmarks).mean(axis=1)
 
 
 def midline_points(landmarks: np.ndarray) -> np.ndarray:
@@ -78,24 +65,16 @@ def boundary_mask(landmarks: np.ndarray, shape: tuple[int, int], *, width: int) 
 
 
 def vertebra_masks(landmarks: np.ndarray, shape: tuple[int, int], *, shrink: float = 1.0) -> np.ndarray:
-    """(17, H, W) binary masks, one per vertebra: its corner quadrilateral scaled by `shrink` about its centre
+    """(V, H, W) binary masks, one per vertebra: its corner quadrilateral scaled by `shrink` about its centre
     (shrink < 1 gives the 'box mask' centre regions that separate touching vertebrae)."""
     corners = vertebra_corners(landmarks)
-    out = np.zeros((N_VERTEBRAE, int(shape[0]), int(shape[1])), np.float32)
+    out = np.zeros((len(corners), int(shape[0]), int(shape[1])), np.float32)
     for index, quad in enumerate(corners):
         centre = quad.mean(axis=0)
         image, draw = _canvas(shape)
         draw.polygon(_quad(centre + shrink * (quad - centre)), fill=1)
         out[index] = np.asarray(image, dtype=np.float32)
     return out
-
-
-def gaussian_heatmaps(points: np.ndarray, shape: tuple[int, int], *, sigma: float) -> np.ndarray:
-    """(N, H, W) maps with a unit-peak Gaussian of std `sigma` pixels at each (x, y) point."""
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    yy, xx = np.mgrid[0 : int(shape[0]), 0 : int(shape[1])]
-    d2 = (xx[None] - points[:, 0, None, None]) ** 2 + (yy[None] - points[:, 1, None, None]) ** 2
-    return np.exp(-d2 / (2.0 * sigma**2)).astype(np.float32)
 
 
 def rotated_boxes(landmarks: np.ndarray) -> np.ndarray:
