@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from baselines.metastatic.volumes import resolve_device
+from baselines.api import resolve_device
 from baselines.nn.heatmaps import heatmap_argmax, soft_argmax2d
 from baselines.nn.training import GradScalerStep, autocast, seed_everything, state_to_cpu
 from baselines.nn.unet import UNet

@@ -44,16 +44,16 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from baselines.api import resolve_device
 from baselines.lumbosacral.networks import PairDiscriminator, VolumeGenerator
 from baselines.lumbosacral.patches import Augmentation, augmented_patch
 from baselines.metastatic.volumes import (
-    autocast,
     case_ids,
     input_image,
     resample_to_spacing,
-    resolve_device,
     sliding_window_probabilities,
 )
+from baselines.nn.training import GradScalerStep, autocast
 from baselines.nn.unet3d import UNet3D
 from evaluators.layout import GROUND_TRUTH
 
@@ -201,17 +201,16 @@ def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> 
                                 base_filters=config.generator_filters, levels=config.generator_levels).to(device)
     other_optimiser = (torch.optim.Adam(other.parameters(), lr=config.learning_rate, betas=(0.5, 0.999))
                        if other is not None else None)
+    stepper = GradScalerStep(device)
     losses, d_losses, g_losses = [], [], []
     for _ in tqdm(range(config.iterations), desc=config.method, disable=not progress):
         x_l, y_l = batch(labelled, True)
         net.train()
         if config.method == "unet":
-            optimiser.zero_grad()
             with autocast(device):
                 logits = net(x_l)
             loss = F.cross_entropy(logits.float(), y_l, weight=weights)
-            loss.backward()
-            optimiser.step()
+            stepper.step(loss, optimiser)
             losses.append(loss.item())
             continue
         x_u, _ = batch(unlabelled, False)

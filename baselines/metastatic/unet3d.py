@@ -32,20 +32,20 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from baselines.api import resolve_device
 from baselines.metastatic.volumes import (
     array,
-    autocast,
     case_ids,
     degrade_resolution,
     elastic_field,
     ground_truth_image,
     input_image,
     label_image_like,
-    resolve_device,
     rotation_matrix,
     soft_dice_loss,
     warp,
 )
+from baselines.nn.training import GradScalerStep, autocast
 from baselines.nn.unet3d import UNet3D
 
 TASK = "metastatic-body-ct"
@@ -147,7 +147,7 @@ def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> 
         raise ValueError(f"{data_dir}: the training set has no cases")
     net = build_network(config).to(device)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    stepper = GradScalerStep(device)
     losses = []
     for _ in tqdm(range(config.epochs), desc=f"unet3d-{config.augmentation.lower()}", disable=not progress):
         order = torch.randperm(len(cases), generator=generator).tolist()
@@ -162,13 +162,10 @@ def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> 
             images = torch.cat(images).to(device)
             masks = torch.cat(masks).float()[:, None].to(device)
             net.train()
-            optimiser.zero_grad()
             with autocast(device):
                 logits = net(images)
             loss = soft_dice_loss(torch.sigmoid(logits.float()), masks)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
+            stepper.step(loss, optimiser)
             epoch_losses.append(loss.item())
         losses.append(float(np.mean(epoch_losses)))
     return {"state": {k: v.cpu() for k, v in net.state_dict().items()}, "losses": losses, "config": asdict(config)}

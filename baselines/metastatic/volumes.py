@@ -6,7 +6,6 @@ soft Dice loss and sliding-window inference. Arrays follow SimpleITK's ``(z, y, 
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -14,19 +13,8 @@ import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
 
+from baselines.nn.training import autocast
 from evaluators.layout import GROUND_TRUTH, INPUTS, read_manifest
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> cuda when available else cpu."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def autocast(device: torch.device):
-    """Mixed precision on CUDA, nothing on the CPU."""
-    return torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else nullcontext()
 
 
 def read_image(path: Path) -> sitk.Image:
