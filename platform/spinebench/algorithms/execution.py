@@ -1,0 +1,293 @@
+"""The pipeline of one algorithm submission: claim it (row lock + status check + a worker lease), validate and load
+its archive, run one container per case (or one batch container) through `runner`, gather the outputs into a
+`PRED/<case_id>/...` folder and score it with the platform's `score_predictions`.
+
+Idempotent: every step checks the status under a row lock. A worker that dies leaves the submission `running` with a
+heartbeat that stops; the redelivered message (or the recovery sweep) finds the lease stale, removes the dead
+attempt's containers by label, requeues the unfinished jobs and finishes; jobs already succeeded are not rerun and
+the submission is scored once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import docker
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from spinebench.submissions.models import Submission
+from spinebench.submissions.scoring import score_predictions
+from spinebench.submissions.status import ACTIVE, Status, transition
+
+from . import runner
+from .archives import ArchiveError, inspect_archive
+from .models import AlgorithmImage, AlgorithmRun, ContainerConfig, Job
+
+logger = logging.getLogger(__name__)
+
+ENGINE_ERROR = "The container engine failed while running this submission; the organizers have been told."
+HEARTBEAT_SECONDS = 2.0
+
+
+def lease_seconds() -> float:
+    """A run whose heartbeat is older than this belongs to a dead worker."""
+    return float(getattr(settings, "SPINEBENCH_CONTAINER_LEASE_SECONDS",
+                         os.environ.get("SPINEBENCH_CONTAINER_LEASE_SECONDS", 60)))
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_root(submission_pk: int) -> Path:
+    return Path(settings.MEDIA_ROOT) / "algorithm-runs" / str(submission_pk)
+
+
+def predictions_dir(submission_pk: int) -> Path:
+    return run_root(submission_pk) / "predictions"
+
+
+def lease_is_stale(run: AlgorithmRun, now=None) -> bool:
+    now = now or timezone.now()
+    return run.heartbeat_at is None or now - run.heartbeat_at > timedelta(seconds=lease_seconds())
+
+
+# steps ----------------------------------------------------------------------------------------------------------
+
+
+def process_submission(submission_pk: int, *, client: docker.DockerClient | None = None) -> str:
+    """Run the whole pipeline; returns what happened ("scored", "failed", "busy", "nothing to do: ...", ...).
+    "busy" means a live worker holds the run: the caller retries later."""
+    claim = claim_run(submission_pk)
+    if claim != "claimed":
+        return claim
+    client = client or runner.docker_client()
+    try:
+        runner.remove_managed_containers(client, labels={runner.LABEL_SUBMISSION: str(submission_pk)})
+        image = ensure_image(submission_pk, client=client)
+        if image is None:
+            return "failed"
+        outcome = run_jobs(submission_pk, image=image, client=client)
+    except docker.errors.DockerException:
+        logger.exception("container engine error on submission %s", submission_pk)
+        fail_if_running(submission_pk, ENGINE_ERROR)
+        return "failed"
+    if outcome != "done":
+        return outcome
+    return score(submission_pk)
+
+
+def claim_run(submission_pk: int) -> str:
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().filter(pk=submission_pk).first()
+        if submission is None:
+            return "gone"
+        if submission.status not in (Status.QUEUED, Status.RUNNING):
+            return f"nothing to do: {submission.status}"
+        run, _ = AlgorithmRun.objects.get_or_create(submission=submission)
+        run = AlgorithmRun.objects.select_for_update().get(pk=run.pk)
+        me = worker_identity()
+        if submission.status == Status.RUNNING and run.worker != me and not lease_is_stale(run):
+            return "busy"
+        if submission.status == Status.QUEUED:
+            submission.started_at = submission.started_at or timezone.now()
+            submission.save(update_fields=["started_at"])
+            transition(submission, Status.RUNNING)
+        run.worker, run.heartbeat_at, run.attempts = me, timezone.now(), run.attempts + 1
+        run.save(update_fields=["worker", "heartbeat_at", "attempts"])
+    return "claimed"
+
+
+def ensure_image(submission_pk: int, *, client: docker.DockerClient) -> AlgorithmImage | None:
+    """Validate the archive (first time only) and make sure its image is in the engine; None after a refusal."""
+    run = AlgorithmRun.objects.select_related("image", "submission__phase").get(submission_id=submission_pk)
+    submission = run.submission
+    if run.image is None:
+        config = ContainerConfig.for_phase(submission.phase)
+        if not submission.algorithm_archive:
+            fail_if_running(submission_pk, "This submission has no algorithm archive.")
+            return None
+        try:
+            described = inspect_archive(Path(submission.algorithm_archive.path),
+                                        max_image_bytes=config.image_size_limit_mb << 20)
+        except ArchiveError as error:
+            run.validation = [["archive", False, str(error)]]
+            run.save(update_fields=["validation"])
+            fail_if_running(submission_pk, f"Archive refused: {error}")
+            return None
+        image, created = AlgorithmImage.objects.get_or_create(image_id=described.image_id, defaults=dict(
+            archive_sha256=described.archive_sha256, creator=submission.creator, repo_tags=described.repo_tags,
+            user=described.user, architecture=described.architecture, os=described.os,
+            size_bytes=described.size_bytes))
+        if not created:
+            AlgorithmImage.objects.filter(pk=image.pk).update(uploads=F("uploads") + 1)
+        run.image, run.image_reused = image, not created
+        run.validation = [list(check) for check in described.checks]
+        run.save(update_fields=["image", "image_reused", "validation"])
+    if not image_in_engine(client, run.image.image_id):
+        with open(submission.algorithm_archive.path, "rb") as archive:
+            loaded = client.images.load(archive)
+        if run.image.image_id not in {image.id for image in loaded}:
+            fail_if_running(submission_pk, "The archive's image could not be loaded as described by its manifest.")
+            return None
+    return run.image
+
+
+def image_in_engine(client: docker.DockerClient, image_id: str) -> bool:
+    try:
+        client.images.get(image_id)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def planned_jobs(run: AlgorithmRun, config: ContainerConfig) -> list[tuple[Job, Path, list[str] | None]]:
+    """(job, host input folder, case ids for batch mode or None) for every job of the run, creating missing rows."""
+    dataset = run.submission.phase.dataset
+    cases = list(dataset.cases.order_by("case_id"))
+    if config.mode == ContainerConfig.Mode.BATCH:
+        job, _ = Job.objects.get_or_create(run=run, case_id="")
+        return [(job, Path(cases[0].input_dir).parent if cases else dataset.root / "inputs", [c.case_id for c in cases])]
+    return [(Job.objects.get_or_create(run=run, case_id=case.case_id)[0], Path(case.input_dir), None) for case in cases]
+
+
+def run_jobs(submission_pk: int, *, image: AlgorithmImage, client: docker.DockerClient) -> str:
+    from evaluators.tasks import get_task
+
+    run = AlgorithmRun.objects.select_related("submission__phase__dataset").get(submission_id=submission_pk)
+    phase = run.submission.phase
+    if phase.dataset is None:
+        fail_if_running(submission_pk, "This phase has no test dataset to run the algorithm on.")
+        return "failed"
+    config = ContainerConfig.for_phase(phase)
+    plan = planned_jobs(run, config)
+    limits = config.limits(cases=phase.dataset.cases.count())
+    allowed_names = get_task(phase.task).output_files
+    predictions = predictions_dir(submission_pk)
+    predictions.mkdir(parents=True, exist_ok=True)
+    stop_check = StopCheck(submission_pk, run.pk)
+    for job, input_dir, batch_cases in plan:
+        if job.status == Status.SUCCEEDED:
+            continue
+        if job.status in (Status.RUNNING, Status.SCORING):  # left by a dead worker
+            transition(job, Status.QUEUED)
+        job.attempts += 1
+        job.save(update_fields=["attempts"])
+        transition(job, Status.RUNNING)
+        staging = run_root(submission_pk) / "staging" / (job.case_id or "batch")
+        shutil.rmtree(staging, ignore_errors=True)
+        result = runner.run_algorithm(
+            client=client, image=image.image_id, input_dir=input_dir, collect_to=staging, limits=limits,
+            allowed_names=allowed_names, case_ids=batch_cases, should_stop=stop_check,
+            labels={runner.LABEL_SUBMISSION: str(submission_pk), runner.LABEL_JOB: str(job.pk)},
+            name=f"spinebench-{submission_pk}-{job.pk}-{job.attempts}",
+        )
+        job.exit_code, job.duration_seconds = result.exit_code, result.duration_s
+        job.log_tail = "\n".join(result.log_tail)
+        job.save(update_fields=["exit_code", "duration_seconds", "log_tail"])
+        if stop_check.reason:
+            transition(job, Status.CANCELLED, error=result.reason)
+            return "stopped"
+        if not result.succeeded:
+            transition(job, Status.FAILED, error=result.reason)
+            where = f"case {job.case_id}" if job.case_id else "batch run"
+            fail_if_running(submission_pk, f"{where}: {result.reason}")
+            return "failed"
+        transition(job, Status.SCORING)
+        target = predictions / job.case_id if job.case_id else predictions
+        for relative in result.files:
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(staging / relative, target / relative)
+        shutil.rmtree(staging, ignore_errors=True)
+        transition(job, Status.SUCCEEDED, error="")
+    return "done"
+
+
+class StopCheck:
+    """Polled by the runner while a container runs: renews the worker's heartbeat and answers with a reason when
+    the submission left `running` (cancelled by its creator, failed by the time-limit sweep)."""
+
+    def __init__(self, submission_pk: int, run_pk: int):
+        self.submission_pk, self.run_pk = submission_pk, run_pk
+        self.reason = ""
+        self._last = 0.0
+
+    def __call__(self) -> str:
+        if time.monotonic() - self._last < HEARTBEAT_SECONDS:
+            return ""
+        self._last = time.monotonic()
+        AlgorithmRun.objects.filter(pk=self.run_pk).update(heartbeat_at=timezone.now())
+        status = Submission.objects.filter(pk=self.submission_pk).values_list("status", flat=True).first()
+        if status != Status.RUNNING:
+            self.reason = f"stopped because the submission is {status}"
+        return self.reason
+
+
+def score(submission_pk: int) -> str:
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().select_related("phase__dataset").get(pk=submission_pk)
+        if submission.status != Status.RUNNING:
+            return f"nothing to do: {submission.status}"
+        transition(submission, Status.SCORING)
+        evaluation = score_predictions(submission, predictions_dir(submission_pk))
+    return "scored" if evaluation else "failed"
+
+
+def fail_if_running(submission_pk: int, reason: str) -> None:
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission_pk)
+        if submission.status not in ACTIVE:
+            return
+        submission.finished_at = timezone.now()
+        submission.save(update_fields=["finished_at"])
+        transition(submission, Status.FAILED, error=reason)
+
+
+# stopping and recovery ------------------------------------------------------------------------------------------
+
+
+def stop_submission_containers(submission_pk: int, *, client: docker.DockerClient | None = None) -> int:
+    """Kill and remove every container of a submission and end its unfinished jobs (cancel, fail, sweep)."""
+    for job in Job.objects.filter(run__submission_id=submission_pk, status__in=ACTIVE):
+        transition(job, Status.CANCELLED, error="stopped with its submission")
+    client = client or runner.docker_client()
+    return runner.remove_managed_containers(client, labels={runner.LABEL_SUBMISSION: str(submission_pk)})
+
+
+def recover(*, client: docker.DockerClient | None = None) -> dict[str, int]:
+    """The periodic recovery: requeue runs whose worker died (stale lease) and remove containers that belong to no
+    live run (their submission finished, or the worker holding it died)."""
+    from .tasks import process_algorithm_submission
+
+    requeued = 0
+    now = timezone.now()
+    for run in AlgorithmRun.objects.filter(submission__status=Status.RUNNING).select_related("submission"):
+        if not lease_is_stale(run, now):
+            continue
+        with transaction.atomic():
+            submission = Submission.objects.select_for_update(skip_locked=True).filter(pk=run.submission_id).first()
+            fresh = AlgorithmRun.objects.get(pk=run.pk)
+            if submission is None or submission.status != Status.RUNNING or not lease_is_stale(fresh, now):
+                continue
+            transition(submission, Status.QUEUED)
+            pk = submission.pk
+            transaction.on_commit(lambda pk=pk: process_algorithm_submission.delay(submission_pk=pk))
+            requeued += 1
+    live = {
+        str(run.submission_id)
+        for run in AlgorithmRun.objects.filter(submission__status=Status.RUNNING)
+        if not lease_is_stale(run, now)
+    }
+    client = client or runner.docker_client()
+    removed = runner.remove_managed_containers(
+        client, keep=lambda labels: labels.get(runner.LABEL_SUBMISSION) in live)
+    return {"requeued": requeued, "containers_removed": removed}
