@@ -30,8 +30,8 @@ def relative_to_root(folder: Path) -> str:
     return str(folder.relative_to(root))
 
 
-def default_folder(*, challenge, slug: str) -> Path:
-    return datasets_root() / (challenge.slug if challenge else "_shared") / slug
+def default_folder(*, challenge_slug: str | None, slug: str) -> Path:
+    return datasets_root() / (challenge_slug or "_shared") / slug
 
 
 @transaction.atomic

@@ -67,7 +67,8 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
     try:
         metrics = evaluate_predictions(submission, predictions_path)
     except PredictionError as error:
-        fail(submission, str(error))
+        # The stored file has a random name; call it what the participant knows it as.
+        fail(submission, str(error).replace(Path(predictions_path).name, "predictions" + Path(predictions_path).suffix))
         return None
     except Exception:
         logger.exception("scoring submission %s failed", submission.pk)
