@@ -39,8 +39,10 @@ class Identification:
 
 def _coordinates(centroids: dict, name: str) -> tuple[list[str], np.ndarray]:
     labels = list(centroids)
+    if not labels:
+        return labels, np.zeros((0, 3))
     points = np.asarray([centroids[label] for label in labels], dtype=np.float64).reshape(len(labels), -1)
-    if labels and (points.shape[1] not in (2, 3) or not np.all(np.isfinite(points))):
+    if points.shape[1] not in (2, 3) or not np.all(np.isfinite(points)):
         raise ValueError(f"{name}: expected finite (x, y) or (x, y, z) coordinates in mm per label")
     return labels, points
 
