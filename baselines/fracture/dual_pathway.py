@@ -126,7 +126,7 @@ class Config:
 
 PRESETS = {
     "tiny": Config(widths=(4, 4, 6, 6, 6, 6, 8, 8), fc_width=16, segment_output=9, batch_size=4,
-                   segments_per_epoch=24, epochs=3, tile_output=30, noise_threshold=10, folds=2,
+                   segments_per_epoch=24, epochs=3, tile_output=60, noise_threshold=10, folds=2,
                    min_negatives_per_fold=1, n_bootstrap=50, learning_rate=3e-3),
     "standard": Config(widths=(8, 8, 12, 12, 12, 12, 16, 16), fc_width=48, batch_size=8, segments_per_epoch=160,
                        epochs=8, tile_output=36, learning_rate=2e-3),

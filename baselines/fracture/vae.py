@@ -222,7 +222,8 @@ def median_frequency_weights(labels: torch.Tensor, classes: int = 2) -> torch.Te
     frequency = counts / counts.sum()
     present = frequency > 0
     weights = torch.zeros(classes)
-    weights[present] = frequency[present].median() / frequency[present]
+    # numpy's median (mean of the two middle values), not torch's lower median: with two classes it is their mean
+    weights[present] = float(np.median(frequency[present].numpy())) / frequency[present]
     return weights
 
 
