@@ -167,15 +167,16 @@ def _fracture_ground_truth(gt_dir: Path) -> dict:
     return truth
 
 
-def _read_json(path: Path, error: type) -> dict:
+def _read_json(path: Path, error: type, *, where: str | None = None) -> dict:
+    where = where or path.name
     if path.stat().st_size == 0:
-        raise error(f"{path.name}: the file is empty")
+        raise error(f"{where}: the file is empty")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as problem:
-        raise error(f"{path.name}: not valid UTF-8 JSON ({problem})") from None
+        raise error(f"{where}: not valid UTF-8 JSON ({problem})") from None
     if not isinstance(data, dict):
-        raise error(f"{path.name}: expected a JSON object at the top level")
+        raise error(f"{where}: expected a JSON object at the top level")
     return data
 
 
@@ -314,7 +315,7 @@ def _aasce_case(case_dir: Path) -> dict:
     angles_path, landmarks_path = case_dir / "angles.json", case_dir / "landmarks.json"
     where = f"{case_dir.name}/{angles_path.name}"
     if angles_path.is_file():
-        angles = _read_json(angles_path, PredictionError).get("angles")
+        angles = _read_json(angles_path, PredictionError, where=where).get("angles")
         if not isinstance(angles, list) or len(angles) != 3:
             raise PredictionError(f"{where}: expected {{\"angles\": [pt, mt, tl]}} with three numbers")
         values = np.array([_number(v, where=where, what="angle", error=PredictionError) for v in angles])
@@ -324,7 +325,7 @@ def _aasce_case(case_dir: Path) -> dict:
     where = f"{case_dir.name}/{landmarks_path.name}"
     if not landmarks_path.is_file():
         raise PredictionError(f"{case_dir.name}: expected angles.json or landmarks.json in the case folder")
-    data = _read_json(landmarks_path, PredictionError)
+    data = _read_json(landmarks_path, PredictionError, where=where)
     landmarks, height = data.get("landmarks"), data.get("image_height")
     try:
         points = np.asarray(landmarks, dtype=np.float64)
@@ -344,7 +345,7 @@ def _fracture_case(case_dir: Path) -> dict:
     where = f"{case_dir.name}/{path.name}"
     if not path.is_file():
         raise PredictionError(f"{case_dir.name}: expected fractures.json in the case folder")
-    data = _read_json(path, PredictionError)
+    data = _read_json(path, PredictionError, where=where)
     vertebrae = data.get("vertebrae")
     if not isinstance(vertebrae, dict):
         raise PredictionError(f"{where}: expected a key \"vertebrae\" holding {{vertebra: probability}}")
@@ -360,8 +361,9 @@ def _labelling_case(case_dir: Path) -> dict:
     path = case_dir / "centroids.json"
     if not path.is_file():
         raise PredictionError(f"{case_dir.name}: expected centroids.json in the case folder")
-    data = _read_json(path, PredictionError)
-    return {"centroids": _centroids(data, where=f"{case_dir.name}/{path.name}", error=PredictionError, dimension=2)}
+    where = f"{case_dir.name}/{path.name}"
+    data = _read_json(path, PredictionError, where=where)
+    return {"centroids": _centroids(data, where=where, error=PredictionError, dimension=2)}
 
 
 def _segmentation_case(case_dir: Path) -> Path:
