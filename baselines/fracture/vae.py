@@ -392,7 +392,8 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device="auto", progre
 # ------------------------------------------------------------------------------------------------ evaluation
 def cross_validate(*, data_dir, config: Config, device="auto", progress: bool = True) -> dict:
     """Sect. 3.2: k-fold cross-validation; folds split patients (all vertebrae of a patient stay together),
-    stratified by whether the patient has a fracture. Returns per-vertebra held-out scores, labels, grades, folds."""
+    stratified by whether the patient has a fracture. Returns per-vertebra held-out scores, grades (-1 unknown),
+    folds and patient ids, plus the last fold's checkpoint and held-out case ids."""
     ids = case_ids(data_dir)
     grades = read_grades(data_dir)
     positive = [patient_fractured(grades.get(case_id, {})) for case_id in ids]
@@ -412,6 +413,8 @@ def cross_validate(*, data_dir, config: Config, device="auto", progress: bool = 
         result["scores"][held_out] = fracture_probabilities(model, patches.subset(np.flatnonzero(held_out)),
                                                             device=device)
         result["fold"][held_out] = fold
+    # the last fold's model and its held-out patients, for the saliency figure
+    result["checkpoint"], result["held_out_cases"] = checkpoint, [ids[i] for i in folds[-1]]
     return result
 
 

@@ -77,7 +77,7 @@ def test_label_image_ellipsoids_are_flattened_for_fractures():
 
 
 def test_vertebra_scores_weight_the_cube_around_the_centroid():
-    config = replace(dp.PRESETS["tiny"], cube_size=10, cube_sigma_mm=4.0)
+    config = replace(dp.PRESETS["tiny"], cube_mm=10.0, cube_sigma_mm=4.0, spacing_mm=1.0)
     fracture = np.full((30, 30, 30), 0.7, np.float32)
     scores = dp.vertebra_scores(fracture, {"L1": np.array([15.0, 15, 15])}, config=config)
     assert scores["L1"] == pytest.approx(0.7)
