@@ -270,8 +270,12 @@ def run_algorithm(*, client: docker.DockerClient, image: str, input_dir: Path, c
             labels=labels or {}, name=name))
         try:
             stop_reason = wait_for_exit(container, limits=limits, started=started, should_stop=should_stop)
-            state = client.api.inspect_container(container.id)["State"]
-            log_tail = read_log_tail(container, lines=limits.log_lines)
+            try:
+                state = client.api.inspect_container(container.id)["State"]
+                log_tail = read_log_tail(container, lines=limits.log_lines)
+            except docker.errors.NotFound:  # removed meanwhile by a cancel (which also set stop_reason)
+                state, log_tail = {}, []
+                stop_reason = stop_reason or "the container was removed by the platform while it ran"
         finally:
             remove_container(container)
         result = RunResult(False, exit_code=state.get("ExitCode"), log_tail=log_tail)
@@ -304,6 +308,8 @@ def wait_for_exit(container, *, limits: Limits, started: float, should_stop) -> 
             return ""
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             pass
+        except docker.errors.NotFound:
+            return (should_stop() if should_stop else "") or "the container was removed by the platform while it ran"
         if should_stop and (reason := should_stop()):
             kill_container(container)
             return reason

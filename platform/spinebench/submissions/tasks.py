@@ -13,7 +13,7 @@ from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from .models import Submission
@@ -67,9 +67,11 @@ def score_submission(*, submission_pk: int) -> str:
     with transaction.atomic():
         try:
             submission = (
-                Submission.objects.select_for_update(nowait=True).select_related("phase__dataset").get(pk=submission_pk)
+                Submission.objects.select_for_update(nowait=True, of=("self",))
+                .select_related("phase__dataset")
+                .get(pk=submission_pk)
             )
-        except DatabaseError:
+        except OperationalError:  # the lock is held: a live duplicate delivery is scoring it
             return "another worker is scoring it"
         if submission.status != Status.SCORING:
             return f"nothing to do: {submission.status}"
@@ -88,7 +90,10 @@ def sweep_time_limits() -> int:
     for pk in Submission.objects.filter(status__in=ACTIVE).values_list("pk", flat=True):
         with transaction.atomic():
             submission = (
-                Submission.objects.select_for_update(skip_locked=True).select_related("phase").filter(pk=pk).first()
+                Submission.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("phase")
+                .filter(pk=pk)
+                .first()
             )
             if submission is None or submission.status not in ACTIVE:
                 continue
