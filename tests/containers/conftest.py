@@ -56,3 +56,90 @@ def managed_containers(client) -> list:
 
 def output_mounts() -> list[str]:
     return [line for line in Path("/proc/mounts").read_text().splitlines() if line.startswith("sb-output ")]
+
+
+# Platform fixtures (Django): an algorithm phase on a dataset of synthetic spines, archives made by `docker save`.
+
+HIDDEN_AMPLITUDES = {"spine_a": 20.0, "spine_b": 35.0, "spine_c": 10.0}
+
+
+def write_spine_dataset(folder: Path, *, split: str) -> dict[str, tuple[float, float, float]]:
+    """A SpineBench aasce-cobb dataset of sinusoid spines; ground truth (pt, mt, tl) with the analytic main angle."""
+    from evaluators.layout import CaseEntry, Manifest, write_manifest
+
+    truth = {}
+    for index, (case_id, amplitude) in enumerate(HIDDEN_AMPLITUDES.items()):
+        main = sinusoid_spine(folder / "inputs" / case_id / "image.png", amplitude=amplitude, seed=index)
+        truth[case_id] = (4.0 + index, round(main, 4), 9.0 + index)
+    (folder / "ground_truth").mkdir(parents=True, exist_ok=True)
+    rows = ["case_id,pt,mt,tl"] + [f"{case},{pt},{mt},{tl}" for case, (pt, mt, tl) in truth.items()]
+    (folder / "ground_truth" / "angles.csv").write_text("\n".join(rows) + "\n")
+    write_manifest(folder, Manifest(task="aasce-cobb", split=split, domain=split,
+                                    cases=tuple(CaseEntry(id=case) for case in truth), seed=None))
+    return truth
+
+
+@pytest.fixture
+def eager_tasks():
+    from spinebench.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def algorithm_phase(db, settings):
+    """An AASCE algorithm phase on a hidden test split of synthetic spines, with small container limits."""
+    from spinebench.challenges.models import Challenge, Phase
+    from spinebench.datasets.services import register_dataset
+
+    challenge = Challenge.objects.create(slug="aasce-containers", title="AASCE containers")
+    folder = Path(settings.DATASETS_ROOT) / challenge.slug / "test"
+    truth = write_spine_dataset(folder, split="test")
+    dataset = register_dataset(challenge=challenge, slug="test", folder=folder)
+    phase = Phase.objects.create(
+        challenge=challenge, slug="algorithm-test", title="Algorithm test", task="aasce-cobb",
+        submission_kind=Phase.SubmissionKind.ALGORITHM, dataset=dataset, max_upload_bytes=2 << 30,
+        case_time_limit_seconds=30, memory_limit_mb=256, cpu_limit=1.0, pids_limit=64, output_limit_mb=8,
+        submission_limit=None, extra_metrics=["mae_pt", "mae_mt", "mae_tl"],
+    )
+    phase.truth = truth
+    return phase
+
+
+@pytest.fixture
+def participant(algorithm_phase):
+    from django.contrib.auth import get_user_model
+
+    from spinebench.challenges.models import Registration
+
+    user = get_user_model().objects.create_user("participant", password="correct-horse-battery")
+    Registration.objects.create(challenge=algorithm_phase.challenge, user=user, status=Registration.Status.APPROVED)
+    return user
+
+
+@pytest.fixture
+def organizer(algorithm_phase):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user("organizer", password="correct-horse-battery")
+    algorithm_phase.challenge.organizers.add(user)
+    return user
+
+
+@pytest.fixture(scope="session")
+def saved_images(built_images, tmp_path_factory):
+    """`docker save` archives, made once per session on demand: saved_images("spinebench/...:latest") -> Path."""
+    folder = tmp_path_factory.mktemp("saved-images")
+    cache: dict[str, Path] = {}
+
+    def save(image: str) -> Path:
+        if image not in cache:
+            path = folder / (image.replace("/", "_").replace(":", "_") + ".tar")
+            subprocess.run(["docker", "save", "-o", str(path), image], check=True, timeout=300)
+            cache[image] = path
+        return cache[image]
+
+    return save

@@ -1,5 +1,6 @@
 """Celery tasks of the container queues. `process_algorithm_submission` goes to `containers-gpu` when its phase
-requires a GPU and to `containers-cpu` otherwise, whoever dispatches it (the queue is chosen in apply_async)."""
+requires a GPU and to `containers-cpu` otherwise, whoever dispatches it (the queue is chosen in apply_async);
+the recovery task goes to `containers-cpu`, whose workers reach the engine."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ def queue_for_submission(submission_pk: int) -> str:
 
 class ContainerQueueTask(Task):
     def apply_async(self, args=None, kwargs=None, **options):
-        if "queue" not in options and kwargs and "submission_pk" in kwargs:
-            options["queue"] = queue_for_submission(kwargs["submission_pk"])
+        if "queue" not in options:
+            pk = (kwargs or {}).get("submission_pk")
+            options["queue"] = queue_for_submission(pk) if pk is not None else QUEUE_CONTAINERS_CPU
         return super().apply_async(args=args, kwargs=kwargs, **options)
 
 
@@ -35,7 +37,7 @@ def process_algorithm_submission(self, *, submission_pk: int) -> str:
     return outcome
 
 
-@shared_task(name="spinebench.algorithms.tasks.recover_container_jobs", queue=QUEUE_CONTAINERS_CPU)
+@shared_task(base=ContainerQueueTask, name="spinebench.algorithms.tasks.recover_container_jobs")
 def recover_container_jobs() -> dict[str, int]:
     """Periodic: requeue runs of dead workers, remove orphan containers (schedule it beside the time-limit sweep)."""
     return execution.recover()

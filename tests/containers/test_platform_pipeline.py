@@ -1,0 +1,182 @@
+"""Algorithm submissions through the platform with the real engine: upload through the API and the page, validation,
+one container per case, outputs scored by the platform and ranked on the leaderboard; refusals and hostile images
+ending failed with their reason; logs of a hidden phase withheld from the submitter; cancel stops the container."""
+
+import json
+import time
+
+import pytest
+from django.core.files import File
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from spinebench.algorithms import execution, runner
+from spinebench.algorithms.models import AlgorithmImage, AlgorithmRun, Job
+from spinebench.algorithms.tasks import queue_for_submission
+from spinebench.submissions.models import Submission
+from spinebench.submissions.services import cancel_submission, create_submission
+
+from .conftest import EXAMPLE_IMAGE, managed_containers, output_mounts
+
+pytestmark = [pytest.mark.docker, pytest.mark.django_db]
+
+
+def smape(truth: dict, predicted: dict) -> float:
+    """AASCE SMAPE (%) = 100/N sum_i sum_k |p_ik - t_ik| / sum_k (p_ik + t_ik), written out here independently."""
+    total = sum(sum(abs(p - t) for p, t in zip(predicted[c], truth[c])) / sum(p + t for p, t in zip(predicted[c], truth[c]))
+                for c in truth)
+    return 100.0 * total / len(truth)
+
+
+def submit_file(phase, user, path, capture):
+    with capture(execute=True), open(path, "rb") as handle:
+        submission = create_submission(phase=phase, user=user, upload=File(handle, name=path.name))
+    submission.refresh_from_db()
+    return submission
+
+
+def test_example_algorithm_uploaded_through_api_is_ranked(algorithm_phase, participant, saved_images, eager_tasks,
+                                                          django_capture_on_commit_callbacks):
+    api = APIClient()
+    api.force_authenticate(participant)
+    archive = saved_images(EXAMPLE_IMAGE)
+    with django_capture_on_commit_callbacks(execute=True), open(archive, "rb") as handle:
+        response = api.post(f"/api/phases/{algorithm_phase.pk}/submissions/", {"file": handle}, format="multipart")
+    assert response.status_code == 201, response.content
+    submission = Submission.objects.get(pk=response.json()["id"])
+    assert submission.status == "succeeded", submission.error_message
+    run = submission.algorithm_run
+    assert run.image.image_id == runner.docker_client().images.get(EXAMPLE_IMAGE).id
+    assert sorted(job.case_id for job in run.jobs.all()) == sorted(algorithm_phase.truth)
+    assert all(job.status == "succeeded" and job.attempts == 1 for job in run.jobs.all())
+    predicted = {
+        case: tuple(json.loads((execution.predictions_dir(submission.pk) / case / "angles.json").read_text())["angles"])
+        for case in algorithm_phase.truth
+    }
+    for case, (_, main, _) in algorithm_phase.truth.items():
+        assert predicted[case][1] == pytest.approx(main, abs=3.0)
+    assert submission.evaluation.aggregates["smape"] == pytest.approx(smape(algorithm_phase.truth, predicted), abs=1e-6)
+    board = api.get(f"/api/phases/{algorithm_phase.pk}/leaderboard/").json()
+    assert [(row["rank"], row["submission"]) for row in board["rows"]] == [(1, submission.pk)]
+    assert managed_containers(runner.docker_client()) == [] and output_mounts() == []
+    status = api.get(f"/api/submissions/{submission.pk}/").json()
+    assert status["status"] == "succeeded" and status["rank"] == 1
+
+
+def test_page_upload_reuses_known_image_and_withholds_hidden_logs(algorithm_phase, participant, organizer, client,
+                                                                  saved_images, eager_tasks,
+                                                                  django_capture_on_commit_callbacks):
+    archive = saved_images(EXAMPLE_IMAGE)
+    client.force_login(participant)
+    url = reverse("submissions:create", kwargs={"challenge": algorithm_phase.challenge.slug, "phase": algorithm_phase.slug})
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True), open(archive, "rb") as handle:
+            response = client.post(url, {"file": handle, "comment": "example"})
+        assert response.status_code == 302
+    first, second = Submission.objects.filter(phase=algorithm_phase).order_by("pk")
+    assert first.status == second.status == "succeeded"
+    assert (first.algorithm_run.image_reused, second.algorithm_run.image_reused) == (False, True)
+    assert AlgorithmImage.objects.get().uploads == 2
+    page = client.get(reverse("algorithms:submission", kwargs={"pk": second.pk})).content.decode()
+    assert "already known (same sha256)" in page and "logs-withheld" in page and "pt=" not in page
+    client.force_login(organizer)
+    page = client.get(reverse("algorithms:submission", kwargs={"pk": second.pk})).content.decode()
+    assert "pt=" in page and "logs-withheld" not in page  # the example prints its angles per case
+    board = client.get(algorithm_phase.get_absolute_url()).content.decode()
+    assert "participant" in board
+
+
+def test_root_image_archive_is_refused_with_reason(algorithm_phase, participant, tmp_path, eager_tasks,
+                                                   django_capture_on_commit_callbacks):
+    from .test_archives import write_archive
+
+    write_archive(tmp_path / "root.tar", user="")
+    submission = submit_file(algorithm_phase, participant, tmp_path / "root.tar", django_capture_on_commit_callbacks)
+    assert submission.status == "failed"
+    assert submission.error_message.startswith("Archive refused: the image runs as root")
+    assert not AlgorithmImage.objects.exists()
+
+
+def test_hostile_symlink_image_fails_with_reason_and_leaves_nothing(algorithm_phase, participant, saved_images,
+                                                                     eager_tasks, django_capture_on_commit_callbacks):
+    archive = saved_images("spinebench/hostile-symlink-output:latest")
+    submission = submit_file(algorithm_phase, participant, archive, django_capture_on_commit_callbacks)
+    assert submission.status == "failed"
+    first_case = sorted(algorithm_phase.truth)[0]
+    assert submission.error_message == (
+        f"case {first_case}: /output/angles.json is a symbolic link; links are refused, never followed")
+    assert not hasattr(submission, "evaluation") or submission.evaluation is None
+    assert managed_containers(runner.docker_client()) == [] and output_mounts() == []
+
+
+def test_cancel_stops_the_running_container(algorithm_phase, participant, saved_images, monkeypatch,
+                                           django_capture_on_commit_callbacks):
+    archive = saved_images("spinebench/hostile-sleep:latest")
+    with open(archive, "rb") as handle:  # queued; the pipeline is run below as a worker would run it
+        submission = create_submission(phase=algorithm_phase, user=participant, upload=File(handle, name="sleep.tar"))
+    client = runner.docker_client()
+    poll = execution.StopCheck.__call__
+    seen = {}
+
+    def cancel_while_running(self):
+        # The participant presses "cancel" while the sleeping container runs (same database connection here).
+        if not seen:
+            seen["containers"] = len(managed_containers(client))
+            with django_capture_on_commit_callbacks(execute=True):
+                assert cancel_submission(Submission.objects.get(pk=submission.pk))
+            self._last = 0.0
+        return poll(self)
+
+    monkeypatch.setattr(execution.StopCheck, "__call__", cancel_while_running)
+    started = time.monotonic()
+    assert execution.process_submission(submission.pk, client=client) == "stopped"
+    assert seen["containers"] == 1 and time.monotonic() - started < 20
+    submission.refresh_from_db()
+    assert submission.status == "cancelled"
+    jobs = Job.objects.filter(run__submission=submission)
+    assert jobs.count() == len(algorithm_phase.truth) and {job.status for job in jobs} == {"cancelled"}
+    assert managed_containers(client) == [] and output_mounts() == []
+
+
+def test_gpu_phase_goes_to_the_gpu_queue(algorithm_phase, participant, tmp_path):
+    submission = Submission.objects.create(phase=algorithm_phase, creator=participant)
+    assert queue_for_submission(submission.pk) == "containers-cpu"
+    algorithm_phase.requires_gpu = True
+    algorithm_phase.save()
+    assert queue_for_submission(submission.pk) == "containers-gpu"
+    from spinebench.algorithms.models import ContainerConfig
+
+    assert ContainerConfig.for_phase(algorithm_phase).limits().gpu is True
+
+
+def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm_phase, participant, saved_images,
+                                                                        django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from spinebench.submissions.status import Status, transition
+
+    submission = Submission.objects.create(phase=algorithm_phase, creator=participant, status=Status.RUNNING)
+    run = AlgorithmRun.objects.create(submission=submission, worker="dead-host:1",
+                                      heartbeat_at=timezone.now() - timedelta(hours=1))
+    client = runner.docker_client()
+    orphan = client.containers.create("spinebench/hostile-sleep:latest", labels={
+        runner.LABEL_MANAGED: "1", runner.LABEL_SUBMISSION: str(submission.pk), runner.LABEL_JOB: "0"})
+    dispatched = []
+    from spinebench.algorithms import tasks
+
+    original = tasks.process_algorithm_submission.delay
+    tasks.process_algorithm_submission.delay = lambda **kwargs: dispatched.append(kwargs)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            counts = execution.recover(client=client)
+    finally:
+        tasks.process_algorithm_submission.delay = original
+    assert counts == {"requeued": 1, "containers_removed": 1}
+    assert dispatched == [{"submission_pk": submission.pk}]
+    submission.refresh_from_db()
+    assert submission.status == "queued"
+    assert not [c for c in client.containers.list(all=True) if c.id == orphan.id]
+    transition(submission, Status.CANCELLED)
+    assert run.pk
