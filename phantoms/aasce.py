@@ -290,7 +290,7 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
             rows_landmarks.append([cid, height, width, *np.round(case.landmarks[:, 0], 3),
                                    *np.round(case.landmarks[:, 1], 3)])
             rows_angles.append([cid, *np.round(angles, 4)])
-            return GeneratedCase(id=cid, group=None, preview=case.image, extra={"curve": case.curve.kind})
+            return GeneratedCase(id=cid, group=None, preview=case.image)
         return case_id(index), None, write
 
     def finish(gt_dir: Path, _done) -> None:

@@ -39,9 +39,10 @@ def write_png(path: Path, array: np.ndarray) -> Path:
 
 
 def write_image(path: Path, image: sitk.Image) -> Path:
-    """Write with SimpleITK; its NIfTI writer gzips with mtime 0 and embeds no date, so output is byte-stable."""
+    """Write with SimpleITK (gzip level 1: noisy volumes barely compress further); its NIfTI writer gzips with mtime 0
+    and embeds no date, so output is byte-stable."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(image, str(path), useCompression=True)
+    sitk.WriteImage(image, str(path), useCompression=True, compressionLevel=1)
     return path
 
 
@@ -55,7 +56,7 @@ def volume_image(array_zyx: np.ndarray, *, spacing_xyz, origin_xyz=(0.0, 0.0, 0.
 
 def write_json(path: Path, data) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
 
 
