@@ -17,3 +17,5 @@ STORAGES = {
 }
 # The pytest process never consumes from the broker itself: it dispatches for the worker subprocess, or runs eagerly.
 CELERY_TASK_EAGER_PROPAGATES = True
+STATIC_ROOT = _TMP / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
