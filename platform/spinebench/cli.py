@@ -1,0 +1,274 @@
+"""The `spinebench` console command.
+
+    spinebench bootstrap [--small] [--max-cases N] [--no-baselines] [--methods M,...]
+    spinebench challenge import BUNDLE_DIR [--no-generate] [--small] [--max-cases N] [--force]
+    spinebench datasets import LAYOUT PATH --challenge SLUG --split train|test [--task TASK] [--name NAME]
+    spinebench baselines list|train|predict ...          (baselines.cli)
+    spinebench baselines run TASK METHOD --phase CHALLENGE/PHASE [--preset tiny] [--device auto] [--checkpoint PATH]
+    spinebench evaluate ...                               (evaluators.cli)
+    spinebench phantoms ...                               (phantoms.cli)
+
+The package CLIs are imported lazily; one that is not installed yet leaves its subcommand printing that it is
+unavailable. Django is set up only for the commands that need the database (settings: DJANGO_SETTINGS_MODULE,
+default spinebench.settings.local).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+BUNDLES_DIR = Path(__file__).resolve().parent / "bundles"
+PACKAGE_COMMANDS = (("evaluate", "evaluators.cli"), ("phantoms", "phantoms.cli"), ("baselines", "baselines.cli"))
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spinebench.settings.local")
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    # The embedded defaults keep the SQLite file and the storage roots under var/: make them on first use.
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3") and str(database["NAME"]) != ":memory:":
+        Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    for root in (settings.MEDIA_ROOT, settings.DATASETS_ROOT, settings.STATIC_ROOT):
+        Path(root).mkdir(parents=True, exist_ok=True)
+
+
+def _unavailable(name: str, module: str, error: Exception):
+    def run(args) -> int:
+        print(f"spinebench {name}: unavailable ({module} could not be imported: {error})", file=sys.stderr)
+        return 2
+
+    return run
+
+
+def _add_package_commands(subparsers) -> None:
+    for name, module_name in PACKAGE_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+            # A dry run on a scratch parser first: a package half landed must not leave a broken subcommand behind.
+            module.register(argparse.ArgumentParser().add_subparsers())
+        except Exception as error:
+            parser = subparsers.add_parser(name, help=f"(unavailable: {module_name} not usable)")
+            parser.set_defaults(func=_unavailable(name, module_name, error))
+            continue
+        commands = module.register(subparsers)
+        if name == "baselines":
+            _add_baselines_run(commands)
+
+
+# ------------------------------------------------------------------------------------------------ baselines run
+
+
+def _add_baselines_run(commands) -> None:
+    parser = commands.add_parser("run", help="train a baseline on a challenge's training data and submit it to a phase")
+    parser.add_argument("task", help="task id, e.g. aasce-cobb")
+    parser.add_argument("method", help="method name (see `spinebench baselines list`)")
+    parser.add_argument("--phase", required=True, help="CHALLENGE/PHASE, e.g. aasce-2019/test")
+    parser.add_argument("--preset", default="tiny", help="tiny | standard | paper (default tiny)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
+    parser.add_argument("--checkpoint", type=Path, help="reuse this checkpoint (trained into it when missing)")
+    parser.set_defaults(func=_baselines_run)
+
+
+def _find_phase(spec: str):
+    from spinebench.challenges.models import Phase
+
+    challenge, _, phase = spec.partition("/")
+    found = Phase.objects.filter(challenge__slug=challenge, slug=phase).select_related("challenge").first()
+    if found is None:
+        raise SystemExit(f"error: no phase {spec!r} (expected CHALLENGE/PHASE, e.g. aasce-2019/test)")
+    return found
+
+
+def _baselines_run(args) -> int:
+    setup_django()
+    from spinebench.submissions.baseline_runs import run_baseline
+
+    phase = _find_phase(args.phase)
+    if phase.task != args.task:
+        print(f"error: phase {args.phase} is for task {phase.task}, not {args.task}", file=sys.stderr)
+        return 2
+    submission = run_baseline(phase=phase, method=args.method, preset=args.preset, device=args.device,
+                              checkpoint=args.checkpoint)
+    submission.refresh_from_db()
+    print(f"submission {submission.pk}: {submission.status} {submission.error_message}".rstrip())
+    return 0 if submission.status != "failed" else 1
+
+
+# ------------------------------------------------------------------------------------------ challenge / datasets
+
+
+def _challenge_import(args) -> int:
+    setup_django()
+    from spinebench.challenges.bundles import BundleError, ImportOptions, import_bundle
+
+    options = ImportOptions(generate=not args.no_generate, small=args.small, max_cases=args.max_cases, force=args.force)
+    try:
+        challenge = import_bundle(args.bundle_dir, options)
+    except BundleError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"challenge {challenge.slug}: {challenge.phases.count()} phase(s), {challenge.datasets.count()} dataset(s)")
+    return 0
+
+
+def _datasets_import(args) -> int:
+    setup_django()
+    import shutil
+
+    from spinebench.challenges.models import Challenge
+    from spinebench.datasets import services
+
+    challenge = Challenge.objects.filter(slug=args.challenge).first()
+    if challenge is None:
+        print(f"error: no challenge {args.challenge!r}", file=sys.stderr)
+        return 2
+    name = args.name or args.split
+    out = services.default_folder(challenge_slug=challenge.slug, slug=name)
+    source = Path(args.path)
+    try:
+        if args.layout == "spinebench":
+            if not (source / "dataset.json").is_file():
+                raise services.DatasetError(f"{source}: not a SpineBench dataset folder (no dataset.json)")
+            if source.resolve() != out.resolve():
+                if out.exists():
+                    shutil.rmtree(out)
+                shutil.copytree(source, out)
+        else:
+            task = args.task or _single_task(challenge)
+            services.import_external(layout=args.layout, src=source, out=out, task=task, split=args.split, force=True)
+        dataset = services.register_dataset(challenge=challenge, slug=name, folder=out, task=args.task, split=args.split)
+    except (services.DatasetError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"dataset {dataset}: {dataset.cases.count()} case(s) in {dataset.root}")
+    return 0
+
+
+def _single_task(challenge) -> str:
+    tasks = sorted(set(challenge.phases.values_list("task", flat=True)))
+    if len(tasks) != 1:
+        raise ValueError(f"challenge {challenge.slug} has tasks {tasks or 'none'}; pass --task")
+    return tasks[0]
+
+
+# ---------------------------------------------------------------------------------------------------- bootstrap
+
+
+def _bootstrap(args) -> int:
+    setup_django()
+    from django.core.management import call_command
+    from tqdm import tqdm
+
+    from spinebench.challenges.bundles import BundleError, ImportOptions, import_bundle
+
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    options = ImportOptions(generate=not args.no_generate, small=args.small, max_cases=args.max_cases)
+    challenges = []
+    for bundle in sorted(path.parent for path in BUNDLES_DIR.glob("*/challenge.yaml")):
+        try:
+            challenges.append(import_bundle(bundle, options))
+            print(f"imported {bundle.name}")
+        except Exception as error:  # one broken bundle must not stop the others
+            print(f"bundle {bundle.name} not imported: {error}", file=sys.stderr)
+    if args.no_baselines:
+        return 0
+    runs = _pending_baselines(challenges, methods=args.methods)
+    failures = 0
+    for phase, method in tqdm(runs, desc="baselines", unit="method", disable=not runs):
+        try:
+            from spinebench.submissions.baseline_runs import run_baseline
+
+            submission = run_baseline(phase=phase, method=method, preset="tiny", device=args.device, progress=False)
+            submission.refresh_from_db()
+            tqdm.write(f"baseline {phase}/{method}: {submission.status} {submission.error_message}".rstrip())
+        except Exception as error:  # log one clear line, go on with the other methods
+            failures += 1
+            tqdm.write(f"baseline {phase}/{method} FAILED: {type(error).__name__}: {error}")
+    print(f"bootstrap done: {len(challenges)} challenge(s), {len(runs) - failures}/{len(runs)} baseline run(s) submitted")
+    return 0
+
+
+def _pending_baselines(challenges, *, methods: str | None) -> list:
+    """(phase, method) for each CSV test phase of the bundled challenges and each registered method of its task
+    that is not already on that phase (succeeded or still running)."""
+    try:
+        from baselines.registry import METHODS
+    except ImportError as error:
+        print(f"baselines unavailable ({error}); skipping baseline runs", file=sys.stderr)
+        return []
+    from spinebench.submissions.models import Submission
+    from spinebench.submissions.status import Status
+
+    wanted = set(methods.split(",")) if methods else None
+    runs = []
+    for challenge in challenges:
+        for phase in challenge.phases.filter(submission_kind="csv").select_related("dataset"):
+            if phase.dataset is None or not phase.dataset.is_hidden or not phase.dataset.exists():
+                continue
+            done = set(
+                Submission.objects.filter(phase=phase, is_baseline=True)
+                .exclude(status__in=[Status.FAILED, Status.CANCELLED])
+                .values_list("baseline_method", flat=True)
+            )
+            runs += [(phase, method) for method in METHODS.get(phase.task, {})
+                     if method not in done and (wanted is None or method in wanted)]
+    return runs
+
+
+# --------------------------------------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spinebench", description="SpineBench: spine-imaging challenges")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    bootstrap = subparsers.add_parser("bootstrap", help="migrate, import the bundled challenges, generate data, run baselines")
+    bootstrap.add_argument("--small", action="store_true", help="generate small images (fast demo)")
+    bootstrap.add_argument("--max-cases", type=int, help="cap the cases of each generated dataset")
+    bootstrap.add_argument("--no-generate", action="store_true", help="use only dataset folders that already exist")
+    bootstrap.add_argument("--no-baselines", action="store_true", help="do not run the baseline methods")
+    bootstrap.add_argument("--methods", help="comma-separated method names to run (default: all registered)")
+    bootstrap.add_argument("--device", default="auto", help="device for the baselines (auto, cpu, cuda)")
+    bootstrap.set_defaults(func=_bootstrap)
+
+    challenge = subparsers.add_parser("challenge", help="challenge bundles").add_subparsers(dest="challenge_command", required=True)
+    importer = challenge.add_parser("import", help="create or update a challenge from a bundle folder (challenge.yaml)")
+    importer.add_argument("bundle_dir", type=Path)
+    importer.add_argument("--no-generate", action="store_true", help="do not generate/import missing dataset folders")
+    importer.add_argument("--small", action="store_true", help="generate small images")
+    importer.add_argument("--max-cases", type=int, help="cap the cases of each generated dataset")
+    importer.add_argument("--force", action="store_true", help="regenerate dataset folders that exist")
+    importer.set_defaults(func=_challenge_import)
+
+    datasets = subparsers.add_parser("datasets", help="datasets").add_subparsers(dest="datasets_command", required=True)
+    dataset_import = datasets.add_parser("import", help="import a dataset folder into a challenge")
+    dataset_import.add_argument("layout", help="spinebench (a SpineBench folder) or a phantoms.importers layout: spineweb16, verse, dicom-series, image")
+    dataset_import.add_argument("path", help="the folder (or file) to import")
+    dataset_import.add_argument("--challenge", required=True, help="challenge slug")
+    dataset_import.add_argument("--split", required=True, choices=["train", "test"])
+    dataset_import.add_argument("--task", help="task id (default: the challenge's only task)")
+    dataset_import.add_argument("--name", help="dataset name inside the challenge (default: the split)")
+    dataset_import.set_defaults(func=_datasets_import)
+
+    _add_package_commands(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
