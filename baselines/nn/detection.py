@@ -5,7 +5,8 @@
 ``backbone`` (``resnet18|34|50|101|152`` from torchvision with ``weights=None``, or ``compact`` — a four-stage
 residual network of ``base_channels`` width for CPU presets), ``fpn_channels`` (256 in the papers),
 ``min_size``/``max_size`` (the resize torchvision's transform applies), ``anchor_sizes`` (pixels; one per FPN
-level, or any other count to put every size on every level) and ``aspect_ratios`` (height / width). Further keyword
+level, or any other count to put every size on every level), ``aspect_ratios`` (height / width) and, for the
+R-CNNs, ``box_representation`` (units of the two-layer box head; torchvision's 1024). Further keyword
 arguments go to the torchvision class (e.g. ``box_detections_per_img``, ``rpn_batch_size_per_image``).
 Batch normalisation is trainable (nothing is pretrained, so torchvision's frozen statistics would be meaningless).
 Inputs are lists of ``(in_channels, H, W)`` tensors in [0, 1], normalised inside by mean 0.5 and std 0.25.
@@ -18,6 +19,7 @@ import torchvision
 from torchvision.models.detection import FasterRCNN, MaskRCNN, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
 from baselines.nn.backbones import RESNETS, CompactResNet, replace_first_conv
@@ -70,14 +72,19 @@ def faster_rcnn(
     max_size: int = 1333,
     anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512),
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0),
+    box_representation: int = 1024,
     mask: bool = False,
     **kwargs,
 ) -> FasterRCNN:
     body = fpn_backbone(backbone=backbone, in_channels=in_channels, fpn_channels=fpn_channels, base_channels=base_channels)
     model_class = MaskRCNN if mask else FasterRCNN
+    # torchvision's box head: RoI features 7×7 -> two fully connected layers of `box_representation` units
+    resolution = 7
     return model_class(
         body,
-        num_classes=num_classes,
+        num_classes=None,
+        box_head=TwoMLPHead(fpn_channels * resolution**2, box_representation),
+        box_predictor=FastRCNNPredictor(box_representation, num_classes),
         rpn_anchor_generator=_anchors(anchor_sizes, aspect_ratios, levels=5),
         **_common(in_channels, min_size, max_size),
         **kwargs,

@@ -1,0 +1,151 @@
+"""Pieces AASCE methods 1-4 share: the training loop, image batches, the automatic spine crop, vertebra-count
+forcing, polynomial landmark smoothing, and the prediction record.
+
+- ``optimise(loss_fn, parameters, *, steps, lr, device, progress, desc, optimizer="adam", weight_decay=0,
+  momentum=0.9, cosine=False) -> list[float]``: ``steps`` optimiser steps on ``loss_fn(step)`` (under mixed precision
+  on CUDA), returning every step's loss.
+- ``image_batch(images, device)``: a list of (H, W) float arrays as an (N, 1, H, W) tensor.
+- ``Framing`` / ``framing_from_cases(cases)``: how the training images frame the spine (margins above T1 and below L5
+  as fractions of the spine's length, and the width/height ratio), measured on the training landmarks.
+  ``Framing.crop_box(points, image_shape)`` turns the spine points a first pass found in a test image into the crop
+  that frames it the same way. This automatic step replaces the manual cropping of test images (skull and pelvis
+  removed by hand) that Seg4Reg and Khanal et al. describe.
+- ``force_count(corners, count=17)``: drop extra vertebrae from the bottom, or repeat the bottom one (Khanal Sect. 4).
+- ``smooth_landmarks(landmarks, degree=6)``: replace each corner type's x by a degree-``degree`` polynomial in y
+  fitted over the vertebrae (Khanal Sect. 4; one polynomial per corner type so left and right corners stay apart).
+- ``crop_resize(image, box, size)``: resample a box of the image to a fixed size (for per-vertebra networks).
+- ``angle_record(angles)``: the in-memory prediction ``{"angles": [pt, mt, tl]}`` (finite, non-negative).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from skimage.transform import AffineTransform, warp
+
+from baselines.nn.training import GradScalerStep, autocast, progress as progress_bar
+
+
+def optimise(
+    loss_fn: Callable[[int], torch.Tensor],
+    parameters,
+    *,
+    steps: int,
+    lr: float,
+    device: torch.device,
+    progress: bool,
+    desc: str,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    cosine: bool = False,
+) -> list[float]:
+    parameters = [p for p in parameters if p.requires_grad]
+    if optimizer == "adam":
+        opt = torch.optim.Adam(parameters, lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1)) if cosine else None
+    stepper = GradScalerStep(device)
+    losses = []
+    for step in progress_bar(range(steps), enabled=progress, desc=desc):
+        with autocast(device):
+            loss = loss_fn(step)
+        stepper.step(loss, opt)
+        if schedule is not None:
+            schedule.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def image_batch(images, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.stack([np.asarray(i, dtype=np.float32) for i in images])[:, None]).to(device)
+
+
+@dataclass(frozen=True)
+class Framing:
+    top: float
+    bottom: float
+    aspect: float
+
+    def crop_box(self, points, image_shape: tuple[int, int], *, min_extent: float = 0.2) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) framing the spine points like the training images; the whole image when the points
+        span less than ``min_extent`` of its height (nothing trustworthy was found)."""
+        height, width = image_shape[:2]
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        whole = (0, 0, width, height)
+        if len(points) < 2:
+            return whole
+        top, bottom = points[:, 1].min(), points[:, 1].max()
+        length = bottom - top
+        if length < min_extent * height:
+            return whole
+        y0, y1 = top - self.top * length, bottom + self.bottom * length
+        crop_width = self.aspect * (y1 - y0)
+        centre = float(np.median(points[:, 0]))
+        x0, x1 = centre - crop_width / 2, centre + crop_width / 2
+        box = (max(0, int(np.floor(x0))), max(0, int(np.floor(y0))), min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1))))
+        return box if box[2] - box[0] >= 8 and box[3] - box[1] >= 8 else whole
+
+    def to_dict(self) -> dict:
+        return {"top": self.top, "bottom": self.bottom, "aspect": self.aspect}
+
+
+def framing_from_cases(cases) -> Framing:
+    tops, bottoms, aspects = [], [], []
+    for case in cases:
+        height, width = case.image.shape[:2]
+        top, bottom = case.landmarks[:, 1].min(), case.landmarks[:, 1].max()
+        length = max(bottom - top, 1.0)
+        tops.append(top / length)
+        bottoms.append((height - 1 - bottom) / length)
+        aspects.append(width / height)
+    return Framing(float(np.median(tops)), float(np.median(bottoms)), float(np.median(aspects)))
+
+
+def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return image[y0:y1, x0:x1]
+
+
+def force_count(corners: np.ndarray, count: int = 17) -> np.ndarray:
+    """(V, 4, 2) vertebrae sorted top to bottom -> exactly ``count`` of them."""
+    corners = np.asarray(corners, dtype=np.float64)
+    if len(corners) == 0:
+        raise ValueError("force_count: no vertebrae to work with")
+    if len(corners) >= count:
+        return corners[:count]
+    return np.concatenate([corners, np.repeat(corners[-1:], count - len(corners), axis=0)])
+
+
+def smooth_landmarks(landmarks: np.ndarray, degree: int = 6) -> np.ndarray:
+    corners = np.asarray(landmarks, dtype=np.float64).reshape(-1, 4, 2).copy()
+    if len(corners) <= degree:
+        return corners.reshape(-1, 2)
+    for corner in range(4):
+        ys, xs = corners[:, corner, 1], corners[:, corner, 0]
+        centre, spread = ys.mean(), max(ys.std(), 1e-6)  # centred and scaled for a well-conditioned fit
+        coefficients = np.polyfit((ys - centre) / spread, xs, degree)
+        corners[:, corner, 0] = np.polyval(coefficients, (ys - centre) / spread)
+    return corners.reshape(-1, 2)
+
+
+def angle_record(angles) -> dict:
+    values = np.nan_to_num(np.asarray(angles, dtype=np.float64).reshape(3), nan=0.0, posinf=0.0, neginf=0.0)
+    return {"angles": [float(v) for v in np.clip(values, 0.0, 180.0)]}
+
+
+def crop_resize(image: np.ndarray, box, size: tuple[int, int]) -> np.ndarray:
+    """Resample the axis-aligned ``box`` (x0, y0, x1, y1; pixel-centre coordinates, may leave the image) to
+    ``size = (H, W)``; output pixel (c, r) samples x0 + (c + 0.5)/W · (x1 - x0), so ``converters.to_box_frame``
+    gives the matching [0, 1] coordinates. Outside the image is 0."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    out_h, out_w = size
+    step_x, step_y = (x1 - x0) / out_w, (y1 - y0) / out_h
+    matrix = np.array([[step_x, 0, x0 + 0.5 * step_x], [0, step_y, y0 + 0.5 * step_y], [0, 0, 1]])
+    return warp(image, AffineTransform(matrix=matrix), output_shape=(out_h, out_w), order=1, cval=0.0).astype(np.float32)
