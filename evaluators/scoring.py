@@ -203,13 +203,12 @@ def score_lumbosacral(ground_truth: dict, predictions: dict, *, progress: bool =
     case = {}
     labels = list(LUMBOSACRAL_CLASSES)
     for case_id, reference, predicted, _ in _segmentation_pairs("lumbosacral-ct", ground_truth, predictions, progress=progress):
-        dice = metrics.dice(reference, predicted, labels=labels)
         distances = metrics.surface_distances(reference, predicted, spacing=1.0, labels=labels, units="voxels")
         values = {}
         for label, name in LUMBOSACRAL_CLASSES.items():
-            values[f"dice_{name}"] = dice[label]
+            values[f"dice_{name}"] = distances[label].dice
             values[f"assd_{name}"] = distances[label].assd
-        values["dice_mean"] = float(np.mean([dice[label] for label in labels]))
+        values["dice_mean"] = float(np.mean([distances[label].dice for label in labels]))
         assds = [distances[label].assd for label in labels]
         values["assd_mean"] = float(np.mean(assds)) if not any(map(math.isnan, assds)) else math.nan
         case[case_id] = values

@@ -13,19 +13,26 @@ Definitions (../shared/reference/metrics.md, MedPy 0.5.2 conventions):
 - Both masks empty: every distance metric is 0. Exactly one empty: not a number (NaN); task evaluators then apply
   their documented aggregation rule.
 
-Work is done per label on the union bounding box of the two masks: every surface voxel of both lies inside it, so
-the Euclidean distance maps computed there are exact. The distance maps come from the `edt` package (measured
-faster than `scipy.ndimage.distance_transform_edt` in benchmarks/evaluators_surface.py).
+Work is done per label on the union bounding box of the two masks (all labels' boxes found in one pass). The
+directed distances are what a Euclidean distance map of one surface reads at the other surface's voxels; they are
+computed as exact nearest-neighbour distances between the two surface point sets (spacing-scaled voxel centres)
+with `scipy.spatial.cKDTree`, once per label and direction. benchmarks/evaluators_surface.py measures this against
+reading distance maps from the `edt` package and from `scipy.ndimage.distance_transform_edt` (same values, slower,
+because a map covers the whole box while surfaces are a thin shell of it).
+
+The same pass counts the voxels of both masks and of their intersection, so Dice and Concurrency come with the
+surface distances (`SurfaceDistances.dice`, `.concurrency`) without a second pass over the volume.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import edt
 import numpy as np
+from scipy.spatial import cKDTree
 
-from evaluators.metrics.labels import label_crops
+from evaluators.metrics.labels import LabelCounts, label_crops
+from evaluators.metrics.overlap import concurrency_from_counts, dice_from_counts
 
 UNITS = ("mm", "voxels")
 
@@ -43,19 +50,48 @@ def surface_voxels(mask: np.ndarray) -> np.ndarray:
     return mask & ~interior
 
 
-def distance_to(surface: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
-    """Exact Euclidean distance of every voxel to the nearest True voxel of `surface` (spacing per array axis)."""
-    return edt.edt(np.ascontiguousarray(~surface), anisotropy=spacing, black_border=False, parallel=1)
+def _nearest(source: np.ndarray, target: np.ndarray, spacing: np.ndarray, target_tree: cKDTree) -> np.ndarray:
+    """Distance from every True voxel of `source` (np.argwhere order) to the nearest True voxel of `target`;
+    voxels on both surfaces are 0 without a search."""
+    distances = np.zeros(np.count_nonzero(source))
+    away = ~target[source]
+    distances[away] = target_tree.query(np.argwhere(source & ~target) * spacing)[0]
+    return distances
+
+
+def _tree(surface: np.ndarray, spacing: np.ndarray) -> cKDTree:
+    return cKDTree(np.argwhere(surface) * spacing, leafsize=32, balanced_tree=False, compact_nodes=False)
+
+
+def directed_distances(reference_surface: np.ndarray, prediction_surface: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
+    """(d(S_ref -> S_pred), d(S_pred -> S_ref)): for every voxel of one surface (in np.argwhere order), the exact
+    Euclidean distance to the nearest voxel of the other, with `spacing` per array axis."""
+    spacing = np.asarray(spacing, dtype=np.float64)
+    return (
+        _nearest(reference_surface, prediction_surface, spacing, _tree(prediction_surface, spacing)),
+        _nearest(prediction_surface, reference_surface, spacing, _tree(reference_surface, spacing)),
+    )
 
 
 @dataclass(frozen=True)
 class SurfaceDistances:
     """Directed surface distances of one label: `reference_to_prediction` holds, for each reference surface voxel,
     the distance to the nearest predicted surface voxel; `prediction_to_reference` the converse. `None` for both
-    when exactly one mask is empty; empty arrays when both are."""
+    when exactly one mask is empty; empty arrays when both are. `counts`: the voxel counts behind Dice."""
 
     reference_to_prediction: np.ndarray | None
     prediction_to_reference: np.ndarray | None
+    counts: LabelCounts
+
+    @property
+    def dice(self) -> float:
+        """Dice of the two masks (see `evaluators.metrics.dice`)."""
+        return dice_from_counts(self.counts)
+
+    @property
+    def concurrency(self) -> float:
+        """Concurrency of the two masks (see `evaluators.metrics.concurrency`)."""
+        return concurrency_from_counts(self.counts)
 
     @property
     def defined(self) -> bool:
@@ -114,18 +150,16 @@ def _spacing(spacing, ndim: int, units: str) -> tuple[float, ...]:
     return tuple(float(value) for value in values)
 
 
-def _label_distances(reference: np.ndarray, prediction: np.ndarray, spacing) -> SurfaceDistances:
-    has_reference, has_prediction = reference.any(), prediction.any()
-    if not has_reference and not has_prediction:
-        return SurfaceDistances(np.zeros(0), np.zeros(0))
-    if not (has_reference and has_prediction):
-        return SurfaceDistances(None, None)
-    reference_surface = surface_voxels(reference)
-    prediction_surface = surface_voxels(prediction)
-    return SurfaceDistances(
-        reference_to_prediction=distance_to(prediction_surface, spacing)[reference_surface].astype(np.float64),
-        prediction_to_reference=distance_to(reference_surface, spacing)[prediction_surface].astype(np.float64),
+def _label_distances(crop, spacing) -> SurfaceDistances:
+    counts = crop.counts
+    if counts.reference == 0 and counts.prediction == 0:
+        return SurfaceDistances(np.zeros(0), np.zeros(0), counts)
+    if counts.reference == 0 or counts.prediction == 0:
+        return SurfaceDistances(None, None, counts)
+    to_prediction, to_reference = directed_distances(
+        surface_voxels(crop.reference), surface_voxels(crop.prediction), spacing
     )
+    return SurfaceDistances(to_prediction, to_reference, counts)
 
 
 def surface_distances(reference, prediction, *, spacing, labels=None, units="mm"):
@@ -137,7 +171,7 @@ def surface_distances(reference, prediction, *, spacing, labels=None, units="mm"
     ndim = np.ndim(reference)
     spacing = _spacing(spacing, ndim, units)
     result = {
-        crop.label: _label_distances(crop.reference, crop.prediction, spacing)
+        crop.label: _label_distances(crop, spacing)
         for crop in label_crops(reference, prediction, labels=labels)
     }
     return result[None] if labels is None else result
