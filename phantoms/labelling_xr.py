@@ -15,6 +15,7 @@ superior is up; the centroid [x, y] is in that frame (SimpleITK physical coordin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,33 @@ def _axis_rotation(axis: int, degrees: float) -> np.ndarray:
     matrix = np.eye(3)
     matrix[i, i], matrix[i, j], matrix[j, i], matrix[j, j] = c, -s, s, c
     return matrix
+
+
+def water_excess(hu: np.ndarray, *, axis: int, step: float) -> np.ndarray:
+    """Line integral (mm of water) of the attenuation above water along `axis` of a HU volume with `step` mm
+    voxels; bone and metal attenuate several times more at radiographic energies than their CT numbers suggest."""
+    return np.where(hu > 0, hu * BONE_BOOST, hu).sum(axis=axis) * (step / 1000.0)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Detector blur (pixels), unsharp-mask strength, display gamma and noise SD (fraction of full scale)."""
+
+    blur: float = 1.0
+    flatten: float = 0.7
+    gamma: float = 1.0
+    noise: float = 0.01
+
+
+def radiograph(line: np.ndarray, *, pixel_mm: float, exposure: Exposure, rng: np.random.Generator) -> np.ndarray:
+    """12-bit radiograph (uint16) from a map of attenuation line integrals: detector blur, the unsharp masking of
+    digital radiography (it flattens the body's thickness so bone stands out), a percentile window, gamma, noise."""
+    line = gaussian_filter(line, exposure.blur)
+    processed = line - exposure.flatten * gaussian_filter(line, 40.0 / pixel_mm)
+    black, white = np.percentile(processed, [1.0, 99.8])
+    signal = np.clip((processed - black) / max(white - black, 1e-6), 0, 1) ** exposure.gamma
+    signal = signal + rng.normal(0, exposure.noise, signal.shape)
+    return np.clip(signal * 4095, 0, 4095).astype(np.uint16)
 
 
 def sample_spine(rng: np.random.Generator, view: str) -> list[ct.Vertebra]:
@@ -134,17 +162,10 @@ def make_case(rng: np.random.Generator, *, small: bool):
     if rng.random() < 0.15:
         draw_implants(layers, grid, spine, rng)
     beam = 1 if view == "coronal" else 2  # numpy axis of the beam in (z, y, x)
-    hu = layers.hu
-    # bone and metal attenuate several times more at radiographic energies than their CT numbers suggest
-    excess = (np.where(hu > 0, hu * BONE_BOOST, hu)).sum(axis=beam) * depth / 1000.0  # mm water-equivalent
-    line = MU_WATER * (soft_tissue_path(grid, spine, view, rng) + excess)
-    line = gaussian_filter(line, rng.uniform(0.5, 1.2) * (1.0 if small else 1.5))
-    # digital radiograph processing: unsharp masking flattens the body's thickness so bone stands out
-    processed = line - rng.uniform(0.6, 0.8) * gaussian_filter(line, 40.0 / pixel)
-    black, white = np.percentile(processed, [1.0, 99.8])
-    signal = np.clip((processed - black) / max(white - black, 1e-6), 0, 1) ** rng.uniform(0.8, 1.3)
-    signal = signal + rng.normal(0, rng.uniform(0.005, 0.02), signal.shape)
-    pixels = np.clip(signal * 4095, 0, 4095).astype(np.uint16)[::-1]  # superior up
+    line = MU_WATER * (soft_tissue_path(grid, spine, view, rng) + water_excess(layers.hu, axis=beam, step=depth))
+    exposure = Exposure(blur=rng.uniform(0.5, 1.2) * (1.0 if small else 1.5), flatten=rng.uniform(0.6, 0.8),
+                        gamma=rng.uniform(0.8, 1.3), noise=rng.uniform(0.005, 0.02))
+    pixels = radiograph(line, pixel_mm=pixel, exposure=exposure, rng=rng)[::-1]  # superior up
     keep = [ct.VERTEBRA_LABELS[n] for n in LABELLED]
     centroids3d = ct.centroids_mm(layers.vertebra, grid, keep)
     lateral = 0 if view == "coronal" else 1
