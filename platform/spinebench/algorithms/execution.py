@@ -234,7 +234,7 @@ class StopCheck:
 
 def score(submission_pk: int) -> str:
     with transaction.atomic():
-        submission = Submission.objects.select_for_update().select_related("phase__dataset").get(pk=submission_pk)
+        submission = Submission.objects.select_for_update(of=("self",)).select_related("phase__dataset").get(pk=submission_pk)
         if submission.status != Status.RUNNING:
             return f"nothing to do: {submission.status}"
         transition(submission, Status.SCORING)
