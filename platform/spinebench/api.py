@@ -44,6 +44,7 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
 
 class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PhaseSerializer
+    queryset = Phase.objects.none()  # for the schema; get_queryset() filters by visibility
 
     def get_queryset(self):
         phases = Phase.objects.select_related("challenge").filter(

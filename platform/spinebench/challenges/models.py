@@ -215,15 +215,21 @@ class Phase(models.Model):
             raise ValidationError({"training_dataset": "only a train split can be offered for download"})
 
     def validate_leaderboard_config(self) -> None:
+        """Check the leaderboard fields against the task registry; the error is keyed by the field at fault."""
         registry.validate_task_id(self.task)
         _validate_string_list(self.extra_metrics, name="extra_metrics")
         if not isinstance(self.metric_directions, dict):
             raise ValidationError({"metric_directions": "metric_directions must be an object {metric: 'higher'|'lower'}"})
-        for key in [self.ranking_metric, *self.extra_metrics, *self.metric_directions]:
-            try:
-                registry.default_direction(self.task, key)
-            except ValidationError as error:
-                raise ValidationError({"primary_metric": error.messages}) from None
+        for field, keys in (
+            ("primary_metric", [self.ranking_metric]),
+            ("extra_metrics", self.extra_metrics),
+            ("metric_directions", list(self.metric_directions)),
+        ):
+            for key in keys:
+                try:
+                    registry.default_direction(self.task, key)
+                except ValidationError as error:
+                    raise ValidationError({field: error.messages}) from None
         for key, direction in self.metric_directions.items():
             if direction not in ("higher", "lower"):
                 raise ValidationError({"metric_directions": f"direction of {key!r} must be 'higher' or 'lower', got {direction!r}"})

@@ -1,0 +1,89 @@
+"""Challenge bundles: the shipped AASCE 2019 bundle imports (and re-imports) cleanly; a wrong bundle names the key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+
+from spinebench.challenges.bundles import BundleError, ImportOptions, import_bundle
+from spinebench.challenges.models import Challenge, Phase
+from spinebench.cli import BUNDLES_DIR
+
+from .aasce_data import TRAIN_ANGLES, write_aasce_dataset
+
+pytestmark = pytest.mark.django_db
+FAST = ImportOptions(small=True, max_cases=3, progress=False)
+
+
+def test_shipped_aasce_bundle_imports_and_reimports():
+    bundle = BUNDLES_DIR / "aasce-2019"
+    challenge = import_bundle(bundle, FAST)
+    assert challenge.slug == "aasce-2019" and "Cobb angle" in challenge.description
+    phases = {phase.slug: phase for phase in challenge.phases.all()}
+    assert set(phases) == {"training", "test"}
+    test = phases["test"]
+    assert test.submission_kind == "csv" and test.task == "aasce-cobb" and test.submission_limit == 3
+    assert test.dataset.split == "test" and test.dataset.is_hidden and test.dataset.cases.count() == 3
+    assert test.training_dataset.split == "train" and not test.training_dataset.is_hidden
+    assert test.leaderboard_metrics == ["smape", "mae_pt", "mae_mt", "mae_tl"]
+    assert phases["training"].dataset == phases["training"].training_dataset
+    import_bundle(bundle, FAST)  # idempotent update
+    assert Challenge.objects.count() == 1 and Phase.objects.count() == 2
+
+
+def write_bundle(folder: Path, data: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "challenge.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    return folder
+
+
+def minimal(**phase_overrides) -> dict:
+    phase = {"slug": "test", "title": "Test", "task": "aasce-cobb", "dataset": "train", **phase_overrides}
+    return {
+        "challenge": {"slug": "mini", "title": "Mini"},
+        "datasets": {"train": {"task": "aasce-cobb", "split": "train", "path": "mini-src/train"}},
+        "phases": [phase],
+    }
+
+
+@pytest.fixture
+def source_dataset():
+    return write_aasce_dataset(Path(settings.DATASETS_ROOT) / "mini-src" / "train", TRAIN_ANGLES, split="train")
+
+
+def test_path_dataset_bundle(tmp_path, source_dataset):
+    challenge = import_bundle(write_bundle(tmp_path / "b", minimal(leaderboard={"ranking_method": "mean-rank"})), FAST)
+    phase = challenge.phases.get()
+    assert phase.ranking_method == "mean-rank" and phase.dataset.cases.count() == len(TRAIN_ANGLES)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(extra=1), "challenge.yaml: unknown key 'extra'"),
+        (lambda d: d["challenge"].pop("title"), "challenge.yaml: challenge: missing required key 'title'"),
+        (lambda d: d["phases"][0].update(leaderboard={"rankng": "primary"}), "phases[0].leaderboard: unknown key 'rankng'"),
+        (lambda d: d["phases"][0].update(leaderboard={"extra_metrics": ["dice"]}), "phases[0].leaderboard.extra_metrics: metric 'dice' is not a metric of task 'aasce-cobb'"),
+        (lambda d: d["phases"][0].update(leaderboard={"ranking_method": "sum"}), "phases[0].leaderboard.ranking_method: Value 'sum' is not a valid choice"),
+        (lambda d: d["phases"][0].update(task="no-such-task"), "phases[0].task: unknown task 'no-such-task'"),
+        (lambda d: d["phases"][0].update(dataset="nope"), "phases[0].dataset: no dataset named 'nope'"),
+        (lambda d: d["phases"][0].update(submission_limit=-1), "phases[0].submission_limit:"),
+        (lambda d: d["phases"][0].update(opens_at="tomorrow"), "phases[0].opens_at: expected an ISO date-time"),
+        (lambda d: d["datasets"]["train"].update(generate={"cases": 2}), "datasets.train: give exactly one of generate, import, path"),
+        (lambda d: d["datasets"]["train"].update(path="missing"), "datasets.train.path:"),
+    ],
+)
+def test_wrong_bundles_name_the_key(tmp_path, source_dataset, mutate, message):
+    data = minimal()
+    mutate(data)
+    with pytest.raises(BundleError) as error:
+        import_bundle(write_bundle(tmp_path / "b", data), FAST)
+    assert message in str(error.value)
+
+
+def test_split_mismatch_is_explained(tmp_path, source_dataset):
+    data = minimal()
+    data["datasets"]["train"]["split"] = "test"
+    with pytest.raises(BundleError, match="manifest split is 'train', expected 'test'"):
+        import_bundle(write_bundle(tmp_path / "b", data), FAST)
