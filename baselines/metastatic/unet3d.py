@@ -18,8 +18,9 @@ Follows Klein et al., "Metastatic Vertebrae Segmentation for Use in a Clinical P
 Where it differs: no pretrained weights and no Keras; trained on SpineBench's generated phantoms rather than the
 Sunnybrook cohort; the ``tiny``/``standard`` presets shrink the network (fewer levels and filters, group norm for
 batch size 1) and let the network see the patch resized to a coarser grid (``input_size``), with the prediction
-resized back onto the input's own grid; the rotation/scale/elastic/translation ranges are not given in the paper and
-are our choices (documented in ``Config``).
+resized back onto the input's own grid; augmentation works on the case's own voxel size (SpineBench's small
+phantoms are 1.5 mm, so there R only acts for drawn voxel sizes above 1.5 mm); the rotation/scale/elastic/translation
+ranges are not given in the paper and are our choices (documented in ``Config``).
 """
 
 from __future__ import annotations
@@ -96,9 +97,10 @@ def _normalise(hu: np.ndarray, config: Config) -> torch.Tensor:
     return torch.from_numpy(np.clip(hu / config.hu_scale, -1.0, 3.0)).float()[None, None]
 
 
-def augment(image: torch.Tensor, mask: torch.Tensor, *, config: Config, generator: torch.Generator):
-    """Apply the families named in ``config.augmentation`` to one (1, 1, D, H, W) image and (1, D, H, W) mask at
-    the native 1 mm grid."""
+def augment(image: torch.Tensor, mask: torch.Tensor, *, config: Config, generator: torch.Generator,
+            voxel_mm: float = 1.0):
+    """Apply the families named in ``config.augmentation`` to one (1, 1, D, H, W) image and (1, D, H, W) mask on
+    the case's own grid of ``voxel_mm`` voxels (1 mm for the task's full-size patches)."""
     def uniform(low: float, high: float) -> float:
         return low + (high - low) * torch.rand((), generator=generator).item()
 
@@ -120,7 +122,9 @@ def augment(image: torch.Tensor, mask: torch.Tensor, *, config: Config, generato
     if "S" in families or "T" in families:
         image, mask = warp(image, mask, matrix=matrix, shift=tuple(shift), elastic=elastic)
     if "R" in families:
-        image = degrade_resolution(image, uniform(*config.resample_mm))
+        factor = uniform(*config.resample_mm) / voxel_mm  # a voxel size at or below the grid's changes nothing
+        if factor > 1.0:
+            image = degrade_resolution(image, factor)
     return image, mask
 
 
@@ -137,12 +141,13 @@ def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> 
     generator = torch.Generator().manual_seed(config.seed)
     cases = []
     for case_id in case_ids(data_dir):
-        hu = array(input_image(data_dir, case_id))
+        reference = input_image(data_dir, case_id)
+        hu = array(reference)
         mask = torch.from_numpy(array(ground_truth_image(data_dir, case_id)) > 0.5).long()[None]
         if mask.shape[1:] != hu.shape:
             raise ValueError(f"{data_dir}: case {case_id}: mask shape {tuple(mask.shape[1:])} differs from the "
                              f"image's {hu.shape}")
-        cases.append((_normalise(hu, config), mask))
+        cases.append((_normalise(hu, config), mask, float(np.mean(reference.GetSpacing()))))
     if not cases:
         raise ValueError(f"{data_dir}: the training set has no cases")
     net = build_network(config).to(device)
@@ -155,7 +160,8 @@ def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> 
         for start in range(0, len(order), config.batch_size):
             images, masks = [], []
             for index in order[start: start + config.batch_size]:
-                image, mask = augment(*cases[index], config=config, generator=generator)
+                image, mask, voxel_mm = cases[index]
+                image, mask = augment(image, mask, config=config, generator=generator, voxel_mm=voxel_mm)
                 image, mask = _to_network_grid(image, mask, config)
                 images.append(image)
                 masks.append(mask)

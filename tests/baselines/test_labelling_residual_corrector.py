@@ -43,11 +43,13 @@ def test_gaussian_targets_and_background_channel():
 
 
 def test_image_loss_by_hand():
-    target = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)
-    predicted = torch.tensor([0.0, 0.0]).view(1, 2, 1, 1)
-    p = math.exp(1) / (math.exp(1) + 1)  # softmax of the target
-    expected = 1.0 + (-(p * math.log(0.5) + (1 - p) * math.log(0.5)))
-    assert rc.image_loss(predicted, target).item() == pytest.approx(expected)
+    # two pixels, two channels: pixel 1 target (1, 0), pixel 2 target (0, 0); prediction all zero
+    target = torch.tensor([[1.0, 0.0], [0.0, 0.0]]).view(1, 2, 1, 2)
+    predicted = torch.zeros(1, 2, 1, 2)
+    p = math.exp(1) / (math.exp(1) + 1)  # softmax of the target at pixel 1
+    l2 = 1.0  # summed over pixels and channels
+    cross_entropy = (-(p * math.log(0.5) + (1 - p) * math.log(0.5)) - math.log(0.5)) / 2  # mean over pixels
+    assert rc.image_loss(predicted, target).item() == pytest.approx(l2 + cross_entropy)
 
 
 def test_coordinate_loss_is_huber_on_present_points():

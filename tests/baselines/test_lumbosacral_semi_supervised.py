@@ -22,7 +22,7 @@ TASK = "lumbosacral-ct"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("lumbosacral")
-    return build(TASK, root / "train", cases=3, seed=0), build(TASK, root / "test", cases=1, seed=1, test=True)
+    return build(TASK, root / "train", cases=3, seed=0), build(TASK, root / "test", cases=2, seed=1, test=True)
 
 
 def test_methods_and_paper_preset():
@@ -79,7 +79,7 @@ def test_crop_replicates_edges():
 
 @pytest.mark.parametrize("method", ss.METHODS)
 def test_tiny_training_lowers_the_loss_and_predicts_on_the_input_grid(method, data, tmp_path):
-    config = replace(ss.PRESETS["tiny"], method=method, iterations=16)
+    config = replace(ss.PRESETS["tiny"], method=method)
     checkpoint = ss.train(data_dir=data[0], config=config, device="cpu", progress=False)
     losses = checkpoint["losses"]
     assert len(losses) == 16 and all(np.isfinite(losses))
