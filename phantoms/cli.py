@@ -76,6 +76,10 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m phantoms.cli generate ...` (the leading `phantoms` of the spinebench form is optional here)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "phantoms":
+        argv = ["phantoms", *argv]
     parser = argparse.ArgumentParser(prog="python -m phantoms.cli")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

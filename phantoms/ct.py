@@ -209,7 +209,7 @@ def endplate_half_height(v: Vertebra, xn, yn) -> np.ndarray:
         profile = radial
     else:
         profile = np.ones_like(radial)
-    return v.half_height * (1.0 - 0.04 * radial - v.loss * profile)
+    return v.half_height * (1.0 - 0.04 * radial) * (1.0 - v.loss * profile)
 
 
 @dataclass

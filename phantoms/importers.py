@@ -236,9 +236,11 @@ def _write_image_input(image: sitk.Image, inputs: Path, *, task: str, source: st
         image = image[:, :, 0]  # a single-frame DICOM or a 2D NIfTI stored as a one-slice volume
     if image.GetNumberOfComponentsPerPixel() > 1:
         image = sitk.VectorIndexSelectionCast(image, 0) if task != "aasce-cobb" else image
-    if image.GetDimension() != IMAGE_TASKS[task]:
+    single_slice = image.GetDimension() == 3 and image.GetSize()[2] == 1
+    if image.GetDimension() != IMAGE_TASKS[task] or single_slice:
         raise ImportDatasetError(f"{source}: {task} needs a {IMAGE_TASKS[task]}D image, got "
-                                 f"{image.GetDimension()}D of size {image.GetSize()}")
+                                 f"{'a single slice' if single_slice else f'{image.GetDimension()}D'} of size "
+                                 f"{image.GetSize()}")
     if task == "aasce-cobb":
         array = sitk.GetArrayFromImage(image).astype(np.float64)
         if array.ndim == 3:  # RGB(A) -> luminance

