@@ -39,54 +39,86 @@ def roc_auc(labels, scores) -> float:
     return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
 
 
+def _draws(positive: np.ndarray, *, n_bootstrap: int, seed: int, clusters) -> Iterator[tuple[np.ndarray, ...]]:
+    """The raw bootstrap draws, `BOOTSTRAP_CHUNK` replicates (rows) at a time, from `default_rng(seed)`:
+    stratified -> (positive positions, negative positions); clustered -> (cluster positions,)."""
+    rng = np.random.default_rng(seed)
+    n_positive = int(positive.sum())
+    n_clusters = None if clusters is None else np.unique(np.asarray(clusters)).size
+    for start in range(0, n_bootstrap, BOOTSTRAP_CHUNK):
+        size = min(BOOTSTRAP_CHUNK, n_bootstrap - start)
+        if clusters is None:
+            yield (
+                rng.integers(0, n_positive, size=(size, n_positive), dtype=np.int32),
+                rng.integers(0, positive.size - n_positive, size=(size, positive.size - n_positive), dtype=np.int32),
+            )
+        else:
+            yield (rng.integers(0, n_clusters, size=(size, n_clusters), dtype=np.int32),)
+
+
 def bootstrap_samples(labels, *, n_bootstrap: int, seed: int = 0, clusters=None) -> Iterator[np.ndarray]:
     """Yield the bootstrap resamples as index matrices, `BOOTSTRAP_CHUNK` replicates (rows) at a time.
 
     Stratified (clusters=None): each replicate draws n_+ positives and n_- negatives with replacement, separately.
     Clustered: each replicate draws as many clusters (patients) as there are, with replacement, and keeps all the
     members of every drawn cluster (rows are then padded with -1 to a common length).
-    The draws come from `numpy.random.default_rng(seed)`, so a seed fixes the whole sequence.
+    The draws come from `numpy.random.default_rng(seed)`, so a seed fixes the whole sequence; `roc_auc_ci` uses
+    exactly these resamples (as multiplicities), so this is also the way to check it against another AUC.
     """
     positive = np.asarray(labels).astype(bool)
-    rng = np.random.default_rng(seed)
     if clusters is None:
         positive_index, negative_index = np.flatnonzero(positive), np.flatnonzero(~positive)
-        for start in range(0, n_bootstrap, BOOTSTRAP_CHUNK):
-            size = min(BOOTSTRAP_CHUNK, n_bootstrap - start)
-            yield np.concatenate(
-                [
-                    positive_index[rng.integers(0, positive_index.size, size=(size, positive_index.size))],
-                    negative_index[rng.integers(0, negative_index.size, size=(size, negative_index.size))],
-                ],
-                axis=1,
-            )
+        for drawn_positive, drawn_negative in _draws(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=None):
+            yield np.concatenate([positive_index[drawn_positive], negative_index[drawn_negative]], axis=1)
         return
-    cluster_ids, cluster_of = np.unique(np.asarray(clusters), return_inverse=True)
-    order = np.argsort(cluster_of, kind="stable")
-    bounds = np.searchsorted(cluster_of[order], np.arange(cluster_ids.size + 1))
-    members = [order[bounds[c] : bounds[c + 1]] for c in range(cluster_ids.size)]
-    for start in range(0, n_bootstrap, BOOTSTRAP_CHUNK):
-        size = min(BOOTSTRAP_CHUNK, n_bootstrap - start)
-        drawn = rng.integers(0, cluster_ids.size, size=(size, cluster_ids.size))
+    _, cluster_of = np.unique(np.asarray(clusters), return_inverse=True)
+    members = [np.flatnonzero(cluster_of == c) for c in range(cluster_of.max() + 1)]
+    for (drawn,) in _draws(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
         rows = [np.concatenate([members[c] for c in row]) for row in drawn]
         width = max(row.size for row in rows)
         yield np.stack([np.pad(row, (0, width - row.size), constant_values=-1) for row in rows])
 
 
-def _weighted_aucs(positive: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """AUC of each row of `weights` (sample multiplicities), ties half: Σ_i w_i C_i / (W_+ W_-), with C_i the
-    weighted count of negatives scoring below positive i plus half of those scoring equal."""
-    negative_order = np.argsort(scores[~positive], kind="stable")
-    negative_scores = scores[~positive][negative_order]
-    negative_weights = weights[:, ~positive][:, negative_order]
-    cumulative = np.zeros((weights.shape[0], negative_scores.size + 1))
-    np.cumsum(negative_weights, axis=1, out=cumulative[:, 1:])
-    positive_scores = scores[positive]
-    below = cumulative[:, np.searchsorted(negative_scores, positive_scores, side="left")]
-    up_to = cumulative[:, np.searchsorted(negative_scores, positive_scores, side="right")]
-    positive_weights = weights[:, positive]
-    numerator = (positive_weights * (below + up_to)).sum(axis=1) / 2
-    denominator = positive_weights.sum(axis=1) * cumulative[:, -1]
+def _row_counts(drawn: np.ndarray, n: int) -> np.ndarray:
+    """Multiplicity of each of n items in each row of draws: (rows, n) integers (`drawn` is overwritten)."""
+    rows = drawn.shape[0]
+    drawn += (np.arange(rows, dtype=drawn.dtype) * n)[:, None]  # BOOTSTRAP_CHUNK * n stays far below 2**31
+    return np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n)
+
+
+def _bootstrap_weights(positive, scores, *, n_bootstrap, seed, clusters) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per chunk of replicates of `bootstrap_samples`: (multiplicity of every positive sample, in np.flatnonzero
+    order; total multiplicity of the negatives at each distinct negative score, in increasing score order)."""
+    negative_values, negative_value_of = np.unique(scores[~positive], return_inverse=True)
+    negative_value_of = negative_value_of.astype(np.int32)
+    if clusters is None:
+        n_positive = int(positive.sum())
+        for drawn_positive, drawn_negative in _draws(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=None):
+            yield (
+                _row_counts(drawn_positive, n_positive),
+                _row_counts(negative_value_of[drawn_negative], negative_values.size),
+            )
+        return
+    _, cluster_of = np.unique(np.asarray(clusters), return_inverse=True)
+    n_clusters = int(cluster_of.max()) + 1
+    order = np.argsort(negative_value_of, kind="stable")
+    value_starts = np.searchsorted(negative_value_of[order], np.arange(negative_values.size))
+    for (drawn,) in _draws(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
+        weights = _row_counts(drawn, n_clusters)
+        negative_weights = weights[:, cluster_of[~positive][order]]
+        yield weights[:, cluster_of[positive]], np.add.reduceat(negative_weights, value_starts, axis=1)
+
+
+def _weighted_aucs(positive_scores, negative_values, positive_weights, negative_value_weights) -> np.ndarray:
+    """AUC of each row of weights (multiplicities), ties half: Σ_i w_i C_i / (W_+ W_-), with C_i the weighted
+    count of negatives scoring below positive i plus half of those scoring equal (`negative_values`: the distinct
+    negative scores, increasing). Integer weights keep every sum exact up to the final division."""
+    cumulative = np.zeros((negative_value_weights.shape[0], negative_values.size + 1), dtype=negative_value_weights.dtype)
+    np.cumsum(negative_value_weights, axis=1, out=cumulative[:, 1:])
+    below = cumulative[:, np.searchsorted(negative_values, positive_scores, side="left")]
+    below += cumulative[:, np.searchsorted(negative_values, positive_scores, side="right")]
+    numerator = np.einsum("ij,ij->i", positive_weights, below) / 2
+    denominator = positive_weights.sum(axis=1).astype(np.float64) * cumulative[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
 
@@ -95,10 +127,10 @@ def roc_auc_ci(labels, scores, *, n_bootstrap=2000, seed=0, clusters=None, confi
     """(AUC, lower, upper): the Mann-Whitney AUC and its percentile bootstrap interval.
 
     Resampling as `bootstrap_samples` (stratified by class, or clustered by `clusters`, e.g. patient ids at vertebra
-    level). Each replicate's AUC is computed from sample multiplicities at once for a chunk of replicates (no
-    re-sorting per replicate). Clustered replicates that hold a single class have no AUC and are left out. The
-    bounds are the (1-confidence)/2 and (1+confidence)/2 quantiles (linear interpolation) of the replicate AUCs.
-    NaN bounds when the AUC itself is undefined.
+    level). Each replicate's AUC is computed from sample multiplicities, a chunk of replicates at once, without
+    materialising or re-sorting any resample. Clustered replicates that hold a single class have no AUC and are
+    left out. The bounds are the (1-confidence)/2 and (1+confidence)/2 quantiles (linear interpolation) of the
+    replicate AUCs. NaN bounds when the AUC itself is undefined.
     """
     positive, scores = _labels_scores(labels, scores)
     if not 0 < confidence < 1:
@@ -108,15 +140,13 @@ def roc_auc_ci(labels, scores, *, n_bootstrap=2000, seed=0, clusters=None, confi
     auc = roc_auc(positive, scores)
     if np.isnan(auc):
         return auc, float("nan"), float("nan")
-    replicates = []
-    for indices in bootstrap_samples(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
-        rows = np.repeat(np.arange(indices.shape[0]), indices.shape[1])
-        flat = indices.ravel()
-        keep = flat >= 0
-        weights = np.bincount(
-            rows[keep] * positive.size + flat[keep], minlength=indices.shape[0] * positive.size
-        ).reshape(indices.shape[0], positive.size)
-        replicates.append(_weighted_aucs(positive, scores, weights.astype(np.float64)))
+    negative_values = np.unique(scores[~positive])
+    replicates = [
+        _weighted_aucs(scores[positive], negative_values, positive_weights, negative_value_weights)
+        for positive_weights, negative_value_weights in _bootstrap_weights(
+            positive, scores, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters
+        )
+    ]
     values = np.concatenate(replicates)
     values = values[~np.isnan(values)]
     tail = (1 - confidence) / 2
