@@ -1,0 +1,111 @@
+"""Helpers shared by the CT/XR baseline benchmark sections (``ctxr_metastatic``, ``ctxr_labelling``,
+``ctxr_lumbosacral``): dataset generation, training + prediction + scoring of one method, per-group statistics
+from the per-case metrics, and markdown formatting."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import phantoms
+from baselines import api
+from evaluators import formats, tasks
+from evaluators.layout import read_manifest
+
+#: task id -> the phantoms module that generates it
+PHANTOM_MODULES = {"metastatic-body-ct": "metastatic", "lumbosacral-ct": "lumbosacral",
+                   "vertebra-labelling-xr": "labelling_xr"}
+
+
+def dataset(task: str, out: Path, *, cases: int, seed: int, test: bool, small: bool) -> tuple[Path, str]:
+    """Generate (or reuse) a dataset folder named after its case count and seed under ``out``; returns it and a
+    phrase naming its source for the report. Uses the phantoms generator; when the task's generator is not in this
+    checkout, the simplified builder of the tests."""
+    out = Path(out) / f"{cases}cases-seed{seed}{'-small' if small else ''}"
+    if (out / "dataset.json").is_file():
+        return out, _source(out)
+    if importlib.util.find_spec(f"phantoms.{PHANTOM_MODULES[task]}") is not None:
+        phantoms.generate(task, out=out, cases=cases, seed=seed, domain="test" if test else "train", small=small,
+                          progress=False)
+        (out / "SOURCE").write_text(f"phantoms.generate(small={small})")
+    else:
+        from tests.baselines.ctxr_datasets import BUILDERS
+
+        BUILDERS[task](out, cases=cases, seed=seed, test=test)
+        (out / "SOURCE").write_text("simplified test builder (tests/baselines/ctxr_datasets.py)")
+    return out, _source(out)
+
+
+def _source(out: Path) -> str:
+    marker = out / "SOURCE"
+    return marker.read_text() if marker.is_file() else f"existing dataset {out}"
+
+
+@dataclass
+class Run:
+    metrics: dict  # evaluators metrics.json object
+    train_seconds: float
+    predict_seconds: float
+    final_loss: float | None
+
+
+def train_and_score(task: str, method: str, *, preset: str, train_dir: Path, test_dir: Path, work: Path,
+                    device: str, overrides: dict | None = None) -> Run:
+    """Train one registered method with ``baselines.api``, predict the test inputs, score with
+    ``evaluators.tasks.evaluate``."""
+    import torch
+
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    checkpoint = api.train(task, method, preset=preset, data_dir=train_dir, out=work / f"{method}.pt",
+                           device=device, progress=False, overrides=overrides)
+    trained = time.perf_counter()
+    predictions = api.predict(task, method, checkpoint=checkpoint, data_dir=test_dir, out=work / f"{method}-pred",
+                              device=device, progress=False)
+    predicted = time.perf_counter()
+    losses = torch.load(checkpoint, map_location="cpu", weights_only=True)["losses"]
+    metrics = tasks.evaluate(task, predictions=predictions, ground_truth=test_dir)
+    return Run(metrics, trained - start, predicted - trained, float(losses[-1]) if len(losses) else None)
+
+
+def score_predictions(task: str, predictions: dict, test_dir: Path) -> dict:
+    """Score in-memory predictions (a reference method's) exactly like a submission."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = formats.write_predictions(task, predictions, Path(tmp) / "pred")
+        return tasks.evaluate(task, predictions=out, ground_truth=test_dir)
+
+
+def group_stats(metrics: dict, key: str, members: list[str]) -> tuple[float, float]:
+    """Mean and standard deviation of a per-case metric over ``members`` (cases with a null value skipped)."""
+    values = [metrics["case"][case].get(key) for case in members if case in metrics["case"]]
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return math.nan, math.nan
+    return float(np.mean(values)), float(np.std(values))
+
+
+def members_by_group(test_dir: Path) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for case in read_manifest(test_dir).cases:
+        result.setdefault(case.group or "all", []).append(case.id)
+    return result
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def fmt_pm(mean: float, std: float, digits: int = 3) -> str:
+    return f"{fmt(mean, digits)} ± {fmt(std, digits)}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""Benchmark section: Bayat et al.'s Tables 1–2 — identification rate and localisation distance (mean, std) of the
+heatmap U-Net alone and U-Net + residual corrector, for sagittal and coronal radiographs, beside the paper's figures
+and a mean-position reference measured in the same run.
+
+    run(data_root=Path("/tmp/ctxr"), device="cpu", preset="standard") -> markdown
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ctxr_common import dataset, fmt, members_by_group, score_predictions, table, train_and_score
+
+TASK = "vertebra-labelling-xr"
+CASES = {"tiny": (4, 2), "standard": (40, 12), "paper": (200, 44)}
+METHODS = (("U-Net", "unet-heatmaps"), ("U-Net+RC", "unet-residual-corrector"))
+#: Bayat et al. Tables 1 (sagittal) and 2 (coronal): id. rate, d_mean (mm), d_std (mm)
+PAPER = {
+    "sagittal": {"U-Net": ("61.3%", "11.54", "12.73"), "U-Net+RC": ("85.32%", "4.57", "3.84")},
+    "coronal": {"U-Net": ("44.5%", "12.32", "11.12"), "U-Net+RC": ("52.63%", "5.33", "5.94")},
+}
+
+
+def _view(case_dir: Path) -> str:
+    meta = case_dir / "meta.json"
+    return json.loads(meta.read_text()).get("view", "coronal") if meta.is_file() else "coronal"
+
+
+def mean_position_reference(train_dir: Path, test_dir: Path) -> dict:
+    """The trivial row: each vertebra at its mean training position, as a fraction of the image's width and
+    height, per view; mapped to millimetres with each test image's geometry."""
+    fractions: dict[tuple[str, str], list[np.ndarray]] = {}
+    for case_id in sum(members_by_group(train_dir).values(), []):
+        image = sitk.ReadImage(str(train_dir / "inputs" / case_id / "image.nii.gz"))
+        view = _view(train_dir / "inputs" / case_id)
+        centroids = json.loads((train_dir / "ground_truth" / f"{case_id}.json").read_text())["centroids"]
+        for name, point in centroids.items():
+            index = np.array(image.TransformPhysicalPointToContinuousIndex([float(v) for v in point]))
+            fractions.setdefault((view, name), []).append(index / np.array(image.GetSize(), dtype=float))
+    mean = {key: np.mean(values, axis=0) for key, values in fractions.items()}
+    predictions = {}
+    for case_id in sum(members_by_group(test_dir).values(), []):
+        image = sitk.ReadImage(str(test_dir / "inputs" / case_id / "image.nii.gz"))
+        view = _view(test_dir / "inputs" / case_id)
+        size = np.array(image.GetSize(), dtype=float)
+        predictions[case_id] = {"centroids": {
+            name: list(image.TransformContinuousIndexToPhysicalPoint(tuple(float(v) for v in fraction * size)))
+            for (v, name), fraction in mean.items() if v == view
+        }}
+    return predictions
+
+
+def run(*, data_root: Path, device: str, preset: str) -> str:
+    n_train, n_test = CASES[preset]
+    data_root = Path(data_root) / "labelling"
+    small = preset != "paper"
+    train_dir, source = dataset(TASK, data_root / "train", cases=n_train, seed=21, test=False, small=small)
+    test_dir, _ = dataset(TASK, data_root / "test", cases=n_test, seed=22, test=True, small=small)
+    results, seconds = {}, {}
+    for label, method in METHODS:
+        start = time.perf_counter()
+        results[label] = train_and_score(TASK, method, preset=preset, train_dir=train_dir, test_dir=test_dir,
+                                         work=data_root / "work", device=device).metrics
+        seconds[label] = time.perf_counter() - start
+    results["mean position (reference)"] = score_predictions(TASK, mean_position_reference(train_dir, test_dir),
+                                                             test_dir)
+    parts = [
+        "### Vertebra labelling in radiographs (Bayat et al.): U-Net vs U-Net + residual corrector",
+        "",
+        f"Preset `{preset}`, device `{device}`; data: {source}, {n_train} training and {n_test} test radiographs "
+        f"(sagittal and coronal; one model per view). Identification: the nearest ground-truth vertebra within 20 mm "
+        f"has the predicted label (evaluators). Measured in this run; in parentheses the paper's value (paper, "
+        f"different data: 100 training patients per view, full-size radiographs, a GPU). Training + prediction "
+        f"time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + ".",
+    ]
+    for view in ("sagittal", "coronal"):
+        rows = []
+        for label, metrics in results.items():
+            aggregates = metrics["aggregates"]
+            paper = PAPER[view].get(label)
+            rate = aggregates.get(f"id_rate@{view}")
+            cells = [
+                "n/a" if rate is None else f"{100 * rate:.1f}%",
+                fmt(aggregates.get(f"loc_mean_mm@{view}"), 2),
+                fmt(aggregates.get(f"loc_std_mm@{view}"), 2),
+            ]
+            if paper:
+                cells = [f"{c} ({p})" for c, p in zip(cells, paper)]
+            rows.append([label, *cells])
+        parts += ["", f"#### {view.capitalize()} view", "",
+                  table(["Method", "Id. rate", "d_mean (mm)", "d_std (mm)"], rows)]
+    return "\n".join(parts) + "\n"
