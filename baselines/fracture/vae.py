@@ -25,8 +25,8 @@ Which part follows which section of the paper:
 
 Where this differs from the paper: no pretrained weights and no unlabelled extra cohort (the unsupervised phases use
 every training vertebra); generated phantom data instead of 2700 clinical vertebrae; the ``tiny`` and ``standard``
-presets use smaller patches (16^3 / 32^3 at a coarser spacing), narrower layers and a few epochs instead of 600, so
-that they run on a CPU (``paper`` keeps 64^3 at 1.5 mm, Adam 1e-4, 150 + 450 + 30 epochs). Vertebrae outside T1-L5
+presets use smaller patches (16^3 / 24^3 at a coarser spacing; ``standard`` keeps the 96 mm box with 24^3 voxels of
+4 mm), narrower layers, a few epochs instead of 600 and one negative patient per fold, so that they run on a CPU (``paper`` keeps 64^3 at 1.5 mm, Adam 1e-4, 150 + 450 + 30 epochs). Vertebrae outside T1-L5
 join the nearest of the five groups.
 """
 
@@ -64,7 +64,6 @@ PAPER = (
     "detection in CT, CSI 2019 proceedings, paper 3"
 )
 MODELS = ("conditioned-vae", "vae", "autoencoder", "encoder")
-BOTTLENECK = 4  # spatial side of the encoder output; the patch side is BOTTLENECK * 2 ** len(channels)
 
 
 @dataclass(frozen=True)
@@ -93,11 +92,16 @@ class Config:
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
-        if self.patch != BOTTLENECK * 2 ** len(self.channels):
+        if self.patch % 2 ** len(self.channels) or self.bottleneck < 2:
             raise ValueError(
-                f"patch={self.patch} must equal {BOTTLENECK} * 2 ** len(channels) = "
-                f"{BOTTLENECK * 2 ** len(self.channels)}"
+                f"patch={self.patch} must be a multiple of 2 ** len(channels) = {2 ** len(self.channels)} "
+                "leaving a bottleneck of at least 2 voxels"
             )
+
+    @property
+    def bottleneck(self) -> int:
+        """Spatial side of the encoder output (each level halves the patch)."""
+        return self.patch // 2 ** len(self.channels)
 
     @property
     def conditioned(self) -> bool:
@@ -121,9 +125,9 @@ PRESETS = {
     "tiny": Config(patch=16, spacing_mm=2.5, channels=(4, 8), latent=8, mlp_hidden=8, learning_rate=3e-3,
                    batch_size=8, recon_epochs=3, kl_epochs=2, classifier_epochs=3, kl_anneal_epochs=1, folds=2,
                    min_negatives_per_fold=1, n_bootstrap=50),
-    "standard": Config(patch=32, spacing_mm=2.0, channels=(8, 16, 32), latent=16, mlp_hidden=16,
-                       learning_rate=2e-3, batch_size=16, recon_epochs=10, kl_epochs=10, classifier_epochs=10,
-                       kl_anneal_epochs=5),
+    "standard": Config(patch=24, spacing_mm=4.0, channels=(8, 16, 32), latent=16, mlp_hidden=16,
+                       learning_rate=2e-3, batch_size=16, recon_epochs=3, kl_epochs=3, classifier_epochs=10,
+                       kl_anneal_epochs=2, min_negatives_per_fold=1),
     "paper": Config(),
 }
 
@@ -241,7 +245,7 @@ class SpineVAE(nn.Module):
               for i in range(len(config.channels))),
             nn.Flatten(),
         )
-        flat = config.channels[-1] * BOTTLENECK**3
+        flat = config.channels[-1] * config.bottleneck**3
         self.mean = nn.Linear(flat, config.latent)
         self.log_var = nn.Linear(flat, config.latent) if config.variational else None
         self.decoder = self._decoder(config, flat) if config.model != "encoder" else None
@@ -254,7 +258,7 @@ class SpineVAE(nn.Module):
         widths = list(reversed(config.channels))
         layers: list[nn.Module] = [
             nn.Linear(config.latent + (len(GROUPS) if config.conditioned else 0), flat),
-            nn.Unflatten(1, (widths[0], BOTTLENECK, BOTTLENECK, BOTTLENECK)),
+            nn.Unflatten(1, (widths[0], *(config.bottleneck,) * 3)),
         ]
         for i, width in enumerate(widths):
             out = widths[i + 1] if i + 1 < len(widths) else widths[-1]
