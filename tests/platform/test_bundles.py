@@ -87,3 +87,11 @@ def test_split_mismatch_is_explained(tmp_path, source_dataset):
     data["datasets"]["train"]["split"] = "test"
     with pytest.raises(BundleError, match="manifest split is 'train', expected 'test'"):
         import_bundle(write_bundle(tmp_path / "b", data), FAST)
+
+
+@pytest.mark.parametrize("name", ["fracture-ct", "vertebra-labelling-xr", "metastatic-body-ct", "lumbosacral-ct"])
+def test_other_seed_task_bundles_import(name):
+    challenge = import_bundle(BUNDLES_DIR / name, ImportOptions(small=True, max_cases=2, progress=False))
+    phase = challenge.phases.get(slug="test")
+    assert phase.dataset.is_hidden and phase.dataset.cases.exists() and phase.training_dataset.split == "train"
+    assert phase.leaderboard_metrics[0] == phase.ranking_metric

@@ -86,7 +86,7 @@ def _validate_string_list(value, *, name: str) -> None:
 
 class Phase(models.Model):
     class SubmissionKind(models.TextChoices):
-        CSV = "csv", "CSV predictions"
+        CSV = "csv", "predictions file (a CSV, or a zip of case folders for per-case formats)"
         ALGORITHM = "algorithm", "algorithm container"
 
     class RankingMethod(models.TextChoices):
@@ -105,7 +105,8 @@ class Phase(models.Model):
     order = models.PositiveIntegerField(default=0, help_text="Position among the challenge's phases.")
     submission_kind = models.CharField(
         max_length=16, choices=SubmissionKind.choices, default=SubmissionKind.CSV,
-        help_text="What participants upload: one predictions CSV, or a `docker save` archive of an algorithm.",
+        help_text="What participants upload: predictions (one CSV, or a zip of case folders for tasks whose "
+        "predictions are files per case), or a `docker save` archive of an algorithm.",
     )
     task = models.CharField(
         max_length=64, validators=[registry.validate_task_id],
@@ -194,6 +195,11 @@ class Phase(models.Model):
     @property
     def ranking_metric(self) -> str:
         return self.primary_metric or registry.get_task(self.task).primary
+
+    @property
+    def takes_csv(self) -> bool:
+        """Predictions phases of tasks with a CSV format take one CSV; the others a zip of per-case folders."""
+        return "csv" in registry.get_task(self.task).prediction_formats
 
     @property
     def leaderboard_metrics(self) -> list[str]:

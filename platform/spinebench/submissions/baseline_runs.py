@@ -57,7 +57,6 @@ def run_baseline(*, phase: Phase, method: str, preset: str = "tiny", device: str
                  checkpoint: Path | None = None, progress: bool = True) -> Submission:
     """Train (unless `checkpoint` exists), predict the phase's inputs and queue the predictions for scoring."""
     from baselines import api
-    from evaluators.tasks import get_task
 
     if phase.dataset is None or not phase.dataset.exists():
         raise BaselineRunError(f"{phase}: the phase has no dataset folder to predict")
@@ -70,8 +69,7 @@ def run_baseline(*, phase: Phase, method: str, preset: str = "tiny", device: str
         api.train(phase.task, method, preset=preset, data_dir=training.root, out=checkpoint, device=device, progress=progress)
     with tempfile.TemporaryDirectory(prefix="spinebench-baseline-") as tmp:
         data_dir = inputs_only_view(phase.dataset, Path(tmp) / "data")
-        csv_phase = "csv" in get_task(phase.task).prediction_formats
-        out = Path(tmp) / ("predictions.csv" if csv_phase else "predictions")
+        out = Path(tmp) / ("predictions.csv" if phase.takes_csv else "predictions")
         predictions = api.predict(phase.task, method, checkpoint=checkpoint, data_dir=data_dir, out=out, device=device,
                                   progress=progress)
         return submit_baseline(phase=phase, method=method, predictions_path=predictions)

@@ -11,7 +11,7 @@ from django.urls import reverse
 from .status import ACTIVE, Status
 
 
-_UPLOAD_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".csv")
+_UPLOAD_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".csv", ".zip")
 
 
 def submission_upload_path(submission: "Submission", filename: str) -> str:

@@ -13,7 +13,7 @@ from spinebench.challenges.models import Challenge, Phase, Registration
 
 from .models import Submission
 from .status import COUNTED, Status, transition
-from .uploads import UploadError, check_predictions_csv, check_size
+from .uploads import UploadError, check_predictions_csv, check_predictions_zip, check_size
 
 
 class SubmissionRefused(Exception):
@@ -84,8 +84,10 @@ def _validate_and_dispatch(submission: Submission, upload) -> None:
     try:
         if phase.submission_kind == Phase.SubmissionKind.ALGORITHM:
             check_size(upload.size or 0, limit=phase.max_upload_bytes, name=Path(upload.name or "upload").name)
-        else:
+        elif phase.takes_csv:
             check_predictions_csv(upload, limit=phase.max_upload_bytes)
+        else:
+            check_predictions_zip(upload, limit=phase.max_upload_bytes, unpacked_limit=phase.output_limit_mb * 1024**2)
     except UploadError as error:
         submission.finished_at = timezone.now()
         submission.save(update_fields=["finished_at"])

@@ -60,3 +60,32 @@ def check_predictions_csv(uploaded, *, limit: int) -> None:
     uploaded.seek(0)
     check_utf8_text(uploaded.chunks(CHUNK), name=name)
     uploaded.seek(0)
+
+
+def check_predictions_zip(uploaded, *, limit: int, unpacked_limit: int) -> None:
+    """A zip of per-case folders (`<case_id>/segmentation.nii.gz`, ...) for tasks whose predictions are files per
+    case: a readable zip, no member escaping the archive or being a link, unpacked size under `unpacked_limit`."""
+    import stat
+    import zipfile
+    from pathlib import PurePosixPath
+
+    name = (getattr(uploaded, "name", "") or "predictions.zip").rsplit("/", 1)[-1]
+    check_size(uploaded.size, limit=limit, name=name)
+    uploaded.seek(0)
+    try:
+        archive = zipfile.ZipFile(uploaded)
+    except zipfile.BadZipFile:
+        raise UploadError(f"{name}: not a zip archive; upload a .zip with one folder per case") from None
+    total = 0
+    for member in archive.infolist():
+        path = PurePosixPath(member.filename)
+        if path.is_absolute() or ".." in path.parts or "\\" in member.filename:
+            raise UploadError(f"{name}: member {member.filename!r} points outside the archive")
+        if stat.S_ISLNK(member.external_attr >> 16):
+            raise UploadError(f"{name}: member {member.filename!r} is a symbolic link; links are not accepted")
+        total += member.file_size
+        if total > unpacked_limit:
+            raise UploadError(f"{name}: unpacks to more than {human_size(unpacked_limit)}")
+    if not archive.infolist():
+        raise UploadError(f"{name}: the archive is empty")
+    uploaded.seek(0)
