@@ -108,20 +108,23 @@ def _curve(labels: np.ndarray, scores: np.ndarray) -> dict:
 
 def score_fracture(ground_truth: dict, predictions: dict, *, progress: bool = False) -> TaskScores:
     """Patient level: fractured when any vertebra has grade >= 1; score = the patient score when given, else the
-    maximum vertebra score. AUC intervals: stratified bootstrap (patients), clustered by patient (vertebrae)."""
+    maximum vertebra score. AUC intervals: stratified bootstrap (patients), clustered by patient (vertebrae).
+    Per case: whether the patient decision at 0.5 is right, and the fraction of its vertebrae decided right; the
+    aggregates pool the same decisions (accuracy_patient, accuracy_vertebra)."""
     case_ids = list(ground_truth)
     vertebra_case, grades, vertebra_scores, patient_labels, patient_scores = _fracture_arrays(ground_truth, predictions)
     vertebra_labels = (grades >= 1).astype(int)
-    case = {}
-    for index, case_id in enumerate(case_ids):
-        own = vertebra_case == case_id
-        predicted_positive = vertebra_scores[own] >= FRACTURE_THRESHOLD
-        case[case_id] = {
-            "patient_correct": float((patient_scores[index] >= FRACTURE_THRESHOLD) == bool(patient_labels[index])),
-            "vertebra_accuracy": float(np.mean(predicted_positive == vertebra_labels[own].astype(bool)))
-            if own.any()
+    patient_hits = (patient_scores >= FRACTURE_THRESHOLD) == patient_labels.astype(bool)
+    vertebra_hits = (vertebra_scores >= FRACTURE_THRESHOLD) == vertebra_labels.astype(bool)
+    case = {
+        case_id: {
+            "accuracy_patient": float(patient_hits[index]),
+            "accuracy_vertebra": float(np.mean(vertebra_hits[vertebra_case == case_id]))
+            if np.any(vertebra_case == case_id)
             else math.nan,
         }
+        for index, case_id in enumerate(case_ids)
+    }
 
     def aggregate(subset: list[str]) -> dict[str, float]:
         patients = np.isin(np.array(case_ids), subset)
@@ -137,6 +140,8 @@ def score_fracture(ground_truth: dict, predictions: dict, *, progress: bool = Fa
             result |= {f"auc_{level}": auc, f"auc_{level}_ci_low": low, f"auc_{level}_ci_high": high}
             scores_at = metrics.binary_scores(labels, scores, threshold=FRACTURE_THRESHOLD)
             result |= {f"{name}_{level}": value for name, value in scores_at.items()}
+            hits = patient_hits[patients] if level == "patient" else vertebra_hits[vertebrae]
+            result[f"accuracy_{level}"] = float(hits.mean()) if hits.size else math.nan
         recalls = metrics.recall_per_grade(grades[vertebrae], vertebra_scores[vertebrae], threshold=FRACTURE_THRESHOLD)
         result |= {f"recall_grade{grade}": recalls.get(grade, math.nan) for grade in (1, 2, 3)}
         return result

@@ -66,6 +66,7 @@ def _fracture_metrics() -> tuple[Metric, ...]:
             _higher(f"precision_{level}", f"Precision at 0.5 ({level} level)"),
             _higher(f"f1_{level}", f"F1 at 0.5 ({level} level)"),
             _higher(f"specificity_{level}", f"Specificity at 0.5 ({level} level)"),
+            _higher(f"accuracy_{level}", f"Accuracy at 0.5 ({level} level)"),
         ]
     result += [_higher(f"recall_grade{g}", f"Recall at 0.5 of Genant grade {g} vertebrae") for g in (1, 2, 3)]
     return tuple(result)

@@ -33,9 +33,14 @@ def test_generated_test_split_scores_its_own_ground_truth_perfectly(task, tmp_pa
     dataset = phantoms.generate(task, out=tmp_path / "data", cases=3, seed=0, domain="test", small=True, progress=False)
     truth = formats.load_ground_truth(task, dataset)
     folder = formats.write_predictions(task, as_predictions(task, truth), tmp_path / "pred")
-    aggregates = evaluate(task, predictions=folder, ground_truth=dataset)["aggregates"]
+    result = evaluate(task, predictions=folder, ground_truth=dataset)
+    aggregates = result["aggregates"]
     for key, value in PERFECT[task].items():
         assert aggregates[key] == pytest.approx(value, abs=1e-9), key
+    declared = {metric.key for metric in TASKS[task].metrics}
+    produced = {key.split("@")[0] for key in aggregates} | {key for case in result["case"].values() for key in case}
+    assert produced <= declared  # every key has a registered title and direction
+    assert {key for key in aggregates if "@" not in key} == declared
 
 
 def test_aasce_angles_from_landmarks_match_the_angles_file(tmp_path):

@@ -23,6 +23,7 @@ def test_registry_is_complete_and_consistent():
         assert task.primary in keys and len(keys) == len(set(keys))
         assert all(metric.direction in ("higher", "lower") for metric in task.metrics)
         assert task.input_kind in ("2d-radiograph", "3d-ct")
+        assert task.output_files and set(task.prediction_formats) <= {"csv", "case-folder"}
     assert [m.key for m in get_task("aasce-cobb").metrics] == ["smape", "mae_pt", "mae_mt", "mae_tl"]
     assert get_task("aasce-cobb").metric("smape@given").direction == "lower"
     with pytest.raises(KeyError, match="unknown task"):
@@ -81,7 +82,10 @@ def test_fracture_auc_equals_sklearn_with_patient_max_rule(make_dataset, tmp_pat
     grade3 = [predictions[c]["vertebrae"][n] >= 0.5 for c in truth for n in names if truth[c][n] == 3]
     assert aggregates["recall_grade3"] == pytest.approx(np.mean(grade3))
     assert set(result["curves"]) == {"patient", "vertebra"} and result["curves"]["patient"]["thresholds"][0] is None
-    assert set(result["case"]["p00"]) == {"patient_correct", "vertebra_accuracy"}
+    assert set(result["case"]["p00"]) == {"accuracy_patient", "accuracy_vertebra"}
+    hits = [(predictions[c]["vertebrae"][n] >= 0.5) == (truth[c][n] >= 1) for c in truth for n in names]
+    assert aggregates["accuracy_vertebra"] == pytest.approx(np.mean(hits))
+    assert result["case"]["p00"]["accuracy_patient"] == float((0.95 >= 0.5) == patient_labels[0])
 
 
 def test_fracture_missing_vertebra_is_named(make_dataset, tmp_path):
