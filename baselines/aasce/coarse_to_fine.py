@@ -28,7 +28,8 @@ Paper -> this module:
 Differences: no pretrained weights; the heatmap losses are mean-squared errors on the softmax outputs (the paper
 says only "regress"); training patches for U-Nets D and E come from jittered ground-truth boxes; the training images
 are used whole (the AASCE training images were already cropped to the spine); sizes are scaled down in the
-tiny/standard presets. With ``crop=False`` the peeling crop is skipped (an ablation the paper motivates).
+tiny/standard presets; a vertebra whose predicted left and right corners coincide (no direction for the Cobb
+rules) takes its detected box's corners. With ``crop=False`` the peeling crop is skipped (an ablation the paper motivates).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from baselines.nn.aasce_cases import Case, fit, load_cases, resolve_device, shif
 from baselines.nn.converters import landmarks_to_boxes, vertebra_corners
 from baselines.nn.detection import mask_rcnn
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
-from baselines.nn.spine_targets import spine_mask, vertebra_masks
+from baselines.nn.spine_targets import repair_vertebrae, spine_mask, vertebra_masks
 from baselines.nn.training import autocast
 from baselines.nn.unet import UNet
 from evaluators.cobb import cobb_angles
@@ -468,7 +469,9 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
             corners = from_patch(corners_from_heatmaps(box_map, point_maps), local, patch=config.patch, context=config.local_context)
         landmarks = corners.cpu().numpy().reshape(-1, 2)
         curve_points = np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, positions[valid]])
-        landmarks = case.to_original(refine(landmarks, curve_points, config))
+        fallback = np.stack([boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [0, 3]], boxes[:, [2, 3]]], axis=1)
+        landmarks = repair_vertebrae(refine(landmarks, curve_points, config), fallback.reshape(-1, 2))
+        landmarks = case.to_original(landmarks)
         height = case.original_height
         out[case.id] = {"angles": [float(a) for a in cobb_angles(landmarks, height)], "landmarks": landmarks.tolist(),
                         "image_height": height}

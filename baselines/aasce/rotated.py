@@ -26,7 +26,8 @@ Paper -> this module:
   (``evaluators.cobb.cobb_angles``).
 Differences: no ImageNet weights; stage two crops the image rather than the shared FPN features, so the FCN is
 trained separately (the paper trains one end-to-end Mask R-CNN-like network); the spinal-cord segmentation of
-Sect. 3.1 is replaced by the projection-based midline; sizes are scaled down in the tiny/standard presets.
+Sect. 3.1 is replaced by the projection-based midline; a vertebra whose predicted left and right corners coincide
+takes its rotated box's corners; sizes are scaled down in the tiny/standard presets.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from baselines.nn.aasce_cases import Case, fit, load_cases, resolve_device
 from baselines.nn.detection import fpn_backbone
 from baselines.nn.heatmaps import heatmap_argmax
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
-from baselines.nn.spine_targets import box_to_corners, curve_x, rotated_boxes
+from baselines.nn.spine_targets import box_to_corners, curve_x, repair_vertebrae, rotated_boxes
 from baselines.nn.training import autocast
 from baselines.nn.unet import conv_bn_relu
 from evaluators.cobb import cobb_angles
@@ -435,10 +436,8 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
                                     patch=config.patch, context=config.context)
             peaks, _ = heatmap_argmax(fcn(patches).float())
         corners = from_patch(peaks, chosen_t, patch=config.patch, context=config.context).cpu().numpy()
-        landmarks = case.to_original(corners.reshape(-1, 2))
-        # a corner the FCN could not place falls back to the rotated box's own corner
-        fallback = case.to_original(box_to_corners(chosen).reshape(-1, 2))
-        landmarks = np.where(np.isfinite(landmarks), landmarks, fallback)
+        # a vertebra whose corners the FCN could not separate falls back to its rotated box's corners
+        landmarks = case.to_original(repair_vertebrae(corners.reshape(-1, 2), box_to_corners(chosen).reshape(-1, 2)))
         height = case.original_height
         out[case.id] = {
             "angles": [float(a) for a in cobb_angles(landmarks, height)],

@@ -139,3 +139,15 @@ def tangent_slopes_to_cobb(slopes: np.ndarray) -> np.ndarray:
     upper, _, _ = angle(slopes[: first + 1])
     lower, _, _ = angle(slopes[last:])
     return np.array([major, upper, lower])
+
+
+def repair_vertebrae(landmarks: np.ndarray, fallback: np.ndarray, *, min_width: float = 0.5) -> np.ndarray:
+    """Replace the corners of every vertebra whose left and right corners (nearly) coincide, which leaves it without a
+    direction for the Cobb rules, or which are not finite, by that vertebra's `fallback` corners. (68, 2) arrays."""
+    corners = vertebra_corners(landmarks).copy()
+    spare = vertebra_corners(fallback)
+    direction = corners[:, [1, 3]].mean(axis=1) - corners[:, [0, 2]].mean(axis=1)
+    bad = ~np.all(np.isfinite(corners), axis=(1, 2))
+    bad |= ~(np.linalg.norm(np.nan_to_num(direction), axis=1) >= min_width)
+    corners[bad] = spare[bad]
+    return corners.reshape(-1, 2)
