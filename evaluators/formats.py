@@ -416,11 +416,22 @@ CASE_READERS = {
 }
 
 
+def _single_csv(path: Path) -> Path:
+    """A folder holding one .csv file and no case folders stands for that file (a CSV mounted as a folder)."""
+    if not path.is_dir():
+        return path
+    entries = [entry for entry in path.iterdir() if not entry.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_file() and entries[0].suffix.lower() == ".csv":
+        return entries[0]
+    return path
+
+
 def load_predictions(task_id: str, path, *, case_ids) -> dict:
     """{case_id: prediction} from a phase CSV file or a folder of case folders (docs/formats.md), for exactly the
-    cases `case_ids` (missing, duplicate and unknown cases are errors)."""
+    cases `case_ids` (missing, duplicate and unknown cases are errors). A folder holding a single .csv file and
+    nothing else is read as that CSV."""
     _check_task(task_id)
-    path = Path(path)
+    path = _single_csv(Path(path))
     if path.is_file():
         if task_id not in CSV_READERS:
             raise PredictionError(f"{path.name}: task {task_id} takes a folder with one segmentation per case, not a file")

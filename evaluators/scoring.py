@@ -23,9 +23,9 @@ from tqdm import tqdm
 
 from evaluators import metrics
 from evaluators.errors import PredictionError
+from evaluators.formats import SEGMENTATION_TASKS, read_ground_truth_image, read_segmentation
 from evaluators.metrics.labels import label_counts
 from evaluators.metrics.overlap import concurrency_from_counts, dice_from_counts
-from evaluators.formats import SEGMENTATION_TASKS, read_ground_truth_image, read_segmentation
 
 FRACTURE_THRESHOLD = 0.5
 FRACTURE_BOOTSTRAP = 2000

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from evaluators.metrics.labels import LabelCounts, label_counts
 
 

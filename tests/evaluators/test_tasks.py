@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
 from medpy.metric.binary import assd as medpy_assd
 from medpy.metric.binary import dc as medpy_dc
 from sklearn.metrics import roc_auc_score
@@ -39,6 +38,10 @@ def test_aasce_csv_and_folder_agree_and_groups(make_dataset, tmp_path):
     from_csv = evaluate("aasce-cobb", predictions=csv_path, ground_truth=dataset)
     from_folder = evaluate("aasce-cobb", predictions=folder, ground_truth=dataset / "ground_truth")
     assert from_csv == from_folder
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    (mounted / "anything.csv").write_bytes(csv_path.read_bytes())
+    assert evaluate("aasce-cobb", predictions=mounted, ground_truth=dataset) == from_csv
     per_case = [100 * 4 / 70, 100 * 8 / 98, 0.0]
     assert from_csv["aggregates"]["smape"] == pytest.approx(np.mean(per_case))
     assert from_csv["aggregates"]["smape@x"] == pytest.approx(per_case[0])
