@@ -184,16 +184,16 @@ def _derived(name: str, reference, prediction, *, spacing, labels, units):
     return {label: getattr(value, name) for label, value in distances.items()}
 
 
-def assd(reference, prediction, *, spacing=1.0, labels=None, units="mm"):
+def assd(reference, prediction, *, spacing, labels=None, units="mm"):
     """Average symmetric surface distance (pooled, MedPy 0.5.2); see the module docstring for rules and units."""
     return _derived("assd", reference, prediction, spacing=spacing, labels=labels, units=units)
 
 
-def masd(reference, prediction, *, spacing=1.0, labels=None, units="mm"):
+def masd(reference, prediction, *, spacing, labels=None, units="mm"):
     """Mean of the two directed average surface distances; see the module docstring."""
     return _derived("masd", reference, prediction, spacing=spacing, labels=labels, units=units)
 
 
-def hd95(reference, prediction, *, spacing=1.0, labels=None, units="mm"):
+def hd95(reference, prediction, *, spacing, labels=None, units="mm"):
     """95th-percentile Hausdorff distance over the pooled directed distances (MedPy 0.5.2)."""
     return _derived("hd95", reference, prediction, spacing=spacing, labels=labels, units=units)
