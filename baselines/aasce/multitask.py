@@ -13,6 +13,10 @@ Paper -> this module:
 - Sect. 3.1: Adam, learning rate 1e-4 (paper preset); 10 % of the training cases held out for early stopping.
 - Table 1 ablations as options: ``encoder`` "vgg11" | "resnet50" (torchvision, random init), ``mask_branch``,
   ``pfa``.
+- Automatic cropping (our addition, ``crop``): the challenge's test images show more of the body than its training
+  images. Training images are cropped to the landmark span (plus ``crop_margin``) in the network's aspect ratio; at
+  test time the network first runs on the whole image, its mask branch locates the spine, the image is cropped the
+  same way and the angles are read from the second pass. Without the mask branch there is no crop.
 Differences: no pretrained weights (the paper did not use them either); the mask target is the spine outline drawn
 from the 68 landmarks (`spine_targets.spine_mask`), since the paper does not say how its masks were made; widths
 are scaled by ``width`` so the tiny/standard presets run on a CPU.
@@ -30,7 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from baselines.nn.aasce_cases import fit, load_cases, resolve_device, shift_batch
+from baselines.nn.aasce_cases import crop_to_landmarks, crop_to_mask, fit, load_cases, resolve_device, shift_batch
 from baselines.nn.training import autocast
 from baselines.nn.spine_targets import spine_mask
 from baselines.nn.unet import conv_bn_relu
@@ -54,6 +58,8 @@ class Config:
     max_shift: float = 0.05  # random shift as a fraction of the image size
     validation_fraction: float = 0.1
     patience: int = 10  # early stopping, in epochs
+    crop: bool = True  # automatic spine crop from the mask branch (needs mask_branch)
+    crop_margin: float = 0.05
     seed: int = 0
 
 
@@ -177,6 +183,8 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     rng = np.random.default_rng(config.seed)
     size = (config.height, config.width_px)
     cases = load_cases(data_dir, size=size, ground_truth=True)
+    if config.crop and config.mask_branch:
+        cases = [crop_to_landmarks(c, margin=config.crop_margin, size=size) for c in cases]
     arrays = {
         "images": np.stack([c.image for c in cases]),
         "masks": np.stack([spine_mask(c.landmarks, size) for c in cases]),
@@ -220,9 +228,16 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
     model.load_state_dict(checkpoint["state"])
     model.eval()
     out = {}
-    cases = load_cases(data_dir, size=(config.height, config.width_px), ground_truth=False)
-    for case in tqdm(cases, desc="multi-task predict", disable=not progress):
+    size = (config.height, config.width_px)
+
+    def run(image):
         with torch.no_grad(), autocast(device):
-            angles, _ = model(torch.as_tensor(case.image, device=device)[None, None])
-        out[case.id] = {"angles": [float(a) for a in angles.float()[0].cpu()]}
+            angles, mask_logits = model(torch.as_tensor(image, device=device)[None, None])
+        return angles.float()[0].cpu().numpy(), mask_logits.float().softmax(dim=1)[0, 1].cpu().numpy()
+
+    for case in tqdm(load_cases(data_dir, size=size, ground_truth=False), desc="multi-task predict", disable=not progress):
+        angles, mask = run(case.image)
+        if config.crop and config.mask_branch:
+            angles, _ = run(crop_to_mask(case, mask, margin=config.crop_margin, size=size).image)
+        out[case.id] = {"angles": [float(a) for a in angles]}
     return out

@@ -15,6 +15,10 @@ Differences: the paper does not give losses or optimiser; we use Dice + BCE for 
 angles/45 for the regressor, with Adam. The regressor is trained on the boundary maps the trained segmentation
 network predicts for the training images (so it sees at training time what it will see at test time).
 Ablation switch ``inputs``: "image+boundary" (the paper), "image" (plain regression) or "boundary".
+Automatic cropping (our addition, ``crop``; the challenge's test images show more of the body than its training
+images): training images are cropped to the landmark span plus ``crop_margin`` in the network's aspect ratio; at test
+time the boundary network runs on the whole image, the rows and columns of its boundary map fix the same kind of
+crop, and both networks run again on it (not with ``inputs="image"``, which has no boundary network).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from baselines.nn.aasce_cases import fit, load_cases, resolve_device
+from baselines.nn.aasce_cases import crop_to_landmarks, crop_to_mask, fit, load_cases, resolve_device
 from baselines.nn.training import autocast
 from baselines.nn.backbones import classifier, small_densenet
 from baselines.nn.pyramid import PyramidPooling
@@ -54,7 +58,9 @@ class Config:
     reg_epochs: int = 100
     batch_size: int = 8
     lr: float = 1e-4
-    crop: float = 0.1  # random crop removes up to this fraction of each side before resizing back
+    crop_augment: float = 0.1  # random crop removes up to this fraction of each side before resizing back
+    crop: bool = True  # automatic spine crop from the boundary map
+    crop_margin: float = 0.05
     seed: int = 0
 
     def __post_init__(self):
@@ -150,10 +156,12 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     rng = np.random.default_rng(config.seed)
     size = (config.height, config.width_px)
     cases = load_cases(data_dir, size=size, ground_truth=True)
+    if config.crop and config.inputs != "image":
+        cases = [crop_to_landmarks(c, margin=config.crop_margin, size=size) for c in cases]
     images = np.stack([c.image for c in cases])
     boundaries = np.stack([boundary_mask(c.landmarks, size, width=config.boundary_width) for c in cases])
     angles = np.stack([c.angles for c in cases]).astype(np.float32)
-    augment = lambda b, r: _crop_resize(b, r, fraction=config.crop)
+    augment = lambda b, r: _crop_resize(b, r, fraction=config.crop_augment)
 
     segmenter = BoundaryNet(config.base_channels).to(device)
     seg_losses = []
@@ -195,9 +203,13 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
     regressor.load_state_dict(checkpoint["state"]["regressor"])
     regressor.eval()
     out = {}
-    for case in tqdm(load_cases(data_dir, size=(config.height, config.width_px), ground_truth=False), desc="scg-net predict", disable=not progress):
+    size = (config.height, config.width_px)
+    for case in tqdm(load_cases(data_dir, size=size, ground_truth=False), desc="scg-net predict", disable=not progress):
         image = case.image[None]
         boundary = _boundary_maps(segmenter, image, device, 1) if config.inputs != "image" else np.zeros_like(image)
+        if config.crop and config.inputs != "image":
+            image = crop_to_mask(case, boundary[0], margin=config.crop_margin, size=size).image[None]
+            boundary = _boundary_maps(segmenter, image, device, 1)
         with torch.no_grad(), autocast(device):
             x = _regressor_input(torch.as_tensor(image, device=device), torch.as_tensor(boundary, device=device), config.inputs)
             angles = regressor(x).float().clamp(min=0) * ANGLE_SCALE

@@ -170,3 +170,29 @@ def intensity_augment(images: torch.Tensor, rng: np.random.Generator, *, kind: s
     if kind == "none":
         return images
     raise ValueError(f"intensity augmentation must be 'gaussian', 'bc' or 'none', got {kind!r}")
+
+
+def spine_box(top: float, bottom: float, centre_x: float, *, margin: float, aspect: float) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of a spine region: rows `top`..`bottom` enlarged by `margin` of their span above and below,
+    `aspect` times taller than wide, centred on column `centre_x`."""
+    pad = margin * (bottom - top)
+    top, bottom = top - pad, bottom + pad
+    half_width = (bottom - top) / aspect / 2
+    return centre_x - half_width, top, centre_x + half_width, bottom
+
+
+def crop_to_landmarks(case: Case, *, margin: float, size: tuple[int, int]) -> Case:
+    """Training-time crop: the landmark span with `margin`, shaped like the network input `size` (H, W)."""
+    box = spine_box(case.landmarks[:, 1].min(), case.landmarks[:, 1].max(), case.landmarks[:, 0].mean(),
+                    margin=margin, aspect=size[0] / size[1])
+    return case.cropped(box, size)
+
+
+def crop_to_mask(case: Case, mask: np.ndarray, *, margin: float, size: tuple[int, int]) -> Case:
+    """Test-time automatic crop: the rows and mean column of `mask` > 0.5 (a predicted spine map on this case's
+    grid), with `margin`, shaped like `size`; the case is returned unchanged when the mask is empty."""
+    rows, cols = np.nonzero(mask > 0.5)
+    if len(rows) < 2:
+        return case
+    box = spine_box(rows.min(), rows.max(), cols.mean(), margin=margin, aspect=size[0] / size[1])
+    return case.cropped(box, size)
