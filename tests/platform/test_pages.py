@@ -136,3 +136,16 @@ def test_hidden_ground_truth_is_absent_from_every_page_and_api_response(client, 
             text = body.decode(errors="replace")
             leaked = [secret for secret in secrets if secret in text]
             assert not leaked, f"{url} as {who}: shows hidden value(s) {leaked}"
+
+
+def test_leaderboard_shows_rank_stability(client, eager_tasks, django_capture_on_commit_callbacks):
+    phase = PhaseFactory()
+    users = [RegistrationFactory(challenge=phase.challenge).user for _ in range(2)]
+    far = {case: (a + 20, b + 20, c + 20) for case, (a, b, c) in HIDDEN_ANGLES.items()}  # worse on every case
+    for user, angles in zip(users, (HIDDEN_ANGLES, far)):
+        client.force_login(user)
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(angles)})
+    board = client.get(phase.get_absolute_url()).content.decode()
+    assert "Rank stability" in board
+    assert board.count("<td>100%</td>") == 2  # one entry better on every case: neither ever moves

@@ -93,3 +93,39 @@ def leaderboard(
     selected = select_entries(entries, policy=policy, metric=metrics[0], direction=directions[metrics[0]])
     ranks = rank_entries(selected, metrics=metrics, directions=directions, method=method)
     return sorted(zip(ranks, selected), key=lambda pair: (pair[0], pair[1].created, pair[1].submission_pk))
+
+
+def bootstrap_rank_stability(
+    per_case: Mapping[str, Mapping[str, float | None]], *, direction: str, samples: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """How stable each entry's rank is under resampling of the test cases.
+
+    `per_case`: entry key -> {case_id: value of the ranking metric}, for a metric whose aggregate is the mean over
+    cases. Each of `samples` bootstrap draws picks N cases with replacement (the same draw for every entry), ranks
+    the entries by their mean over the drawn cases (competition ranking, missing values worst), and the result is, per
+    entry, the fraction of draws in which its rank equals its rank on the full test set (1.0 = never moves)."""
+    import numpy as np
+
+    keys = list(per_case)
+    cases = sorted({case for values in per_case.values() for case in values})
+    if not keys or not cases:
+        return {}
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be 'higher' or 'lower', got {direction!r}")
+    sign = -1.0 if direction == "higher" else 1.0
+
+    def cell(value) -> float:
+        return np.inf if value is None or not math.isfinite(value) else sign * float(value)
+
+    table = np.array([[cell(per_case[key].get(case)) for case in cases] for key in keys])  # smaller = better
+
+    def ranks(columns) -> np.ndarray:
+        means = table[:, columns].mean(axis=1)
+        return np.array(competition_ranks([None if np.isinf(m) else float(m) for m in means], direction="lower"))
+
+    full = ranks(np.arange(len(cases)))
+    rng = np.random.default_rng(seed)
+    kept = np.zeros(len(keys))
+    for _ in range(samples):
+        kept += ranks(rng.integers(0, len(cases), size=len(cases))) == full
+    return {key: float(kept[index] / samples) for index, key in enumerate(keys)}

@@ -66,13 +66,29 @@ def leaderboard_rows(phase: Phase) -> list[Row]:
     metrics = phase.leaderboard_metrics
     evaluations = (
         Evaluation.objects.filter(submission__phase=phase, rank__isnull=False, published=True)
-        .select_related("submission__creator")
+        .select_related("submission__creator", "submission__evaluation")
         .order_by("rank", "submission__created", "submission_id")
     )
     return [
         Row(rank=e.rank, submission=e.submission, values=[e.aggregates.get(key) for key in metrics])
         for e in evaluations
     ]
+
+
+def rank_stability(phase: Phase, rows: list[Row]) -> dict[int, float]:
+    """submission pk -> bootstrap rank stability of its row, when the ranking metric is reported per case for every
+    row (e.g. SMAPE, Dice; not a set-level metric such as ROC AUC). Only this fraction is shown, never case values."""
+    metric = phase.ranking_metric
+    if len(rows) < 2 or "@" in metric:
+        return {}
+    per_case = {}
+    for row in rows:
+        cases = row.submission.evaluation.case_metrics
+        if not cases or any(metric not in values for values in cases.values()):
+            return {}
+        per_case[str(row.submission.pk)] = {case: values[metric] for case, values in cases.items()}
+    stability = ranking.bootstrap_rank_stability(per_case, direction=phase.direction(metric), samples=500)
+    return {int(pk): value for pk, value in stability.items()}
 
 
 def export_records(phase: Phase) -> list[dict]:

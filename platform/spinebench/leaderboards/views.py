@@ -9,7 +9,7 @@ from spinebench.challenges.models import Phase
 from spinebench.challenges.permissions import can_view_phase
 from spinebench.challenges.registry import metric_title
 
-from .services import export_records, leaderboard_rows
+from .services import export_records, leaderboard_rows, rank_stability
 
 
 def get_visible_phase(request, challenge: str, phase: str) -> Phase:
@@ -22,6 +22,8 @@ def get_visible_phase(request, challenge: str, phase: str) -> Phase:
 def phase_leaderboard(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
     metrics = phase.leaderboard_metrics
+    rows = leaderboard_rows(phase)
+    stability = rank_stability(phase, rows)
     return render(
         request,
         "leaderboards/phase.html",
@@ -29,7 +31,8 @@ def phase_leaderboard(request, challenge, phase):
             "phase": phase,
             "challenge": phase.challenge,
             "columns": [(key, metric_title(phase.task, key), phase.direction(key)) for key in metrics],
-            "rows": leaderboard_rows(phase),
+            "rows": [(row, stability.get(row.submission.pk)) for row in rows],
+            "show_stability": bool(stability),
             "is_participant": phase.challenge.is_participant(request.user),
         },
     )
