@@ -30,6 +30,8 @@ def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spinebench.settings.local")
     import django
 
+    import spinebench.celery  # noqa: F401 - the app must be the current one before any task is dispatched
+
     django.setup()
     from django.conf import settings
 
@@ -180,6 +182,9 @@ def _bootstrap(args) -> int:
             print(f"imported {bundle.name}")
         except Exception as error:  # one broken bundle must not stop the others
             print(f"bundle {bundle.name} not imported: {error}", file=sys.stderr)
+    from spinebench.submissions.tasks import sweep_time_limits
+
+    sweep_time_limits()  # without a broker no beat runs: fail what outlived its time limit since the last start
     if args.no_baselines:
         return 0
     runs = _pending_baselines(challenges, methods=args.methods)

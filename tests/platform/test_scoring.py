@@ -52,7 +52,7 @@ BAD_FILES = [
 ]
 
 
-@pytest.mark.parametrize(("content", "message"), BAD_FILES)
+@pytest.mark.parametrize(("content", "message"), BAD_FILES, ids=[message for _, message in BAD_FILES])
 def test_validation_errors_are_specific(phase, participant, eager_tasks, django_capture_on_commit_callbacks, content, message):
     submission = submit(phase, participant, csv_upload(content=content), django_capture_on_commit_callbacks)
     assert submission.status == "failed"
@@ -147,3 +147,14 @@ def test_sweep_fails_submissions_past_the_time_limit(phase, participant):
     assert stuck.status == "failed"
     assert f"time limit of {phase.time_limit_seconds} s (it was queued)" in stuck.error_message
     assert fresh.status == "queued"
+
+
+def test_algorithm_phase_stores_the_archive_and_dispatches_the_algorithm_pipeline(phase, participant, django_capture_on_commit_callbacks):
+    phase.submission_kind = "algorithm"
+    phase.save()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        submission = create_submission(phase=phase, user=participant, upload=csv_upload(name="image.tar.gz", content=b"\x1f\x8b archive"))
+    submission.refresh_from_db()
+    assert submission.status == "queued" and submission.algorithm_archive.name.endswith(".tar.gz")
+    assert not submission.predictions_file
+    assert len(callbacks) == 1  # process_algorithm_submission.delay, run by spinebench.algorithms
