@@ -2,7 +2,7 @@
 # Builds SpineBench's container images without any registry:
 #   spinebench/base       debootstrap minbase bookworm + python3, numpy, Pillow, a non-root user `algorithm` (uid 1000),
 #                         imported with `docker import`
-#   spinebench/evaluator  base + the evaluators package and its pinned wheels (python -m evaluators.cli evaluate)
+#   spinebench/evaluator  base + the evaluators package and its dependencies copied from the platform's virtualenv
 #   spinebench/example-algorithm, spinebench/hostile-<behaviour>   `docker build` FROM the base
 # Each image is tagged with a content hash of its build inputs (and `latest`); an image whose tag exists is skipped.
 # Usage: containers/build.sh [IMAGE...]   (default: all)
@@ -28,24 +28,15 @@ content_tag() {
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
-BASE_TAG=$(content_tag containers/build.sh containers/base "$MIRROR")
+BASE_TAG=$(content_tag containers/base "$MIRROR")
 BASE=spinebench/base:$BASE_TAG
 
 build_base() {
   if have_image "$BASE"; then log "$BASE is up to date"; docker tag "$BASE" spinebench/base:latest; return; fi
   local root="$WORK/base-$BASE_TAG"
   rm -rf "$root"; mkdir -p "$root"
-  local include
-  include=$(grep -v '^#' containers/base/packages.txt | grep -v '^$' | paste -sd, -)
-  log "debootstrap minbase bookworm with $include (takes a couple of minutes)"
-  debootstrap --variant=minbase --include="$include" bookworm "$root" "$MIRROR" >"$WORK/debootstrap-$BASE_TAG.log" 2>&1 \
-    || { tail -30 "$WORK/debootstrap-$BASE_TAG.log" >&2; exit 1; }
-  # The unprivileged user every SpineBench image runs as (the runner refuses images whose user is root).
-  echo 'algorithm:x:1000:1000:algorithm:/home/algorithm:/usr/sbin/nologin' >>"$root/etc/passwd"
-  echo 'algorithm:x:1000:' >>"$root/etc/group"
-  echo 'algorithm:!:19000:0:99999:7:::' >>"$root/etc/shadow"
-  install -d -o 1000 -g 1000 "$root/home/algorithm"
-  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb "$root"/var/log/*
+  log "debootstrap minbase bookworm (takes a couple of minutes)"
+  containers/base/make-rootfs.sh "$root" "$MIRROR" "$WORK/debootstrap-$BASE_TAG.log"
   log "importing $BASE"
   tar --numeric-owner -C "$root" -c . | docker import \
     --change 'ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1' \
@@ -67,20 +58,21 @@ build_layered() {
 }
 
 build_evaluator() {
-  # The context holds the evaluators package and the pinned wheels installed with the host's pip (PyPI access only at
-  # build time; the image itself has no network when it runs).
-  local requirements=containers/evaluator/requirements.txt
+  # The context holds the evaluators package and the Python distributions it needs, copied from the platform's
+  # virtualenv (containers/evaluator/distributions.txt): the same versions as the host CLI, no download.
   local tag
-  tag=$(content_tag containers/evaluator evaluators "$BASE_TAG")
+  local versions
+  versions=$("$PYTHON" -c 'import sys; from importlib.metadata import version
+names = [l.strip() for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")]
+print(" ".join(f"{n}=={version(n)}" for n in names))' containers/evaluator/distributions.txt)
+  tag=$(content_tag containers/evaluator evaluators "$BASE_TAG" "$versions")
   if have_image "spinebench/evaluator:$tag"; then log "spinebench/evaluator:$tag is up to date"; docker tag "spinebench/evaluator:$tag" spinebench/evaluator:latest; return; fi
   local context="$WORK/evaluator-$tag"
   rm -rf "$context"; mkdir -p "$context"
-  cp containers/evaluator/Dockerfile "$context/"
+  cp containers/evaluator/Dockerfile containers/evaluator/entrypoint.sh "$context/"
   cp -r evaluators "$context/evaluators"
   find "$context/evaluators" -name __pycache__ -prune -exec rm -rf {} +
-  log "installing the evaluator's wheels ($requirements)"
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile --only-binary=:all: \
-    --target "$context/site" -r "$requirements"
+  "$PYTHON" containers/evaluator/copy_site.py "$context/site" containers/evaluator/distributions.txt >&2
   log "building spinebench/evaluator:$tag"
   docker build -q --build-arg "BASE_IMAGE=$BASE" -t "spinebench/evaluator:$tag" -t spinebench/evaluator:latest "$context" >/dev/null
   rm -rf "$context"
