@@ -289,12 +289,71 @@ def run(*, data_root, device: str = "cpu", preset: str = "standard") -> str:
     ]) + "\n"
 
 
+def throughput(*, data_root, device: str, cases: int = 2, segments: int = 800) -> str:
+    """Speed of the `paper` presets on full-size generated volumes: dual-pathway 3D training (segments/s) and grid
+    inference of whole 1 mm volumes (volumes/s), VAE training and inference on 64^3 patches (patches/s)."""
+    import torch
+
+    def clock():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    out = Path(data_root) / "fracture-ct-full"
+    if not (out / "dataset.json").is_file():
+        import phantoms
+
+        phantoms.generate(TASK, out=out, cases=cases, seed=1, small=False, progress=False)
+    ids = case_ids(out)
+    config = replace(dual_pathway.PRESETS["paper"], epochs=2, segments_per_epoch=segments // 2, tile_output=99)
+    prepared = dual_pathway._training_cases(out, ids, config)
+    start = clock()
+    checkpoint = dual_pathway.fit(prepared, config, device=device, progress=False)
+    train_seconds = clock() - start
+    model = dual_pathway.load_model(checkpoint, config, device)
+    dual_pathway._infer(model, prepared[0], config, device)  # warm-up
+    start = clock()
+    for case in prepared:
+        dual_pathway._infer(model, case, config, device)
+    infer_seconds = clock() - start
+    voxels = np.mean([case.volume.size for case in prepared])
+    vae_config = replace(vae.PRESETS["paper"], recon_epochs=1, kl_epochs=1, classifier_epochs=1)
+    patches = vae.load_patches(out, ids, vae_config, grades=read_grades(out))
+    start = clock()
+    vae_checkpoint = vae.fit(patches, vae_config, device=device, progress=False)
+    vae_train = clock() - start
+    vae_model = vae.load_model(vae_checkpoint, vae_config, device)
+    vae.fracture_probabilities(vae_model, patches, device=device)  # warm-up
+    start = clock()
+    vae.fracture_probabilities(vae_model, patches, device=device)
+    vae_infer = clock() - start
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
+    segments = config.epochs * config.segments_per_epoch
+    return "\n".join([
+        f"Throughput of the `paper` presets on {name} ({len(ids)} full-size generated volumes, "
+        f"{voxels / 1e6:.1f} M voxels each at 1 mm):",
+        "",
+        _table(["Method", "Training", "Inference"], [
+            [f"Dual-pathway 3D ({checkpoint['parameters']:,} parameters, segments of "
+             f"{config.segment_output}³ outputs)", f"{segments / train_seconds:.0f} segments/s",
+             f"{len(prepared) / infer_seconds:.2f} volumes/s (grid of {config.tile_output}³ tiles)"],
+            [f"Spine-VAE ({vae_config.patch}³ patches at {vae_config.spacing_mm} mm, batch "
+             f"{vae_config.batch_size})", f"{3 * len(patches.images) / vae_train:.0f} patches/s",
+             f"{len(patches.images) / vae_infer:.0f} patches/s"],
+        ]),
+    ])
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="standard", choices=sorted(CASES))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-root", default="/tmp/spinebench-ctxr")
+    parser.add_argument("--throughput", action="store_true", help="time the paper presets instead (for a GPU)")
     args = parser.parse_args(argv)
+    if args.throughput:
+        print(throughput(data_root=args.data_root, device=args.device))
+        return
     print(run(data_root=args.data_root, device=args.device, preset=args.preset))
 
 

@@ -127,7 +127,7 @@ class Config:
 
 
 PRESETS = {
-    "tiny": Config(widths=(4, 4, 6, 6, 6, 6, 8, 8), fc_width=16, segment_output=9, batch_size=4,
+    "tiny": Config(widths=(4, 4, 6, 6, 6, 6, 8, 8), fc_width=16, spacing_mm=4.0, segment_output=9, batch_size=4,
                    segments_per_epoch=24, epochs=3, tile_output=60, noise_threshold=10, folds=2,
                    min_negatives_per_fold=1, n_bootstrap=50, learning_rate=3e-3),
     "standard": Config(widths=(6, 6, 8, 8, 8, 8, 12, 12), fc_width=32, spacing_mm=3.0, segment_output=12,

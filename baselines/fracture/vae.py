@@ -122,7 +122,7 @@ class Config:
 
 
 PRESETS = {
-    "tiny": Config(patch=16, spacing_mm=2.5, channels=(4, 8), latent=8, mlp_hidden=8, learning_rate=3e-3,
+    "tiny": Config(patch=16, spacing_mm=6.0, channels=(4, 8), latent=8, mlp_hidden=8, learning_rate=3e-3,
                    batch_size=8, recon_epochs=3, kl_epochs=2, classifier_epochs=3, kl_anneal_epochs=1, folds=2,
                    min_negatives_per_fold=1, n_bootstrap=50),
     "standard": Config(patch=24, spacing_mm=4.0, channels=(8, 16, 32), latent=16, mlp_hidden=16,
