@@ -21,7 +21,9 @@ def test_shipped_aasce_bundle_imports_and_reimports():
     challenge = import_bundle(bundle, FAST)
     assert challenge.slug == "aasce-2019" and "Cobb angle" in challenge.description
     phases = {phase.slug: phase for phase in challenge.phases.all()}
-    assert set(phases) == {"training", "test"}
+    assert {"training", "test"} <= set(phases) <= {"training", "test", "test-containers"}
+    if "test-containers" in phases:  # the container phase (spinebench.algorithms) scores the same hidden set
+        assert phases["test-containers"].submission_kind == "algorithm" and phases["test-containers"].dataset == phases["test"].dataset
     test = phases["test"]
     assert test.submission_kind == "csv" and test.task == "aasce-cobb" and test.submission_limit == 3
     assert test.dataset.split == "test" and test.dataset.is_hidden and test.dataset.cases.count() == 3
@@ -29,7 +31,7 @@ def test_shipped_aasce_bundle_imports_and_reimports():
     assert test.leaderboard_metrics == ["smape", "mae_pt", "mae_mt", "mae_tl"]
     assert phases["training"].dataset == phases["training"].training_dataset
     import_bundle(bundle, FAST)  # idempotent update
-    assert Challenge.objects.count() == 1 and Phase.objects.count() == 2
+    assert Challenge.objects.count() == 1 and Phase.objects.count() == len(phases)
 
 
 def write_bundle(folder: Path, data: dict) -> Path:
