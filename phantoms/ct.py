@@ -303,10 +303,10 @@ def _posterior_parts(v: Vertebra) -> list[tuple[np.ndarray, np.ndarray, object]]
         parts.append(capsule((side * (rc + 1), yc + 0.4 * rc, -column), (side * (rc + 1), yc + 0.4 * rc, column),
                              3.6))
         if v.is_sacrum:  # alae: broad lateral masses
-            centre = np.array([side * (a + 14), 0.3 * b, 0.0])
-            half = np.array([16.0, b * 0.9, hh * 0.95])
-            parts.append((centre, half + 2, lambda x, y, z, c=centre, h=half: np.maximum(
-                np.maximum(np.abs(x - c[0]) - h[0], np.abs(y - c[1]) - h[1]), np.abs(z - c[2]) - h[2])))
+            centre = np.array([side * (a + 12), 0.4 * b, 0.0])
+            half = np.array([20.0, b * 0.8, hh * 1.1])
+            parts.append((centre, half + 2, lambda x, y, z, c=centre, h=half: (np.sqrt(
+                ((x - c[0]) / h[0]) ** 2 + ((y - c[1]) / h[1]) ** 2 + ((z - c[2]) / h[2]) ** 2) - 1.0) * h.min()))
         elif v.transverse > 0:
             parts.append(capsule((side * rc, yc - 2, 0.2 * hh), (side * (a + v.transverse), yc + 4, 0.3 * hh), 3.3))
     if v.spinous > 0:
@@ -453,20 +453,30 @@ def body_background(grid: Grid, rng: np.random.Generator, *, spine_centre: np.nd
     slice_hu = np.where(trunk < 1.0, HU["fat"], HU["air"]).astype(np.float32)
     inner = np.sqrt((x / (half_w - fat_depth)) ** 2 + ((y - cy) / (half_d - fat_depth)) ** 2) < 1.0
     slice_hu[inner] = HU["organ"]
-    muscles = [(0, 45, 35, 22), (-35, 35, 22, 25), (35, 35, 22, 25), (-38, -15, 16, 20), (38, -15, 16, 20)]
-    for mx, my, rx, ry in muscles:  # paraspinal muscles and psoas
-        slice_hu[((x - mx) / rx) ** 2 + ((y - my) / ry) ** 2 < 1.0] = HU["muscle"]
-    slice_hu[((x - 22) / 12) ** 2 + ((y + 30) / 12) ** 2 < 1.0] = 180.0 if contrast_aorta else 40.0
-    abdomen = slice_hu
+    paraspinal = [(0, 45, 35, 22), (-35, 35, 22, 25), (35, 35, 22, 25)]
+    psoas = [(-38, -15, 16, 20), (38, -15, 16, 20)]
+    ellipse = lambda mx, my, rx, ry: ((x - mx) / rx) ** 2 + ((y - my) / ry) ** 2 < 1.0  # noqa: E731
+    back = np.zeros_like(inner)
+    for muscle in paraspinal:
+        back |= ellipse(*muscle)
+    abdomen = slice_hu.copy()
+    for muscle in psoas:
+        abdomen[ellipse(*muscle)] = HU["muscle"]
+    aorta = ellipse(22, -30, 12, 12)
+    for image in (slice_hu, abdomen):
+        image[back] = HU["muscle"]
+        image[aorta] = 180.0 if contrast_aorta else 40.0
     volume = np.broadcast_to(abdomen, (nz, ny, nx)).copy()
     if thorax_z is not None:
-        lungs = np.zeros_like(abdomen, dtype=bool)
+        # above the lung bases: lungs on both sides of a mediastinum in front of the spine, no psoas
+        chest = slice_hu
+        lungs = np.zeros_like(inner)
         for side in (-1, 1):
-            lungs |= ((x - side * half_w * 0.5) / (half_w * 0.42)) ** 2 + ((y - cy + 10) / (half_d * 0.75)) ** 2 < 1
-        lungs &= inner & (slice_hu == HU["organ"])
+            lungs |= ellipse(side * half_w * 0.5, cy - 10, half_w * 0.42, half_d * 0.75)
+        mediastinum = ellipse(0, -60, half_w * 0.2, 45)  # heart and great vessels in front of the spine
+        chest[lungs & inner & ~back & ~mediastinum & ~aorta] = -850.0
         z = np.arange(nz, dtype=np.float32) * sz + oz
-        for k in np.flatnonzero(z > thorax_z):
-            volume[k][lungs] = -850.0
+        volume[z > thorax_z] = chest
     return volume
 
 

@@ -77,10 +77,15 @@ def make_case(rng: np.random.Generator, *, group: str, small: bool) -> tuple[sit
     return image, label
 
 
-def preview(image: sitk.Image) -> np.ndarray:
-    """Coronal-oblique view through the foramina: a slice just behind the vertebral bodies, superior up."""
-    array = sitk.GetArrayFromImage(image)
-    return to_uint8(array[::-1, int(array.shape[1] * 0.55), :], low=-250.0, high=1000.0)
+def preview(image: sitk.Image, labels: sitk.Image) -> np.ndarray:
+    """Mid-sagittal slice beside the coronal slice holding the most nerve voxels, superior up."""
+    array, label_array = sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(labels)
+    row = int(np.argmax((label_array == ct.PART_NERVE).sum(axis=(0, 2))))
+    sagittal = array[::-1, :, array.shape[2] // 2]
+    coronal = array[::-1, row, :]
+    stretch = max(1, int(round(image.GetSpacing()[2] / image.GetSpacing()[0])))  # square pixels on screen
+    both = np.repeat(np.concatenate([sagittal, coronal], axis=1), stretch, axis=0)
+    return to_uint8(both, low=-250.0, high=1000.0)
 
 
 def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool) -> Path:
@@ -92,7 +97,7 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
             image, label = make_case(case_rng(seed, TASK_ID, index), group=group or "in-domain", small=small)
             write_image(input_dir / "image.nii.gz", image)
             write_image(gt_dir / f"{cid}.nii.gz", label)
-            return GeneratedCase(id=cid, group=group, preview=preview(image))
+            return GeneratedCase(id=cid, group=group, preview=preview(image, label))
 
         return cid, group, write
 

