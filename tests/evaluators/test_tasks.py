@@ -209,3 +209,22 @@ def test_geometry_mismatch_names_case_and_difference(make_dataset, tmp_path):
     folder = formats.write_predictions("metastatic-body-ct", {"m1": flipped}, tmp_path / "pred")
     with pytest.raises(formats.PredictionError, match="direction"):
         evaluate("metastatic-body-ct", predictions=folder, ground_truth=dataset)
+
+
+def test_cli_module_in_a_fresh_process_prints_no_traceback(make_dataset, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dataset = make_dataset("aasce-cobb", {"a1": [10, 20, 5]})
+    path = tmp_path / "p.csv"
+    path.write_text("case_id,pt,mt,tl\na2,1,2,3\n")
+    root = Path(__file__).resolve().parents[2]
+    completed = subprocess.run(
+        [sys.executable, "-m", "evaluators.cli", "evaluate", "aasce-cobb", "--predictions", str(path),
+         "--ground-truth", str(dataset), "--output", str(tmp_path / "m.json")],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == "error: p.csv: unknown case(s) 'a2' (not in this phase's test set)"
+    assert "Traceback" not in completed.stderr
