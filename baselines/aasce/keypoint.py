@@ -484,7 +484,8 @@ def select_vertebrae(corners: np.ndarray) -> tuple[int, int, int, int]:
     theta = tilts(corners)
     centres = corners.mean(axis=1)
     chord = centres[-1] - centres[0]
-    offsets = np.abs(np.cross(chord, centres - centres[0])) / max(np.linalg.norm(chord), 1e-6)
+    relative = centres - centres[0]
+    offsets = np.abs(chord[0] * relative[:, 1] - chord[1] * relative[:, 0]) / max(np.linalg.norm(chord), 1e-6)
     apex = int(np.argmax(offsets))
     best = None
     for sign in (1.0, -1.0):

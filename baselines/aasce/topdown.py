@@ -34,7 +34,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+from scipy.signal import fftconvolve
 from skimage.feature import canny
+from skimage.transform import rescale
 
 from baselines.aasce import common
 from baselines.data import Augmentation, augment, enhance, letterbox, prepare, read_cases
@@ -46,6 +48,7 @@ from evaluators.cobb import cobb_angles
 TASK = "aasce-cobb"
 PAPER = "Zhao, Wang, Yang, Li: top-down spine curvature estimation (RU-Net, spine function, angle correction), CSI 2019 AASCE"
 N_VERTEBRAE = 17
+CORRECTION_SCALE = 12.0
 
 
 @dataclass(frozen=True)
@@ -175,18 +178,22 @@ def corrected_tilt(image: np.ndarray, centre, half_width: float, half_height: fl
     x0, x1 = max(cx - radius, 0), min(cx + radius + 1, image.shape[1])
     if y1 - y0 < 5 or x1 - x0 < 5:
         return tilt
-    window = image[y0:y1, x0:x1].astype(float)
+    # work at a fixed scale (vertebra half-width ≈ CORRECTION_SCALE px) so the cost does not grow with the image
+    factor = min(1.0, CORRECTION_SCALE / max(half_width, 1.0))
+    window = rescale(image[y0:y1, x0:x1].astype(float), factor, order=1, anti_aliasing=factor < 1)
+    centre = ((np.asarray(centre, dtype=float) - [x0, y0] + 0.5) * factor - 0.5)
+    half_width, half_height = half_width * factor, half_height * factor
     edges = canny(window, sigma=config.canny_sigma)
-    ys, xs = np.mgrid[y0:y1, x0:x1]
+    ys, xs = np.mgrid[: window.shape[0], : window.shape[1]]
     # only the edges of this vertebra: inside an ellipse around its centre
-    inside = ((xs - centre[0]) / (1.2 * half_width)) ** 2 + ((ys - centre[1]) / (1.5 * half_height)) ** 2 <= 1
+    inside = ((xs - centre[0]) / (1.2 * half_width)) ** 2 + ((ys - centre[1]) / (1.5 * max(half_height, 1.0))) ** 2 <= 1
     weights = (edges & inside).astype(float)
     if not weights.any():
         return tilt
     best, best_response = tilt, -1.0
     for candidate in tilt + np.deg2rad(np.arange(-config.max_correction, config.max_correction + 0.5, 1.0)):
         kernel = oriented_kernel(candidate, sigma_along=0.6 * half_width, sigma_across=1.0)
-        response = float((weights * np.abs(ndimage.convolve(window, kernel, mode="nearest"))).sum())
+        response = float((weights * np.abs(fftconvolve(window, kernel, mode="same"))).sum())
         if response > best_response:
             best, best_response = candidate, response
     return float(best)

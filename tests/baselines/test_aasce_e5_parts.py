@@ -1,0 +1,157 @@
+"""The non-learned parts of AASCE methods 1-4 on hand-built cases with known answers: automatic crop, vertebra
+count forcing, polynomial smoothing, box filters, the spine function and angle correction, the patch clustering,
+iFLYTEK's angle measurement and fusion, Seg4Reg's ensemble weights and 4° rule."""
+
+import numpy as np
+import pytest
+from skimage.draw import polygon
+
+from baselines.aasce import common, keypoint, seg4reg, topdown
+from baselines.aasce.detector_corners import reject_outliers
+from baselines.data import enhance, letterbox, read_cases
+from baselines.nn.converters import landmarks_to_mask, to_box_frame, vertebra_corners
+
+
+def _spine(tilts_degrees, *, spacing=12.0, half_width=10.0, half_height=4.0, x=60.0):
+    """(V, 4, 2) vertebrae stacked vertically, each rotated by its tilt (degrees)."""
+    tilts = np.radians(np.asarray(tilts_degrees, dtype=float))
+    centres = np.stack([np.full(len(tilts), x), 20 + spacing * np.arange(len(tilts))], axis=1)
+    return topdown.vertebra_landmarks(centres, tilts, np.full(len(tilts), half_width), half_height).reshape(-1, 4, 2)
+
+
+def test_framing_crop_box_reproduces_the_training_margins():
+    framing = common.Framing(top=0.1, bottom=0.2, aspect=0.5)
+    points = np.array([[50.0, 100.0], [52.0, 300.0]])  # spine from y=100 to y=300 (length 200)
+    assert framing.crop_box(points, (1000, 400)) == (0, 80, 116, 340)  # width 0.5 · 260 = 130 around x=51: -14 clipped to 0, 116
+    assert framing.crop_box(points[:1], (1000, 400)) == (0, 0, 400, 1000)  # nothing found: whole image
+    assert framing.crop_box(np.array([[5.0, 10.0], [5.0, 30.0]]), (1000, 400)) == (0, 0, 400, 1000)  # too short
+
+
+def test_crop_resize_matches_box_frame():
+    image = np.zeros((40, 40), dtype=np.float32)
+    image[20, 10] = 1.0
+    box = np.array([4.0, 12.0, 20.0, 28.0])
+    patch = common.crop_resize(image, box, (16, 16))
+    row, col = np.unravel_index(np.argmax(patch), patch.shape)
+    u, v = to_box_frame([[10, 20]], box)[0]
+    assert abs((col + 0.5) / 16 - u) <= 1 / 16 and abs((row + 0.5) / 16 - v) <= 1 / 16
+
+
+def test_force_count_and_smoothing():
+    corners = _spine([0] * 5).astype(float)
+    assert len(common.force_count(corners, 17)) == 17
+    np.testing.assert_array_equal(common.force_count(corners, 17)[-1], corners[-1])
+    np.testing.assert_array_equal(common.force_count(_spine([0] * 20), 17), _spine([0] * 20)[:17])
+    # corners lying on a cubic x(y) are unchanged by degree-6 smoothing; a jitter is pulled back towards it
+    ys = np.linspace(0, 200, 17)
+    landmarks = np.stack([np.stack([1e-5 * (ys - 100) ** 3 + dx, ys + dy], axis=1) for dx, dy in ((0, 0), (20, 0), (0, 8), (20, 8))], axis=1)
+    smooth = common.smooth_landmarks(landmarks.reshape(-1, 2), 6)
+    np.testing.assert_allclose(smooth, landmarks.reshape(-1, 2), atol=1e-6)
+    noisy = landmarks.copy()
+    noisy[8, 0, 0] += 6
+    assert abs(common.smooth_landmarks(noisy.reshape(-1, 2), 6).reshape(17, 4, 2)[8, 0, 0] - landmarks[8, 0, 0]) < 4
+
+
+def test_khanal_outlier_rejection():
+    boxes = np.array([[40, 0, 60, 10], [41, 12, 61, 22], [90, 24, 110, 34], [42, 36, 62, 46], [43, 48, 63, 58]], dtype=float)
+    kept = reject_outliers(boxes)
+    np.testing.assert_array_equal(kept, boxes[[0, 1, 3, 4]])
+    lone_top = np.array([[0, 0, 20, 10], [40, 12, 60, 22], [41, 24, 61, 34]], dtype=float)
+    np.testing.assert_array_equal(reject_outliers(lone_top), lone_top[1:])
+
+
+def test_iflytek_box_filters():
+    boxes = np.array(
+        [[10, 0, 30, 10], [10, 4, 30, 14], [10, 8, 30, 18], [10, 20, 30, 30], [70, 34, 90, 44]], dtype=float
+    )
+    kept = keypoint.filter_boxes(boxes, 0.36)
+    # box 1 overlaps both neighbours (IoU 0.43 each) and goes; the far-right box fails the distance rule
+    np.testing.assert_array_equal(kept, boxes[[0, 2, 3]])
+
+
+def test_spine_function_midpoints_and_tilt():
+    mask = np.zeros((100, 80), dtype=bool)
+    for row in range(10, 90):
+        centre = 20 + 0.5 * row
+        mask[row, int(centre - 6) : int(centre + 6) + 1] = True
+    midpoints = topdown.spine_midpoints(mask)
+    curve = topdown.SpineFunction(midpoints, 3)
+    np.testing.assert_allclose(curve([20.0, 60.0]), [30.0, 50.0], atol=0.6)
+    assert np.degrees(curve.tilt(50.0)) == pytest.approx(-np.degrees(np.arctan(0.5)), abs=1.0)
+    assert topdown.tilt_extremes(np.array([0.0, 1.0, 2.0, 1.0, 0.0, 0.5])) == [0, 2, 4, 5]
+
+
+def test_angle_correction_recovers_a_rotated_vertebra():
+    image = np.full((80, 80), 0.2)
+    for true_tilt in (-12.0, 7.0):
+        corners = _spine([true_tilt], x=40.0, half_width=14.0, half_height=6.0)[0]
+        canvas = image.copy()
+        rows, cols = polygon(corners[[0, 1, 3, 2], 1], corners[[0, 1, 3, 2], 0], canvas.shape)
+        canvas[rows, cols] = 0.9
+        centre = corners.mean(axis=0)
+        found = topdown.corrected_tilt(canvas, centre, 14.0, 6.0, np.radians(true_tilt + 9), config=topdown.Config())
+        assert np.degrees(found) == pytest.approx(true_tilt, abs=2.0)
+
+
+def test_topdown_geometry_from_true_masks_tracks_the_official_angles(aasce_train):
+    errors = []
+    config = topdown.Config(size=(192, 96), auto_crop=False)
+    for case in read_cases(aasce_train, ground_truth=True)[:6]:
+        image = enhance(case.image)
+        _, box = letterbox(image, config.size)
+        mask = landmarks_to_mask(box.to_resized(case.landmarks), config.size, gap_class=True) > 0
+        predictor = topdown._Predictor.__new__(topdown._Predictor)
+        predictor.config, predictor.mask = config, lambda _image, mask=mask, box=box: (mask, box)
+        errors.append(np.abs(predictor.predict_angles(image, None, case.shape[0]) - case.angles))
+    assert np.mean(errors) < 8.0  # degrees, from a perfect segmentation; the training-mean predictor is far worse
+
+
+def test_iflytek_angle_measurement_on_an_s_curve():
+    tilt_profile = [0, -5, -10, -15, -10, 0, 10, 20, 25, 20, 10, 0, -5, -8, -5, 0, 0]
+    corners = _spine(tilt_profile)
+    corners[:, :, 0] += 15 * np.sin(np.linspace(0, 2 * np.pi, 17))[:, None]
+    selection = keypoint.select_vertebrae(corners)
+    main, upper, lower = keypoint.angles_at(corners, selection)
+    assert main == pytest.approx(40.0, abs=1e-6)  # -15° (vertebra 3) to +25° (vertebra 8)
+    assert selection[1:3] in ((3, 8), (8, 13))
+    assert {round(upper), round(lower)} <= {15, 33, 0}
+    assert keypoint.passes_quality(corners, selection, 1.5)
+    squashed = corners.copy()
+    squashed[selection[1], 1, 0] += 30  # a very long top edge
+    assert not keypoint.passes_quality(squashed, selection, 1.5)
+
+
+def test_iflytek_clustering_recovers_17_vertebrae(aasce_train):
+    rng = np.random.default_rng(0)
+    config = keypoint.PRESETS["standard"]
+    for case in read_cases(aasce_train, ground_truth=True)[:3]:
+        corners = vertebra_corners(case.landmarks)
+        groups = [np.concatenate([corners[:, g] + rng.normal(0, 0.5, (17, 2)) for _ in range(8)]) for g in range(4)]
+        height = float(np.median(np.ptp(corners[:, :, 1], axis=1)))
+        found = keypoint.cluster_vertebrae(groups, height, config=config, squeeze=False, seed=0)
+        assert found.shape == (17, 4, 2)
+        assert np.abs(found - corners).max() < 2.0
+
+
+def test_iflytek_fusion_votes_and_averages():
+    base = [0, -5, -10, -15, -10, 0, 10, 20, 25, 20, 10, 0, -5, -8, -5, 0, 0]
+    a = _spine(base)
+    b = _spine([t * 1.1 for t in base])
+    c = _spine([t if i != 3 else -30 for i, t in enumerate(base)])
+    fused = keypoint.fuse({"method-1": a, "method-2": b, "method-2-squeezed": c}, quality_ratio=1.5, preferred="method-2")
+    expected = np.mean([keypoint.angles_at(x, keypoint.select_vertebrae(a)) for x in (a, b, c)], axis=0)
+    np.testing.assert_allclose(fused, expected)
+    assert keypoint.fuse({"method-1": np.zeros((0, 4, 2))}, quality_ratio=1.5, preferred="method-2") is None
+
+
+def test_seg4reg_ensemble_weights_and_small_angle_rule():
+    np.testing.assert_allclose(seg4reg.ensemble_weights([2.0, 4.0]), [2 / 3, 1 / 3])
+    np.testing.assert_allclose(seg4reg.ensemble_weights([float("nan"), 1.0]), [0.5, 0.5])
+    np.testing.assert_allclose(seg4reg.finalise([3.9, 4.0, -2.0], 4.0), [0.0, 4.0, 0.0])
+
+
+@pytest.mark.parametrize("reg_input, channels", [("mask", 2), ("image", 1), ("image+mask", 3)])
+def test_seg4reg_regression_input_ablation(reg_input, channels):
+    config = seg4reg.Config(reg_input=reg_input, reg_size=(32, 16))
+    inputs = seg4reg._regression_inputs(np.zeros((2, 64, 32), np.float32), np.zeros((2, 2, 64, 32), np.float32), config)
+    assert inputs.shape == (2, channels, 32, 16) and seg4reg._reg_channels(config) == channels
