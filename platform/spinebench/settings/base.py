@@ -121,6 +121,8 @@ SPECTACULAR_SETTINGS = {
 # Celery. No broker configured = embedded mode: tasks run in-process at dispatch (the same task code path).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    CELERY_BROKER_URL = "memory://"  # eager dispatch still opens a producer; never reach for a default AMQP host
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
