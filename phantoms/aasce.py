@@ -158,15 +158,17 @@ def _bone(rng: np.random.Generator, spine: Spine, frame: Frame) -> np.ndarray:
     sacrum = np.array([sacrum_top - right[-1] * w5 * 0.6, sacrum_top + right[-1] * w5 * 0.6,
                        sacrum_top + down[-1] * 95.0])
     add_polygon(canvas, frame.work(sacrum), 0.32 * density)
-    for side in (-1.0, 1.0):  # iliac wings: fans from the sacrum out and up
-        wing = np.array([sacrum_top + side * right[-1] * w5 * 0.55 + down[-1] * 10,
-                         sacrum_top + side * right[-1] * 120.0 - down[-1] * 25.0,
-                         sacrum_top + side * right[-1] * 150.0 + down[-1] * 30.0,
-                         sacrum_top + side * right[-1] * 100.0 + down[-1] * 110.0,
-                         sacrum_top + side * right[-1] * w5 * 0.55 + down[-1] * 80])
-        add_polygon(canvas, frame.work(wing), 0.2 * density)
-        add_ellipse(canvas, frame.work(sacrum_top + side * right[-1] * 95.0 + down[-1] * 150.0),
-                    (k * 24, k * 24), 0.3 * density)  # femoral head
+    for k_foramen in range(4):  # sacral foramina: paired dark holes down the sacrum
+        for side in (-1.0, 1.0):
+            hole = sacrum_top + down[-1] * (18.0 + 17.0 * k_foramen) + side * right[-1] * w5 * (0.3 - 0.05 * k_foramen)
+            add_ellipse(canvas, frame.work(hole), (k * 4.0, k * 3.5), -0.12 * density)
+    tilt = float(np.degrees(np.arctan2(down[-1][0], down[-1][1])))
+    for side in (-1.0, 1.0):  # iliac wings: fans with a dense crest, then the femoral heads below
+        wing = sacrum_top + side * right[-1] * 92.0 + down[-1] * 5.0
+        add_ellipse(canvas, frame.work(wing), (k * 72, k * 40), 0.1 * density, angle_deg=tilt - side * 35)
+        add_ring(canvas, frame.work(wing), (k * 72, k * 40), 0.12 * density, inner=0.9, angle_deg=tilt - side * 35)
+        add_ring(canvas, frame.work(sacrum_top + side * right[-1] * 95.0 + down[-1] * 150.0),
+                 (k * 24, k * 24), 0.3 * density, inner=0.85)  # femoral head
     # shoulder girdle: clavicles, humeral heads and a skull, seen when the field of view is wide
     shoulder = spine.centres_mm[0] + up * 10.0
     for side in (-1.0, 1.0):
