@@ -8,7 +8,8 @@ Layouts:
 - `verse` (task fracture-ct): CT, vertebra mask and centroid JSON per subject, grades from fracture_grades.csv.
 - `dicom-series`: every DICOM series under a folder becomes a case (SimpleITK's series reader).
 - `image`: one file, or every file of a folder: .nii.gz, .nii, .mha, .nrrd, .png, .jpg, .dcm.
-The last two import inputs only (no ground truth: images to run algorithms on) for the image-input tasks.
+The last two import inputs only (no ground truth: images to run algorithms on) for the image-input tasks. GDCM
+presents MONOCHROME1 radiographs inverted (bone bright), as the tasks expect.
 
 All or nothing: the dataset is assembled in a temporary folder beside `dst` and renamed into place at the end, so a
 refused import leaves nothing behind. Every refusal is an `ImportDatasetError` naming the file and the problem.
