@@ -18,7 +18,6 @@ eroded vertebra mask = more likely fractured; the threshold is chosen on the tra
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from dataclasses import replace
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable as `python benchmarks/ctxr_fracture.py`
     sys.path.insert(0, str(ROOT))
 
+import phantoms  # noqa: E402
 from baselines.fracture import dual_pathway, vae  # noqa: E402
 from baselines.fracture.common import (  # noqa: E402
     case_ids,
@@ -63,24 +63,12 @@ VAE_NAMES = {"encoder": "Encoder-classifier (paper: Baseline)", "autoencoder": "
 
 
 def dataset(data_root: Path, preset: str) -> tuple[Path, str]:
-    """The fracture-ct training set for the cross-validations: the phantoms generator when this checkout has it,
-    otherwise the small builder of the tests (reported as such)."""
+    """The generated fracture-ct training set for the cross-validations (reused when present)."""
     out = Path(data_root) / f"fracture-ct-{preset}"
-    marker = out / "SOURCE"
-    if (out / "dataset.json").is_file() and marker.is_file():
-        return out, marker.read_text()
-    if importlib.util.find_spec("phantoms.fracture") is not None:
-        import phantoms
-
-        phantoms.generate(TASK, out=out, cases=CASES[preset], seed=0, small=preset != "paper", progress=False)
-        source = f"phantoms.generate('fracture-ct', cases={CASES[preset]}, seed=0, small={preset != 'paper'})"
-    else:
-        from tests.baselines.fracture_data import build
-
-        build(out, cases=CASES[preset], seed=0, negatives=max(4, CASES[preset] // 4))
-        source = "the simplified builder of the tests (tests/baselines/fracture_data.py)"
-    marker.write_text(source)
-    return out, source
+    small = preset != "paper"
+    if not (out / "dataset.json").is_file():
+        phantoms.generate(TASK, out=out, cases=CASES[preset], seed=0, small=small, progress=False)
+    return out, f"phantoms.generate('fracture-ct', cases={CASES[preset]}, seed=0, small={small})"
 
 
 # ------------------------------------------------------------------------------------------ reference scores
@@ -280,6 +268,10 @@ def husseini_section(data_dir: Path, source: str, *, preset: str, device: str, d
 
 def run(*, data_root, device: str = "cpu", preset: str = "standard") -> str:
     """Both fracture tables as one markdown section (cross-validations on one generated training set)."""
+    if device in (None, "auto"):
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     data_dir, source = dataset(Path(data_root), preset)
     density = density_scores(data_dir)
     return "\n\n".join([
@@ -301,8 +293,6 @@ def throughput(*, data_root, device: str, cases: int = 2, segments: int = 800) -
 
     out = Path(data_root) / "fracture-ct-full"
     if not (out / "dataset.json").is_file():
-        import phantoms
-
         phantoms.generate(TASK, out=out, cases=cases, seed=1, small=False, progress=False)
     ids = case_ids(out)
     config = replace(dual_pathway.PRESETS["paper"], epochs=2, segments_per_epoch=segments // 2, tile_output=99)

@@ -206,12 +206,23 @@ def _build(variant: str, widths: tuple[int, ...], fc_width: int, subsample: int)
 def variant_widths(variant: str, widths: tuple[int, ...], fc_width: int, subsample: int) -> tuple[int, ...]:
     """Convolution widths giving `variant` the parameter count of the 3D model with `widths` (Table 1: the models
     were calibrated to the same number of parameters). The 2D kernels hold fewer weights, so every width is scaled
-    by the factor whose model comes closest to the 3D count."""
+    by one factor, found by bisection (the count grows with the factor), whose model comes closest to the 3D count."""
     if variant == "3d":
         return widths
+
+    def scaled(factor: float) -> tuple[int, ...]:
+        return tuple(max(1, round(w * factor)) for w in widths)
+
+    def count(factor: float) -> int:
+        return count_parameters(_build(variant, scaled(factor), fc_width, subsample))
+
     target = count_parameters(_build("3d", widths, fc_width, subsample))
-    candidates = [tuple(max(1, round(w * factor)) for w in widths) for factor in np.arange(1.0, 3.0, 0.01)]
-    return min(candidates, key=lambda c: abs(count_parameters(_build(variant, c, fc_width, subsample)) - target))
+    low, high = 1.0, 4.0
+    for _ in range(14):
+        middle = (low + high) / 2
+        low, high = (middle, high) if count(middle) < target else (low, middle)
+    return min((scaled(low), scaled(high)),
+               key=lambda c: abs(count_parameters(_build(variant, c, fc_width, subsample)) - target))
 
 
 def build_model(config: Config) -> DualPathwayNet:

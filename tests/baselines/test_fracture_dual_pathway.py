@@ -9,16 +9,18 @@ import numpy as np
 import pytest
 import torch
 
+import phantoms
+
 from baselines.fracture import dual_pathway as dp
 from baselines.fracture.common import FractureDataError, stratified_folds
-from tests.baselines.fracture_data import build as build_dataset
 
 TINY = replace(dp.PRESETS["tiny"], epochs=6, segments_per_epoch=16)
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    return build_dataset(tmp_path_factory.mktemp("fracture") / "train", cases=5, seed=3)
+    return phantoms.generate("fracture-ct", out=tmp_path_factory.mktemp("fracture") / "train", cases=5, seed=3,
+                             small=True, progress=False)
 
 
 @pytest.fixture(scope="module")
