@@ -75,8 +75,8 @@ class Config:
 PRESETS = {
     "tiny": Config(input_size=(48, 16), base_channels=4, depth=2, sigma=1.0, corrector_hidden=32, iterations=8,
                    batch_size=2, learning_rate=3e-3),
-    "standard": Config(input_size=(96, 40), base_channels=8, depth=3, sigma=2.0, corrector_hidden=128,
-                       iterations=800, batch_size=4, learning_rate=2e-3),
+    "standard": Config(input_size=(96, 40), base_channels=8, depth=3, sigma=3.0, corrector_hidden=128,
+                       iterations=1500, batch_size=4, learning_rate=2e-3),
     "paper": Config(),
 }
 
