@@ -104,7 +104,7 @@ class Config:
     plateau_factor: float = 0.5
     # inference and aggregation (Sect. 3.3)
     tile_output: int = 36
-    probability_thresholds: tuple[float, ...] = tuple(np.round(np.linspace(0.05, 0.95, 19), 2))
+    probability_thresholds: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
     noise_thresholds: tuple[int, ...] = (1, 10, 25, 50, 100, 200, 400, 800, 1600, 3200)
     noise_threshold: int = 50
     cube_mm: float = 10.0

@@ -139,3 +139,28 @@ def test_config_checks_patch_against_depth():
     with pytest.raises(ValueError, match="model"):
         vae.Config(model="gan")
     assert VERTEBRA_LABELS["L5"] == 24
+
+
+def test_every_registered_fracture_method_builds_its_variant():
+    from importlib import import_module
+
+    from baselines.fracture import METHODS
+
+    for name, (module_path, overrides) in METHODS.items():
+        module = import_module(module_path)
+        for preset in ("tiny", "standard", "paper"):
+            config = replace(module.PRESETS[preset], **overrides)
+            assert all(getattr(config, key) == value for key, value in overrides.items()), name
+
+
+def test_api_round_trip_is_scored_by_the_evaluator(dataset, tmp_path):
+    from baselines import api
+    from evaluators import tasks
+
+    checkpoint = api.train("fracture-ct", "encoder-classifier", preset="tiny", data_dir=dataset,
+                           out=tmp_path / "model.pt", device="cpu", progress=False)
+    predictions = api.predict("fracture-ct", "encoder-classifier", checkpoint=checkpoint, data_dir=dataset,
+                              out=tmp_path / "predictions", device="cpu", progress=False)
+    metrics = tasks.evaluate("fracture-ct", predictions=predictions, ground_truth=dataset)
+    assert 0.0 <= metrics["aggregates"]["auc_vertebra"] <= 1.0
+    assert set(metrics["case"]) == {p.name for p in (dataset / "inputs").iterdir()}
