@@ -260,7 +260,6 @@ def label_image(shape, centroids: dict[str, np.ndarray], fractured: dict[str, bo
     order = np.argsort(points[:, 0])
     gaps = np.linalg.norm(np.diff(points[order], axis=0), axis=1) * spacing_mm
     distance = float(np.median(gaps)) if len(gaps) else config.default_centroid_distance_mm
-    grid = np.indices(shape, dtype=np.float32)
     for name, centre in centroids.items():
         semi_axes = np.asarray(config.ellipsoid_fractions) * distance / spacing_mm
         if fractured.get(name, False):
@@ -269,7 +268,8 @@ def label_image(shape, centroids: dict[str, np.ndarray], fractured: dict[str, bo
             slice(max(0, int(np.floor(c - a))), min(n, int(np.ceil(c + a)) + 1))
             for c, a, n in zip(centre, semi_axes, shape)
         )
-        local = sum(((grid[axis][box] - centre[axis]) / semi_axes[axis]) ** 2 for axis in range(3))
+        coordinates = np.ogrid[box]  # index grids of the box only, broadcast against each other
+        local = sum(((coordinates[axis] - centre[axis]) / semi_axes[axis]) ** 2 for axis in range(3))
         region = labels[box]
         region[local <= 1.0] = 2 if fractured.get(name, False) else 1
     return labels
