@@ -20,6 +20,7 @@ from torchvision.models.detection import FasterRCNN, MaskRCNN, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
 from baselines.nn.backbones import RESNETS, CompactResNet, replace_first_conv
@@ -77,10 +78,12 @@ def faster_rcnn(
     **kwargs,
 ) -> FasterRCNN:
     body = fpn_backbone(backbone=backbone, in_channels=in_channels, fpn_channels=fpn_channels, base_channels=base_channels)
-    model_class = MaskRCNN if mask else FasterRCNN
     # torchvision's box head: RoI features 7×7 -> two fully connected layers of `box_representation` units
     resolution = 7
-    return model_class(
+    if mask:
+        # torchvision's default mask head ends with 256 channels; its predictor needs the class count explicitly
+        kwargs.setdefault("mask_predictor", MaskRCNNPredictor(256, 256, num_classes))
+    return (MaskRCNN if mask else FasterRCNN)(
         body,
         num_classes=None,
         box_head=TwoMLPHead(fpn_channels * resolution**2, box_representation),
