@@ -28,6 +28,12 @@ content_tag() {
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# `docker build -q` with its chatter (the legacy builder's deprecation notice) shown only when the build fails.
+quiet_build() {
+  local log="$WORK/docker-build.log"
+  docker build -q "$@" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+}
+
 BASE_TAG=$(content_tag containers/base "$MIRROR")
 BASE=spinebench/base:$BASE_TAG
 
@@ -54,7 +60,7 @@ build_layered() {
   log "building spinebench/$name:$tag"
   local args=(--build-arg "BASE_IMAGE=$BASE")
   for extra in "$@"; do args+=(--build-arg "$extra"); done
-  docker build -q "${args[@]}" -t "spinebench/$name:$tag" -t "spinebench/$name:latest" "$context" >/dev/null
+  quiet_build "${args[@]}" -t "spinebench/$name:$tag" -t "spinebench/$name:latest" "$context"
 }
 
 build_evaluator() {
@@ -74,7 +80,7 @@ print(" ".join(f"{n}=={version(n)}" for n in names))' containers/evaluator/distr
   find "$context/evaluators" -name __pycache__ -prune -exec rm -rf {} +
   "$PYTHON" containers/evaluator/copy_site.py "$context/site" containers/evaluator/distributions.txt >&2
   log "building spinebench/evaluator:$tag"
-  docker build -q --build-arg "BASE_IMAGE=$BASE" -t "spinebench/evaluator:$tag" -t spinebench/evaluator:latest "$context" >/dev/null
+  quiet_build --build-arg "BASE_IMAGE=$BASE" -t "spinebench/evaluator:$tag" -t spinebench/evaluator:latest "$context"
   rm -rf "$context"
 }
 

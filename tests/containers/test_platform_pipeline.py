@@ -109,8 +109,24 @@ def test_hostile_symlink_image_fails_with_reason_and_leaves_nothing(algorithm_ph
     assert managed_containers(runner.docker_client()) == [] and output_mounts() == []
 
 
-def test_cancel_stops_the_running_container(algorithm_phase, participant, saved_images, monkeypatch,
-                                           django_capture_on_commit_callbacks):
+def cancel(submission):
+    assert cancel_submission(Submission.objects.get(pk=submission.pk))
+    return "cancelled", "Cancelled."
+
+
+def sweep(submission):
+    from datetime import timedelta
+
+    from spinebench.submissions.tasks import sweep_time_limits
+
+    Submission.objects.filter(pk=submission.pk).update(created=submission.created - timedelta(hours=2))
+    assert sweep_time_limits() == 1
+    return "failed", f"time limit of {submission.phase.time_limit_seconds} s (it was running)"
+
+
+@pytest.mark.parametrize("end", [cancel, sweep], ids=["cancelled by the creator", "failed by the time-limit sweep"])
+def test_ending_a_submission_stops_its_running_container(algorithm_phase, participant, saved_images, monkeypatch,
+                                                         django_capture_on_commit_callbacks, end):
     archive = saved_images("spinebench/hostile-sleep:latest")
     with open(archive, "rb") as handle:  # queued; the pipeline is run below as a worker would run it
         submission = create_submission(phase=algorithm_phase, user=participant, upload=File(handle, name="sleep.tar"))
@@ -118,21 +134,22 @@ def test_cancel_stops_the_running_container(algorithm_phase, participant, saved_
     poll = execution.StopCheck.__call__
     seen = {}
 
-    def cancel_while_running(self):
-        # The participant presses "cancel" while the sleeping container runs (same database connection here).
+    def end_while_running(self):
+        # The submission ends while the sleeping container runs (same database connection here).
         if not seen:
-            seen["containers"] = len(managed_containers(client))
+            seen["containers"] = len(client.containers.list(filters={"label": f"{runner.LABEL_MANAGED}=1"}))
             with django_capture_on_commit_callbacks(execute=True):
-                assert cancel_submission(Submission.objects.get(pk=submission.pk))
+                seen["expected"] = end(submission)
             self._last = 0.0
         return poll(self)
 
-    monkeypatch.setattr(execution.StopCheck, "__call__", cancel_while_running)
+    monkeypatch.setattr(execution.StopCheck, "__call__", end_while_running)
     started = time.monotonic()
     assert execution.process_submission(submission.pk, client=client) == "stopped"
     assert seen["containers"] == 1 and time.monotonic() - started < 20
     submission.refresh_from_db()
-    assert submission.status == "cancelled"
+    status, message = seen["expected"]
+    assert submission.status == status and message in submission.error_message
     jobs = Job.objects.filter(run__submission=submission)
     assert jobs.count() == len(algorithm_phase.truth) and {job.status for job in jobs} == {"cancelled"}
     assert managed_containers(client) == [] and output_mounts() == []
