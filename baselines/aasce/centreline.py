@@ -83,7 +83,7 @@ PRESETS = {
     "tiny": Config(height=32, width_px=16, base_channels=4, depth=2, centreline_width=2, epochs=3, batch_size=4,
                    heat_iterations=200, ensembles=(1, 1), folds=2),
     "standard": Config(height=96, width_px=48, base_channels=6, depth=3, centreline_width=2, epochs=12, batch_size=4,
-                       heat_iterations=450, ensembles=(2, 1), folds=3),
+                       heat_iterations=1800, ensembles=(2, 1), folds=3),
     "paper": Config(),
 }
 

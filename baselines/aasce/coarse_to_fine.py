@@ -73,6 +73,7 @@ class Config:
     anchor_sizes: tuple[int, ...] = (16, 32, 64, 128, 256)
     detector_epochs: int = 40
     detection_score: float = 0.05
+    proposals: int = 512
     patch: int = 64
     local_context: float = 1.8
     local_base_channels: int = 16
@@ -94,11 +95,11 @@ class Config:
 
 PRESETS = {
     "tiny": Config(height=48, width_px=24, base_channels=4, depth=2, global_epochs=2, detector_backbone="compact",
-                   detector_channels=4, fpn_channels=8, anchor_sizes=(4, 8, 16, 32, 64), detector_epochs=1, patch=8,
+                   detector_channels=4, fpn_channels=8, anchor_sizes=(4, 8, 16, 32, 64), detector_epochs=1, proposals=32, patch=8,
                    local_base_channels=4, local_depth=2, corner_sigma=1.0, local_epochs=2, batch_size=4, lr=3e-3,
                    peel_iterations=2, poly_degree=5),
     "standard": Config(height=128, width_px=48, base_channels=6, depth=3, global_epochs=12, detector_backbone="compact",
-                       detector_channels=8, fpn_channels=32, anchor_sizes=(6, 12, 24, 48, 96), detector_epochs=8,
+                       detector_channels=8, fpn_channels=32, anchor_sizes=(6, 12, 24, 48, 96), detector_epochs=8, proposals=96,
                        patch=16, local_base_channels=6, local_depth=2, corner_sigma=1.5, local_epochs=10, batch_size=4,
                        lr=2e-3, poly_degree=7),
     "paper": Config(),
@@ -218,7 +219,8 @@ def peeling_crop(case: Case, nets: dict, config: Config, aspect: float, device) 
 
 def _detector(config: Config):
     """Mask R-CNN with 18 classes; the mask head has two convolutions of ``fpn_channels`` (four of 256 in
-    torchvision's default) so the CPU presets stay small."""
+    torchvision's default) and ``proposals`` region proposals / sampled RoIs per image (torchvision: 2000 / 512), so
+    the CPU presets stay small."""
     c = config.fpn_channels
     return mask_rcnn(
         num_classes=N_VERTEBRAE + 1, backbone=config.detector_backbone, base_channels=config.detector_channels,
@@ -226,6 +228,9 @@ def _detector(config: Config):
         anchor_sizes=config.anchor_sizes, aspect_ratios=(0.5, 1.0), box_detections_per_img=60,
         box_score_thresh=config.detection_score,
         mask_head=MaskRCNNHeads(c, (c, c), 1), mask_predictor=MaskRCNNPredictor(c, c, N_VERTEBRAE + 1),
+        rpn_pre_nms_top_n_train=config.proposals * 2, rpn_post_nms_top_n_train=config.proposals,
+        rpn_pre_nms_top_n_test=config.proposals * 2, rpn_post_nms_top_n_test=config.proposals,
+        rpn_batch_size_per_image=config.proposals, box_batch_size_per_image=config.proposals,
     )
 
 

@@ -4,7 +4,8 @@ Paper -> this module:
 - Sect. 2.1 (stage one): a ResNet + FPN backbone (``baselines.nn.detection.fpn_backbone``; torchvision ResNet-50 in
   the paper preset, the compact residual network on CPU) with a shared convolutional head on every pyramid level
   scoring rotated anchors: one scale per level (5 levels = the paper's 5 scales), 3 aspect ratios and 3 rotation
-  angles -> `RotatedProposalNet`. Boxes are (x, y, w, h, theta) with theta in (-pi/2, pi/2] the tilt of the box
+  angles -> `RotatedProposalNet`. Training images get random brightness/contrast changes (``intensity``; the paper
+  names no augmentation, but the test images' exposure differs). Boxes are (x, y, w, h, theta) with theta in (-pi/2, pi/2] the tilt of the box
   against the x axis; offsets and log sizes are regressed with a smooth-L1 loss as in Faster/Mask R-CNN, the angle
   offset with a mean-squared loss. Anchors are matched to the 17 ground-truth vertebra boxes
   (`spine_targets.rotated_boxes`) by the angle-aware IoU approximation (IoU of the unrotated boxes times
@@ -41,7 +42,7 @@ from scipy import ndimage
 from torch import nn
 from tqdm import tqdm
 
-from baselines.nn.aasce_cases import Case, fit, load_cases, resolve_device
+from baselines.nn.aasce_cases import Case, fit, intensity_augment, load_cases, resolve_device
 from baselines.nn.detection import fpn_backbone
 from baselines.nn.heatmaps import heatmap_argmax
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
@@ -67,6 +68,7 @@ class Config:
     anchor_angles: tuple[float, ...] = (-0.35, 0.0, 0.35)  # radians
     positive_iou: float = 0.5
     negative_iou: float = 0.3
+    intensity: str = "bc"  # training augmentation: "bc" brightness/contrast, "gaussian" noise, "none"
     anchors_per_image: int = 256
     angle_weight: float = 1.0
     epochs: int = 60
@@ -93,7 +95,7 @@ PRESETS = {
                    anchors_per_image=64, epochs=2, batch_size=4, lr=3e-3, patch=8, corner_sigma=1.0, fcn_channels=4,
                    fcn_epochs=2),
     "standard": Config(height=160, width_px=64, backbone="compact", base_channels=8, fpn_channels=32, anchor_size=8.0,
-                       anchors_per_image=128, epochs=25, batch_size=4, lr=2e-3, patch=16, corner_sigma=1.5,
+                       positive_iou=0.4, negative_iou=0.25, anchors_per_image=128, epochs=40, batch_size=4, lr=2e-3, patch=16, corner_sigma=1.5,
                        fcn_channels=16, fcn_epochs=12),
     "paper": Config(),
 }
@@ -350,7 +352,8 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     losses = fit(
         detector.parameters(), arrays=arrays, epochs=config.epochs, batch_size=config.batch_size, optimiser=optimiser,
         device=device, rng=rng, desc="rotated proposals", progress=progress,
-        loss_fn=lambda b: proposal_loss(detector(b["images"])[0], anchors, b["boxes"], config, generator),
+        loss_fn=lambda b: proposal_loss(detector(intensity_augment(b["images"], rng, kind=config.intensity))[0], anchors,
+                                        b["boxes"], config, generator),
     )
 
     fcn = CornerFCN(config.fcn_channels).to(device)
@@ -360,7 +363,8 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
         n = batch["boxes"].shape[0]
         boxes = _jitter(batch["boxes"].reshape(-1, 5), config.jitter, generator)
         owner = torch.arange(n, device=device).repeat_interleave(N_VERTEBRAE)
-        patches = rotated_crops(batch["images"], owner, boxes, patch=config.patch, context=config.context)
+        images = intensity_augment(batch["images"], rng, kind=config.intensity)
+        patches = rotated_crops(images, owner, boxes, patch=config.patch, context=config.context)
         targets = _gaussians(to_patch(batch["corners"].reshape(-1, 4, 2), boxes, patch=config.patch, context=config.context),
                              config.patch, config.corner_sigma)
         return F.mse_loss(fcn(patches).float(), targets) * 100
