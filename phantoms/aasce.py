@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from phantoms.common import GeneratedCase, case_id, case_rng, run_cases, write_png
@@ -243,15 +244,16 @@ def render(rng: np.random.Generator, spine: Spine, frame: Frame, config: Radiogr
     bone = _bone(rng, spine, frame) * _texture(rng, frame)
     work = gaussian_filter(bone, rng.uniform(0.9, 1.8)) + _soft_tissue(rng, spine, frame)
     work += rng.normal(0.0, rng.uniform(0.008, 0.03), work.shape).astype(np.float32)  # quantum mottle
-    full = resize(work, rows=frame.height, cols=frame.width)
     low, high = config.window
     low, high = low + rng.normal(0, 0.03), high + rng.normal(0, 0.04)
     gamma = rng.uniform(*config.gamma)
-    level = np.clip(full / 0.8, 0.0, 1.0) ** gamma
+    # exposure at the working resolution (smooth there), then upsampling; only the film grain is added at full size
+    grey = ((low + (high - low) * np.clip(work / 0.8, 0.0, 1.0) ** gamma) * 255.0 + 0.5).astype(np.float32)
     grain = rng.standard_normal((frame.height // 2 + 1, frame.width // 2 + 1), dtype=np.float32)
-    grain = np.repeat(np.repeat(grain, 2, axis=0), 2, axis=1)[: frame.height, : frame.width]
-    image = (low + (high - low) * level) * 255.0 + grain * rng.uniform(1.0, 4.0)
-    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+    grain *= rng.uniform(1.0, 4.0)
+    full = resize(grey, rows=frame.height, cols=frame.width) + np.asarray(
+        Image.fromarray(grain).resize((frame.width, frame.height), Image.Resampling.NEAREST))
+    return np.clip(full, 0, 255, out=full).astype(np.uint8)
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ def add_polygon(canvas: np.ndarray, points_xy: np.ndarray, value: float) -> None
     mask = Image.new("L", ((x1 - x0) * s, (y1 - y0) * s), 0)
     # pixel i covers [i - 0.5, i + 0.5]; sub-pixel j of the mask has its centre at x0 - 0.5 + (j + 0.5) / s
     local = (points_xy - [x0 - 0.5, y0 - 0.5]) * s - 0.5
-    ImageDraw.Draw(mask).polygon([tuple(p) for p in local.tolist()], fill=1)
-    cover = np.asarray(mask, dtype=np.float32).reshape(y1 - y0, s, x1 - x0, s).mean(axis=(1, 3))
-    canvas[y0:y1, x0:x1] += value * cover
+    ImageDraw.Draw(mask).polygon([tuple(p) for p in local.tolist()], fill=255)
+    cover = np.asarray(mask.reduce(s), dtype=np.float32)  # box average of each pixel's s x s sub-pixels
+    canvas[y0:y1, x0:x1] += (value / 255.0) * cover
 
 
 def add_ellipse(canvas: np.ndarray, centre_xy, radii_xy, value: float, *, angle_deg: float = 0.0) -> None:
