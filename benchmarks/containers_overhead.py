@@ -37,6 +37,7 @@ def write_case(folder: Path, *, seed: int) -> None:
 
 def bare_run(image: str, input_dir: Path, output_dir: Path) -> float:
     output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir.chmod(0o777)  # the image runs as uid 1000
     started = time.perf_counter()
     subprocess.run(["docker", "run", "--rm", "-v", f"{input_dir}:/input:ro", "-v", f"{output_dir}:/output", image],
                    check=True, capture_output=True)
