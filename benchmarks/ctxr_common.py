@@ -4,11 +4,8 @@ from the per-case metrics, and markdown formatting."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,60 +15,27 @@ from baselines import api
 from evaluators import formats, tasks
 from evaluators.layout import read_manifest
 
-#: task id -> the phantoms module that generates it
-PHANTOM_MODULES = {"metastatic-body-ct": "metastatic", "lumbosacral-ct": "lumbosacral",
-                   "vertebra-labelling-xr": "labelling_xr"}
-
 
 def dataset(task: str, out: Path, *, cases: int, seed: int, test: bool, small: bool) -> tuple[Path, str]:
-    """Generate (or reuse) a dataset folder named after its case count and seed under ``out``; returns it and a
-    phrase naming its source for the report. Uses the phantoms generator; when the task's generator is not in this
-    checkout, the simplified builder of the tests."""
+    """Generate (or reuse) a phantom dataset folder named after its case count and seed under ``out``; returns it
+    and a phrase naming its source for the report."""
     out = Path(out) / f"{cases}cases-seed{seed}{'-small' if small else ''}"
-    if (out / "dataset.json").is_file():
-        return out, _source(out)
-    if importlib.util.find_spec(f"phantoms.{PHANTOM_MODULES[task]}") is not None:
+    if not (out / "dataset.json").is_file():
         phantoms.generate(task, out=out, cases=cases, seed=seed, domain="test" if test else "train", small=small,
                           progress=False)
-        (out / "SOURCE").write_text(f"phantoms.generate(small={small})")
-    else:
-        from tests.baselines.ctxr_datasets import BUILDERS
-
-        BUILDERS[task](out, cases=cases, seed=seed, test=test)
-        (out / "SOURCE").write_text("simplified test builder (tests/baselines/ctxr_datasets.py)")
-    return out, _source(out)
-
-
-def _source(out: Path) -> str:
-    marker = out / "SOURCE"
-    return marker.read_text() if marker.is_file() else f"existing dataset {out}"
-
-
-@dataclass
-class Run:
-    metrics: dict  # evaluators metrics.json object
-    train_seconds: float
-    predict_seconds: float
-    final_loss: float | None
+    return out, f"phantoms.generate(small={small})"
 
 
 def train_and_score(task: str, method: str, *, preset: str, train_dir: Path, test_dir: Path, work: Path,
-                    device: str, overrides: dict | None = None) -> Run:
-    """Train one registered method with ``baselines.api``, predict the test inputs, score with
-    ``evaluators.tasks.evaluate``."""
-    import torch
-
+                    device: str) -> dict:
+    """Train one registered method with ``baselines.api``, predict the test inputs from ``inputs/`` only and
+    return the ``evaluators.tasks.evaluate`` metrics object."""
     work.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     checkpoint = api.train(task, method, preset=preset, data_dir=train_dir, out=work / f"{method}.pt",
-                           device=device, progress=False, overrides=overrides)
-    trained = time.perf_counter()
+                           device=device, progress=False)
     predictions = api.predict(task, method, checkpoint=checkpoint, data_dir=test_dir, out=work / f"{method}-pred",
                               device=device, progress=False)
-    predicted = time.perf_counter()
-    losses = torch.load(checkpoint, map_location="cpu", weights_only=True)["losses"]
-    metrics = tasks.evaluate(task, predictions=predictions, ground_truth=test_dir)
-    return Run(metrics, trained - start, predicted - trained, float(losses[-1]) if len(losses) else None)
+    return tasks.evaluate(task, predictions=predictions, ground_truth=test_dir)
 
 
 def score_predictions(task: str, predictions: dict, test_dir: Path) -> dict:

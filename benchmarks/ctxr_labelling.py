@@ -65,7 +65,7 @@ def run(*, data_root: Path, device: str, preset: str) -> str:
     for label, method in METHODS:
         start = time.perf_counter()
         results[label] = train_and_score(TASK, method, preset=preset, train_dir=train_dir, test_dir=test_dir,
-                                         work=data_root / "work", device=device).metrics
+                                         work=data_root / "work", device=device)
         seconds[label] = time.perf_counter() - start
     results["mean position (reference)"] = score_predictions(TASK, mean_position_reference(train_dir, test_dir),
                                                              test_dir)

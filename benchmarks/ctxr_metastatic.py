@@ -108,7 +108,7 @@ def run(*, data_root: Path, device: str, preset: str) -> str:
         + ", ".join(f"{c}_M {seconds[c]:.0f} s" for c in ORDER) + ".",
     ]
     for title, key, paper in (("Dice", "dice", PAPER_DICE), ("Concurrency", "concurrency", PAPER_CONCURRENCY)):
-        rows = [_row(f"{combo}_M", results[combo].metrics, key, members, paper[combo]) for combo in ORDER]
+        rows = [_row(f"{combo}_M", results[combo], key, members, paper[combo]) for combo in ORDER]
         rows.append(_row("intensity window (reference)", reference, key, members, None))
         parts += ["", f"#### {title} (paper, different data, in parentheses)", "", table(header, rows)]
     return "\n".join(parts) + "\n"

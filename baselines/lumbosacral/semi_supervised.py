@@ -25,8 +25,9 @@ Follows Liu et al., "Semi-supervised Semantic Segmentation of Multiple Lumbosacr
 Where it differs: generated phantoms instead of the hospital and SpineWeb cases (the "cross-dataset" test group is
 a differently generated set); no pretrained weights; ``tiny``/``standard`` use smaller patches, strides, networks
 and iteration counts for the CPU, and resample to 4 × 2 × 2 mm (the paper's 2:1 anisotropy at four times the
-voxel size, with the ±0.2 mm disturbance scaled to ±0.8 mm), matching SpineBench's small phantoms; the paper's generator loss for unlabelled data (its Eq. 8) is printed with the
-sign that would make the generator help the discriminator — we use the usual sign (the generator wants its
+voxel size, with the ±0.2 mm disturbance scaled to ±0.8 mm), matching SpineBench's small phantoms; the paper's
+generator loss for unlabelled data (its Eq. 8) is printed with the sign that would make the generator help the
+discriminator — we use the usual sign (the generator wants its
 unlabelled segmentations judged real too); the per-voxel sums of the paper are means here (a constant scale);
 ``losses`` in the checkpoint is the supervised (labelled cross-entropy) term of each iteration, the part that
 must fall for every method, with the adversarial terms kept in ``d_losses``/``g_losses``. Unlabelled volumes are
