@@ -26,7 +26,7 @@ def _generator(module: str) -> Callable[..., Path]:
     return run
 
 
-#: task id -> generator taking (out, cases, seed, domain, layout, small, progress) keyword arguments.
+#: task id -> generator taking (out, cases, seed, domain, layout, small, progress, workers) keyword arguments.
 GENERATORS: dict[str, Callable[..., Path]] = {
     "aasce-cobb": _generator("aasce"),
     "vertebra-labelling-xr": _generator("labelling_xr"),
@@ -48,13 +48,14 @@ def generate(
     layout: str = "spinebench",
     small: bool = False,
     progress: bool = True,
+    workers: int = 1,
 ) -> Path:
     """Write `cases` generated cases of `task_id` into the dataset folder `out` and return it.
 
     domain "train" gives a train split; "test" a test split with the task's shifted domain (and groups for
     metastatic-body-ct and lumbosacral-ct). `layout` "spineweb16" (aasce-cobb) or "verse" (fracture-ct) writes the
-    public dataset layout instead, for the importers. `small` makes reduced-size images for fast tests. Output is
-    byte-identical for equal arguments."""
+    public dataset layout instead, for the importers. `small` makes reduced-size images for fast tests. `workers` > 1 writes cases
+    in that many processes (same files). Output is byte-identical for equal arguments."""
     if task_id not in GENERATORS:
         raise ValueError(f"unknown task {task_id!r}; generators exist for {sorted(GENERATORS)}")
     if domain not in DOMAINS:
@@ -64,5 +65,7 @@ def generate(
         raise ValueError(f"layout {layout!r} is not available for {task_id}; expected one of {allowed}")
     if int(cases) < 1:
         raise ValueError(f"cases must be at least 1, got {cases}")
+    if int(workers) < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     return GENERATORS[task_id](out=Path(out), cases=int(cases), seed=int(seed), domain=domain, layout=layout,
-                               small=bool(small), progress=progress)
+                               small=bool(small), progress=progress, workers=int(workers))

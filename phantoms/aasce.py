@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from phantoms.common import GeneratedCase, case_id, case_rng, run_cases, write_png
+from phantoms.common import GeneratedCase, case_id, case_rng, run_cases, table_rows, write_png
 from phantoms.curves import Curve, centreline, quad_corners, sample_curve
 from phantoms.raster import add_ellipse, add_polygon, add_ring, add_strip, resize
 
@@ -275,14 +275,14 @@ def landmark_columns() -> list[str]:
     return [f"x{i}" for i in range(1, 69)] + [f"y{i}" for i in range(1, 69)]
 
 
-def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool) -> Path:
+def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool,
+             workers: int = 1) -> Path:
     from evaluators.cobb import cobb_angles
 
     if layout == "spineweb16":
         from phantoms.layouts import write_spineweb16
 
         return write_spineweb16(out=out, cases=cases, seed=seed, domain=domain, small=small, progress=progress)
-    rows_landmarks, rows_angles = [], []
 
     def job(index: int):
         def write(input_dir: Path, _gt_dir: Path) -> GeneratedCase:
@@ -291,16 +291,16 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
             write_png(input_dir / "image.png", case.image)
             height, width = case.image.shape
             angles = [float(a) for a in cobb_angles(case.landmarks, height)]
-            rows_landmarks.append([cid, height, width, *np.round(case.landmarks[:, 0], 3),
-                                   *np.round(case.landmarks[:, 1], 3)])
-            rows_angles.append([cid, *np.round(angles, 4)])
-            return GeneratedCase(id=cid, group=None, preview=case.image)
+            landmarks = [cid, height, width, *np.round(case.landmarks[:, 0], 3), *np.round(case.landmarks[:, 1], 3)]
+            rows = {"landmarks": [landmarks], "angles": [[cid, *np.round(angles, 4)]]}
+            return GeneratedCase(id=cid, group=None, preview=case.image, rows=rows)
         return case_id(index), None, write
 
-    def finish(gt_dir: Path, _done) -> None:
-        pd.DataFrame(rows_angles, columns=["case_id", "pt", "mt", "tl"]).to_csv(gt_dir / "angles.csv", index=False)
-        pd.DataFrame(rows_landmarks, columns=["case_id", "image_height", "image_width", *landmark_columns()]).to_csv(
-            gt_dir / "landmarks.csv", index=False)
+    def finish(gt_dir: Path, done: list[GeneratedCase]) -> None:
+        pd.DataFrame(table_rows(done, "angles"), columns=["case_id", "pt", "mt", "tl"]).to_csv(
+            gt_dir / "angles.csv", index=False)
+        columns = ["case_id", "image_height", "image_width", *landmark_columns()]
+        pd.DataFrame(table_rows(done, "landmarks"), columns=columns).to_csv(gt_dir / "landmarks.csv", index=False)
 
     return run_cases(task_id=TASK_ID, out=out, seed=seed, domain=domain, jobs=(job(i) for i in range(cases)),
-                     total=cases, progress=progress, finish=finish)
+                     total=cases, progress=progress, finish=finish, workers=workers)

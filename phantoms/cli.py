@@ -17,7 +17,7 @@ def _generate(args: argparse.Namespace) -> int:
     from phantoms import generate
 
     out = generate(args.task, out=args.out, cases=args.cases, seed=args.seed, domain=args.domain,
-                   layout=args.layout, small=args.small, progress=not args.quiet)
+                   layout=args.layout, small=args.small, progress=not args.quiet, workers=args.workers)
     print(out)
     return 0
 
@@ -57,6 +57,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     gen.add_argument("--domain", choices=DOMAINS, default="train")
     gen.add_argument("--layout", choices=LAYOUTS, default="spinebench")
     gen.add_argument("--small", action="store_true", help="reduced-size images for quick tests")
+    gen.add_argument("--workers", type=int, default=1, help="processes writing cases (same output)")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=_generate)
 

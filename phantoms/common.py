@@ -9,8 +9,9 @@ chunks, gzip headers with mtime 0 as SimpleITK's NIfTI writer produces them, JSO
 from __future__ import annotations
 
 import json
+import multiprocessing
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -70,38 +71,65 @@ class GeneratedCase:
 
     id: str
     group: str | None
-    preview: np.ndarray  # 2D uint8 thumbnail source (any size) for the montage
+    preview: np.ndarray | None  # 2D uint8 image for the montage (any size; None past the montage's cases)
     extra: dict | None = None
+    rows: dict[str, list] = field(default_factory=dict)  # split-wide ground-truth rows by table name
+
+
+Job = tuple[str, "str | None", Callable[[Path, Path], GeneratedCase]]
+_PENDING: dict = {}  # the jobs of the run in progress, inherited by forked workers (closures cannot be pickled)
+
+
+def _run_job(index: int) -> GeneratedCase:
+    jobs, out, gt_dir, montage_cases = _PENDING["jobs"], _PENDING["out"], _PENDING["gt_dir"], _PENDING["montage"]
+    cid, _group, writer = jobs[index]
+    case = writer(case_input_dir(out, cid), gt_dir)
+    preview = thumbnail(case.preview) if index < montage_cases and case.preview is not None else None
+    return GeneratedCase(id=case.id, group=case.group, preview=preview, extra=case.extra, rows=case.rows)
+
+
+def thumbnail(array: np.ndarray) -> np.ndarray:
+    from phantoms.montage import TILE_HEIGHT
+
+    image = Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8))
+    width = max(1, round(image.width * TILE_HEIGHT / image.height))
+    return np.asarray(image.resize((width, TILE_HEIGHT), Image.Resampling.BILINEAR))
 
 
 def run_cases(
     *,
     task_id: str,
     out: str | Path,
-    seed: int,
+    seed: int | None,
     domain: str,
-    jobs: Iterable[tuple[str, str | None, Callable[[Path, Path], GeneratedCase]]],
+    jobs: Iterable[Job],
     total: int,
     progress: bool,
     source: str = "generated",
     labels_model_derived: bool = False,
     finish: Callable[[Path, list[GeneratedCase]], None] | None = None,
     montage_cases: int = 12,
+    workers: int = 1,
 ) -> Path:
     """Run case writers, then write the manifest and the montage. A job is (case id, group, writer); the writer gets
-    (input dir, ground-truth dir) and returns a GeneratedCase. `finish` writes split-wide ground-truth files."""
+    (input dir, ground-truth dir) and returns a GeneratedCase. `finish` writes split-wide ground-truth files from the
+    cases' rows. `workers` > 1 runs the writers in that many forked processes; cases come back in order, and every
+    case has its own random stream, so the files are the same as with one worker."""
     from phantoms.montage import write_montage
 
     out = Path(out)
     gt_dir = ground_truth_dir(out)
     gt_dir.mkdir(parents=True, exist_ok=True)
-    done: list[GeneratedCase] = []
-    previews: list[tuple[str, np.ndarray]] = []
-    for cid, _group, writer in tqdm(jobs, total=total, desc=f"phantoms {task_id}", unit="case", disable=not progress):
-        case = writer(case_input_dir(out, cid), gt_dir)
-        if len(previews) < montage_cases:
-            previews.append((case.id, case.preview))
-        done.append(GeneratedCase(id=case.id, group=case.group, preview=np.zeros((1, 1), np.uint8), extra=case.extra))
+    _PENDING.update(jobs=list(jobs), out=out, gt_dir=gt_dir, montage=montage_cases)
+    try:
+        bar = dict(total=total, desc=f"phantoms {task_id}", unit="case", disable=not progress)
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                done = list(tqdm(pool.imap(_run_job, range(len(_PENDING["jobs"]))), **bar))
+        else:
+            done = [_run_job(index) for index in tqdm(range(len(_PENDING["jobs"])), **bar)]
+    finally:
+        _PENDING.clear()
     if finish is not None:
         finish(gt_dir, done)
     manifest = Manifest(
@@ -114,6 +142,12 @@ def run_cases(
         cases=tuple(CaseEntry(id=c.id, group=c.group, extra=dict(c.extra or {})) for c in done),
     )
     write_manifest(out, manifest)
+    previews = [(c.id, c.preview) for c in done if c.preview is not None]
     if previews:
         write_montage(out / "preview.png", previews)
     return out
+
+
+def table_rows(cases: list[GeneratedCase], name: str) -> list:
+    """The rows every case contributed to the split-wide table `name`, in case order."""
+    return [row for case in cases for row in case.rows.get(name, [])]

@@ -20,8 +20,8 @@ import SimpleITK as sitk
 
 from evaluators.layout import VERTEBRA_NAMES
 from phantoms import ct
-from phantoms.common import GeneratedCase, case_id, case_rng, rounded, run_cases, volume_image, write_image, \
-    write_json
+from phantoms.common import GeneratedCase, case_id, case_rng, rounded, run_cases, table_rows, volume_image, \
+    write_image, write_json
 from phantoms.montage import to_uint8
 
 TASK_ID = "fracture-ct"
@@ -90,12 +90,12 @@ def preview(image: sitk.Image) -> np.ndarray:
     return np.repeat(sagittal, int(np.ceil(rows / sagittal.shape[0])), axis=0)
 
 
-def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool) -> Path:
+def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool,
+             workers: int = 1) -> Path:
     if layout == "verse":
         from phantoms.layouts import write_verse
 
         return write_verse(out=out, cases=cases, seed=seed, small=small, progress=progress)
-    rows = []
 
     def job(index: int):
         cid = case_id(index)
@@ -105,14 +105,14 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
             write_image(input_dir / "image.nii.gz", image)
             write_image(input_dir / "vertebrae.nii.gz", labels)
             write_json(input_dir / "centroids.json", centroids)
-            rows.extend([cid, name, grade, shape] for name, grade, shape in vertebrae)
-            return GeneratedCase(id=cid, group=None, preview=preview(image))
+            rows = [[cid, name, grade, shape] for name, grade, shape in vertebrae]
+            return GeneratedCase(id=cid, group=None, preview=preview(image), rows={"vertebrae": rows})
 
         return cid, None, write
 
-    def finish(gt_dir: Path, _done) -> None:
-        frame = pd.DataFrame(rows, columns=["case_id", "vertebra", "grade", "shape"])
+    def finish(gt_dir: Path, done: list[GeneratedCase]) -> None:
+        frame = pd.DataFrame(table_rows(done, "vertebrae"), columns=["case_id", "vertebra", "grade", "shape"])
         frame.to_csv(gt_dir / "vertebrae.csv", index=False)
 
     return run_cases(task_id=TASK_ID, out=out, seed=seed, domain=domain, jobs=(job(i) for i in range(cases)),
-                     total=cases, progress=progress, finish=finish)
+                     total=cases, progress=progress, finish=finish, workers=workers)

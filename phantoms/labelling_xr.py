@@ -176,7 +176,8 @@ def make_case(rng: np.random.Generator, *, small: bool):
     return image, view, centroids
 
 
-def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool) -> Path:
+def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool,
+             workers: int = 1) -> Path:
     def job(index: int):
         cid = case_id(index)
 
@@ -190,4 +191,4 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
         return cid, None, write
 
     return run_cases(task_id=TASK_ID, out=out, seed=seed, domain=domain, jobs=(job(i) for i in range(cases)),
-                     total=cases, progress=progress)
+                     total=cases, progress=progress, workers=workers)

@@ -88,7 +88,8 @@ def preview(image: sitk.Image, labels: sitk.Image) -> np.ndarray:
     return to_uint8(both, low=-250.0, high=1000.0)
 
 
-def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool) -> Path:
+def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool,
+             workers: int = 1) -> Path:
     def job(index: int):
         cid = case_id(index)
         group = GROUPS[index % 2] if domain == "test" else None
@@ -102,4 +103,4 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
         return cid, group, write
 
     return run_cases(task_id=TASK_ID, out=out, seed=seed, domain=domain, jobs=(job(i) for i in range(cases)),
-                     total=cases, progress=progress)
+                     total=cases, progress=progress, workers=workers)

@@ -95,7 +95,8 @@ def preview(image: sitk.Image) -> np.ndarray:
     return to_uint8(array[::-1, :, array.shape[2] // 2], low=-250.0, high=1000.0)
 
 
-def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool) -> Path:
+def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool,
+             workers: int = 1) -> Path:
     groups = GROUPS if domain == "test" else (None,)
 
     def job(index: int, group: str | None):
@@ -112,4 +113,4 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
 
     jobs = (job(i, g) for i in range(cases) for g in groups)
     return run_cases(task_id=TASK_ID, out=out, seed=seed, domain=domain, jobs=jobs, total=cases * len(groups),
-                     progress=progress)
+                     progress=progress, workers=workers)

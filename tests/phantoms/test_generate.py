@@ -78,3 +78,10 @@ def test_cli_generates_a_dataset(tmp_path, capsys):
     meta = json.loads((out / "inputs" / "case_0001" / "meta.json").read_text())
     assert meta["view"] in ("coronal", "sagittal")
     assert read_manifest(out).seed == 2
+
+
+@pytest.mark.parametrize("task", ["aasce-cobb", "fracture-ct"])
+def test_two_workers_write_the_same_files_as_one(task, tmp_path):
+    one = phantoms.generate(task, out=tmp_path / "one", cases=3, seed=2, small=True, progress=False)
+    two = phantoms.generate(task, out=tmp_path / "two", cases=3, seed=2, small=True, progress=False, workers=2)
+    assert digest(one) == digest(two)
