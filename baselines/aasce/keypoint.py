@@ -33,8 +33,10 @@ Pipeline and the paper section each part follows:
 
 Where this implementation differs: no ImageNet-pretrained backbones (random initialisation; compact CPU presets);
 the paper's thresholds that are not given (DBSCAN radius, ratios) are configuration options scaled by the vertebra
-height the rough points give; when no output passes the quality check, all of them vote; an image where nothing is
-found gets the training-set mean angles. The paper found the test images needed no special cropping step.
+pitch the rough points give (their spine length / 16); when no output passes the quality check, all of them vote; an
+image where nothing is found gets the training-set mean angles. The paper used no cropping step; our test domain
+shows much more of the body than the training images, so ``auto_crop`` (default on) frames the image around
+SimpleBaseline I's rough points as the training images frame the spine (``common.Framing``) before both methods run.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class Config:
     heatmap_sigma: float = 2.0
     lr: float = 1e-3
     quality_ratio: float = 1.5
+    auto_crop: bool = True
 
 
 PRESETS = {
@@ -290,6 +293,7 @@ def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
         "losses": sb1_losses,
         "stage_losses": {"retinanet": retina_losses, "hrnet": hrnet_losses, "simple_baseline_1": sb1_losses, "simple_baseline_2": sb2_losses},
         "mean_angles": np.mean([case.angles for case in cases], axis=0),
+        "framing": common.framing_from_cases(cases).to_dict(),
     }
 
 
@@ -353,14 +357,19 @@ class _Networks:
         return np.stack(corners)
 
     @torch.no_grad()
-    def patch_points(self, image: np.ndarray, rng: np.random.Generator) -> tuple[list[np.ndarray], float]:
-        """The four corner-type point groups from the patch process, and the rough vertebra height."""
+    def rough_points(self, image: np.ndarray) -> np.ndarray:
+        """SimpleBaseline I's 68 points on the whole image (original pixels)."""
         resized, box = letterbox(image, self.config.sb1_size)
         stride = self.sb1.heatmap_stride
-        rough = box.to_original((heatmaps_to_landmarks(self._heatmaps(self.sb1, [resized])[0]) + 0.5) * stride - 0.5)
-        corners = vertebra_corners(rough)
+        return box.to_original((heatmaps_to_landmarks(self._heatmaps(self.sb1, [resized])[0]) + 0.5) * stride - 0.5)
+
+    @torch.no_grad()
+    def patch_points(self, image: np.ndarray, rng: np.random.Generator) -> tuple[list[np.ndarray], float]:
+        """The four corner-type point groups from the patch process, and the vertebra pitch (spine length / 17)."""
+        corners = vertebra_corners(self.rough_points(image))
         corners = corners[np.argsort(corners.mean(axis=1)[:, 1])]
-        vertebra_height = max(float(np.median(np.ptp(corners[:, :, 1], axis=1))), 2.0)
+        centres = corners.mean(axis=1)
+        vertebra_height = max(float(np.ptp(centres[:, 1])) / (len(centres) - 1), 2.0)
         aspect = self.config.sb2_size[1] / self.config.sb2_size[0]
         boxes = []
         for _ in range(self.config.patches_per_image):
@@ -474,9 +483,10 @@ def cluster_vertebrae(groups: list[np.ndarray], vertebra_height: float, *, confi
 
 # ---------------------------------------------------------------- angles and fusion
 def tilts(corners: np.ndarray) -> np.ndarray:
-    """Signed angle (degrees) of each vertebra's middle vector (mean right corner − mean left corner)."""
+    """Signed angle (degrees, in [-90, 90)) of each vertebra's middle line (mean right corner − mean left corner),
+    as a line orientation so a vertebra whose left and right corners were swapped keeps its tilt."""
     middle = corners[:, [1, 3]].mean(axis=1) - corners[:, [0, 2]].mean(axis=1)
-    return np.degrees(np.arctan2(middle[:, 1], middle[:, 0]))
+    return (np.degrees(np.arctan2(middle[:, 1], middle[:, 0])) + 90.0) % 180.0 - 90.0
 
 
 def select_vertebrae(corners: np.ndarray) -> tuple[int, int, int, int]:
@@ -503,7 +513,8 @@ def angles_at(corners: np.ndarray, selection: tuple[int, int, int, int]) -> np.n
     """[main, upper, lower] Cobb angles between the selected vertebrae (indices clipped to the vertebra count)."""
     theta = tilts(corners)
     v0, v1, v2, v3 = (min(index, len(theta) - 1) for index in selection)
-    return np.abs(np.array([theta[v1] - theta[v2], theta[v0] - theta[v1], theta[v2] - theta[v3]]))
+    differences = np.abs(np.array([theta[v1] - theta[v2], theta[v0] - theta[v1], theta[v2] - theta[v3]]))
+    return np.minimum(differences, 180.0 - differences)  # the angle between two lines is at most 90°
 
 
 def passes_quality(corners: np.ndarray, selection, ratio: float) -> bool:
@@ -537,10 +548,13 @@ def fuse(results: dict[str, np.ndarray], *, quality_ratio: float, preferred: str
 def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: bool = True) -> dict:
     networks = _Networks(checkpoint, config, device)
     fallback = np.asarray(checkpoint["mean_angles"], dtype=np.float64)
+    framing = common.Framing(**checkpoint["framing"])
     predictions = {}
     for number, case in enumerate(progress_bar(read_cases(data_dir, ground_truth=False), enabled=progress, desc="keypoint fusion")):
         rng = np.random.default_rng([config.seed, number])
         image = enhance(case.image, config.enhancement)
+        if config.auto_crop:
+            image = common.crop(image, framing.crop_box(networks.rough_points(image), image.shape))
         groups, vertebra_height = networks.patch_points(image, rng)
         results = {
             "method-1": networks.method_1(image),
