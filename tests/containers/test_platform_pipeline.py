@@ -197,3 +197,18 @@ def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm
     assert not [c for c in client.containers.list(all=True) if c.id == orphan.id]
     transition(submission, Status.CANCELLED)
     assert run.pk
+
+
+def test_batch_phase_runs_one_container_over_every_case(algorithm_phase, participant, saved_images, eager_tasks,
+                                                        django_capture_on_commit_callbacks):
+    from spinebench.algorithms.models import ContainerConfig
+
+    config = ContainerConfig.for_phase(algorithm_phase)
+    config.mode = ContainerConfig.Mode.BATCH
+    config.save()
+    submission = submit_file(algorithm_phase, participant, saved_images(EXAMPLE_IMAGE), django_capture_on_commit_callbacks)
+    assert submission.status == "succeeded", submission.error_message
+    [job] = submission.algorithm_run.jobs.all()
+    assert job.case_id == "" and job.status == "succeeded"
+    assert all(case in job.log_tail for case in algorithm_phase.truth)  # the example prints one line per case
+    assert set(submission.evaluation.case_metrics) == set(algorithm_phase.truth)
