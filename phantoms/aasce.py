@@ -24,7 +24,6 @@ from phantoms.curves import Curve, centreline, quad_corners, sample_curve
 from phantoms.raster import add_ellipse, add_polygon, add_ring, add_strip, resize
 
 TASK_ID = "aasce-cobb"
-LEVELS = [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ generation loop with its progress bar.
 
 Determinism: every case draws from its own `numpy.random.Generator` seeded with (seed, task, case index), so a case's
 files do not depend on how many cases come before it, and the writers embed nothing variable (PNG without time
-chunks, gzip headers with mtime 0 as SimpleITK's NIfTI writer produces them, JSON with sorted keys).
+chunks, gzip headers with mtime 0 as SimpleITK's NIfTI writer produces them, JSON in insertion order).
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ ORDER = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{
 HU = {"air": -1000.0, "fat": -95.0, "muscle": 45.0, "organ": 35.0, "csf": 12.0, "disc": 85.0, "nerve": 32.0,
       "cortical": 900.0, "arch": 520.0}
 PART_BONE, PART_DISC, PART_NERVE = 1, 2, 3
-SHAPES = ("normal", "wedge", "biconcave", "crush")
 ARCH_THICKNESS = 4.5  # mm, pedicles and laminae
 
 

@@ -131,14 +131,14 @@ def soft_tissue_path(grid: ct.Grid, spine: list[ct.Vertebra], view: str, rng: np
     else:
         u = (np.arange(ny) * grid.spacing[1] + grid.origin[1])[None, :] - centre_y[:, None]
         semi, across = half_d[:, None], half_w[:, None]
-        lung_u, lung_semi, lung_across = 0.0 * half_d[:, None], half_d[:, None] * 0.7, half_w[:, None] * 0.36
+        lung_semi, lung_across = half_d[:, None] * 0.7, half_w[:, None] * 0.36
     chord = lambda offset, a, b: 2 * b * np.sqrt(np.clip(1 - (offset / a) ** 2, 0, 1))  # noqa: E731
     path = chord(u, semi, across)
     thorax = ((z > z_t11) & (z < z_t1 + 10))[:, None]
-    lungs = sum(chord(u - side * lung_u, lung_semi, lung_across) for side in ((-1.0, 1.0) if view == "coronal"
-                                                                               else (0.0,)))
-    if view == "sagittal":
-        lungs = 2 * lungs  # both lungs lie on the beam
+    if view == "coronal":  # the two lungs side by side
+        lungs = chord(u - lung_u, lung_semi, lung_across) + chord(u + lung_u, lung_semi, lung_across)
+    else:  # both lungs lie on the beam
+        lungs = 2 * chord(u, lung_semi, lung_across)
     return path - 0.8 * thorax * lungs
 
 
