@@ -55,3 +55,23 @@ def can_download_dataset(dataset, user) -> bool:
         return False
     return dataset.challenge.is_participant(user)
 
+
+
+def phase_labels_public(phase: Phase) -> bool:
+    """The phase shows per-case results and scores against a split whose labels participants already have."""
+    dataset = phase.dataset
+    return phase.show_case_results and dataset is not None and not dataset.is_hidden
+
+
+def can_see_ground_truth_plots(submission, user) -> bool:
+    """Figures drawn from the scoring set's labels case by case (Bland-Altman points, the steps of a ROC curve, which
+    read against one's own scores give every case's label): organizers always; anyone else who may see the
+    submission only on a phase whose labels are public. Never for a hidden test set."""
+    return submission.phase.challenge.is_organizer(user) or (
+        phase_labels_public(submission.phase) and can_view_submission(submission, user)
+    )
+
+
+def can_see_phase_ground_truth_plots(phase: Phase, user) -> bool:
+    """The same rule for figures of a whole leaderboard (ROC overlay of the top submissions)."""
+    return phase.challenge.is_organizer(user) or (phase_labels_public(phase) and can_view_phase(phase, user))

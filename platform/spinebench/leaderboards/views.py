@@ -2,12 +2,14 @@
 
 import csv
 
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from spinebench.challenges.models import Phase
-from spinebench.challenges.permissions import can_view_phase
+from spinebench.challenges.permissions import can_see_phase_ground_truth_plots, can_view_phase
 from spinebench.challenges.registry import metric_title
+
+from spinebench.submissions import plots
 
 from .services import export_records, leaderboard_rows, rank_stability
 
@@ -24,6 +26,8 @@ def phase_leaderboard(request, challenge, phase):
     metrics = phase.leaderboard_metrics
     rows = leaderboard_rows(phase)
     stability = rank_stability(phase, rows)
+    overlay = plots.overlay_rows(rows)
+    plots_allowed = can_see_phase_ground_truth_plots(phase, request.user)
     return render(
         request,
         "leaderboards/phase.html",
@@ -34,8 +38,24 @@ def phase_leaderboard(request, challenge, phase):
             "rows": [(row, stability.get(row.submission.pk)) for row in rows],
             "show_stability": bool(stability),
             "is_participant": phase.challenge.is_participant(request.user),
+            "roc_overlay": len(overlay) if plots_allowed else 0,
+            "plots_withheld": bool(overlay) and not plots_allowed,
         },
     )
+
+
+def phase_roc(request, challenge, phase):
+    """PNG overlay of the patient-level ROC curves of the best-ranked submissions (same rule as the ROC of one
+    submission: never for a hidden test set, except to its organizers)."""
+    phase = get_visible_phase(request, challenge, phase)
+    if not can_see_phase_ground_truth_plots(phase, request.user):
+        raise Http404
+    rows = leaderboard_rows(phase)
+    if not plots.overlay_rows(rows):
+        raise Http404
+    response = FileResponse(plots.phase_roc_overlay(phase, rows).open("rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
 
 
 def export_csv(request, challenge, phase):

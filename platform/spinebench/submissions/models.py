@@ -77,6 +77,11 @@ class Submission(models.Model):
 class Evaluation(models.Model):
     submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="evaluation")
     metrics = models.JSONField(help_text='{"case": {case_id: {metric: value}}, "aggregates": {metric: value}}')
+    curves = models.JSONField(
+        default=dict, blank=True,
+        help_text='metrics.json "curves" (fracture-ct ROC points per level: {level: {fpr, tpr, thresholds}}); drawn '
+        "by spinebench.submissions.plots, never sent through the API.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     duration_seconds = models.FloatField(default=0.0, help_text="Time the evaluator took.")
     published = models.BooleanField(default=True, help_text="Shown on the phase leaderboard.")

@@ -27,9 +27,11 @@ PLATFORM_ERROR = "Scoring failed because of a problem on the platform's side; th
 
 
 def finite_or_none(value):
-    """metrics.json contract: a value that is not a finite number is stored as null."""
+    """metrics.json contract: a value that is not a finite number is stored as null (in dicts and lists too)."""
     if isinstance(value, dict):
         return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
     if isinstance(value, bool) or value is None:
         return value
     try:
@@ -81,6 +83,7 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
                 "case": finite_or_none(metrics.get("case", {})),
                 "aggregates": finite_or_none(metrics.get("aggregates", {})),
             },
+            "curves": finite_or_none(metrics.get("curves", {})),
             "duration_seconds": time.monotonic() - started,
             "published": submission.phase.auto_publish,
         },

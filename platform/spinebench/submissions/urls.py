@@ -5,6 +5,7 @@ from . import views
 app_name = "submissions"
 urlpatterns = [
     path("<int:pk>/", views.submission_detail, name="detail"),
+    path("<int:pk>/plots/<slug:kind>.png", views.submission_plot, name="plot"),
     path("<int:pk>/cancel/", views.submission_cancel, name="cancel"),
     path("new/<slug:challenge>/<slug:phase>/", views.submission_create, name="create"),
 ]

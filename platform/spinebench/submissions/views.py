@@ -2,14 +2,20 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from spinebench.challenges.permissions import can_see_case_results, can_see_private_details, can_view_submission
+from spinebench.challenges.permissions import (
+    can_see_case_results,
+    can_see_ground_truth_plots,
+    can_see_private_details,
+    can_view_submission,
+)
 from spinebench.challenges.registry import metric_title
 from spinebench.leaderboards.views import get_visible_phase
 
+from . import plots
 from .forms import SubmissionForm
 from .models import Submission
 from .services import SubmissionRefused, cancel_submission, create_submission, submissions_in_window
@@ -52,6 +58,8 @@ def submission_detail(request, pk):
     show_cases = evaluation is not None and can_see_case_results(submission, request.user)
     case_metrics = evaluation.case_metrics if show_cases else {}
     case_columns = sorted({key for values in case_metrics.values() for key in values})
+    plot_kinds = plots.submission_plot_kinds(submission) if submission.status == "succeeded" else []
+    plots_allowed = can_see_ground_truth_plots(submission, request.user)
     return render(
         request,
         "submissions/detail.html",
@@ -64,8 +72,25 @@ def submission_detail(request, pk):
             "case_columns": case_columns,
             "case_rows": [(case, [values.get(key) for key in case_columns]) for case, values in sorted(case_metrics.items())],
             "private": can_see_private_details(submission, request.user),
+            "plot_kinds": plot_kinds if plots_allowed else [],
+            "plots_withheld": bool(plot_kinds) and not plots_allowed,
         },
     )
+
+
+def submission_plot(request, pk, kind):
+    """A figure of the submission's evaluation as PNG: whoever may see the submission page, and only where the
+    figure's per-case ground truth may be shown (spinebench.challenges.permissions.can_see_ground_truth_plots)."""
+    submission = get_object_or_404(
+        Submission.objects.select_related("phase__challenge", "phase__dataset", "creator", "evaluation"), pk=pk
+    )
+    if not can_view_submission(submission, request.user) or not can_see_ground_truth_plots(submission, request.user):
+        raise Http404
+    if submission.status != "succeeded" or kind not in plots.submission_plot_kinds(submission):
+        raise Http404
+    response = FileResponse(plots.submission_plot(submission, kind).open("rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
 
 
 @login_required

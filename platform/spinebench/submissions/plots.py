@@ -1,0 +1,147 @@
+"""Figures of evaluations, rendered server-side to PNG with evaluators.plots (matplotlib, Agg backend) and cached
+on disk under MEDIA_ROOT/plots/. A cached file is named by a digest of everything it is drawn from, so a re-scored
+submission or a changed leaderboard gets a new file and a stale one is never served.
+
+Who may see which figure is decided by the views (spinebench.challenges.permissions); this module only draws.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+
+from .models import Evaluation, Submission
+
+#: Figure kinds of one submission: "roc" (fracture-ct, from the stored curves) and "bland-altman" (aasce-cobb,
+#: predicted against ground-truth angles).
+ROC, BLAND_ALTMAN = "roc", "bland-altman"
+#: Leaderboard ROC overlay: at most this many of the best-ranked submissions.
+OVERLAY_TOP = 5
+ROC_LEVELS = ("patient", "vertebra")
+
+
+def submission_plot_kinds(submission: Submission) -> list[str]:
+    """The figures that exist for this submission (whoever looks)."""
+    evaluation = getattr(submission, "evaluation", None)
+    if evaluation is None:
+        return []
+    kinds = []
+    if evaluation.curves:
+        kinds.append(ROC)
+    if submission.phase.task == "aasce-cobb" and submission.predictions_file:
+        kinds.append(BLAND_ALTMAN)
+    return kinds
+
+
+def submission_plot(submission: Submission, kind: str) -> Path:
+    """Path of the cached PNG of `kind` for the submission (drawn on first request)."""
+    evaluation = submission.evaluation
+    if kind == ROC:
+        digest = _digest(evaluation.curves, _roc_legend(evaluation))
+        return _cached(f"submission-{submission.pk}/roc-{digest}.png", lambda out: _draw_roc(out, submission))
+    if kind == BLAND_ALTMAN:
+        digest = _digest(submission.predictions_file.name, submission.phase.dataset_id, evaluation.aggregates)
+        return _cached(
+            f"submission-{submission.pk}/bland-altman-{digest}.png", lambda out: _draw_bland_altman(out, submission)
+        )
+    raise ValueError(f"unknown plot kind {kind!r}; expected one of {ROC!r}, {BLAND_ALTMAN!r}")
+
+
+def overlay_rows(rows) -> list:
+    """Leaderboard rows (spinebench.leaderboards.services.Row) whose submissions have ROC curves: the best
+    OVERLAY_TOP of them."""
+    return [row for row in rows if getattr(row.submission, "evaluation", None) and row.submission.evaluation.curves][
+        :OVERLAY_TOP
+    ]
+
+
+def phase_roc_overlay(phase, rows) -> Path:
+    """Patient-level ROC curves of the `overlay_rows(rows)` submissions in one figure (cached)."""
+    chosen = overlay_rows(rows)
+    if not chosen:
+        raise ValueError(f"phase {phase}: no ranked submission has ROC curves")
+    curves = {}
+    for row in chosen:
+        evaluation = row.submission.evaluation
+        level = evaluation.curves.get("patient") or next(iter(evaluation.curves.values()))
+        legend = _roc_legend(evaluation).get("patient", {})
+        curves[f"#{row.rank} {row.participant}"] = {"fpr": level["fpr"], "tpr": level["tpr"], **legend}
+    digest = _digest(curves)
+
+    def draw(out: Path) -> None:
+        from evaluators.plots import plot_roc
+
+        plot_roc(out, curves=curves, title=f"{phase.title}: patient-level ROC of the top {len(curves)}")
+
+    return _cached(f"phase-{phase.pk}/roc-{digest}.png", draw)
+
+
+def _roc_legend(evaluation: Evaluation) -> dict:
+    """{level: {"auc": .., "ci": (low, high)}} from the aggregates, for the legend."""
+    aggregates = evaluation.aggregates
+    legend = {}
+    for level in ROC_LEVELS:
+        auc = aggregates.get(f"auc_{level}")
+        low, high = aggregates.get(f"auc_{level}_ci_low"), aggregates.get(f"auc_{level}_ci_high")
+        legend[level] = {"auc": auc, "ci": (low, high) if low is not None and high is not None else None}
+    return legend
+
+
+def _draw_roc(out: Path, submission: Submission) -> None:
+    from evaluators.plots import plot_roc
+
+    evaluation = submission.evaluation
+    legend = _roc_legend(evaluation)
+    curves = {
+        f"{level} level": {"fpr": curve["fpr"], "tpr": curve["tpr"], **legend.get(level, {})}
+        for level, curve in evaluation.curves.items()
+    }
+    plot_roc(out, curves=curves, title=f"Submission #{submission.pk}: ROC (AUC with 95% bootstrap CI)")
+
+
+def _draw_bland_altman(out: Path, submission: Submission) -> None:
+    import numpy as np
+
+    from evaluators.formats import load_ground_truth, load_predictions
+    from evaluators.plots import plot_bland_altman
+
+    from .tasks import predictions_location
+
+    truth = load_ground_truth("aasce-cobb", submission.phase.dataset.root)
+    with predictions_location(submission) as path:
+        predicted = load_predictions("aasce-cobb", path, case_ids=list(truth))
+    cases = list(truth)
+    plot_bland_altman(
+        out,
+        ground_truth=np.array([truth[case]["angles"] for case in cases]),
+        predictions=np.array([predicted[case]["angles"] for case in cases]),
+        title=f"Submission #{submission.pk}: predicted vs ground-truth Cobb angles ({len(cases)} cases)",
+    )
+
+
+def _digest(*parts) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _cached(relative: str, draw) -> Path:
+    """MEDIA_ROOT/plots/<relative>, drawn by `draw(path)` when missing (written to a temporary name and renamed,
+    so a concurrent request never reads half a file)."""
+    path = Path(settings.MEDIA_ROOT) / "plots" / relative
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".png", dir=path.parent)
+    os.close(handle)
+    try:
+        draw(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
