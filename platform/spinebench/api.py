@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from spinebench.challenges.models import Phase
 from spinebench.challenges.permissions import (
     can_download_dataset,
+    can_download_phase_inputs,
     can_view_phase,
     can_view_submission,
     visible_challenges,
@@ -19,7 +20,7 @@ from spinebench.challenges.permissions import (
 from spinebench.challenges.serializers import ChallengeSerializer, PhaseSerializer, RegistrationSerializer
 from spinebench.challenges.services import register
 from spinebench.datasets.models import Dataset
-from spinebench.datasets.services import training_archive
+from spinebench.datasets.services import inputs_archive, training_archive
 from spinebench.leaderboards.services import export_records
 from spinebench.submissions.models import Submission
 from spinebench.submissions.serializers import SubmissionCreateSerializer, SubmissionSerializer
@@ -64,6 +65,23 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
     def leaderboard(self, request, pk=None):
         phase = self.get_object()
         return Response({"phase": phase.pk, "metrics": phase.leaderboard_metrics, "rows": export_records(phase)})
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    @action(detail=True, methods=["get"], permission_classes=[permissions.IsAuthenticated])
+    def inputs(self, request, pk=None):
+        """Zip of the inputs of the cases this CSV phase scores (`cases.csv` + `inputs/<case_id>/...`, no labels), for
+        registered participants: what predictions are made from."""
+        phase = self.get_object()
+        if not can_download_phase_inputs(phase, request.user):
+            if phase.submission_kind != Phase.SubmissionKind.CSV or phase.dataset is None:
+                raise Http404
+            return Response({"detail": "Register for the challenge to download the phase's inputs."}, status=403)
+        if not phase.dataset.exists():
+            raise Http404
+        return FileResponse(
+            inputs_archive(phase.dataset).open("rb"), as_attachment=True,
+            filename=f"{phase.challenge.slug}-{phase.slug}-inputs.zip",
+        )
 
     @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionSerializer})
     @action(

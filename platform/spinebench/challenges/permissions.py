@@ -57,6 +57,15 @@ def can_download_dataset(dataset, user) -> bool:
 
 
 
+def can_download_phase_inputs(phase: Phase, user) -> bool:
+    """The inputs (never the labels) of the cases a CSV phase scores, for its challenge's approved participants and
+    organizers: one cannot predict a test set without its images. Algorithm phases keep their inputs inside the
+    sandbox."""
+    if phase.dataset is None or phase.submission_kind != Phase.SubmissionKind.CSV or not can_view_phase(phase, user):
+        return False
+    return phase.challenge.is_participant(user)  # organizers count as participants
+
+
 def phase_labels_public(phase: Phase) -> bool:
     """The phase shows per-case results and scores against a split whose labels participants already have."""
     dataset = phase.dataset

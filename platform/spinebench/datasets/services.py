@@ -115,3 +115,29 @@ def training_archive(dataset: Dataset) -> Path:
                 archive.write(path, Path(dataset.slug) / path.relative_to(dataset.root))
     partial.replace(target)
     return target
+
+
+def inputs_archive(dataset: Dataset) -> Path:
+    """A zip of what predictions are made from: `inputs/<case_id>/...` of every case and `cases.csv` (one column
+    `case_id`, the cases a prediction file must cover). Nothing from `ground_truth/` and not the manifest (whose
+    generator seed and groups are not for participants). Built once per manifest version."""
+    from evaluators.layout import read_manifest
+
+    manifest_file = dataset.root / "dataset.json"
+    stamp = manifest_file.stat().st_mtime_ns
+    target = Path(settings.MEDIA_ROOT) / "dataset-archives" / f"{dataset.pk}-{stamp}-inputs.zip"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    case_ids = read_manifest(dataset.root).case_ids
+    top = Path(f"{dataset.challenge.slug}-{dataset.slug}-inputs")
+    partial = target.with_suffix(".partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(str(top / "cases.csv"), "case_id\n" + "".join(f"{case_id}\n" for case_id in case_ids))
+        for case_id in case_ids:
+            folder = dataset.root / "inputs" / case_id
+            for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
+                if path.is_file() and not path.is_symlink():
+                    archive.write(path, top / "inputs" / path.relative_to(dataset.root / "inputs"))
+    partial.replace(target)
+    return target

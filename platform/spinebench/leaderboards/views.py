@@ -2,12 +2,18 @@
 
 import csv
 
+from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from spinebench.challenges.models import Phase
-from spinebench.challenges.permissions import can_see_phase_ground_truth_plots, can_view_phase
+from spinebench.challenges.permissions import (
+    can_download_phase_inputs,
+    can_see_phase_ground_truth_plots,
+    can_view_phase,
+)
 from spinebench.challenges.registry import metric_title
+from spinebench.datasets.services import inputs_archive
 
 from spinebench.submissions import plots
 
@@ -38,9 +44,22 @@ def phase_leaderboard(request, challenge, phase):
             "rows": [(row, stability.get(row.submission.pk)) for row in rows],
             "show_stability": bool(stability),
             "is_participant": phase.challenge.is_participant(request.user),
+            "can_download_inputs": can_download_phase_inputs(phase, request.user),
             "roc_overlay": len(overlay) if plots_allowed else 0,
             "plots_withheld": bool(overlay) and not plots_allowed,
         },
+    )
+
+
+@login_required
+def phase_inputs(request, challenge, phase):
+    """The inputs zip of a CSV phase (spinebench.datasets.services.inputs_archive) for its participants."""
+    phase = get_visible_phase(request, challenge, phase)
+    if not can_download_phase_inputs(phase, request.user) or not phase.dataset.exists():
+        raise Http404("No inputs to download here (register for the challenge first).")
+    return FileResponse(
+        inputs_archive(phase.dataset).open("rb"), as_attachment=True,
+        filename=f"{phase.challenge.slug}-{phase.slug}-inputs.zip",
     )
 
 
