@@ -2,7 +2,6 @@
 example algorithm uploaded through the API is run on the hidden test split and ranked on that phase's leaderboard.
 Plus the bundle's `container:` mapping and its errors."""
 
-from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient

@@ -51,6 +51,8 @@ def empty_input(tmp_path) -> Path:
 
 
 def test_network_egress_is_cut(built_images, tmp_path, empty_input):
+    for stale in built_images.networks.list(names=["spinebench-egress-test"]):  # left by an interrupted run
+        stale.remove()
     network = built_images.networks.create("spinebench-egress-test", driver="bridge")
     gateway = built_images.networks.get(network.id).attrs["IPAM"]["Config"][0]["Gateway"]
     received: list[bytes] = []

@@ -172,7 +172,7 @@ def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm
 
     from django.utils import timezone
 
-    from spinebench.submissions.status import Status, transition
+    from spinebench.submissions.status import Status
 
     submission = Submission.objects.create(phase=algorithm_phase, creator=participant, status=Status.RUNNING)
     run = AlgorithmRun.objects.create(submission=submission, worker="dead-host:1",
@@ -195,8 +195,14 @@ def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm
     submission.refresh_from_db()
     assert submission.status == "queued"
     assert not [c for c in client.containers.list(all=True) if c.id == orphan.id]
-    transition(submission, Status.CANCELLED)
-    assert run.pk
+    AlgorithmRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())  # a live run keeps its containers
+    live = client.containers.create("spinebench/hostile-sleep:latest", labels={
+        runner.LABEL_MANAGED: "1", runner.LABEL_SUBMISSION: str(submission.pk), runner.LABEL_JOB: "0"})
+    Submission.objects.filter(pk=submission.pk).update(status=Status.RUNNING)
+    try:
+        assert execution.recover(client=client) == {"requeued": 0, "containers_removed": 0}
+    finally:
+        live.remove(force=True)
 
 
 def test_batch_phase_runs_one_container_over_every_case(algorithm_phase, participant, saved_images, eager_tasks,

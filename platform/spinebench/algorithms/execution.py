@@ -77,7 +77,7 @@ def process_submission(submission_pk: int, *, client: docker.DockerClient | None
         if image is None:
             return "failed"
         outcome = run_jobs(submission_pk, image=image, client=client)
-    except docker.errors.DockerException:
+    except (docker.errors.DockerException, runner.SandboxRefusal):
         logger.exception("container engine error on submission %s", submission_pk)
         fail_if_running(submission_pk, ENGINE_ERROR)
         return "failed"
