@@ -77,15 +77,23 @@ class GeneratedCase:
 
 
 Job = tuple[str, "str | None", Callable[[Path, Path], GeneratedCase]]
-_PENDING: dict = {}  # the jobs of the run in progress, inherited by forked workers (closures cannot be pickled)
+_WORKER_STATE: tuple = ()  # (jobs, out, gt_dir, montage cases) in a forked worker (closures cannot be pickled)
 
 
-def _run_job(index: int) -> GeneratedCase:
-    jobs, out, gt_dir, montage_cases = _PENDING["jobs"], _PENDING["out"], _PENDING["gt_dir"], _PENDING["montage"]
+def _run_job(jobs: list, out: Path, gt_dir: Path, montage_cases: int, index: int) -> GeneratedCase:
     cid, _group, writer = jobs[index]
     case = writer(case_input_dir(out, cid), gt_dir)
     preview = thumbnail(case.preview) if index < montage_cases and case.preview is not None else None
     return GeneratedCase(id=case.id, group=case.group, preview=preview, extra=case.extra, rows=case.rows)
+
+
+def _install_worker(*state) -> None:
+    global _WORKER_STATE
+    _WORKER_STATE = state
+
+
+def _run_in_worker(index: int) -> GeneratedCase:
+    return _run_job(*_WORKER_STATE, index)
 
 
 def thumbnail(array: np.ndarray) -> np.ndarray:
@@ -120,16 +128,15 @@ def run_cases(
     out = Path(out)
     gt_dir = ground_truth_dir(out)
     gt_dir.mkdir(parents=True, exist_ok=True)
-    _PENDING.update(jobs=list(jobs), out=out, gt_dir=gt_dir, montage=montage_cases)
-    try:
-        bar = dict(total=total, desc=f"phantoms {task_id}", unit="case", disable=not progress)
-        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                done = list(tqdm(pool.imap(_run_job, range(len(_PENDING["jobs"]))), **bar))
-        else:
-            done = [_run_job(index) for index in tqdm(range(len(_PENDING["jobs"])), **bar)]
-    finally:
-        _PENDING.clear()
+    jobs = list(jobs)
+    bar = dict(total=total, desc=f"phantoms {task_id}", unit="case", disable=not progress)
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        # forked workers inherit the jobs through the initializer's arguments (fork does not pickle them)
+        state = (jobs, out, gt_dir, montage_cases)
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_install_worker, initargs=state) as pool:
+            done = list(tqdm(pool.imap(_run_in_worker, range(len(jobs))), **bar))
+    else:
+        done = [_run_job(jobs, out, gt_dir, montage_cases, index) for index in tqdm(range(len(jobs)), **bar)]
     if finish is not None:
         finish(gt_dir, done)
     manifest = Manifest(
