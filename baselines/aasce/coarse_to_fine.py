@@ -25,8 +25,11 @@ Paper -> this module:
   by straight lines beyond the end vertebrae; every endplate whose direction deviates from the curve's normal at
   its intersection with the curve by more than ``refine_tolerance`` degrees is rotated about that intersection onto
   the normal. Angles then follow the official rules (``evaluators.cobb.cobb_angles``).
-Differences: no pretrained weights; the heatmap losses are mean-squared errors on the softmax outputs (the paper
-says only "regress"); training patches for U-Nets D and E come from jittered ground-truth boxes; the training images
+Differences: no pretrained weights; the heatmaps are regressed with a soft-target cross-entropy on the softmax
+outputs (the paper says only "regress"; a squared error left the 17 box-mask channels of U-Net C inseparable on CPU
+budgets); U-Net C is ``box_depth`` levels deep (one more than A and B in the presets) so its receptive field spans
+enough of the spine to tell the vertebrae apart; when fewer than 3 vertebra positions survive the outlier tests,
+the peeling crop takes the region from the rows and columns where the TSM exceeds 0.5; training patches for U-Nets D and E come from jittered ground-truth boxes; the training images
 are used whole (the AASCE training images were already cropped to the spine); sizes are scaled down in the
 tiny/standard presets; a vertebra whose predicted left and right corners coincide (no direction for the Cobb
 rules) takes its detected box's corners. With ``crop=False`` the peeling crop is skipped (an ablation the paper motivates).
@@ -63,6 +66,7 @@ class Config:
     width_px: int = 256
     base_channels: int = 16
     depth: int = 4
+    box_depth: int = 5
     wsm_sigma: float = 0.04  # blur of the whole-spine mask, fraction of the image width
     tsm_sigma: float = 0.01
     box_shrink: float = 0.6  # box masks: vertebra quadrilateral scaled about its centre
@@ -94,11 +98,11 @@ class Config:
 
 
 PRESETS = {
-    "tiny": Config(height=48, width_px=24, base_channels=4, depth=2, global_epochs=2, detector_backbone="compact",
+    "tiny": Config(height=48, width_px=24, base_channels=4, depth=2, box_depth=3, global_epochs=2, detector_backbone="compact",
                    detector_channels=4, fpn_channels=8, anchor_sizes=(4, 8, 16, 32, 64), detector_epochs=1, proposals=32, patch=8,
                    local_base_channels=4, local_depth=2, corner_sigma=1.0, local_epochs=2, batch_size=4, lr=3e-3,
                    peel_iterations=2, poly_degree=5),
-    "standard": Config(height=128, width_px=48, base_channels=6, depth=3, global_epochs=12, detector_backbone="compact",
+    "standard": Config(height=128, width_px=48, base_channels=6, depth=3, box_depth=4, global_epochs=12, detector_backbone="compact",
                        detector_channels=8, fpn_channels=32, anchor_sizes=(6, 12, 24, 48, 96), detector_epochs=8, proposals=96,
                        patch=16, local_base_channels=6, local_depth=2, corner_sigma=1.5, local_epochs=10, batch_size=4,
                        lr=2e-3, poly_degree=7),
@@ -128,12 +132,14 @@ def global_targets(case: Case, config: Config) -> dict[str, np.ndarray]:
 def _unet(config: Config, out_channels: int, *, local: bool = False) -> UNet:
     if local:
         return UNet(in_channels=1, out_channels=out_channels, base_channels=config.local_base_channels, depth=config.local_depth)
-    return UNet(in_channels=1, out_channels=out_channels, base_channels=config.base_channels, depth=config.depth)
+    depth = config.box_depth if out_channels == N_VERTEBRAE + 1 else config.depth
+    return UNet(in_channels=1, out_channels=out_channels, base_channels=config.base_channels, depth=depth)
 
 
 def _heatmap_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error between the softmax heatmaps and the target heatmaps (summed over channels)."""
-    return ((logits.float().softmax(dim=1) - target) ** 2).sum(dim=1).mean()
+    """Cross-entropy between the target heatmaps (each pixel a distribution over the channels, background last)
+    and the softmax heatmaps: its minimum is the softmax equal to the targets."""
+    return -(target * logits.float().log_softmax(dim=1)).sum(dim=1).mean()
 
 
 # --------------------------------------------------------------------------------------------- global stage
@@ -197,14 +203,19 @@ def peeling_crop(case: Case, nets: dict, config: Config, aspect: float, device) 
         maps = global_maps(nets, case.image, device)
         positions, peaks = box_mask_positions(maps["tsm"], maps["boxes"])
         valid = valid_positions(positions, peaks)
-        if valid.sum() < 3:
-            break
-        index = np.flatnonzero(valid)
-        spacing = np.ptp(positions[index, 1]) / max(index[-1] - index[0], 1)
-        top = positions[index[0], 1] - spacing * (index[0] + 0.5)
-        bottom = positions[index[-1], 1] + spacing * (N_VERTEBRAE - index[-1] - 0.5)
+        if valid.sum() >= 3:
+            index = np.flatnonzero(valid)
+            spacing = np.ptp(positions[index, 1]) / max(index[-1] - index[0], 1)
+            top = positions[index[0], 1] - spacing * (index[0] + 0.5)
+            bottom = positions[index[-1], 1] + spacing * (N_VERTEBRAE - index[-1] - 0.5)
+            centre_x = positions[valid, 0].mean()
+        else:
+            rows, cols = np.nonzero(maps["tsm"] > 0.5)
+            if len(rows) < 2:
+                break
+            top, bottom, centre_x = rows.min(), rows.max(), cols.mean()
         height = (bottom - top) * (1 + 2 * config.peel_margin)
-        centre_x, centre_y = positions[valid, 0].mean(), (top + bottom) / 2
+        centre_y = (top + bottom) / 2
         box = (centre_x - height / aspect / 2, centre_y - height / 2, centre_x + height / aspect / 2, centre_y + height / 2)
         span = (box[3] - box[1]) / case.box.scale[1]  # in original pixels
         case = case.cropped(box, size)
