@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files: no CDN (the docs page works offline)
     "drf_spectacular",
     "spinebench.challenges",
     "spinebench.datasets",
@@ -116,6 +117,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Challenges, phases, leaderboards, registration, submissions and training-data downloads.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery. No broker configured = embedded mode: tasks run in-process at dispatch (the same task code path).
@@ -148,7 +152,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-time-limits": {
         "task": "spinebench.submissions.tasks.sweep_time_limits",
         "schedule": env.int("SPINEBENCH_SWEEP_INTERVAL_S", default=60),
-    }
+    },
+    # Container runs whose worker died (lease expired) are requeued, and orphan containers removed.
+    "recover-container-jobs": {
+        "task": "spinebench.algorithms.tasks.recover_container_jobs",
+        "schedule": env.int("SPINEBENCH_RECOVERY_INTERVAL_S", default=60),
+    },
 }
 
 # Upper bound on any upload (the phase sets its own, smaller, limits); Django refuses larger request bodies early.
