@@ -1,13 +1,15 @@
 """The flow of the platform issue walked through the REST API as a participant would with curl: a token, joining
 the challenge, the inputs of the test cases (there was no way to get them: a CSV for a hidden test set could not be
-made), an upload, polling, and the rank in the leaderboard JSON."""
+made), an upload, polling, and the rank in the leaderboard JSON; and the API docs page working offline."""
 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -87,3 +89,14 @@ def test_inputs_download_is_refused_to_outsiders_and_for_algorithm_phases(client
     phase.save()
     assert token_client(member).get(f"/api/phases/{phase.pk}/inputs/").status_code == 404
     assert client.get(page_url).status_code == 404
+
+
+def test_api_docs_page_loads_swagger_ui_from_our_static_files(client):
+    """It came from a CDN (`@latest`), so the docs page was blank offline; now every asset is served here."""
+    page = client.get("/api/docs/").content.decode()
+    assets = [asset for asset in re.findall(r'(?:src|href)="([^"]+)"', page) if not asset.startswith("/api/")]
+    assert assets and all(asset.startswith(settings.STATIC_URL) for asset in assets), assets
+    bundle = next(asset for asset in assets if asset.endswith("swagger-ui-bundle.js"))
+    from django.contrib.staticfiles import finders
+
+    assert finders.find(bundle.removeprefix(settings.STATIC_URL))

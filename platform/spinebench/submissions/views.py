@@ -68,7 +68,7 @@ def submission_detail(request, pk):
             "phase": phase,
             "challenge": phase.challenge,
             "evaluation": evaluation,
-            "aggregates": [(metric_title(phase.task, key), value) for key, value in sorted(aggregates.items())],
+            "aggregates": [(metric_title(phase.task, key), aggregates[key]) for key in _leaderboard_order(phase, aggregates)],
             "case_columns": case_columns,
             "case_rows": [(case, [values.get(key) for key in case_columns]) for case, values in sorted(case_metrics.items())],
             "private": can_see_private_details(submission, request.user),
@@ -91,6 +91,12 @@ def submission_plot(request, pk, kind):
     response = FileResponse(plots.submission_plot(submission, kind).open("rb"), content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"
     return response
+
+
+def _leaderboard_order(phase, aggregates: dict) -> list[str]:
+    """The phase's leaderboard columns first (in their order), then the other aggregates alphabetically."""
+    first = [key for key in phase.leaderboard_metrics if key in aggregates]
+    return first + sorted(key for key in aggregates if key not in first)
 
 
 @login_required

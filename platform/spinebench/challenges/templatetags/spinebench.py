@@ -21,6 +21,18 @@ def markdown(text: str) -> str:
 
 
 @register.filter
+def summary(text: str, length: int = 240) -> str:
+    """Plain text of the first paragraph of a markdown description that is prose (not a heading, table or list, nor
+    an introduction ending in a colon), shortened to `length` characters at a word (for the challenge list)."""
+    for block in (text or "").split("\n\n"):
+        block = block.strip()
+        if block and not block.startswith(("#", "|", "```", "-", "*", "1.")) and not block.endswith(":"):
+            plain = bleach.clean(markdown_lib.markdown(block), tags=[], strip=True).replace("\n", " ")
+            return plain if len(plain) <= length else plain[: length - 1].rsplit(" ", 1)[0] + " …"
+    return ""
+
+
+@register.filter
 def metric(value, places=3):
     if value is None:
         return "—"
