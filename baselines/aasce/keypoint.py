@@ -118,9 +118,9 @@ PRESETS = {
     ),
     "standard": Config(
         retina_size=(256, 128), retina_backbone="compact", retina_base_channels=12, fpn_channels=32,
-        anchor_sizes=(16, 32), retina_steps=120, retina_batch=4, hrnet_size=(32, 48), hrnet_width=12, hrnet_stages=3,
-        hrnet_stem_stride=2, hrnet_steps=120, hrnet_batch=16, sb1_size=(192, 96), sb2_size=(48, 48),
-        sb_backbone="compact", sb_base_channels=12, sb_deconv_channels=32, sb1_steps=120, sb2_steps=120, sb_batch=8,
+        anchor_sizes=(16, 32), retina_steps=300, retina_batch=4, hrnet_size=(32, 48), hrnet_width=12, hrnet_stages=3,
+        hrnet_stem_stride=2, hrnet_steps=300, hrnet_batch=16, sb1_size=(192, 96), sb2_size=(48, 48),
+        sb_backbone="compact", sb_base_channels=12, sb_deconv_channels=32, sb1_steps=300, sb2_steps=300, sb_batch=8,
         patches_per_image=40, heatmap_sigma=1.5, lr=2e-3,
     ),
     "paper": Config(),
@@ -229,7 +229,7 @@ def _train_hrnet(cases, config: Config, device, rng, progress: bool):
         crops, points = [], []
         for index in rng.choice(len(samples), size=config.hrnet_batch):
             image, corners = samples[index]
-            box = landmarks_to_boxes(corners)[0] + rng.uniform(-0.1, 0.1, 4) * np.ptp(corners, axis=0).repeat(1)[[0, 1, 0, 1]]
+            box = landmarks_to_boxes(corners)[0] + rng.uniform(-0.1, 0.1, 4) * np.tile(np.ptp(corners, axis=0), 2)
             crop_box = _vertebra_crop_box(box, aspect)
             crops.append(common.crop_resize(image, crop_box, config.hrnet_size))
             points.append(_patch_targets(corners[None], crop_box, config.hrnet_size))
