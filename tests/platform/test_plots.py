@@ -245,3 +245,49 @@ def test_unknown_plot_kind_and_unfinished_submission_are_404(client, phase, part
     client.force_login(participant)
     assert client.get(reverse("submissions:plot", args=[submission.pk, "roc"])).status_code == 404
     assert client.get(reverse("submissions:plot", args=[submission.pk, "violin"])).status_code == 404
+
+
+def test_overlay_slice_is_the_one_with_most_reference_voxels():
+    from spinebench.submissions.plots import overlay_slice
+
+    reference = np.zeros((6, 5, 5), dtype=np.uint8)
+    reference[1, :2, :2] = 1  # 4 voxels
+    reference[4, :3, :3] = 2  # 9 voxels
+    assert overlay_slice(reference) == 4
+    assert overlay_slice(np.zeros((6, 5, 5))) == 3
+
+
+def test_segmentation_overlay_on_a_public_label_phase_only(client, scored, eager_tasks, django_capture_on_commit_callbacks):
+    import io
+    import zipfile
+
+    import phantoms
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    challenge = ChallengeFactory()
+    folder = phantoms.generate("metastatic-body-ct", out=settings.DATASETS_ROOT / challenge.slug / "train", cases=1,
+                               seed=3, domain="train", small=True, progress=False)
+    dataset = register_dataset(challenge=challenge, slug="train", folder=folder)
+    phase = PhaseFactory(challenge=challenge, task="metastatic-body-ct", dataset=dataset, training_dataset=dataset,
+                         extra_metrics=[], show_case_results=True, max_upload_bytes=50 * 1024**2)
+    creator = RegistrationFactory(challenge=challenge).user
+    other = RegistrationFactory(challenge=challenge).user
+    case_id = dataset.case_ids()[0]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:  # the reference itself as the prediction
+        archive.write(next((folder / "ground_truth").glob(f"{case_id}.*")), f"{case_id}/segmentation.nii.gz")
+    client.force_login(creator)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("submissions:create", args=[challenge.slug, phase.slug]),
+                    {"file": SimpleUploadedFile("p.zip", buffer.getvalue(), content_type="application/zip")})
+    submission = Submission.objects.get(phase=phase)
+    assert submission.status == "succeeded", submission.error_message
+    url = reverse("submissions:plot", args=[submission.pk, "overlay"])
+    assert f'src="{url}"' in client.get(submission.get_absolute_url()).content.decode()
+    for who in (creator, other, None):
+        status, body = get_png(client, url, who)
+        assert status == 200 and body.startswith(PNG_SIGNATURE), who
+    phase.show_case_results = False  # labels no longer shown: the reference contours go with them
+    phase.save()
+    for who in (creator, other, None):
+        assert get_png(client, url, who)[0] == 404, who

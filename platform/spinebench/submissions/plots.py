@@ -16,10 +16,13 @@ from pathlib import Path
 from django.conf import settings
 
 from .models import Evaluation, Submission
+from .tasks import predictions_location
 
-#: Figure kinds of one submission: "roc" (fracture-ct, from the stored curves) and "bland-altman" (aasce-cobb,
-#: predicted against ground-truth angles).
-ROC, BLAND_ALTMAN = "roc", "bland-altman"
+#: Figure kinds of one submission: "roc" (fracture-ct, from the stored curves), "bland-altman" (aasce-cobb,
+#: predicted against ground-truth angles) and "overlay" (segmentation tasks: one case's slice with the reference and
+#: predicted contours).
+ROC, BLAND_ALTMAN, OVERLAY = "roc", "bland-altman", "overlay"
+SEGMENTATION_TASKS = ("metastatic-body-ct", "lumbosacral-ct")
 #: Leaderboard ROC overlay: at most this many of the best-ranked submissions.
 OVERLAY_TOP = 5
 ROC_LEVELS = ("patient", "vertebra")
@@ -35,6 +38,8 @@ def submission_plot_kinds(submission: Submission) -> list[str]:
         kinds.append(ROC)
     if submission.phase.task == "aasce-cobb" and submission.predictions_file:
         kinds.append(BLAND_ALTMAN)
+    if submission.phase.task in SEGMENTATION_TASKS and submission.predictions_file:
+        kinds.append(OVERLAY)
     return kinds
 
 
@@ -49,7 +54,10 @@ def submission_plot(submission: Submission, kind: str) -> Path:
         return _cached(
             f"submission-{submission.pk}/bland-altman-{digest}.png", lambda out: _draw_bland_altman(out, submission)
         )
-    raise ValueError(f"unknown plot kind {kind!r}; expected one of {ROC!r}, {BLAND_ALTMAN!r}")
+    if kind == OVERLAY:
+        digest = _digest(submission.predictions_file.name, submission.phase.dataset_id, evaluation.aggregates)
+        return _cached(f"submission-{submission.pk}/overlay-{digest}.png", lambda out: _draw_overlay(out, submission))
+    raise ValueError(f"unknown plot kind {kind!r}; expected one of {ROC!r}, {BLAND_ALTMAN!r}, {OVERLAY!r}")
 
 
 def overlay_rows(rows) -> list:
@@ -110,8 +118,6 @@ def _draw_bland_altman(out: Path, submission: Submission) -> None:
     from evaluators.formats import load_ground_truth, load_predictions
     from evaluators.plots import plot_bland_altman
 
-    from .tasks import predictions_location
-
     truth = load_ground_truth("aasce-cobb", submission.phase.dataset.root)
     with predictions_location(submission) as path:
         predicted = load_predictions("aasce-cobb", path, case_ids=list(truth))
@@ -122,6 +128,53 @@ def _draw_bland_altman(out: Path, submission: Submission) -> None:
         predictions=np.array([predicted[case]["angles"] for case in cases]),
         title=f"Submission #{submission.pk}: predicted vs ground-truth Cobb angles ({len(cases)} cases)",
     )
+
+
+def overlay_slice(reference) -> int:
+    """Index along the first array axis (z of a SimpleITK volume) of the slice with the most reference foreground
+    voxels (the middle slice when the reference is empty)."""
+    import numpy as np
+
+    areas = (np.asarray(reference) > 0).reshape(len(reference), -1).sum(axis=1)
+    return int(np.argmax(areas)) if areas.any() else len(reference) // 2
+
+
+def _draw_overlay(out: Path, submission: Submission) -> None:
+    """The first case (in the manifest's order): its input slice `overlay_slice` in grey (1st-99th percentile
+    window), each reference label's contour solid green and each predicted label's dashed red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import SimpleITK as sitk
+
+    from evaluators.formats import load_ground_truth, load_predictions
+    from evaluators.layout import case_input_dir
+
+    dataset = submission.phase.dataset
+    truth = load_ground_truth(submission.phase.task, dataset.root)
+    case_id = next(iter(truth))
+    reference = sitk.GetArrayFromImage(sitk.ReadImage(str(truth[case_id])))
+    image = sitk.GetArrayFromImage(sitk.ReadImage(str(case_input_dir(dataset.root, case_id) / "image.nii.gz")))
+    with predictions_location(submission) as path:
+        predicted = sitk.GetArrayFromImage(
+            sitk.ReadImage(str(load_predictions(submission.phase.task, path, case_ids=list(truth))[case_id]))
+        )
+    index = overlay_slice(reference)
+    figure, axes = plt.subplots(figsize=(5.5, 5.5))
+    low, high = np.percentile(image[index], [1, 99])
+    axes.imshow(image[index], cmap="gray", vmin=low, vmax=high)  # row 0 on top (radiological view)
+    for mask, colour, style in ((reference, "tab:green", "solid"), (predicted, "tab:red", "dashed")):
+        for label in np.unique(mask[index])[1:]:  # geometry was checked when the submission was scored
+            axes.contour(mask[index] == label, levels=[0.5], colors=colour, linestyles=style, linewidths=1.2)
+    axes.plot([], [], color="tab:green", label="reference")
+    axes.plot([], [], color="tab:red", linestyle="--", label="prediction")
+    axes.legend(loc="upper right", fontsize=8)
+    axes.set(title=f"Submission #{submission.pk}: {case_id}, slice {index}", xticks=[], yticks=[])
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
 
 
 def _digest(*parts) -> str:
