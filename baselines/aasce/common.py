@@ -125,12 +125,14 @@ def force_count(corners: np.ndarray, count: int = 17) -> np.ndarray:
 
 def smooth_landmarks(landmarks: np.ndarray, degree: int = 6) -> np.ndarray:
     corners = np.asarray(landmarks, dtype=np.float64).reshape(-1, 4, 2).copy()
-    if len(corners) <= degree:
-        return corners.reshape(-1, 2)
     for corner in range(4):
         ys, xs = corners[:, corner, 1], corners[:, corner, 0]
+        # repeated vertebrae (``force_count``) add no information: the degree is capped by the distinct heights
+        usable = min(degree, len(np.unique(np.round(ys, 6))) - 1)
+        if usable < 1:
+            continue
         centre, spread = ys.mean(), max(ys.std(), 1e-6)  # centred and scaled for a well-conditioned fit
-        coefficients = np.polyfit((ys - centre) / spread, xs, degree)
+        coefficients = np.polyfit((ys - centre) / spread, xs, usable)
         corners[:, corner, 0] = np.polyval(coefficients, (ys - centre) / spread)
     return corners.reshape(-1, 2)
 
