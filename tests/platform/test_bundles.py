@@ -97,3 +97,28 @@ def test_other_seed_task_bundles_import(name):
     phase = challenge.phases.get(slug="test")
     assert phase.dataset.is_hidden and phase.dataset.cases.exists() and phase.training_dataset.split == "train"
     assert phase.leaderboard_metrics[0] == phase.ranking_metric
+
+
+def test_hidden_test_split_refuses_a_public_seed(tmp_path):
+    data = minimal()
+    data["datasets"]["hidden"] = {"task": "aasce-cobb", "split": "test", "generate": {"cases": 2, "seed": 9102}}
+    with pytest.raises(BundleError, match=r"datasets\.hidden\.generate\.seed: a test split must use `seed: secret`"):
+        import_bundle(write_bundle(tmp_path / "b", data), FAST)
+
+
+def test_secret_seed_is_drawn_at_generation_and_kept_private(tmp_path, monkeypatch):
+    from spinebench.challenges import bundles
+
+    drawn = iter([123456, 654321])
+    monkeypatch.setattr(bundles.secrets, "randbelow", lambda bound: next(drawn))
+    data = minimal()
+    data["datasets"]["hidden"] = {"task": "aasce-cobb", "split": "test", "generate": {"cases": 1, "seed": "secret", "small": True}}
+    data["phases"][0]["dataset"] = "hidden"
+    challenge = import_bundle(write_bundle(tmp_path / "b", data), FAST)
+    from evaluators.layout import read_manifest
+
+    assert read_manifest(challenge.phases.get().dataset.root).seed == 123456
+    for bundle_yaml in BUNDLES_DIR.glob("*/challenge.yaml"):  # no shipped hidden test set has a public seed
+        for spec in yaml.safe_load(bundle_yaml.read_text())["datasets"].values():
+            if spec["split"] == "test" and "generate" in spec:
+                assert spec["generate"]["seed"] == "secret", bundle_yaml

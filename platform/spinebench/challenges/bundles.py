@@ -15,6 +15,9 @@ datasets:             # name -> dataset; exactly one source per dataset
     split: train | test                # required; checked against the folder's manifest
     title: ...
     generate: {cases: 60, seed: 0, domain: train, small: false}   # phantoms.generate
+    # a test split's generator takes `seed: secret` (required for split test): a seed drawn at generation
+    # time and kept only in the private dataset folder, since the generators are deterministic and a seed in
+    # a public bundle would let anyone regenerate the hidden ground truth.
     # import: {layout: spineweb16, path: /data/spineweb16}        # phantoms.importers.import_dataset
     # path: some/folder                                           # an existing folder under DATASETS_ROOT
 phases:
@@ -36,6 +39,7 @@ phases:
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -56,6 +60,7 @@ DATASET_KEYS = {"task", "split", "title", "generate", "import", "path"}
 DATASET_SOURCES = ("generate", "import", "path")
 GENERATE_KEYS = {"task", "cases", "seed", "domain", "small"}
 IMPORT_KEYS = {"layout", "path"}
+SECRET_SEED = "secret"
 #: YAML key -> Phase field, for the phase settings that are plain values.
 PHASE_FIELDS = {
     "title": "title", "description": "description", "order": "order", "task": "task",
@@ -119,6 +124,7 @@ def load_bundle(bundle_dir: Path) -> dict:
             raise BundleError(f"{spec_where}: give exactly one of {', '.join(DATASET_SOURCES)} (found {sources or 'none'})")
         if "generate" in spec:
             _mapping(spec["generate"], f"{spec_where}.generate", GENERATE_KEYS, {"cases"})
+            _check_seed(spec["generate"].get("seed"), split=spec.get("split"), where=f"{spec_where}.generate.seed")
         if "import" in spec:
             _mapping(spec["import"], f"{spec_where}.import", IMPORT_KEYS, {"layout", "path"})
     phases = data.get("phases") or []
@@ -150,7 +156,7 @@ def _dataset_folder(challenge_slug: str, name: str, spec: dict, *, bundle_dir: P
         generate = spec["generate"]
         cases = int(generate["cases"]) if options.max_cases is None else min(int(generate["cases"]), options.max_cases)
         return dataset_services.generate_dataset(
-            task=generate.get("task", spec["task"]), out=folder, cases=cases, seed=int(generate.get("seed", 0)),
+            task=generate.get("task", spec["task"]), out=folder, cases=cases, seed=_generator_seed(generate.get("seed", 0)),
             domain=generate.get("domain", spec["split"]), small=bool(generate.get("small", False)) or options.small,
             force=options.force, progress=options.progress,
         )
@@ -159,6 +165,23 @@ def _dataset_folder(challenge_slug: str, name: str, spec: dict, *, bundle_dir: P
     return dataset_services.import_external(
         layout=spec["import"]["layout"], src=source, out=folder, task=spec["task"], split=spec["split"], force=options.force
     )
+
+
+def _check_seed(seed, *, split, where: str) -> None:
+    if seed == SECRET_SEED:
+        return
+    if split == "test":
+        raise BundleError(
+            f"{where}: a test split must use `seed: {SECRET_SEED}` (got {seed!r}); the generators are deterministic, so a "
+            "seed written in the bundle would let anyone regenerate the hidden ground truth"
+        )
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise BundleError(f"{where}: expected a non-negative integer or {SECRET_SEED!r}, got {seed!r}")
+
+
+def _generator_seed(seed) -> int:
+    """The seed handed to the generator: `secret` draws one that is stored only in the private dataset folder."""
+    return secrets.randbelow(2**31) if seed == SECRET_SEED else int(seed)
 
 
 def _parse_datetime(value, where: str):
