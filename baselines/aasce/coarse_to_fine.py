@@ -31,7 +31,8 @@ budgets); U-Net C is ``box_depth`` levels deep (one more than A and B in the pre
 enough of the spine to tell the vertebrae apart; when fewer than 3 vertebra positions survive the outlier tests,
 the peeling crop takes the region from the rows and columns where the TSM exceeds 0.5; training patches for U-Nets D and E come from jittered ground-truth boxes; the training images
 are used whole (the AASCE training images were already cropped to the spine); sizes are scaled down in the
-tiny/standard presets; a vertebra whose predicted left and right corners coincide (no direction for the Cobb
+tiny/standard presets (at their low resolution a lower polynomial degree and a tighter tolerance than the paper's
+degree 9 keep pixel-level noise out of the endplate tilts); a vertebra whose predicted left and right corners coincide (no direction for the Cobb
 rules) takes its detected box's corners. With ``crop=False`` the peeling crop is skipped (an ablation the paper motivates).
 """
 
@@ -105,7 +106,7 @@ PRESETS = {
     "standard": Config(height=128, width_px=48, base_channels=6, depth=3, box_depth=4, global_epochs=12, detector_backbone="compact",
                        detector_channels=8, fpn_channels=32, anchor_sizes=(6, 12, 24, 48, 96), detector_epochs=8, proposals=96,
                        patch=16, local_base_channels=6, local_depth=2, corner_sigma=1.5, local_epochs=10, batch_size=4,
-                       lr=2e-3, poly_degree=7),
+                       lr=2e-3, poly_degree=5, refine_tolerance=3.0),
     "paper": Config(),
 }
 
