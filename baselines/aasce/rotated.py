@@ -43,7 +43,7 @@ from scipy import ndimage
 from torch import nn
 from tqdm import tqdm
 
-from baselines.nn.aasce_cases import Case, fit, intensity_augment, load_cases, resolve_device
+from baselines.nn.aasce_cases import Case, fit, intensity_augment, load_cases, resolve_device, spine_box
 from baselines.nn.detection import fpn_backbone
 from baselines.nn.heatmaps import heatmap_argmax
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
@@ -295,13 +295,6 @@ def estimate_isolation(cases: list[Case], band: float) -> dict:
     return {"low": float(np.percentile(values, 2)), "high": float(np.percentile(values, 98))}
 
 
-def _aspect_box(top: float, bottom: float, column: float, config: Config, shape) -> tuple[float, float, float, float]:
-    pad = config.margin * (bottom - top)
-    top, bottom = top - pad, bottom + pad
-    half_width = (bottom - top) / config.aspect / 2
-    return column - half_width, top, column + half_width, bottom
-
-
 def isolate(case: Case, config: Config) -> Case:
     """Crop a (test) case to the spine region found by the intensity projections (see module docstring)."""
     profile = _band_profile(case.image, config.band)
@@ -312,15 +305,15 @@ def isolate(case: Case, config: Config) -> Case:
         return case
     longest = 1 + int(np.argmax(ndimage.sum(inside, runs, index=np.arange(1, count + 1))))
     rows = np.flatnonzero(runs == longest)
-    box = _aspect_box(rows[0], rows[-1], _spine_column(case.image), config, case.image.shape)
+    box = spine_box(rows[0], rows[-1], _spine_column(case.image), margin=config.margin, aspect=config.aspect)
     return case.cropped(box, (config.height, config.width_px))
 
 
 def crop_to_landmarks(case: Case, config: Config) -> Case:
     """The training-time crop: the landmark span with the same margin and aspect ratio."""
-    top, bottom = case.landmarks[:, 1].min(), case.landmarks[:, 1].max()
-    return case.cropped(_aspect_box(top, bottom, case.landmarks[:, 0].mean(), config, case.image.shape),
-                        (config.height, config.width_px))
+    box = spine_box(case.landmarks[:, 1].min(), case.landmarks[:, 1].max(), case.landmarks[:, 0].mean(),
+                    margin=config.margin, aspect=config.aspect)
+    return case.cropped(box, (config.height, config.width_px))
 
 
 # --------------------------------------------------------------------------------------------- train / predict
