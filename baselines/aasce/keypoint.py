@@ -33,7 +33,7 @@ Pipeline and the paper section each part follows:
 
 Where this implementation differs: no ImageNet-pretrained backbones (random initialisation; compact CPU presets);
 the paper's thresholds that are not given (DBSCAN radius, ratios) are configuration options scaled by the vertebra
-pitch the rough points give (their spine length / 16); when no output passes the quality check, all of them vote; an
+pitch (the spine length a training-like framing implies, / 16); when no output passes the quality check, all of them vote; an
 image where nothing is found gets the training-set mean angles. The paper used no cropping step; our test domain
 shows much more of the body than the training images, so ``auto_crop`` (default on) frames the image around
 SimpleBaseline I's rough points as the training images frame the spine (``common.Framing``) before both methods run.
@@ -97,9 +97,9 @@ class Config:
     sb_batch: int = 32
     patches_per_image: int = 200
     peak_threshold: float = 0.3
-    dbscan_radius: float = 0.4
+    dbscan_radius: float = 0.25
     squeeze_ratio: float = 1.2
-    gap_ratio: float = 1.0
+    gap_ratio: float = 1.5
     small_gap: float = 0.5
     # shared
     heatmap_sigma: float = 2.0
@@ -364,12 +364,10 @@ class _Networks:
         return box.to_original((heatmaps_to_landmarks(self._heatmaps(self.sb1, [resized])[0]) + 0.5) * stride - 0.5)
 
     @torch.no_grad()
-    def patch_points(self, image: np.ndarray, rng: np.random.Generator) -> tuple[list[np.ndarray], float]:
-        """The four corner-type point groups from the patch process, and the vertebra pitch (spine length / 17)."""
+    def patch_points(self, image: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        """The four corner-type point groups from the patch process."""
         corners = vertebra_corners(self.rough_points(image))
         corners = corners[np.argsort(corners.mean(axis=1)[:, 1])]
-        centres = corners.mean(axis=1)
-        vertebra_height = max(float(np.ptp(centres[:, 1])) / (len(centres) - 1), 2.0)
         aspect = self.config.sb2_size[1] / self.config.sb2_size[0]
         boxes = []
         for _ in range(self.config.patches_per_image):
@@ -385,7 +383,7 @@ class _Networks:
                     peaks = local_peaks(heatmap, self.config.peak_threshold)
                     if len(peaks):
                         groups[group].append(_to_image((peaks + 0.5) * patch_stride - 0.5, patch_box_, self.config.sb2_size))
-        return [np.concatenate(g) if g else np.zeros((0, 2)) for g in groups], vertebra_height
+        return [np.concatenate(g) if g else np.zeros((0, 2)) for g in groups]
 
 
 # ---------------------------------------------------------------- Method-2 post-processing
@@ -555,7 +553,9 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: boo
         image = enhance(case.image, config.enhancement)
         if config.auto_crop:
             image = common.crop(image, framing.crop_box(networks.rough_points(image), image.shape))
-        groups, vertebra_height = networks.patch_points(image, rng)
+        groups = networks.patch_points(image, rng)
+        # the image frames the spine like the training images, so the spine spans a known share of its height
+        vertebra_height = image.shape[0] / (1.0 + framing.top + framing.bottom) / 16.0
         results = {
             "method-1": networks.method_1(image),
             "method-2": cluster_vertebrae(groups, vertebra_height, config=config, squeeze=False, seed=config.seed),
