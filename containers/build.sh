@@ -4,6 +4,8 @@
 #                         imported with `docker import`
 #   spinebench/evaluator  base + the evaluators package and its dependencies copied from the platform's virtualenv
 #   spinebench/example-algorithm, spinebench/hostile-<behaviour>   `docker build` FROM the base
+#   spinebench/baselines-cpu  base + the CPU torch wheel ($SPINEBENCH_TORCH_WHEEL) + baselines/ and evaluators/ with
+#                         their distributions from the virtualenv (on demand only: `containers/build.sh baselines`)
 # Each image is tagged with a content hash of its build inputs (and `latest`); an image whose tag exists is skipped.
 # Usage: containers/build.sh [IMAGE...]   (default: all)
 set -euo pipefail
@@ -12,6 +14,7 @@ ROOT_DIR=$(pwd)
 MIRROR=${SPINEBENCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 WORK=${SPINEBENCH_BUILD_DIR:-/var/tmp/spinebench-build}
 PYTHON=${PYTHON:-$ROOT_DIR/.venv/bin/python}
+TORCH_WHEEL=${SPINEBENCH_TORCH_WHEEL:-/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl}
 HOSTILE_BEHAVIOURS="egress write-outside fork-bomb memory-hog sleep huge-output symlink-output root-user huge-stdout"
 
 log() { printf '[containers/build] %s\n' "$*" >&2; }
@@ -84,6 +87,34 @@ print(" ".join(f"{n}=={version(n)}" for n in names))' containers/evaluator/distr
   rm -rf "$context"
 }
 
+# Python distributions of a distributions.txt as "name==version" from the virtualenv (part of an image's content tag).
+venv_versions() {
+  "$PYTHON" -c 'import sys; from importlib.metadata import version
+names = [l.strip() for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")]
+print(" ".join(f"{n}=={version(n)}" for n in names))' "$1"
+}
+
+build_baselines() {
+  # The baseline family image: the CPU torch wheel unpacked (the venv's torch is another build), the distributions
+  # of containers/baselines/distributions.txt copied from the venv, and the baselines + evaluators packages.
+  [ -f "$TORCH_WHEEL" ] || { log "no CPU torch wheel at $TORCH_WHEEL (set SPINEBENCH_TORCH_WHEEL)"; exit 1; }
+  local tag versions context
+  versions=$(venv_versions containers/baselines/distributions.txt)
+  tag=$(content_tag containers/baselines baselines evaluators "$BASE_TAG" "$versions" "$(basename "$TORCH_WHEEL")" \
+    "$(stat -c %s "$TORCH_WHEEL")")
+  if have_image "spinebench/baselines-cpu:$tag"; then log "spinebench/baselines-cpu:$tag is up to date"; docker tag "spinebench/baselines-cpu:$tag" spinebench/baselines-cpu:latest; return; fi
+  context="$WORK/baselines-$tag"
+  rm -rf "$context"; mkdir -p "$context"
+  cp containers/baselines/Dockerfile "$context/"
+  cp -r baselines evaluators "$context/"
+  find "$context/baselines" "$context/evaluators" -name __pycache__ -prune -exec rm -rf {} +
+  "$PYTHON" containers/baselines/unpack_wheel.py "$TORCH_WHEEL" "$context/site" >&2
+  "$PYTHON" containers/evaluator/copy_site.py "$context/site" containers/baselines/distributions.txt >&2
+  log "building spinebench/baselines-cpu:$tag"
+  quiet_build --build-arg "BASE_IMAGE=$BASE" -t "spinebench/baselines-cpu:$tag" -t spinebench/baselines-cpu:latest "$context"
+  rm -rf "$context"
+}
+
 build_hostile() {
   local behaviour user
   for behaviour in $HOSTILE_BEHAVIOURS; do
@@ -101,7 +132,8 @@ for target in $targets; do
     evaluator) build_evaluator ;;
     example-algorithm) build_layered example-algorithm containers/example-algorithm ;;
     hostile) build_hostile ;;
-    *) log "unknown image '$target' (expected: base evaluator example-algorithm hostile)"; exit 2 ;;
+    baselines) build_baselines ;;
+    *) log "unknown image '$target' (expected: base evaluator example-algorithm hostile baselines)"; exit 2 ;;
   esac
 done
 log "done"
