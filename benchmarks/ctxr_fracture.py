@@ -176,7 +176,7 @@ def nicolaes_section(data_dir: Path, source: str, *, preset: str, device: str, d
         "",
         f"Data: {len(ids)} generated patients ({negatives} without fracture), {vertebrae} vertebrae of which "
         f"{fractured} fractured, from {source}. Stratified {folds_used}-fold cross-validation with at least "
-        f"{config.min_negatives_per_fold} negative patients per fold, preset `{preset}` (voxels "
+        f"{config.min_negatives_per_fold} patient(s) without fracture per fold, preset `{preset}` (voxels "
         f"{config.spacing_mm:g} mm, {config.epochs} epochs × {config.segments_per_epoch} segments), device `{device}`, "
         f"{config.n_bootstrap} bootstrap replicates. Patient AUC (hull): area under the ROC convex hull of the "
         f"{len(config.probability_thresholds)} × {len(config.noise_thresholds)} (probability, noise) threshold "
@@ -223,13 +223,14 @@ def husseini_section(data_dir: Path, source: str, *, preset: str, device: str, d
         _reference_classification_row("Reference: all-normal", data_dir, zero, config),
         _reference_classification_row("Reference: trabecular density threshold", data_dir, density, config),
     ]
-    figure_note = ""
+    figure_note, folds_used = "", None
     for model in ("encoder", "autoencoder", "vae", "conditioned-vae"):
         model_config = replace(config, model=model)
         start = time.perf_counter()
         result = vae.cross_validate(data_dir=data_dir, config=model_config, device=device, progress=False)
         seconds = time.perf_counter() - start
         summary = vae.summarise(result, model_config)
+        folds_used = len(result["losses"])
         paper = PAPER_HUSSEINI[model]
         cells = [VAE_NAMES[model]]
         for i, key in enumerate(("recall", "precision", "f1", "specificity")):
@@ -253,7 +254,8 @@ def husseini_section(data_dir: Path, source: str, *, preset: str, device: str, d
         "### Vertebral fracture classification: conditioned VAE (Husseini et al.)",
         "",
         f"Data: {vertebrae} vertebrae ({fractured} fractured) of {len(ids)} generated patients from {source}. "
-        f"Patient-grouped, stratified {config.folds}-fold cross-validation (fewer when negatives are scarce), "
+        f"Patient-grouped, stratified {folds_used}-fold cross-validation (at least "
+        f"{config.min_negatives_per_fold} patient without fracture per fold), "
         f"preset `{preset}` ({config.patch}³ patches at {config.spacing_mm:g} mm, {config.recon_epochs} + "
         f"{config.kl_epochs} + {config.classifier_epochs} epochs), device `{device}`, threshold "
         f"{config.threshold}. Recall, precision, F1 and specificity: mean ± sd over folds; AUC pooled over folds "

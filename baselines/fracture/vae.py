@@ -468,7 +468,9 @@ def saliency_figure(*, checkpoint: dict, config: Config, patches: Patches, out, 
                                               chosen.grades.tolist()):
         # the sagittal plane is a fixed x (last axis); show z up and anterior on the left
         axis.imshow(image[:, :, middle], cmap="gray", origin="lower")
-        axis.imshow(heat[:, :, middle], cmap="jet", alpha=0.45, origin="lower")
+        # normalised per patch; the weakest quarter is left out so the vertebra stays visible
+        heat = heat[:, :, middle] / max(float(heat.max()), 1e-12)
+        axis.imshow(np.ma.masked_less(heat, 0.25), cmap="jet", alpha=0.6, vmin=0, vmax=1, origin="lower")
         axis.set_title(f"{name} grade {grade}" if grade >= 0 else name, fontsize=9)
         axis.axis("off")
     figure.suptitle(f"{config.model}: saliency of the fracture logit (mid-sagittal)", fontsize=10)
