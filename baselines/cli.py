@@ -6,6 +6,7 @@
     baselines list [--task TASK]
     baselines train TASK METHOD --preset tiny|standard|paper --data DIR --out CKPT [--device auto|cpu|cuda]
     baselines predict TASK METHOD --checkpoint CKPT --data DIR --out PATH [--device auto|cpu|cuda]
+    baselines image CKPT --tag TAG [--save ARCHIVE]      (baselines.container: an algorithm image, Docker)
 
 Errors (unknown task/method/preset, bad dataset, wrong checkpoint) print one line to stderr and exit with status 2.
 """
@@ -17,6 +18,7 @@ import sys
 
 from baselines import api
 from baselines.data import AasceDataError
+from baselines.container import add_image_command
 from baselines.registry import METHODS, UnknownMethodError
 from evaluators.layout import LayoutError
 
@@ -81,6 +83,7 @@ def add_commands(subparsers) -> None:
         parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
         parser.set_defaults(func=_guarded(command))
+    add_image_command(subparsers, _guarded)  # `image CKPT --tag TAG`: a trained baseline as an algorithm image
 
 
 def register(subparsers):

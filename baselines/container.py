@@ -5,7 +5,8 @@ loads the checkpoint at ``/opt/spinebench/checkpoint.pt`` (or ``$SPINEBENCH_CHEC
 task and method), reads ``/input`` in the task's documented layout (docs/formats.md: one case's files, or
 ``/input/<case_id>/...`` for a batch phase), predicts through ``baselines.api.predict`` (the very code the in-process
 executor runs) and writes the prediction files to ``/output`` (``/output/<case_id>/...`` for a batch).
-``--check`` only loads the checkpoint and imports the method module (used after building an image).
+``--check`` only loads the checkpoint and imports the method module (used after building an image); ``--list``
+prints every registered method with ``ok`` or the reason the image cannot import it (no torchvision here).
 
 On the host, ``build_method_image(checkpoint=, tag=, family_image=)`` makes a per-method image ``FROM`` the family
 image with the checkpoint baked in (``docker build``, offline), checks it with ``--check``, and optionally
@@ -45,15 +46,21 @@ class ImageBuildError(RuntimeError):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def cgroup_cpus(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> int | None:
-    """Whole CPUs of the container's cgroup v2 quota (``cpu.max`` = ``QUOTA PERIOD`` or ``max PERIOD``), or None."""
+def cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Whole CPUs (at least 1) of the container's CPU quota, or None without one: cgroup v2 ``cpu.max``
+    (``QUOTA PERIOD`` or ``max PERIOD``) or cgroup v1 ``cpu/cpu.cfs_quota_us`` (-1 = none) over ``cpu.cfs_period_us``.
+    torch's OpenMP threads beyond the quota are throttled into a crawl (20-30x slower measured), so it matters."""
     try:
-        quota, period = path.read_text().split()[:2]
+        if (root / "cpu.max").is_file():
+            quota, period = (root / "cpu.max").read_text().split()[:2]
+        else:
+            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota in ("max", "-1"):
+            return None
+        return max(1, int(int(quota) / int(period)))
     except (OSError, ValueError):
         return None
-    if quota == "max":
-        return None
-    return max(1, int(int(quota) / int(period)))
 
 
 def input_cases(input_dir: Path) -> dict[str, Path]:
@@ -111,14 +118,34 @@ def check(checkpoint: Path) -> str:
     return f"{stored['task']} {stored['method']}"
 
 
+def importable_methods() -> dict[tuple[str, str], str]:
+    """{(task, method): "" when its module imports here, else the import error} for every registered method."""
+    from baselines.registry import METHODS
+
+    problems = {}
+    for task_id, methods in METHODS.items():
+        for name, spec in methods.items():
+            try:
+                spec.load()
+                problems[task_id, name] = ""
+            except ImportError as error:
+                problems[task_id, name] = f"{type(error).__name__}: {error}"
+    return problems
+
+
 def container_main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m baselines.container", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only load the checkpoint and import the method")
+    parser.add_argument("--list", action="store_true", help="list which methods this image can import, and why not")
     args = parser.parse_args(argv)
+    if args.list:
+        for (task_id, method), problem in importable_methods().items():
+            print(f"{task_id}\t{method}\t{problem or 'ok'}")
+        return 0
     checkpoint = Path(os.environ.get("SPINEBENCH_CHECKPOINT", CHECKPOINT_PATH))
     import torch
 
-    torch.set_num_threads(cgroup_cpus() or os.cpu_count() or 1)
+    torch.set_num_threads(min(cgroup_cpus() or os.cpu_count() or 1, len(os.sched_getaffinity(0))))
     if args.check:
         print(f"ok: {check(checkpoint)} (torch {torch.__version__})")
         return 0
@@ -157,7 +184,7 @@ def build_method_image(*, checkpoint, tag: str, family_image: str = FAMILY_IMAGE
         _docker("build", "-q", "--build-arg", f"FAMILY_IMAGE={family_image}", "-t", tag, str(context),
                 what=f"building {tag}")
     _docker("run", "--rm", "--network", "none", "--read-only", tag, "--check",
-            what=f"checking {tag} ({stored['task']} {stored['method']} cannot run in {family_image})")
+            what=f"checking that {family_image} can run {stored['task']} {stored['method']} ({tag})")
     if save_to is not None:
         Path(save_to).parent.mkdir(parents=True, exist_ok=True)
         _docker("save", "-o", str(save_to), tag, what=f"saving {tag}")
