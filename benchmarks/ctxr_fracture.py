@@ -161,7 +161,8 @@ def nicolaes_section(data_dir: Path, source: str, *, preset: str, device: str, d
         rows.append([
             f"Dual-pathway {variant}", f"{parameters:,}",
             f"{_f(summary['patient_auc'])} ± {_f(summary['patient_auc_std'])} [{_f(low)}, {_f(high)}]",
-            _auc_ci(summary["patient_score_auc"]), _auc_ci(summary["vertebra_auc"]), paper[0], paper[1], f"{seconds:.0f}",
+            _auc_ci(summary["patient_score_auc"]), _auc_ci(summary["vertebra_auc"]), paper[0], paper[1],
+            f"{seconds:.0f}",
         ])
     grades = read_grades(data_dir)
     negatives = sum(not patient_fractured(grades[c]) for c in ids)

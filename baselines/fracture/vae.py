@@ -26,8 +26,9 @@ Which part follows which section of the paper:
 Where this differs from the paper: no pretrained weights and no unlabelled extra cohort (the unsupervised phases use
 every training vertebra); generated phantom data instead of 2700 clinical vertebrae; the ``tiny`` and ``standard``
 presets use smaller patches (16^3 / 24^3 at a coarser spacing; ``standard`` keeps the 96 mm box with 24^3 voxels of
-4 mm), narrower layers, a few epochs instead of 600 and one negative patient per fold, so that they run on a CPU (``paper`` keeps 64^3 at 1.5 mm, Adam 1e-4, 150 + 450 + 30 epochs). Vertebrae outside T1-L5
-join the nearest of the five groups.
+4 mm), narrower layers, a few epochs instead of 600 and one negative patient per fold, so that they run on a CPU
+(``paper`` keeps 64^3 at 1.5 mm, Adam 1e-4, 150 + 450 + 30 epochs). Vertebrae outside T1-L5 join the nearest of the
+five groups.
 """
 
 from __future__ import annotations

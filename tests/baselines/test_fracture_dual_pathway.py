@@ -89,7 +89,8 @@ def test_vertebra_scores_weight_the_cube_around_the_centroid():
     corner = np.zeros((30, 30, 30), np.float32)
     corner[19, 19, 19] = 1.0
     centre = {"L1": np.array([15.0, 15, 15])}
-    assert dp.vertebra_scores(spike, centre, config=config)["L1"] > dp.vertebra_scores(corner, centre, config=config)["L1"] > 0
+    at_centre = dp.vertebra_scores(spike, centre, config=config)["L1"]
+    assert at_centre > dp.vertebra_scores(corner, centre, config=config)["L1"] > 0
     outside = np.zeros((30, 30, 30), np.float32)
     outside[15, 15, 25] = 1.0
     assert dp.vertebra_scores(outside, centre, config=config)["L1"] == 0.0
