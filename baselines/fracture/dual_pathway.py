@@ -31,10 +31,10 @@ Which part follows which section of the paper:
 
 Where this differs from the paper: no DeepMedic code or pretrained weights (a plain torch network with batch
 normalisation and ReLU); generated phantom data instead of 90 clinical scans; the ``tiny`` and ``standard`` presets
-use narrower layers, far fewer segments and epochs, ``standard`` works at 3 mm (``tiny`` at 4 mm) instead of 1 mm (receptive fields
-of 51 and 153 mm; the small generated volumes have about 3 x 3 x 5 mm voxels anyway) and asks for one negative
-patient per fold instead of two (about one generated patient in ten has no fracture), so that they run on a CPU
-(``paper`` keeps the published settings: 1 mm, 230 K parameters, learning rate 1e-3, 35 epochs).
+use narrower layers, far fewer segments and epochs, ``standard`` works at 3 mm (``tiny`` at 4 mm) instead of 1 mm
+(receptive fields of 51 and 153 mm; the small generated volumes have about 3 x 3 x 5 mm voxels anyway) and asks for
+one negative patient per fold instead of two (about one generated patient in ten has no fracture), so that they run
+on a CPU (``paper`` keeps the published settings: 1 mm, 230 K parameters, learning rate 1e-3, 35 epochs).
 """
 
 from __future__ import annotations
