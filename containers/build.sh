@@ -113,6 +113,9 @@ build_baselines() {
   log "building spinebench/baselines-cpu:$tag"
   quiet_build --build-arg "BASE_IMAGE=$BASE" -t "spinebench/baselines-cpu:$tag" -t spinebench/baselines-cpu:latest "$context"
   rm -rf "$context"
+  # Every change to baselines/ makes a new tag: drop the older ones (an image still used by a per-method image stays).
+  docker images spinebench/baselines-cpu --format '{{.Tag}}' | { grep -vx -e "$tag" -e latest || true; } \
+    | while read -r old; do docker rmi "spinebench/baselines-cpu:$old" >/dev/null 2>&1 || true; done
 }
 
 build_hostile() {
