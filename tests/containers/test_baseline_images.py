@@ -4,6 +4,7 @@ that E4's runner runs under the sandbox limits like any participant image, and i
 `baselines.api.predict` predictions of the same checkpoint (the image runs the same code, on torch 2.13 CPU)."""
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from baselines import api
 from baselines.container import ImageBuildError, build_method_image, cgroup_cpus, input_cases, run
 from evaluators.tasks import get_task
 from spinebench.algorithms import runner
+from tests.conftest import require_service
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FAMILY_IMAGE = "spinebench/baselines-cpu:latest"
+TORCH_WHEEL = "/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"  # containers/build.sh's default
 SANDBOX = runner.Limits(memory_mb=2048, cpus=1.0, pids=128, wall_clock_s=120, output_mb=16, tmp_mb=64, output_files=32)
 #: Methods whose import chain avoids torchvision (absent from the image: no torchvision build matches torch 2.13 CPU).
 RUNNABLE = {
@@ -33,6 +36,8 @@ RUNNABLE = {
 
 @pytest.fixture(scope="module")
 def family_image(docker_client):
+    wheel = Path(os.environ.get("SPINEBENCH_TORCH_WHEEL", TORCH_WHEEL))
+    require_service("CPU torch wheel", wheel.is_file(), why=f"{wheel} (set SPINEBENCH_TORCH_WHEEL)")
     build = subprocess.run([str(REPO_ROOT / "containers" / "build.sh"), "baselines"],
                            capture_output=True, text=True, timeout=900)
     assert build.returncode == 0, build.stderr[-3000:]
