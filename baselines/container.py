@@ -176,7 +176,8 @@ def build_method_image(*, checkpoint, tag: str, family_image: str = FAMILY_IMAGE
 
     checkpoint = Path(checkpoint)
     stored = api.load_checkpoint(checkpoint)
-    _docker("image", "inspect", family_image, what=f"family image {family_image} (build it: containers/build.sh baselines)")
+    _docker("image", "inspect", family_image,
+            what=f"family image {family_image} (build it: containers/build.sh baselines)")
     with tempfile.TemporaryDirectory(prefix="baseline-image-") as context:
         context = Path(context)
         shutil.copyfile(checkpoint, context / "checkpoint.pt")

@@ -123,7 +123,8 @@ def test_metastatic_image_batch_matches_in_process(tmp_path, docker_client, meth
         want = sitk.ReadImage(str(expected_dir / case_id / "segmentation.nii.gz"))
         reference = sitk.ReadImage(str(data / "inputs" / case_id / "image.nii.gz"))
         assert got.GetSize() == reference.GetSize()
-        assert np.allclose(got.GetSpacing(), reference.GetSpacing()) and np.allclose(got.GetOrigin(), reference.GetOrigin())
+        assert np.allclose(got.GetSpacing(), reference.GetSpacing())
+        assert np.allclose(got.GetOrigin(), reference.GetOrigin())
         got_voxels, want_voxels = sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(want)
         # thresholded network outputs: float rounding between torch builds may flip a voxel on the decision boundary
         assert np.mean(got_voxels != want_voxels) <= 1e-4, case_id
