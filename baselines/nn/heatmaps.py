@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from baselines.nn.backbones import feature_backbone
 
 
 def _grids(height: int, width: int, *, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,6 +85,10 @@ class SimpleBaseline(nn.Module):
         deconv_channels: int = 256,
     ):
         super().__init__()
+        # Imported here: backbones needs torchvision, which the CPU baseline image lacks; the heatmap helpers
+        # of this module (used by the labelling baselines) must import without it.
+        from baselines.nn.backbones import feature_backbone
+
         self.backbone = feature_backbone(
             backbone, in_channels=in_channels, output_stride=output_stride, base_channels=base_channels
         )

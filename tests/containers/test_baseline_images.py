@@ -31,6 +31,7 @@ RUNNABLE = {
     "metastatic-body-ct": {f"unet3d-{c}" for c in ("n", "s", "t", "r", "st", "sr", "tr", "str")},
     "lumbosacral-ct": {"unet3d", "semi-cgan", "fewshot-gan"},
     "aasce-cobb": {"top-down", "centreline-cascade"},
+    "vertebra-labelling-xr": {"unet-heatmaps", "unet-residual-corrector"},
 }
 
 
