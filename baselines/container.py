@@ -161,7 +161,7 @@ def container_main(argv=None) -> int:
 
 
 def _docker(*args: str, what: str) -> str:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True)
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, encoding="utf-8", errors="replace")
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip()[-2000:]
         raise ImageBuildError(f"{what} failed (docker {args[0]}, exit {result.returncode}): {output}")

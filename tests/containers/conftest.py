@@ -27,7 +27,7 @@ def docker_client():
 def built_images(docker_client):
     """Builds (or finds, by content tag) every image of containers/build.sh."""
     build = subprocess.run([str(REPO_ROOT / "containers" / "build.sh")],
-                           capture_output=True, text=True, timeout=900)
+                           capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=900)
     assert build.returncode == 0, build.stderr[-3000:]
     return docker_client
 

@@ -40,7 +40,7 @@ def family_image(docker_client):
     wheel = Path(os.environ.get("SPINEBENCH_TORCH_WHEEL", TORCH_WHEEL))
     require_service("CPU torch wheel", wheel.is_file(), why=f"{wheel} (set SPINEBENCH_TORCH_WHEEL)")
     build = subprocess.run([str(REPO_ROOT / "containers" / "build.sh"), "baselines"],
-                           capture_output=True, text=True, timeout=900)
+                           capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=900)
     assert build.returncode == 0, build.stderr[-3000:]
     return FAMILY_IMAGE
 

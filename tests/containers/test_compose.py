@@ -12,7 +12,7 @@ from .conftest import REPO_ROOT
 
 def test_compose_config_passes_and_names_every_role():
     require_service("docker-compose", shutil.which("docker-compose") is not None, why="apt-get install docker-compose")
-    result = subprocess.run(["docker-compose", "config"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["docker-compose", "config"], cwd=REPO_ROOT, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=60)
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     assert {"postgres", "redis", "web", "worker", "gpu-worker", "beat"} <= set(services)

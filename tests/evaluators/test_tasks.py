@@ -223,7 +223,7 @@ def test_cli_module_in_a_fresh_process_prints_no_traceback(make_dataset, tmp_pat
     completed = subprocess.run(
         [sys.executable, "-m", "evaluators.cli", "evaluate", "aasce-cobb", "--predictions", str(path),
          "--ground-truth", str(dataset), "--output", str(tmp_path / "m.json")],
-        cwd=root, capture_output=True, text=True, timeout=120,
+        cwd=root, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=120,
     )
     assert completed.returncode == 2
     assert completed.stderr.strip() == "error: p.csv: unknown case(s) 'a2' (not in this phase's test set)"

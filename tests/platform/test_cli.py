@@ -69,7 +69,7 @@ def test_baselines_run_submits_a_scored_baseline(eager_tasks, django_capture_on_
 
 
 def run(args, env, timeout=600):
-    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout)
 
 
 def test_embedded_sqlite_path_in_a_fresh_process(tmp_path):

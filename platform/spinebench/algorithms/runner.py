@@ -127,7 +127,7 @@ class OutputArea:
         self.path = Path(tempfile.mkdtemp(prefix="sb-output-", dir=self.parent))
         options = f"size={self.size_mb}m,nr_inodes={self.max_files + 16},mode=0777,nosuid,nodev,noexec"
         mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "sb-output", str(self.path)],
-                                 capture_output=True, text=True)
+                                 capture_output=True, text=True, encoding="utf-8", errors="replace")
         if mounted.returncode != 0:
             self.path.rmdir()
             raise SandboxRefusal(f"cannot mount the size-capped /output tmpfs: {mounted.stderr.strip()}")
