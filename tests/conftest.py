@@ -16,3 +16,14 @@ def require_service(name: str, available: bool, *, why: str = "") -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} (SPINEBENCH_REQUIRE_SERVICES=1 forbids skipping)")
     pytest.skip(message)
+
+
+@pytest.fixture
+def eager_tasks():
+    """Embedded mode for one test: tasks run in-process at dispatch, whatever the environment configures."""
+    from spinebench.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

@@ -170,7 +170,7 @@ def _bootstrap(args) -> int:
     from django.core.management import call_command
     from tqdm import tqdm
 
-    from spinebench.challenges.bundles import BundleError, ImportOptions, import_bundle
+    from spinebench.challenges.bundles import ImportOptions, import_bundle
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)

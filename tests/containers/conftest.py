@@ -80,16 +80,6 @@ def write_spine_dataset(folder: Path, *, split: str) -> dict[str, tuple[float, f
 
 
 @pytest.fixture
-def eager_tasks():
-    from spinebench.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
-
-
-@pytest.fixture
 def algorithm_phase(db, settings):
     """An AASCE algorithm phase on a hidden test split of synthetic spines, with small container limits."""
     from spinebench.challenges.models import Challenge, Phase

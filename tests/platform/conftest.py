@@ -27,17 +27,6 @@ SERVICES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresq
 
 
 @pytest.fixture
-def eager_tasks():
-    """Embedded mode for one test: tasks run in-process at dispatch, whatever the environment configures."""
-    from spinebench.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
-
-
-@pytest.fixture
 def phase(db):
     return PhaseFactory()
 
