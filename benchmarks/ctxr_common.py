@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,18 @@ def train_and_score(task: str, method: str, *, preset: str, train_dir: Path, tes
     predictions = api.predict(task, method, checkpoint=checkpoint, data_dir=test_dir, out=work / f"{method}-pred",
                               device=device, progress=False)
     return tasks.evaluate(task, predictions=predictions, ground_truth=test_dir)
+
+
+def train_all(task: str, methods: dict[str, str], *, preset: str, train_dir: Path, test_dir: Path, work: Path,
+              device: str) -> tuple[dict, dict]:
+    """Train and score each ``{row label: registered method}``; returns (metrics by label, seconds by label)."""
+    results, seconds = {}, {}
+    for label, method in methods.items():
+        start = time.perf_counter()
+        results[label] = train_and_score(task, method, preset=preset, train_dir=train_dir, test_dir=test_dir,
+                                         work=work, device=device)
+        seconds[label] = time.perf_counter() - start
+    return results, seconds
 
 
 def score_predictions(task: str, predictions: dict, test_dir: Path) -> dict:

@@ -8,13 +8,12 @@ and a mean-position reference measured in the same run.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from ctxr_common import dataset, fmt, members_by_group, score_predictions, table, train_and_score
+from ctxr_common import dataset, fmt, members_by_group, score_predictions, table, train_all
 
 TASK = "vertebra-labelling-xr"
 CASES = {"tiny": (4, 2), "standard": (40, 12), "paper": (200, 44)}
@@ -61,12 +60,8 @@ def run(*, data_root: Path, device: str, preset: str) -> str:
     small = preset != "paper"
     train_dir, source = dataset(TASK, data_root / "train", cases=n_train, seed=21, test=False, small=small)
     test_dir, _ = dataset(TASK, data_root / "test", cases=n_test, seed=22, test=True, small=small)
-    results, seconds = {}, {}
-    for label, method in METHODS:
-        start = time.perf_counter()
-        results[label] = train_and_score(TASK, method, preset=preset, train_dir=train_dir, test_dir=test_dir,
-                                         work=data_root / "work", device=device)
-        seconds[label] = time.perf_counter() - start
+    results, seconds = train_all(TASK, dict(METHODS), preset=preset, train_dir=train_dir, test_dir=test_dir,
+                                 work=data_root / "work", device=device)
     results["mean position (reference)"] = score_predictions(TASK, mean_position_reference(train_dir, test_dir),
                                                              test_dir)
     parts = [

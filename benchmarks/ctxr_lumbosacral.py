@@ -7,13 +7,12 @@ cross-dataset test groups, beside the paper's figures and an intensity-threshold
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from ctxr_common import dataset, fmt, members_by_group, score_predictions, table, train_and_score
+from ctxr_common import dataset, fmt, members_by_group, score_predictions, table, train_all
 
 TASK = "lumbosacral-ct"
 CASES = {"tiny": (3, 2), "standard": (10, 4), "paper": (74, 10)}
@@ -61,12 +60,8 @@ def run(*, data_root: Path, device: str, preset: str) -> str:
     small = preset != "paper"
     train_dir, source = dataset(TASK, data_root / "train", cases=n_train, seed=31, test=False, small=small)
     test_dir, _ = dataset(TASK, data_root / "test", cases=n_test, seed=32, test=True, small=small)
-    results, seconds = {}, {}
-    for label, method in METHODS:
-        start = time.perf_counter()
-        results[label] = train_and_score(TASK, method, preset=preset, train_dir=train_dir, test_dir=test_dir,
-                                         work=data_root / "work", device=device)
-        seconds[label] = time.perf_counter() - start
+    results, seconds = train_all(TASK, dict(METHODS), preset=preset, train_dir=train_dir, test_dir=test_dir,
+                                 work=data_root / "work", device=device)
     results["intensity thresholds (reference)"] = score_predictions(TASK, threshold_reference(train_dir, test_dir),
                                                                     test_dir)
     parts = [

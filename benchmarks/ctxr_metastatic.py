@@ -8,13 +8,12 @@ reference measured in the same run.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from ctxr_common import dataset, fmt_pm, group_stats, members_by_group, score_predictions, table, train_and_score
+from ctxr_common import dataset, fmt_pm, group_stats, members_by_group, score_predictions, table, train_all
 
 TASK = "metastatic-body-ct"
 GROUPS = ("given", "translated", "resampled", "translated+resampled")
@@ -90,12 +89,8 @@ def run(*, data_root: Path, device: str, preset: str) -> str:
     train_dir, source = dataset(TASK, data_root / "train", cases=n_train, seed=11, test=False, small=small)
     test_dir, _ = dataset(TASK, data_root / "test", cases=n_test, seed=12, test=True, small=small)
     members = members_by_group(test_dir)
-    results, seconds = {}, {}
-    for combo in ORDER:
-        start = time.perf_counter()
-        results[combo] = train_and_score(TASK, f"unet3d-{combo.lower()}", preset=preset, train_dir=train_dir,
-                                         test_dir=test_dir, work=data_root / "work", device=device)
-        seconds[combo] = time.perf_counter() - start
+    results, seconds = train_all(TASK, {combo: f"unet3d-{combo.lower()}" for combo in ORDER}, preset=preset,
+                                 train_dir=train_dir, test_dir=test_dir, work=data_root / "work", device=device)
     reference = score_predictions(TASK, threshold_reference(train_dir, test_dir), test_dir)
     header = ["Model", "N_D given", "T_D translated", "R_D resampled", "TR_D translated+resampled", "Total avg."]
     parts = [
