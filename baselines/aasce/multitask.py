@@ -72,7 +72,18 @@ PRESETS = {
 VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512)
 
 
-class VGG11Encoder(nn.Module):
+class _StagedEncoder(nn.Module):
+    """An encoder made of ``self.stages``; returns every stage's output, shallow to deep."""
+
+    def forward(self, x):
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return features
+
+
+class VGG11Encoder(_StagedEncoder):
     """VGG11 feature stages split at the max-pools; returns the five stage outputs (strides 1, 2, 4, 8, 16)."""
 
     def __init__(self, width: float):
@@ -90,15 +101,8 @@ class VGG11Encoder(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.channels = [stage[-1][0].out_channels for stage in stages]
 
-    def forward(self, x):
-        features = []
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return features
 
-
-class ResNet50Encoder(nn.Module):
+class ResNet50Encoder(_StagedEncoder):
     """torchvision ResNet-50 (random initialisation, one input channel); stage outputs at strides 2, 4, 8, 16, 32."""
 
     def __init__(self, width: float):
@@ -110,13 +114,6 @@ class ResNet50Encoder(nn.Module):
         )
         with torch.no_grad():
             self.channels = [f.shape[1] for f in self.forward(torch.zeros(1, 1, 64, 64))]
-
-    def forward(self, x):
-        features = []
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return features
 
 
 class MultiTaskNet(nn.Module):
