@@ -26,7 +26,11 @@ Paper -> this module:
 - Table 1 "Crop": with ``crop=True`` training images are cropped to the vertebral column (top and bottom of the
   landmarks plus ``crop_margin``), and at test time, instead of the paper's manual cropping, the image is first
   segmented whole, then cropped to the rows where the averaged spine map exceeds 0.5 (plus the margin) and
-  segmented again.
+  segmented again (our addition ``length_prior``: the largest component of the spine map is cut to the T1-L5 length
+  the training images' proportions allow — ``common.Framing.trim_mask`` — and the centreline above the cut is
+  ignored, since the network may follow the spine into the neck and skull, which cropped training images never
+  show); ``crop_rounds`` repeats that crop on its own result (our addition: on the whole test image the
+  spine is seen smaller than in training, so the first crop is loose and the second pass sees it at training scale).
 Differences: no pretrained weights (none used in the paper either); the image size, channel widths and number of
 Euler steps are scaled down in the tiny/standard presets.
 """
@@ -42,6 +46,7 @@ from scipy import ndimage
 from torch import nn
 from tqdm import tqdm
 
+from baselines.aasce import common
 from baselines.nn.aasce_cases import fit, intensity_augment, load_cases, random_affine, resolve_device
 from baselines.nn.training import autocast
 from baselines.nn.spine_targets import centreline_mask, spine_mask, tangent_slopes_to_cobb
@@ -76,6 +81,8 @@ class Config:
     folds: int = 9
     crop: bool = True
     crop_margin: float = 0.03  # of the image height, above and below
+    crop_rounds: int = 3  # test-time crop repeated on its own result (see module docstring)
+    length_prior: bool = True  # cut the spine map to the training proportions (see module docstring)
     seed: int = 0
 
 
@@ -99,6 +106,14 @@ class Cascade(nn.Module):
     def forward(self, x):
         spine = torch.sigmoid(self.spine(x))
         return spine, torch.sigmoid(self.centreline(spine))
+
+
+def _largest(mask: np.ndarray) -> np.ndarray:
+    labels, count = ndimage.label(mask)
+    if count < 2:
+        return mask
+    sizes = ndimage.sum(mask, labels, index=np.arange(1, count + 1))
+    return labels == 1 + int(np.argmax(sizes))
 
 
 def _crop_box(rows: np.ndarray, height: int, width: int, margin: float) -> tuple[float, float, float, float]:
@@ -152,7 +167,8 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
         losses.append(history)
     # the returned history is the step-wise mean over the collection's models (each saw the same number of epochs)
     steps = min(len(h) for h in losses)
-    return {"state": states, "losses": list(np.mean([h[:steps] for h in losses], axis=0)), "config": asdict(config)}
+    return {"state": states, "losses": list(np.mean([h[:steps] for h in losses], axis=0)), "config": asdict(config),
+            "framing": common.framing_from_cases(cases).to_dict()}
 
 
 def centreline_curve(
@@ -225,13 +241,28 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         groups.append(models[start : start + size])
         start += size
     size = (config.height, config.width_px)
+    framing = common.Framing(**checkpoint["framing"]) if config.length_prior and "framing" in checkpoint else None
+
+    def spine_mask_of(spine: np.ndarray) -> np.ndarray:
+        mask = spine > 0.5
+        return framing.trim_mask(_largest(mask)) if framing is not None else mask
+
     out = {}
     for case in tqdm(load_cases(data_dir, size=size, ground_truth=False), desc="centreline predict", disable=not progress):
-        if config.crop:
+        for _ in range(config.crop_rounds if config.crop else 0):
             spine, _ = _average_maps(models, case.image, device)
-            rows = np.flatnonzero((spine > 0.5).any(axis=1))
-            if len(rows) >= 2:
-                case = case.cropped(_crop_box(rows, *size, config.crop_margin), size)
-        angles = [angles_from_centreline(_average_maps(group, case.image, device)[1], config) for group in groups]
+            rows = np.flatnonzero(spine_mask_of(spine).any(axis=1))
+            if len(rows) < 2:
+                break
+            case = case.cropped(_crop_box(rows, *size, config.crop_margin), size)
+        angles = []
+        for group in groups:
+            spine, centre = _average_maps(group, case.image, device)
+            if framing is not None:
+                rows = np.flatnonzero(spine_mask_of(spine).any(axis=1))
+                if len(rows):
+                    centre = centre.copy()
+                    centre[: rows[0]] = 0.0  # above the cut: outside the T1-L5 span the proportions allow
+            angles.append(angles_from_centreline(centre, config))
         out[case.id] = {"angles": [float(a) for a in np.mean(angles, axis=0)]}
     return out

@@ -10,6 +10,11 @@ forcing, polynomial landmark smoothing, and the prediction record.
   ``Framing.crop_box(points, image_shape)`` turns the spine points a first pass found in a test image into the crop
   that frames it the same way. This automatic step replaces the manual cropping of test images (skull and pelvis
   removed by hand) that Seg4Reg and Khanal et al. describe.
+- ``refine_crop(find_points, image, framing, *, rounds)``: the automatic crop repeated: find the spine points on the
+  whole image, crop, find them again on the crop (where the spine is seen at the scale the network was trained on),
+  crop again, ``rounds`` times; returns the final box. One round is the plain two-pass crop.
+  ``Framing.trim_mask(mask)``: a predicted spine mask cut to the T1-L5 length the training proportions (length /
+  vertebra width) allow, removing what grew above T1 into anatomy the cropped training images never showed.
 - ``force_count(corners, count=17)``: drop extra vertebrae from the bottom, or repeat the bottom one (Khanal Sect. 4).
 - ``smooth_landmarks(landmarks, degree=6)``: replace each corner type's x by a degree-``degree`` polynomial in y
   fitted over the vertebrae (Khanal Sect. 4; one polynomial per corner type so left and right corners stay apart).
@@ -72,6 +77,24 @@ class Framing:
     top: float
     bottom: float
     aspect: float
+    length_ratio: float | None = None  # T1-L5 length / mean vertebra width on the training landmarks
+
+    def trim_mask(self, mask: np.ndarray, *, tolerance: float = 1.1) -> np.ndarray:
+        """A predicted spine mask cut to the length the training proportions allow. The T1-L5 length is about
+        ``length_ratio`` times the vertebral width (the median width of the mask's rows); a mask that is more than
+        ``tolerance`` times that long has grown into structures the training images did not show above T1 (the
+        cervical spine, the skull), so only the bottom ``length_ratio`` x width rows are kept. The bottom end is the
+        one the training images show (the sacrum below L5 is labelled background there)."""
+        mask = np.asarray(mask, dtype=bool)
+        rows = np.flatnonzero(mask.any(axis=1))
+        if not self.length_ratio or len(rows) < 2:
+            return mask
+        expected = self.length_ratio * float(np.median(mask[rows].sum(axis=1)))
+        if rows[-1] - rows[0] + 1 <= tolerance * expected:
+            return mask
+        out = mask.copy()
+        out[: max(0, int(round(rows[-1] + 1 - expected)))] = False
+        return out
 
     def crop_box(self, points, image_shape: tuple[int, int], *, min_extent: float = 0.2) -> tuple[int, int, int, int]:
         """(x0, y0, x1, y1) framing the spine points like the training images; the whole image when the points
@@ -93,11 +116,27 @@ class Framing:
         return box if box[2] - box[0] >= 8 and box[3] - box[1] >= 8 else whole
 
     def to_dict(self) -> dict:
-        return {"top": self.top, "bottom": self.bottom, "aspect": self.aspect}
+        return {"top": self.top, "bottom": self.bottom, "aspect": self.aspect, "length_ratio": self.length_ratio}
+
+
+def refine_crop(find_points, image: np.ndarray, framing: Framing, *, rounds: int = 1) -> tuple[int, int, int, int]:
+    """The crop box after ``rounds`` rounds of find-points-then-frame. ``find_points(image)`` returns spine points
+    (N, 2) in that image's pixels. A round whose crop finds too few points keeps the previous box."""
+    height, width = image.shape[:2]
+    box = (0, 0, width, height)
+    for _ in range(max(1, rounds)):
+        points = np.asarray(find_points(crop(image, box)), dtype=np.float64).reshape(-1, 2)
+        if len(points) < 2:
+            break
+        new = framing.crop_box(points + [box[0], box[1]], image.shape)
+        if new == (0, 0, width, height) and box != new:
+            break  # the points on the crop span too little of it: keep the previous crop
+        box = new
+    return box
 
 
 def framing_from_cases(cases) -> Framing:
-    tops, bottoms, aspects = [], [], []
+    tops, bottoms, aspects, ratios = [], [], [], []
     for case in cases:
         height, width = case.image.shape[:2]
         top, bottom = case.landmarks[:, 1].min(), case.landmarks[:, 1].max()
@@ -105,7 +144,10 @@ def framing_from_cases(cases) -> Framing:
         tops.append(top / length)
         bottoms.append((height - 1 - bottom) / length)
         aspects.append(width / height)
-    return Framing(float(np.median(tops)), float(np.median(bottoms)), float(np.median(aspects)))
+        corners = np.asarray(case.landmarks, dtype=np.float64).reshape(-1, 4, 2)
+        widths = np.linalg.norm(corners[:, [1, 3]] - corners[:, [0, 2]], axis=-1).mean()
+        ratios.append(length / max(widths, 1e-6))
+    return Framing(float(np.median(tops)), float(np.median(bottoms)), float(np.median(aspects)), float(np.median(ratios)))
 
 
 def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

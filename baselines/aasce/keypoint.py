@@ -36,7 +36,9 @@ the paper's thresholds that are not given (DBSCAN radius, ratios) are configurat
 pitch (the spine length a training-like framing implies, / 16); when no output passes the quality check, all of them vote; an
 image where nothing is found gets the training-set mean angles. The paper used no cropping step; our test domain
 shows much more of the body than the training images, so ``auto_crop`` (default on) frames the image around
-SimpleBaseline I's rough points as the training images frame the spine (``common.Framing``) before both methods run.
+SimpleBaseline I's rough points as the training images frame the spine (``common.Framing``) before both methods run,
+repeating that crop ``crop_rounds`` times (``common.refine_crop``: on the whole image the spine is seen smaller than
+in training, so the first crop is loose).
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class Config:
     lr: float = 1e-3
     quality_ratio: float = 1.5
     auto_crop: bool = True
+    crop_rounds: int = 3  # rounds of the automatic crop (``common.refine_crop``)
 
 
 PRESETS = {
@@ -552,7 +555,7 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: boo
         rng = np.random.default_rng([config.seed, number])
         image = enhance(case.image, config.enhancement)
         if config.auto_crop:
-            image = common.crop(image, framing.crop_box(networks.rough_points(image), image.shape))
+            image = common.crop(image, common.refine_crop(networks.rough_points, image, framing, rounds=config.crop_rounds))
         groups = networks.patch_points(image, rng)
         # the image frames the spine like the training images, so the spine spans a known share of its height
         vertebra_height = image.shape[0] / (1.0 + framing.top + framing.bottom) / 16.0

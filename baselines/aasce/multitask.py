@@ -16,7 +16,10 @@ Paper -> this module:
 - Automatic cropping (our addition, ``crop``): the challenge's test images show more of the body than its training
   images. Training images are cropped to the landmark span (plus ``crop_margin``) in the network's aspect ratio; at
   test time the network first runs on the whole image, its mask branch locates the spine, the image is cropped the
-  same way and the angles are read from the second pass. Without the mask branch there is no crop.
+  same way and the angles are read from the second pass; ``crop_rounds`` repeats the crop on each pass's mask (the
+  first crop is loose, as the spine is small in the whole test image); with ``length_prior`` the mask is first cut to
+  the T1-L5 length the training proportions allow (``common.Framing.trim_mask``), since the network may follow the
+  spine into the neck and skull, which cropped training images never show. Without the mask branch there is no crop.
 Differences: no pretrained weights (the paper did not use them either); the mask target is the spine outline drawn
 from the 68 landmarks (`spine_targets.spine_mask`), since the paper does not say how its masks were made; widths
 are scaled by ``width`` so the tiny/standard presets run on a CPU.
@@ -34,6 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from baselines.aasce import common
 from baselines.nn.aasce_cases import crop_to_landmarks, crop_to_mask, fit, load_cases, resolve_device, shift_batch
 from baselines.nn.training import autocast
 from baselines.nn.spine_targets import spine_mask
@@ -60,6 +64,8 @@ class Config:
     patience: int = 10  # early stopping, in epochs
     crop: bool = True  # automatic spine crop from the mask branch (needs mask_branch)
     crop_margin: float = 0.05
+    crop_rounds: int = 3  # passes of the automatic crop, each on the previous crop
+    length_prior: bool = True  # cut the mask branch's spine to the training proportions before cropping
     seed: int = 0
 
 
@@ -216,7 +222,8 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return {"state": {k: v.cpu() for k, v in model.state_dict().items()}, "losses": losses, "config": asdict(config)}
+    return {"state": {k: v.cpu() for k, v in model.state_dict().items()}, "losses": losses, "config": asdict(config),
+            "framing": common.framing_from_cases(cases).to_dict()}
 
 
 def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=True) -> dict:
@@ -226,6 +233,7 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
     model.eval()
     out = {}
     size = (config.height, config.width_px)
+    framing = common.Framing(**checkpoint["framing"]) if config.length_prior and "framing" in checkpoint else None
 
     def run(image):
         with torch.no_grad(), autocast(device):
@@ -234,7 +242,10 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
 
     for case in tqdm(load_cases(data_dir, size=size, ground_truth=False), desc="multi-task predict", disable=not progress):
         angles, mask = run(case.image)
-        if config.crop and config.mask_branch:
-            angles, _ = run(crop_to_mask(case, mask, margin=config.crop_margin, size=size).image)
+        for _ in range(config.crop_rounds if config.crop and config.mask_branch else 0):
+            if framing is not None:
+                mask = framing.trim_mask(mask > 0.5)
+            case = crop_to_mask(case, mask, margin=config.crop_margin, size=size)
+            angles, mask = run(case.image)
         out[case.id] = {"angles": [float(a) for a in angles]}
     return out

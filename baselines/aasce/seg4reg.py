@@ -23,7 +23,10 @@ adaptation used the unlabelled challenge test images — ``target_data`` may nam
 ``inputs/`` are read), otherwise the target domain is simulated from the training images by zooming out (the test
 images show more of the body) and changing the exposure; the manual cropping of test images is replaced by an
 automatic crop: a first segmentation pass finds the spine, the image is cropped to frame it as the training images
-do (``common.Framing``), and the pipeline runs on the crop. The regressor is trained on the masks the trained
+do (``common.Framing``), and the pipeline runs on the crop (refined ``crop_rounds`` times, ``common.refine_crop``);
+a predicted spine longer than the training proportions allow (T1-L5 length / vertebra width) is cut to that length
+from the bottom before cropping and regression (``length_prior``, ``common.Framing.trim_mask``), since the network
+may follow the spine into the neck and skull, which cropped training images never show. The regressor is trained on the masks the trained
 segmenter predicts for the training images (the paper does not say which masks it used).
 """
 
@@ -79,6 +82,8 @@ class Config:
     validation_fraction: float = 0.2
     zero_below: float = 4.0
     auto_crop: bool = True
+    crop_rounds: int = 3  # rounds of the automatic crop (``common.refine_crop``)
+    length_prior: bool = True  # cut the predicted spine to the training proportions (``Framing.trim_mask``)
 
 
 PRESETS = {
@@ -274,15 +279,29 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: boo
     weights = np.asarray(checkpoint["ensemble_weights"], dtype=np.float64)
     framing = common.Framing(**checkpoint["framing"])
     predictions = {}
-    for case in progress_bar(read_cases(data_dir, ground_truth=False), enabled=progress, desc="Seg4Reg"):
-        image = enhance(case.image, config.enhancement)
+
+    def segment(image: np.ndarray):
         resized, box = letterbox(image, config.seg_size)
         probabilities = _probabilities(segmenter, [resized], device)
+        mask = probabilities[0].sum(axis=0) > 0.5
+        if config.length_prior:
+            trimmed = framing.trim_mask(mask)
+            rows = np.flatnonzero(trimmed.any(axis=1))
+            if len(rows) and not np.array_equal(trimmed, mask):
+                probabilities[:, :, : rows[0]] = 0.0  # above the cut: not T1-L5 (see module docstring)
+            mask = trimmed
+        return resized, box, probabilities, mask
+
+    def spine_points(image: np.ndarray) -> np.ndarray:
+        _, box, _, mask = segment(image)
+        rows, cols = np.nonzero(mask)
+        return box.to_original(np.stack([cols, rows], axis=1))
+
+    for case in progress_bar(read_cases(data_dir, ground_truth=False), enabled=progress, desc="Seg4Reg"):
+        image = enhance(case.image, config.enhancement)
         if config.auto_crop:
-            rows, cols = np.nonzero(probabilities[0].sum(axis=0) > 0.5)
-            crop_box = framing.crop_box(box.to_original(np.stack([cols, rows], axis=1)), image.shape)
-            resized, _ = letterbox(common.crop(image, crop_box), config.seg_size)
-            probabilities = _probabilities(segmenter, [resized], device)
+            image = common.crop(image, common.refine_crop(spine_points, image, framing, rounds=config.crop_rounds))
+        resized, _, probabilities, _ = segment(image)
         inputs = _regression_inputs(resized[None], probabilities, config)
         outputs = np.stack([_regress(model, inputs, device)[0] for model in regressors])
         predictions[case.id] = common.angle_record(finalise(weights @ outputs, config.zero_below))

@@ -23,7 +23,11 @@ Ablation switches: ``angle_correction`` (Sect. 2.3 on/off), ``curve_degree``, ``
 Where this implementation differs: random initialisation and small CPU presets; the paper does not give its
 polynomial degree, image size or kernel widths (chosen here and configurable); test images are cropped
 automatically: a first segmentation pass finds the spine, the image is cropped to frame it as the training images do
-(``common.Framing``), and segmentation runs again. An empty segmentation gives the training-set mean angles.
+(``common.Framing``), and segmentation runs again on the crop; the crop is refined ``crop_rounds`` times
+(``common.refine_crop``), since on the whole image the spine is seen at a smaller scale than in training; a mask
+longer than the training proportions allow (T1-L5 length / vertebra width) is cut to that length from the bottom
+(``length_prior``, ``common.Framing.trim_mask``), since without manual cropping the network may follow the spine up
+into the neck and skull, which the cropped training images never show. An empty segmentation gives the training-set mean angles.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class Config:
     max_correction: float = 15.0
     canny_sigma: float = 1.0
     auto_crop: bool = True
+    crop_rounds: int = 3  # rounds of the automatic crop (``common.refine_crop``)
+    length_prior: bool = True  # cut masks longer than the training proportions allow (``Framing.trim_mask``)
     min_spine_pixels: int = 20
 
 
@@ -210,6 +216,7 @@ def vertebra_landmarks(centres: np.ndarray, tilts: np.ndarray, half_widths: np.n
 class _Predictor:
     def __init__(self, checkpoint: dict, config: Config, device):
         self.config, self.device = config, device
+        self.framing = common.Framing(**checkpoint["framing"])
         self.model = _build(config).to(device).eval()
         self.model.load_state_dict(checkpoint["state"])
 
@@ -217,7 +224,8 @@ class _Predictor:
     def mask(self, image: np.ndarray) -> tuple[np.ndarray, object]:
         resized, box = letterbox(image, self.config.size)
         logits = self.model(common.image_batch([resized], self.device)).float()
-        return largest_component(logits.argmax(dim=1)[0].cpu().numpy() == 1), box
+        mask = largest_component(logits.argmax(dim=1)[0].cpu().numpy() == 1)
+        return (self.framing.trim_mask(mask) if self.config.length_prior else mask), box
 
     def spine_points(self, image: np.ndarray) -> np.ndarray:
         mask, box = self.mask(image)
@@ -227,7 +235,7 @@ class _Predictor:
     def landmarks(self, image: np.ndarray, framing: common.Framing) -> np.ndarray | None:
         offset = np.zeros(2)
         if self.config.auto_crop:
-            x0, y0, x1, y1 = framing.crop_box(self.spine_points(image), image.shape)
+            x0, y0, x1, y1 = common.refine_crop(self.spine_points, image, framing, rounds=self.config.crop_rounds)
             image, offset = common.crop(image, (x0, y0, x1, y1)), np.array([x0, y0], dtype=float)
         mask, box = self.mask(image)
         if mask.sum() < self.config.min_spine_pixels:

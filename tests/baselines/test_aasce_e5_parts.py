@@ -155,3 +155,51 @@ def test_seg4reg_regression_input_ablation(reg_input, channels):
     config = seg4reg.Config(reg_input=reg_input, reg_size=(32, 16))
     inputs = seg4reg._regression_inputs(np.zeros((2, 64, 32), np.float32), np.zeros((2, 2, 64, 32), np.float32), config)
     assert inputs.shape == (2, channels, 32, 16) and seg4reg._reg_channels(config) == channels
+
+
+def test_framing_length_ratio_and_trim_mask():
+    # a straight column of 17 vertebrae 10 px wide and 6 px apart (length 17 * 6 = 102 from top to bottom)
+    corners = []
+    for level in range(17):
+        y0 = 20 + 6 * level
+        corners += [[40, y0], [50, y0], [40, y0 + 5], [50, y0 + 5]]
+
+    class _Case:
+        image = np.zeros((150, 80))
+        landmarks = np.array(corners, dtype=float)
+
+    framing = common.framing_from_cases([_Case()])
+    assert framing.length_ratio == pytest.approx(101 / 10)  # (y of the last bottom corner - first top) / width
+    # a predicted mask 10 px wide running from row 0 to row 119: 120 rows > 1.1 * 101 -> keep the bottom 101 rows
+    mask = np.zeros((150, 80), dtype=bool)
+    mask[0:120, 40:50] = True
+    trimmed = framing.trim_mask(mask)
+    rows = np.flatnonzero(trimmed.any(axis=1))
+    assert (rows[0], rows[-1]) == (19, 119)
+    # within the tolerance nothing is cut; without a ratio (old checkpoints) nothing is cut
+    mask[:10] = False
+    assert np.array_equal(framing.trim_mask(mask), mask)
+    assert np.array_equal(common.Framing(0.1, 0.1, 0.5).trim_mask(np.ones((30, 3), bool)), np.ones((30, 3), bool))
+
+
+def test_refine_crop_recentres_on_the_points_found_in_each_crop():
+    framing = common.Framing(top=0.0, bottom=0.0, aspect=0.5)
+    image = np.zeros((400, 400))
+
+    def find_points(crop):
+        # the "network" sees a spine from row 100 to 300 at x = 200 of the whole image, but in a crop only the part
+        # it contains; in whole-image coordinates the crop starts where the caller cropped it
+        return np.array([[200.0 - find_points.offset[0], 100.0 - find_points.offset[1]],
+                         [200.0 - find_points.offset[0], 300.0 - find_points.offset[1]]])
+
+    find_points.offset = (0, 0)
+    box = common.refine_crop(find_points, image, framing, rounds=1)
+    assert box == (150, 100, 250, 300)  # 200 rows high, aspect 0.5 -> 100 wide around x = 200
+    calls = []
+
+    def shifting(crop):
+        calls.append(crop.shape)
+        return find_points(crop) if len(calls) == 1 else np.array([[50.0, 0.0], [50.0, 200.0]])
+
+    assert common.refine_crop(shifting, image, framing, rounds=2) == (150, 100, 250, 300)
+    assert calls == [(400, 400), (200, 100)]
