@@ -26,7 +26,8 @@ Paper -> this module:
 - Table 1 "Crop": with ``crop=True`` training images are cropped to the vertebral column (top and bottom of the
   landmarks plus ``crop_margin``), and at test time, instead of the paper's manual cropping, the image is first
   segmented whole, then cropped to the rows where the averaged spine map exceeds 0.5 (plus the margin) and
-  segmented again (our addition ``length_prior``: the largest component of the spine map is cut to the T1-L5 length
+  segmented again (our addition ``length_prior``: the crop frames the spine as the cropped training images do, in
+  width too (``common.Framing``), since the test images are also wider; the largest component of the spine map is cut to the T1-L5 length
   the training images' proportions allow — ``common.Framing.trim_mask`` — and the centreline above the cut is
   ignored, since the network may follow the spine into the neck and skull, which cropped training images never
   show); ``crop_rounds`` repeats that crop on its own result (our addition: on the whole test image the
@@ -90,7 +91,7 @@ PRESETS = {
     "tiny": Config(height=32, width_px=16, base_channels=4, depth=2, centreline_width=2, epochs=3, batch_size=4,
                    heat_iterations=200, ensembles=(1, 1), folds=2),
     "standard": Config(height=96, width_px=48, base_channels=6, depth=3, centreline_width=2, epochs=12, batch_size=4,
-                       heat_iterations=1800, ensembles=(2, 1), folds=3),
+                       heat_iterations=800, ensembles=(2, 1), folds=3),
     "paper": Config(),
 }
 
@@ -251,10 +252,16 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
     for case in tqdm(load_cases(data_dir, size=size, ground_truth=False), desc="centreline predict", disable=not progress):
         for _ in range(config.crop_rounds if config.crop else 0):
             spine, _ = _average_maps(models, case.image, device)
-            rows = np.flatnonzero(spine_mask_of(spine).any(axis=1))
+            rows, cols = np.nonzero(spine_mask_of(spine))
             if len(rows) < 2:
                 break
-            case = case.cropped(_crop_box(rows, *size, config.crop_margin), size)
+            if framing is None:
+                case = case.cropped(_crop_box(rows, *size, config.crop_margin), size)
+                continue
+            # frame the spine as the (cropped) training images frame it, in both directions
+            points = case.to_original(np.stack([cols, rows], axis=1).astype(float))
+            x0, y0, x1, y1 = framing.crop_box(points, case.raw.shape)
+            case = case.cropped(tuple(case.to_resized(np.array([[x0, y0], [x1, y1]], dtype=float)).ravel()), size)
         angles = []
         for group in groups:
             spine, centre = _average_maps(group, case.image, device)
