@@ -2,6 +2,7 @@
 
     nice -n 10 .venv/bin/python benchmarks/baselines_aasce.py [--preset standard] [--methods a,b] [--device auto]
         [--train-cases 120] [--test-cases 40] [--seed 0] [--work DIR] [--results baselines/RESULTS.md] [--no-write]
+        [--train-only | --reuse]
 
 Generates a phantom training set (``phantoms.generate("aasce-cobb", domain="train")``) and a test set with
 ``domain="test"`` (wider field of view, other exposure, as the challenge's test images), trains each method through
@@ -12,7 +13,9 @@ are wall-clock seconds. Two reference rows are measured in the same run on the s
   beat it has learned nothing useful about the image);
 - "landmarks + 2 px noise": the official angles (``evaluators.cobb.cobb_angles``) from the test set's ground-truth
   landmarks moved by Gaussian noise of 2 pixels (std per coordinate): what near-perfect landmark detection scores.
-Beside each method the SMAPE its paper reports is shown for orientation only: it was measured on the challenge's
+With ``--work DIR``, ``--train-only`` trains the chosen methods into DIR (checkpoint + training time), so several
+processes can train different methods at once; ``--reuse`` then predicts with those checkpoints and writes the table
+with the stored training times. Beside each method the SMAPE its paper reports is shown for orientation only: it was measured on the challenge's
 real radiographs, not on these phantoms. The section sits between ``<!-- aasce:start -->`` and ``<!-- aasce:end -->``;
 the rest of the file is left as it is.
 """
@@ -20,6 +23,7 @@ the rest of the file is left as it is.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -89,11 +93,32 @@ def reference_rows(train_dir: Path, test_dir: Path, work: Path, rng: np.random.G
     return rows
 
 
-def run_method(method: str, *, preset: str, train_dir: Path, test_dir: Path, work: Path, device: str) -> dict:
-    checkpoint = work / f"{method}.pt"
-    start = time.perf_counter()
-    api.train(TASK, method, preset=preset, data_dir=train_dir, out=checkpoint, device=device, progress=True)
-    train_s = time.perf_counter() - start
+def _dataset(out: Path, *, cases: int, seed: int, domain: str, small: bool, reuse: bool) -> Path:
+    """The phantom set in ``out``; with ``reuse`` an existing one generated with the same seed, domain and case count
+    is kept (generation is deterministic), so parallel --train-only processes and the --reuse run share one copy."""
+    manifest = out / "dataset.json"
+    if reuse and manifest.is_file():
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+        if (meta.get("seed"), meta.get("domain"), len(meta.get("cases", []))) == (seed, domain, cases):
+            return out
+    return Path(phantoms.generate(TASK, out=out, cases=cases, seed=seed, domain=domain, small=small))
+
+
+def run_method(method: str, *, preset: str, train_dir: Path, test_dir: Path, work: Path, device: str,
+               reuse: bool = False, train_only: bool = False) -> dict:
+    checkpoint, timing = work / f"{method}.pt", work / f"{method}.train.json"
+    if reuse and checkpoint.is_file() and timing.is_file():
+        stored = json.loads(timing.read_text(encoding="utf-8"))
+        if stored.get("preset") != preset:
+            raise ValueError(f"{checkpoint}: trained with preset {stored.get('preset')!r}, not {preset!r}")
+        train_s = float(stored["train_s"])
+    else:
+        start = time.perf_counter()
+        api.train(TASK, method, preset=preset, data_dir=train_dir, out=checkpoint, device=device, progress=True)
+        train_s = time.perf_counter() - start
+        timing.write_text(json.dumps({"train_s": train_s, "preset": preset}), encoding="utf-8")
+    if train_only:
+        return {"method": method, "train_s": train_s}
     start = time.perf_counter()
     path = api.predict(TASK, method, checkpoint=checkpoint, data_dir=test_dir, out=work / f"{method}.csv",
                        device=device, progress=True)
@@ -177,7 +202,14 @@ def main(argv=None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="folder for datasets and checkpoints (default: temp)")
     parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parents[1] / "baselines" / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing RESULTS.md")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse a method's checkpoint and training time already in --work (trained with the same "
+                             "preset on the same data) instead of training again")
+    parser.add_argument("--train-only", action="store_true",
+                        help="train the methods into --work and stop (a later --reuse run predicts and writes the table)")
     args = parser.parse_args(argv)
+    if (args.reuse or args.train_only) and args.work is None:
+        parser.error("--reuse and --train-only need --work")
     torch.set_num_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS[TASK]))
@@ -187,19 +219,24 @@ def main(argv=None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="aasce-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    train_dir = phantoms.generate(TASK, out=work / "train", cases=args.train_cases, seed=args.seed, small=args.small)
-    test_dir = phantoms.generate(TASK, out=work / "test", cases=args.test_cases, seed=args.seed + 1, domain="test")
+    train_dir = _dataset(work / "train", cases=args.train_cases, seed=args.seed, domain="train", small=args.small,
+                         reuse=args.reuse or args.train_only)
+    test_dir = _dataset(work / "test", cases=args.test_cases, seed=args.seed + 1, domain="test", small=False,
+                        reuse=args.reuse or args.train_only)
     rows = reference_rows(Path(train_dir), Path(test_dir), work, np.random.default_rng(args.seed))
     for method in methods:
         print(f"== {method}", flush=True)
         try:
             row = run_method(method, preset=args.preset, train_dir=Path(train_dir), test_dir=Path(test_dir), work=work,
-                             device=device)
+                             device=device, reuse=args.reuse, train_only=args.train_only)
         except Exception as error:  # one failing method must not hide the others' results
             traceback.print_exc()
             row = {"method": method, "error": f"{type(error).__name__}: {str(error)[:120]}"}
         print(row, flush=True)
         rows.append(row)
+    if args.train_only:
+        print(f"trained {', '.join(methods)} into {work}")
+        return 0
     section = render(rows, args=args, n_train=args.train_cases, n_test=args.test_cases, device=device,
                      total_s=time.perf_counter() - began)
     if args.no_write:
