@@ -36,6 +36,8 @@ GENERATORS: dict[str, Callable[..., Path]] = {
 }
 #: which extra layouts each generator can write besides the SpineBench one.
 EXTRA_LAYOUTS = {"aasce-cobb": ("spineweb16",), "fracture-ct": ("verse",)}
+#: task-specific keyword options of `generate`, by task.
+TASK_OPTIONS = {"fracture-ct": ("fracture_free",)}
 
 
 def generate(
@@ -49,13 +51,16 @@ def generate(
     small: bool = False,
     progress: bool = True,
     workers: int = 1,
+    **options,
 ) -> Path:
     """Write `cases` generated cases of `task_id` into the dataset folder `out` and return it.
 
     domain "train" gives a train split; "test" a test split with the task's shifted domain (and groups for
     metastatic-body-ct and lumbosacral-ct). `layout` "spineweb16" (aasce-cobb) or "verse" (fracture-ct) writes the
     public dataset layout instead, for the importers. `small` makes reduced-size images for fast tests. `workers` > 1 writes cases
-    in that many processes (same files). Output is byte-identical for equal arguments."""
+    in that many processes (same files). `options` are task-specific (TASK_OPTIONS): fracture-ct takes
+    `fracture_free`, the fraction of patients made fracture-free (default 0). Output is byte-identical for equal
+    arguments."""
     if task_id not in GENERATORS:
         raise ValueError(f"unknown task {task_id!r}; generators exist for {sorted(GENERATORS)}")
     if domain not in DOMAINS:
@@ -67,5 +72,8 @@ def generate(
         raise ValueError(f"cases must be at least 1, got {cases}")
     if int(workers) < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    unknown = set(options) - set(TASK_OPTIONS.get(task_id, ()))
+    if unknown:
+        raise ValueError(f"{task_id} takes no option(s) {sorted(unknown)}; it takes {TASK_OPTIONS.get(task_id, ())}")
     return GENERATORS[task_id](out=Path(out), cases=int(cases), seed=int(seed), domain=domain, layout=layout,
-                               small=bool(small), progress=progress, workers=int(workers))
+                               small=bool(small), progress=progress, workers=int(workers), **options)

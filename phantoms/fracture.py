@@ -8,6 +8,12 @@ three shapes (wedge: anterior collapse, biconcave: central, crush: the whole end
 physiological anterior wedge under 8 %. Inputs: the image, the vertebra label map (VerSe integers, complete
 vertebrae only; the partial ones at the field-of-view edges are shown but unlabelled) and the centroids in mm
 (from the label map). Ground truth: `vertebrae.csv` with grade and shape per labelled vertebra.
+
+`fracture_free` (a fraction in [0, 1], default 0) makes that share of the patients fracture-free whatever their
+severity, for cross-validations that need several negative patients per fold: case index i is one of them when
+floor((i + 1) f) > floor(i f), so they are spread evenly over the case list. Such a case draws exactly the random
+numbers it would draw otherwise (its fractures are sampled, then dropped), so its anatomy, density and noise are
+those of the same case without the option; with the default 0 the output is unchanged.
 """
 
 from __future__ import annotations
@@ -43,8 +49,9 @@ def sample_fractures(rng: np.random.Generator, names: list[str], severity: float
     return fractures
 
 
-def make_case(rng: np.random.Generator, *, small: bool):
-    """(image, label map, centroids {name: [x, y, z]}, vertebrae [(name, grade, shape)])."""
+def make_case(rng: np.random.Generator, *, small: bool, fracture_free: bool = False):
+    """(image, label map, centroids {name: [x, y, z]}, vertebrae [(name, grade, shape)]); `fracture_free` drops the
+    sampled fractures (after drawing them, so the rest of the case is unchanged)."""
     top = ct.ORDER.index(str(rng.choice([f"T{i}" for i in range(4, 10)])))
     bottom = ct.ORDER.index(str(rng.choice([f"L{i}" for i in range(2, 6)])))
     labelled = ct.ORDER[top : bottom + 1]
@@ -52,6 +59,8 @@ def make_case(rng: np.random.Generator, *, small: bool):
     severity = float(rng.beta(1.6, 2.4))
     params = ct.sample_params(rng, osteoporosis=severity)
     fractures = sample_fractures(rng, labelled, severity)
+    if fracture_free:
+        fractures = {}
     spine = ct.build_spine(rng, drawn, params=params, anchor=np.zeros(3), anchor_level=labelled[len(labelled) // 2],
                            fractures=fractures)
     first, last = spine[1], spine[-2]
@@ -90,9 +99,18 @@ def preview(image: sitk.Image) -> np.ndarray:
     return np.repeat(sagittal, int(np.ceil(rows / sagittal.shape[0])), axis=0)
 
 
+def forced_fracture_free(index: int, fraction: float) -> bool:
+    """Whether case `index` is made fracture-free for a `fracture_free` fraction (evenly spread indices)."""
+    return int(np.floor((index + 1) * fraction + 1e-9)) > int(np.floor(index * fraction + 1e-9))
+
+
 def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool,
-             workers: int = 1) -> Path:
+             workers: int = 1, fracture_free: float = 0.0) -> Path:
+    if not 0.0 <= float(fracture_free) <= 1.0:
+        raise ValueError(f"fracture_free must be a fraction in [0, 1], got {fracture_free}")
     if layout == "verse":
+        if fracture_free:
+            raise ValueError("fracture_free is only available for the spinebench layout")
         from phantoms.layouts import write_verse
 
         return write_verse(out=out, cases=cases, seed=seed, small=small, progress=progress)
@@ -101,7 +119,8 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
         cid = case_id(index)
 
         def write(input_dir: Path, _gt_dir: Path) -> GeneratedCase:
-            image, labels, centroids, vertebrae = make_case(case_rng(seed, TASK_ID, index), small=small)
+            image, labels, centroids, vertebrae = make_case(case_rng(seed, TASK_ID, index), small=small,
+                                                            fracture_free=forced_fracture_free(index, fracture_free))
             write_image(input_dir / "image.nii.gz", image)
             write_image(input_dir / "vertebrae.nii.gz", labels)
             write_json(input_dir / "centroids.json", centroids)
