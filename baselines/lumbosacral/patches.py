@@ -1,7 +1,9 @@
 """Patch sampling and augmentation for the lumbosacral baselines (Liu et al. Sect. 2.2): random 32×64×64 patches
 (half of the labelled ones centred on a foreground voxel so that the thin nerve is seen), white noise, vertical and
 horizontal flips, a random voxel-size disturbance of ±0.2 mm per axis and a rotation of up to ±10° about the
-longitudinal (z) axis. Geometry is done with one sampling grid from a cropped region larger than the patch, so
+longitudinal (z) axis. Optionally (beyond the paper; off unless ``intensity_shift``/``intensity_scale`` are set) a
+random offset and contrast factor of the standardised intensity per patch, for robustness to another scanner's HU
+calibration. Geometry is done with one sampling grid from a cropped region larger than the patch, so
 rotated corners read real image content."""
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class Augmentation:
     voxel_jitter_mm: float
     rotation_degrees: float
     spacing: tuple[float, float, float]  # (z, y, x) mm of the resampled volumes
+    intensity_shift: float = 0.0  # not in the paper: uniform ± offset of the standardised intensity per patch
+    intensity_scale: float = 0.0  # not in the paper: contrast factor drawn uniformly in 1 ± this per patch
 
 
 def crop(volume: np.ndarray, centre: tuple[int, int, int], size: tuple[int, int, int]) -> np.ndarray:
@@ -69,6 +73,9 @@ def augmented_patch(
     matrix = (torch.diag(torch.tensor(fraction)) @ rotation_matrix((0.0, 0.0, angle))
               @ torch.diag(torch.tensor(zoom)) @ torch.diag(torch.tensor(flips)))
     out_image, out_labels = warp(image_region, label_region, matrix=matrix.float(), size=patch)
+    if augmentation.intensity_scale > 0 or augmentation.intensity_shift > 0:
+        scale = 1.0 + rng.uniform(-augmentation.intensity_scale, augmentation.intensity_scale)
+        out_image = out_image * scale + rng.uniform(-augmentation.intensity_shift, augmentation.intensity_shift)
     if augmentation.noise_std > 0:
         noise = torch.from_numpy(rng.normal(0.0, augmentation.noise_std, out_image.shape)).float()
         out_image = out_image + noise

@@ -37,6 +37,8 @@ def test_median_frequency_class_weights_by_hand():
     # frequencies 6/12, 3/12, 2/12, 1/12; median = 2.5/12
     expected = [2.5 / 6, 2.5 / 3, 2.5 / 2, 2.5 / 1]
     np.testing.assert_allclose(ss.class_weights([labels]).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(ss.class_weights([labels], 0.5).numpy(), np.sqrt(expected), rtol=1e-6)
+    np.testing.assert_allclose(ss.class_weights([labels], 0.0).numpy(), np.ones(4), rtol=1e-6)
 
 
 def test_fake_and_real_losses_follow_the_k_plus_one_formulation():
@@ -69,6 +71,20 @@ def test_patch_without_augmentation_is_the_plain_crop():
                                     rng=np.random.default_rng(5))
     assert labels is None
     np.testing.assert_allclose(patch[0, 0].numpy(), crop(image, centre, (8, 12, 12)), atol=1e-5)
+
+
+def test_intensity_augmentation_is_an_affine_change_of_the_patch():
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(20, 30, 30)).astype(np.float32)
+    plain = Augmentation(noise_std=0, flip_probability=0, voxel_jitter_mm=0, rotation_degrees=0,
+                         spacing=(1.0, 0.5, 0.5))
+    shifted = replace(plain, intensity_shift=0.5, intensity_scale=0.2)
+    base, _ = augmented_patch(image, None, patch=(8, 12, 12), augmentation=plain, foreground_probability=0,
+                              rng=np.random.default_rng(3))
+    changed, _ = augmented_patch(image, None, patch=(8, 12, 12), augmentation=shifted, foreground_probability=0,
+                                 rng=np.random.default_rng(3))
+    scale, offset = np.polyfit(base.numpy().ravel(), changed.numpy().ravel(), 1)
+    assert 0.8 <= scale <= 1.2 and abs(offset) <= 0.5 and not np.allclose(base.numpy(), changed.numpy())
 
 
 def test_crop_replicates_edges():
