@@ -44,8 +44,11 @@ from evaluators import metrics  # noqa: E402
 from evaluators.layout import VERTEBRA_LABELS  # noqa: E402
 
 TASK = "fracture-ct"
-#: patients generated per preset
-CASES = {"tiny": 12, "standard": 24, "paper": 90}  # seed 0: 2, 3 and about 9 patients without fracture
+#: patients generated per preset, and the fraction of them made fracture-free (phantoms.fracture, `fracture_free`)
+#: so that every fold of the 5-fold cross-validation holds at least two negative patients (seed 0: 2 of 12, 13 of 30
+#: and about 17 of 90 patients without fracture)
+CASES = {"tiny": 12, "standard": 30, "paper": 90}
+FRACTURE_FREE = {"tiny": 0.0, "standard": 1 / 3, "paper": 0.1}
 FIGURES = ROOT / "benchmarks" / "figures"
 DENSITY_EROSION_MM = 3.0
 
@@ -58,17 +61,22 @@ PAPER_HUSSEINI = {
     "vae": ("73.1 ± 3.3", "70.3 ± 4.8", "71.6 ± 3.2", "68.8 ± 6.6", "n/r", "n/r"),
     "conditioned-vae": ("79.3 ± 2.0", "71.4 ± 3.1", "75.4 ± 2.8", "69.5 ± 4.0", "0.81", "65 / 81 / 100"),
 }
+LOSS_NAMES = {"voxel": "voxel-wise", "class": "class-balanced"}
+AXIS_NAMES = ("superior-inferior", "anterior-posterior", "left-right")  # array axes z, y, x (common.py)
 VAE_NAMES = {"encoder": "Encoder-classifier (paper: Baseline)", "autoencoder": "AE-classifier (AE-baseline)",
              "vae": "VAE (no one-hot, plain MSE)", "conditioned-vae": "Spine-VAE (conditioned, weighted MSE)"}
 
 
 def dataset(data_root: Path, preset: str) -> tuple[Path, str]:
     """The generated fracture-ct training set for the cross-validations (reused when present)."""
-    out = Path(data_root) / f"fracture-ct-{preset}"
+    cases, free = CASES[preset], FRACTURE_FREE[preset]
     small = preset != "paper"
+    options = {"fracture_free": free} if free else {}
+    out = Path(data_root) / (f"fracture-ct-{preset}-{cases}cases" + (f"-free{free:.3f}" if free else ""))
     if not (out / "dataset.json").is_file():
-        phantoms.generate(TASK, out=out, cases=CASES[preset], seed=0, small=small, progress=False)
-    return out, f"phantoms.generate('fracture-ct', cases={CASES[preset]}, seed=0, small={small})"
+        phantoms.generate(TASK, out=out, cases=cases, seed=0, small=small, progress=False, **options)
+    option = f", fracture_free={free:.3g}" if free else ""
+    return out, f"phantoms.generate('fracture-ct', cases={cases}, seed=0, small={small}{option})"
 
 
 # ------------------------------------------------------------------------------------------ reference scores
@@ -178,7 +186,10 @@ def nicolaes_section(data_dir: Path, source: str, *, preset: str, device: str, d
         f"Data: {len(ids)} generated patients ({negatives} without fracture), {vertebrae} vertebrae of which "
         f"{fractured} fractured, from {source}. Stratified {folds_used}-fold cross-validation with at least "
         f"{config.min_negatives_per_fold} patient(s) without fracture per fold, preset `{preset}` (voxels "
-        f"{config.spacing_mm:g} mm, {config.epochs} epochs × {config.segments_per_epoch} segments), device `{device}`, "
+        f"{config.spacing_mm:g} mm, {config.epochs} epochs × {config.segments_per_epoch} segments of "
+        f"{config.segment_output}³ outputs, {LOSS_NAMES[config.loss_balance]} cross-entropy, flips along "
+        f"{' and '.join(AXIS_NAMES[a] for a in config.flip_axes)}; module docstring: where this departs from the "
+        f"paper's training regime), device `{device}`, "
         f"{config.n_bootstrap} bootstrap replicates. Patient AUC (hull): area under the ROC convex hull of the "
         f"{len(config.probability_thresholds)} × {len(config.noise_thresholds)} (probability, noise) threshold "
         "classifiers; single score: the highest probability threshold at which a component of at least "
@@ -257,7 +268,7 @@ def husseini_section(data_dir: Path, source: str, *, preset: str, device: str, d
         "",
         f"Data: {vertebrae} vertebrae ({fractured} fractured) of {len(ids)} generated patients from {source}. "
         f"Patient-grouped, stratified {folds_used}-fold cross-validation (at least "
-        f"{config.min_negatives_per_fold} patient without fracture per fold), "
+        f"{config.min_negatives_per_fold} patient(s) without fracture per fold), "
         f"preset `{preset}` ({config.patch}³ patches at {config.spacing_mm:g} mm, {config.recon_epochs} + "
         f"{config.kl_epochs} + {config.classifier_epochs} epochs), device `{device}`, threshold "
         f"{config.threshold}. Recall, precision, F1 and specificity: mean ± sd over folds; AUC pooled over folds "

@@ -153,3 +153,30 @@ def test_config_rejects_unknown_variant_and_misaligned_segments():
         dp.Config(variant="2d")
     with pytest.raises(ValueError, match="multiple of subsample"):
         dp.Config(segment_output=10)
+    with pytest.raises(ValueError, match="loss_balance"):
+        dp.Config(loss_balance="focal")
+    with pytest.raises(ValueError, match="flip_axes"):
+        dp.Config(flip_axes=(3,))
+
+
+def test_class_balanced_loss_averages_the_class_means():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 4, 4, 4)
+    targets = torch.zeros(2, 4, 4, 4, dtype=torch.long)
+    targets[0, 0, 0, :2] = 2  # two fracture voxels
+    targets[1, :2] = 1  # 32 normal voxels
+    targets[1, 3] = dp.IGNORE  # padding: never counted
+    voxels = torch.nn.functional.cross_entropy(logits, targets, ignore_index=dp.IGNORE, reduction="none")
+    expected = torch.stack([voxels[targets == c].mean() for c in range(3)]).mean()
+    balanced = dp.segment_loss(logits, targets, replace(TINY, loss_balance="class"))
+    torch.testing.assert_close(balanced, expected)
+    plain = dp.segment_loss(logits, targets, replace(TINY, loss_balance="voxel"))
+    torch.testing.assert_close(plain, voxels[targets != dp.IGNORE].mean())
+    # a batch without fracture voxels averages over the classes it has
+    only = dp.segment_loss(logits, torch.where(targets == 2, 0, targets), replace(TINY, loss_balance="class"))
+    assert torch.isfinite(only)
+
+
+def test_standard_preset_fits_five_folds_with_two_negatives():
+    for config in (dp.PRESETS["standard"], dp.PRESETS["paper"]):
+        assert config.folds == 5 and config.min_negatives_per_fold == 2
