@@ -16,7 +16,7 @@ Pipeline and the paper section each part follows:
   1024×512, regression input 512×256.
 - Sect. 3.2, weighted ensemble of regressors of different families (ResNet, DenseNet, EfficientNet), weights from
   their validation scores (here ∝ 1 / validation MAE on a held-out ``validation_fraction``), and angles below 4°
-  set to 0 (``zero_below``).
+  set to 0 (``zero_below``; the ``standard`` preset turns the rule off, see its comment).
 
 Where this implementation differs: no ImageNet pretraining (the paper found it helped); the paper's domain
 adaptation used the unlabelled challenge test images — ``target_data`` may name an unlabelled dataset folder (only its
@@ -94,8 +94,11 @@ PRESETS = {
     ),
     "standard": Config(
         seg_size=(192, 96), seg_backbone="compact", seg_base_channels=12, seg_head_channels=32, seg_steps=200,
-        seg_batch=6, reg_size=(128, 64), regressors=("compact", "resnet18"), reg_base_channels=12, reg_steps=200,
+        seg_batch=6, reg_size=(96, 48), regressors=("compact", "resnet18"), reg_base_channels=12, reg_steps=900,
         reg_batch=8, lr=2e-3,
+        # about the paper's 90 regression epochs over ~80 training cases; the < 4° rule is off here: on the phantoms
+        # the MT and TL angles are often a few degrees, and zeroing them cost SMAPE on validation phantoms (40.1 -> 35.9)
+        zero_below=0.0,
     ),
     "paper": Config(),
 }
