@@ -135,6 +135,9 @@ def _fmt(value, digits: int = 2) -> str:
 
 def render(rows: list[dict], *, args, n_train: int, n_test: int, device: str, total_s: float) -> str:
     mean_smape = next(r["smape"] for r in rows if r["method"] == "reference: training mean")
+    timing = (f"the methods were trained by separate `--train-only` processes (their training times are stored with "
+              f"the checkpoints) and this `--reuse` run predicted and scored in {total_s / 60:.1f} min."
+              if getattr(args, "reuse", False) else f"whole run {total_s / 60:.1f} min.")
     lines = [
         START,
         "## AASCE 2019 Cobb-angle baselines (task `aasce-cobb`)",
@@ -145,7 +148,7 @@ def render(rows: list[dict], *, args, n_train: int, n_test: int, device: str, to
         f"{torch.get_num_threads()} torch thread(s), {'reduced-size' if args.small else 'full-size'} training images "
         f"and full-size test images (1400-3000 rows), "
         f"{platform.machine()} CPU shared with other jobs (times are wall clock and include that contention); "
-        f"whole run {total_s / 60:.1f} min.",
+        f"{timing}",
         "",
         "SMAPE (%, lower is better) and mean absolute error per angle (degrees) on the phantom test set. "
         "\"vs mean\" is the method's SMAPE divided by the training-mean row's (below 1 = better than predicting the "
