@@ -118,7 +118,8 @@ PRESETS = {
                    levels=2, base_filters=4, norm="instance", iterations=16, batch_size=2, learning_rate=3e-3,
                    latent_dim=16, generator_filters=4, generator_levels=3, discriminator_filters=4,
                    discriminator_levels=2),
-    # standard: 1 800 iterations take about 2 (U-Net), 7 (semi-cGAN) and 9 (fewshot-GAN) minutes on one CPU thread
+    # standard: 1 800 iterations take about 2 (U-Net), 7 (semi-cGAN) and 9 (fewshot-GAN) minutes of CPU time on one
+    # thread (4, 10 and 12 minutes of wall time, with prediction, in the benchmark on a busy 2-core machine)
     "standard": Config(spacing=(4.0, 2.0, 2.0), voxel_jitter_mm=0.8, patch=(16, 32, 32), stride=(10, 20, 20),
                        levels=3, base_filters=8, norm="instance", iterations=1800, batch_size=2, learning_rate=2e-3,
                        class_weight_power=0.5, lambda_g=10.0, lambda_d=10.0, intensity_shift=0.3,
