@@ -109,14 +109,6 @@ class Cascade(nn.Module):
         return spine, torch.sigmoid(self.centreline(spine))
 
 
-def _largest(mask: np.ndarray) -> np.ndarray:
-    labels, count = ndimage.label(mask)
-    if count < 2:
-        return mask
-    sizes = ndimage.sum(mask, labels, index=np.arange(1, count + 1))
-    return labels == 1 + int(np.argmax(sizes))
-
-
 def _crop_box(rows: np.ndarray, height: int, width: int, margin: float) -> tuple[float, float, float, float]:
     pad = margin * height
     return 0.0, float(rows.min() - pad), float(width), float(rows.max() + 1 + pad)
@@ -246,7 +238,7 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
 
     def spine_mask_of(spine: np.ndarray) -> np.ndarray:
         mask = spine > 0.5
-        return framing.trim_mask(_largest(mask)) if framing is not None else mask
+        return framing.trim_mask(common.largest_component(mask)) if framing is not None else mask
 
     out = {}
     for case in tqdm(load_cases(data_dir, size=size, ground_truth=False), desc="centreline predict", disable=not progress):

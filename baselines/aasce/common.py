@@ -18,6 +18,7 @@ forcing, polynomial landmark smoothing, and the prediction record.
 - ``force_count(corners, count=17)``: drop extra vertebrae from the bottom, or repeat the bottom one (Khanal Sect. 4).
 - ``smooth_landmarks(landmarks, degree=6)``: replace each corner type's x by a degree-``degree`` polynomial in y
   fitted over the vertebrae (Khanal Sect. 4; one polynomial per corner type so left and right corners stay apart).
+- ``largest_component(mask)``: the largest connected component of a binary mask.
 - ``crop_resize(image, box, size)``: resample a box of the image to a fixed size (for per-vertebra networks).
 - ``angle_record(angles)``: the in-memory prediction ``{"angles": [pt, mt, tl]}`` (finite, non-negative).
 """
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import ndimage
 from skimage.transform import AffineTransform, warp
 
 from baselines.nn.training import GradScalerStep, autocast, progress as progress_bar
@@ -133,6 +135,15 @@ def refine_crop(find_points, image: np.ndarray, framing: Framing, *, rounds: int
             break  # the points on the crop span too little of it: keep the previous crop
         box = new
     return box
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest connected component of a binary mask (the mask itself, as bool, when it has none)."""
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return np.asarray(mask, dtype=bool)
+    sizes = ndimage.sum(mask, labels, index=range(1, count + 1))
+    return labels == (int(np.argmax(sizes)) + 1)
 
 
 def framing_from_cases(cases) -> Framing:

