@@ -10,7 +10,7 @@ forcing, polynomial landmark smoothing, and the prediction record.
   ``Framing.crop_box(points, image_shape)`` turns the spine points a first pass found in a test image into the crop
   that frames it the same way. This automatic step replaces the manual cropping of test images (skull and pelvis
   removed by hand) that Seg4Reg and Khanal et al. describe.
-- ``refine_crop(find_points, image, framing, *, rounds)``: the automatic crop repeated: find the spine points on the
+- ``refine_crop(find_points, image, framing, *, rounds, start=None)``: the automatic crop repeated: find the spine points on the
   whole image, crop, find them again on the crop (where the spine is seen at the scale the network was trained on),
   crop again, ``rounds`` times; returns the final box. One round is the plain two-pass crop.
   ``Framing.trim_mask(mask)``: a predicted spine mask cut to the T1-L5 length the training proportions (length /
@@ -121,11 +121,14 @@ class Framing:
         return {"top": self.top, "bottom": self.bottom, "aspect": self.aspect, "length_ratio": self.length_ratio}
 
 
-def refine_crop(find_points, image: np.ndarray, framing: Framing, *, rounds: int = 1) -> tuple[int, int, int, int]:
-    """The crop box after ``rounds`` rounds of find-points-then-frame. ``find_points(image)`` returns spine points
-    (N, 2) in that image's pixels. A round whose crop finds too few points keeps the previous box."""
+def refine_crop(
+    find_points, image: np.ndarray, framing: Framing, *, rounds: int = 1, start: tuple[int, int, int, int] | None = None
+) -> tuple[int, int, int, int]:
+    """The crop box after ``rounds`` rounds of find-points-then-frame, beginning from ``start`` (default: the whole
+    image). ``find_points(image)`` returns spine points (N, 2) in that image's pixels. A round whose crop finds too
+    few points keeps the previous box."""
     height, width = image.shape[:2]
-    box = (0, 0, width, height)
+    box = tuple(int(v) for v in start) if start is not None else (0, 0, width, height)
     for _ in range(max(1, rounds)):
         points = np.asarray(find_points(crop(image, box)), dtype=np.float64).reshape(-1, 2)
         if len(points) < 2:
@@ -135,6 +138,28 @@ def refine_crop(find_points, image: np.ndarray, framing: Framing, *, rounds: int
             break  # the points on the crop span too little of it: keep the previous crop
         box = new
     return box
+
+
+def framing_windows(
+    image_shape: tuple[int, int], framing: Framing, *, heights=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), step: float = 0.05,
+    columns: int = 5,
+) -> list[tuple[int, int, int, int]]:
+    """Candidate crops (x0, y0, x1, y1) with the training images' width/height ratio: for each height (a fraction of
+    the image height), windows every ``step`` of the image height from top to bottom, at ``columns`` horizontal
+    positions spread evenly across the image (one, centred, when the window is as wide as the image)."""
+    height, width = image_shape[:2]
+    windows = []
+    for fraction in heights:
+        window_height = min(float(fraction), 1.0) * height
+        window_width = min(float(width), framing.aspect * window_height)
+        rows = max(1, int(round((height - window_height) / (step * height))) + 1)
+        cols = max(1, columns) if window_width < width else 1
+        for y0 in np.linspace(0.0, height - window_height, rows):
+            for x0 in np.linspace(0.0, width - window_width, cols) if cols > 1 else [(width - window_width) / 2]:
+                box = (int(round(x0)), int(round(y0)), int(round(x0 + window_width)), int(round(y0 + window_height)))
+                if box not in windows:
+                    windows.append(box)
+    return windows
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:

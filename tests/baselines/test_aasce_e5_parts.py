@@ -67,6 +67,31 @@ def test_iflytek_box_filters():
     kept = keypoint.filter_boxes(boxes, 0.36)
     # box 1 overlaps both neighbours (IoU 0.43 each) and goes; the far-right box fails the distance rule
     np.testing.assert_array_equal(kept, boxes[[0, 2, 3]])
+    # a missed vertebra: the box below the gap is further from the box above it (upper-left corners 25 apart) than
+    # it is wide (20) and goes, but the boxes below it are compared with their own upper neighbours and stay
+    column = np.array([[10, y, 30, y + 10] for y in (0, 12, 37, 49, 61)], dtype=float)
+    np.testing.assert_array_equal(keypoint.filter_boxes(column, 0.36), column[[0, 1, 3, 4]])
+
+
+def test_iflytek_merge_coincident_vertebrae():
+    square = np.array([[0, 0], [10, 0], [0, 10], [10, 10]], dtype=float)  # height 10 (top mid-point to bottom's)
+    corners = np.stack([square, square + [1, 2], square + [0, 12], square + [0, 24]])
+    merged = keypoint.merge_coincident(corners, 0.7)
+    # the first two centres are 2.2 apart (< 7): one vertebra at their mean; the others are 12 apart and stay
+    np.testing.assert_allclose(merged, np.stack([square + [0.5, 1.0], square + [0, 12], square + [0, 24]]))
+    np.testing.assert_array_equal(keypoint.merge_coincident(corners, 0.0), corners)
+
+
+def test_iflytek_patch_peaks_are_sub_pixel():
+    from baselines.nn.converters import landmarks_to_heatmaps
+
+    truth = np.array([[3.3, 4.6], [9.0, 2.0], [0.2, 9.7]])
+    heatmap = landmarks_to_heatmaps(truth, (12, 12), sigma=1.0).max(axis=0)
+    peaks = keypoint.local_peaks(heatmap, 0.3)
+    peaks = peaks[np.argsort(peaks[:, 0])]
+    # Gaussian peaks are recovered exactly inside the map; on the left border x keeps its integer column
+    np.testing.assert_allclose(peaks, [[0.0, 9.7], [3.3, 4.6], [9.0, 2.0]], atol=1e-4)
+    assert len(keypoint.local_peaks(heatmap, 1.01)) == 0
 
 
 def test_spine_function_midpoints_and_tilt():
@@ -142,6 +167,14 @@ def test_iflytek_fusion_votes_and_averages():
     expected = np.mean([keypoint.angles_at(x, keypoint.select_vertebrae(a)) for x in (a, b, c)], axis=0)
     np.testing.assert_allclose(fused, expected)
     assert keypoint.fuse({"method-1": np.zeros((0, 4, 2))}, quality_ratio=1.5, preferred="method-2") is None
+    # Method-1 finds one more vertebra above the first (the indices shift by one): the vote is on positions, so the
+    # same vertebrae are agreed and every output is measured at them
+    extra = np.concatenate([_spine([0.0], x=60.0) - [0, 12.0], a])
+    shifted = keypoint.fuse({"method-1": extra, "method-2": b, "method-2-squeezed": c}, quality_ratio=1.5, preferred="method-2")
+    selection = keypoint.select_vertebrae(a)
+    expected = np.mean([keypoint.angles_at(extra, tuple(i + 1 for i in selection)),
+                        keypoint.angles_at(b, selection), keypoint.angles_at(c, selection)], axis=0)
+    np.testing.assert_allclose(shifted, expected)
 
 
 def test_seg4reg_ensemble_weights_and_small_angle_rule():
@@ -203,3 +236,42 @@ def test_refine_crop_recentres_on_the_points_found_in_each_crop():
 
     assert common.refine_crop(shifting, image, framing, rounds=2) == (150, 100, 250, 300)
     assert calls == [(400, 400), (200, 100)]
+    # a start box: the first round looks only at that crop
+    calls.clear()
+    assert common.refine_crop(lambda crop: calls.append(crop.shape) or np.zeros((0, 2)), image, framing,
+                              rounds=1, start=(10, 20, 110, 220)) == (10, 20, 110, 220)
+    assert calls == [(200, 100)]
+
+
+def test_framing_windows_cover_the_image_at_the_training_aspect():
+    framing = common.Framing(top=0.1, bottom=0.1, aspect=0.5)
+    windows = common.framing_windows((1000, 800), framing, heights=(0.5, 1.0), step=0.25, columns=3)
+    # height 500: rows at y0 = 0, 250, 500 (step 250 px) x columns at x0 = 0, 275, 550 (width 250); height 1000:
+    # one row, width 500 centred at x0 = 150 (< image width, so three columns: 0, 150, 300)
+    assert windows[:3] == [(0, 0, 250, 500), (275, 0, 525, 500), (550, 0, 800, 500)]
+    assert windows[-3:] == [(0, 0, 500, 1000), (150, 0, 650, 1000), (300, 0, 800, 1000)]
+    assert len(windows) == 9 + 3
+    # a window as wide as the image is centred, once
+    assert common.framing_windows((100, 40), common.Framing(0, 0, 1.0), heights=(1.0,), step=0.1, columns=5) == [(0, 0, 40, 100)]
+
+
+def test_iflytek_spine_search_picks_the_window_the_network_trusts_most():
+    """``locate_spine`` scores every candidate window with SimpleBaseline I's confidence and returns the best one: a
+    stand-in network whose heatmaps peak only where the crop's top-left pixel is bright picks the window starting on
+    the single bright pixel."""
+    config = keypoint.PRESETS["tiny"]
+    framing = common.Framing(top=0.0, bottom=0.0, aspect=0.5)
+    image = np.zeros((200, 100), dtype=np.float32)
+    windows = common.framing_windows(image.shape, framing, heights=config.window_heights, step=config.window_step,
+                                     columns=config.window_columns)
+    target = windows[len(windows) // 2]
+    image[target[1], target[0]] = 1.0
+
+    class _Networks(keypoint._Networks):
+        def __init__(self):
+            self.config = config
+
+        def framing_confidence(self, images):
+            return np.array([float(crop[0, 0]) - 0.01 * crop.size / image.size for crop in images])
+
+    assert _Networks().locate_spine(image, framing) == target
