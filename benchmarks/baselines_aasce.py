@@ -137,7 +137,7 @@ def render(rows: list[dict], *, args, n_train: int, n_test: int, device: str, to
     mean_smape = next(r["smape"] for r in rows if r["method"] == "reference: training mean")
     timing = (f"the methods were trained by separate `--train-only` processes (their training times are stored with "
               f"the checkpoints) and this `--reuse` run predicted and scored in {total_s / 60:.1f} min."
-              if getattr(args, "reuse", False) else f"whole run {total_s / 60:.1f} min.")
+              if args.reuse else f"whole run {total_s / 60:.1f} min.")
     lines = [
         START,
         "## AASCE 2019 Cobb-angle baselines (task `aasce-cobb`)",

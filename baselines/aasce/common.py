@@ -156,10 +156,8 @@ def framing_windows(
         cols = max(1, columns) if window_width < width else 1
         for y0 in np.linspace(0.0, height - window_height, rows):
             for x0 in np.linspace(0.0, width - window_width, cols) if cols > 1 else [(width - window_width) / 2]:
-                box = (int(round(x0)), int(round(y0)), int(round(x0 + window_width)), int(round(y0 + window_height)))
-                if box not in windows:
-                    windows.append(box)
-    return windows
+                windows.append((int(round(x0)), int(round(y0)), int(round(x0 + window_width)), int(round(y0 + window_height))))
+    return list(dict.fromkeys(windows))  # rounding can make two candidates equal: keep the first
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:

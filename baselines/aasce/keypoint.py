@@ -339,6 +339,12 @@ def filter_boxes(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
     return boxes[np.concatenate([[True], ~far])]
 
 
+def vertebra_heights(corners: np.ndarray) -> np.ndarray:
+    """Each vertebra's height (V,) of (V, 4, 2) corners: the distance from its top corners' mid-point to its bottom
+    corners' mid-point."""
+    return np.linalg.norm(corners[:, 2:].mean(axis=1) - corners[:, :2].mean(axis=1), axis=1)
+
+
 def merge_coincident(corners: np.ndarray, distance: float) -> np.ndarray:
     """Vertebrae (V, 4, 2), sorted top to bottom, with runs of consecutive vertebrae whose centres lie within
     ``distance`` vertebra heights (the median over the vertebrae of the distance between the mid-points of the top
@@ -346,7 +352,7 @@ def merge_coincident(corners: np.ndarray, distance: float) -> np.ndarray:
     two copies of the same corners. ``distance`` 0 merges nothing."""
     if distance <= 0 or len(corners) < 2:
         return corners
-    height = float(np.median(np.linalg.norm(corners[:, 2:].mean(axis=1) - corners[:, :2].mean(axis=1), axis=1)))
+    height = float(np.median(vertebra_heights(corners)))
     runs = [[corners[0]]]
     for vertebra in corners[1:]:
         if np.linalg.norm(vertebra.mean(axis=0) - np.mean(runs[-1], axis=0).mean(axis=0)) < distance * height:
@@ -613,9 +619,7 @@ def fuse(results: dict[str, np.ndarray], *, quality_ratio: float, preferred: str
     selections = {name: select_vertebrae(corners) for name, corners in usable.items()}
     voters = sorted(name for name in usable if passes_quality(usable[name], selections[name], quality_ratio)) or sorted(usable)
     centres = {name: usable[name].mean(axis=1)[:, 1] for name in voters}
-    height = float(np.median([
-        np.linalg.norm(usable[name][:, 2:].mean(axis=1) - usable[name][:, :2].mean(axis=1), axis=1).mean() for name in voters
-    ]))
+    height = float(np.median([vertebra_heights(usable[name]).mean() for name in voters]))
     agreed = []
     for line in range(4):
         position = {name: centres[name][selections[name][line]] for name in voters}

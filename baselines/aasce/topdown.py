@@ -223,10 +223,10 @@ class _Predictor:
         rows, cols = np.nonzero(mask)
         return box.to_original(np.stack([cols, rows], axis=1)) if len(rows) >= self.config.min_spine_pixels else np.zeros((0, 2))
 
-    def landmarks(self, image: np.ndarray, framing: common.Framing) -> np.ndarray | None:
+    def landmarks(self, image: np.ndarray) -> np.ndarray | None:
         offset = np.zeros(2)
         if self.config.auto_crop:
-            x0, y0, x1, y1 = common.refine_crop(self.spine_points, image, framing, rounds=self.config.crop_rounds)
+            x0, y0, x1, y1 = common.refine_crop(self.spine_points, image, self.framing, rounds=self.config.crop_rounds)
             image, offset = common.crop(image, (x0, y0, x1, y1)), np.array([x0, y0], dtype=float)
         mask, box = self.mask(image)
         if mask.sum() < self.config.min_spine_pixels:
@@ -247,17 +247,16 @@ class _Predictor:
                 tilts[level] = corrected_tilt(image, centres[level], half_widths[level], 0.35 * spacing, tilts[level], config=self.config)
         return vertebra_landmarks(centres + offset, tilts, half_widths, 0.35 * spacing)
 
-    def predict_angles(self, image: np.ndarray, framing: common.Framing, image_height: int) -> np.ndarray | None:
-        landmarks = self.landmarks(image, framing)
+    def predict_angles(self, image: np.ndarray, image_height: int) -> np.ndarray | None:
+        landmarks = self.landmarks(image)
         return None if landmarks is None else cobb_angles(landmarks, image_height)
 
 
 def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: bool = True) -> dict:
     predictor = _Predictor(checkpoint, config, device)
-    framing = common.Framing(**checkpoint["framing"])
     fallback = np.asarray(checkpoint["mean_angles"], dtype=np.float64)
     predictions = {}
     for case in progress_bar(read_cases(data_dir, ground_truth=False), enabled=progress, desc="top-down"):
-        angles = predictor.predict_angles(enhance(case.image), framing, case.shape[0])
+        angles = predictor.predict_angles(enhance(case.image), case.shape[0])
         predictions[case.id] = common.angle_record(fallback if angles is None else angles)
     return predictions

@@ -127,7 +127,7 @@ def test_topdown_geometry_from_true_masks_tracks_the_official_angles(aasce_train
         mask = landmarks_to_mask(box.to_resized(case.landmarks), config.size, gap_class=True) > 0
         predictor = topdown._Predictor.__new__(topdown._Predictor)
         predictor.config, predictor.mask = config, lambda _image, mask=mask, box=box: (mask, box)
-        errors.append(np.abs(predictor.predict_angles(image, None, case.shape[0]) - case.angles))
+        errors.append(np.abs(predictor.predict_angles(image, case.shape[0]) - case.angles))
     assert np.mean(errors) < 8.0  # degrees, from a perfect segmentation; the training-mean predictor is far worse
 
 
