@@ -1,6 +1,6 @@
 """The `spinebench` console command.
 
-    spinebench bootstrap [--small] [--max-cases N] [--no-baselines] [--methods M,...]
+    spinebench bootstrap [--small] [--max-cases N] [--no-baselines] [--methods M,...] [--preset P]
     spinebench challenge import BUNDLE_DIR [--no-generate] [--small] [--max-cases N] [--force]
     spinebench datasets import LAYOUT PATH --challenge SLUG --split train|test [--task TASK] [--name NAME]
     spinebench baselines list|train|predict ...          (baselines.cli)
@@ -92,14 +92,19 @@ def _find_phase(spec: str):
 
 def _baselines_run(args) -> int:
     setup_django()
-    from spinebench.submissions.baseline_runs import run_baseline
+    from baselines.registry import UnknownMethodError
+    from spinebench.submissions.baseline_runs import BaselineRunError, run_baseline
 
     phase = _find_phase(args.phase)
     if phase.task != args.task:
         print(f"error: phase {args.phase} is for task {phase.task}, not {args.task}", file=sys.stderr)
         return 2
-    submission = run_baseline(phase=phase, method=args.method, preset=args.preset, device=args.device,
-                              checkpoint=args.checkpoint)
+    try:
+        submission = run_baseline(phase=phase, method=args.method, preset=args.preset, device=args.device,
+                                  checkpoint=args.checkpoint)
+    except (BaselineRunError, UnknownMethodError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     submission.refresh_from_db()
     print(f"submission {submission.pk}: {submission.status} {submission.error_message}".rstrip())
     return 0 if submission.status != "failed" else 1
@@ -166,68 +171,58 @@ def _single_task(challenge) -> str:
 
 
 def _bootstrap(args) -> int:
+    """Migrate, import every bundled challenge (generating its data), then queue the baseline runs for the
+    background baselines worker: nothing here waits for training. Every bundle failure is reported in a summary
+    and makes the exit status non-zero; the other bundles are still imported."""
     setup_django()
     from django.core.management import call_command
-    from tqdm import tqdm
 
     from spinebench.challenges.bundles import ImportOptions, import_bundle
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     options = ImportOptions(generate=not args.no_generate, small=args.small, max_cases=args.max_cases)
-    challenges = []
+    challenges, failures = [], []
     for bundle in sorted(path.parent for path in BUNDLES_DIR.glob("*/challenge.yaml")):
         try:
             challenges.append(import_bundle(bundle, options))
             print(f"imported {bundle.name}")
         except Exception as error:  # one broken bundle must not stop the others
+            failures.append(f"bundle {bundle.name}: {type(error).__name__}: {error}")
             print(f"bundle {bundle.name} not imported: {error}", file=sys.stderr)
+    from spinebench.submissions.baseline_runs import sweep_expired_runs
     from spinebench.submissions.tasks import sweep_time_limits
 
-    sweep_time_limits()  # without a broker no beat runs: fail what outlived its time limit since the last start
-    if args.no_baselines:
-        return 0
-    runs = _pending_baselines(challenges, methods=args.methods)
-    failures = 0
-    for phase, method in tqdm(runs, desc="baselines", unit="method", disable=not runs):
-        try:
-            from spinebench.submissions.baseline_runs import run_baseline
-
-            submission = run_baseline(phase=phase, method=method, preset="tiny", device=args.device, progress=False)
-            submission.refresh_from_db()
-            tqdm.write(f"baseline {phase}/{method}: {submission.status} {submission.error_message}".rstrip())
-        except Exception as error:  # log one clear line, go on with the other methods
-            failures += 1
-            tqdm.write(f"baseline {phase}/{method} FAILED: {type(error).__name__}: {error}")
-    print(f"bootstrap done: {len(challenges)} challenge(s), {len(runs) - failures}/{len(runs)} baseline run(s) submitted")
+    sweep_time_limits()  # fail what outlived its time limit while nothing was running
+    sweep_expired_runs()  # baseline runs stopped with the last `make run` go back to the queue
+    queued = [] if args.no_baselines else _queue_baselines(challenges, methods=args.methods, preset=args.preset,
+                                                           device=args.device)
+    print(f"bootstrap: {len(challenges)} challenge(s) imported, {len(queued)} baseline run(s) queued for the "
+          "baselines worker (state and progress on each challenge's baselines page)")
+    if failures:
+        print(f"bootstrap: {len(failures)} failure(s):", file=sys.stderr)
+        for line in failures:
+            print(f"  - {line}", file=sys.stderr)
+        return 1
     return 0
 
 
-def _pending_baselines(challenges, *, methods: str | None) -> list:
-    """(phase, method) for each CSV test phase of the bundled challenges and each registered method of its task
-    that is not already on that phase (succeeded or still running)."""
+def _queue_baselines(challenges, *, methods: str | None, preset: str, device: str) -> list:
+    """Queue a run for each CSV test phase (hidden labels, data present) of the bundled challenges and each
+    registered method of its task that has no run of this preset yet."""
     try:
-        from baselines.registry import METHODS
+        from spinebench.submissions.baseline_runs import queue_runs
     except ImportError as error:
-        print(f"baselines unavailable ({error}); skipping baseline runs", file=sys.stderr)
+        print(f"baselines unavailable ({error}); no baseline runs queued", file=sys.stderr)
         return []
-    from spinebench.submissions.models import Submission
-    from spinebench.submissions.status import Status
-
+    phases = [
+        phase
+        for challenge in challenges
+        for phase in challenge.phases.filter(submission_kind="csv").select_related("dataset")
+        if phase.dataset is not None and phase.dataset.is_hidden and phase.dataset.exists()
+    ]
     wanted = set(methods.split(",")) if methods else None
-    runs = []
-    for challenge in challenges:
-        for phase in challenge.phases.filter(submission_kind="csv").select_related("dataset"):
-            if phase.dataset is None or not phase.dataset.is_hidden or not phase.dataset.exists():
-                continue
-            done = set(
-                Submission.objects.filter(phase=phase, is_baseline=True)
-                .exclude(status__in=[Status.FAILED, Status.CANCELLED])
-                .values_list("baseline_method", flat=True)
-            )
-            runs += [(phase, method) for method in METHODS.get(phase.task, {})
-                     if method not in done and (wanted is None or method in wanted)]
-    return runs
+    return queue_runs(phases=phases, methods=wanted, preset=preset, device=device)
 
 
 # --------------------------------------------------------------------------------------------------------- main
@@ -237,12 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spinebench", description="SpineBench: spine-imaging challenges")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    bootstrap = subparsers.add_parser("bootstrap", help="migrate, import the bundled challenges, generate data, run baselines")
+    bootstrap = subparsers.add_parser(
+        "bootstrap", help="migrate, import the bundled challenges, generate data, queue the baseline runs")
     bootstrap.add_argument("--small", action="store_true", help="generate small images (fast demo)")
     bootstrap.add_argument("--max-cases", type=int, help="cap the cases of each generated dataset")
     bootstrap.add_argument("--no-generate", action="store_true", help="use only dataset folders that already exist")
-    bootstrap.add_argument("--no-baselines", action="store_true", help="do not run the baseline methods")
-    bootstrap.add_argument("--methods", help="comma-separated method names to run (default: all registered)")
+    bootstrap.add_argument("--no-baselines", action="store_true", help="do not queue the baseline methods")
+    bootstrap.add_argument("--methods", help="comma-separated method names to queue (default: all registered)")
+    bootstrap.add_argument("--preset", default="tiny", help="baseline preset to queue (default tiny)")
     bootstrap.add_argument("--device", default="auto", help="device for the baselines (auto, cpu, cuda)")
     bootstrap.set_defaults(func=_bootstrap)
 

@@ -14,8 +14,9 @@ from . import ranking
 
 
 def _entries(phase: Phase) -> list[ranking.Entry]:
+    # A degenerate baseline (constant predictions, or mostly fallbacks) is shown greyed but never ranked as the method.
     evaluations = Evaluation.objects.filter(
-        submission__phase=phase, submission__status=Status.SUCCEEDED, published=True
+        submission__phase=phase, submission__status=Status.SUCCEEDED, published=True, submission__degenerate_reason=""
     ).select_related("submission")
     return [
         ranking.Entry(
@@ -73,6 +74,17 @@ def leaderboard_rows(phase: Phase) -> list[Row]:
         Row(rank=e.rank, submission=e.submission, values=[e.aggregates.get(key) for key in metrics])
         for e in evaluations
     ]
+
+
+def degenerate_baselines(phase: Phase) -> list[Submission]:
+    """Scored baseline submissions left out of the ranking because the run is degenerate (shown greyed, with the
+    reason, below the leaderboard; never in its statistics)."""
+    return list(
+        Submission.objects.filter(phase=phase, is_baseline=True, status=Status.SUCCEEDED)
+        .exclude(degenerate_reason="")
+        .select_related("evaluation")
+        .order_by("baseline_method", "-created")
+    )
 
 
 def rank_stability(phase: Phase, rows: list[Row]) -> dict[int, float]:

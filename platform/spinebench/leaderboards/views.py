@@ -17,7 +17,7 @@ from spinebench.datasets.services import inputs_archive
 
 from spinebench.submissions import plots
 
-from .services import export_records, leaderboard_rows, rank_stability
+from .services import degenerate_baselines, export_records, leaderboard_rows, rank_stability
 
 
 def get_visible_phase(request, challenge: str, phase: str) -> Phase:
@@ -47,6 +47,7 @@ def phase_leaderboard(request, challenge, phase):
             "can_download_inputs": can_download_phase_inputs(phase, request.user),
             "roc_overlay": len(overlay) if plots_allowed else 0,
             "plots_withheld": bool(overlay) and not plots_allowed,
+            "degenerate_baselines": degenerate_baselines(phase),
         },
     )
 

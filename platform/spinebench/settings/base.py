@@ -143,14 +143,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_TASK_DEFAULT_QUEUE = "scoring"
-CELERY_TASK_QUEUES = [Queue("scoring"), Queue("containers-cpu"), Queue("containers-gpu")]
+CELERY_TASK_QUEUES = [Queue("scoring"), Queue("containers-cpu"), Queue("containers-gpu"), Queue("baselines")]
 CELERY_TASK_ROUTES = {
+    # The baseline sweep is quick: it must not wait behind a training run on the baselines queue.
+    "spinebench.submissions.baseline_tasks.sweep_baseline_runs": {"queue": "scoring"},
+    "spinebench.submissions.baseline_tasks.*": {"queue": "baselines"},
     "spinebench.submissions.tasks.*": {"queue": "scoring"},
     "spinebench.leaderboards.tasks.*": {"queue": "scoring"},
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-time-limits": {
         "task": "spinebench.submissions.tasks.sweep_time_limits",
+        "schedule": env.int("SPINEBENCH_SWEEP_INTERVAL_S", default=60),
+    },
+    # Baseline runs whose worker stopped (lease expired) are requeued.
+    "sweep-baseline-runs": {
+        "task": "spinebench.submissions.baseline_tasks.sweep_baseline_runs",
         "schedule": env.int("SPINEBENCH_SWEEP_INTERVAL_S", default=60),
     },
     # Container runs whose worker died (lease expired) are requeued, and orphan containers removed.

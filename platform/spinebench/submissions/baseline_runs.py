@@ -1,25 +1,45 @@
-"""Running a registered baseline method for a phase: train on the challenge's training split (or reuse a
-checkpoint), predict the phase's test inputs, and submit the predictions as a baseline submission.
+"""Running registered baseline methods for phases, in the background: one `BaselineRun` row per (phase, method,
+preset), executed by the baselines worker (`baseline_tasks.run_baseline_job`, queue `baselines`, one run at a
+time), so the site is served at once and each result appears on its leaderboard when it is done.
 
-The method never sees the test ground truth: it predicts from a shadow folder holding only the manifest (case ids
-and groups) and a link to `inputs/`."""
+A run trains on the challenge's training split (or reuses its checkpoint), predicts the phase's test inputs and
+submits the predictions as a baseline submission. The method never sees the test ground truth: it predicts from a
+shadow folder holding only the manifest (case ids and groups) and a link to `inputs/`.
+
+Every prediction comes with the method's per-case report (`baselines.report`): which cases used the method's own
+output and which a fallback (training mean, zeros, box corners, ...). Its fallback share and, when the run is
+degenerate (constant predictions, or fallbacks on more than half the cases), the reason are stored on the
+submission; a degenerate submission stays visible but is not ranked as the method.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import resource
 import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
 
 from spinebench.challenges.models import Phase
 from spinebench.datasets.models import Dataset
 
-from .models import Submission
+from .models import BaselineRun, Submission
 from .services import submit_baseline
+from .status import ACTIVE, Status, transition
 
 logger = logging.getLogger(__name__)
+
+#: A running run renews its lease this often; the sweep requeues a run whose lease is older than LEASE.
+LEASE_RENEWAL = timedelta(seconds=20)
+LEASE = timedelta(seconds=90)
 
 
 class BaselineRunError(RuntimeError):
@@ -53,23 +73,243 @@ def default_checkpoint(phase: Phase, method: str, preset: str) -> Path:
     return Path(settings.MEDIA_ROOT) / "baseline-checkpoints" / phase.challenge.slug / f"{phase.task}-{method}-{preset}.pt"
 
 
-def run_baseline(*, phase: Phase, method: str, preset: str = "tiny", device: str = "auto",
-                 checkpoint: Path | None = None, progress: bool = True) -> Submission:
-    """Train (unless `checkpoint` exists), predict the phase's inputs and queue the predictions for scoring."""
+# ------------------------------------------------------------------------------------------------ queueing runs
+
+
+def queue_runs(*, phases: Iterable[Phase], methods: set[str] | None = None, preset: str = "tiny",
+               device: str = "auto") -> list[BaselineRun]:
+    """A pending-then-queued run for every registered method of each phase's task that has no run of this preset
+    yet (a failed or cancelled one counts as none, so it is tried again); dispatched when the transaction commits."""
+    from baselines.registry import METHODS
+
+    queued = []
+    for phase in phases:
+        have = set(
+            BaselineRun.objects.filter(phase=phase, preset=preset)
+            .exclude(status__in=[Status.FAILED, Status.CANCELLED])
+            .values_list("method", flat=True)
+        )
+        for method in METHODS.get(phase.task, {}):
+            if method in have or (methods is not None and method not in methods):
+                continue
+            with transaction.atomic():
+                run = BaselineRun.objects.create(phase=phase, method=method, preset=preset, device=device)
+                transition(run, Status.VALIDATING)
+                transition(run, Status.QUEUED)
+                dispatch(run)
+            queued.append(run)
+    return queued
+
+
+def dispatch(run: BaselineRun) -> None:
+    from .baseline_tasks import run_baseline_job
+
+    pk = run.pk
+    transaction.on_commit(lambda: run_baseline_job.delay(run_pk=pk))
+
+
+def sweep_expired_runs(*, now=None) -> int:
+    """Requeue every running run whose lease expired (its worker died or was stopped: the embedded transports have
+    no redelivery) and dispatch it again; a duplicate delivery finds the run claimed and does nothing."""
+    now = now or timezone.now()
+    requeued = 0
+    for pk in BaselineRun.objects.filter(status=Status.RUNNING, lease_expires__lt=now).values_list("pk", flat=True):
+        with transaction.atomic():
+            run = BaselineRun.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if run is None or run.status != Status.RUNNING or not run.lease_expires or run.lease_expires >= now:
+                continue
+            transition(run, Status.QUEUED, error=f"Requeued: its worker stopped during {run.stage or 'the run'}.")
+            dispatch(run)
+            requeued += 1
+    return requeued
+
+
+# ----------------------------------------------------------------------------------------------- executing runs
+
+
+def claim(run_pk: int) -> BaselineRun | None:
+    """queued -> running (committed at once, so pages show it); None when there is nothing to do."""
+    with transaction.atomic():
+        run = BaselineRun.objects.select_for_update().filter(pk=run_pk).select_related("phase__challenge").first()
+        if run is None or run.status != Status.QUEUED:
+            return None
+        run.started_at = timezone.now()
+        run.attempts += 1
+        run.lease_expires = run.started_at + LEASE
+        run.stage, run.progress = "starting", 0.0
+        run.save(update_fields=["started_at", "attempts", "lease_expires", "stage", "progress"])
+        transition(run, Status.RUNNING, error="")
+    return run
+
+
+def execute(run: BaselineRun, *, checkpoint: Path | None = None, progress: bool = False) -> Submission | None:
+    """Train (unless the checkpoint exists), predict the phase's inputs and submit the predictions. The run must be
+    `running`; it ends `succeeded` (predictions submitted) or `failed` with the reason."""
     from baselines import api
 
-    if phase.dataset is None or not phase.dataset.exists():
-        raise BaselineRunError(f"{phase}: the phase has no dataset folder to predict")
-    checkpoint = Path(checkpoint) if checkpoint else default_checkpoint(phase, method, preset)
-    if not checkpoint.is_file():
-        training = training_dataset_for(phase)
-        if not training.exists():
-            raise BaselineRunError(f"{phase}: training dataset folder {training.root} is missing")
-        logger.info("training %s/%s (%s preset) on %s", phase.task, method, preset, training)
-        api.train(phase.task, method, preset=preset, data_dir=training.root, out=checkpoint, device=device, progress=progress)
-    with tempfile.TemporaryDirectory(prefix="spinebench-baseline-") as tmp:
-        data_dir = inputs_only_view(phase.dataset, Path(tmp) / "data")
-        out = Path(tmp) / ("predictions.csv" if phase.takes_csv else "predictions")
-        predictions = api.predict(phase.task, method, checkpoint=checkpoint, data_dir=data_dir, out=out, device=device,
-                                  progress=progress)
-        return submit_baseline(phase=phase, method=method, predictions_path=predictions)
+    phase = run.phase
+    monitor = _Monitor(run.pk)
+    monitor.start()
+    try:
+        if phase.dataset is None or not phase.dataset.exists():
+            raise BaselineRunError(f"{phase}: the phase has no dataset folder to predict")
+        checkpoint = Path(checkpoint) if checkpoint else default_checkpoint(phase, run.method, run.preset)
+        training_seconds = 0.0
+        if not checkpoint.is_file():
+            training = training_dataset_for(phase)
+            if not training.exists():
+                raise BaselineRunError(f"{phase}: training dataset folder {training.root} is missing")
+            monitor.stage("training")
+            logger.info("training %s/%s (%s preset) on %s", phase.task, run.method, run.preset, training)
+            started = time.monotonic()
+            partial = checkpoint.with_name(checkpoint.name + ".partial")
+            api.train(phase.task, run.method, preset=run.preset, data_dir=training.root, out=partial,
+                      device=run.device, progress=progress or monitor.wants_bars)
+            partial.replace(checkpoint)  # a run stopped mid-training never leaves a checkpoint that looks finished
+            training_seconds = time.monotonic() - started
+        monitor.stage("predicting")
+        with tempfile.TemporaryDirectory(prefix="spinebench-baseline-") as tmp:
+            data_dir = inputs_only_view(phase.dataset, Path(tmp) / "data")
+            out = Path(tmp) / ("predictions.csv" if phase.takes_csv else "predictions")
+            predictions = api.predict(phase.task, run.method, checkpoint=checkpoint, data_dir=data_dir, out=out,
+                                      device=run.device, progress=progress or monitor.wants_bars)
+            monitor.stage("submitting")
+            report = _read_report(predictions)
+            submission = submit_baseline(
+                phase=phase, method=run.method, predictions_path=predictions,
+                fallback_share=report.fallback_share if report else None,
+                degenerate_reason=report.reason if report and report.degenerate else "",
+            )
+    except Exception as error:  # every failure ends the run with its reason; the worker goes on with the next run
+        monitor.stop()
+        logger.exception("baseline run %s failed", run.pk)
+        _finish(run.pk, Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000], peak=monitor.peak_bytes())
+        return None
+    monitor.stop()
+    _finish(run.pk, Status.SUCCEEDED, submission=submission, training_seconds=training_seconds,
+            peak=monitor.peak_bytes())
+    return submission
+
+
+def _read_report(predictions: Path):
+    from baselines.report import read_report, report_path
+
+    path = report_path(predictions)
+    return read_report(path) if path.is_file() else None
+
+
+def _finish(run_pk: int, status: str, *, error: str | None = None, submission: Submission | None = None,
+            training_seconds: float | None = None, peak: int | None = None) -> None:
+    with transaction.atomic():
+        run = BaselineRun.objects.select_for_update().get(pk=run_pk)
+        if run.status != Status.RUNNING:  # cancelled meanwhile: keep that final state
+            return
+        run.finished_at = timezone.now()
+        run.submission = submission
+        run.training_seconds = training_seconds
+        run.peak_memory_bytes = peak
+        run.lease_expires = None
+        run.progress = 1.0 if status == Status.SUCCEEDED else run.progress
+        run.save(update_fields=["finished_at", "submission", "training_seconds", "peak_memory_bytes",
+                                "lease_expires", "progress"])
+        transition(run, status, error=error)
+
+
+def run_baseline(*, phase: Phase, method: str, preset: str = "tiny", device: str = "auto",
+                 checkpoint: Path | None = None, progress: bool = True) -> Submission:
+    """The command line's synchronous run: the same row and steps as a background run, executed here."""
+    from baselines.registry import get_method
+
+    get_method(phase.task, method)  # an unknown method is refused before any row is written
+    with transaction.atomic():
+        run = BaselineRun.objects.create(phase=phase, method=method, preset=preset, device=device)
+        transition(run, Status.VALIDATING)
+        transition(run, Status.QUEUED)
+    claimed = claim(run.pk)
+    submission = execute(claimed, checkpoint=checkpoint, progress=progress)
+    if submission is None:
+        run.refresh_from_db()
+        raise BaselineRunError(run.error_message)
+    return submission
+
+
+def active_runs(phase: Phase) -> list[BaselineRun]:
+    return list(BaselineRun.objects.filter(phase=phase, status__in=ACTIVE))
+
+
+# ------------------------------------------------------------------------------------------ progress and memory
+
+
+class _Monitor:
+    """A thread that, while a run works, renews its lease and stores its stage progress (read from the method's
+    own tqdm bars: `tqdm` keeps every live bar in a class-level set) and tracks the run's peak resident memory
+    (Linux VmHWM, reset at the start so an earlier run in the same worker process is not counted)."""
+
+    wants_bars = True  # tqdm bars must be enabled for their counters to move; they go to the worker's log
+
+    def __init__(self, run_pk: int):
+        self.run_pk = run_pk
+        self._stage = "starting"
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"baseline-run-{run_pk}", daemon=True)
+        _reset_peak_memory()  # where /proc does not allow it, the peak is the worker process's own
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stage(self, name: str) -> None:
+        self._stage = name
+        self._save(progress=0.0)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=10)
+
+    def peak_bytes(self) -> int | None:
+        return _peak_memory_bytes() or None
+
+    def _loop(self) -> None:
+        try:
+            while not self._stopped.wait(LEASE_RENEWAL.total_seconds() / 4):
+                self._save(progress=_bar_progress())
+        finally:
+            connection.close()  # this thread's own database connection
+
+    def _save(self, *, progress: float | None) -> None:
+        fields = {"stage": self._stage, "lease_expires": timezone.now() + LEASE}
+        if progress is not None:
+            fields["progress"] = round(progress, 3)
+        try:
+            BaselineRun.objects.filter(pk=self.run_pk, status=Status.RUNNING).update(**fields)
+        except Exception:  # a busy database must not kill the run; the next tick tries again
+            logger.warning("baseline run %s: progress not saved", self.run_pk, exc_info=True)
+            close_old_connections()
+
+
+def _bar_progress() -> float | None:
+    """Progress of the longest live tqdm bar with a known total (the training loop, not an inner batch bar)."""
+    from tqdm import tqdm
+
+    bars = [bar for bar in list(getattr(tqdm, "_instances", ())) if getattr(bar, "total", None)]
+    if not bars:
+        return None
+    bar = max(bars, key=lambda item: item.total)
+    return min(1.0, bar.n / bar.total)
+
+
+def _reset_peak_memory() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size
+        return True
+    except OSError:
+        return False
+
+
+def _peak_memory_bytes() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -41,6 +41,16 @@ class Submission(models.Model):
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True, help_text="When scoring (or running) started.")
     finished_at = models.DateTimeField(null=True, blank=True)
+    fallback_share = models.FloatField(
+        null=True, blank=True,
+        help_text="Baselines: share of cases whose prediction came from a fallback (training mean, zeros, ...), "
+        "not from the method's own output.",
+    )
+    degenerate_reason = models.TextField(
+        blank=True,
+        help_text="Baselines: why this run is degenerate (constant predictions, or fallbacks on more than half the "
+        "cases). A degenerate run stays visible, greyed, but is not ranked as the method.",
+    )
 
     class Meta:
         ordering = ["-created", "-pk"]
@@ -66,6 +76,10 @@ class Submission(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def is_degenerate(self) -> bool:
+        return bool(self.degenerate_reason)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -97,3 +111,43 @@ class Evaluation(models.Model):
     @property
     def case_metrics(self) -> dict:
         return self.metrics.get("case", {})
+
+
+class BaselineRun(models.Model):
+    """One background run of a registered baseline method for a phase: train (or reuse a checkpoint), predict the
+    phase's inputs, submit the predictions. It moves through the one status machine (`status.py`):
+    pending -> validating -> queued -> running -> succeeded | failed | cancelled; `succeeded` means its predictions
+    were submitted (the submission is then scored like any other)."""
+
+    phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="baseline_runs")
+    method = models.CharField(max_length=64, help_text="Method name in baselines.registry.")
+    preset = models.CharField(max_length=32, default="tiny", help_text="Configuration preset (tiny | standard | paper).")
+    device = models.CharField(max_length=16, default="auto", help_text="auto, cpu or cuda[:N].")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+    error_message = models.TextField(blank=True, help_text="Why the run failed (shown on the baselines page).")
+    stage = models.CharField(max_length=32, blank=True, help_text="training | predicting | submitting")
+    progress = models.FloatField(default=0.0, help_text="Share of the current stage done, 0 to 1.")
+    lease_expires = models.DateTimeField(
+        null=True, blank=True, help_text="A running run renews this; the sweep requeues a run whose lease expired."
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker started this run.")
+    created = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    training_seconds = models.FloatField(null=True, blank=True, help_text="0 when a stored checkpoint was reused.")
+    peak_memory_bytes = models.PositiveBigIntegerField(null=True, blank=True, help_text="Peak resident memory of the run.")
+    submission = models.OneToOneField(
+        Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="baseline_run",
+        help_text="The submission holding this run's predictions.",
+    )
+
+    class Meta:
+        ordering = ["phase_id", "method", "-created"]
+
+    def __str__(self) -> str:
+        return f"baseline run {self.method} ({self.preset}) for {self.phase} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE

@@ -107,12 +107,15 @@ def dispatch(submission: Submission) -> None:
     transaction.on_commit(lambda: task.delay(submission_pk=pk))
 
 
-def submit_baseline(*, phase: Phase, method: str, predictions_path) -> Submission:
+def submit_baseline(*, phase: Phase, method: str, predictions_path, fallback_share: float | None = None,
+                    degenerate_reason: str = "") -> Submission:
     """Queue a baseline's predictions (a CSV file or a per-case folder) for scoring like any submission; it appears
-    on the leaderboard under the method's name with a baseline badge. No limit applies."""
+    on the leaderboard under the method's name with a baseline badge, or greyed and unranked when the run is
+    degenerate (`degenerate_reason`). No limit applies."""
     predictions_path = Path(predictions_path)
     with transaction.atomic():
-        submission = Submission(phase=phase, is_baseline=True, baseline_method=method, comment=f"baseline {method}")
+        submission = Submission(phase=phase, is_baseline=True, baseline_method=method, comment=f"baseline {method}",
+                                fallback_share=fallback_share, degenerate_reason=degenerate_reason)
         if predictions_path.is_dir():
             archive = _zip_folder(predictions_path)
             with archive.open("rb") as handle:

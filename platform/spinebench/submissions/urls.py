@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import baseline_views, views
 
 app_name = "submissions"
 urlpatterns = [
@@ -8,4 +8,5 @@ urlpatterns = [
     path("<int:pk>/plots/<slug:kind>.png", views.submission_plot, name="plot"),
     path("<int:pk>/cancel/", views.submission_cancel, name="cancel"),
     path("new/<slug:challenge>/<slug:phase>/", views.submission_create, name="create"),
+    path("baselines/<slug:challenge>/", baseline_views.baselines_page, name="baselines"),
 ]

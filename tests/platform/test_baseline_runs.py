@@ -1,0 +1,125 @@
+"""Background baseline runs: queued for the baselines worker, trained and submitted with their state, time and peak
+memory recorded; failures keep their reason; stopped runs are requeued; degenerate runs are shown but not ranked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from spinebench import cli
+from spinebench.submissions.baseline_runs import claim, queue_runs, sweep_expired_runs
+from spinebench.submissions.models import BaselineRun, Submission
+from spinebench.submissions.services import create_submission, submit_baseline
+from spinebench.submissions.status import Status
+
+from .aasce_data import HIDDEN_ANGLES, predictions_csv
+from .factories import PhaseFactory, RegistrationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def learnable_phase():
+    """A phase whose training split is a small generated phantom set (the factories' images are blank)."""
+    import phantoms
+    from spinebench.datasets.services import register_dataset
+
+    phase = PhaseFactory()
+    folder = phantoms.generate("aasce-cobb", out=Path(settings.DATASETS_ROOT) / phase.slug / "gen-train", cases=3,
+                               seed=0, small=True, progress=False)
+    phase.training_dataset = register_dataset(challenge=phase.challenge, slug=f"{phase.slug}-gen", folder=folder)
+    phase.save()
+    return phase
+
+
+def test_a_queued_run_trains_predicts_and_submits(eager_tasks, django_capture_on_commit_callbacks, client):
+    phase = learnable_phase()
+    with django_capture_on_commit_callbacks(execute=True):
+        runs = queue_runs(phases=[phase], methods={"scg-net"}, preset="tiny", device="cpu")
+    assert [run.method for run in runs] == ["scg-net"]
+    run = BaselineRun.objects.get(pk=runs[0].pk)
+    assert run.status == Status.SUCCEEDED, run.error_message
+    assert run.attempts == 1 and run.training_seconds > 0 and run.progress == 1.0
+    # A run of a few seconds on tiny images still holds the interpreter, torch and the data: well over 50 MB.
+    assert run.peak_memory_bytes > 50 * 1024**2
+    submission = run.submission
+    assert submission.is_baseline and submission.baseline_method == "scg-net"
+    assert submission.status == Status.SUCCEEDED and submission.evaluation.rank == 1
+    assert 0.0 <= submission.fallback_share <= 1.0  # the method's per-case report was read and stored
+    # A second queueing finds the run and queues nothing; the checkpoint is reused by a new preset-equal run only.
+    assert queue_runs(phases=[phase], methods={"scg-net"}, preset="tiny", device="cpu") == []
+    page = client.get(f"/submissions/baselines/{phase.challenge.slug}/").content.decode()
+    assert "scg-net" in page and "Spinal Curve Guide Network" in page and f"submission {submission.pk}" in page
+
+
+def test_a_failing_run_ends_failed_with_its_reason_on_the_page(eager_tasks, django_capture_on_commit_callbacks, client):
+    phase = PhaseFactory()
+    missing = phase.training_dataset.root
+    import shutil
+
+    shutil.rmtree(missing)
+    with django_capture_on_commit_callbacks(execute=True):
+        (run,) = queue_runs(phases=[phase], methods={"scg-net"}, device="cpu")
+    run.refresh_from_db()
+    assert run.status == Status.FAILED and run.submission is None
+    assert f"training dataset folder {missing} is missing" in run.error_message
+    page = client.get(f"/submissions/baselines/{phase.challenge.slug}/").content.decode()
+    assert "is missing" in page and "failed" in page
+    # A failed run does not block a new one: the next queueing tries again.
+    with django_capture_on_commit_callbacks(execute=False):
+        assert [again.method for again in queue_runs(phases=[phase], methods={"scg-net"}, device="cpu")] == ["scg-net"]
+
+
+def test_an_expired_lease_is_requeued_and_a_duplicate_delivery_does_nothing(django_capture_on_commit_callbacks):
+    phase = PhaseFactory()
+    run = BaselineRun.objects.create(phase=phase, method="scg-net", status=Status.QUEUED)
+    assert claim(run.pk).status == Status.RUNNING
+    assert claim(run.pk) is None  # the same message delivered twice: the second finds it running and leaves
+    BaselineRun.objects.filter(pk=run.pk).update(lease_expires=timezone.now() - timedelta(seconds=1), stage="training")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert sweep_expired_runs() == 1
+    run.refresh_from_db()
+    assert run.status == Status.QUEUED and "stopped during training" in run.error_message
+    assert len(callbacks) == 1  # dispatched again
+    assert sweep_expired_runs() == 0
+    # A live run (lease in the future) is left alone.
+    claim(run.pk)
+    assert sweep_expired_runs() == 0
+
+
+def test_a_degenerate_baseline_is_shown_greyed_but_not_ranked(eager_tasks, django_capture_on_commit_callbacks,
+                                                               client, tmp_path):
+    phase = PhaseFactory()
+    participant = RegistrationFactory(challenge=phase.challenge).user
+    constant = {case: (20.0, 20.0, 10.0) for case in HIDDEN_ANGLES}
+    csv = tmp_path / "constant.csv"
+    csv.write_bytes(predictions_csv(constant))
+    with django_capture_on_commit_callbacks(execute=True):
+        degenerate = submit_baseline(phase=phase, method="top-down", predictions_path=csv, fallback_share=1.0,
+                                     degenerate_reason="Every case got the same prediction.")
+        working = submit_baseline(phase=phase, method="seg4reg", predictions_path=csv, fallback_share=0.0)
+        mine = create_submission(phase=phase, user=participant,
+                                 upload=SimpleUploadedFile("p.csv", predictions_csv(constant)))
+    degenerate.refresh_from_db()
+    assert degenerate.status == Status.SUCCEEDED and degenerate.evaluation.rank is None
+    assert Submission.objects.get(pk=working.pk).evaluation.rank == 1
+    assert Submission.objects.get(pk=mine.pk).evaluation.rank == 1  # equal scores share the rank
+    page = client.get(phase.get_absolute_url()).content.decode()
+    assert 'id="degenerate-baselines"' in page and "Every case got the same prediction." in page
+    exported = client.get(reverse("leaderboards:export-csv", args=[phase.challenge.slug, phase.slug])).content.decode()
+    assert "seg4reg" in exported and "top-down" not in exported
+
+
+def test_bootstrap_reports_bundle_failures_and_exits_non_zero(monkeypatch, tmp_path, capsys):
+    broken = tmp_path / "bundles" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "challenge.yaml").write_text("challenge:\n  titel: typo\n", encoding="utf-8")
+    monkeypatch.setattr(cli, "BUNDLES_DIR", tmp_path / "bundles")
+    assert cli.main(["bootstrap", "--no-generate", "--no-baselines"]) == 1
+    err = capsys.readouterr().err
+    assert "1 failure(s)" in err and "bundle broken" in err and "titel" in err
