@@ -41,8 +41,8 @@ def test_a_queued_run_trains_predicts_and_submits(eager_tasks, django_capture_on
     phase = learnable_phase()
     with django_capture_on_commit_callbacks(execute=True):
         runs = queue_runs(phases=[phase], methods={"scg-net"}, preset="tiny", device="cpu")
-    assert [run.method for run in runs] == ["scg-net"]
-    run = BaselineRun.objects.get(pk=runs[0].pk)
+    assert [run.method for run in runs] == ["reference", "scg-net"]
+    run = BaselineRun.objects.get(pk=runs[1].pk)
     assert run.status == Status.SUCCEEDED, run.error_message
     assert run.attempts == 1 and run.training_seconds > 0 and run.progress == 1.0
     # A run of a few seconds on tiny images still holds the interpreter, torch and the data: well over 50 MB.
@@ -64,15 +64,18 @@ def test_a_failing_run_ends_failed_with_its_reason_on_the_page(eager_tasks, djan
 
     shutil.rmtree(missing)
     with django_capture_on_commit_callbacks(execute=True):
-        (run,) = queue_runs(phases=[phase], methods={"scg-net"}, device="cpu")
-    run.refresh_from_db()
-    assert run.status == Status.FAILED and run.submission is None
-    assert f"training dataset folder {missing} is missing" in run.error_message
+        runs = queue_runs(phases=[phase], methods={"scg-net"}, device="cpu")
+    assert [run.method for run in runs] == ["reference", "scg-net"]  # the trivial reference is always queued first
+    for run in runs:
+        run.refresh_from_db()
+        assert run.status == Status.FAILED and run.submission is None
+        assert f"training dataset folder {missing} is missing" in run.error_message
     page = client.get(f"/submissions/baselines/{phase.challenge.slug}/").content.decode()
     assert "is missing" in page and "failed" in page
     # A failed run does not block a new one: the next queueing tries again.
     with django_capture_on_commit_callbacks(execute=False):
-        assert [again.method for again in queue_runs(phases=[phase], methods={"scg-net"}, device="cpu")] == ["scg-net"]
+        again = queue_runs(phases=[phase], methods={"scg-net"}, device="cpu")
+    assert [run.method for run in again] == ["reference", "scg-net"]
 
 
 def test_an_expired_lease_is_requeued_and_a_duplicate_delivery_does_nothing(django_capture_on_commit_callbacks):
@@ -123,3 +126,33 @@ def test_bootstrap_reports_bundle_failures_and_exits_non_zero(monkeypatch, tmp_p
     assert cli.main(["bootstrap", "--no-generate", "--no-baselines"]) == 1
     err = capsys.readouterr().err
     assert "1 failure(s)" in err and "bundle broken" in err and "titel" in err
+
+
+def test_the_trivial_reference_runs_first_and_methods_that_do_not_beat_it_are_not_ranked(
+        eager_tasks, django_capture_on_commit_callbacks, tmp_path):
+    phase = PhaseFactory()  # training angles (10.5, 20.5, 5.5) and (12.25, 8.75, 3.5): mean (11.375, 14.625, 4.5)
+    with django_capture_on_commit_callbacks(execute=True):
+        (run,) = queue_runs(phases=[phase], methods=set(), device="cpu")  # no method: the reference alone
+    run.refresh_from_db()
+    assert run.method == "reference" and run.status == Status.SUCCEEDED, run.error_message
+    reference = run.submission
+    assert reference.baseline_method == "reference: training mean" and reference.evaluation.rank == 1
+    truth = {case: angles for case, angles in HIDDEN_ANGLES.items()}
+    mean = (11.375, 14.625, 4.5)
+    from .aasce_data import smape
+
+    assert reference.evaluation.aggregates["smape"] == pytest.approx(smape(truth, {c: mean for c in truth}))
+    near_truth = {case: (a + 1, b + 1, c + 1) for case, (a, b, c) in HIDDEN_ANGLES.items()}
+    far = {case: (80.0, 80.0, 80.0) for case in HIDDEN_ANGLES}
+    paths = {}
+    for name, angles in (("good", near_truth), ("bad", far)):
+        paths[name] = tmp_path / f"{name}.csv"
+        paths[name].write_bytes(predictions_csv(angles))
+    with django_capture_on_commit_callbacks(execute=True):
+        good = submit_baseline(phase=phase, method="top-down", predictions_path=paths["good"], fallback_share=0.0)
+        bad = submit_baseline(phase=phase, method="seg4reg", predictions_path=paths["bad"], fallback_share=0.0)
+    good.refresh_from_db(), bad.refresh_from_db()
+    assert good.degenerate_reason == "" and good.evaluation.rank == 1
+    assert bad.evaluation.rank is None
+    assert bad.degenerate_reason.startswith("Did not beat the trivial reference (training mean): smape ")
+    assert "(lower is better)" in bad.degenerate_reason

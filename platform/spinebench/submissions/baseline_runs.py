@@ -6,6 +6,10 @@ A run trains on the challenge's training split (or reuses its checkpoint), predi
 submits the predictions as a baseline submission. The method never sees the test ground truth: it predicts from a
 shadow folder holding only the manifest (case ids and groups) and a link to `inputs/`.
 
+Each phase also gets a run of its task's trivial reference (`baselines.references`: training mean, intensity
+window, ...), submitted as the baseline "reference: <name>". A method's submission that does not beat it on the
+phase's ranking metric is not ranked as the method either: it says so plainly instead of ranking noise.
+
 Every prediction comes with the method's per-case report (`baselines.report`): which cases used the method's own
 output and which a fallback (training mean, zeros, box corners, ...). Its fallback share and, when the run is
 degenerate (constant predictions, or fallbacks on more than half the cases), the reason are stored on the
@@ -36,6 +40,10 @@ from .services import submit_baseline
 from .status import ACTIVE, Status, transition
 
 logger = logging.getLogger(__name__)
+
+#: BaselineRun.method of the trivial reference run; its submission is named REFERENCE_PREFIX + the reference's name.
+REFERENCE_METHOD = "reference"
+REFERENCE_PREFIX = "reference: "
 
 #: A running run renews its lease this often; the sweep requeues a run whose lease is older than LEASE.
 LEASE_RENEWAL = timedelta(seconds=20)
@@ -78,8 +86,9 @@ def default_checkpoint(phase: Phase, method: str, preset: str) -> Path:
 
 def queue_runs(*, phases: Iterable[Phase], methods: set[str] | None = None, preset: str = "tiny",
                device: str = "auto") -> list[BaselineRun]:
-    """A pending-then-queued run for every registered method of each phase's task that has no run of this preset
-    yet (a failed or cancelled one counts as none, so it is tried again); dispatched when the transaction commits."""
+    """A queued run of the task's trivial reference and of every registered method of each phase's task (or of
+    `methods`) that has no run of this preset yet (a failed or cancelled one counts as none, so it is tried again);
+    dispatched when the transaction commits. The reference comes first: it takes seconds."""
     from baselines.registry import METHODS
 
     queued = []
@@ -89,8 +98,9 @@ def queue_runs(*, phases: Iterable[Phase], methods: set[str] | None = None, pres
             .exclude(status__in=[Status.FAILED, Status.CANCELLED])
             .values_list("method", flat=True)
         )
-        for method in METHODS.get(phase.task, {}):
-            if method in have or (methods is not None and method not in methods):
+        candidates = [REFERENCE_METHOD, *METHODS.get(phase.task, {})] if phase.task in METHODS else []
+        for method in candidates:
+            if method in have or (methods is not None and method not in methods and method != REFERENCE_METHOD):
                 continue
             with transaction.atomic():
                 run = BaselineRun.objects.create(phase=phase, method=method, preset=preset, device=device)
@@ -153,6 +163,11 @@ def execute(run: BaselineRun, *, checkpoint: Path | None = None, progress: bool 
     try:
         if phase.dataset is None or not phase.dataset.exists():
             raise BaselineRunError(f"{phase}: the phase has no dataset folder to predict")
+        if run.method == REFERENCE_METHOD:
+            submission = _submit_reference(run, monitor)
+            monitor.stop()
+            _finish(run.pk, Status.SUCCEEDED, submission=submission, training_seconds=0.0, peak=monitor.peak_bytes())
+            return submission
         checkpoint = Path(checkpoint) if checkpoint else default_checkpoint(phase, run.method, run.preset)
         training_seconds = 0.0
         if not checkpoint.is_file():
@@ -191,6 +206,66 @@ def execute(run: BaselineRun, *, checkpoint: Path | None = None, progress: bool 
     return submission
 
 
+def _submit_reference(run: BaselineRun, monitor: _Monitor) -> Submission:
+    from baselines.references import REFERENCES, predict_reference
+    from evaluators.formats import write_predictions
+
+    phase = run.phase
+    training = training_dataset_for(phase)
+    if not training.exists():
+        raise BaselineRunError(f"{phase}: training dataset folder {training.root} is missing")
+    monitor.stage("predicting")
+    with tempfile.TemporaryDirectory(prefix="spinebench-reference-") as tmp:
+        data_dir = inputs_only_view(phase.dataset, Path(tmp) / "data")
+        predictions = predict_reference(phase.task, train_dir=training.root, test_dir=data_dir)
+        out = Path(tmp) / ("predictions.csv" if phase.takes_csv else "predictions")
+        write_predictions(phase.task, predictions, out)
+        monitor.stage("submitting")
+        return submit_baseline(phase=phase, method=REFERENCE_PREFIX + REFERENCES[phase.task].name,
+                               predictions_path=out)
+
+
+def is_reference(submission: Submission) -> bool:
+    return submission.is_baseline and submission.baseline_method.startswith(REFERENCE_PREFIX)
+
+
+def judge_baselines(submission: Submission) -> None:
+    """After `submission` (a baseline) is scored: a method that does not beat its phase's trivial reference on the
+    ranking metric is marked not ranked, with both values in the reason. When the reference itself was scored,
+    every method on the phase is judged. Runs inside the scoring transaction, before the phase is re-ranked."""
+    if not submission.is_baseline:
+        return
+    phase = submission.phase
+    reference = (
+        Submission.objects.filter(phase=phase, is_baseline=True, status=Status.SUCCEEDED,
+                                  baseline_method__startswith=REFERENCE_PREFIX)
+        .select_related("evaluation").order_by("-created").first()
+    )
+    if reference is None or not hasattr(reference, "evaluation"):
+        return
+    metric, direction = phase.ranking_metric, phase.direction(phase.ranking_metric)
+    bar = reference.evaluation.aggregates.get(metric)
+    if bar is None:
+        return
+    judged = [submission] if not is_reference(submission) else list(
+        Submission.objects.filter(phase=phase, is_baseline=True, status=Status.SUCCEEDED)
+        .exclude(baseline_method__startswith=REFERENCE_PREFIX).select_related("evaluation")
+    )
+    for candidate in judged:
+        evaluation = getattr(candidate, "evaluation", None)
+        if candidate.degenerate_reason or evaluation is None:
+            continue
+        value = evaluation.aggregates.get(metric)
+        beats = value is not None and (value < bar if direction == "lower" else value > bar)
+        if not beats:
+            shown = "none" if value is None else f"{value:.4g}"
+            candidate.degenerate_reason = (
+                f"Did not beat the trivial reference ({reference.baseline_method.removeprefix(REFERENCE_PREFIX)}): "
+                f"{metric} {shown} against {bar:.4g} ({direction} is better)."
+            )
+            candidate.save(update_fields=["degenerate_reason"])
+
+
 def _read_report(predictions: Path):
     from baselines.report import read_report, report_path
 
@@ -212,6 +287,8 @@ def _finish(run_pk: int, status: str, *, error: str | None = None, submission: S
         run.progress = 1.0 if status == Status.SUCCEEDED else run.progress
         run.save(update_fields=["finished_at", "submission", "training_seconds", "peak_memory_bytes",
                                 "lease_expires", "progress"])
+        if status == Status.SUCCEEDED:
+            transition(run, Status.SCORING)  # the machine's path to success: its predictions went to scoring
         transition(run, status, error=error)
 
 

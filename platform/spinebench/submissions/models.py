@@ -116,8 +116,9 @@ class Evaluation(models.Model):
 class BaselineRun(models.Model):
     """One background run of a registered baseline method for a phase: train (or reuse a checkpoint), predict the
     phase's inputs, submit the predictions. It moves through the one status machine (`status.py`):
-    pending -> validating -> queued -> running -> succeeded | failed | cancelled; `succeeded` means its predictions
-    were submitted (the submission is then scored like any other)."""
+    pending -> validating -> queued -> running -> (scoring) -> succeeded | failed | cancelled; `scoring` is the
+    moment its predictions are handed to scoring, `succeeded` means they were submitted (the submission is then
+    scored like any other)."""
 
     phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="baseline_runs")
     method = models.CharField(max_length=64, help_text="Method name in baselines.registry.")

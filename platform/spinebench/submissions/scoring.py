@@ -91,6 +91,10 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
     submission.finished_at = timezone.now()
     submission.save(update_fields=["finished_at"])
     transition(submission, Status.SUCCEEDED, error="")
+    if submission.is_baseline:
+        from .baseline_runs import judge_baselines
+
+        judge_baselines(submission)  # a method that does not beat its trivial reference is not ranked as the method
     rerank_phase(submission.phase_id)
     return evaluation
 
