@@ -207,7 +207,7 @@ def _bootstrap(args) -> int:
     return 0
 
 
-def _queue_baselines(challenges, *, methods: str | None, preset: str, device: str) -> list:
+def _queue_baselines(challenges, *, methods: str | None, preset: str | None, device: str) -> list:
     """Queue a run for each CSV test phase (hidden labels, data present) of the bundled challenges and each
     registered method of its task that has no run of this preset yet."""
     try:
@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--no-generate", action="store_true", help="use only dataset folders that already exist")
     bootstrap.add_argument("--no-baselines", action="store_true", help="do not queue the baseline methods")
     bootstrap.add_argument("--methods", help="comma-separated method names to queue (default: all registered)")
-    bootstrap.add_argument("--preset", default="tiny", help="baseline preset to queue (default tiny)")
+    bootstrap.add_argument("--preset", help="baseline preset to queue (default: each task's, baselines/defaults.py)")
     bootstrap.add_argument("--device", default="auto", help="device for the baselines (auto, cpu, cuda)")
     bootstrap.set_defaults(func=_bootstrap)
 

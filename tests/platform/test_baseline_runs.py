@@ -66,6 +66,7 @@ def test_a_failing_run_ends_failed_with_its_reason_on_the_page(eager_tasks, djan
     with django_capture_on_commit_callbacks(execute=True):
         runs = queue_runs(phases=[phase], methods={"scg-net"}, device="cpu")
     assert [run.method for run in runs] == ["reference", "scg-net"]  # the trivial reference is always queued first
+    assert {run.preset for run in runs} == {"standard"}  # AASCE's default preset (baselines/defaults.py)
     for run in runs:
         run.refresh_from_db()
         assert run.status == Status.FAILED and run.submission is None

@@ -84,17 +84,20 @@ def default_checkpoint(phase: Phase, method: str, preset: str) -> Path:
 # ------------------------------------------------------------------------------------------------ queueing runs
 
 
-def queue_runs(*, phases: Iterable[Phase], methods: set[str] | None = None, preset: str = "tiny",
+def queue_runs(*, phases: Iterable[Phase], methods: set[str] | None = None, preset: str | None = None,
                device: str = "auto") -> list[BaselineRun]:
     """A queued run of the task's trivial reference and of every registered method of each phase's task (or of
     `methods`) that has no run of this preset yet (a failed or cancelled one counts as none, so it is tried again);
-    dispatched when the transaction commits. The reference comes first: it takes seconds."""
+    dispatched when the transaction commits. The reference comes first: it takes seconds. `preset` None is each
+    task's default (`baselines.defaults`)."""
+    from baselines.defaults import default_preset
     from baselines.registry import METHODS
 
     queued = []
     for phase in phases:
+        phase_preset = preset or default_preset(phase.task)
         have = set(
-            BaselineRun.objects.filter(phase=phase, preset=preset)
+            BaselineRun.objects.filter(phase=phase, preset=phase_preset)
             .exclude(status__in=[Status.FAILED, Status.CANCELLED])
             .values_list("method", flat=True)
         )
@@ -103,7 +106,7 @@ def queue_runs(*, phases: Iterable[Phase], methods: set[str] | None = None, pres
             if method in have or (methods is not None and method not in methods and method != REFERENCE_METHOD):
                 continue
             with transaction.atomic():
-                run = BaselineRun.objects.create(phase=phase, method=method, preset=preset, device=device)
+                run = BaselineRun.objects.create(phase=phase, method=method, preset=phase_preset, device=device)
                 transition(run, Status.VALIDATING)
                 transition(run, Status.QUEUED)
                 dispatch(run)

@@ -1,0 +1,20 @@
+"""The preset each method is trained with by default in the background (`make run`, `spinebench bootstrap`): the
+cheapest preset that beats its task's trivial reference (``baselines.references``) on the bundled data, within a
+background budget of about 45 minutes on two CPU cores for all methods together.
+
+- ``aasce-cobb``: ``standard``. In baselines/RESULTS.md all nine methods beat the training mean with it, and they
+  train in 17-282 s each on a CPU (about 13 minutes together); ``tiny`` stops on the all-zero heatmap plateau and
+  predicts near-constant angles.
+- The CT and labelling tasks: ``tiny``. Their ``standard`` presets need a GPU or hours of CPU time (RESULTS.md), so
+  they do not fit the budget; a ``tiny`` run that does not beat the reference is shown on the baselines page and the
+  leaderboard as not ranked, with both numbers, rather than ranked as the method.
+"""
+
+from __future__ import annotations
+
+DEFAULT_PRESETS: dict[str, str] = {"aasce-cobb": "standard"}
+FALLBACK_PRESET = "tiny"
+
+
+def default_preset(task: str) -> str:
+    return DEFAULT_PRESETS.get(task, FALLBACK_PRESET)
