@@ -5,6 +5,7 @@
     spinebench datasets import LAYOUT PATH --challenge SLUG --split train|test [--task TASK] [--name NAME]
     spinebench baselines list|train|predict ...          (baselines.cli)
     spinebench baselines run TASK METHOD --phase CHALLENGE/PHASE [--preset tiny] [--device auto] [--checkpoint PATH]
+    spinebench backup OUT_DIR | restore BACKUP_DIR [--yes] | verify-storage [--manifest PATH] [--update]
     spinebench evaluate ...                               (evaluators.cli)
     spinebench phantoms ...                               (phantoms.cli)
 
@@ -225,6 +226,62 @@ def _queue_baselines(challenges, *, methods: str | None, preset: str | None, dev
     return queue_runs(phases=phases, methods=wanted, preset=preset, device=device)
 
 
+# ------------------------------------------------------------------------------------------------------ backups
+
+
+def _backup(args) -> int:
+    setup_django()
+    from tqdm import tqdm
+
+    from spinebench.backups import BackupError, create_backup
+
+    with tqdm(desc="backup", unit="file") as bar:
+        try:
+            folder = create_backup(args.out, progress=lambda _name: bar.update(1))
+        except BackupError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    print(f"backup written to {folder}")
+    return 0
+
+
+def _restore(args) -> int:
+    setup_django()
+    from spinebench.backups import BackupError, restore_backup, verify_backup
+
+    try:
+        if not args.yes:
+            problems = verify_backup(args.folder)
+            print(f"{args.folder}: {'intact' if not problems else 'DAMAGED: ' + '; '.join(problems[:10])}")
+            print("restore replaces the database and every stored file; run again with --yes to do it")
+            return 0 if not problems else 1
+        restored = restore_backup(args.folder)
+    except BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"restored {restored['database']} and {restored['files']} file(s) from {args.folder}")
+    return 0
+
+
+def _verify_storage(args) -> int:
+    setup_django()
+    from spinebench.backups import BackupError, verify_storage, write_storage_manifest
+
+    if args.update:
+        print(f"storage manifest written to {write_storage_manifest(args.manifest)}")
+        return 0
+    try:
+        report = verify_storage(args.manifest)
+    except BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for label, paths in (("CHANGED", report.changed), ("MISSING", report.missing)):
+        for path in paths:
+            print(f"{label} {path}")
+    print(f"{len(report.changed)} changed, {len(report.missing)} missing, {len(report.added)} added since the manifest")
+    return 0 if report.intact else 1
+
+
 # --------------------------------------------------------------------------------------------------------- main
 
 
@@ -261,6 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_import.add_argument("--task", help="task id (default: the challenge's only task)")
     dataset_import.add_argument("--name", help="dataset name inside the challenge (default: the split)")
     dataset_import.set_defaults(func=_datasets_import)
+
+    backup = subparsers.add_parser("backup", help="dump the database and copy every stored file, with checksums")
+    backup.add_argument("out", type=Path, help="folder that receives the new backup folder")
+    backup.set_defaults(func=_backup)
+    restore = subparsers.add_parser("restore", help="check a backup's checksums, then replace the database and files")
+    restore.add_argument("folder", type=Path, help="a backup folder written by `spinebench backup`")
+    restore.add_argument("--yes", action="store_true", help="really replace the database and stored files")
+    restore.set_defaults(func=_restore)
+    verify = subparsers.add_parser("verify-storage", help="report stored files whose checksum changed")
+    verify.add_argument("--manifest", type=Path, help="a storage manifest or backup folder (default var/storage-manifest.json)")
+    verify.add_argument("--update", action="store_true", help="record the current checksums as the manifest")
+    verify.set_defaults(func=_verify_storage)
 
     _add_package_commands(subparsers)
     return parser
