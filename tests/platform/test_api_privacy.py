@@ -55,6 +55,6 @@ def test_submitter_and_organizers_read_the_comment(ranked_submission, who):
     assert body["comment"] == NOTE
 
 
-def test_the_phase_upload_response_and_own_list_keep_the_comment(ranked_submission):
+def test_the_submitters_own_list_keeps_the_comment(ranked_submission):
     mine = api(ranked_submission["submitter"]).get("/api/submissions/").json()
     assert [row["comment"] for row in mine] == [NOTE]

@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
+from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
@@ -219,3 +220,27 @@ def test_every_api_route_refuses_a_worker_token():
             assert response.status_code == 403, (method, route, response.status_code, response.content[:300])
             if response["Content-Type"].startswith("application/json"):  # the docs page renders HTML
                 assert "worker endpoints" in response.json()["detail"], (method, route)
+
+
+
+class WorkerOrStaff(APIView):
+    """A composed permission hides IsWorkerToken from the class check: such a view opts in by attribute."""
+
+    permission_classes = [IsWorkerToken | IsAdminUser]
+    accepts_worker_tokens = True
+
+    def get(self, request):
+        return Response({"kind": request.auth.kind})
+
+
+class ComposedWithoutOptIn(WorkerOrStaff):
+    accepts_worker_tokens = False
+
+
+def test_a_view_with_a_composed_permission_opts_in_by_attribute():
+    worker = issue_token(name="cpu-host", kind=ApiToken.Kind.WORKER).secret
+    request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Token {worker}")
+    response = WorkerOrStaff.as_view()(request)
+    assert response.status_code == 200 and response.data == {"kind": "worker"}
+    request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Token {worker}")
+    assert ComposedWithoutOptIn.as_view()(request).status_code == 403

@@ -20,6 +20,11 @@ class IsWorkerToken(BasePermission):
 
 
 def view_accepts_worker_tokens(view) -> bool:
+    """Read from the view's permission classes (an action's own, on a viewset), not get_permissions(): this runs
+    during authentication, where a get_permissions() that looks at request.user would recurse."""
     if getattr(view, "accepts_worker_tokens", False):
         return True
-    return any(isinstance(permission, IsWorkerToken) for permission in view.get_permissions())
+    return any(
+        isinstance(permission, type) and issubclass(permission, IsWorkerToken)
+        for permission in getattr(view, "permission_classes", ())
+    )
