@@ -3,7 +3,6 @@ template's autoescape escaped the result again. The summary filter now returns p
 
 import pytest
 from django.template import Context, Template
-
 from spinebench.challenges.templatetags.spinebench import summary
 
 from .factories import ChallengeFactory

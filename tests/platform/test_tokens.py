@@ -19,7 +19,6 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
-
 from spinebench.accounts.models import ApiToken
 from spinebench.accounts.permissions import IsWorkerToken
 from spinebench.accounts.tokens import issue_token

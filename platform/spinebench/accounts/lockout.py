@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
+from axes.helpers import get_cool_off
 from django.http import JsonResponse
 from django.shortcuts import render
-from axes.helpers import get_cool_off
 
 
 def lockout_message(request) -> tuple[str, int | None]:
