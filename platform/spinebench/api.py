@@ -1,5 +1,6 @@
 """REST API (DRF): challenges, phases, leaderboards, registration, submissions by upload, polling, training data.
-Token auth (`Authorization: Token <key>`, key from POST /api/auth/token/) or the browser session."""
+Token auth (`Authorization: Token <secret>` or `Bearer <secret>`, from POST /api/auth/token/; spinebench.accounts)
+or the browser session. Worker tokens are refused here: only views with accounts' IsWorkerToken accept them."""
 
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404

@@ -1,5 +1,4 @@
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from . import api
@@ -11,6 +10,6 @@ router.register("submissions", api.SubmissionViewSet, basename="submission")
 router.register("datasets", api.DatasetViewSet, basename="dataset")
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/", include("spinebench.accounts.api_urls")),
     path("", include(router.urls)),
 ]

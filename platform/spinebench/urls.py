@@ -4,20 +4,19 @@ from importlib.util import find_spec
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
-from spinebench import accounts
+from spinebench.api_docs import ApiDocsView
 
 urlpatterns = [
     path("", include("spinebench.challenges.urls")),
     path("", include("spinebench.leaderboards.urls")),
     path("submissions/", include("spinebench.submissions.urls")),
     path("datasets/", include("spinebench.datasets.urls")),
-    path("accounts/signup/", accounts.signup, name="signup"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("spinebench.accounts.urls")),
     path("api/", include("spinebench.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
 if find_spec("spinebench.algorithms.urls") is not None:

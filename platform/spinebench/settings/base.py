@@ -1,9 +1,11 @@
 """Settings shared by every environment. Every value that differs between machines comes from the environment
 (django-environ); the defaults are the embedded ones: SQLite under var/, files on local disk, tasks in-process."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from kombu import Queue
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -47,9 +49,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files: no CDN (the docs page works offline)
     "drf_spectacular",
+    "axes",
+    "csp",
+    "spinebench.accounts",
     "spinebench.challenges",
     "spinebench.datasets",
     "spinebench.submissions",
@@ -63,6 +67,7 @@ if (Path(__file__).resolve().parents[1] / "algorithms" / "apps.py").is_file() or
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -70,6 +75,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout noted during sign-in into the lockout response
 ]
 
 ROOT_URLCONF = "spinebench.urls"
@@ -95,6 +101,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in: django-axes first counts failures and refuses locked-out clients (login page, admin, token endpoint).
+AUTHENTICATION_BACKENDS = [
+    "spinebench.accounts.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+# Failures count per (username, client address): guessing one account is stopped without letting anyone lock a
+# victim out from elsewhere; DRF's throttles bound the guesses per address over all usernames on the API.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "spinebench.accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = env("AXES_CLIENT_IP_CALLABLE", default=None)  # behind a proxy: a callable reading its header
+
+# API tokens (spinebench.accounts): every token expires; the default lifetime, at most 365 days.
+SPINEBENCH_TOKEN_TTL_DAYS = env.int("SPINEBENCH_TOKEN_TTL_DAYS", default=90)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "challenges:list"
 LOGOUT_REDIRECT_URL = "challenges:list"
@@ -106,10 +129,20 @@ USE_TZ = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "spinebench.accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "spinebench.accounts.throttles.AnonThrottle",
+        "spinebench.accounts.throttles.UserThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("SPINEBENCH_THROTTLE_ANON", default="120/min"),  # per client address
+        "user": env("SPINEBENCH_THROTTLE_USER", default="600/min"),  # per user (or worker token)
+        "auth_token": env("SPINEBENCH_THROTTLE_AUTH_TOKEN", default="10/min"),  # POST /api/auth/token/, per address
+    },
+    "NUM_PROXIES": env.int("SPINEBENCH_NUM_PROXIES", default=None),  # client address from X-Forwarded-For
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -120,6 +153,23 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+}
+
+# Content-Security-Policy (django-csp 4): only this site's own files; an inline <script>/<style> runs only with the
+# request's nonce (`nonce="{{ request.csp_nonce }}"`). Images may come from https (challenge descriptions link them).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:", "https:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
 
 # Celery. No broker configured = embedded mode: tasks run in-process at dispatch (the same task code path).

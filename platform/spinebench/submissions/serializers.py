@@ -8,6 +8,7 @@ from .models import Submission
 class SubmissionSerializer(serializers.ModelSerializer):
     phase = serializers.PrimaryKeyRelatedField(read_only=True)
     participant = serializers.CharField(source="participant_name", read_only=True)
+    comment = serializers.SerializerMethodField()
     error_message = serializers.SerializerMethodField()
     rank = serializers.SerializerMethodField()
     aggregates = serializers.SerializerMethodField()
@@ -22,6 +23,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     def _user(self):
         return self.context["request"].user
+
+    def get_comment(self, submission) -> str:
+        """The submitter's private note: for them and the challenge's organizers only (the page hides it too)."""
+        return submission.comment if can_see_private_details(submission, self._user()) else ""
 
     def get_error_message(self, submission) -> str:
         return submission.error_message if can_see_private_details(submission, self._user()) else ""

@@ -1,5 +1,7 @@
 """Template filters: markdown rendered safely (raw HTML stripped by bleach), metric formatting."""
 
+import html
+
 import bleach
 import markdown as markdown_lib
 from django import template
@@ -23,11 +25,14 @@ def markdown(text: str) -> str:
 @register.filter
 def summary(text: str, length: int = 240) -> str:
     """Plain text of the first paragraph of a markdown description that is prose (not a heading, table or list, nor
-    an introduction ending in a colon), shortened to `length` characters at a word (for the challenge list)."""
+    an introduction ending in a colon), shortened to `length` characters at a word (for the challenge list).
+
+    Plain text, not HTML: markdown and bleach escape `&` and `<`, so the result is unescaped here and the template's
+    autoescape escapes it exactly once (it was escaped twice: `&amp;amp;` on the page)."""
     for block in (text or "").split("\n\n"):
         block = block.strip()
         if block and not block.startswith(("#", "|", "```", "-", "*", "1.")) and not block.endswith(":"):
-            plain = bleach.clean(markdown_lib.markdown(block), tags=[], strip=True).replace("\n", " ")
+            plain = html.unescape(bleach.clean(markdown_lib.markdown(block), tags=[], strip=True)).replace("\n", " ")
             return plain if len(plain) <= length else plain[: length - 1].rsplit(" ", 1)[0] + " …"
     return ""
 

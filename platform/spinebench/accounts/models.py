@@ -1,0 +1,71 @@
+"""The one API token model: the secret is shown once and only its sha256 is stored, so a database leak gives no
+usable token; every token expires, and a `worker` token (a site's remote worker host) reaches only worker endpoints."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+def hash_secret(secret: str) -> str:
+    """sha256 hex digest: the secret has 256 random bits, so a plain fast hash is enough (no salt, no stretching)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self, *, now=None):
+        now = now or timezone.now()
+        return self.filter(revoked__isnull=True, expires__gt=now)
+
+
+class ApiToken(models.Model):
+    class Kind(models.TextChoices):
+        USER = "user", "User (acts as its owner)"
+        WORKER = "worker", "Worker (a remote worker host; worker endpoints only)"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens",
+        help_text="The owner of a user token; empty for a worker token, which belongs to the site.",
+    )
+    name = models.CharField(max_length=100, help_text="What the token is for, so its owner can tell tokens apart.")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.USER)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False, help_text="sha256 of the secret.")
+    prefix = models.CharField(
+        max_length=8, editable=False, help_text="The secret's first characters, shown to tell tokens apart."
+    )
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    last_used = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Updated at most once a minute per token."
+    )
+    expires = models.DateTimeField(help_text="The token stops working at this time (at most a year after creation).")
+    revoked = models.DateTimeField(
+        null=True, blank=True, help_text="When the token was revoked; a revoked token never works again."
+    )
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="user", user__isnull=False) | Q(kind="worker", user__isnull=True),
+                name="accounts_apitoken_user_iff_user_kind",
+            ),
+            models.CheckConstraint(condition=Q(expires__gt=models.F("created")), name="accounts_apitoken_expires_after_created"),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.user.get_username() if self.user_id else "site"
+        return f"{self.name} ({self.kind}, {owner}, {self.prefix}…)"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires <= timezone.now()
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked is None and not self.is_expired
