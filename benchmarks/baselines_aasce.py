@@ -15,7 +15,10 @@ are wall-clock seconds. Two reference rows are measured in the same run on the s
   landmarks moved by Gaussian noise of 2 pixels (std per coordinate): what near-perfect landmark detection scores.
 With ``--work DIR``, ``--train-only`` trains the chosen methods into DIR (checkpoint + training time), so several
 processes can train different methods at once; ``--reuse`` then predicts with those checkpoints and writes the table
-with the stored training times. Beside each method the SMAPE its paper reports is shown for orientation only: it was measured on the challenge's
+with the stored training times. The fallback column counts the test cases on which the method's own output was
+replaced by a fallback (training mean, zeros, box corners, ...; ``baselines.report``, from the run report
+``baselines.api.predict`` writes) and marks degenerate runs (constant predictions, or fallbacks on more than half of
+the cases); a degenerate run does not count as beating the training mean. Beside each method the SMAPE its paper reports is shown for orientation only: it was measured on the challenge's
 real radiographs, not on these phantoms. The section sits between ``<!-- aasce:start -->`` and ``<!-- aasce:end -->``;
 the rest of the file is left as it is.
 """
@@ -42,6 +45,7 @@ import torch  # noqa: E402
 
 import phantoms  # noqa: E402
 from baselines import api  # noqa: E402
+from baselines.report import RunReport, read_report, report_path  # noqa: E402
 from baselines.registry import METHODS  # noqa: E402
 from evaluators.cobb import cobb_angles  # noqa: E402
 from evaluators.formats import write_predictions  # noqa: E402
@@ -126,7 +130,12 @@ def run_method(method: str, *, preset: str, train_dir: Path, test_dir: Path, wor
     scores = get_task(TASK).evaluate(predictions=path, ground_truth=test_dir)["aggregates"]
     paper = PAPER_SMAPE.get(method)
     return {"method": method, **{key: scores.get(key) for key in METRICS}, "train_s": train_s, "predict_s": predict_s,
-            "paper": paper, "note": ""}
+            "paper": paper, "note": "", "report": read_report(report_path(path))}
+
+
+def fallback_cell(run: RunReport | None) -> str:
+    """``RunReport.summary()`` (fallback cases of all cases, degenerate runs flagged); empty for a reference row."""
+    return "" if run is None else run.summary()
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -152,27 +161,31 @@ def render(rows: list[dict], *, args, n_train: int, n_test: int, device: str, to
         "",
         "SMAPE (%, lower is better) and mean absolute error per angle (degrees) on the phantom test set. "
         "\"vs mean\" is the method's SMAPE divided by the training-mean row's (below 1 = better than predicting the "
-        "training mean). The paper column is the SMAPE each paper reports on the challenge's real radiographs "
+        "training mean). \"fallback\" counts the test cases where the method's own output was replaced by a fallback "
+        "(by name), and marks a run **degenerate** when its predictions are constant or more than half are fallbacks "
+        "(`baselines.report`). The paper column is the SMAPE each paper reports on the challenge's real radiographs "
         "(paper, different data): for orientation only, not comparable with the phantom numbers.",
         "",
-        "| method | SMAPE | vs mean | MAE PT | MAE MT | MAE TL | train s | predict s | paper SMAPE (paper, different data) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| method | SMAPE | vs mean | MAE PT | MAE MT | MAE TL | fallback | train s | predict s | paper SMAPE (paper, different data) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
     ]
     for row in rows:
         if row.get("error"):
-            lines.append(f"| {row['method']} | failed: {row['error']} | | | | | | | |")
+            lines.append(f"| {row['method']} | failed: {row['error']} | | | | | | | | |")
             continue
         ratio = row["smape"] / mean_smape if row["smape"] is not None and mean_smape else None
         paper = f"{row['paper'][0]:.2f} ({row['paper'][1]})" if row.get("paper") else (row.get("note") or "")
         lines.append(
             f"| {row['method']} | {_fmt(row['smape'])} | {_fmt(ratio)} | {_fmt(row['mae_pt'])} | {_fmt(row['mae_mt'])} "
-            f"| {_fmt(row['mae_tl'])} | {_fmt(row['train_s'], 0)} | {_fmt(row['predict_s'], 1)} | {paper} |"
+            f"| {_fmt(row['mae_tl'])} | {fallback_cell(row.get('report'))} | {_fmt(row['train_s'], 0)} "
+            f"| {_fmt(row['predict_s'], 1)} | {paper} |"
         )
     methods = [r for r in rows if not r["method"].startswith("reference") and not r.get("error")]
-    beaten = [r["method"] for r in methods if r["smape"] is not None and r["smape"] < mean_smape]
+    beaten = [r["method"] for r in methods
+              if r["smape"] is not None and r["smape"] < mean_smape and not r["report"].degenerate]
     lines += [
         "",
-        f"{len(beaten)} of {len(methods)} methods that ran beat the training-mean row"
+        f"{len(beaten)} of {len(methods)} methods that ran beat the training-mean row without being degenerate"
         + (f" (not: {', '.join(sorted(set(r['method'] for r in methods) - set(beaten)))})." if len(beaten) < len(methods) else "."),
         END,
     ]

@@ -52,6 +52,7 @@ from baselines.nn.aasce_cases import fit, intensity_augment, load_cases, random_
 from baselines.nn.training import autocast
 from baselines.nn.spine_targets import centreline_mask, spine_mask, tangent_slopes_to_cobb
 from baselines.nn.unet import UNet
+from baselines.report import note_fallback
 
 TASK = "aasce-cobb"
 PAPER = "Dubost, Collery, Renaudier, Roc et al.: cascaded CNNs for spine centreline segmentation and Cobb angles (CSI 2019, AASCE)"
@@ -199,12 +200,13 @@ def smooth_curve(x: np.ndarray, *, method: str, coefficient: float, iterations: 
     return x
 
 
-def angles_from_centreline(probability: np.ndarray, config: Config) -> np.ndarray:
-    """[major, upper, lower] Cobb angles from an averaged centreline probability map (Sect. 2.3)."""
+def angles_from_centreline(probability: np.ndarray, config: Config) -> np.ndarray | None:
+    """[major, upper, lower] Cobb angles from an averaged centreline probability map (Sect. 2.3); None when the
+    thresholded map holds fewer than 3 rows of centreline."""
     rows, x = centreline_curve(probability, threshold=config.threshold, min_component=config.min_component,
                                largest_only=config.largest_component)
     if len(rows) < 3:
-        return np.zeros(3)
+        return None
     full_rows = np.arange(rows[0], rows[-1] + 1)
     x = np.interp(full_rows, rows, x)  # bridge rows where the thresholded line has gaps
     smooth = smooth_curve(x, method=config.smoothing, coefficient=config.heat_coefficient, iterations=config.heat_iterations)
@@ -263,5 +265,8 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
                     centre = centre.copy()
                     centre[: rows[0]] = 0.0  # above the cut: outside the T1-L5 span the proportions allow
             angles.append(angles_from_centreline(centre, config))
-        out[case.id] = {"angles": [float(a) for a in np.mean(angles, axis=0)]}
+        if any(group_angles is None for group_angles in angles):
+            # an ensemble without a centreline contributes straight-spine zeros to the mean: the case is a fallback
+            note_fallback(case.id, "zeros")
+        out[case.id] = {"angles": [float(a) for a in np.mean([np.zeros(3) if a is None else a for a in angles], axis=0)]}
     return out

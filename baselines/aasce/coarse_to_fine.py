@@ -50,9 +50,10 @@ from baselines.nn.aasce_cases import Case, fit, load_cases, resolve_device, shif
 from baselines.nn.converters import landmarks_to_boxes, vertebra_corners
 from baselines.nn.detection import mask_rcnn
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
-from baselines.nn.spine_targets import repair_vertebrae, spine_mask, vertebra_masks
+from baselines.nn.spine_targets import repair_vertebrae, spine_mask, unusable_vertebrae, vertebra_masks
 from baselines.nn.training import autocast
 from baselines.nn.unet import UNet
+from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
 TASK = "aasce-cobb"
@@ -471,7 +472,8 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         if known.sum() >= 2:
             index = np.flatnonzero(known)
             fill = np.column_stack([np.interp(np.arange(N_VERTEBRAE), index, fill[index, j]) for j in range(2)])
-        else:
+        else:  # neither the detector nor U-Net C placed two vertebrae: a straight column down the image's middle
+            note_fallback(case.id, "straight-column")
             fill = np.column_stack([np.full(N_VERTEBRAE, config.width_px / 2), np.linspace(0.1, 0.9, N_VERTEBRAE) * config.height])
         missing = ~np.isfinite(boxes[:, 0])
         boxes[missing] = np.column_stack([fill[missing] - size / 2, fill[missing] + size / 2])
@@ -486,7 +488,10 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         landmarks = corners.cpu().numpy().reshape(-1, 2)
         curve_points = np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, positions[valid]])
         fallback = np.stack([boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [0, 3]], boxes[:, [2, 3]]], axis=1)
-        landmarks = repair_vertebrae(refine(landmarks, curve_points, config), fallback.reshape(-1, 2))
+        refined = refine(landmarks, curve_points, config)
+        if 2 * unusable_vertebrae(refined).sum() > N_VERTEBRAE and known.sum() >= 2:
+            note_fallback(case.id, "box-corners")  # most vertebrae take their boxes' corners, not U-Nets D and E's
+        landmarks = repair_vertebrae(refined, fallback.reshape(-1, 2))
         landmarks = case.to_original(landmarks)
         height = case.original_height
         out[case.id] = {"angles": [float(a) for a in cobb_angles(landmarks, height)], "landmarks": landmarks.tolist(),

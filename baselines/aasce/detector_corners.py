@@ -39,6 +39,7 @@ from baselines.nn import detection
 from baselines.nn.backbones import small_densenet
 from baselines.nn.converters import from_box_frame, landmarks_to_boxes, to_box_frame, vertebra_corners
 from baselines.nn.training import progress as progress_bar, seed_everything, state_to_cpu
+from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
 TASK = "aasce-cobb"
@@ -273,6 +274,10 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: boo
     predictions = {}
     for case in progress_bar(read_cases(data_dir, ground_truth=False), enabled=progress, desc="detector-corners"):
         landmarks = predictor.landmarks(enhance(case.image), framing)
-        angles = fallback if landmarks is None else cobb_angles(landmarks, case.shape[0])
+        if landmarks is None:  # fewer than two vertebrae detected
+            note_fallback(case.id, "training-mean")
+            angles = fallback
+        else:
+            angles = cobb_angles(landmarks, case.shape[0])
         predictions[case.id] = common.angle_record(angles)
     return predictions

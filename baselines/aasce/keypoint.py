@@ -76,6 +76,7 @@ from baselines.nn.converters import heatmaps_to_landmarks, landmarks_to_boxes, l
 from baselines.nn.heatmaps import SimpleBaseline
 from baselines.nn.hrnet import HRNet
 from baselines.nn.training import batches, progress as progress_bar, seed_everything, state_to_cpu
+from baselines.report import note_fallback
 
 TASK = "aasce-cobb"
 PAPER = "Chen, Peng, Li, Cheng, Wei (iFLYTEK): RetinaNet + HRNet and SimpleBaseline patch keypoints with fusion, CSI 2019 AASCE"
@@ -654,5 +655,8 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: boo
             "method-2-squeezed": cluster_vertebrae(groups, vertebra_height, config=config, squeeze=True, seed=config.seed),
         }
         angles = fuse(results, quality_ratio=config.quality_ratio, preferred="method-2")
-        predictions[case.id] = common.angle_record(fallback if angles is None else angles)
+        if angles is None:  # no output found two vertebrae
+            note_fallback(case.id, "training-mean")
+            angles = fallback
+        predictions[case.id] = common.angle_record(angles)
     return predictions

@@ -47,9 +47,10 @@ from baselines.nn.aasce_cases import Case, fit, intensity_augment, load_cases, r
 from baselines.nn.detection import fpn_backbone
 from baselines.nn.heatmaps import heatmap_argmax
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
-from baselines.nn.spine_targets import box_to_corners, curve_x, repair_vertebrae, rotated_boxes
+from baselines.nn.spine_targets import box_to_corners, curve_x, repair_vertebrae, rotated_boxes, unusable_vertebrae
 from baselines.nn.training import autocast
 from baselines.nn.unet import conv_bn_relu
+from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
 TASK = "aasce-cobb"
@@ -426,6 +427,7 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
             strong = kept[scores[kept] >= config.score_threshold]
             kept = strong if len(strong) >= N_VERTEBRAE else kept[:N_VERTEBRAE]
         if len(kept) < 2:
+            note_fallback(case.id, "zeros")
             out[case.id] = {"angles": [0.0, 0.0, 0.0]}
             continue
         chosen = select_vertebrae(boxes[kept].cpu().numpy(), scores[kept].cpu().numpy(), config)
@@ -439,7 +441,11 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         # corners the FCN could not separate, fall back to the rotated box's corners
         box_corners = box_to_corners(chosen)
         distance = np.linalg.norm(corners - box_corners, axis=-1) / chosen[:, 3:4]
-        corners = np.where((distance > config.corner_tolerance)[..., None], box_corners, corners)
+        replaced = distance > config.corner_tolerance
+        corners = np.where(replaced[..., None], box_corners, corners)
+        replaced |= unusable_vertebrae(corners.reshape(-1, 2))[:, None]
+        if 2 * replaced.sum() > replaced.size:  # most corners are the rotated boxes', not the FCN's
+            note_fallback(case.id, "box-corners")
         landmarks = case.to_original(repair_vertebrae(corners.reshape(-1, 2), box_corners.reshape(-1, 2)))
         height = case.original_height
         out[case.id] = {

@@ -46,6 +46,7 @@ from baselines.data import Augmentation, augment, enhance, letterbox, prepare, r
 from baselines.nn.converters import landmarks_to_mask
 from baselines.nn.training import batches, progress as progress_bar, seed_everything, state_to_cpu
 from baselines.nn.unet import residual_unet
+from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
 TASK = "aasce-cobb"
@@ -258,5 +259,8 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: boo
     predictions = {}
     for case in progress_bar(read_cases(data_dir, ground_truth=False), enabled=progress, desc="top-down"):
         angles = predictor.predict_angles(enhance(case.image), case.shape[0])
-        predictions[case.id] = common.angle_record(fallback if angles is None else angles)
+        if angles is None:  # no spine found, or too few vertebra levels on it
+            note_fallback(case.id, "training-mean")
+            angles = fallback
+        predictions[case.id] = common.angle_record(angles)
     return predictions

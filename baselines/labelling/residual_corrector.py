@@ -47,6 +47,7 @@ from baselines.api import resolve_device
 from baselines.nn.heatmaps import heatmap_argmax, soft_argmax2d
 from baselines.nn.training import GradScalerStep, autocast, seed_everything, state_to_cpu
 from baselines.nn.unet import UNet
+from baselines.report import note_fallback
 from evaluators.layout import GROUND_TRUTH, INPUTS, VERTEBRA_NAMES, read_manifest
 
 TASK = "vertebra-labelling-xr"
@@ -265,6 +266,8 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device="auto", progre
     for case_id in tqdm(read_manifest(data_dir).case_ids, desc="predict", disable=not progress):
         image, view = _read_case(data_dir, case_id)
         # a view absent from training uses the other view's model
+        if view not in models:
+            note_fallback(case_id, "other-view-model")
         net = models[view] if view in models else next(iter(models.values()))
         with torch.no_grad(), autocast(device):
             heatmaps, corrected = net(_network_image(image, config)[None].to(device))
