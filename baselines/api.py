@@ -11,7 +11,8 @@
   (a per-case folder, or one CSV when ``out`` ends in ``.csv`` for the CSV tasks). Beside them, at
   ``baselines.report.report_path(path)``, it writes the run report (``baselines.report``): per case whether the
   method's own output or a fallback was used, and whether the run is degenerate.
-- ``resolve_device("auto"|"cpu"|"cuda"|...)``: "auto" is CUDA when available, else CPU. Method modules train under
+- ``resolve_device("auto"|"cpu"|"cuda"|...)`` (``baselines.nn.training``, the one device rule of every method):
+  "auto" is CUDA when available, else CPU. Method modules train under
   ``torch.autocast`` (mixed precision) on CUDA via ``baselines.nn.training.autocast``.
 - ``build_config(module, preset, overrides)`` and ``config_from_dict(cls, data)`` (nested dataclasses rebuilt).
 """
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from baselines import report
+from baselines.nn.training import resolve_device
 from baselines.registry import get_method
 from evaluators.formats import write_predictions
 
@@ -34,15 +36,6 @@ CHECKPOINT_FORMAT = 1
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, or for another task or method."""
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available; use --device cpu or auto")
-    return resolved
 
 
 def config_from_dict(cls, data: dict):

@@ -66,7 +66,7 @@ def throughput(*, device: str, seconds: float) -> str:
     import torch
 
     from baselines.metastatic import unet3d
-    from baselines.metastatic.volumes import soft_dice_loss
+    from baselines.nn.volumes import soft_dice_loss
     from baselines.nn.training import GradScalerStep, autocast
 
     config = unet3d.PRESETS["paper"]

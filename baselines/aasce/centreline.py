@@ -48,8 +48,9 @@ from torch import nn
 from tqdm import tqdm
 
 from baselines.aasce import common
-from baselines.nn.aasce_cases import fit, intensity_augment, load_cases, random_affine, resolve_device
-from baselines.nn.training import autocast
+from baselines.aasce.common import intensity_augment, random_affine
+from baselines.data import load_cases
+from baselines.nn.training import autocast, fit, resolve_device, seed_everything
 from baselines.nn.spine_targets import centreline_mask, spine_mask, tangent_slopes_to_cobb
 from baselines.nn.unet import UNet
 from baselines.report import note_fallback
@@ -142,8 +143,7 @@ def _train_model(config: Config, arrays: dict, device, rng, progress: bool, desc
 
 def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     size = (config.height, config.width_px)
     cases = _training_cases(config, data_dir)
     arrays = {

@@ -46,12 +46,14 @@ from scipy import ndimage
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from tqdm import tqdm
 
-from baselines.nn.aasce_cases import Case, fit, load_cases, resolve_device, shift_batch
+from baselines.aasce.common import shift_batch
+from baselines.data import Case, load_cases
+from baselines.nn.training import autocast, fit, resolve_device, seed_everything, torch_generator
 from baselines.nn.converters import landmarks_to_boxes, vertebra_corners
 from baselines.nn.detection import mask_rcnn
+from baselines.nn.heatmaps import gaussian_maps
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
 from baselines.nn.spine_targets import repair_vertebrae, spine_mask, unusable_vertebrae, vertebra_masks
-from baselines.nn.training import autocast
 from baselines.nn.unet import UNet
 from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
@@ -279,13 +281,6 @@ def _local_boxes(boxes: np.ndarray) -> np.ndarray:
     return np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, side, side, np.zeros(len(boxes))])
 
 
-def _gaussians(points: torch.Tensor, patch: int, sigma: float) -> torch.Tensor:
-    grid = torch.arange(patch, device=points.device, dtype=torch.float32)
-    dx = (grid[None, None, None, :] - points[..., 0, None, None]) ** 2
-    dy = (grid[None, None, :, None] - points[..., 1, None, None]) ** 2
-    return torch.exp(-(dx + dy) / (2 * sigma**2))
-
-
 def corners_from_heatmaps(box_map: torch.Tensor, point_maps: torch.Tensor) -> torch.Tensor:
     """(N, 4, 2) corners: point channels masked by the box channel; mean position of the pixels above 0.5, else
     the arg-max."""
@@ -368,9 +363,8 @@ def refine(landmarks: np.ndarray, curve_points: np.ndarray, config: Config) -> n
 
 def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    rng = seed_everything(config.seed)
+    generator = torch_generator(config.seed)
     cases = load_cases(data_dir, size=(config.height, config.width_px), ground_truth=True)
     targets = [global_targets(c, config) for c in cases]
     images = np.stack([c.image for c in cases])
@@ -422,8 +416,8 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
         own = crop(batch["masks"]).reshape(n, N_VERTEBRAE, N_VERTEBRAE, config.patch, config.patch)
         own = own[:, torch.arange(N_VERTEBRAE), torch.arange(N_VERTEBRAE)].reshape(-1, 1, config.patch, config.patch)
         box_target = torch.cat([own, 1 - own], dim=1)
-        points = _gaussians(to_patch(batch["corners"].reshape(-1, 4, 2), local, patch=config.patch, context=config.local_context),
-                            config.patch, config.corner_sigma)
+        points = gaussian_maps(to_patch(batch["corners"].reshape(-1, 4, 2), local, patch=config.patch, context=config.local_context),
+                               (config.patch, config.patch), sigma=config.corner_sigma)
         point_target = torch.cat([points, (1 - points.sum(dim=1, keepdim=True)).clamp(min=0)], dim=1)
         return _heatmap_loss(nets["d"](patches), box_target) + _heatmap_loss(nets["e"](patches), point_target)
 

@@ -38,7 +38,7 @@ from baselines.data import Augmentation, AasceCase, augment, enhance, letterbox,
 from baselines.nn import detection
 from baselines.nn.backbones import small_densenet
 from baselines.nn.converters import from_box_frame, landmarks_to_boxes, to_box_frame, vertebra_corners
-from baselines.nn.training import progress as progress_bar, seed_everything, state_to_cpu
+from baselines.nn.training import optimise, progress as progress_bar, seed_everything, state_to_cpu
 from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
@@ -149,7 +149,7 @@ def _train_detector(cases: list[AasceCase], config: Config, device, rng, progres
             targets.append({key: value.to(device) for key, value in detection.detection_targets(torch.from_numpy(boxes)).items()})
         return sum(model(images, targets).values())
 
-    losses = common.optimise(
+    losses = optimise(
         loss_fn, model.parameters(), steps=config.detector_steps, lr=config.detector_lr, device=device,
         progress=progress, desc="detector", optimizer=config.detector_optimizer,
     )
@@ -181,7 +181,7 @@ def _train_regressor(cases: list[AasceCase], config: Config, device, rng, progre
         target = torch.from_numpy(np.stack(targets).astype(np.float32)).to(device)
         return torch.nn.functional.mse_loss(model(common.image_batch(crops, device)).float(), target)
 
-    losses = common.optimise(
+    losses = optimise(
         loss_fn, model.parameters(), steps=config.corner_steps, lr=config.corner_lr, device=device,
         progress=progress, desc="corners",
     )
@@ -189,8 +189,7 @@ def _train_regressor(cases: list[AasceCase], config: Config, device, rng, progre
 
 
 def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     cases = read_cases(data_dir, ground_truth=True)
     detector, detector_losses = _train_detector(cases, config, device, rng, progress)
     regressor, corner_losses = _train_regressor(cases, config, device, rng, progress)

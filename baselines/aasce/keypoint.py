@@ -75,7 +75,7 @@ from baselines.nn import detection
 from baselines.nn.converters import heatmaps_to_landmarks, landmarks_to_boxes, landmarks_to_heatmaps, vertebra_corners
 from baselines.nn.heatmaps import SimpleBaseline
 from baselines.nn.hrnet import HRNet
-from baselines.nn.training import batches, progress as progress_bar, seed_everything, state_to_cpu
+from baselines.nn.training import batches, optimise, progress as progress_bar, seed_everything, state_to_cpu
 from baselines.report import note_fallback
 
 TASK = "aasce-cobb"
@@ -233,7 +233,7 @@ def _train_retinanet(prepared, config: Config, device, rng, progress: bool):
             targets.append({k: v.to(device) for k, v in detection.detection_targets(boxes, labels_start=0).items()})
         return sum(model(images, targets).values())
 
-    losses = common.optimise(loss_fn, model.parameters(), steps=config.retina_steps, lr=config.retina_lr, optimizer="sgd",
+    losses = optimise(loss_fn, model.parameters(), steps=config.retina_steps, lr=config.retina_lr, optimizer="sgd",
                              device=device, progress=progress, desc="RetinaNet")
     return model, losses
 
@@ -261,7 +261,7 @@ def _train_hrnet(cases, config: Config, device, rng, progress: bool):
             points.append(_patch_targets(corners[None], crop_box, config.hrnet_size))
         return _heatmap_loss(model, crops, points, model.heatmap_stride, config.heatmap_sigma, device)
 
-    losses = common.optimise(loss_fn, model.parameters(), steps=config.hrnet_steps, lr=config.lr, device=device,
+    losses = optimise(loss_fn, model.parameters(), steps=config.hrnet_steps, lr=config.lr, device=device,
                              progress=progress, desc="HRNet")
     return model, losses
 
@@ -278,7 +278,7 @@ def _train_simple_baseline_1(prepared, config: Config, device, rng, progress: bo
             points.append(landmarks[:, None, :])
         return _heatmap_loss(model, images, points, model.heatmap_stride, config.heatmap_sigma, device)
 
-    losses = common.optimise(loss_fn, model.parameters(), steps=config.sb1_steps, lr=config.lr, device=device,
+    losses = optimise(loss_fn, model.parameters(), steps=config.sb1_steps, lr=config.lr, device=device,
                              progress=progress, desc="SimpleBaseline I")
     return model, losses
 
@@ -299,14 +299,13 @@ def _train_simple_baseline_2(cases, config: Config, device, rng, progress: bool)
             points.append(_patch_targets(corners[index], box, config.sb2_size))
         return _heatmap_loss(model, patches, points, model.heatmap_stride, config.heatmap_sigma, device)
 
-    losses = common.optimise(loss_fn, model.parameters(), steps=config.sb2_steps, lr=config.lr, device=device,
+    losses = optimise(loss_fn, model.parameters(), steps=config.sb2_steps, lr=config.lr, device=device,
                              progress=progress, desc="SimpleBaseline II")
     return model, losses
 
 
 def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     cases = read_cases(data_dir, ground_truth=True)
     retina_prepared = prepare(cases, size=config.retina_size, enhancement=config.enhancement)
     sb1_prepared = prepare(cases, size=config.sb1_size, enhancement=config.enhancement)

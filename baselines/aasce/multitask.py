@@ -38,8 +38,9 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from baselines.aasce import common
-from baselines.nn.aasce_cases import crop_to_landmarks, crop_to_mask, fit, load_cases, resolve_device, shift_batch
-from baselines.nn.training import autocast
+from baselines.aasce.common import crop_to_landmarks, crop_to_mask, shift_batch
+from baselines.data import load_cases
+from baselines.nn.training import autocast, fit, resolve_device, seed_everything
 from baselines.nn.spine_targets import spine_mask
 from baselines.nn.unet import conv_bn_relu
 
@@ -182,8 +183,7 @@ def _loss(model, config, images, masks, angles):
 
 def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     size = (config.height, config.width_px)
     cases = load_cases(data_dir, size=size, ground_truth=True)
     if config.crop and config.mask_branch:

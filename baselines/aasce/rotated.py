@@ -43,12 +43,13 @@ from scipy import ndimage
 from torch import nn
 from tqdm import tqdm
 
-from baselines.nn.aasce_cases import Case, fit, intensity_augment, load_cases, resolve_device, spine_box
+from baselines.aasce.common import intensity_augment, spine_box
+from baselines.data import Case, load_cases
+from baselines.nn.training import autocast, fit, resolve_device, seed_everything, torch_generator
 from baselines.nn.detection import fpn_backbone
-from baselines.nn.heatmaps import heatmap_argmax
+from baselines.nn.heatmaps import gaussian_maps, heatmap_argmax
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
 from baselines.nn.spine_targets import box_to_corners, curve_x, repair_vertebrae, rotated_boxes, unusable_vertebrae
-from baselines.nn.training import autocast
 from baselines.nn.unet import conv_bn_relu
 from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
@@ -246,13 +247,6 @@ class CornerFCN(nn.Module):
         return self.body(x)
 
 
-def _gaussians(points: torch.Tensor, patch: int, sigma: float) -> torch.Tensor:
-    grid = torch.arange(patch, device=points.device, dtype=torch.float32)
-    dx = (grid[None, None, None, :] - points[..., 0, None, None]) ** 2
-    dy = (grid[None, None, :, None] - points[..., 1, None, None]) ** 2
-    return torch.exp(-(dx + dy) / (2 * sigma**2))
-
-
 def _jitter(boxes: torch.Tensor, amounts: tuple[float, float, float], generator) -> torch.Tensor:
     noise = torch.randn(len(boxes), 5, generator=generator).to(boxes.device)
     out = boxes.clone()
@@ -326,9 +320,8 @@ def _cases(data_dir, config: Config, *, ground_truth: bool) -> list[Case]:
 
 def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    rng = seed_everything(config.seed)
+    generator = torch_generator(config.seed)
     cases = _cases(data_dir, config, ground_truth=True)
     isolation = estimate_isolation(cases, config.band)
     if config.isolate:
@@ -361,8 +354,8 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
         owner = torch.arange(n, device=device).repeat_interleave(N_VERTEBRAE)
         images = intensity_augment(batch["images"], rng, kind=config.intensity)
         patches = rotated_crops(images, owner, boxes, patch=config.patch, context=config.context)
-        targets = _gaussians(to_patch(batch["corners"].reshape(-1, 4, 2), boxes, patch=config.patch, context=config.context),
-                             config.patch, config.corner_sigma)
+        targets = gaussian_maps(to_patch(batch["corners"].reshape(-1, 4, 2), boxes, patch=config.patch, context=config.context),
+                                (config.patch, config.patch), sigma=config.corner_sigma)
         return F.mse_loss(fcn(patches).float(), targets) * 100
 
     fcn.train()

@@ -32,8 +32,9 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from baselines.nn.aasce_cases import crop_to_landmarks, crop_to_mask, fit, load_cases, resolve_device
-from baselines.nn.training import autocast
+from baselines.aasce.common import crop_to_landmarks, crop_to_mask
+from baselines.data import load_cases
+from baselines.nn.training import autocast, fit, resolve_device, seed_everything
 from baselines.nn.backbones import classifier, small_densenet
 from baselines.nn.pyramid import PyramidPooling
 from baselines.nn.spine_targets import boundary_mask
@@ -152,8 +153,7 @@ def _boundary_maps(net: BoundaryNet, images: np.ndarray, device: torch.device, b
 
 def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     size = (config.height, config.width_px)
     cases = load_cases(data_dir, size=size, ground_truth=True)
     if config.crop and config.inputs != "image":

@@ -44,7 +44,7 @@ from skimage.transform import rescale
 from baselines.aasce import common
 from baselines.data import Augmentation, augment, enhance, letterbox, prepare, read_cases
 from baselines.nn.converters import landmarks_to_mask
-from baselines.nn.training import batches, progress as progress_bar, seed_everything, state_to_cpu
+from baselines.nn.training import batches, optimise, progress as progress_bar, seed_everything, state_to_cpu
 from baselines.nn.unet import residual_unet
 from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
@@ -90,8 +90,7 @@ def _build(config: Config) -> torch.nn.Module:
 
 
 def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     cases = read_cases(data_dir, ground_truth=True)
     prepared = prepare(cases, size=config.size)
     model = _build(config).to(device).train()
@@ -106,7 +105,7 @@ def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
         target = torch.from_numpy(np.stack(masks).astype(np.int64)).to(device)
         return F.cross_entropy(model(common.image_batch(images, device)).float(), target)
 
-    losses = common.optimise(loss_fn, model.parameters(), steps=config.steps, lr=config.lr, device=device, progress=progress, desc="RU-Net")
+    losses = optimise(loss_fn, model.parameters(), steps=config.steps, lr=config.lr, device=device, progress=progress, desc="RU-Net")
     return {
         "state": state_to_cpu(model),
         "losses": losses,

@@ -43,9 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from baselines.api import resolve_device
-from baselines.nn.heatmaps import heatmap_argmax, soft_argmax2d
-from baselines.nn.training import GradScalerStep, autocast, seed_everything, state_to_cpu
+from baselines.nn.heatmaps import gaussian_maps, heatmap_argmax, soft_argmax2d
+from baselines.nn.training import GradScalerStep, autocast, resolve_device, seed_everything, state_to_cpu
 from baselines.nn.unet import UNet
 from baselines.report import note_fallback
 from evaluators.layout import GROUND_TRUTH, INPUTS, VERTEBRA_NAMES, read_manifest
@@ -124,10 +123,7 @@ class LabellingNet(nn.Module):
 def gaussian_targets(coords: torch.Tensor, present: torch.Tensor, *, size: tuple[int, int], sigma: float):
     """The 25-channel target: Gaussians at ``coords`` (N, 24, 2; grid pixels, (x, y)) for present vertebrae,
     background = −max over them."""
-    ys = torch.arange(size[0], dtype=torch.float32).view(1, 1, -1, 1)
-    xs = torch.arange(size[1], dtype=torch.float32).view(1, 1, 1, -1)
-    d2 = (xs - coords[..., 0, None, None]) ** 2 + (ys - coords[..., 1, None, None]) ** 2
-    gaussians = torch.exp(-d2 / (2 * sigma**2)) * present[..., None, None].float()
+    gaussians = gaussian_maps(coords.float(), size, sigma=sigma) * present[..., None, None].float()
     return torch.cat([-gaussians.amax(dim=1, keepdim=True), gaussians], dim=1)
 
 
@@ -220,8 +216,7 @@ def _load_training(data_dir: Path, config: Config) -> dict[str, list]:
 
 def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> dict:
     data_dir, device = Path(data_dir), resolve_device(device)
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     by_view = _load_training(data_dir, config)
     models = {view: LabellingNet(config).to(device) for view in by_view}
     optimisers = {view: torch.optim.Adam(models[view].parameters(), lr=config.learning_rate) for view in by_view}

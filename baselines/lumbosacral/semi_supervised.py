@@ -58,16 +58,15 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from baselines.api import resolve_device
 from baselines.lumbosacral.networks import PairDiscriminator, VolumeGenerator
 from baselines.lumbosacral.patches import Augmentation, augmented_patch
-from baselines.metastatic.volumes import (
+from baselines.nn.volumes import (
     case_ids,
     input_image,
     resample_to_spacing,
     sliding_window_probabilities,
 )
-from baselines.nn.training import GradScalerStep, autocast
+from baselines.nn.training import GradScalerStep, autocast, resolve_device, seed_everything
 from baselines.nn.unet3d import UNet3D
 from evaluators.layout import GROUND_TRUTH
 
@@ -190,8 +189,7 @@ def _real_loss(logits: torch.Tensor) -> torch.Tensor:
 
 def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     volumes = _load(data_dir, config)
     all_voxels = np.concatenate([image.ravel() for image, _ in volumes])
     mean, std = float(all_voxels.mean()), float(all_voxels.std() or 1.0)
