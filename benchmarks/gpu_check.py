@@ -92,7 +92,7 @@ def caps(method: str, *, steps: int, train_cases: int) -> dict:
         "conditioned-vae": {"recon_epochs": max(2, steps // 3), "kl_epochs": max(2, steps // 3),
                             "classifier_epochs": max(2, steps // 3), "kl_anneal_epochs": 1},
         "unet3d-str": {"epochs": max(2, math.ceil(steps / CASES["metastatic-body-ct"][0]))},
-        "unet-residual-corrector": {"iterations": steps},
+        "unet-residual-corrector": {"epochs": 0, "iterations": steps},
         "semi-cgan": {"iterations": steps},
     }[method]
 

@@ -14,7 +14,14 @@ Paper -> this module:
   and right borders of the remaining mask per row and their middle as the centreline x(y), smoothing with the heat
   equation solved by explicit Euler steps (coefficient 0.01, ``heat_iterations``; 65000 in the paper at full
   resolution) or, as the paper's discussion suggests for speed, a Gaussian filter with the same diffusion length
-  (``smoothing="gaussian"``); our addition ``largest_component`` keeps only the largest remaining component, since
+  (``smoothing="gaussian"``). Both thresholds are kept consistent with the working resolution: ``min_component``
+  is a fraction of the image area, 0.002 being the paper's 40 × 140 pixels in a full-resolution frame of
+  2800 × 1000 pixels, and with ``heat_reference_height`` (2800, that frame's height, in the ``paper`` preset) the
+  paper's Euler steps are counted on that frame and rescaled by (height / 2800)² on the working grid
+  (``euler_steps``; the setting's default, None, counts the steps on the working grid), since the diffusion length sqrt(2 · 0.01 · steps) grows with the square root of the steps:
+  65000 steps smooth over about 1.3 % of the frame's height at any working height (at 512 rows, 2173 steps; the
+  unscaled 65000 would smooth over 7 %). The ``tiny`` and ``standard`` presets give their steps on their own grids
+  (``heat_reference_height=None``, 200 at 32 rows and 800 at 96 rows); our addition ``largest_component`` keeps only the largest remaining component, since
   without manual cropping false responses at the image edge can survive the size filter), the derivative dx/dy, its values at 19 evenly spaced points (the 18 discs between
   the 17 vertebrae plus the ends), and Eq. 1: the angle between the tangents at the points of maximum and minimum
   slope gives the major angle; the same rule above and below that region gives the upper and lower angles
@@ -79,6 +86,9 @@ class Config:
     smoothing: str = "heat"  # "heat" | "gaussian"
     heat_coefficient: float = 0.01
     heat_iterations: int = 65000
+    # rows on which heat_iterations are counted (2800 in ``paper``); None: the working grid (the default, so that
+    # checkpoints saved before this setting existed predict as they did)
+    heat_reference_height: int | None = None
     tangent_points: int = 19
     ensembles: tuple[int, ...] = (4, 7, 4, 4, 5)
     folds: int = 9
@@ -94,7 +104,7 @@ PRESETS = {
                    heat_iterations=200, ensembles=(1, 1), folds=2),
     "standard": Config(height=96, width_px=48, base_channels=6, depth=3, centreline_width=2, epochs=12, batch_size=4,
                        heat_iterations=800, ensembles=(2, 1), folds=3),
-    "paper": Config(),
+    "paper": Config(heat_reference_height=2800),
 }
 
 
@@ -200,6 +210,15 @@ def smooth_curve(x: np.ndarray, *, method: str, coefficient: float, iterations: 
     return x
 
 
+def euler_steps(config: Config) -> int:
+    """Heat-equation Euler steps on the working grid (``config.height`` rows): ``heat_iterations`` rescaled from
+    ``heat_reference_height`` rows by the squared height ratio, which keeps the diffusion length the same fraction of
+    the image height (module docstring); unscaled when there is no reference height."""
+    if config.heat_reference_height is None:
+        return config.heat_iterations
+    return max(1, round(config.heat_iterations * (config.height / config.heat_reference_height) ** 2))
+
+
 def angles_from_centreline(probability: np.ndarray, config: Config) -> np.ndarray | None:
     """[major, upper, lower] Cobb angles from an averaged centreline probability map (Sect. 2.3); None when the
     thresholded map holds fewer than 3 rows of centreline."""
@@ -209,7 +228,7 @@ def angles_from_centreline(probability: np.ndarray, config: Config) -> np.ndarra
         return None
     full_rows = np.arange(rows[0], rows[-1] + 1)
     x = np.interp(full_rows, rows, x)  # bridge rows where the thresholded line has gaps
-    smooth = smooth_curve(x, method=config.smoothing, coefficient=config.heat_coefficient, iterations=config.heat_iterations)
+    smooth = smooth_curve(x, method=config.smoothing, coefficient=config.heat_coefficient, iterations=euler_steps(config))
     slope = np.gradient(smooth)
     samples = np.linspace(0, len(full_rows) - 1, config.tangent_points)
     return tangent_slopes_to_cobb(np.interp(samples, np.arange(len(full_rows)), slope))

@@ -13,7 +13,11 @@ Follows Bayat et al., "Vertebral Labelling in Radiographs: Learning a Coordinate
 - Sect. 2 Training: image loss = squared L2 distance between target and predicted heatmaps + cross-entropy between
   the channel-wise softmax of the target and of the prediction; with the corrector, a Huber loss (threshold 1
   network-grid pixel) on the corrected coordinates is added and everything is trained end to end with Adam
-  (learning rate 1e-4 and 150 iterations in the ``paper`` preset).
+  (learning rate 1e-4). The paper's "150 iterations" are read as 150 passes over the training set (``epochs``):
+  150 optimiser steps of batch 4 would show each of its 100 images per view only six times, far too few at that
+  learning rate. ``training_steps`` turns epochs into steps per view model (epochs × ⌈images of the larger view /
+  batch⌉; batches are drawn at random, so an "epoch" is that many samples, not an exact pass). The ``tiny`` and
+  ``standard`` presets count optimiser steps directly (``iterations``, with ``epochs=0``).
 - Sect. 3: rotation augmentation by one of ±2°, ±5° (or none); one model per view (sagittal, coronal), as the paper
   trains on the two views separately. ``Config.corrector`` switches between the paper's "U-Net" and "U-Net + RC"
   rows.
@@ -64,7 +68,8 @@ class Config:
     sigma: float = 4.0  # Gaussian spread in network-grid pixels
     softargmax_beta: float = 50.0
     corrector_hidden: int = 256
-    iterations: int = 150
+    epochs: int = 150  # passes over the training set (the paper's "150 iterations"); 0: use ``iterations``
+    iterations: int = 150  # optimiser steps per view model when ``epochs`` is 0
     batch_size: int = 4
     learning_rate: float = 1e-4
     rotations: tuple[float, ...] = (0.0, 2.0, -2.0, 5.0, -5.0)  # degrees, one drawn per sample
@@ -73,9 +78,9 @@ class Config:
 
 
 PRESETS = {
-    "tiny": Config(input_size=(48, 16), base_channels=4, depth=2, sigma=1.0, corrector_hidden=32, iterations=8,
-                   batch_size=2, learning_rate=3e-3),
-    "standard": Config(input_size=(96, 40), base_channels=8, depth=3, sigma=3.0, corrector_hidden=128,
+    "tiny": Config(input_size=(48, 16), base_channels=4, depth=2, sigma=1.0, corrector_hidden=32, epochs=0,
+                   iterations=8, batch_size=2, learning_rate=3e-3),
+    "standard": Config(input_size=(96, 40), base_channels=8, depth=3, sigma=3.0, corrector_hidden=128, epochs=0,
                        iterations=1500, batch_size=4, learning_rate=2e-3),
     "paper": Config(),
 }
@@ -214,6 +219,13 @@ def _load_training(data_dir: Path, config: Config) -> dict[str, list]:
     return by_view
 
 
+def training_steps(config: Config, cases_per_view: dict[str, int]) -> int:
+    """Optimiser steps of each view model: ``epochs`` passes of the larger view's images, or ``iterations``."""
+    if config.epochs:
+        return config.epochs * math.ceil(max(cases_per_view.values()) / config.batch_size)
+    return config.iterations
+
+
 def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> dict:
     data_dir, device = Path(data_dir), resolve_device(device)
     rng = seed_everything(config.seed)
@@ -222,7 +234,8 @@ def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> 
     optimisers = {view: torch.optim.Adam(models[view].parameters(), lr=config.learning_rate) for view in by_view}
     steppers = {view: GradScalerStep(device) for view in by_view}
     losses = []
-    for _ in tqdm(range(config.iterations), desc="labelling", disable=not progress):
+    steps = training_steps(config, {view: len(cases) for view, cases in by_view.items()})
+    for _ in tqdm(range(steps), desc="labelling", disable=not progress):
         step_losses = []
         for view, cases in by_view.items():
             images, coords, present = [], [], []
