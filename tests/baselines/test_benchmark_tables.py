@@ -1,8 +1,11 @@
 """The benchmark tables' fallback column: a degenerate run is flagged and does not count as beating the mean."""
 
+import math
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+
+import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -10,6 +13,7 @@ sys.path.insert(0, str(BENCHMARKS))
 import baselines_aasce  # noqa: E402
 import ctxr_common  # noqa: E402
 
+from baselines import api  # noqa: E402
 from baselines.report import assess  # noqa: E402
 
 
@@ -40,3 +44,15 @@ def test_aasce_table_has_a_fallback_column_and_degenerate_runs_do_not_beat_the_m
 def test_ctxr_fallback_cell():
     assert ctxr_common.fallback_cell(None) == "n/a"
     assert ctxr_common.fallback_cell(_run("m", {"a": "method", "b": "method"}, {"a": [1, 2, 3], "b": [1, 2, 4]})) == "0/2"
+
+
+def test_rotated_proposals_row_without_the_corner_fallback(aasce_train, aasce_test, tmp_path):
+    checkpoint = api.train("aasce-cobb", "rotated-proposals", preset="tiny", data_dir=aasce_train,
+                           out=tmp_path / "rotated-proposals.pt", device="cpu", progress=False)
+    row = baselines_aasce.without_corner_fallback(checkpoint, test_dir=aasce_test, work=tmp_path, device="cpu",
+                                                  train_s=1.0)
+    variant = torch.load(tmp_path / "rotated-proposals-no-corner-fallback.pt", weights_only=True)
+    assert math.isinf(variant["config"]["corner_tolerance"])
+    assert not math.isinf(torch.load(checkpoint, weights_only=True)["config"]["corner_tolerance"])  # original kept
+    assert row["variant"] and row["method"] == "rotated-proposals, corner fallback off"
+    assert math.isfinite(row["smape"]) and len(row["report"].cases) == 6
