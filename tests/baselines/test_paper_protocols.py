@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from baselines import api
 from baselines.aasce import centreline, detector_corners
@@ -58,3 +59,20 @@ def test_khanal_single_level_detector_trains_and_predicts(aasce_train, aasce_tes
                        out=tmp_path / "p.csv", device="cpu", progress=False)
     angles = pd.read_csv(path)[["pt", "mt", "tl"]].to_numpy(float)
     assert angles.shape == (6, 3) and np.isfinite(angles).all()
+
+
+def test_iflytek_paper_preset_builds_hrnet_w48_and_simplebaseline_ii_at_the_papers_scale():
+    from baselines.aasce import keypoint
+    from baselines.nn.hrnet import HRNet
+
+    paper = keypoint.PRESETS["paper"]
+    parameters = sum(p.numel() for p in keypoint._hrnet(paper).parameters())
+    assert abs(parameters - 63.6e6) / 63.6e6 < 0.05  # HRNet-W48 (Sun et al.): about 63.6 M
+    assert paper.sb2_batch == 130 and paper.sb2_steps * paper.sb2_batch >= 70 * 609 * 200 - 130
+    # the CPU presets keep their single-module, single-block network (older checkpoints still load)
+    standard = keypoint.PRESETS["standard"]
+    assert (standard.hrnet_blocks, standard.hrnet_modules, standard.sb2_batch) == (1, (), 0)
+    before = HRNet(4, width=12, num_stages=3, stem_stride=2)
+    assert [p.shape for p in keypoint._hrnet(standard).parameters()] == [p.shape for p in before.parameters()]
+    with pytest.raises(ValueError, match="one count per stage"):
+        HRNet(4, width=4, num_stages=3, modules_per_stage=(1, 2))
