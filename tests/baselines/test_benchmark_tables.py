@@ -56,3 +56,38 @@ def test_rotated_proposals_row_without_the_corner_fallback(aasce_train, aasce_te
     assert not math.isinf(torch.load(checkpoint, weights_only=True)["config"]["corner_tolerance"])  # original kept
     assert row["variant"] and row["method"] == "rotated-proposals, corner fallback off"
     assert math.isfinite(row["smape"]) and len(row["report"].cases) == 6
+
+
+def test_rows_over_training_seeds_show_mean_and_sample_sd():
+    common = {"mae_pt": 1.0, "mae_mt": 2.0, "mae_tl": 3.0, "train_s": 10.0, "predict_s": 1.0, "paper": None,
+              "note": ""}
+    reports = [
+        _run("seg4reg", {"a": "method", "b": "method"}, {"a": [1, 2, 3], "b": [1, 2, 4]}),
+        _run("seg4reg", {"a": "zeros", "b": "method"}, {"a": [0, 0, 0], "b": [1, 2, 4]}),
+        _run("seg4reg", {"a": "zeros", "b": "zeros"}, {"a": [0, 0, 0], "b": [0, 0, 0]}),
+    ]
+    runs = [{"method": "seg4reg", "smape": smape, **common, "report": report}
+            for smape, report in zip((18.0, 20.0, 22.0), reports)]
+    row = baselines_aasce.combine_seeds(runs, [0, 1, 2])
+    assert row["smape"] == 20.0 and row["smape_sd"] == 2.0 and row["mae_tl"] == 3.0
+    text = baselines_aasce.render([{"method": "reference: training mean", "smape": 40.0, **common}, row],
+                                  args=SimpleNamespace(reuse=False, preset="tiny", seed=0, small=True,
+                                                       training_seeds="0,1,2"),
+                                  n_train=2, n_test=2, device="cpu", total_s=1.0)
+    line = next(line for line in text.splitlines() if line.startswith("| seg4reg"))
+    assert "| 20.00 ± 2.00 |" in line
+    assert "| 3/6 (zeros 3), degenerate in 1 of 3 seeds |" in line
+    assert "0 of 1 methods that ran beat the training-mean row without being degenerate" in text
+    assert "trained with seeds 0,1,2" in text
+
+
+def test_benchmark_main_with_two_training_seeds(tmp_path, capsys):
+    code = baselines_aasce.main(["--preset", "tiny", "--methods", "top-down", "--device", "cpu", "--train-cases", "6",
+                                 "--test-cases", "2", "--training-seeds", "0,1", "--work", str(tmp_path),
+                                 "--no-write"])
+    assert code == 0
+    assert (tmp_path / "top-down-seed0.pt").is_file() and (tmp_path / "top-down-seed1.pt").is_file()
+    seeds = [torch.load(tmp_path / f"top-down-seed{s}.pt", weights_only=True)["config"]["seed"] for s in (0, 1)]
+    assert seeds == [0, 1]
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| top-down"))
+    assert " ± " in line.split("|")[2] and "/4" in line  # two seeds x two test cases
