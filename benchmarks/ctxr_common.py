@@ -30,12 +30,12 @@ def dataset(task: str, out: Path, *, cases: int, seed: int, test: bool, small: b
 
 
 def train_and_score(task: str, method: str, *, preset: str, train_dir: Path, test_dir: Path, work: Path,
-                    device: str) -> dict:
+                    device: str, overrides: dict | None = None) -> dict:
     """Train one registered method with ``baselines.api``, predict the test inputs from ``inputs/`` only and
     return the ``evaluators.tasks.evaluate`` metrics object, plus the run report under ``"run_report"``."""
     work.mkdir(parents=True, exist_ok=True)
     checkpoint = api.train(task, method, preset=preset, data_dir=train_dir, out=work / f"{method}.pt",
-                           device=device, progress=False)
+                           device=device, progress=False, overrides=overrides)
     predictions = api.predict(task, method, checkpoint=checkpoint, data_dir=test_dir, out=work / f"{method}-pred",
                               device=device, progress=False)
     return {**tasks.evaluate(task, predictions=predictions, ground_truth=test_dir),

@@ -52,12 +52,11 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
-from tqdm import tqdm
 
 from baselines.aasce import common
 from baselines.aasce.common import intensity_augment, random_affine
 from baselines.data import load_cases
-from baselines.nn.training import autocast, fit, resolve_device, seed_everything
+from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything
 from baselines.nn.spine_targets import centreline_mask, spine_mask, tangent_slopes_to_cobb
 from baselines.nn.unet import UNet
 from baselines.report import note_fallback
@@ -66,7 +65,7 @@ TASK = "aasce-cobb"
 PAPER = "Dubost, Collery, Renaudier, Roc et al.: cascaded CNNs for spine centreline segmentation and Cobb angles (CSI 2019, AASCE)"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     height: int = 512
     width_px: int = 256
@@ -262,7 +261,7 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         return framing.trim_mask(common.largest_component(mask)) if framing is not None else mask
 
     out = {}
-    for case in tqdm(load_cases(data_dir, size=size, ground_truth=False), desc="centreline predict", disable=not progress):
+    for case in progress_bar(load_cases(data_dir, size=size, ground_truth=False), enabled=progress, desc="centreline predict"):
         for _ in range(config.crop_rounds if config.crop else 0):
             spine, _ = _average_maps(models, case.image, device)
             rows, cols = np.nonzero(spine_mask_of(spine))

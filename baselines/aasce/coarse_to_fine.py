@@ -44,11 +44,10 @@ import numpy as np
 import torch
 from scipy import ndimage
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from tqdm import tqdm
 
 from baselines.aasce.common import shift_batch
 from baselines.data import Case, load_cases
-from baselines.nn.training import autocast, fit, resolve_device, seed_everything, torch_generator
+from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything, torch_generator
 from baselines.nn.converters import landmarks_to_boxes, vertebra_corners
 from baselines.nn.detection import mask_rcnn
 from baselines.nn.heatmaps import gaussian_maps
@@ -63,7 +62,7 @@ PAPER = "Zhong, Li, Zhang, Jiao & Gao: coarse-to-fine deep heatmap regression fo
 N_VERTEBRAE = 17
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     height: int = 768
     width_px: int = 256
@@ -449,8 +448,8 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
     detector = _detector(config).to(device)
     detector.load_state_dict(checkpoint["state"]["mask_rcnn"])
     out = {}
-    for case in tqdm(load_cases(data_dir, size=(config.height, config.width_px), ground_truth=False),
-                     desc="coarse-to-fine predict", disable=not progress):
+    for case in progress_bar(load_cases(data_dir, size=(config.height, config.width_px), ground_truth=False),
+                             enabled=progress, desc="coarse-to-fine predict"):
         if config.crop:
             case = peeling_crop(case, nets, config, checkpoint["aspect"], device)
         maps = global_maps(nets, case.image, device)

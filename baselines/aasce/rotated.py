@@ -45,11 +45,10 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
-from tqdm import tqdm
 
 from baselines.aasce.common import intensity_augment, spine_box
 from baselines.data import Case, load_cases
-from baselines.nn.training import autocast, fit, resolve_device, seed_everything, torch_generator
+from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything, torch_generator
 from baselines.nn.detection import fpn_backbone
 from baselines.nn.heatmaps import gaussian_maps, heatmap_argmax
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
@@ -63,7 +62,7 @@ PAPER = "Tao, Xu, Wu, Zhang & Lv: landmark estimation via rotated vertebra propo
 N_VERTEBRAE = 17
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     height: int = 1024
     width_px: int = 320
@@ -410,7 +409,7 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
     fcn.load_state_dict(checkpoint["state"]["fcn"])
     detector.eval(), fcn.eval()
     out = {}
-    for case in tqdm(_cases(data_dir, config, ground_truth=False), desc="rotated predict", disable=not progress):
+    for case in progress_bar(_cases(data_dir, config, ground_truth=False), enabled=progress, desc="rotated predict"):
         if config.isolate:
             case = isolate(case, config)
         image = torch.as_tensor(case.image, device=device)[None, None]

@@ -91,3 +91,23 @@ def test_benchmark_main_with_two_training_seeds(tmp_path, capsys):
     assert seeds == [0, 1]
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| top-down"))
     assert " ± " in line.split("|")[2] and "/4" in line  # two seeds x two test cases
+
+
+def test_ct_seed_spread_rows_and_section(tmp_path, capsys):
+    import baselines_ct_xr
+    import ctxr_spread
+
+    results = [{"aggregates": {"dice": 0.5, "loc": 2.0, "label": "x", "missing": None}},
+               {"aggregates": {"dice": 0.7, "loc": 4.0, "label": "x", "missing": 1.0}}]
+    assert ctxr_spread.spread_rows(results) == [["dice", "0.500", "0.700", "0.600 ± 0.141"],
+                                                ["loc", "2.000", "4.000", "3.000 ± 1.414"]]
+    code = baselines_ct_xr.main(["--preset", "tiny", "--device", "cpu", "--only", "none", "--spread",
+                                 "vertebra-labelling-xr:unet-residual-corrector", "--spread-seeds", "0,1",
+                                 "--data-root", str(tmp_path), "--no-write"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "### Training-seed spread: unet-residual-corrector (vertebra-labelling-xr)" in out
+    assert "| Aggregate | seed 0 | seed 1 | mean ± sd |" in out and "| fallback | 0/2" in out
+    stored = [torch.load(tmp_path / "labelling" / "work" / f"spread-unet-residual-corrector-seed{s}" /
+                         "unet-residual-corrector.pt", weights_only=True)["config"]["seed"] for s in (0, 1)]
+    assert stored == [0, 1]
