@@ -14,7 +14,7 @@ is degenerate (a constant, or mostly fallbacks), so that no fallback row poses a
 - ``report_path(predictions_path)`` (the predictions path + ``.report.json``), ``write_report`` and ``read_report``.
 
 How predictions are compared for ``constant``: mappings by key and value, sequences item by item, numbers exactly,
-SimpleITK images and numpy arrays by their voxels; an array, or a mapping of numbers, whose entries all hold one
+SimpleITK images and numpy arrays by their voxels (shape, type and a SHA-256 digest of the values); an array, or a mapping of numbers, whose entries all hold one
 value counts as that value whatever its shape or keys, so an empty mask on every volume, or one score for every
 vertebra of every patient, is constant although the volumes' shapes and the vertebrae differ.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import json
 import numbers
 from collections.abc import Iterator, Mapping
@@ -114,12 +115,13 @@ def _canonical(value):
 
         value = sitk.GetArrayFromImage(value)
     if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and _all_numbers(value)):
-        array = np.asarray(value, dtype=np.float64)
+        array = np.ascontiguousarray(value if isinstance(value, np.ndarray) else np.asarray(value, dtype=np.float64))
         if array.size == 0:
             return ("empty",)
         if np.all(array == array.flat[0]):
             return ("uniform", float(array.flat[0]))
-        return ("array", array.shape, array.tobytes())
+        # a digest, not the voxels: a run's label maps would otherwise all be held a second time
+        return ("array", array.shape, array.dtype.str, hashlib.sha256(array.data).hexdigest())
     if isinstance(value, Mapping):
         if value and _all_numbers(list(value.values())) and len({float(v) for v in value.values()}) == 1:
             return ("uniform", float(next(iter(value.values()))))
