@@ -19,6 +19,10 @@ run report's fallback share (``baselines.report``). A method that fails is recor
 still run. The table goes to stdout, everything to ``--out`` (JSON), written after every method so a run cut short
 keeps what it measured.
 
+Training seeds every generator and turns on torch's deterministic algorithms and cuDNN's deterministic mode
+(``baselines.nn.training.seed_everything``); those settings stay on for the prediction that follows, so the
+throughput is that of a reproducible run, which can be slower than torch's defaults.
+
 The phantoms are the reduced-size ones (``small=True``): the CT presets resample to their own voxel spacing and the
 AASCE presets letterbox to their own input size, so network inputs have the paper's sizes; only the reading and
 resizing of the (smaller) test images is cheaper than for full-size images. Budget: fourteen methods in about 8
