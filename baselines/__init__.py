@@ -13,6 +13,10 @@ Contract every method module follows (`baselines/<family>/<module>.py`):
 - ``predict(*, checkpoint, data_dir, config, device, progress=True) -> dict[case_id, prediction]``: reads only
   ``inputs/`` of the dataset folder (never ``ground_truth/``) and returns in-memory predictions in the task's
   format (docs/formats.md), which ``evaluators.formats.write_predictions`` writes.
+  Where it replaces its own output for a case by a fallback (the training mean, zeros, box corners, ...), it calls
+  ``baselines.report.note_fallback(case_id, name)``; ``baselines.api.predict`` writes the resulting run report
+  (per case the method or the fallback used; constant or mostly-fallback runs marked degenerate) beside the
+  predictions, so that no fallback poses as the method.
 
 Each family package (``baselines/<family>/__init__.py``) lists its methods in ``METHODS``:
 ``{method_name: (module_path, {config overrides for this variant})}``. ``baselines.registry`` collects them.

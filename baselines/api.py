@@ -8,8 +8,11 @@
 - ``predict(task_id, method, *, checkpoint, data_dir, out, device="auto", progress=True) -> Path``: loads the
   checkpoint (which must be for the same task and method), rebuilds the config it was trained with, predicts every
   case of ``data_dir`` from ``inputs/`` only and writes the predictions with ``evaluators.formats.write_predictions``
-  (a per-case folder, or one CSV when ``out`` ends in ``.csv`` for the CSV tasks).
-- ``resolve_device("auto"|"cpu"|"cuda"|...)``: "auto" is CUDA when available, else CPU. Method modules train under
+  (a per-case folder, or one CSV when ``out`` ends in ``.csv`` for the CSV tasks). Beside them, at
+  ``baselines.report.report_path(path)``, it writes the run report (``baselines.report``): per case whether the
+  method's own output or a fallback was used, and whether the run is degenerate.
+- ``resolve_device("auto"|"cpu"|"cuda"|...)`` (``baselines.nn.training``, the one device rule of every method):
+  "auto" is CUDA when available, else CPU. Method modules train under
   ``torch.autocast`` (mixed precision) on CUDA via ``baselines.nn.training.autocast``.
 - ``build_config(module, preset, overrides)`` and ``config_from_dict(cls, data)`` (nested dataclasses rebuilt).
 """
@@ -23,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from baselines import report
+from baselines.nn.training import resolve_device
 from baselines.registry import get_method
 from evaluators.formats import write_predictions
 
@@ -31,15 +36,6 @@ CHECKPOINT_FORMAT = 1
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, or for another task or method."""
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available; use --device cpu or auto")
-    return resolved
 
 
 def config_from_dict(cls, data: dict):
@@ -147,7 +143,12 @@ def predict(
     module = spec.load()
     stored = load_checkpoint(checkpoint, task_id=task_id, method=method)
     config = config_from_dict(module.Config, stored["config"])
-    predictions = module.predict(
-        checkpoint=stored, data_dir=Path(data_dir), config=config, device=resolve_device(device), progress=progress
-    )
-    return write_predictions(task_id, predictions, Path(out))
+    with report.recording() as fallbacks:
+        predictions = module.predict(
+            checkpoint=stored, data_dir=Path(data_dir), config=config, device=resolve_device(device), progress=progress
+        )
+    cases = {str(case_id): fallbacks.get(str(case_id), report.METHOD) for case_id in predictions}
+    run = report.assess(task=task_id, method=method, cases=cases, predictions={str(k): v for k, v in predictions.items()})
+    path = write_predictions(task_id, predictions, Path(out))
+    report.write_report(run, report.report_path(path))
+    return path

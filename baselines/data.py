@@ -13,6 +13,14 @@ Geometry:
   pixel coordinates (origin at the top-left pixel centre) both ways; landmarks predicted on the resized grid are
   mapped back to the original pixels before computing angles.
 
+Prepared cases (one form for every AASCE method):
+- ``prepare(cases, *, size, enhancement="none", clip_limit=0.01) -> list[Case]`` and
+  ``load_cases(data_dir, *, size, ground_truth, enhancement="none")`` (read + prepare): each image enhanced at its
+  original resolution and letterboxed to ``size``, landmarks mapped alike.
+- ``Case``: ``id``, ``image``, ``box`` (the ``Letterbox``), ``raw`` (the original image), ``landmarks`` (resized
+  pixels), ``angles``; ``to_original``/``to_resized`` map points, ``cropped(box, size)`` letterboxes a region of the
+  original image (the automatic cropping steps), ``original_height``.
+
 Intensity:
 - ``enhance(image, method)`` -> float32 in [0, 1]: ``"none"`` (divide by the image maximum), ``"hist"``
   (global histogram equalisation, Seg4Reg Sect. 2.1), ``"clahe"`` (contrast-limited adaptive histogram equalisation,
@@ -30,7 +38,7 @@ after a vertical flip, which swaps the proximal and lumbar curves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -248,22 +256,58 @@ def angles_from_landmarks(landmarks, image_height: float) -> np.ndarray:
 
 
 @dataclass
-class PreparedCase:
-    """A case resized for a network: ``image`` float32 (H, W) in [0, 1]; ``landmarks`` on the resized grid."""
+class Case:
+    """A case prepared for a network (every AASCE method uses this one form): ``image`` float32 (H, W) in [0, 1],
+    enhanced at the original resolution and letterboxed; ``landmarks`` on the resized grid."""
 
     id: str
-    image: np.ndarray
-    letterbox: Letterbox
-    landmarks: np.ndarray | None = None
-    angles: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
+    image: np.ndarray  # (H, W) float32 in [0, 1], letterboxed to the requested size
+    box: Letterbox  # original crop pixels <-> resized pixels
+    raw: np.ndarray  # the original uint8 image
+    enhancement: str = "none"
+    clip_limit: float = 0.01
+    origin: tuple[float, float] = (0.0, 0.0)  # (x, y) of the crop's top-left pixel in the original image
+    landmarks: np.ndarray | None = None  # (68, 2) in resized pixels
+    angles: np.ndarray | None = None  # (3,) degrees
+
+    def to_original(self, points: np.ndarray) -> np.ndarray:
+        """Map (N, 2) points from resized pixels back to the original image's pixels."""
+        return self.box.to_original(points) + np.asarray(self.origin)
+
+    def to_resized(self, points: np.ndarray) -> np.ndarray:
+        """Map (N, 2) points from original pixels to resized pixels (inverse of `to_original`)."""
+        return self.box.to_resized(np.asarray(points, dtype=np.float64) - np.asarray(self.origin))
+
+    def cropped(self, box: tuple[float, float, float, float], size: tuple[int, int]) -> Case:
+        """A new case letterboxing the region `box` = (x0, y0, x1, y1) (resized pixels of this case, clipped to the
+        original image) to `size`; landmarks follow, angles are kept."""
+        (x0, y0), (x1, y1) = self.to_original(np.array([box[:2], box[2:]]))
+        height, width = self.raw.shape
+        x0, y0 = int(np.clip(np.floor(x0), 0, width - 1)), int(np.clip(np.floor(y0), 0, height - 1))
+        x1, y1 = int(np.clip(np.ceil(x1), x0 + 1, width)), int(np.clip(np.ceil(y1), y0 + 1, height))
+        image, frame = letterbox(enhance(self.raw[y0:y1, x0:x1], self.enhancement, clip_limit=self.clip_limit), size)
+        case = Case(id=self.id, image=image, box=frame, raw=self.raw, enhancement=self.enhancement,
+                    clip_limit=self.clip_limit, origin=(float(x0), float(y0)), angles=self.angles)
+        if self.landmarks is not None:
+            case.landmarks = case.to_resized(self.to_original(self.landmarks))
+        return case
+
+    @property
+    def original_height(self) -> int:
+        return int(self.raw.shape[0])
 
 
-def prepare(cases: list[AasceCase], *, size: tuple[int, int], enhancement: str = "none", clip_limit: float = 0.01) -> list[PreparedCase]:
+def prepare(cases: list[AasceCase], *, size: tuple[int, int], enhancement: str = "none", clip_limit: float = 0.01) -> list[Case]:
     """Enhance each image at its original resolution, then letterbox it to ``size`` (landmarks mapped alike)."""
     prepared = []
     for case in cases:
         image, box = letterbox(enhance(case.image, enhancement, clip_limit=clip_limit), size)
         landmarks = box.to_resized(case.landmarks) if case.landmarks is not None else None
-        prepared.append(PreparedCase(case.id, image, box, landmarks, case.angles))
+        prepared.append(Case(id=case.id, image=image, box=box, raw=case.image, enhancement=enhancement,
+                             clip_limit=clip_limit, landmarks=landmarks, angles=case.angles))
     return prepared
+
+
+def load_cases(data_dir, *, size: tuple[int, int], ground_truth: bool, enhancement: str = "none") -> list[Case]:
+    """``read_cases`` then ``prepare``: the dataset folder's cases ready for a network of input ``size``."""
+    return prepare(read_cases(data_dir, ground_truth=ground_truth), size=size, enhancement=enhancement)

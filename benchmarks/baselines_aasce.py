@@ -2,7 +2,7 @@
 
     nice -n 10 .venv/bin/python benchmarks/baselines_aasce.py [--preset standard] [--methods a,b] [--device auto]
         [--train-cases 120] [--test-cases 40] [--seed 0] [--work DIR] [--results baselines/RESULTS.md] [--no-write]
-        [--train-only | --reuse]
+        [--train-only | --reuse] [--training-seeds 0,1,2]
 
 Generates a phantom training set (``phantoms.generate("aasce-cobb", domain="train")``) and a test set with
 ``domain="test"`` (wider field of view, other exposure, as the challenge's test images), trains each method through
@@ -15,7 +15,15 @@ are wall-clock seconds. Two reference rows are measured in the same run on the s
   landmarks moved by Gaussian noise of 2 pixels (std per coordinate): what near-perfect landmark detection scores.
 With ``--work DIR``, ``--train-only`` trains the chosen methods into DIR (checkpoint + training time), so several
 processes can train different methods at once; ``--reuse`` then predicts with those checkpoints and writes the table
-with the stored training times. Beside each method the SMAPE its paper reports is shown for orientation only: it was measured on the challenge's
+with the stored training times. With ``--training-seeds 0,1,2`` every method is trained once per seed (the config's
+``seed``: initialisation, sampling and augmentation; the data stay the same) and its row gives the mean ± sample
+standard deviation over the seeds (SMAPE; the other columns are means), the fallback column sums the seeds' test
+cases, and a method degenerate under any seed does not count as beating the mean. For rotated-proposals a second row predicts with the same checkpoint and its corner
+fallback off (``corner_tolerance=inf``: every corner is the corner FCN's), so the table shows what the fallback
+contributes. The fallback column counts the test cases on which the method's own output was
+replaced by a fallback (training mean, zeros, box corners, ...; ``baselines.report``, from the run report
+``baselines.api.predict`` writes) and marks degenerate runs (constant predictions, or fallbacks on more than half of
+the cases); a degenerate run does not count as beating the training mean. Beside each method the SMAPE its paper reports is shown for orientation only: it was measured on the challenge's
 real radiographs, not on these phantoms. The section sits between ``<!-- aasce:start -->`` and ``<!-- aasce:end -->``;
 the rest of the file is left as it is.
 """
@@ -42,6 +50,7 @@ import torch  # noqa: E402
 
 import phantoms  # noqa: E402
 from baselines import api  # noqa: E402
+from baselines.report import RunReport, read_report, report_path  # noqa: E402
 from baselines.registry import METHODS  # noqa: E402
 from evaluators.cobb import cobb_angles  # noqa: E402
 from evaluators.formats import write_predictions  # noqa: E402
@@ -105,8 +114,9 @@ def _dataset(out: Path, *, cases: int, seed: int, domain: str, small: bool, reus
 
 
 def run_method(method: str, *, preset: str, train_dir: Path, test_dir: Path, work: Path, device: str,
-               reuse: bool = False, train_only: bool = False) -> dict:
-    checkpoint, timing = work / f"{method}.pt", work / f"{method}.train.json"
+               reuse: bool = False, train_only: bool = False, training_seed: int | None = None) -> dict:
+    name = method if training_seed is None else f"{method}-seed{training_seed}"
+    checkpoint, timing = work / f"{name}.pt", work / f"{name}.train.json"
     if reuse and checkpoint.is_file() and timing.is_file():
         stored = json.loads(timing.read_text(encoding="utf-8"))
         if stored.get("preset") != preset:
@@ -114,19 +124,73 @@ def run_method(method: str, *, preset: str, train_dir: Path, test_dir: Path, wor
         train_s = float(stored["train_s"])
     else:
         start = time.perf_counter()
-        api.train(TASK, method, preset=preset, data_dir=train_dir, out=checkpoint, device=device, progress=True)
+        api.train(TASK, method, preset=preset, data_dir=train_dir, out=checkpoint, device=device, progress=True,
+                  overrides=None if training_seed is None else {"seed": training_seed})
         train_s = time.perf_counter() - start
         timing.write_text(json.dumps({"train_s": train_s, "preset": preset}), encoding="utf-8")
     if train_only:
         return {"method": method, "train_s": train_s}
     start = time.perf_counter()
-    path = api.predict(TASK, method, checkpoint=checkpoint, data_dir=test_dir, out=work / f"{method}.csv",
+    path = api.predict(TASK, method, checkpoint=checkpoint, data_dir=test_dir, out=work / f"{name}.csv",
                        device=device, progress=True)
     predict_s = time.perf_counter() - start
     scores = get_task(TASK).evaluate(predictions=path, ground_truth=test_dir)["aggregates"]
     paper = PAPER_SMAPE.get(method)
     return {"method": method, **{key: scores.get(key) for key in METRICS}, "train_s": train_s, "predict_s": predict_s,
-            "paper": paper, "note": ""}
+            "paper": paper, "note": "", "report": read_report(report_path(path)), "checkpoint": checkpoint}
+
+
+def combine_seeds(rows: list[dict], seeds: list[int]) -> dict:
+    """One row from the runs of one method under several training seeds: metric means, the SMAPE's sample standard
+    deviation (``smape_sd``) and every seed's run report (``reports``)."""
+    first = rows[0]
+    combined = {key: first[key] for key in ("method", "paper") if key in first}
+    for key in (*METRICS, "train_s", "predict_s"):
+        values = [row[key] for row in rows if row.get(key) is not None]
+        combined[key] = float(np.mean(values)) if values else None
+    smapes = [row["smape"] for row in rows if row.get("smape") is not None]
+    combined["smape_sd"] = float(np.std(smapes, ddof=1)) if len(smapes) > 1 else None
+    combined["reports"] = [row["report"] for row in rows]
+    combined["note"] = f"training seeds {', '.join(map(str, seeds))}"
+    combined["variant"] = first.get("variant", False)
+    return combined
+
+
+def without_corner_fallback(checkpoint: Path, *, test_dir: Path, work: Path, device: str, train_s: float) -> dict:
+    """The rotated-proposals row with the box-corner fallback off: the same checkpoint, ``corner_tolerance=inf``."""
+    stored = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    stored["config"]["corner_tolerance"] = float("inf")
+    variant = Path(checkpoint).with_name(Path(checkpoint).stem + "-no-corner-fallback.pt")
+    torch.save(stored, variant)
+    start = time.perf_counter()
+    path = api.predict(TASK, "rotated-proposals", checkpoint=variant, data_dir=test_dir,
+                       out=variant.with_suffix(".csv"), device=device, progress=True)
+    predict_s = time.perf_counter() - start
+    scores = get_task(TASK).evaluate(predictions=path, ground_truth=test_dir)["aggregates"]
+    return {"method": "rotated-proposals, corner fallback off", **{key: scores.get(key) for key in METRICS},
+            "train_s": train_s, "predict_s": predict_s, "paper": None, "note": "same checkpoint, corner_tolerance=inf",
+            "report": read_report(report_path(path)), "variant": True}
+
+
+def fallback_cell(run: RunReport | None, runs: list[RunReport] | None = None) -> str:
+    """``RunReport.summary()`` (fallback cases of all cases, degenerate runs flagged); over several training seeds
+    (``runs``) the cases summed and the degenerate seeds counted; empty for a reference row."""
+    if runs:
+        counts: dict[str, int] = {}
+        for item in runs:
+            for fallback, count in item.fallback_counts.items():
+                counts[fallback] = counts.get(fallback, 0) + count
+        cell = f"{sum(counts.values())}/{sum(len(item.cases) for item in runs)}"
+        if counts:
+            cell += " (" + ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) + ")"
+        degenerate = sum(item.degenerate for item in runs)
+        return cell + (f", degenerate in {degenerate} of {len(runs)} seeds" if degenerate else "")
+    return "" if run is None else run.summary()
+
+
+def _degenerate(row: dict) -> bool:
+    runs = row.get("reports") or ([row["report"]] if row.get("report") else [])
+    return any(run.degenerate for run in runs)
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -152,27 +216,37 @@ def render(rows: list[dict], *, args, n_train: int, n_test: int, device: str, to
         "",
         "SMAPE (%, lower is better) and mean absolute error per angle (degrees) on the phantom test set. "
         "\"vs mean\" is the method's SMAPE divided by the training-mean row's (below 1 = better than predicting the "
-        "training mean). The paper column is the SMAPE each paper reports on the challenge's real radiographs "
+        "training mean). \"fallback\" counts the test cases where the method's own output was replaced by a fallback "
+        "(by name), and marks a run **degenerate** when its predictions are constant or more than half are fallbacks "
+        "(`baselines.report`). "
+        + (f"Each method was trained with seeds {getattr(args, 'training_seeds', '')}: SMAPE is the mean ± sample "
+           "standard deviation over those runs, the other columns are means and the fallback column sums their test "
+           "cases. " if getattr(args, "training_seeds", "") else "")
+        + "The paper column is the SMAPE each paper reports on the challenge's real radiographs "
         "(paper, different data): for orientation only, not comparable with the phantom numbers.",
         "",
-        "| method | SMAPE | vs mean | MAE PT | MAE MT | MAE TL | train s | predict s | paper SMAPE (paper, different data) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| method | SMAPE | vs mean | MAE PT | MAE MT | MAE TL | fallback | train s | predict s | paper SMAPE (paper, different data) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
     ]
     for row in rows:
         if row.get("error"):
-            lines.append(f"| {row['method']} | failed: {row['error']} | | | | | | | |")
+            lines.append(f"| {row['method']} | failed: {row['error']} | | | | | | | | |")
             continue
         ratio = row["smape"] / mean_smape if row["smape"] is not None and mean_smape else None
         paper = f"{row['paper'][0]:.2f} ({row['paper'][1]})" if row.get("paper") else (row.get("note") or "")
+        smape = _fmt(row["smape"]) + (f" ± {_fmt(row['smape_sd'])}" if row.get("smape_sd") is not None else "")
         lines.append(
-            f"| {row['method']} | {_fmt(row['smape'])} | {_fmt(ratio)} | {_fmt(row['mae_pt'])} | {_fmt(row['mae_mt'])} "
-            f"| {_fmt(row['mae_tl'])} | {_fmt(row['train_s'], 0)} | {_fmt(row['predict_s'], 1)} | {paper} |"
+            f"| {row['method']} | {smape} | {_fmt(ratio)} | {_fmt(row['mae_pt'])} | {_fmt(row['mae_mt'])} "
+            f"| {_fmt(row['mae_tl'])} | {fallback_cell(row.get('report'), row.get('reports'))} | {_fmt(row['train_s'], 0)} "
+            f"| {_fmt(row['predict_s'], 1)} | {paper} |"
         )
-    methods = [r for r in rows if not r["method"].startswith("reference") and not r.get("error")]
-    beaten = [r["method"] for r in methods if r["smape"] is not None and r["smape"] < mean_smape]
+    methods = [r for r in rows
+               if not r["method"].startswith("reference") and not r.get("error") and not r.get("variant")]
+    beaten = [r["method"] for r in methods
+              if r["smape"] is not None and r["smape"] < mean_smape and not _degenerate(r)]
     lines += [
         "",
-        f"{len(beaten)} of {len(methods)} methods that ran beat the training-mean row"
+        f"{len(beaten)} of {len(methods)} methods that ran beat the training-mean row without being degenerate"
         + (f" (not: {', '.join(sorted(set(r['method'] for r in methods) - set(beaten)))})." if len(beaten) < len(methods) else "."),
         END,
     ]
@@ -208,6 +282,9 @@ def main(argv=None) -> int:
     parser.add_argument("--reuse", action="store_true",
                         help="reuse a method's checkpoint and training time already in --work (trained with the same "
                              "preset on the same data) instead of training again")
+    parser.add_argument("--training-seeds", default="",
+                        help="comma-separated training seeds: each method trained once per seed, rows show mean ± sd "
+                             "(default: one run with the preset's seed)")
     parser.add_argument("--train-only", action="store_true",
                         help="train the methods into --work and stop (a later --reuse run predicts and writes the table)")
     args = parser.parse_args(argv)
@@ -227,16 +304,37 @@ def main(argv=None) -> int:
     test_dir = _dataset(work / "test", cases=args.test_cases, seed=args.seed + 1, domain="test", small=False,
                         reuse=args.reuse or args.train_only)
     rows = reference_rows(Path(train_dir), Path(test_dir), work, np.random.default_rng(args.seed))
+    seeds = [int(s) for s in args.training_seeds.split(",") if s.strip()]
     for method in methods:
         print(f"== {method}", flush=True)
-        try:
-            row = run_method(method, preset=args.preset, train_dir=Path(train_dir), test_dir=Path(test_dir), work=work,
-                             device=device, reuse=args.reuse, train_only=args.train_only)
-        except Exception as error:  # one failing method must not hide the others' results
-            traceback.print_exc()
-            row = {"method": method, "error": f"{type(error).__name__}: {str(error)[:120]}"}
-        print(row, flush=True)
-        rows.append(row)
+        runs, variants = [], []
+        for seed in seeds or [None]:
+            try:
+                row = run_method(method, preset=args.preset, train_dir=Path(train_dir), test_dir=Path(test_dir),
+                                 work=work, device=device, reuse=args.reuse, train_only=args.train_only,
+                                 training_seed=seed)
+            except Exception as error:  # one failing method must not hide the others' results
+                traceback.print_exc()
+                row = {"method": method, "error": f"{type(error).__name__}: {str(error)[:120]}"
+                       + ("" if seed is None else f" (training seed {seed})")}
+            print(row, flush=True)
+            runs.append(row)
+            if method == "rotated-proposals" and not args.train_only and not row.get("error"):
+                try:
+                    variants.append(without_corner_fallback(row["checkpoint"], test_dir=Path(test_dir), work=work,
+                                                            device=device, train_s=row["train_s"]))
+                except Exception as error:  # the variant row must not hide the others either
+                    traceback.print_exc()
+                    variants.append({"method": "rotated-proposals, corner fallback off",
+                                     "error": f"{type(error).__name__}: {str(error)[:120]}"})
+        if args.train_only:
+            continue
+        for group in (runs, variants):
+            failed = [row for row in group if row.get("error")]
+            if failed or len(group) == 1:
+                rows.append(failed[0] if failed else group[0])
+            elif group:
+                rows.append(combine_seeds(group, seeds))
     if args.train_only:
         print(f"trained {', '.join(methods)} into {work}")
         return 0

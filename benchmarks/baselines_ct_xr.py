@@ -9,6 +9,11 @@ block per section, so ``--only`` refreshes just those); everything else in the f
 
     nice -n 10 .venv/bin/python benchmarks/baselines_ct_xr.py --preset standard --device auto
     .venv/bin/python benchmarks/baselines_ct_xr.py --preset tiny --only metastatic,labelling --no-write
+    .venv/bin/python benchmarks/baselines_ct_xr.py --only none --spread metastatic-body-ct:unet3d-str
+
+``--spread TASK:METHOD`` adds the ``spread`` section (``ctxr_spread``): that one method trained with each of
+``--spread-seeds`` (default 0,1,2), every aggregate per seed with its mean ± sd, since three seeds of every CT
+method would cost hours.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ for path in (str(ROOT), str(HERE)):
         sys.path.insert(0, path)
 
 SECTIONS = ("metastatic", "labelling", "lumbosacral", "fracture")
-ORDER = (*SECTIONS, "throughput")
+ORDER = (*SECTIONS, "spread", "throughput")
 START, END = "<!-- ctxr:start -->", "<!-- ctxr:end -->"
 
 
@@ -66,7 +71,7 @@ def throughput(*, device: str, seconds: float) -> str:
     import torch
 
     from baselines.metastatic import unet3d
-    from baselines.metastatic.volumes import soft_dice_loss
+    from baselines.nn.volumes import soft_dice_loss
     from baselines.nn.training import GradScalerStep, autocast
 
     config = unet3d.PRESETS["paper"]
@@ -126,12 +131,15 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="standard", choices=("tiny", "standard", "paper"))
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"comma-separated sections out of {', '.join(SECTIONS)}")
+                        help=f"comma-separated sections out of {', '.join(SECTIONS)} (none: only --spread/--throughput)")
     parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "spinebench-ctxr",
                         help="where the generated datasets and checkpoints go (reused when present)")
     parser.add_argument("--results", type=Path, default=ROOT / "baselines" / "RESULTS.md")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--no-write", action="store_true", help="print the sections without touching RESULTS.md")
+    parser.add_argument("--spread", default="", metavar="TASK:METHOD",
+                        help="also train this one method with each of --spread-seeds and report the spread")
+    parser.add_argument("--spread-seeds", default="0,1,2", help="training seeds for --spread")
     parser.add_argument("--throughput", type=float, default=0.0, metavar="SECONDS",
                         help="also time the paper-preset metastatic U-Net for SECONDS per phase (0: skip)")
     args = parser.parse_args(argv)
@@ -142,11 +150,19 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     device = str(resolve_device(args.device))
-    wanted = [name.strip() for name in args.only.split(",") if name.strip()]
+    wanted = [name.strip() for name in args.only.split(",") if name.strip() and name.strip() != "none"]
     unknown = sorted(set(wanted) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; expected {', '.join(SECTIONS)}")
     jobs = [(name, None) for name in wanted]
+    if args.spread:
+        task, _, method = args.spread.partition(":")
+        if not method:
+            parser.error("--spread takes TASK:METHOD, e.g. metastatic-body-ct:unet3d-str")
+        seeds = tuple(int(s) for s in args.spread_seeds.split(",") if s.strip())
+        spread = importlib.import_module("ctxr_spread")
+        jobs.append(("spread", lambda: spread.run(data_root=args.data_root, device=device, preset=args.preset,
+                                                  task=task, method=method, seeds=seeds)))
     if args.throughput > 0:
         jobs.append(("throughput", lambda: throughput(device=device, seconds=args.throughput)))
     failed: list[str] = []

@@ -1,6 +1,7 @@
 """Helpers shared by the CT/XR baseline benchmark sections (``ctxr_metastatic``, ``ctxr_labelling``,
-``ctxr_lumbosacral``): dataset generation, training + prediction + scoring of one method, per-group statistics
-from the per-case metrics, and markdown formatting."""
+``ctxr_lumbosacral``): dataset generation, training + prediction + scoring of one method (with the run report
+``baselines.api.predict`` writes, under the metrics' ``"run_report"`` key), per-group statistics from the per-case
+metrics, the fallback column, and markdown formatting."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 
 import phantoms
 from baselines import api
+from baselines.report import RunReport, read_report, report_path
 from evaluators import formats, tasks
 from evaluators.layout import read_manifest
 
@@ -28,15 +30,21 @@ def dataset(task: str, out: Path, *, cases: int, seed: int, test: bool, small: b
 
 
 def train_and_score(task: str, method: str, *, preset: str, train_dir: Path, test_dir: Path, work: Path,
-                    device: str) -> dict:
+                    device: str, overrides: dict | None = None) -> dict:
     """Train one registered method with ``baselines.api``, predict the test inputs from ``inputs/`` only and
-    return the ``evaluators.tasks.evaluate`` metrics object."""
+    return the ``evaluators.tasks.evaluate`` metrics object, plus the run report under ``"run_report"``."""
     work.mkdir(parents=True, exist_ok=True)
     checkpoint = api.train(task, method, preset=preset, data_dir=train_dir, out=work / f"{method}.pt",
-                           device=device, progress=False)
+                           device=device, progress=False, overrides=overrides)
     predictions = api.predict(task, method, checkpoint=checkpoint, data_dir=test_dir, out=work / f"{method}-pred",
                               device=device, progress=False)
-    return tasks.evaluate(task, predictions=predictions, ground_truth=test_dir)
+    return {**tasks.evaluate(task, predictions=predictions, ground_truth=test_dir),
+            "run_report": read_report(report_path(predictions))}
+
+
+def fallback_cell(run: RunReport | None) -> str:
+    """``RunReport.summary()`` (fallback cases of all cases, degenerate runs flagged); 'n/a' for a reference row."""
+    return "n/a" if run is None else run.summary()
 
 
 def train_all(task: str, methods: dict[str, str], *, preset: str, train_dir: Path, test_dir: Path, work: Path,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ctxr_common import dataset, fmt, members_by_group, score_predictions, table, train_all
+from ctxr_common import dataset, fallback_cell, fmt, members_by_group, score_predictions, table, train_all
 
 TASK = "vertebra-labelling-xr"
 CASES = {"tiny": (4, 2), "standard": (40, 12), "paper": (200, 44)}
@@ -86,7 +86,7 @@ def run(*, data_root: Path, device: str, preset: str) -> str:
             ]
             if paper:
                 cells = [f"{c} ({p})" for c, p in zip(cells, paper)]
-            rows.append([label, *cells])
+            rows.append([label, *cells, fallback_cell(metrics.get("run_report"))])
         parts += ["", f"#### {view.capitalize()} view", "",
-                  table(["Method", "Id. rate", "d_mean (mm)", "d_std (mm)"], rows)]
+                  table(["Method", "Id. rate", "d_mean (mm)", "d_std (mm)", "Fallback (all views)"], rows)]
     return "\n".join(parts) + "\n"

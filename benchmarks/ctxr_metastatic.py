@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ctxr_common import dataset, fmt_pm, group_stats, members_by_group, score_predictions, table, train_all
+from ctxr_common import dataset, fallback_cell, fmt_pm, group_stats, members_by_group, score_predictions, table, train_all
 
 TASK = "metastatic-body-ct"
 GROUPS = ("given", "translated", "resampled", "translated+resampled")
@@ -79,7 +79,7 @@ def _row(name: str, metrics: dict, key: str, members: dict, paper: str | None) -
         all_cases += members.get(group, [])
     total = fmt_pm(*group_stats(metrics, key, all_cases))
     cells.append(total + (f" ({paper_values[4]})" if paper_values[4] else ""))
-    return cells
+    return cells + [fallback_cell(metrics.get("run_report"))]
 
 
 def run(*, data_root: Path, device: str, preset: str) -> str:
@@ -92,7 +92,8 @@ def run(*, data_root: Path, device: str, preset: str) -> str:
     results, seconds = train_all(TASK, {combo: f"unet3d-{combo.lower()}" for combo in ORDER}, preset=preset,
                                  train_dir=train_dir, test_dir=test_dir, work=data_root / "work", device=device)
     reference = score_predictions(TASK, threshold_reference(train_dir, test_dir), test_dir)
-    header = ["Model", "N_D given", "T_D translated", "R_D resampled", "TR_D translated+resampled", "Total avg."]
+    header = ["Model", "N_D given", "T_D translated", "R_D resampled", "TR_D translated+resampled", "Total avg.",
+              "Fallback"]
     parts = [
         "### Metastatic vertebral-body segmentation (Klein et al.): 3D U-Net × 8 augmentation settings",
         "",

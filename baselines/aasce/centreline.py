@@ -14,7 +14,14 @@ Paper -> this module:
   and right borders of the remaining mask per row and their middle as the centreline x(y), smoothing with the heat
   equation solved by explicit Euler steps (coefficient 0.01, ``heat_iterations``; 65000 in the paper at full
   resolution) or, as the paper's discussion suggests for speed, a Gaussian filter with the same diffusion length
-  (``smoothing="gaussian"``); our addition ``largest_component`` keeps only the largest remaining component, since
+  (``smoothing="gaussian"``). Both thresholds are kept consistent with the working resolution: ``min_component``
+  is a fraction of the image area, 0.002 being the paper's 40 × 140 pixels in a full-resolution frame of
+  2800 × 1000 pixels, and with ``heat_reference_height`` (2800, that frame's height, in the ``paper`` preset) the
+  paper's Euler steps are counted on that frame and rescaled by (height / 2800)² on the working grid
+  (``euler_steps``; the setting's default, None, counts the steps on the working grid), since the diffusion length sqrt(2 · 0.01 · steps) grows with the square root of the steps:
+  65000 steps smooth over about 1.3 % of the frame's height at any working height (at 512 rows, 2173 steps; the
+  unscaled 65000 would smooth over 7 %). The ``tiny`` and ``standard`` presets give their steps on their own grids
+  (``heat_reference_height=None``, 200 at 32 rows and 800 at 96 rows); our addition ``largest_component`` keeps only the largest remaining component, since
   without manual cropping false responses at the image edge can survive the size filter), the derivative dx/dy, its values at 19 evenly spaced points (the 18 discs between
   the 17 vertebrae plus the ends), and Eq. 1: the angle between the tangents at the points of maximum and minimum
   slope gives the major angle; the same rule above and below that region gives the upper and lower angles
@@ -45,19 +52,20 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
-from tqdm import tqdm
 
 from baselines.aasce import common
-from baselines.nn.aasce_cases import fit, intensity_augment, load_cases, random_affine, resolve_device
-from baselines.nn.training import autocast
+from baselines.aasce.common import intensity_augment, random_affine
+from baselines.data import load_cases
+from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything
 from baselines.nn.spine_targets import centreline_mask, spine_mask, tangent_slopes_to_cobb
 from baselines.nn.unet import UNet
+from baselines.report import note_fallback
 
 TASK = "aasce-cobb"
 PAPER = "Dubost, Collery, Renaudier, Roc et al.: cascaded CNNs for spine centreline segmentation and Cobb angles (CSI 2019, AASCE)"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     height: int = 512
     width_px: int = 256
@@ -77,6 +85,9 @@ class Config:
     smoothing: str = "heat"  # "heat" | "gaussian"
     heat_coefficient: float = 0.01
     heat_iterations: int = 65000
+    # rows on which heat_iterations are counted (2800 in ``paper``); None: the working grid (the default, so that
+    # checkpoints saved before this setting existed predict as they did)
+    heat_reference_height: int | None = None
     tangent_points: int = 19
     ensembles: tuple[int, ...] = (4, 7, 4, 4, 5)
     folds: int = 9
@@ -92,7 +103,7 @@ PRESETS = {
                    heat_iterations=200, ensembles=(1, 1), folds=2),
     "standard": Config(height=96, width_px=48, base_channels=6, depth=3, centreline_width=2, epochs=12, batch_size=4,
                        heat_iterations=800, ensembles=(2, 1), folds=3),
-    "paper": Config(),
+    "paper": Config(heat_reference_height=2800),
 }
 
 
@@ -141,8 +152,7 @@ def _train_model(config: Config, arrays: dict, device, rng, progress: bool, desc
 
 def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     size = (config.height, config.width_px)
     cases = _training_cases(config, data_dir)
     arrays = {
@@ -199,15 +209,25 @@ def smooth_curve(x: np.ndarray, *, method: str, coefficient: float, iterations: 
     return x
 
 
-def angles_from_centreline(probability: np.ndarray, config: Config) -> np.ndarray:
-    """[major, upper, lower] Cobb angles from an averaged centreline probability map (Sect. 2.3)."""
+def euler_steps(config: Config) -> int:
+    """Heat-equation Euler steps on the working grid (``config.height`` rows): ``heat_iterations`` rescaled from
+    ``heat_reference_height`` rows by the squared height ratio, which keeps the diffusion length the same fraction of
+    the image height (module docstring); unscaled when there is no reference height."""
+    if config.heat_reference_height is None:
+        return config.heat_iterations
+    return max(1, round(config.heat_iterations * (config.height / config.heat_reference_height) ** 2))
+
+
+def angles_from_centreline(probability: np.ndarray, config: Config) -> np.ndarray | None:
+    """[major, upper, lower] Cobb angles from an averaged centreline probability map (Sect. 2.3); None when the
+    thresholded map holds fewer than 3 rows of centreline."""
     rows, x = centreline_curve(probability, threshold=config.threshold, min_component=config.min_component,
                                largest_only=config.largest_component)
     if len(rows) < 3:
-        return np.zeros(3)
+        return None
     full_rows = np.arange(rows[0], rows[-1] + 1)
     x = np.interp(full_rows, rows, x)  # bridge rows where the thresholded line has gaps
-    smooth = smooth_curve(x, method=config.smoothing, coefficient=config.heat_coefficient, iterations=config.heat_iterations)
+    smooth = smooth_curve(x, method=config.smoothing, coefficient=config.heat_coefficient, iterations=euler_steps(config))
     slope = np.gradient(smooth)
     samples = np.linspace(0, len(full_rows) - 1, config.tangent_points)
     return tangent_slopes_to_cobb(np.interp(samples, np.arange(len(full_rows)), slope))
@@ -241,7 +261,7 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         return framing.trim_mask(common.largest_component(mask)) if framing is not None else mask
 
     out = {}
-    for case in tqdm(load_cases(data_dir, size=size, ground_truth=False), desc="centreline predict", disable=not progress):
+    for case in progress_bar(load_cases(data_dir, size=size, ground_truth=False), enabled=progress, desc="centreline predict"):
         for _ in range(config.crop_rounds if config.crop else 0):
             spine, _ = _average_maps(models, case.image, device)
             rows, cols = np.nonzero(spine_mask_of(spine))
@@ -263,5 +283,8 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
                     centre = centre.copy()
                     centre[: rows[0]] = 0.0  # above the cut: outside the T1-L5 span the proportions allow
             angles.append(angles_from_centreline(centre, config))
-        out[case.id] = {"angles": [float(a) for a in np.mean(angles, axis=0)]}
+        if any(group_angles is None for group_angles in angles):
+            # an ensemble without a centreline contributes straight-spine zeros to the mean: the case is a fallback
+            note_fallback(case.id, "zeros")
+        out[case.id] = {"angles": [float(a) for a in np.mean([np.zeros(3) if a is None else a for a in angles], axis=0)]}
     return out

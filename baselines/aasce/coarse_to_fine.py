@@ -44,15 +44,17 @@ import numpy as np
 import torch
 from scipy import ndimage
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from tqdm import tqdm
 
-from baselines.nn.aasce_cases import Case, fit, load_cases, resolve_device, shift_batch
+from baselines.aasce.common import shift_batch
+from baselines.data import Case, load_cases
+from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything, torch_generator
 from baselines.nn.converters import landmarks_to_boxes, vertebra_corners
 from baselines.nn.detection import mask_rcnn
+from baselines.nn.heatmaps import gaussian_maps
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
-from baselines.nn.spine_targets import repair_vertebrae, spine_mask, vertebra_masks
-from baselines.nn.training import autocast
+from baselines.nn.spine_targets import repair_vertebrae, spine_mask, unusable_vertebrae, vertebra_masks
 from baselines.nn.unet import UNet
+from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
 TASK = "aasce-cobb"
@@ -60,7 +62,7 @@ PAPER = "Zhong, Li, Zhang, Jiao & Gao: coarse-to-fine deep heatmap regression fo
 N_VERTEBRAE = 17
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     height: int = 768
     width_px: int = 256
@@ -278,13 +280,6 @@ def _local_boxes(boxes: np.ndarray) -> np.ndarray:
     return np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, side, side, np.zeros(len(boxes))])
 
 
-def _gaussians(points: torch.Tensor, patch: int, sigma: float) -> torch.Tensor:
-    grid = torch.arange(patch, device=points.device, dtype=torch.float32)
-    dx = (grid[None, None, None, :] - points[..., 0, None, None]) ** 2
-    dy = (grid[None, None, :, None] - points[..., 1, None, None]) ** 2
-    return torch.exp(-(dx + dy) / (2 * sigma**2))
-
-
 def corners_from_heatmaps(box_map: torch.Tensor, point_maps: torch.Tensor) -> torch.Tensor:
     """(N, 4, 2) corners: point channels masked by the box channel; mean position of the pixels above 0.5, else
     the arg-max."""
@@ -367,9 +362,8 @@ def refine(landmarks: np.ndarray, curve_points: np.ndarray, config: Config) -> n
 
 def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    rng = seed_everything(config.seed)
+    generator = torch_generator(config.seed)
     cases = load_cases(data_dir, size=(config.height, config.width_px), ground_truth=True)
     targets = [global_targets(c, config) for c in cases]
     images = np.stack([c.image for c in cases])
@@ -421,8 +415,8 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
         own = crop(batch["masks"]).reshape(n, N_VERTEBRAE, N_VERTEBRAE, config.patch, config.patch)
         own = own[:, torch.arange(N_VERTEBRAE), torch.arange(N_VERTEBRAE)].reshape(-1, 1, config.patch, config.patch)
         box_target = torch.cat([own, 1 - own], dim=1)
-        points = _gaussians(to_patch(batch["corners"].reshape(-1, 4, 2), local, patch=config.patch, context=config.local_context),
-                            config.patch, config.corner_sigma)
+        points = gaussian_maps(to_patch(batch["corners"].reshape(-1, 4, 2), local, patch=config.patch, context=config.local_context),
+                               (config.patch, config.patch), sigma=config.corner_sigma)
         point_target = torch.cat([points, (1 - points.sum(dim=1, keepdim=True)).clamp(min=0)], dim=1)
         return _heatmap_loss(nets["d"](patches), box_target) + _heatmap_loss(nets["e"](patches), point_target)
 
@@ -454,8 +448,8 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
     detector = _detector(config).to(device)
     detector.load_state_dict(checkpoint["state"]["mask_rcnn"])
     out = {}
-    for case in tqdm(load_cases(data_dir, size=(config.height, config.width_px), ground_truth=False),
-                     desc="coarse-to-fine predict", disable=not progress):
+    for case in progress_bar(load_cases(data_dir, size=(config.height, config.width_px), ground_truth=False),
+                             enabled=progress, desc="coarse-to-fine predict"):
         if config.crop:
             case = peeling_crop(case, nets, config, checkpoint["aspect"], device)
         maps = global_maps(nets, case.image, device)
@@ -471,7 +465,8 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         if known.sum() >= 2:
             index = np.flatnonzero(known)
             fill = np.column_stack([np.interp(np.arange(N_VERTEBRAE), index, fill[index, j]) for j in range(2)])
-        else:
+        else:  # neither the detector nor U-Net C placed two vertebrae: a straight column down the image's middle
+            note_fallback(case.id, "straight-column")
             fill = np.column_stack([np.full(N_VERTEBRAE, config.width_px / 2), np.linspace(0.1, 0.9, N_VERTEBRAE) * config.height])
         missing = ~np.isfinite(boxes[:, 0])
         boxes[missing] = np.column_stack([fill[missing] - size / 2, fill[missing] + size / 2])
@@ -486,7 +481,10 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         landmarks = corners.cpu().numpy().reshape(-1, 2)
         curve_points = np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, positions[valid]])
         fallback = np.stack([boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [0, 3]], boxes[:, [2, 3]]], axis=1)
-        landmarks = repair_vertebrae(refine(landmarks, curve_points, config), fallback.reshape(-1, 2))
+        refined = refine(landmarks, curve_points, config)
+        if 2 * unusable_vertebrae(refined).sum() > N_VERTEBRAE and known.sum() >= 2:
+            note_fallback(case.id, "box-corners")  # most vertebrae take their boxes' corners, not U-Nets D and E's
+        landmarks = repair_vertebrae(refined, fallback.reshape(-1, 2))
         landmarks = case.to_original(landmarks)
         height = case.original_height
         out[case.id] = {"angles": [float(a) for a in cobb_angles(landmarks, height)], "landmarks": landmarks.tolist(),

@@ -1,9 +1,8 @@
-"""Pieces AASCE methods 1-4 share: the training loop, image batches, the automatic spine crop, vertebra-count
-forcing, polynomial landmark smoothing, and the prediction record.
+"""Pieces the AASCE methods share (with ``baselines.data`` for reading and preparing cases and
+``baselines.nn.training`` for seeding, the device and the one optimisation loop): image batches, batch
+augmentations, the automatic spine crops, vertebra-count forcing, polynomial landmark smoothing, and the prediction
+record.
 
-- ``optimise(loss_fn, parameters, *, steps, lr, device, progress, desc, optimizer="adam", weight_decay=0,
-  momentum=0.9, cosine=False) -> list[float]``: ``steps`` optimiser steps on ``loss_fn(step)`` (under mixed precision
-  on CUDA), returning every step's loss.
 - ``image_batch(images, device)``: a list of (H, W) float arrays as an (N, 1, H, W) tensor.
 - ``Framing`` / ``framing_from_cases(cases)``: how the training images frame the spine (margins above T1 and below L5
   as fractions of the spine's length, and the width/height ratio), measured on the training landmarks.
@@ -21,53 +20,23 @@ forcing, polynomial landmark smoothing, and the prediction record.
 - ``largest_component(mask)``: the largest connected component of a binary mask.
 - ``crop_resize(image, box, size)``: resample a box of the image to a fixed size (for per-vertebra networks).
 - ``angle_record(angles)``: the in-memory prediction ``{"angles": [pt, mt, tl]}`` (finite, non-negative).
+- ``shift_batch``, ``random_affine``, ``intensity_augment``: augmentations of whole batches of images and target maps
+  together (methods 5-9 apply them inside ``baselines.nn.training.fit``).
+- ``spine_box``, ``crop_to_landmarks`` (training-time crop) and ``crop_to_mask`` (test-time crop from a predicted
+  spine map): the spine-region crops of methods 5-9 on ``baselines.data.Case``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 from skimage.transform import AffineTransform, warp
 
-from baselines.nn.training import GradScalerStep, autocast, progress as progress_bar
-
-
-def optimise(
-    loss_fn: Callable[[int], torch.Tensor],
-    parameters,
-    *,
-    steps: int,
-    lr: float,
-    device: torch.device,
-    progress: bool,
-    desc: str,
-    optimizer: str = "adam",
-    weight_decay: float = 0.0,
-    momentum: float = 0.9,
-    cosine: bool = False,
-) -> list[float]:
-    parameters = [p for p in parameters if p.requires_grad]
-    if optimizer == "adam":
-        opt = torch.optim.Adam(parameters, lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay)
-    elif optimizer == "sgd":
-        opt = torch.optim.SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    else:
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1)) if cosine else None
-    stepper = GradScalerStep(device)
-    losses = []
-    for step in progress_bar(range(steps), enabled=progress, desc=desc):
-        with autocast(device):
-            loss = loss_fn(step)
-        stepper.step(loss, opt)
-        if schedule is not None:
-            schedule.step()
-        losses.append(float(loss.detach()))
-    return losses
+from baselines.data import Case
 
 
 def image_batch(images, device: torch.device) -> torch.Tensor:
@@ -227,3 +196,84 @@ def crop_resize(image: np.ndarray, box, size: tuple[int, int]) -> np.ndarray:
     step_x, step_y = (x1 - x0) / out_w, (y1 - y0) / out_h
     matrix = np.array([[step_x, 0, x0 + 0.5 * step_x], [0, step_y, y0 + 0.5 * step_y], [0, 0, 1]])
     return warp(image, AffineTransform(matrix=matrix), output_shape=(out_h, out_w), order=1, cval=0.0).astype(np.float32)
+
+
+def shift_batch(batch: dict[str, np.ndarray], rng: np.random.Generator, *, fraction: float) -> dict[str, np.ndarray]:
+    """Translate every image-shaped array of a batch (trailing axes (H, W)) by one random integer shift per case,
+    zero filled; arrays whose last two axes differ from the first array's are left alone."""
+    first = next(iter(batch.values()))
+    height, width = first.shape[-2:]
+    out = {key: np.zeros_like(value) if value.shape[-2:] == (height, width) and value.ndim >= 3 else value for key, value in batch.items()}
+    for index in range(len(first)):
+        dy = int(rng.integers(-int(fraction * height), int(fraction * height) + 1))
+        dx = int(rng.integers(-int(fraction * width), int(fraction * width) + 1))
+        src = (slice(max(0, -dy), height - max(0, dy)), slice(max(0, -dx), width - max(0, dx)))
+        dst = (slice(max(0, dy), height - max(0, -dy)), slice(max(0, dx), width - max(0, -dx)))
+        for key, value in batch.items():
+            if out[key] is not value:
+                out[key][index][(..., *dst)] = value[index][(..., *src)]
+    return out
+
+
+def random_affine(maps: torch.Tensor, rng: np.random.Generator, *, degrees: float, translate: float, flip: bool) -> torch.Tensor:
+    """Apply one random rotation (uniform in +-`degrees`), translation (+-`translate` of the size) and, when `flip`,
+    a horizontal flip with probability 1/2 per case to every channel of (N, C, H, W) `maps` (bilinear, zero fill)."""
+    count = maps.shape[0]
+    angle = np.radians(rng.uniform(-degrees, degrees, count))
+    sign = np.where(rng.random(count) < 0.5, -1.0, 1.0) if flip else np.ones(count)
+    shift = rng.uniform(-translate, translate, (count, 2)) * 2
+    height, width = maps.shape[-2:]
+    aspect = height / width
+    theta = np.zeros((count, 2, 3))
+    # rotation in pixel space, expressed in the normalised [-1, 1] coordinates affine_grid uses
+    theta[:, 0, 0] = np.cos(angle) * sign
+    theta[:, 0, 1] = -np.sin(angle) * aspect
+    theta[:, 1, 0] = np.sin(angle) / aspect * sign
+    theta[:, 1, 1] = np.cos(angle)
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(torch.as_tensor(theta, dtype=maps.dtype, device=maps.device), list(maps.shape), align_corners=False)
+    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def intensity_augment(images: torch.Tensor, rng: np.random.Generator, *, kind: str) -> torch.Tensor:
+    """'gaussian': add noise of std up to 0.05; 'bc': random brightness (+-0.1) and contrast (x0.8-1.2) per case;
+    'none': unchanged."""
+    count = images.shape[0]
+    shape = (count,) + (1,) * (images.ndim - 1)
+    if kind == "gaussian":
+        std = torch.as_tensor(rng.uniform(0, 0.05, count), dtype=images.dtype, device=images.device).view(shape)
+        return images + std * torch.randn_like(images)
+    if kind == "bc":
+        gain = torch.as_tensor(rng.uniform(0.8, 1.2, count), dtype=images.dtype, device=images.device).view(shape)
+        bias = torch.as_tensor(rng.uniform(-0.1, 0.1, count), dtype=images.dtype, device=images.device).view(shape)
+        mean = images.mean(dim=tuple(range(1, images.ndim)), keepdim=True)
+        return (images - mean) * gain + mean + bias
+    if kind == "none":
+        return images
+    raise ValueError(f"intensity augmentation must be 'gaussian', 'bc' or 'none', got {kind!r}")
+
+
+def spine_box(top: float, bottom: float, centre_x: float, *, margin: float, aspect: float) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of a spine region: rows `top`..`bottom` enlarged by `margin` of their span above and below,
+    `aspect` times taller than wide, centred on column `centre_x`."""
+    pad = margin * (bottom - top)
+    top, bottom = top - pad, bottom + pad
+    half_width = (bottom - top) / aspect / 2
+    return centre_x - half_width, top, centre_x + half_width, bottom
+
+
+def crop_to_landmarks(case: Case, *, margin: float, size: tuple[int, int]) -> Case:
+    """Training-time crop: the landmark span with `margin`, shaped like the network input `size` (H, W)."""
+    box = spine_box(case.landmarks[:, 1].min(), case.landmarks[:, 1].max(), case.landmarks[:, 0].mean(),
+                    margin=margin, aspect=size[0] / size[1])
+    return case.cropped(box, size)
+
+
+def crop_to_mask(case: Case, mask: np.ndarray, *, margin: float, size: tuple[int, int]) -> Case:
+    """Test-time automatic crop: the rows and mean column of `mask` > 0.5 (a predicted spine map on this case's
+    grid), with `margin`, shaped like `size`; the case is returned unchanged when the mask is empty."""
+    rows, cols = np.nonzero(mask > 0.5)
+    if len(rows) < 2:
+        return case
+    box = spine_box(rows.min(), rows.max(), cols.mean(), margin=margin, aspect=size[0] / size[1])
+    return case.cropped(box, size)

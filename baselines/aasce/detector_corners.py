@@ -6,7 +6,11 @@ Pipeline and the paper section each part follows:
   width and 10 px in height (``widen``; pixels of an image ``reference_height`` tall, scaled with the image
   height because our images vary in size), all boxes of one class; the same boxes cut out the training crops for
   the corner regressor, whose targets are the corners in the crop's [0, 1]² frame.
-- Sect. 3.1, detection: Faster R-CNN (``baselines.nn.detection.faster_rcnn``) with anchors of two sizes
+- Sect. 3.1, detection: Faster R-CNN (``baselines.nn.detection.faster_rcnn``); the paper's Luminoth detector is the
+  single-level ResNet-101 "C4" form, which the ``paper`` preset uses (``feature_pyramid=False``: RPN and RoI pooling
+  on ``layer3``, stride 16; the box head is torchvision's two fully connected layers, not ResNet's ``layer4`` run
+  per RoI), while ``tiny`` and ``standard`` keep a feature pyramid (FPN), a departure that helps the small compact
+  backbones find small vertebrae on CPU-sized images; anchors of two sizes
   (64 and 128 px in the paper) and aspect ratios 1:1 and 2:1, SGD with momentum 0.9 at learning rate 3e-4, batch 1;
   Gaussian-noise (σ = 0.005) and horizontal/vertical flip (p = 0.5) augmentation; images resized keeping their aspect
   ratio (``detector_size``, letterboxed).
@@ -38,7 +42,8 @@ from baselines.data import Augmentation, AasceCase, augment, enhance, letterbox,
 from baselines.nn import detection
 from baselines.nn.backbones import small_densenet
 from baselines.nn.converters import from_box_frame, landmarks_to_boxes, to_box_frame, vertebra_corners
-from baselines.nn.training import progress as progress_bar, seed_everything, state_to_cpu
+from baselines.nn.training import optimise, progress as progress_bar, seed_everything, state_to_cpu
+from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
 TASK = "aasce-cobb"
@@ -52,6 +57,9 @@ class Config:
     detector_backbone: str = "resnet101"
     detector_base_channels: int = 16
     fpn_channels: int = 256
+    # True: FPN (tiny, standard; the default so checkpoints saved before this setting load as they were trained);
+    # the paper preset sets False, the paper's single-level detector
+    feature_pyramid: bool = True
     anchor_sizes: tuple[int, ...] = (64, 128)
     aspect_ratios: tuple[float, ...] = (0.5, 1.0)
     widen: tuple[float, float] = (50.0, 10.0)
@@ -92,7 +100,7 @@ PRESETS = {
         anchor_sizes=(16, 32), box_representation=256, proposals=(400, 200), rois_per_image=128, detector_steps=250, detector_batch=4, detector_lr=0.01, score_threshold=0.4,
         corner_size=(48, 80), corner_blocks=4, corner_steps=300, corner_batch=32, box_jitter=0.05,
     ),
-    "paper": Config(),
+    "paper": Config(feature_pyramid=False),
 }
 
 
@@ -107,6 +115,7 @@ def _build_detector(config: Config):
         anchor_sizes=config.anchor_sizes,
         aspect_ratios=config.aspect_ratios,
         box_representation=config.box_representation,
+        pyramid=config.feature_pyramid,
         rpn_pre_nms_top_n_train=config.proposals[0],
         rpn_post_nms_top_n_train=config.proposals[0],
         rpn_pre_nms_top_n_test=config.proposals[1],
@@ -148,7 +157,7 @@ def _train_detector(cases: list[AasceCase], config: Config, device, rng, progres
             targets.append({key: value.to(device) for key, value in detection.detection_targets(torch.from_numpy(boxes)).items()})
         return sum(model(images, targets).values())
 
-    losses = common.optimise(
+    losses = optimise(
         loss_fn, model.parameters(), steps=config.detector_steps, lr=config.detector_lr, device=device,
         progress=progress, desc="detector", optimizer=config.detector_optimizer,
     )
@@ -180,7 +189,7 @@ def _train_regressor(cases: list[AasceCase], config: Config, device, rng, progre
         target = torch.from_numpy(np.stack(targets).astype(np.float32)).to(device)
         return torch.nn.functional.mse_loss(model(common.image_batch(crops, device)).float(), target)
 
-    losses = common.optimise(
+    losses = optimise(
         loss_fn, model.parameters(), steps=config.corner_steps, lr=config.corner_lr, device=device,
         progress=progress, desc="corners",
     )
@@ -188,8 +197,7 @@ def _train_regressor(cases: list[AasceCase], config: Config, device, rng, progre
 
 
 def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     cases = read_cases(data_dir, ground_truth=True)
     detector, detector_losses = _train_detector(cases, config, device, rng, progress)
     regressor, corner_losses = _train_regressor(cases, config, device, rng, progress)
@@ -273,6 +281,10 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: boo
     predictions = {}
     for case in progress_bar(read_cases(data_dir, ground_truth=False), enabled=progress, desc="detector-corners"):
         landmarks = predictor.landmarks(enhance(case.image), framing)
-        angles = fallback if landmarks is None else cobb_angles(landmarks, case.shape[0])
+        if landmarks is None:  # fewer than two vertebrae detected
+            note_fallback(case.id, "training-mean")
+            angles = fallback
+        else:
+            angles = cobb_angles(landmarks, case.shape[0])
         predictions[case.id] = common.angle_record(angles)
     return predictions

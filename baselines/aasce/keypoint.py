@@ -8,13 +8,16 @@ Pipeline and the paper section each part follows:
   box whose IoU with both its upper and its lower neighbour exceeds T_IoU = 0.36 is dropped) and the distance rule (a
   box whose upper-left corner is farther from the upper neighbour's than from its own upper-right corner is dropped);
   an HRNet (``baselines.nn.hrnet.HRNet``; W48 at 384×288, Adam, in the paper) predicts the four corner heatmaps of
-  each box crop.
+  each box crop. The ``paper`` preset builds HRNet-W48's layout (width 48, four stages, four blocks per branch,
+  modules 1/1/4/3: 64.9 M parameters against W48's 63.6 M; basic residual blocks throughout).
 - Sect. 2.2 / 3.1, Method-2: SimpleBaseline I (ResNet + deconvolution head, ``baselines.nn.heatmaps.SimpleBaseline``;
   ResNet-152 at 384×288 with CLAHE in the paper) predicts 68 heatmaps on the whole image in a fixed order; the rough
   points drive the patch process — patches covering one to three vertebrae (4–12 points, half vertebrae allowed at
   the border), sampled many times per image; SimpleBaseline II (256×192) predicts, per patch, four heatmaps, one per
   corner type (top-left, top-right, bottom-left, bottom-right), each with as many peaks as the patch has vertebrae.
-  Training patches are cut around the ground-truth landmarks.
+  Training patches are cut around the ground-truth landmarks. The ``paper`` preset trains SimpleBaseline II at the
+  paper's batch 130 for the paper's 70 epochs over 200 patches of each of its 609 training images (65 584 steps,
+  about 8.5 M patch samples; patches are drawn at random, so an epoch is that many samples).
 - Sect. 2.3, post-processing of Method-2: the patch peaks mapped back to the image form four groups (one per corner
   type); DBSCAN per group, clusters sorted by y; the first and last clusters are dropped when their y order against
   the other groups or their direction to the adjacent cluster is abnormal; the optional squeezed-vertebra check
@@ -35,7 +38,8 @@ Pipeline and the paper section each part follows:
 Where this implementation differs: no ImageNet-pretrained backbones (random initialisation; compact CPU presets);
 the paper's thresholds that are not given (DBSCAN radius, ratios) are configuration options scaled by the vertebra
 pitch (the spine length a training-like framing implies, / 16); when no output passes the quality check, all of them
-vote; an image where nothing is found gets the training-set mean angles. The distance rule compares each box with the
+vote; an image where nothing is found gets the training-set mean angles (recorded as the ``training-mean`` fallback in
+the run report, ``baselines.report``). The distance rule compares each box with the
 box above it in the sorted list (the paper's "previous box"), kept or not. Patch heatmap peaks are refined to
 sub-pixel positions (``local_peaks``). Two departures are configuration options, off in the ``paper`` preset:
 ``retina_nms`` (RetinaNet's suppression IoU, torchvision's 0.5 by default) and ``merge_distance``
@@ -75,7 +79,8 @@ from baselines.nn import detection
 from baselines.nn.converters import heatmaps_to_landmarks, landmarks_to_boxes, landmarks_to_heatmaps, vertebra_corners
 from baselines.nn.heatmaps import SimpleBaseline
 from baselines.nn.hrnet import HRNet
-from baselines.nn.training import batches, progress as progress_bar, seed_everything, state_to_cpu
+from baselines.nn.training import batches, optimise, progress as progress_bar, seed_everything, state_to_cpu
+from baselines.report import note_fallback
 
 TASK = "aasce-cobb"
 PAPER = "Chen, Peng, Li, Cheng, Wei (iFLYTEK): RetinaNet + HRNet and SimpleBaseline patch keypoints with fusion, CSI 2019 AASCE"
@@ -104,6 +109,8 @@ class Config:
     hrnet_width: int = 48
     hrnet_stages: int = 4
     hrnet_stem_stride: int = 4
+    hrnet_blocks: int = 1  # residual blocks per branch; the paper preset: 4 (HRNet-W48)
+    hrnet_modules: tuple[int, ...] = ()  # exchange modules per stage; () = one per stage; the paper preset: (1, 1, 4, 3)
     hrnet_steps: int = 20_000
     hrnet_batch: int = 32
     # Method-2
@@ -115,6 +122,7 @@ class Config:
     sb1_steps: int = 4000
     sb2_steps: int = 20_000
     sb_batch: int = 32
+    sb2_batch: int = 0  # SimpleBaseline II's batch; 0 = ``sb_batch``; the paper preset: 130
     patches_per_image: int = 200
     peak_threshold: float = 0.3
     dbscan_radius: float = 0.25
@@ -148,7 +156,9 @@ PRESETS = {
         sb1_size=(192, 96), sb2_size=(96, 96), sb_backbone="compact", sb_base_channels=12, sb_deconv_channels=32,
         sb1_steps=3000, sb2_steps=3000, sb_batch=8, patches_per_image=200, heatmap_sigma=1.5, lr=2e-3, crop_rounds=1,
     ),
-    "paper": Config(),
+    # HRNet-W48's blocks and modules; SimpleBaseline II at the paper's batch 130 for the paper's 70 epochs over
+    # 200 patches of each of the 609 training images (70 * 609 * 200 / 130 steps)
+    "paper": Config(hrnet_blocks=4, hrnet_modules=(1, 1, 4, 3), sb2_batch=130, sb2_steps=70 * 609 * 200 // 130),
 }
 
 CORNER_GROUPS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -164,7 +174,8 @@ def _retinanet(config: Config):
 
 
 def _hrnet(config: Config) -> HRNet:
-    return HRNet(4, width=config.hrnet_width, num_stages=config.hrnet_stages, stem_stride=config.hrnet_stem_stride)
+    return HRNet(4, width=config.hrnet_width, num_stages=config.hrnet_stages, stem_stride=config.hrnet_stem_stride,
+                 blocks=config.hrnet_blocks, modules_per_stage=config.hrnet_modules or 1)
 
 
 def _simple_baseline(config: Config, keypoints: int) -> SimpleBaseline:
@@ -232,8 +243,8 @@ def _train_retinanet(prepared, config: Config, device, rng, progress: bool):
             targets.append({k: v.to(device) for k, v in detection.detection_targets(boxes, labels_start=0).items()})
         return sum(model(images, targets).values())
 
-    losses = common.optimise(loss_fn, model.parameters(), steps=config.retina_steps, lr=config.retina_lr, optimizer="sgd",
-                             device=device, progress=progress, desc="RetinaNet")
+    losses = optimise(loss_fn, model.parameters(), steps=config.retina_steps, lr=config.retina_lr, optimizer="sgd",
+                      device=device, progress=progress, desc="RetinaNet")
     return model, losses
 
 
@@ -260,8 +271,8 @@ def _train_hrnet(cases, config: Config, device, rng, progress: bool):
             points.append(_patch_targets(corners[None], crop_box, config.hrnet_size))
         return _heatmap_loss(model, crops, points, model.heatmap_stride, config.heatmap_sigma, device)
 
-    losses = common.optimise(loss_fn, model.parameters(), steps=config.hrnet_steps, lr=config.lr, device=device,
-                             progress=progress, desc="HRNet")
+    losses = optimise(loss_fn, model.parameters(), steps=config.hrnet_steps, lr=config.lr, device=device,
+                      progress=progress, desc="HRNet")
     return model, losses
 
 
@@ -277,8 +288,8 @@ def _train_simple_baseline_1(prepared, config: Config, device, rng, progress: bo
             points.append(landmarks[:, None, :])
         return _heatmap_loss(model, images, points, model.heatmap_stride, config.heatmap_sigma, device)
 
-    losses = common.optimise(loss_fn, model.parameters(), steps=config.sb1_steps, lr=config.lr, device=device,
-                             progress=progress, desc="SimpleBaseline I")
+    losses = optimise(loss_fn, model.parameters(), steps=config.sb1_steps, lr=config.lr, device=device,
+                      progress=progress, desc="SimpleBaseline I")
     return model, losses
 
 
@@ -290,7 +301,7 @@ def _train_simple_baseline_2(cases, config: Config, device, rng, progress: bool)
 
     def loss_fn(step: int) -> torch.Tensor:
         patches, points = [], []
-        for index in rng.choice(len(cases), size=config.sb_batch):
+        for index in rng.choice(len(cases), size=config.sb2_batch or config.sb_batch):
             count = int(rng.integers(1, 4))
             first = int(rng.integers(0, len(corners[index]) - count + 1))
             box = patch_box(corners[index], first, count, rng, aspect)
@@ -298,14 +309,13 @@ def _train_simple_baseline_2(cases, config: Config, device, rng, progress: bool)
             points.append(_patch_targets(corners[index], box, config.sb2_size))
         return _heatmap_loss(model, patches, points, model.heatmap_stride, config.heatmap_sigma, device)
 
-    losses = common.optimise(loss_fn, model.parameters(), steps=config.sb2_steps, lr=config.lr, device=device,
-                             progress=progress, desc="SimpleBaseline II")
+    losses = optimise(loss_fn, model.parameters(), steps=config.sb2_steps, lr=config.lr, device=device,
+                      progress=progress, desc="SimpleBaseline II")
     return model, losses
 
 
 def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     cases = read_cases(data_dir, ground_truth=True)
     retina_prepared = prepare(cases, size=config.retina_size, enhancement=config.enhancement)
     sb1_prepared = prepare(cases, size=config.sb1_size, enhancement=config.enhancement)
@@ -654,5 +664,8 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: boo
             "method-2-squeezed": cluster_vertebrae(groups, vertebra_height, config=config, squeeze=True, seed=config.seed),
         }
         angles = fuse(results, quality_ratio=config.quality_ratio, preferred="method-2")
-        predictions[case.id] = common.angle_record(fallback if angles is None else angles)
+        if angles is None:  # no output found two vertebrae
+            note_fallback(case.id, "training-mean")
+            angles = fallback
+        predictions[case.id] = common.angle_record(angles)
     return predictions

@@ -35,11 +35,11 @@ import torch
 import torchvision
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from baselines.aasce import common
-from baselines.nn.aasce_cases import crop_to_landmarks, crop_to_mask, fit, load_cases, resolve_device, shift_batch
-from baselines.nn.training import autocast
+from baselines.aasce.common import crop_to_landmarks, crop_to_mask, shift_batch
+from baselines.data import load_cases
+from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything
 from baselines.nn.spine_targets import spine_mask
 from baselines.nn.unet import conv_bn_relu
 
@@ -48,7 +48,7 @@ PAPER = "Wang, Wang & Liu: multi-task learning with pyramidal feature aggregatio
 ANGLE_SCALE = 45.0  # the network regresses angles / ANGLE_SCALE
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     height: int = 256
     width_px: int = 128
@@ -182,8 +182,7 @@ def _loss(model, config, images, masks, angles):
 
 def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     size = (config.height, config.width_px)
     cases = load_cases(data_dir, size=size, ground_truth=True)
     if config.crop and config.mask_branch:
@@ -201,7 +200,7 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     model = MultiTaskNet(config).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     losses, best, best_state, stale = [], float("inf"), None, 0
-    for _ in tqdm(range(config.epochs), desc="multi-task", disable=not progress):
+    for _ in progress_bar(range(config.epochs), enabled=progress, desc="multi-task"):
         model.train()
         losses += fit(
             model.parameters(), arrays=fit_arrays, epochs=1, batch_size=config.batch_size, optimiser=optimiser,
@@ -240,7 +239,7 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
             angles, mask_logits = model(torch.as_tensor(image, device=device)[None, None])
         return angles.float()[0].cpu().numpy(), mask_logits.float().softmax(dim=1)[0, 1].cpu().numpy()
 
-    for case in tqdm(load_cases(data_dir, size=size, ground_truth=False), desc="multi-task predict", disable=not progress):
+    for case in progress_bar(load_cases(data_dir, size=size, ground_truth=False), enabled=progress, desc="multi-task predict"):
         angles, mask = run(case.image)
         for _ in range(config.crop_rounds if config.crop and config.mask_branch else 0):
             if framing is not None:

@@ -30,6 +30,10 @@ trained separately (the paper trains one end-to-end Mask R-CNN-like network); th
 Sect. 3.1 is replaced by the projection-based midline; a predicted corner further than ``corner_tolerance`` box
 heights from the rotated box's own corner, and a vertebra whose predicted left and right corners coincide, take the
 rotated box's corners (without this check stray FCN peaks on the test-domain phantoms dominated the error); sizes are scaled down in the tiny/standard presets.
+How often that fallback fires is recorded: a case where more than half of the 68 corners are the boxes' is noted
+as the ``box-corners`` fallback in the run report (``baselines.report``), and a case with fewer than two kept boxes
+as ``zeros``. ``corner_tolerance=inf`` turns the corner fallback off (``benchmarks/baselines_aasce.py`` reports that
+row beside the method's).
 """
 
 from __future__ import annotations
@@ -41,15 +45,16 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
-from tqdm import tqdm
 
-from baselines.nn.aasce_cases import Case, fit, intensity_augment, load_cases, resolve_device, spine_box
+from baselines.aasce.common import intensity_augment, spine_box
+from baselines.data import Case, load_cases
+from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything, torch_generator
 from baselines.nn.detection import fpn_backbone
-from baselines.nn.heatmaps import heatmap_argmax
+from baselines.nn.heatmaps import gaussian_maps, heatmap_argmax
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
-from baselines.nn.spine_targets import box_to_corners, curve_x, repair_vertebrae, rotated_boxes
-from baselines.nn.training import autocast
+from baselines.nn.spine_targets import box_to_corners, curve_x, repair_vertebrae, rotated_boxes, unusable_vertebrae
 from baselines.nn.unet import conv_bn_relu
+from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
 TASK = "aasce-cobb"
@@ -57,7 +62,7 @@ PAPER = "Tao, Xu, Wu, Zhang & Lv: landmark estimation via rotated vertebra propo
 N_VERTEBRAE = 17
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     height: int = 1024
     width_px: int = 320
@@ -245,13 +250,6 @@ class CornerFCN(nn.Module):
         return self.body(x)
 
 
-def _gaussians(points: torch.Tensor, patch: int, sigma: float) -> torch.Tensor:
-    grid = torch.arange(patch, device=points.device, dtype=torch.float32)
-    dx = (grid[None, None, None, :] - points[..., 0, None, None]) ** 2
-    dy = (grid[None, None, :, None] - points[..., 1, None, None]) ** 2
-    return torch.exp(-(dx + dy) / (2 * sigma**2))
-
-
 def _jitter(boxes: torch.Tensor, amounts: tuple[float, float, float], generator) -> torch.Tensor:
     noise = torch.randn(len(boxes), 5, generator=generator).to(boxes.device)
     out = boxes.clone()
@@ -325,9 +323,8 @@ def _cases(data_dir, config: Config, *, ground_truth: bool) -> list[Case]:
 
 def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    rng = seed_everything(config.seed)
+    generator = torch_generator(config.seed)
     cases = _cases(data_dir, config, ground_truth=True)
     isolation = estimate_isolation(cases, config.band)
     if config.isolate:
@@ -360,8 +357,8 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
         owner = torch.arange(n, device=device).repeat_interleave(N_VERTEBRAE)
         images = intensity_augment(batch["images"], rng, kind=config.intensity)
         patches = rotated_crops(images, owner, boxes, patch=config.patch, context=config.context)
-        targets = _gaussians(to_patch(batch["corners"].reshape(-1, 4, 2), boxes, patch=config.patch, context=config.context),
-                             config.patch, config.corner_sigma)
+        targets = gaussian_maps(to_patch(batch["corners"].reshape(-1, 4, 2), boxes, patch=config.patch, context=config.context),
+                                (config.patch, config.patch), sigma=config.corner_sigma)
         return F.mse_loss(fcn(patches).float(), targets) * 100
 
     fcn.train()
@@ -412,7 +409,7 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
     fcn.load_state_dict(checkpoint["state"]["fcn"])
     detector.eval(), fcn.eval()
     out = {}
-    for case in tqdm(_cases(data_dir, config, ground_truth=False), desc="rotated predict", disable=not progress):
+    for case in progress_bar(_cases(data_dir, config, ground_truth=False), enabled=progress, desc="rotated predict"):
         if config.isolate:
             case = isolate(case, config)
         image = torch.as_tensor(case.image, device=device)[None, None]
@@ -426,6 +423,7 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
             strong = kept[scores[kept] >= config.score_threshold]
             kept = strong if len(strong) >= N_VERTEBRAE else kept[:N_VERTEBRAE]
         if len(kept) < 2:
+            note_fallback(case.id, "zeros")
             out[case.id] = {"angles": [0.0, 0.0, 0.0]}
             continue
         chosen = select_vertebrae(boxes[kept].cpu().numpy(), scores[kept].cpu().numpy(), config)
@@ -439,7 +437,11 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         # corners the FCN could not separate, fall back to the rotated box's corners
         box_corners = box_to_corners(chosen)
         distance = np.linalg.norm(corners - box_corners, axis=-1) / chosen[:, 3:4]
-        corners = np.where((distance > config.corner_tolerance)[..., None], box_corners, corners)
+        replaced = distance > config.corner_tolerance
+        corners = np.where(replaced[..., None], box_corners, corners)
+        replaced |= unusable_vertebrae(corners.reshape(-1, 2))[:, None]
+        if 2 * replaced.sum() > replaced.size:  # most corners are the rotated boxes', not the FCN's
+            note_fallback(case.id, "box-corners")
         landmarks = case.to_original(repair_vertebrae(corners.reshape(-1, 2), box_corners.reshape(-1, 2)))
         height = case.original_height
         out[case.id] = {

@@ -30,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from tqdm import tqdm
 
-from baselines.nn.aasce_cases import crop_to_landmarks, crop_to_mask, fit, load_cases, resolve_device
-from baselines.nn.training import autocast
+from baselines.aasce.common import crop_to_landmarks, crop_to_mask
+from baselines.data import load_cases
+from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything
 from baselines.nn.backbones import classifier, small_densenet
 from baselines.nn.pyramid import PyramidPooling
 from baselines.nn.spine_targets import boundary_mask
@@ -45,7 +45,7 @@ ANGLE_SCALE = 45.0
 INPUTS = ("image+boundary", "image", "boundary")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     height: int = 512
     width_px: int = 256
@@ -152,8 +152,7 @@ def _boundary_maps(net: BoundaryNet, images: np.ndarray, device: torch.device, b
 
 def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     size = (config.height, config.width_px)
     cases = load_cases(data_dir, size=size, ground_truth=True)
     if config.crop and config.inputs != "image":
@@ -204,7 +203,7 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
     regressor.eval()
     out = {}
     size = (config.height, config.width_px)
-    for case in tqdm(load_cases(data_dir, size=size, ground_truth=False), desc="scg-net predict", disable=not progress):
+    for case in progress_bar(load_cases(data_dir, size=size, ground_truth=False), enabled=progress, desc="scg-net predict"):
         image = case.image[None]
         boundary = _boundary_maps(segmenter, image, device, 1) if config.inputs != "image" else np.zeros_like(image)
         if config.crop and config.inputs != "image":

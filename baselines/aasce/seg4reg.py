@@ -45,7 +45,7 @@ from baselines.nn.backbones import feature_backbone
 from baselines.nn.converters import landmarks_to_mask
 from baselines.nn.grl import DomainDiscriminator
 from baselines.nn.pyramid import PSPNet
-from baselines.nn.training import batches, progress as progress_bar, seed_everything, state_to_cpu
+from baselines.nn.training import batches, optimise, progress as progress_bar, seed_everything, state_to_cpu
 
 TASK = "aasce-cobb"
 PAPER = "Lin, Zhou, Ma, Yang, Zheng: Seg4Reg — segmentation then angle regression with domain adaptation, CSI 2019 AASCE"
@@ -170,7 +170,7 @@ def _train_segmenter(prepared, config: Config, device, rng, progress: bool):
         target = torch.from_numpy(np.stack(masks).astype(np.int64)).to(device)
         return F.cross_entropy(segmenter(common.image_batch(images, device)).float(), target)
 
-    losses = common.optimise(
+    losses = optimise(
         loss_fn, segmenter.parameters(), steps=config.seg_steps, lr=config.lr, weight_decay=config.weight_decay,
         cosine=True, device=device, progress=progress, desc="Seg4Reg segmentation",
     )
@@ -211,7 +211,7 @@ def _train_regressor(backbone: str, inputs, angles, target_inputs, config: Confi
             loss = loss + config.domain_weight * F.binary_cross_entropy_with_logits(logits, domains)
         return loss
 
-    losses = common.optimise(
+    losses = optimise(
         loss_fn, model.parameters(), steps=config.reg_steps, lr=config.lr, weight_decay=config.weight_decay,
         cosine=True, device=device, progress=progress, desc=f"Seg4Reg regression ({backbone})",
     )
@@ -240,8 +240,7 @@ def finalise(angles: np.ndarray, zero_below: float) -> np.ndarray:
 
 
 def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     cases = read_cases(data_dir, ground_truth=True)
     prepared = prepare(cases, size=config.seg_size, enhancement=config.enhancement)
     segmenter, seg_losses = _train_segmenter(prepared, config, device, rng, progress)

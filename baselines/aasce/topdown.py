@@ -44,8 +44,9 @@ from skimage.transform import rescale
 from baselines.aasce import common
 from baselines.data import Augmentation, augment, enhance, letterbox, prepare, read_cases
 from baselines.nn.converters import landmarks_to_mask
-from baselines.nn.training import batches, progress as progress_bar, seed_everything, state_to_cpu
+from baselines.nn.training import batches, optimise, progress as progress_bar, seed_everything, state_to_cpu
 from baselines.nn.unet import residual_unet
+from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
 TASK = "aasce-cobb"
@@ -89,8 +90,7 @@ def _build(config: Config) -> torch.nn.Module:
 
 
 def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     cases = read_cases(data_dir, ground_truth=True)
     prepared = prepare(cases, size=config.size)
     model = _build(config).to(device).train()
@@ -105,7 +105,7 @@ def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
         target = torch.from_numpy(np.stack(masks).astype(np.int64)).to(device)
         return F.cross_entropy(model(common.image_batch(images, device)).float(), target)
 
-    losses = common.optimise(loss_fn, model.parameters(), steps=config.steps, lr=config.lr, device=device, progress=progress, desc="RU-Net")
+    losses = optimise(loss_fn, model.parameters(), steps=config.steps, lr=config.lr, device=device, progress=progress, desc="RU-Net")
     return {
         "state": state_to_cpu(model),
         "losses": losses,
@@ -258,5 +258,8 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: boo
     predictions = {}
     for case in progress_bar(read_cases(data_dir, ground_truth=False), enabled=progress, desc="top-down"):
         angles = predictor.predict_angles(enhance(case.image), case.shape[0])
-        predictions[case.id] = common.angle_record(fallback if angles is None else angles)
+        if angles is None:  # no spine found, or too few vertebra levels on it
+            note_fallback(case.id, "training-mean")
+            angles = fallback
+        predictions[case.id] = common.angle_record(angles)
     return predictions

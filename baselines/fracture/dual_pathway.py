@@ -72,6 +72,7 @@ from baselines.fracture.common import (
     stratified_folds,
 )
 from baselines.nn.blocks3d import ConvNormAct3d
+from baselines.nn.training import resolve_device, seed_everything
 
 __all__ = ["TASK", "PAPER", "Config", "PRESETS", "train", "predict", "cross_validate", "summarise"]
 
@@ -362,17 +363,10 @@ def _regularisation(model: nn.Module, config: Config) -> torch.Tensor:
     return config.l1 * sum(w.abs().sum() for w in weights) + config.l2 * sum(w.pow(2).sum() for w in weights)
 
 
-def _resolve(device) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def fit(cases: list[Prepared], config: Config, *, device="cpu", progress: bool = True) -> dict:
     """Train on prepared cases (labels set); returns the checkpoint dict."""
-    device = _resolve(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    device = resolve_device(device)
+    rng = seed_everything(config.seed)
     model = build_model(config).to(device)
     n_val = int(round(config.validation_fraction * len(cases))) if len(cases) >= 4 else 0
     order = rng.permutation(len(cases))
@@ -495,7 +489,7 @@ def _infer(model, case: Prepared, config: Config, device) -> np.ndarray:
 
 def predict(*, checkpoint: dict, data_dir, config: Config, device="auto", progress: bool = True) -> dict:
     """Fracture probabilities per vertebra of centroids.json and per patient; reads only inputs/."""
-    device = _resolve(device)
+    device = resolve_device(device)
     model = load_model(checkpoint, config, device)
     predictions = {}
     for case_id in tqdm(case_ids(data_dir), desc="dual-pathway predict", disable=not progress):
@@ -519,7 +513,7 @@ def cross_validate(*, data_dir, config: Config, device="auto", progress: bool = 
                              seed=config.seed)
     cases = _training_cases(data_dir, ids, config)
     rng = np.random.default_rng(config.seed + 7)
-    device = _resolve(device)
+    device = resolve_device(device)
     result = {"case_ids": [], "patient_labels": [], "sizes": [], "patient_scores": [], "vertebra_labels": [],
               "vertebra_grades": [], "vertebra_scores": [], "vertebra_clusters": [], "losses": []}
     for fold, test in enumerate(folds):

@@ -56,6 +56,7 @@ from baselines.fracture.common import (
     vertebra_group,
 )
 from baselines.nn.blocks3d import ConvNormAct3d
+from baselines.nn.training import resolve_device, seed_everything, torch_generator
 from evaluators.layout import VERTEBRA_LABELS
 
 __all__ = ["TASK", "PAPER", "Config", "PRESETS", "train", "predict", "cross_validate", "summarise",
@@ -308,17 +309,11 @@ def phase_weights(epoch: int, config: Config) -> tuple[float, float, bool]:
 
 
 # -------------------------------------------------------------------------------------------------- training
-def _resolve(device) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def fit(patches: Patches, config: Config, *, device="cpu", progress: bool = True) -> dict:
     """Train on patches (grades >= 0 are labelled); returns the checkpoint dict with per-epoch loss histories."""
-    device = _resolve(device)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    device = resolve_device(device)
+    seed_everything(config.seed)
+    generator = torch_generator(config.seed)
     model = SpineVAE(config).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     labelled = patches.grades >= 0
@@ -384,7 +379,7 @@ def fracture_probabilities(model: SpineVAE, patches: Patches, *, device, batch_s
 def predict(*, checkpoint: dict, data_dir, config: Config, device="auto", progress: bool = True) -> dict:
     """Per vertebra of centroids.json the MLP's fracture probability; the patient score is their maximum. Reads
     only inputs/."""
-    device = _resolve(device)
+    device = resolve_device(device)
     model = load_model(checkpoint, config, device)
     predictions = {}
     for case_id in tqdm(case_ids(data_dir), desc=f"fracture {config.model} predict", disable=not progress):
@@ -407,7 +402,7 @@ def cross_validate(*, data_dir, config: Config, device="auto", progress: bool = 
                              seed=config.seed)
     patches = load_patches(data_dir, ids, config, grades=grades)
     owner = np.asarray([ids.index(case_id) for case_id in patches.case_ids])
-    device = _resolve(device)
+    device = resolve_device(device)
     result = {"scores": np.zeros(len(owner)), "fold": np.zeros(len(owner), int), "losses": [],
               "grades": patches.grades.numpy(), "clusters": np.asarray(patches.case_ids)}
     for fold, test in enumerate(folds):

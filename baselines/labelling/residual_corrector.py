@@ -13,7 +13,11 @@ Follows Bayat et al., "Vertebral Labelling in Radiographs: Learning a Coordinate
 - Sect. 2 Training: image loss = squared L2 distance between target and predicted heatmaps + cross-entropy between
   the channel-wise softmax of the target and of the prediction; with the corrector, a Huber loss (threshold 1
   network-grid pixel) on the corrected coordinates is added and everything is trained end to end with Adam
-  (learning rate 1e-4 and 150 iterations in the ``paper`` preset).
+  (learning rate 1e-4). The paper's "150 iterations" are read as 150 passes over the training set (``epochs``):
+  150 optimiser steps of batch 4 would show each of its 100 images per view only six times, far too few at that
+  learning rate. ``training_steps`` turns epochs into steps per view model (epochs × ⌈images of the larger view /
+  batch⌉; batches are drawn at random, so an "epoch" is that many samples, not an exact pass). The ``tiny`` and
+  ``standard`` presets count optimiser steps directly (``iterations``, with ``epochs=0``).
 - Sect. 3: rotation augmentation by one of ±2°, ±5° (or none); one model per view (sagittal, coronal), as the paper
   trains on the two views separately. ``Config.corrector`` switches between the paper's "U-Net" and "U-Net + RC"
   rows.
@@ -43,10 +47,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from baselines.api import resolve_device
-from baselines.nn.heatmaps import heatmap_argmax, soft_argmax2d
-from baselines.nn.training import GradScalerStep, autocast, seed_everything, state_to_cpu
+from baselines.nn.heatmaps import gaussian_maps, heatmap_argmax, soft_argmax2d
+from baselines.nn.training import GradScalerStep, autocast, resolve_device, seed_everything, state_to_cpu
 from baselines.nn.unet import UNet
+from baselines.report import note_fallback
 from evaluators.layout import GROUND_TRUTH, INPUTS, VERTEBRA_NAMES, read_manifest
 
 TASK = "vertebra-labelling-xr"
@@ -64,7 +68,8 @@ class Config:
     sigma: float = 4.0  # Gaussian spread in network-grid pixels
     softargmax_beta: float = 50.0
     corrector_hidden: int = 256
-    iterations: int = 150
+    epochs: int = 150  # passes over the training set (the paper's "150 iterations"); 0: use ``iterations``
+    iterations: int = 150  # optimiser steps per view model when ``epochs`` is 0
     batch_size: int = 4
     learning_rate: float = 1e-4
     rotations: tuple[float, ...] = (0.0, 2.0, -2.0, 5.0, -5.0)  # degrees, one drawn per sample
@@ -73,9 +78,9 @@ class Config:
 
 
 PRESETS = {
-    "tiny": Config(input_size=(48, 16), base_channels=4, depth=2, sigma=1.0, corrector_hidden=32, iterations=8,
-                   batch_size=2, learning_rate=3e-3),
-    "standard": Config(input_size=(96, 40), base_channels=8, depth=3, sigma=3.0, corrector_hidden=128,
+    "tiny": Config(input_size=(48, 16), base_channels=4, depth=2, sigma=1.0, corrector_hidden=32, epochs=0,
+                   iterations=8, batch_size=2, learning_rate=3e-3),
+    "standard": Config(input_size=(96, 40), base_channels=8, depth=3, sigma=3.0, corrector_hidden=128, epochs=0,
                        iterations=1500, batch_size=4, learning_rate=2e-3),
     "paper": Config(),
 }
@@ -123,10 +128,7 @@ class LabellingNet(nn.Module):
 def gaussian_targets(coords: torch.Tensor, present: torch.Tensor, *, size: tuple[int, int], sigma: float):
     """The 25-channel target: Gaussians at ``coords`` (N, 24, 2; grid pixels, (x, y)) for present vertebrae,
     background = −max over them."""
-    ys = torch.arange(size[0], dtype=torch.float32).view(1, 1, -1, 1)
-    xs = torch.arange(size[1], dtype=torch.float32).view(1, 1, 1, -1)
-    d2 = (xs - coords[..., 0, None, None]) ** 2 + (ys - coords[..., 1, None, None]) ** 2
-    gaussians = torch.exp(-d2 / (2 * sigma**2)) * present[..., None, None].float()
+    gaussians = gaussian_maps(coords.float(), size, sigma=sigma) * present[..., None, None].float()
     return torch.cat([-gaussians.amax(dim=1, keepdim=True), gaussians], dim=1)
 
 
@@ -217,16 +219,23 @@ def _load_training(data_dir: Path, config: Config) -> dict[str, list]:
     return by_view
 
 
+def training_steps(config: Config, cases_per_view: dict[str, int]) -> int:
+    """Optimiser steps of each view model: ``epochs`` passes of the larger view's images, or ``iterations``."""
+    if config.epochs:
+        return config.epochs * math.ceil(max(cases_per_view.values()) / config.batch_size)
+    return config.iterations
+
+
 def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> dict:
     data_dir, device = Path(data_dir), resolve_device(device)
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     by_view = _load_training(data_dir, config)
     models = {view: LabellingNet(config).to(device) for view in by_view}
     optimisers = {view: torch.optim.Adam(models[view].parameters(), lr=config.learning_rate) for view in by_view}
     steppers = {view: GradScalerStep(device) for view in by_view}
     losses = []
-    for _ in tqdm(range(config.iterations), desc="labelling", disable=not progress):
+    steps = training_steps(config, {view: len(cases) for view, cases in by_view.items()})
+    for _ in tqdm(range(steps), desc="labelling", disable=not progress):
         step_losses = []
         for view, cases in by_view.items():
             images, coords, present = [], [], []
@@ -265,6 +274,8 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device="auto", progre
     for case_id in tqdm(read_manifest(data_dir).case_ids, desc="predict", disable=not progress):
         image, view = _read_case(data_dir, case_id)
         # a view absent from training uses the other view's model
+        if view not in models:
+            note_fallback(case_id, "other-view-model")
         net = models[view] if view in models else next(iter(models.values()))
         with torch.no_grad(), autocast(device):
             heatmaps, corrected = net(_network_image(image, config)[None].to(device))

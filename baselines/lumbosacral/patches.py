@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from baselines.metastatic.volumes import rotation_matrix, warp
+from baselines.nn.volumes import rotation_matrix, warp
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,10 @@ group (disc Dice 64 % instead of 83 % on validation phantoms); the instance-norm
 it. ``losses`` in the checkpoint is the supervised (labelled cross-entropy) term of each iteration, the part that
 must fall for every method, with the adversarial terms kept in ``d_losses``/``g_losses``. Unlabelled volumes are
 the training cases without ground truth, the cases beyond ``labelled_cases``, and (when there are none) the
-labelled volumes' images again without their labels.
+labelled volumes' images again without their labels. The ``paper`` preset reproduces the paper's split: the first
+20 training cases are labelled and the rest (54 in the paper) are truly unlabelled, so the GANs see unlabelled
+volumes and the 3D U-Net, which trains on labelled patches only, sees 20 labelled volumes; ``tiny`` and ``standard``
+label every case (``labelled_cases=None``; set it to compare the settings on CPU).
 """
 
 from __future__ import annotations
@@ -58,16 +61,15 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from baselines.api import resolve_device
 from baselines.lumbosacral.networks import PairDiscriminator, VolumeGenerator
 from baselines.lumbosacral.patches import Augmentation, augmented_patch
-from baselines.metastatic.volumes import (
+from baselines.nn.volumes import (
     case_ids,
     input_image,
     resample_to_spacing,
     sliding_window_probabilities,
 )
-from baselines.nn.training import GradScalerStep, autocast
+from baselines.nn.training import GradScalerStep, autocast, resolve_device, seed_everything
 from baselines.nn.unet3d import UNet3D
 from evaluators.layout import GROUND_TRUTH
 
@@ -125,7 +127,7 @@ PRESETS = {
                        class_weight_power=0.5, lambda_g=10.0, lambda_d=10.0, intensity_shift=0.3,
                        intensity_scale=0.1, latent_dim=32, generator_filters=8,
                        generator_levels=3, discriminator_filters=8, discriminator_levels=3),
-    "paper": Config(),
+    "paper": Config(labelled_cases=20),
 }
 
 
@@ -190,8 +192,7 @@ def _real_loss(logits: torch.Tensor) -> torch.Tensor:
 
 def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = seed_everything(config.seed)
     volumes = _load(data_dir, config)
     all_voxels = np.concatenate([image.ravel() for image, _ in volumes])
     mean, std = float(all_voxels.mean()), float(all_voxels.std() or 1.0)

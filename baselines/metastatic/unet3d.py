@@ -33,8 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from baselines.api import resolve_device
-from baselines.metastatic.volumes import (
+from baselines.nn.volumes import (
     array,
     case_ids,
     degrade_resolution,
@@ -46,7 +45,7 @@ from baselines.metastatic.volumes import (
     soft_dice_loss,
     warp,
 )
-from baselines.nn.training import GradScalerStep, autocast
+from baselines.nn.training import GradScalerStep, autocast, resolve_device, seed_everything, torch_generator
 from baselines.nn.unet3d import UNet3D
 
 TASK = "metastatic-body-ct"
@@ -137,8 +136,8 @@ def _to_network_grid(image: torch.Tensor, mask: torch.Tensor | None, config: Con
 
 def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> dict:
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    seed_everything(config.seed)
+    generator = torch_generator(config.seed)
     cases = []
     for case_id in case_ids(data_dir):
         reference = input_image(data_dir, case_id)

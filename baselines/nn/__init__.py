@@ -4,7 +4,9 @@ Modules: ``unet`` (UNet, residual U-Net, conv/residual blocks), ``pyramid`` (pyr
 PSPNet), ``backbones`` (torchvision ResNet/DenseNet/VGG/EfficientNet with random weights, a compact ResNet,
 classifiers/regressors), ``hrnet`` (compact HRNet), ``heatmaps`` (soft-argmax, heatmap read-out, SimpleBaseline),
 ``detection`` (Faster R-CNN / RetinaNet / Mask R-CNN builders), ``grl`` (gradient reversal, domain discriminator),
-``converters`` (landmarks ↔ masks, boxes, heatmaps), ``training`` (seeding, mixed precision, progress bars);
-``aasce_cases`` and ``spine_targets`` hold the case loader and curve targets of AASCE methods 5-9.
+``converters`` (landmarks ↔ masks, boxes, heatmaps), ``training`` (device, seeding and determinism, mixed precision,
+the one optimisation loop every AASCE method drives, progress bars), ``volumes`` (3D image IO, spatial augmentation,
+resampling, sliding-window inference for the CT methods); ``spine_targets`` holds the curve targets of AASCE methods
+5-9. AASCE cases are read and prepared by ``baselines.data`` for every method.
 Each module's docstring documents its public API; those signatures are stable for the method modules.
 """

@@ -23,6 +23,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 from skimage.draw import polygon as fill_polygon
+import torch
+
+from baselines.nn.heatmaps import gaussian_maps
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 
@@ -88,12 +91,8 @@ def mask_to_landmarks(mask, *, label: int = 1, min_pixels: int = 4) -> np.ndarra
 
 
 def landmarks_to_heatmaps(points, shape: tuple[int, int], *, sigma: float) -> np.ndarray:
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    height, width = shape[:2]
-    ys, xs = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
-    dx2 = (xs - points[:, 0, None, None]) ** 2
-    dy2 = (ys - points[:, 1, None, None]) ** 2
-    return np.exp(-(dx2 + dy2) / (2.0 * sigma**2)).astype(np.float32)
+    points = torch.as_tensor(np.asarray(points, dtype=np.float64).reshape(-1, 2))
+    return gaussian_maps(points, tuple(shape[:2]), sigma=sigma).numpy().astype(np.float32)
 
 
 def heatmaps_to_landmarks(heatmaps, *, radius: int = 2) -> np.ndarray:

@@ -8,6 +8,10 @@ residual network of ``base_channels`` width for CPU presets), ``fpn_channels`` (
 level, or any other count to put every size on every level), ``aspect_ratios`` (height / width) and, for the
 R-CNNs, ``box_representation`` (units of the two-layer box head; torchvision's 1024). Further keyword
 arguments go to the torchvision class (e.g. ``box_detections_per_img``, ``rpn_batch_size_per_image``).
+``faster_rcnn(pyramid=False)`` is the single-level ("C4") form: the RPN and the RoI pooling both work on the
+backbone's ``layer3`` output (stride 16; 1024 channels for ResNet-50/101) instead of a feature pyramid, with every
+anchor size on that one level; the box head stays torchvision's two fully connected layers on 7×7 RoI features
+(Detectron's C4 head runs ``layer4`` on each RoI instead; not reproduced). Masks need the pyramid.
 Batch normalisation is trainable (nothing is pretrained, so torchvision's frozen statistics would be meaningless).
 Inputs are lists of ``(in_channels, H, W)`` tensors in [0, 1], normalised inside by mean 0.5 and std 0.25.
 """
@@ -16,14 +20,42 @@ from __future__ import annotations
 
 import torch
 import torchvision
+from torch import nn
+from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.detection import FasterRCNN, MaskRCNN, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
+from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
 from baselines.nn.backbones import RESNETS, CompactResNet, replace_first_conv
+
+
+def _body(backbone: str, in_channels: int, base_channels: int) -> tuple[nn.Module, list[int]]:
+    """The classification network whose ``layer1``..``layer4`` the detectors read, and those layers' widths."""
+    if backbone == "compact":
+        body = CompactResNet(in_channels=in_channels, base_channels=base_channels)
+        return body, list(body.widths)
+    if backbone in RESNETS:
+        body = replace_first_conv(getattr(torchvision.models, backbone)(weights=None), in_channels)
+        expansion = 4 if backbone not in ("resnet18", "resnet34") else 1
+        return body, [64 * expansion, 128 * expansion, 256 * expansion, 512 * expansion]
+    raise ValueError(f"detector backbone must be 'compact' or one of {', '.join(RESNETS)}, got {backbone!r}")
+
+
+class SingleLevelBackbone(nn.Module):
+    """``layer3`` features of a backbone as the one feature map ``"0"`` (torchvision detectors read ``out_channels``)."""
+
+    def __init__(self, *, backbone: str, in_channels: int, base_channels: int):
+        super().__init__()
+        body, widths = _body(backbone, in_channels, base_channels)
+        self.body = IntermediateLayerGetter(body, return_layers={"layer3": "0"})
+        self.out_channels = widths[2]
+
+    def forward(self, x):
+        return self.body(x)
 
 
 def fpn_backbone(
@@ -35,15 +67,7 @@ def fpn_backbone(
     returned_layers: tuple[int, ...] = (1, 2, 3, 4),
     extra_blocks=None,
 ) -> BackboneWithFPN:
-    if backbone == "compact":
-        body = CompactResNet(in_channels=in_channels, base_channels=base_channels)
-        widths = body.widths
-    elif backbone in RESNETS:
-        body = replace_first_conv(getattr(torchvision.models, backbone)(weights=None), in_channels)
-        expansion = 4 if backbone not in ("resnet18", "resnet34") else 1
-        widths = [64 * expansion, 128 * expansion, 256 * expansion, 512 * expansion]
-    else:
-        raise ValueError(f"detector backbone must be 'compact' or one of {', '.join(RESNETS)}, got {backbone!r}")
+    body, widths = _body(backbone, in_channels, base_channels)
     return BackboneWithFPN(
         body,
         return_layers={f"layer{level}": str(index) for index, level in enumerate(returned_layers)},
@@ -75,20 +99,31 @@ def faster_rcnn(
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0),
     box_representation: int = 1024,
     mask: bool = False,
+    pyramid: bool = True,
     **kwargs,
 ) -> FasterRCNN:
-    body = fpn_backbone(backbone=backbone, in_channels=in_channels, fpn_channels=fpn_channels, base_channels=base_channels)
     # torchvision's box head: RoI features 7×7 -> two fully connected layers of `box_representation` units
     resolution = 7
+    if pyramid:
+        body = fpn_backbone(backbone=backbone, in_channels=in_channels, fpn_channels=fpn_channels,
+                            base_channels=base_channels)
+        levels = 5
+    else:
+        if mask:
+            raise ValueError("the mask branch needs the feature pyramid (pyramid=True)")
+        body = SingleLevelBackbone(backbone=backbone, in_channels=in_channels, base_channels=base_channels)
+        kwargs.setdefault("box_roi_pool", MultiScaleRoIAlign(featmap_names=["0"], output_size=resolution,
+                                                             sampling_ratio=2))
+        levels = 1
     if mask:
         # torchvision's default mask head ends with 256 channels; its predictor needs the class count explicitly
         kwargs.setdefault("mask_predictor", MaskRCNNPredictor(256, 256, num_classes))
     return (MaskRCNN if mask else FasterRCNN)(
         body,
         num_classes=None,
-        box_head=TwoMLPHead(fpn_channels * resolution**2, box_representation),
+        box_head=TwoMLPHead(body.out_channels * resolution**2, box_representation),
         box_predictor=FastRCNNPredictor(box_representation, num_classes),
-        rpn_anchor_generator=_anchors(anchor_sizes, aspect_ratios, levels=5),
+        rpn_anchor_generator=_anchors(anchor_sizes, aspect_ratios, levels=levels),
         **_common(in_channels, min_size, max_size),
         **kwargs,
     )

@@ -1,5 +1,8 @@
 """Heatmap heads and coordinate read-out for landmark detection.
 
+- ``gaussian_maps(points, size, *, sigma) -> (..., H, W)``: the one Gaussian-target helper of every heatmap method:
+  exp(-((x - px)² + (y - py)²) / 2σ²) on the ``size = (H, W)`` pixel grid for each (x, y) of ``points`` (..., 2),
+  computed in the points' floating dtype (float32 for integer points).
 - ``soft_argmax2d(heatmaps, *, beta=1.0) -> (N, K, 2)``: differentiable expected (x, y) position (pixels of the
   heatmap grid) under ``softmax(beta · heatmap)`` over each channel.
 - ``heatmap_argmax(heatmaps) -> (coords (N, K, 2), peak values (N, K))``: the hard maximum refined by a quarter-pixel
@@ -15,6 +18,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+
+
+def gaussian_maps(points: torch.Tensor, size: tuple[int, int], *, sigma: float) -> torch.Tensor:
+    dtype = points.dtype if points.is_floating_point() else torch.float32
+    xs = torch.arange(size[1], device=points.device, dtype=dtype)
+    ys = torch.arange(size[0], device=points.device, dtype=dtype)
+    dx = (xs[None, :] - points[..., 0, None, None]) ** 2
+    dy = (ys[:, None] - points[..., 1, None, None]) ** 2
+    return torch.exp(-(dx + dy) / (2 * sigma**2))
 
 
 def _grids(height: int, width: int, *, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:

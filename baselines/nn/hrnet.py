@@ -1,13 +1,16 @@
 """A compact HRNet (Sun et al. 2019) for keypoint heatmaps, configurable down to CPU sizes.
 
-``HRNet(num_keypoints, *, in_channels=1, width=16, num_stages=3, blocks=1, modules_per_stage=1, stem_stride=4)``:
+``HRNet(num_keypoints, *, in_channels=1, width=16, num_stages=3, blocks=1, modules_per_stage=1, stem_stride=4)``
+(``modules_per_stage``: one count for every stage, or one per stage):
 a stem of stride-2 3×3 convolutions (``stem_stride`` 1, 2 or 4), then stages that keep every resolution alive —
 stage s has s parallel branches (branch b at 1/2**b of the stem resolution with ``width · 2**b`` channels, each a
 stack of ``blocks`` residual blocks) joined by an exchange unit after every module: each output branch sums all
 inputs, upsampled (1×1 conv + bilinear) or downsampled (stride-2 3×3 convs) to its resolution. A new, lower branch is
 spawned from the lowest one at each stage transition. The highest-resolution branch gives ``num_keypoints``
 heatmaps at ``1 / stem_stride`` of the input (``heatmap_stride``), as HRNet-W48 does for pose. The paper setting
-is width 48, four stages, four blocks, modules (1, 1, 4, 3); width 48 here with ``num_stages=4`` approximates it.
+is width 48, four stages, four blocks, modules (1, 1, 4, 3): ``width=48, num_stages=4, blocks=4,
+modules_per_stage=(1, 1, 4, 3)`` builds that layout, with basic residual blocks everywhere (HRNet's first stage uses
+bottleneck blocks at 256 channels; not reproduced).
 """
 
 from __future__ import annotations
@@ -74,10 +77,14 @@ class HRNet(nn.Module):
         width: int = 16,
         num_stages: int = 3,
         blocks: int = 1,
-        modules_per_stage: int = 1,
+        modules_per_stage: int | tuple[int, ...] | list[int] = 1,
         stem_stride: int = 4,
     ):
         super().__init__()
+        if isinstance(modules_per_stage, int):
+            modules_per_stage = (modules_per_stage,) * num_stages
+        if len(modules_per_stage) != num_stages:
+            raise ValueError(f"modules_per_stage needs one count per stage ({num_stages}), got {modules_per_stage}")
         if stem_stride not in (1, 2, 4):
             raise ValueError(f"stem_stride must be 1, 2 or 4, got {stem_stride}")
         if num_stages < 1:
@@ -99,7 +106,7 @@ class HRNet(nn.Module):
             # stage 0 starts from the stem; later stages spawn a lower branch from the current lowest one
             self.transitions.append(nn.Identity() if stage == 0 else _downsample(widths[-1], new_width, 1))
             widths = widths + [new_width]
-            self.stages.append(nn.Sequential(*(_ExchangeModule(widths, blocks) for _ in range(modules_per_stage))))
+            self.stages.append(nn.Sequential(*(_ExchangeModule(widths, blocks) for _ in range(modules_per_stage[stage]))))
         self.head = nn.Conv2d(width, num_keypoints, 1)
         self.heatmap_stride = stem_stride
 

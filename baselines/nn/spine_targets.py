@@ -141,13 +141,19 @@ def tangent_slopes_to_cobb(slopes: np.ndarray) -> np.ndarray:
     return np.array([major, upper, lower])
 
 
-def repair_vertebrae(landmarks: np.ndarray, fallback: np.ndarray, *, min_width: float = 0.5) -> np.ndarray:
-    """Replace the corners of every vertebra whose left and right corners (nearly) coincide, which leaves it without a
-    direction for the Cobb rules, or which are not finite, by that vertebra's `fallback` corners. (68, 2) arrays."""
-    corners = vertebra_corners(landmarks).copy()
-    spare = vertebra_corners(fallback)
+def unusable_vertebrae(landmarks: np.ndarray, *, min_width: float = 0.5) -> np.ndarray:
+    """(17,) bool: vertebrae whose left and right corners (nearly) coincide, which leaves them without a direction for
+    the Cobb rules, or whose corners are not finite. (68, 2) landmarks."""
+    corners = vertebra_corners(landmarks)
     direction = corners[:, [1, 3]].mean(axis=1) - corners[:, [0, 2]].mean(axis=1)
     bad = ~np.all(np.isfinite(corners), axis=(1, 2))
-    bad |= ~(np.linalg.norm(np.nan_to_num(direction), axis=1) >= min_width)
-    corners[bad] = spare[bad]
+    return bad | ~(np.linalg.norm(np.nan_to_num(direction), axis=1) >= min_width)
+
+
+def repair_vertebrae(landmarks: np.ndarray, fallback: np.ndarray, *, min_width: float = 0.5) -> np.ndarray:
+    """Replace the corners of every `unusable_vertebrae` vertebra by that vertebra's `fallback` corners. (68, 2)
+    arrays."""
+    corners = vertebra_corners(landmarks).copy()
+    bad = unusable_vertebrae(landmarks, min_width=min_width)
+    corners[bad] = vertebra_corners(fallback)[bad]
     return corners.reshape(-1, 2)

@@ -30,6 +30,7 @@ def test_methods_and_paper_preset():
     paper = ss.PRESETS["paper"]
     assert (paper.spacing, paper.patch, paper.stride, paper.batch_size) == (
         (1.0, 0.5, 0.5), (32, 64, 64), (20, 40, 40), 4)
+    assert paper.labelled_cases == 20  # the paper's 20 labelled (+ 54 unlabelled) training cases
 
 
 def test_median_frequency_class_weights_by_hand():

@@ -9,7 +9,7 @@ import SimpleITK as sitk
 import torch
 
 from baselines.metastatic import METHODS, unet3d
-from baselines.metastatic.volumes import (
+from baselines.nn.volumes import (
     degrade_resolution,
     resample_to_spacing,
     soft_dice_loss,
