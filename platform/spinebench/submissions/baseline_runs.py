@@ -361,8 +361,8 @@ class _Monitor:
             fields["progress"] = round(progress, 3)
         try:
             BaselineRun.objects.filter(pk=self.run_pk, status=Status.RUNNING).update(**fields)
-        except Exception:  # a busy database must not kill the run; the next tick tries again
-            logger.warning("baseline run %s: progress not saved", self.run_pk, exc_info=True)
+        except Exception as error:  # a busy database must not kill the run; the next tick tries again
+            logger.warning("baseline run %s: progress not saved (%s)", self.run_pk, error)
             close_old_connections()
 
 
