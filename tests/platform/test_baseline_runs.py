@@ -163,3 +163,20 @@ def test_the_trivial_reference_runs_first_and_methods_that_do_not_beat_it_are_no
     assert bad.evaluation.rank is None
     assert bad.degenerate_reason.startswith("Did not beat the trivial reference (training mean): smape ")
     assert "(lower is better)" in bad.degenerate_reason
+
+
+def test_methods_too_heavy_for_the_background_set_are_left_out_and_listed_with_the_reason(
+        django_capture_on_commit_callbacks, client):
+    from baselines.registry import METHODS
+
+    phase = PhaseFactory()
+    with django_capture_on_commit_callbacks(execute=False):
+        runs = queue_runs(phases=[phase], device="cpu")
+    queued = {run.method for run in runs}
+    assert queued == {"reference", *METHODS["aasce-cobb"]} - {"keypoint-fusion"}
+    page = client.get(f"/submissions/baselines/{phase.challenge.slug}/").content.decode()
+    assert 'id="not-by-default"' in page and "keypoint-fusion" in page and "6.6 GB" in page
+    # Asked for by name, it runs.
+    with django_capture_on_commit_callbacks(execute=False):
+        assert [run.method for run in queue_runs(phases=[phase], methods={"keypoint-fusion"}, device="cpu")] == [
+            "keypoint-fusion"]

@@ -90,7 +90,7 @@ def queue_runs(*, phases: Iterable[Phase], methods: set[str] | None = None, pres
     `methods`) that has no run of this preset yet (a failed or cancelled one counts as none, so it is tried again);
     dispatched when the transaction commits. The reference comes first: it takes seconds. `preset` None is each
     task's default (`baselines.defaults`)."""
-    from baselines.defaults import default_preset
+    from baselines.defaults import default_preset, excluded_reason
     from baselines.registry import METHODS
 
     queued = []
@@ -105,6 +105,8 @@ def queue_runs(*, phases: Iterable[Phase], methods: set[str] | None = None, pres
         for method in candidates:
             if method in have or (methods is not None and method not in methods and method != REFERENCE_METHOD):
                 continue
+            if methods is None and excluded_reason(phase.task, method):
+                continue  # too heavy for the background set; runs only when asked for by name
             with transaction.atomic():
                 run = BaselineRun.objects.create(phase=phase, method=method, preset=phase_preset, device=device)
                 transition(run, Status.VALIDATING)

@@ -29,12 +29,23 @@ def baselines_page(request, challenge):
     )
     context = {
         "challenge": challenge,
+        "not_by_default": _not_by_default(phases),
         "runs": _latest_per_method(runs),
         "papers": _papers(),
         "live": any(run.status in ACTIVE for run in runs),
     }
     template = "submissions/_baseline_runs.html" if request.GET.get("fragment") == "runs" else "submissions/baselines.html"
     return render(request, template, context)
+
+
+def _not_by_default(phases) -> list[tuple[str, str]]:
+    """(method, reason) of the registered methods of these phases' tasks that the background set leaves out."""
+    from baselines.defaults import excluded_reason
+    from baselines.registry import METHODS
+
+    tasks = sorted({phase.task for phase in phases})
+    return [(method, excluded_reason(task, method)) for task in tasks for method in METHODS.get(task, {})
+            if excluded_reason(task, method)]
 
 
 def _latest_per_method(runs) -> list[BaselineRun]:
