@@ -16,7 +16,9 @@ loading included; the first case includes CUDA warm-up). Per method it records t
 segmenter and a discriminator against each other, where a falling total is not guaranteed), train and predict
 seconds, cases/s, peak GPU memory of training and of prediction (``torch.cuda.max_memory_allocated``, GiB) and the
 run report's fallback share (``baselines.report``). A method that fails is recorded with its error and the others
-still run. The table goes to stdout, everything to ``--out`` (JSON), written after every method so a run cut short
+still run; one that runs past ``--method-timeout`` seconds (phantom generation included) is stopped and recorded as
+timed out, and once ``--budget`` seconds have passed the remaining methods are recorded as skipped, so the script
+ends inside the device time it was given. The table goes to stdout, everything to ``--out`` (JSON), written after every method so a run cut short
 keeps what it measured.
 
 Training seeds every generator and turns on torch's deterministic algorithms and cuDNN's deterministic mode
@@ -26,16 +28,22 @@ throughput is that of a reproducible run, which can be slower than torch's defau
 The phantoms are the reduced-size ones (``small=True``): the CT presets resample to their own voxel spacing and the
 AASCE presets letterbox to their own input size, so network inputs have the paper's sizes; only the reading and
 resizing of the (smaller) test images is cheaper than for full-size images. Budget: fourteen methods in about 8
-minutes on one H100 with the default 20 steps (most of it phantom generation and the 3D networks).
+minutes on one H100 with the default 20 steps (most of it phantom generation and the 3D networks); with the defaults
+(``--budget 420 --method-timeout 150``) the script ends within about 9.5 minutes whatever happens, inside a
+10-minute device command:
+
+    timeout 590 python benchmarks/gpu_check.py --out $OUT/gpu_check.json
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -169,6 +177,29 @@ def check_method(method: str, *, task: str, preset: str, steps: int, data: tuple
     }
 
 
+class MethodTimeout(Exception):
+    """A method ran past ``--method-timeout``."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raise ``MethodTimeout`` in the main thread after ``seconds`` (SIGALRM; 0 = no limit)."""
+    if seconds <= 0:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise MethodTimeout(f"stopped after {seconds:g} s (--method-timeout)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _fmt(value, digits: int = 2) -> str:
     if value is None:
         return "—"
@@ -211,6 +242,10 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=20, help="optimiser steps per training stage (paper preset)")
     parser.add_argument("--tiny", action="store_true", help="the tiny preset instead of paper (tests the script on CPU)")
     parser.add_argument("--work", type=Path, default=None, help="folder for phantoms and checkpoints (default: temp)")
+    parser.add_argument("--method-timeout", type=float, default=150.0,
+                        help="seconds one method may take, data generation included (0: no limit)")
+    parser.add_argument("--budget", type=float, default=420.0,
+                        help="seconds after which the remaining methods are skipped (0: no limit)")
     parser.add_argument("--workers", type=int, default=max(1, min(8, (os.cpu_count() or 2) // 2)),
                         help="processes generating phantoms")
     args = parser.parse_args(argv)
@@ -230,14 +265,18 @@ def main(argv=None) -> int:
         task = METHODS[method]
         print(f"== {method} ({task}, preset {preset})", flush=True)
         try:
-            if task not in datasets:
-                start = time.perf_counter()
-                datasets[task] = generate(task, work / "data", workers=args.workers)
-                result["generation_s"][task] = time.perf_counter() - start
-            row = check_method(method, task=task, preset=preset, steps=args.steps, data=datasets[task],
-                               work=work / "runs", device=device)
+            if args.budget and time.perf_counter() - began > args.budget:
+                raise MethodTimeout(f"skipped: past --budget {args.budget:g} s")
+            with time_limit(args.method_timeout):
+                if task not in datasets:
+                    start = time.perf_counter()
+                    datasets[task] = generate(task, work / "data", workers=args.workers)
+                    result["generation_s"][task] = time.perf_counter() - start
+                row = check_method(method, task=task, preset=preset, steps=args.steps, data=datasets[task],
+                                   work=work / "runs", device=device)
         except Exception as error:  # one failing method must not stop the others
-            traceback.print_exc()
+            if not isinstance(error, MethodTimeout):
+                traceback.print_exc()
             row = {"method": method, "task": task, "preset": preset, "error": f"{type(error).__name__}: {error}"[:300]}
         print(json.dumps(row), flush=True)
         result["rows"].append(row)

@@ -262,10 +262,11 @@ def spine_box(top: float, bottom: float, centre_x: float, *, margin: float, aspe
     return centre_x - half_width, top, centre_x + half_width, bottom
 
 
-def crop_to_landmarks(case: Case, *, margin: float, size: tuple[int, int]) -> Case:
-    """Training-time crop: the landmark span with `margin`, shaped like the network input `size` (H, W)."""
+def crop_to_landmarks(case: Case, *, margin: float, size: tuple[int, int], aspect: float | None = None) -> Case:
+    """Training-time crop: the landmark span with `margin`, `aspect` times taller than wide (default: shaped like
+    the network input `size` (H, W)), letterboxed to `size`."""
     box = spine_box(case.landmarks[:, 1].min(), case.landmarks[:, 1].max(), case.landmarks[:, 0].mean(),
-                    margin=margin, aspect=size[0] / size[1])
+                    margin=margin, aspect=size[0] / size[1] if aspect is None else aspect)
     return case.cropped(box, size)
 
 

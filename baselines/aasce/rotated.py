@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from baselines.aasce.common import intensity_augment, spine_box
+from baselines.aasce.common import crop_to_landmarks, intensity_augment, spine_box
 from baselines.data import Case, load_cases
 from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything, torch_generator
 from baselines.nn.detection import fpn_backbone
@@ -307,13 +307,6 @@ def isolate(case: Case, config: Config) -> Case:
     return case.cropped(box, (config.height, config.width_px))
 
 
-def crop_to_landmarks(case: Case, config: Config) -> Case:
-    """The training-time crop: the landmark span with the same margin and aspect ratio."""
-    box = spine_box(case.landmarks[:, 1].min(), case.landmarks[:, 1].max(), case.landmarks[:, 0].mean(),
-                    margin=config.margin, aspect=config.aspect)
-    return case.cropped(box, (config.height, config.width_px))
-
-
 # --------------------------------------------------------------------------------------------- train / predict
 
 
@@ -328,7 +321,8 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     cases = _cases(data_dir, config, ground_truth=True)
     isolation = estimate_isolation(cases, config.band)
     if config.isolate:
-        cases = [crop_to_landmarks(case, config) for case in cases]
+        cases = [crop_to_landmarks(case, margin=config.margin, size=(config.height, config.width_px),
+                                   aspect=config.aspect) for case in cases]
     arrays = {
         "images": np.stack([c.image for c in cases])[:, None],
         "boxes": np.stack([rotated_boxes(c.landmarks) for c in cases]).astype(np.float32),

@@ -71,3 +71,21 @@ def test_a_failing_method_is_recorded_and_the_others_run(tmp_path, monkeypatch):
     rows = json.loads(out.read_text())["rows"]
     assert [row["method"] for row in rows] == ["top-down", "seg4reg"]
     assert all(row["error"] == "RuntimeError: out of memory (simulated)" for row in rows)
+
+
+def test_a_method_past_its_time_limit_is_stopped_and_the_budget_skips_the_rest(tmp_path, monkeypatch):
+    import time
+
+    def slow(method, **kwargs):
+        time.sleep(5)
+
+    monkeypatch.setattr(gpu_check, "check_method", slow)
+    monkeypatch.setattr(gpu_check, "generate", lambda task, root, workers: (root, root))
+    out = tmp_path / "check.json"
+    started = time.perf_counter()
+    code = gpu_check.main(["--device", "cpu", "--methods", "top-down,seg4reg", "--out", str(out),
+                           "--method-timeout", "0.3", "--budget", "0.2"])
+    assert code == 1 and time.perf_counter() - started < 4
+    rows = json.loads(out.read_text())["rows"]
+    assert rows[0]["error"] == "MethodTimeout: stopped after 0.3 s (--method-timeout)"
+    assert rows[1]["error"] == "MethodTimeout: skipped: past --budget 0.2 s"
