@@ -24,14 +24,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
-from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable as `python benchmarks/ctxr_fracture.py`
     sys.path.insert(0, str(ROOT))
 
 import phantoms  # noqa: E402
+from baselines import references  # noqa: E402
 from baselines.fracture import dual_pathway, vae  # noqa: E402
 from baselines.fracture.common import (  # noqa: E402
     case_ids,
@@ -41,7 +40,6 @@ from baselines.fracture.common import (  # noqa: E402
     stratified_folds,
 )
 from evaluators import metrics  # noqa: E402
-from evaluators.layout import VERTEBRA_LABELS  # noqa: E402
 
 TASK = "fracture-ct"
 #: patients generated per preset, and the fraction of them made fracture-free (phantoms.fracture, `fracture_free`)
@@ -50,7 +48,6 @@ TASK = "fracture-ct"
 CASES = {"tiny": 12, "standard": 30, "paper": 90}
 FRACTURE_FREE = {"tiny": 0.0, "standard": 1 / 3, "paper": 0.1}
 FIGURES = ROOT / "benchmarks" / "figures"
-DENSITY_EROSION_MM = 3.0
 
 #: Nicolaes et al., Sect. 4 (3D model; the 1slice/5slices comparison of Sect. 3.2 is qualitative only)
 PAPER_NICOLAES = {"3d": ("0.95 ± 0.02", "0.93 ± 0.01")}
@@ -80,26 +77,6 @@ def dataset(data_root: Path, preset: str) -> tuple[Path, str]:
 
 
 # ------------------------------------------------------------------------------------------ reference scores
-def density_scores(data_dir: Path) -> dict[str, dict[str, float]]:
-    """Per vertebra, minus the mean HU of its label-map mask eroded by DENSITY_EROSION_MM (the trabecular core);
-    a vertebra missing from the label map scores the lowest value seen."""
-    scores = {}
-    for case_id in case_ids(data_dir):
-        case = read_case(data_dir, case_id)
-        image = sitk.GetArrayFromImage(case.image)
-        labels = sitk.GetArrayFromImage(case.vertebrae)
-        radius = np.maximum(1, np.round(DENSITY_EROSION_MM / np.asarray(case.image.GetSpacing()[::-1]))).astype(int)
-        structure = np.ones(2 * radius + 1, bool)
-        scores[case_id] = {}
-        for name in case.centroids:
-            mask = labels == VERTEBRA_LABELS[name]
-            core = ndimage.binary_erosion(mask, structure=structure)
-            region = core if core.any() else mask
-            scores[case_id][name] = -float(image[region].mean()) if region.any() else np.nan
-    floor = np.nanmin([v for case in scores.values() for v in case.values()])
-    return {c: {n: (floor if np.isnan(v) else v) for n, v in case.items()} for c, case in scores.items()}
-
-
 def _youden_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     fpr, tpr, thresholds = metrics.roc_curve(labels, scores)
     return float(thresholds[1:][np.argmax((tpr - fpr)[1:])])
@@ -288,7 +265,7 @@ def run(*, data_root, device: str = "cpu", preset: str = "standard") -> str:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     data_dir, source = dataset(Path(data_root), preset)
-    density = density_scores(data_dir)
+    density = references.density_scores(data_dir)
     return "\n\n".join([
         "## Fracture CT (Nicolaes et al.; Husseini et al.)",
         nicolaes_section(data_dir, source, preset=preset, device=device, density=density),

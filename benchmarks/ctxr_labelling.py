@@ -7,13 +7,11 @@ and a mean-position reference measured in the same run.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
-import SimpleITK as sitk
 
-from ctxr_common import dataset, fallback_cell, fmt, members_by_group, score_predictions, table, train_all
+from baselines import references
+from ctxr_common import dataset, fallback_cell, fmt, score_predictions, table, train_all
 
 TASK = "vertebra-labelling-xr"
 CASES = {"tiny": (4, 2), "standard": (40, 12), "paper": (200, 44)}
@@ -25,35 +23,6 @@ PAPER = {
 }
 
 
-def _view(case_dir: Path) -> str:
-    meta = case_dir / "meta.json"
-    return json.loads(meta.read_text()).get("view", "coronal") if meta.is_file() else "coronal"
-
-
-def mean_position_reference(train_dir: Path, test_dir: Path) -> dict:
-    """The trivial row: each vertebra at its mean training position, as a fraction of the image's width and
-    height, per view; mapped to millimetres with each test image's geometry."""
-    fractions: dict[tuple[str, str], list[np.ndarray]] = {}
-    for case_id in sum(members_by_group(train_dir).values(), []):
-        image = sitk.ReadImage(str(train_dir / "inputs" / case_id / "image.nii.gz"))
-        view = _view(train_dir / "inputs" / case_id)
-        centroids = json.loads((train_dir / "ground_truth" / f"{case_id}.json").read_text())["centroids"]
-        for name, point in centroids.items():
-            index = np.array(image.TransformPhysicalPointToContinuousIndex([float(v) for v in point]))
-            fractions.setdefault((view, name), []).append(index / np.array(image.GetSize(), dtype=float))
-    mean = {key: np.mean(values, axis=0) for key, values in fractions.items()}
-    predictions = {}
-    for case_id in sum(members_by_group(test_dir).values(), []):
-        image = sitk.ReadImage(str(test_dir / "inputs" / case_id / "image.nii.gz"))
-        view = _view(test_dir / "inputs" / case_id)
-        size = np.array(image.GetSize(), dtype=float)
-        predictions[case_id] = {"centroids": {
-            name: list(image.TransformContinuousIndexToPhysicalPoint(tuple(float(v) for v in fraction * size)))
-            for (v, name), fraction in mean.items() if v == view
-        }}
-    return predictions
-
-
 def run(*, data_root: Path, device: str, preset: str) -> str:
     n_train, n_test = CASES[preset]
     data_root = Path(data_root) / "labelling"
@@ -62,7 +31,7 @@ def run(*, data_root: Path, device: str, preset: str) -> str:
     test_dir, _ = dataset(TASK, data_root / "test", cases=n_test, seed=22, test=True, small=small)
     results, seconds = train_all(TASK, dict(METHODS), preset=preset, train_dir=train_dir, test_dir=test_dir,
                                  work=data_root / "work", device=device)
-    results["mean position (reference)"] = score_predictions(TASK, mean_position_reference(train_dir, test_dir),
+    results["mean position (reference)"] = score_predictions(TASK, references.mean_position(train_dir, test_dir),
                                                              test_dir)
     parts = [
         "### Vertebra labelling in radiographs (Bayat et al.): U-Net vs U-Net + residual corrector",

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import SimpleITK as sitk
 
-from ctxr_common import dataset, fallback_cell, fmt, members_by_group, score_predictions, table, train_all
+from baselines import references
+from ctxr_common import dataset, fallback_cell, fmt, score_predictions, table, train_all
 
 TASK = "lumbosacral-ct"
 CASES = {"tiny": (3, 2), "standard": (10, 4), "paper": (74, 10)}
@@ -32,28 +31,6 @@ PAPER = {
 }
 
 
-def threshold_reference(train_dir: Path, test_dir: Path) -> dict:
-    """The trivial row: each voxel gets the class whose mean training intensity is nearest (intensity thresholds
-    at the midpoints between the class means)."""
-    sums, counts = np.zeros(4), np.zeros(4)
-    for case_id in sum(members_by_group(train_dir).values(), []):
-        image = sitk.GetArrayFromImage(sitk.ReadImage(str(train_dir / "inputs" / case_id / "image.nii.gz")))
-        labels = sitk.GetArrayFromImage(sitk.ReadImage(str(train_dir / "ground_truth" / f"{case_id}.nii.gz")))
-        for c in range(4):
-            sums[c] += image[labels == c].sum()
-            counts[c] += (labels == c).sum()
-    means = sums / np.maximum(counts, 1)
-    predictions = {}
-    for case_id in sum(members_by_group(test_dir).values(), []):
-        reference = sitk.ReadImage(str(test_dir / "inputs" / case_id / "image.nii.gz"))
-        image = sitk.GetArrayFromImage(reference).astype(np.float32)
-        labels = np.argmin(np.abs(image[..., None] - means[None, None, None, :]), axis=-1).astype(np.uint8)
-        out = sitk.GetImageFromArray(labels)
-        out.CopyInformation(reference)
-        predictions[case_id] = out
-    return predictions
-
-
 def run(*, data_root: Path, device: str, preset: str) -> str:
     n_train, n_test = CASES[preset]
     data_root = Path(data_root) / "lumbosacral"
@@ -62,7 +39,7 @@ def run(*, data_root: Path, device: str, preset: str) -> str:
     test_dir, _ = dataset(TASK, data_root / "test", cases=n_test, seed=32, test=True, small=small)
     results, seconds = train_all(TASK, dict(METHODS), preset=preset, train_dir=train_dir, test_dir=test_dir,
                                  work=data_root / "work", device=device)
-    results["intensity thresholds (reference)"] = score_predictions(TASK, threshold_reference(train_dir, test_dir),
+    results["intensity thresholds (reference)"] = score_predictions(TASK, references.intensity_thresholds(train_dir, test_dir),
                                                                     test_dir)
     parts = [
         "### Lumbosacral bone / disc / nerve segmentation (Liu et al.): 3D U-Net vs fewshot-GAN vs semi-cGAN",

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from baselines import references
 from ctxr_common import dataset, fallback_cell, fmt_pm, group_stats, members_by_group, score_predictions, table, train_all
 
 TASK = "metastatic-body-ct"
@@ -40,36 +41,6 @@ def _hu(path: Path) -> np.ndarray:
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float32)
 
 
-def threshold_reference(train_dir: Path, test_dir: Path) -> dict:
-    """The trivial row: segment every voxel whose HU lies in one window [low, high], the window (from training
-    percentiles) that maximises the mean training Dice."""
-    train_ids = members_by_group(train_dir)
-    images, masks = [], []
-    for case_id in sum(train_ids.values(), []):
-        images.append(_hu(train_dir / "inputs" / case_id / "image.nii.gz"))
-        masks.append(_hu(train_dir / "ground_truth" / f"{case_id}.nii.gz") > 0.5)
-    inside = np.concatenate([image[mask] for image, mask in zip(images, masks)])
-    candidates = np.percentile(inside, [0, 1, 2, 5, 10, 20, 50, 80, 90, 95, 98, 99, 100])
-    best, best_dice = (candidates[0], candidates[-1]), -1.0
-    for i, low in enumerate(candidates):
-        for high in candidates[i + 1:]:
-            dice = np.mean([
-                2 * np.sum((image >= low) & (image <= high) & mask) / max(1, np.sum((image >= low) & (image <= high))
-                                                                          + np.sum(mask))
-                for image, mask in zip(images, masks)
-            ])
-            if dice > best_dice:
-                best, best_dice = (low, high), dice
-    predictions = {}
-    for case_id in sum(members_by_group(test_dir).values(), []):
-        reference = sitk.ReadImage(str(test_dir / "inputs" / case_id / "image.nii.gz"))
-        hu = sitk.GetArrayFromImage(reference)
-        out = sitk.GetImageFromArray(((hu >= best[0]) & (hu <= best[1])).astype(np.uint8))
-        out.CopyInformation(reference)
-        predictions[case_id] = out
-    return predictions
-
-
 def _row(name: str, metrics: dict, key: str, members: dict, paper: str | None) -> list[str]:
     cells, paper_values = [name], (paper.split() if paper else [None] * 5)
     all_cases = []
@@ -91,7 +62,7 @@ def run(*, data_root: Path, device: str, preset: str) -> str:
     members = members_by_group(test_dir)
     results, seconds = train_all(TASK, {combo: f"unet3d-{combo.lower()}" for combo in ORDER}, preset=preset,
                                  train_dir=train_dir, test_dir=test_dir, work=data_root / "work", device=device)
-    reference = score_predictions(TASK, threshold_reference(train_dir, test_dir), test_dir)
+    reference = score_predictions(TASK, references.intensity_window(train_dir, test_dir), test_dir)
     header = ["Model", "N_D given", "T_D translated", "R_D resampled", "TR_D translated+resampled", "Total avg.",
               "Fallback"]
     parts = [
