@@ -32,6 +32,8 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 DATASETS_ROOT = Path(env("DATASETS_ROOT", default=str(VAR_DIR / "datasets")))
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATIC_URL = "/static/"
+# The project's own stylesheet and scripts (brand tweaks, theme, tabs); the frameworks come from packages.
+STATICFILES_DIRS = [Path(__file__).resolve().parents[1] / "static"]
 MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -50,6 +52,11 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files: no CDN (the docs page works offline)
     "drf_spectacular",
+    # Page assets, all served by whitenoise from installed packages (no CDN: the site works without internet):
+    "bootstrap",  # django-bootstrap-static: Bootstrap 5.3 CSS + JS bundle
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "django_htmx",  # ships htmx.min.js; its middleware sets request.htmx
     "spinebench.challenges",
     "spinebench.datasets",
     "spinebench.submissions",
@@ -70,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "spinebench.urls"
@@ -84,6 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "spinebench.context_processors.site",
             ]
         },
     }
@@ -95,6 +104,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "challenges:list"
 LOGOUT_REDIRECT_URL = "challenges:list"

@@ -18,7 +18,8 @@ from spinebench.leaderboards.views import get_visible_phase
 from . import plots
 from .forms import SubmissionForm
 from .models import Submission
-from .services import SubmissionRefused, cancel_submission, create_submission, submissions_in_window
+from .quota import submission_quota
+from .services import SubmissionRefused, cancel_submission, create_submission
 
 
 @login_required
@@ -42,7 +43,7 @@ def submission_create(request, challenge, phase):
             "phase": phase,
             "challenge": phase.challenge,
             "is_participant": phase.challenge.is_participant(request.user),
-            "used": submissions_in_window(phase=phase, user=request.user),
+            "used": submission_quota(phase=phase, user=request.user).used,
             "mine": Submission.objects.filter(phase=phase, creator=request.user)[:20],
         },
     )
