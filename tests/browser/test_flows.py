@@ -1,0 +1,168 @@
+"""Main flows in a real browser (Chromium): the public reading path and a new participant's whole path from sign-up
+to a ranked CSV, with axe-core on every main page, the keyboard path in, phone width and dark mode."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from playwright.sync_api import expect
+
+from spinebench.submissions.services import create_submission
+from tests.platform.aasce_data import HIDDEN_ANGLES, TRAIN_ANGLES, predictions_csv
+from tests.platform.factories import ChallengeFactory, PhaseFactory, RegistrationFactory
+
+from .conftest import assert_accessible, has_no_horizontal_scroll
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+NEAR = {case: (a + 1.0, b + 1.0, c + 1.0) for case, (a, b, c) in HIDDEN_ANGLES.items()}
+FAR = {case: (a + 9.0, b + 9.0, c + 9.0) for case, (a, b, c) in HIDDEN_ANGLES.items()}
+
+
+@pytest.fixture
+def aasce(eager_tasks):
+    """An AASCE challenge with an open test phase (limit 3) that already has one ranked participant, and a second
+    challenge so the list has something to filter out."""
+    challenge = ChallengeFactory(slug="aasce-2019", title="AASCE 2019",
+                                 description="Estimate the three **Cobb angles** of each radiograph.")
+    phase = PhaseFactory(challenge=challenge, slug="test", title="Test", submission_limit=3)
+    rival = RegistrationFactory(challenge=challenge, user__username="rival").user
+    upload = SimpleUploadedFile("predictions.csv", predictions_csv(FAR), content_type="text/csv")
+    submission = create_submission(phase=phase, user=rival, upload=upload)
+    submission.refresh_from_db()
+    assert submission.status == "succeeded", submission.error_message
+    ChallengeFactory(slug="fracture-ct", title="Vertebral fractures", description="Grade fractures in CT.")
+    return phase
+
+
+def test_public_flow_browse_filter_leaderboard_phase(page, live_server, aasce):
+    page.goto("/challenges/")
+    expect(page.get_by_role("heading", name="Challenges", level=1)).to_be_visible()
+    assert_accessible(page)
+    results = page.locator("#challenge-results")
+    expect(results.get_by_role("link", name="Vertebral fractures")).to_be_visible()
+
+    # live filtering with htmx: typing narrows the list without a page load, and the address keeps the filter
+    page.get_by_label("Search").fill("cobb")
+    expect(results.get_by_role("link", name="Vertebral fractures")).to_have_count(0)
+    expect(results.get_by_role("link", name="AASCE 2019")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"q=cobb"))
+
+    results.get_by_role("link", name="AASCE 2019").click()
+    expect(page.get_by_role("heading", name="AASCE 2019", level=1)).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="Phases", exact=True).click()  # htmx swaps the panel and pushes ?tab=phases
+    expect(page).to_have_url(re.compile(r"tab=phases"))
+    expect(page.locator("#phases")).to_contain_text("open now")
+    assert_accessible(page)
+    page.get_by_role("link", name="Leaderboards", exact=True).click()
+    expect(page.locator("#tab-leaderboards")).to_contain_text("rival")
+    page.get_by_role("link", name="Baselines", exact=True).click()
+    expect(page.locator("#baselines")).to_contain_text("seg4reg")
+    assert_accessible(page)
+
+    page.get_by_role("link", name="Phases", exact=True).click()
+    page.locator("#phases").get_by_role("link", name="Test").click()
+    expect(page.get_by_role("heading", name=re.compile("^Test"), level=1)).to_be_visible()
+    rows = page.locator("#leaderboard tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("rival")
+    expect(page.locator("#facts-upload")).to_be_visible()
+    expect(page.locator("#phase-facts")).to_contain_text("case_id,pt,mt,tl")
+    expect(page.locator("#phase-facts")).to_contain_text("3 per 24 h")
+    assert_accessible(page)
+
+    # a ranked submission's page is public
+    rows.first.get_by_role("link", name="rival").click()
+    expect(page.locator("#status")).to_have_text("succeeded")
+    assert_accessible(page)
+
+
+def test_participant_flow_signup_join_download_submit_ranked(page, live_server, aasce):
+    page.goto("/")
+    page.get_by_role("link", name="Sign up").click()
+    assert_accessible(page)
+    page.get_by_label("Username").fill("newcomer")
+    page.locator("#id_password1").fill("a-Long-pass-9")
+    page.locator("#id_password2").fill("a-Long-pass-9")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator("#user-menu")).to_have_text("newcomer")
+
+    page.goto("/challenges/aasce-2019/")
+    page.get_by_role("button", name="Join AASCE 2019").click()
+    expect(page.get_by_role("status")).to_contain_text("You are registered for AASCE 2019")
+    assert_accessible(page)
+
+    page.get_by_role("link", name="Data", exact=True).click()
+    with page.expect_download() as download_info:
+        page.locator("#tab-data").get_by_role("link", name=re.compile("Download the training data")).click()
+    archive = zipfile.ZipFile(io.BytesIO(open(download_info.value.path(), "rb").read()))
+    angles_csv = next(name for name in archive.namelist() if name.endswith("ground_truth/angles.csv"))
+    assert set(TRAIN_ANGLES) <= {line.split(",")[0] for line in archive.read(angles_csv).decode().splitlines()[1:]}
+
+    page.goto("/challenges/aasce-2019/phases/test/")
+    expect(page.locator("#quota")).to_contain_text("3 of 3")
+    page.get_by_role("link", name="Submit").first.click()
+    expect(page.get_by_role("heading", name="Submit to Test")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_label("File").set_input_files(
+        {"name": "predictions.csv", "mimeType": "text/csv", "buffer": predictions_csv(NEAR)}
+    )
+    page.get_by_label("Comment").fill("first try")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#status")).to_have_text("succeeded")
+    expect(page.locator("#rank")).to_have_text("1")
+    assert_accessible(page)
+
+    page.get_by_role("link", name="Test", exact=True).first.click()
+    rows = page.locator("#leaderboard tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("newcomer")
+    expect(rows.nth(1)).to_contain_text("rival")
+    expect(page.locator("#quota")).to_contain_text("2 of 3")
+
+
+def test_keyboard_skip_link_and_focus(page, live_server, aasce):
+    page.goto("/challenges/")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to main content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_visible()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    outline = page.evaluate(
+        "(() => { const a = document.querySelector('#challenge-results a'); a.focus(); return getComputedStyle(a).outlineStyle; })()"
+    )
+    assert outline == "solid"
+
+
+def test_login_page_is_accessible(page, live_server, aasce):
+    page.goto("/accounts/login/")
+    assert_accessible(page)
+    page.get_by_label("Username").fill("rival")
+    page.locator("#id_password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#user-menu")).to_have_text("rival")
+
+
+@pytest.mark.parametrize("path", ["/challenges/", "/challenges/aasce-2019/?tab=phases", "/challenges/aasce-2019/phases/test/"])
+def test_phone_width_and_dark_mode(phone_context, browser, live_server, aasce, path):
+    page = phone_context.new_page()
+    page.goto(path)
+    assert has_no_horizontal_scroll(page), f"{path} scrolls sideways at phone width"
+    expect(page.get_by_role("button", name="Toggle navigation")).to_be_visible()
+    page.get_by_role("button", name="Toggle navigation").click()
+    expect(page.get_by_role("link", name="API", exact=True)).to_be_visible()
+
+    dark = browser.new_context(color_scheme="dark", base_url=live_server.url)
+    try:
+        dark_page = dark.new_page()
+        dark_page.goto(path)
+        assert dark_page.evaluate("document.documentElement.dataset.bsTheme") == "dark"
+        assert_accessible(dark_page)  # colour contrast holds in dark mode too
+    finally:
+        dark.close()
