@@ -5,7 +5,7 @@ tests run: Debian's Chromium driven by Playwright against a live server of the b
     python docs/screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 
 It uses the database of the current settings (SPINEBENCH_VAR_DIR / DATABASE_URL, like `make run`), adds a demo
-participant `demo` with two submissions of its own (a training-phase CSV that is the labels plus a few degrees, and a
+participant `demo` with two submissions of its own (a training-phase CSV that is the labels scaled by a few per cent, and a
 test-phase CSV that predicts the training mean for every case, so no hidden label is used), serves the site on an
 ephemeral 127.0.0.1 port in this process and photographs the main pages at desktop and phone width, light and dark.
 """
@@ -60,7 +60,7 @@ def demo_participant(password: str):
 
     made = {}
     for phase, rows in (
-        (training, {case: [a + 2.5 - (i % 5), b - 1.5 + (i % 3), c + 1.0] for i, (case, (a, b, c)) in enumerate(angles.items())}),
+        (training, {case: [a * (1.08 if i % 2 else 0.93) + 0.6, b * 0.94 + 0.4, c * 1.1] for i, (case, (a, b, c)) in enumerate(angles.items())}),
         (test, {case: mean for case in test.dataset.case_ids()}),
     ):
         existing = Submission.objects.filter(phase=phase, creator=user, status="succeeded").first()

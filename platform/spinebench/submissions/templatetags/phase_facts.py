@@ -18,7 +18,7 @@ CSV_HEADERS = {
 
 
 @register.inclusion_tag("submissions/_phase_facts.html", takes_context=True)
-def phase_facts(context, phase, show_submit=True):
+def phase_facts(context, phase):
     user = context["request"].user
     window = phase_window(phase)
     is_participant = phase.challenge.is_participant(user)
@@ -38,5 +38,4 @@ def phase_facts(context, phase, show_submit=True):
         "is_participant": is_participant,
         "user": user,
         "request": context["request"],
-        "show_submit": show_submit,
     }
