@@ -166,3 +166,29 @@ def test_phone_width_and_dark_mode(phone_context, browser, live_server, aasce, p
         assert_accessible(dark_page)  # colour contrast holds in dark mode too
     finally:
         dark.close()
+
+
+STRICT_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'"
+
+
+def test_pages_and_live_parts_work_under_a_strict_content_security_policy(page, live_server, aasce):
+    """No inline script, style or handler anywhere: Bootstrap's menus and htmx's live filter keep working when the
+    browser refuses everything inline (the policy the site's CSP middleware can then send)."""
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
+
+    def with_csp(route):
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+    page.route("**/*", with_csp)
+    page.goto("/challenges/")
+    page.get_by_label("Search").fill("fractures")
+    expect(page.locator("#challenge-results").get_by_role("link", name="AASCE 2019")).to_have_count(0)
+    page.get_by_role("button", name="Challenges").click()  # Bootstrap's dropdown (its script, no inline code)
+    expect(page.get_by_role("link", name="All challenges")).to_be_visible()
+    for path in ("/challenges/aasce-2019/?tab=phases", "/challenges/aasce-2019/phases/test/", "/accounts/signup/",
+                 "/algorithms/"):
+        page.goto(path)
+        assert_accessible(page)
+    assert refused == []
