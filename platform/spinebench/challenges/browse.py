@@ -124,6 +124,11 @@ class BaselineMethod:
     presets: tuple[str, ...]
     module: str
 
+    @property
+    def source(self) -> str:
+        """The method's file in the SpineBench sources, e.g. baselines/aasce/seg4reg.py."""
+        return self.module.replace(".", "/") + ".py"
+
 
 @lru_cache(maxsize=None)
 def _module_constants(module: str) -> tuple[str, tuple[str, ...]]:
