@@ -16,10 +16,6 @@ import pytest
 
 from tests.conftest import require_service
 
-# Playwright's sync API keeps an event loop in this thread; the test's own ORM calls (factories, assertions) are
-# ordinary blocking calls, which Django would otherwise refuse next to a running loop. The server thread is unaffected.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = os.environ.get("SPINEBENCH_CHROMIUM", "/usr/bin/chromium")
 # No background traffic: the machines have no route out, and every refused connection costs time.
 CHROMIUM_ARGS = [
@@ -38,10 +34,21 @@ def browser():
     require_service("Chromium", available, why=f"install Debian's chromium ({CHROMIUM})")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield instance
-        instance.close()
+    # Playwright's sync API keeps an event loop in this thread; the tests' own ORM calls (factories, assertions) are
+    # ordinary blocking calls, which Django refuses next to a running loop unless told otherwise. Only while the
+    # browser runs; the live server's thread has no loop and is unaffected.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            yield instance
+            instance.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

@@ -192,3 +192,25 @@ def test_pages_and_live_parts_work_under_a_strict_content_security_policy(page, 
         page.goto(path)
         assert_accessible(page)
     assert refused == []
+
+
+def test_reading_without_javascript(browser, live_server, aasce):
+    """Pages read fully with JavaScript off: tabs are links, the filter is a GET form, the phone menu stays open."""
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844},
+                                  base_url=live_server.url)
+    try:
+        page = context.new_page()
+        page.goto("/challenges/")
+        page.get_by_label("Search").fill("cobb")
+        page.get_by_role("button", name="Filter").click()
+        expect(page).to_have_url(re.compile(r"q=cobb"))
+        expect(page.locator("#challenge-results").get_by_role("link", name="Vertebral fractures")).to_have_count(0)
+        expect(page.get_by_role("link", name="Log in")).to_be_visible()  # the collapsed menu is open without JS
+        page.locator("#challenge-results").get_by_role("link", name="AASCE 2019").click()
+        page.get_by_role("link", name="Leaderboards", exact=True).click()
+        expect(page).to_have_url(re.compile(r"tab=leaderboards"))
+        expect(page.locator("#tab-leaderboards")).to_contain_text("rival")
+        page.locator("#tab-leaderboards").get_by_role("link", name="Test").click()
+        expect(page.locator("#leaderboard tbody tr")).to_have_count(1)
+    finally:
+        context.close()
