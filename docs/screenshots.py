@@ -123,6 +123,11 @@ def main(argv=None) -> int:
             shoot(page, "leaderboard")
             page.goto(made["training"].get_absolute_url())
             shoot(page, "submission-bland-altman", full_page=False)
+            made["training"].refresh_from_db()
+            case = sorted(made["training"].evaluation.case_metrics)[2]
+            page.goto(f"{made['training'].get_absolute_url()}cases/{case}/")
+            page.wait_for_function("document.querySelector('#case-image').complete")
+            shoot(page, "case-viewer", full_page=False)
             page.goto("/api/docs/")
             page.wait_for_selector(".swagger-ui .opblock", timeout=20_000)
             shoot(page, "api-docs", full_page=False)

@@ -214,3 +214,36 @@ def test_reading_without_javascript(browser, live_server, aasce):
         expect(page.locator("#leaderboard tbody tr")).to_have_count(1)
     finally:
         context.close()
+
+
+def test_case_viewer_of_a_training_submission(page, live_server, settings, eager_tasks):
+    """A participant opens one case of their training-phase submission: the radiograph with the Cobb lines loads and
+    the page passes axe."""
+    from spinebench.datasets.services import register_dataset
+    from tests.platform.aasce_landmarks import TILTS, landmark_dataset, rectangle_landmarks
+
+    challenge = ChallengeFactory(slug="viewer", title="Viewer")
+    folder = settings.DATASETS_ROOT / "viewer" / "train"
+    landmark_dataset(folder, {"case_a": rectangle_landmarks(TILTS), "case_b": rectangle_landmarks(TILTS[::-1])})
+    train = register_dataset(challenge=challenge, slug="train", folder=folder)
+    phase = PhaseFactory(challenge=challenge, slug="training", title="Training", dataset=train,
+                         training_dataset=train, show_case_results=True)
+    user = RegistrationFactory(challenge=challenge, user__username="viewer").user
+    upload = SimpleUploadedFile("p.csv", predictions_csv({"case_a": (24.0, 9.0, 14.0), "case_b": (20.0, 8.0, 12.0)}))
+    submission = create_submission(phase=phase, user=user, upload=upload)
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("viewer")
+    page.locator("#id_password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Log in").click()
+    page.goto(submission.get_absolute_url())
+    page.locator("#cases").get_by_role("link", name="case_a").click()
+    expect(page.get_by_role("heading", name="Case case_a")).to_be_visible()
+    expect(page.locator("#case-angles")).to_contain_text("T6–T12")
+    image = page.locator("#case-image")
+    expect(image).to_be_visible()
+    page.wait_for_function("document.querySelector('#case-image').complete")
+    assert page.evaluate("document.querySelector('#case-image').naturalWidth") > 200
+    assert_accessible(page)
+    page.get_by_role("link", name="case_b →").click()
+    expect(page.get_by_role("heading", name="Case case_b")).to_be_visible()
