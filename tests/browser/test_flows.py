@@ -3,7 +3,6 @@ to a ranked CSV, with axe-core on every main page, the keyboard path in, phone w
 
 from __future__ import annotations
 
-import io
 import re
 import zipfile
 
@@ -100,7 +99,7 @@ def test_participant_flow_signup_join_download_submit_ranked(page, live_server, 
     page.get_by_role("link", name="Data", exact=True).click()
     with page.expect_download() as download_info:
         page.locator("#tab-data").get_by_role("link", name=re.compile("Download the training data")).click()
-    archive = zipfile.ZipFile(io.BytesIO(open(download_info.value.path(), "rb").read()))
+    archive = zipfile.ZipFile(download_info.value.path())
     angles_csv = next(name for name in archive.namelist() if name.endswith("ground_truth/angles.csv"))
     assert set(TRAIN_ANGLES) <= {line.split(",")[0] for line in archive.read(angles_csv).decode().splitlines()[1:]}
 

@@ -49,7 +49,7 @@ def viewer_world(settings, eager_tasks, django_capture_on_commit_callbacks):
 
 
 def test_training_case_page_shows_reference_lines_and_numbers(client, viewer_world):
-    challenge, user, made = viewer_world
+    _, user, made = viewer_world
     submission = made["training"]
     client.force_login(user)
     detail = client.get(submission.get_absolute_url()).content.decode()

@@ -8,7 +8,7 @@ import ast
 import importlib.util
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 
 from django.db.models import Prefetch, Q
 from django.utils import timezone
@@ -25,7 +25,7 @@ class ChallengeFilters:
     has_containers: bool = False
 
     @classmethod
-    def from_params(cls, params) -> "ChallengeFilters":
+    def from_params(cls, params) -> ChallengeFilters:
         return cls(
             query=params.get("q", "").strip()[:100],
             task=params.get("task", "").strip()[:64],
@@ -130,7 +130,7 @@ class BaselineMethod:
         return self.module.replace(".", "/") + ".py"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module_constants(module: str) -> tuple[str, tuple[str, ...]]:
     """PAPER and the PRESETS names of a baseline module, read from its source without importing it (importing a
     method module imports torch: a page must not pay that)."""
