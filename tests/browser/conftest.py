@@ -57,6 +57,7 @@ def page(browser, live_server):
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page
+    settle(page)
     context.close()
 
 
@@ -66,7 +67,20 @@ def phone_context(browser, live_server):
                                   device_scale_factor=2)
     context.set_default_timeout(15_000)
     yield context
+    for opened in context.pages:
+        settle(opened)
     context.close()
+
+
+def settle(page) -> None:
+    """Wait until the page's requests (images, htmx) are done: a request still running on the live server when the
+    test's database is torn down fails in the server's thread, not in the test."""
+    from playwright.sync_api import Error
+
+    try:
+        page.wait_for_load_state("networkidle", timeout=10_000)
+    except Error:
+        pass  # a page that keeps polling is closed with its context all the same
 
 
 def axe_violations(page, impacts=BLOCKING_IMPACTS) -> list[dict]:

@@ -14,7 +14,7 @@ from spinebench.submissions.services import create_submission
 from tests.platform.aasce_data import HIDDEN_ANGLES, TRAIN_ANGLES, predictions_csv
 from tests.platform.factories import ChallengeFactory, PhaseFactory, RegistrationFactory
 
-from .conftest import assert_accessible, has_no_horizontal_scroll
+from .conftest import assert_accessible, has_no_horizontal_scroll, settle
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -152,6 +152,7 @@ def test_login_page_is_accessible(page, live_server, aasce):
 def test_phone_width_and_dark_mode(phone_context, browser, live_server, aasce, path):
     page = phone_context.new_page()
     page.goto(path)
+    page.wait_for_load_state("networkidle")
     assert has_no_horizontal_scroll(page), f"{path} scrolls sideways at phone width"
     expect(page.get_by_role("button", name="Toggle navigation")).to_be_visible()
     page.get_by_role("button", name="Toggle navigation").click()
@@ -163,6 +164,7 @@ def test_phone_width_and_dark_mode(phone_context, browser, live_server, aasce, p
         dark_page.goto(path)
         assert dark_page.evaluate("document.documentElement.dataset.bsTheme") == "dark"
         assert_accessible(dark_page)  # colour contrast holds in dark mode too
+        settle(dark_page)
     finally:
         dark.close()
 
@@ -211,6 +213,7 @@ def test_reading_without_javascript(browser, live_server, aasce):
         expect(page.locator("#tab-leaderboards")).to_contain_text("rival")
         page.locator("#tab-leaderboards").get_by_role("link", name="Test").click()
         expect(page.locator("#leaderboard tbody tr")).to_have_count(1)
+        settle(page)
     finally:
         context.close()
 
