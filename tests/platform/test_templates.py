@@ -35,3 +35,17 @@ def test_phase_page_keeps_the_statistics_include():
     text = (PLATFORM / "templates" / "leaderboards" / "phase.html").read_text(encoding="utf-8")
     assert '{% include "leaderboards/_statistics.html" %}' in text
     assert (PLATFORM / "templates" / "leaderboards" / "_statistics.html").is_file()
+
+
+def test_components_render_what_pages_and_tests_read():
+    from django.template.loader import render_to_string
+
+    status = render_to_string("components/status.html", {"status": "failed", "id": "status"})
+    assert 'id="status">failed</span>' in status and "text-bg-danger" in status
+    table = render_to_string("components/table.html", {"rows": [("SMAPE", 1.23456), ("MAE", None)], "numeric": True,
+                                                        "places": 2, "id": "results"})
+    assert '<th scope="row">SMAPE</th><td class="num">1.23</td>' in table and '<td class="num">—</td>' in table
+    alert = render_to_string("components/alert.html", {"level": "error", "text": "No <b>HTML</b>"})
+    assert "alert-danger" in alert and 'role="alert"' in alert and "No &lt;b&gt;HTML&lt;/b&gt;" in alert
+    tabs = render_to_string("components/tabs.html", {"tabs": [("a", "A"), ("b", "B")], "active": "b", "target": "t"})
+    assert 'href="?tab=a" hx-get="?tab=a">A</a>' in tabs and 'active" href="?tab=b" hx-get="?tab=b" aria-current="page"' in tabs
