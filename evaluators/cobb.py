@@ -74,23 +74,35 @@ def _first_max_pair(angles: np.ndarray) -> tuple[int, int]:
     return min(row, column), max(row, column)
 
 
+def cobb_end_vertebrae(landmarks, image_height: float) -> list[tuple[int, int]]:
+    """The two end vertebrae (0-based, upper first) that measure PT, MT and TL, in that order: the Cobb angle is the
+    angle between their directions. Same rules as `cobb_angles` (which reads its angles off these pairs); a case
+    viewer draws its Cobb lines through them."""
+    return _end_vertebrae(landmarks, image_height)[1]
+
+
+def _end_vertebrae(landmarks, image_height: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The pairwise angle matrix and the (upper, lower) end-vertebra pairs of PT, MT and TL (module rules 4-8)."""
+    midpoints = endplate_midpoints(landmarks)
+    angles = pairwise_angles(vertebra_directions(landmarks))
+    a, b = _first_max_pair(angles)
+    if not is_s_curve(midpoints):
+        return angles, [(a, b), (0, a), (b, N_VERTEBRAE - 1)]
+    upper_half = midpoints[2 * a + 1, 1] + midpoints[2 * b + 1, 1] < image_height
+    above_a = angles[a, : a + 1]
+    mt_pair = (int(np.argmax(above_a)), a)
+    if upper_half:
+        tl_pair = (b, b + int(np.argmax(angles[b, b:])))
+    else:
+        c = int(np.argmax(above_a))
+        tl_pair = (int(np.argmax(angles[c, : c + 1])), c)
+    return angles, [(a, b), mt_pair, tl_pair]
+
+
 def cobb_angles(landmarks, image_height: float) -> np.ndarray:
     """[PT, MT, TL] in degrees from (68, 2) landmarks in pixels and the image height H in pixels.
 
     See the module docstring for the exact rules (MATLAB `angleCal` semantics).
     """
-    midpoints = endplate_midpoints(landmarks)
-    angles = pairwise_angles(vertebra_directions(landmarks))
-    a, b = _first_max_pair(angles)
-    pt = angles[a, b]
-    if not is_s_curve(midpoints):
-        return np.array([pt, angles[0, a], angles[N_VERTEBRAE - 1, b]])
-    upper_half = midpoints[2 * a + 1, 1] + midpoints[2 * b + 1, 1] < image_height
-    above_a = angles[a, : a + 1]
-    mt = above_a.max()
-    if upper_half:
-        tl = angles[b, b:].max()
-    else:
-        c = int(np.argmax(above_a))
-        tl = angles[c, : c + 1].max()
-    return np.array([pt, mt, tl])
+    angles, pairs = _end_vertebrae(landmarks, image_height)
+    return np.array([angles[i, j] for i, j in pairs])

@@ -4,7 +4,8 @@ or the browser session. Worker tokens are refused here: only views with accounts
 
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -24,6 +25,7 @@ from spinebench.datasets.models import Dataset
 from spinebench.datasets.services import inputs_archive, training_archive
 from spinebench.leaderboards.services import export_records
 from spinebench.submissions.models import Submission
+from spinebench.submissions.quota import submission_quota
 from spinebench.submissions.serializers import SubmissionCreateSerializer, SubmissionSerializer
 from spinebench.submissions.services import SubmissionRefused, create_submission
 
@@ -83,6 +85,27 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             inputs_archive(phase.dataset).open("rb"), as_attachment=True,
             filename=f"{phase.challenge.slug}-{phase.slug}-inputs.zip",
         )
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Quota",
+            {
+                "limit": serializers.IntegerField(allow_null=True, help_text="Submissions per window; null: no limit."),
+                "used": serializers.IntegerField(help_text="Counted submissions in the current window."),
+                "remaining": serializers.IntegerField(allow_null=True, help_text="null: no limit."),
+                "exhausted": serializers.BooleanField(),
+                "period_hours": serializers.IntegerField(help_text="Length of the rolling window."),
+                "next_frees_at": serializers.DateTimeField(
+                    allow_null=True, help_text="When the oldest counted submission leaves the window."
+                ),
+            },
+        )
+    )
+    @action(detail=True, methods=["get"], permission_classes=[permissions.IsAuthenticated])
+    def quota(self, request, pk=None):
+        """How many submissions you may still make on this phase in the current window, and when the next frees up
+        (the same rule the upload refusal applies)."""
+        return Response(submission_quota(phase=self.get_object(), user=request.user).as_dict())
 
     @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionSerializer})
     @action(

@@ -116,12 +116,13 @@ def test_hidden_ground_truth_is_absent_from_every_page_and_api_response(client, 
     urls = [
         reverse("challenges:list"),
         reverse("challenges:detail", args=[phase.challenge.slug]),
+        *[reverse("challenges:detail", args=[phase.challenge.slug]) + f"?tab={tab}" for tab in ("phases", "data", "leaderboards", "baselines")],
         phase.get_absolute_url(),
         reverse("leaderboards:export-csv", args=[phase.challenge.slug, phase.slug]),
         reverse("leaderboards:export-json", args=[phase.challenge.slug, phase.slug]),
         reverse("submissions:create", args=[phase.challenge.slug, phase.slug]),
         "/api/challenges/", f"/api/challenges/{phase.challenge.slug}/", "/api/phases/", f"/api/phases/{phase.pk}/",
-        f"/api/phases/{phase.pk}/leaderboard/", "/api/submissions/", f"/api/datasets/{phase.dataset_id}/download/",
+        f"/api/phases/{phase.pk}/leaderboard/", f"/api/phases/{phase.pk}/quota/", "/api/submissions/", f"/api/datasets/{phase.dataset_id}/download/",
         "/api/schema/",
     ] + [s.get_absolute_url() for s in submissions] + [f"/api/submissions/{s.pk}/" for s in submissions]
     secrets = hidden_strings()

@@ -4,7 +4,8 @@ from . import views
 
 app_name = "challenges"
 urlpatterns = [
-    path("", views.challenge_list, name="list"),
+    path("", views.challenge_list, name="home"),
+    path("challenges/", views.challenge_list, name="list"),
     path("challenges/<slug:slug>/", views.challenge_detail, name="detail"),
     path("challenges/<slug:slug>/register/", views.challenge_register, name="register"),
     path(

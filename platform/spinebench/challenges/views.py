@@ -4,15 +4,46 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from spinebench.datasets.models import Dataset
+from spinebench.leaderboards.services import leaderboard_rows
+from spinebench.submissions.models import Submission
+
+from .browse import ChallengeFilters, baseline_methods, browse_challenges, challenge_badges, listed_tasks, phase_window
 from .models import Registration
-from .permissions import visible_challenges, visible_phases
+from .permissions import can_download_phase_inputs, visible_challenges, visible_phases
 from .services import register
+from .templatetags.spinebench import summary
+
+TABS = [
+    ("overview", "Overview"),
+    ("phases", "Phases"),
+    ("data", "Data"),
+    ("leaderboards", "Leaderboards"),
+    ("baselines", "Baselines"),
+]
 
 
 def challenge_list(request):
-    return render(request, "challenges/list.html", {"challenges": visible_challenges(request.user)})
+    """Search and filters as GET parameters (the page works without JavaScript); an htmx request gets only the
+    results block, so typing in the search box filters live."""
+    filters = ChallengeFilters.from_params(request.GET)
+    now = timezone.now()
+    cards = [
+        {
+            "title": challenge.title,
+            "url": challenge.get_absolute_url(),
+            "text": summary(challenge.description),
+            "badges": challenge_badges(challenge, challenge.listed_phases, now=now),
+            "links": [(phase.title, phase.get_absolute_url()) for phase in challenge.listed_phases],
+        }
+        for challenge in browse_challenges(user=request.user, filters=filters, now=now)
+    ]
+    context = {"cards": cards, "filters": filters, "tasks": listed_tasks(user=request.user)}
+    template = "challenges/_results.html" if request.htmx else "challenges/list.html"
+    return render(request, template, context)
 
 
 def _challenge(request, slug):
@@ -21,23 +52,43 @@ def _challenge(request, slug):
 
 def challenge_detail(request, slug):
     challenge = _challenge(request, slug)
+    tab = request.GET.get("tab") if request.GET.get("tab") in dict(TABS) else "overview"
     registration = (
         challenge.registrations.filter(user=request.user).first() if request.user.is_authenticated else None
     )
     is_organizer = challenge.is_organizer(request.user)
-    return render(
-        request,
-        "challenges/detail.html",
-        {
-            "challenge": challenge,
-            "phases": visible_phases(challenge, request.user),
-            "registration": registration,
-            "is_organizer": is_organizer,
-            "is_participant": challenge.is_participant(request.user),
-            "pending": challenge.registrations.filter(status=Registration.Status.PENDING) if is_organizer else [],
-            "datasets": challenge.datasets.filter(split="train"),
-        },
-    )
+    phases = list(visible_phases(challenge, request.user).select_related("dataset", "challenge"))
+    now = timezone.now()
+    context = {
+        "challenge": challenge,
+        "tabs": TABS,
+        "tab": tab,
+        "phases": phases,
+        "phase_windows": [(phase, phase_window(phase, now=now)) for phase in phases],
+        "badges": challenge_badges(challenge, [phase for phase in phases if phase.is_public], now=now),
+        "registration": registration,
+        "is_organizer": is_organizer,
+        "is_participant": challenge.is_participant(request.user),
+        "pending": challenge.registrations.filter(status=Registration.Status.PENDING) if is_organizer else [],
+        "datasets": challenge.datasets.filter(split=Dataset.Split.TRAIN),
+    }
+    if tab == "data":
+        context["input_phases"] = [phase for phase in phases if can_download_phase_inputs(phase, request.user)]
+    elif tab == "leaderboards":
+        context["boards"] = [(phase, leaderboard_rows(phase)[:3]) for phase in phases]
+    elif tab == "baselines":
+        context["methods"] = baseline_methods(phase.task for phase in phases)
+        context["baseline_runs"] = _baseline_runs(phases)
+    return render(request, "challenges/detail.html", context)
+
+
+def _baseline_runs(phases) -> dict[str, list]:
+    """Baseline submissions on these phases by method name (newest first), for the baselines tab."""
+    runs: dict[str, list] = {}
+    queryset = Submission.objects.filter(phase__in=phases, is_baseline=True).select_related("phase", "evaluation")
+    for submission in queryset.order_by("-created"):
+        runs.setdefault(submission.baseline_method, []).append(submission)
+    return runs
 
 
 @login_required

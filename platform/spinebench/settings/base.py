@@ -34,6 +34,8 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 DATASETS_ROOT = Path(env("DATASETS_ROOT", default=str(VAR_DIR / "datasets")))
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATIC_URL = "/static/"
+# The project's own stylesheet and scripts (brand tweaks, theme, tabs); the frameworks come from packages.
+STATICFILES_DIRS = [Path(__file__).resolve().parents[1] / "static"]
 MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -54,6 +56,11 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "spinebench.accounts",
+    # Page assets, all served by whitenoise from installed packages (no CDN: the site works without internet):
+    "bootstrap",  # django-bootstrap-static: Bootstrap 5.3 CSS + JS bundle
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "django_htmx",  # ships htmx.min.js; its middleware sets request.htmx
     "spinebench.challenges",
     "spinebench.datasets",
     "spinebench.submissions",
@@ -75,6 +82,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout noted during sign-in into the lockout response
 ]
 
@@ -90,6 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "spinebench.context_processors.site",
             ]
         },
     }
@@ -117,6 +126,8 @@ AXES_CLIENT_IP_CALLABLE = env("AXES_CLIENT_IP_CALLABLE", default=None)  # behind
 
 # API tokens (spinebench.accounts): every token expires; the default lifetime, at most 365 days.
 SPINEBENCH_TOKEN_TTL_DAYS = env.int("SPINEBENCH_TOKEN_TTL_DAYS", default=90)
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "challenges:list"

@@ -1,5 +1,5 @@
-"""Creating submissions (participants and baselines) with the per-participant limit enforced race-free, and
-dispatching their processing after the transaction commits."""
+"""Creating submissions (participants and baselines) with the per-participant limit (quota.submission_quota) enforced
+race-free, and dispatching their processing after the transaction commits."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from django.utils import timezone
 from spinebench.challenges.models import Challenge, Phase, Registration
 
 from .models import Submission
-from .status import COUNTED, Status, transition
+from .quota import submission_quota
+from .status import Status, transition
 from .uploads import UploadError, check_predictions_csv, check_predictions_zip, check_size
 
 
@@ -39,13 +40,6 @@ def check_can_submit(*, phase: Phase, user) -> None:
         raise SubmissionRefused(f"Phase {phase.title} is not accepting submissions now.", code="closed")
 
 
-def submissions_in_window(*, phase: Phase, user, now=None) -> int:
-    now = now or timezone.now()
-    return Submission.objects.filter(
-        phase=phase, creator=user, status__in=COUNTED, created__gte=now - phase.submission_limit_period
-    ).count()
-
-
 def _lock_participant(challenge: Challenge, user) -> None:
     """Serialise one participant's submissions to one challenge: lock their registration row (PostgreSQL
     SELECT ... FOR UPDATE; SQLite serialises writers by itself). Organizers get an approved row on first use."""
@@ -62,14 +56,15 @@ def create_submission(*, phase: Phase, user, upload, comment: str = "") -> Submi
     check_can_submit(phase=phase, user=user)
     with transaction.atomic():
         _lock_participant(phase.challenge, user)
-        if phase.submission_limit is not None:
-            used = submissions_in_window(phase=phase, user=user)
-            if used >= phase.submission_limit:
-                raise SubmissionRefused(
-                    f"Submission limit reached: {used} of {phase.submission_limit} submissions in the last "
-                    f"{phase.submission_limit_period_hours} h (failed and cancelled ones do not count).",
-                    code="limit",
-                )
+        quota = submission_quota(phase=phase, user=user)
+        if quota.exhausted:
+            frees_at = timezone.localtime(quota.next_frees_at).strftime("%Y-%m-%d %H:%M %Z")
+            raise SubmissionRefused(
+                f"Submission limit reached: {quota.used} of {quota.limit} submissions in the last "
+                f"{quota.period_hours} h (failed and cancelled ones do not count). The next one frees up at "
+                f"{frees_at}.",
+                code="limit",
+            )
         submission = Submission(phase=phase, creator=user, comment=comment[:500], upload_size=upload.size or 0)
         field = "algorithm_archive" if phase.submission_kind == Phase.SubmissionKind.ALGORITHM else "predictions_file"
         getattr(submission, field).save(upload.name or "upload", upload, save=False)

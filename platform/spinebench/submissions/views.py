@@ -15,10 +15,11 @@ from spinebench.challenges.permissions import (
 from spinebench.challenges.registry import metric_title
 from spinebench.leaderboards.views import get_visible_phase
 
-from . import plots
+from . import case_viewer, plots
 from .forms import SubmissionForm
 from .models import Submission
-from .services import SubmissionRefused, cancel_submission, create_submission, submissions_in_window
+from .quota import submission_quota
+from .services import SubmissionRefused, cancel_submission, create_submission
 
 
 @login_required
@@ -42,7 +43,7 @@ def submission_create(request, challenge, phase):
             "phase": phase,
             "challenge": phase.challenge,
             "is_participant": phase.challenge.is_participant(request.user),
-            "used": submissions_in_window(phase=phase, user=request.user),
+            "used": submission_quota(phase=phase, user=request.user).used,
             "mine": Submission.objects.filter(phase=phase, creator=request.user)[:20],
         },
     )
@@ -74,8 +75,50 @@ def submission_detail(request, pk):
             "private": can_see_private_details(submission, request.user),
             "plot_kinds": plot_kinds if plots_allowed else [],
             "plots_withheld": bool(plot_kinds) and not plots_allowed,
+            "case_viewer": plots_allowed and case_viewer.viewer_available(submission),
         },
     )
+
+
+def _viewable_case(request, pk, case_id):
+    """The submission and the view of one of its cases, or 404: the figures' rule (never a hidden test case)."""
+    submission = get_object_or_404(
+        Submission.objects.select_related("phase__challenge", "phase__dataset", "creator", "evaluation"), pk=pk
+    )
+    if not can_view_submission(submission, request.user) or not can_see_ground_truth_plots(submission, request.user):
+        raise Http404
+    if not case_viewer.viewer_available(submission):
+        raise Http404
+    try:
+        return submission, case_viewer.case_view(submission, case_id)
+    except KeyError:
+        raise Http404("No such case in this submission's evaluation.") from None
+
+
+def submission_case(request, pk, case_id):
+    """One case of a submission: the radiograph with reference and predicted Cobb lines, and their numbers."""
+    submission, view = _viewable_case(request, pk, case_id)
+    cases = sorted(submission.evaluation.case_metrics)
+    index = cases.index(case_id)
+    return render(
+        request,
+        "submissions/case.html",
+        {
+            "submission": submission,
+            "phase": submission.phase,
+            "challenge": submission.phase.challenge,
+            "view": view,
+            "previous_case": cases[index - 1] if index > 0 else None,
+            "next_case": cases[index + 1] if index + 1 < len(cases) else None,
+        },
+    )
+
+
+def submission_case_image(request, pk, case_id):
+    submission, view = _viewable_case(request, pk, case_id)
+    response = FileResponse(case_viewer.case_image(submission, view.case_id).open("rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
 
 
 def submission_plot(request, pk, kind):

@@ -1,0 +1,70 @@
+"""The submission quota: one answer to "how many submissions may this participant still make on this phase, and when
+does the next one free up". The phase page, the upload page, the API (`GET /api/phases/{id}/quota/`) and the refusal
+in `services.create_submission` all ask `submission_quota`, so the rule that a page announces is the rule that is
+enforced.
+
+The window is rolling: a submission counts for `phase.submission_limit_period_hours` after it was created, and only
+while it is not failed or cancelled (a broken file must not cost a try).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from .models import Submission
+from .status import COUNTED
+
+
+@dataclass(frozen=True)
+class Quota:
+    """What one participant may still submit to one phase at `now`."""
+
+    limit: int | None  # None: the phase sets no limit
+    used: int  # counted submissions created inside the window
+    period: timedelta
+    now: datetime
+    next_frees_at: datetime | None  # when the oldest counted submission leaves the window (None: nothing to free)
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
+
+    @property
+    def period_hours(self) -> int:
+        return int(self.period.total_seconds() // 3600)
+
+    def as_dict(self) -> dict:
+        """The API's representation (datetimes as ISO 8601)."""
+        return {
+            "limit": self.limit,
+            "used": self.used,
+            "remaining": self.remaining,
+            "exhausted": self.exhausted,
+            "period_hours": self.period_hours,
+            "next_frees_at": self.next_frees_at.isoformat() if self.next_frees_at else None,
+        }
+
+
+def submission_quota(*, phase, user, now: datetime | None = None) -> Quota:
+    """The quota of `user` on `phase` at `now` (default: the current time). Anonymous users have used nothing.
+
+    Callers that act on the answer (creating a submission) hold the participant's lock first, so two parallel uploads
+    cannot both see the last free slot."""
+    now = now or timezone.now()
+    period = phase.submission_limit_period
+    if not (user and user.is_authenticated):
+        return Quota(limit=phase.submission_limit, used=0, period=period, now=now, next_frees_at=None)
+    created = list(
+        Submission.objects.filter(
+            phase=phase, creator=user, is_baseline=False, status__in=COUNTED, created__gt=now - period,
+        ).order_by("created").values_list("created", flat=True)
+    )
+    frees_at = created[0] + period if created and phase.submission_limit is not None else None
+    return Quota(limit=phase.submission_limit, used=len(created), period=period, now=now, next_frees_at=frees_at)
