@@ -59,8 +59,9 @@ def test_a_queued_run_trains_predicts_and_submits(eager_tasks, django_capture_on
     assert reference.baseline_method == "reference: training mean" and reference.evaluation.rank == 1
     # A second queueing finds the run and queues nothing; the checkpoint is reused by a new preset-equal run only.
     assert queue_runs(phases=[phase], methods={"scg-net"}, preset="tiny", device="cpu") == []
-    page = client.get(f"/submissions/baselines/{phase.challenge.slug}/").content.decode()
+    page = client.get(f"{phase.challenge.get_absolute_url()}?tab=baselines").content.decode()
     assert "scg-net" in page and "Spinal Curve Guide Network" in page and f"submission {submission.pk}" in page
+    assert "Every one of the 3 cases got the same prediction" in page
 
 
 def test_a_failing_run_ends_failed_with_its_reason_on_the_page(eager_tasks, django_capture_on_commit_callbacks, client):
@@ -77,12 +78,18 @@ def test_a_failing_run_ends_failed_with_its_reason_on_the_page(eager_tasks, djan
         run.refresh_from_db()
         assert run.status == Status.FAILED and run.submission is None
         assert f"training dataset folder {missing} is missing" in run.error_message
-    page = client.get(f"/submissions/baselines/{phase.challenge.slug}/").content.decode()
+    page = client.get(f"{phase.challenge.get_absolute_url()}?tab=baselines").content.decode()
     assert "is missing" in page and "failed" in page
     # A failed run does not block a new one: the next queueing tries again.
     with django_capture_on_commit_callbacks(execute=False):
         again = queue_runs(phases=[phase], methods={"scg-net"}, device="cpu")
     assert [run.method for run in again] == ["reference", "scg-net"]
+    # While a run is active the tab re-requests its run table; the fragment is served alone, without the page.
+    BaselineRun.objects.filter(pk=again[0].pk).update(status=Status.RUNNING, stage="training", progress=0.25)
+    tab = client.get(f"{phase.challenge.get_absolute_url()}?tab=baselines").content.decode()
+    assert 'hx-trigger="every 5s"' in tab and 'value="0.25"' in tab
+    fragment = client.get(f"/submissions/baselines/{phase.challenge.slug}/?fragment=runs").content.decode()
+    assert fragment.lstrip().startswith('<div id="baseline-runs"') and "<html" not in fragment
 
 
 def test_an_expired_lease_is_requeued_and_a_duplicate_delivery_does_nothing(django_capture_on_commit_callbacks):
@@ -174,7 +181,7 @@ def test_methods_too_heavy_for_the_background_set_are_left_out_and_listed_with_t
         runs = queue_runs(phases=[phase], device="cpu")
     queued = {run.method for run in runs}
     assert queued == {"reference", *METHODS["aasce-cobb"]} - {"keypoint-fusion"}
-    page = client.get(f"/submissions/baselines/{phase.challenge.slug}/").content.decode()
+    page = client.get(f"{phase.challenge.get_absolute_url()}?tab=baselines").content.decode()
     assert 'id="not-by-default"' in page and "keypoint-fusion" in page and "6.6 GB" in page
     # Asked for by name, it runs.
     with django_capture_on_commit_callbacks(execute=False):

@@ -91,7 +91,7 @@ def test_baselines_tab_lists_registered_methods_with_their_paper(client, three):
     page = client.get(reverse("challenges:detail", args=[open_csv.challenge.slug]), {"tab": "baselines"}).content.decode()
     for name in METHODS["aasce-cobb"]:
         assert f"<code>{name}</code>" in page
-    assert "not run yet" in page and "baselines/aasce/seg4reg.py" in page
+    assert "No baseline run for this challenge yet." in page and "baselines/aasce/seg4reg.py" in page
     spec = METHODS["aasce-cobb"]["seg4reg"]
     module = importlib.import_module(spec.module)  # the page reads PAPER and PRESETS without importing: compare
     assert module.PAPER.replace("&", "&amp;").replace("'", "&#x27;") in page

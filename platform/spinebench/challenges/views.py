@@ -77,18 +77,11 @@ def challenge_detail(request, slug):
     elif tab == "leaderboards":
         context["boards"] = [(phase, leaderboard_rows(phase)[:3]) for phase in phases]
     elif tab == "baselines":
+        from spinebench.submissions.baseline_runs import runs_overview
+
         context["methods"] = baseline_methods(phase.task for phase in phases)
-        context["baseline_runs"] = _baseline_runs(phases)
+        context.update(runs_overview(phases))
     return render(request, "challenges/detail.html", context)
-
-
-def _baseline_runs(phases) -> dict[str, list]:
-    """Baseline submissions on these phases by method name (newest first), for the baselines tab."""
-    runs: dict[str, list] = {}
-    queryset = Submission.objects.filter(phase__in=phases, is_baseline=True).select_related("phase", "evaluation")
-    for submission in queryset.order_by("-created"):
-        runs.setdefault(submission.baseline_method, []).append(submission)
-    return runs
 
 
 @login_required

@@ -315,8 +315,30 @@ def run_baseline(*, phase: Phase, method: str, preset: str = "tiny", device: str
     return submission
 
 
-def active_runs(phase: Phase) -> list[BaselineRun]:
-    return list(BaselineRun.objects.filter(phase=phase, status__in=ACTIVE))
+def runs_overview(phases) -> dict:
+    """What a challenge's baselines tab shows: the newest run of each (phase, method, preset) with its submission,
+    whether any is still active (the tab then refreshes itself), and the methods the background set leaves out."""
+    from baselines.defaults import excluded_reason
+    from baselines.registry import METHODS
+
+    runs = (
+        BaselineRun.objects.filter(phase__in=phases)
+        .select_related("phase", "submission__evaluation")
+        .order_by("phase__order", "phase_id", "method", "-created")
+    )
+    seen, latest = set(), []
+    for run in runs:
+        key = (run.phase_id, run.method, run.preset)
+        if key not in seen:
+            seen.add(key)
+            latest.append(run)
+    tasks = sorted({phase.task for phase in phases})
+    return {
+        "runs": latest,
+        "live": any(run.status in ACTIVE for run in latest),
+        "not_by_default": [(method, excluded_reason(task, method)) for task in tasks
+                           for method in METHODS.get(task, {}) if excluded_reason(task, method)],
+    }
 
 
 # ------------------------------------------------------------------------------------------ progress and memory
