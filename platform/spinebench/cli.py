@@ -1,6 +1,7 @@
 """The `spinebench` console command.
 
     spinebench bootstrap [--small] [--max-cases N] [--no-baselines] [--methods M,...]
+    spinebench serve [--host H] [--port P] [--scoring-concurrency N] [--torch-threads N] [--gpu]
     spinebench challenge import BUNDLE_DIR [--no-generate] [--small] [--max-cases N] [--force]
     spinebench datasets import LAYOUT PATH --challenge SLUG --split train|test [--task TASK] [--name NAME]
     spinebench baselines list|train|predict ...          (baselines.cli)
@@ -230,6 +231,35 @@ def _pending_baselines(challenges, *, methods: str | None) -> list:
     return runs
 
 
+# -------------------------------------------------------------------------------------------------------- serve
+
+
+def _serve(args) -> int:
+    setup_django()  # makes var/, the storage roots and the broker folders before any child needs them
+    from django.conf import settings
+
+    from spinebench.workers.serve import serve
+
+    return serve(host=args.host, port=args.port, scoring_concurrency=args.scoring_concurrency,
+                 torch_threads=args.torch_threads, gpu=args.gpu, stop_timeout=args.stop_timeout,
+                 beat_schedule=str(settings.CELERY_BEAT_SCHEDULE_FILENAME))
+
+
+def _add_serve(subparsers) -> None:
+    serve = subparsers.add_parser(
+        "serve", help="run the site: web server, celery beat, a scoring/containers worker and a baselines worker")
+    serve.add_argument("--host", default="127.0.0.1", help="address the web server binds (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="web server port (default 8000)")
+    serve.add_argument("--scoring-concurrency", type=int, default=2,
+                       help="processes of the scoring/containers worker (default 2)")
+    serve.add_argument("--torch-threads", type=int, default=0,
+                       help="threads torch may use in the baselines worker (default: half the cores)")
+    serve.add_argument("--gpu", action="store_true", help="the scoring worker also consumes containers-gpu")
+    serve.add_argument("--stop-timeout", type=float, default=30.0,
+                       help="seconds workers get to finish their current task on Ctrl-C (default 30)")
+    serve.set_defaults(func=_serve)
+
+
 # --------------------------------------------------------------------------------------------------------- main
 
 
@@ -265,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_import.add_argument("--name", help="dataset name inside the challenge (default: the split)")
     dataset_import.set_defaults(func=_datasets_import)
 
+    _add_serve(subparsers)
     _add_package_commands(subparsers)
     return parser
 
