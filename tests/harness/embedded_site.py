@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from .celery_worker import REPO, python_path
+from .celery_worker import REPO, Worker, python_path
 
 #: Variables of the outer (pytest) environment that would point the site at the test services or roots.
 OUTER = ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "MEDIA_ROOT", "DATASETS_ROOT", "STATIC_ROOT",
@@ -69,8 +69,17 @@ class EmbeddedSite:
         line = next(line for line in out.splitlines() if line.startswith("JSON "))
         return json.loads(line[5:])
 
-    def start(self, *, timeout: float = 180) -> None:
+    def migrate(self) -> None:
         self.manage("migrate", "--noinput", "-v", "0")
+
+    def worker(self, *, queues=("scoring",), pause: dict | None = None, name: str = "worker") -> Worker:
+        """A harness worker (tests/harness/celery_worker.py) on this site's database and folder broker, for fault
+        tests that kill and restart workers themselves instead of running `serve`."""
+        return Worker(env=self.env, log=self.root / f"{name}.log", queues=queues, pause=pause,
+                      name=f"{name}@test")
+
+    def start(self, *, timeout: float = 180) -> None:
+        self.migrate()
         handle = self.log.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "spinebench.cli", "serve", "--port", str(self.port), "--scoring-concurrency", "2",
