@@ -240,9 +240,14 @@ def _serve(args) -> int:
 
     from spinebench.workers.serve import serve
 
-    return serve(host=args.host, port=args.port, scoring_concurrency=args.scoring_concurrency,
-                 torch_threads=args.torch_threads, gpu=args.gpu, stop_timeout=args.stop_timeout,
-                 beat_schedule=str(settings.CELERY_BEAT_SCHEDULE_FILENAME))
+    status = serve(host=args.host, port=args.port, scoring_concurrency=args.scoring_concurrency,
+                   torch_threads=args.torch_threads, gpu=args.gpu, stop_timeout=args.stop_timeout,
+                   beat_schedule=str(settings.CELERY_BEAT_SCHEDULE_FILENAME))
+    # Everything this process started has exited. Leave at once: the interpreter's teardown of the libraries the
+    # command line imported (torch, through the baselines commands) takes seconds after a Ctrl-C otherwise.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _add_serve(subparsers) -> None:

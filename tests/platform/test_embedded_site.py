@@ -124,5 +124,5 @@ def test_ctrl_c_stops_every_process(site, world):
     assert site.stop() == 0, site.log.read_text(errors="replace")[-3000:]
     assert site.left_behind == [], site.log.read_text(errors="replace")[-3000:]
     log = site.log.read_text(errors="replace")
-    assert "serve: stopping the web server, beat and the workers" in log
+    assert "serve: stopping the web server, beat and the workers" in log and "serve: stopped" in log
     assert "still running after" not in log  # every worker stopped within the warm-shutdown time

@@ -136,4 +136,5 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, scoring_concurrency: int
         stop(processes, timeout=stop_timeout)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        print("serve: stopped", flush=True)
     return status
