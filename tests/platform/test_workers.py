@@ -151,6 +151,16 @@ def test_a_lost_queued_message_is_sent_again_once_per_lease(queued, settings, dj
     assert queued.status == "queued"
 
 
+def test_waiting_in_a_long_queue_is_never_failed_by_the_lease_sweep(queued, settings,
+                                                                    django_capture_on_commit_callbacks):
+    settings.SPINEBENCH_MAX_REQUEUES = 1
+    for _ in range(4):
+        stale(Submission.objects.get(pk=queued.pk), Status.QUEUED, seconds=settings.SPINEBENCH_SCORING_LEASE_SECONDS + 1)
+        with django_capture_on_commit_callbacks(execute=False):
+            assert sweep_stale_submissions() == {"requeued": 1, "failed": 0}
+    assert Submission.objects.get(pk=queued.pk).status == "queued"
+
+
 def test_a_submission_within_its_lease_is_left_alone(queued, settings, django_capture_on_commit_callbacks):
     stale(queued, Status.SCORING, seconds=settings.SPINEBENCH_SCORING_LEASE_SECONDS - 30)
     with django_capture_on_commit_callbacks(execute=False) as dispatched:

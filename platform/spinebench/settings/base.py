@@ -8,7 +8,6 @@ import environ
 from kombu import Queue
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-PLATFORM_ROOT = REPO_ROOT / "platform"
 
 env = environ.Env()
 if (REPO_ROOT / ".env").is_file():

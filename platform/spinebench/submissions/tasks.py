@@ -118,8 +118,8 @@ def sweep_stale_submissions() -> dict[str, int]:
     """Requeue submissions whose lease expired: `queued` or `scoring` with no status change for
     SPINEBENCH_SCORING_LEASE_SECONDS and no transaction working on them (a live scorer holds the row lock on
     PostgreSQL, or SQLite's write lock, for the whole scoring). Their worker died and, on the embedded broker, its
-    message with it. After SPINEBENCH_MAX_REQUEUES requeues the submission is failed with the reason instead, so a
-    job that kills its worker cannot loop; the time-limit sweep bounds the rest."""
+    message with it. A submission left in `scoring` more than SPINEBENCH_MAX_REQUEUES times is failed with the
+    reason instead, so a job that kills its worker cannot loop; the time-limit sweep bounds the rest."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.SPINEBENCH_SCORING_LEASE_SECONDS)
     outcome = {"requeued": 0, "failed": 0}
@@ -135,6 +135,17 @@ def sweep_stale_submissions() -> dict[str, int]:
                     continue
                 if submission.status_changed_at >= cutoff:
                     continue
+                if submission.status == Status.QUEUED:
+                    # Its message was lost, or it still waits behind a long queue: send it again (a duplicate is
+                    # harmless) and renew the lease. Never failed here: waiting is not failing (the phase's time
+                    # limit bounds it).
+                    submission.status_changed_at = now
+                    submission.save(update_fields=["status_changed_at"])
+                    dispatch(submission)
+                    logger.warning("submission %s sent to its queue again by the lease sweep", pk)
+                    outcome["requeued"] += 1
+                    continue
+                # scoring: a worker took it and died inside the scoring transaction.
                 count = note_requeue(kind="submission", object_id=pk, now=now)
                 if count > settings.SPINEBENCH_MAX_REQUEUES:
                     submission.finished_at = now
@@ -145,11 +156,7 @@ def sweep_stale_submissions() -> dict[str, int]:
                     logger.warning("submission %s failed by the lease sweep after %s requeues", pk, count - 1)
                     outcome["failed"] += 1
                     continue
-                if submission.status == Status.SCORING:
-                    transition(submission, Status.QUEUED)
-                else:  # queued: renew the lease so the next sweep waits a full lease for the new message
-                    submission.status_changed_at = now
-                    submission.save(update_fields=["status_changed_at"])
+                transition(submission, Status.QUEUED)
                 dispatch(submission)
                 logger.warning("submission %s requeued by the lease sweep (%s)", pk, count)
                 outcome["requeued"] += 1
