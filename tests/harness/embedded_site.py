@@ -106,7 +106,9 @@ class EmbeddedSite:
 
     def survivors(self) -> list[int]:
         """Processes still alive in the process group of serve or of any child it started."""
-        groups = {self.process.pid, *self.child_pids} if self.process else set(self.child_pids)
+        restarted = [int(line.rsplit("(pid ", 1)[1].rstrip(")"))
+                     for line in self.log.read_text(errors="replace").splitlines() if "started it again (pid " in line]
+        groups = {*self.child_pids, *restarted} | ({self.process.pid} if self.process else set())
         return sorted(pid for pid, group in process_groups().items() if group in groups)
 
     def stop(self, *, sig: int = signal.SIGINT, timeout: float = 60) -> int:

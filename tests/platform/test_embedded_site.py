@@ -3,6 +3,9 @@ started here on a throwaway var folder): every upload request returns at once wi
 workers score it; 20 parallel submissions and three participants submitting at the same moment (3 trials) give no
 HTTP 500 and no submission stuck outside a final state (M3); Ctrl-C stops every process of the site."""
 
+import os
+import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -119,6 +122,20 @@ def test_algorithm_phase_accepts_uploads_while_its_worker_beats(site, world):
     assert body["accepting_uploads"] is True and body["not_accepting_reason"] == ""
 
 
+def test_a_killed_worker_is_started_again_and_scores(site, world):
+    scoring_worker = site.child_pids[2]
+    os.killpg(scoring_worker, signal.SIGKILL)
+    restarted = "serve: scoring worker exited (code -9); started it again"
+    deadline = time.monotonic() + 120
+    while "ready." not in site.log.read_text(errors="replace").partition(restarted)[2]:
+        assert time.monotonic() < deadline, site.log.read_text(errors="replace")[-3000:]
+        time.sleep(0.5)
+    token = world["tokens"][world["users"][-1]]
+    response = submit(site, world["phase"], token)
+    assert response.status_code == 201, response.text
+    assert final_statuses(site, [(response.json()["id"], token)]) == {response.json()["id"]: "succeeded"}
+
+
 def test_ctrl_c_stops_every_process(site, world):
     assert len(site.child_pids) == 4 and site.survivors()
     assert site.stop() == 0, site.log.read_text(errors="replace")[-3000:]
@@ -126,3 +143,16 @@ def test_ctrl_c_stops_every_process(site, world):
     log = site.log.read_text(errors="replace")
     assert "serve: stopping the web server, beat and the workers" in log and "serve: stopped" in log
     assert "still running after" not in log  # every worker stopped within the warm-shutdown time
+    # Both workers beat while they lived and marked themselves stopped on the way out.
+    beats = site.shell_json(HEARTBEATS)
+    assert sorted(beats) == [f"baselines@{socket.gethostname()}", f"scoring@{socket.gethostname()}"]
+    assert beats[f"baselines@{socket.gethostname()}"] == {"queues": ["baselines"], "stopped": True}
+    assert beats[f"scoring@{socket.gethostname()}"] == {"queues": ["containers-cpu", "scoring"], "stopped": True}
+
+
+HEARTBEATS = """
+import json
+from spinebench.workers.models import WorkerHeartbeat
+print("JSON " + json.dumps({b.hostname: {"queues": b.queues, "stopped": b.stopped is not None}
+                            for b in WorkerHeartbeat.objects.all()}))
+"""

@@ -179,3 +179,16 @@ def test_a_job_that_keeps_losing_its_worker_is_failed_with_the_reason(queued, se
     queued.refresh_from_db()
     assert queued.status == "failed" and queued.finished_at is not None
     assert queued.error_message.startswith("Processing stopped 3 times without finishing")
+
+
+def test_worker_processes_cap_torch_threads(settings):
+    torch = pytest.importorskip("torch")
+    from spinebench.workers.celery_hooks import _cap_torch_threads
+
+    before = torch.get_num_threads()
+    settings.SPINEBENCH_TORCH_THREADS = 1 if before != 1 else 2
+    try:
+        _cap_torch_threads()
+        assert torch.get_num_threads() == settings.SPINEBENCH_TORCH_THREADS
+    finally:
+        torch.set_num_threads(before)

@@ -128,8 +128,10 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, scoring_concurrency: int
                     stopping.append(0)
                     status = 1
                     break
-                print(f"serve: {child.name} exited (code {child.process.returncode}); starting it again", flush=True)
+                code = child.process.returncode
                 child.start()
+                print(f"serve: {child.name} exited (code {code}); started it again (pid {child.process.pid})",
+                      flush=True)
             time.sleep(0.5)
     finally:
         print("serve: stopping the web server, beat and the workers", flush=True)
