@@ -58,7 +58,7 @@ class EmbeddedSite:
 
     def manage(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=self.env, capture_output=True,
-                                text=True, encoding="utf-8", errors="replace", timeout=timeout)
+                                check=False, text=True, encoding="utf-8", errors="replace", timeout=timeout)
         if result.returncode:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-3000:]}")
         return result

@@ -7,9 +7,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "platform"), str(REPO)]
 
-from celery import signals  # noqa: E402
+from celery import signals
 
-from tests.harness import hooks  # noqa: E402
+from tests.harness import hooks
 
 signals.worker_process_init.connect(hooks.install_from_environment, weak=False)
 

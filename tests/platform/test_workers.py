@@ -9,7 +9,6 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
-
 from spinebench.submissions.models import Evaluation, Submission
 from spinebench.submissions.services import SubmissionRefused, create_submission
 from spinebench.submissions.status import Status, transition
@@ -62,6 +61,13 @@ def test_a_restarted_worker_clears_its_stopped_mark(workers_mode):
     services.record_shutdown(hostname="w@h")
     services.record_heartbeat(hostname="w@h", queues=["baselines"], started=timezone.now())
     assert services.queue_is_served("baselines")
+
+
+def test_a_heartbeat_needs_a_sane_hostname():
+    for hostname in ("", "x" * 256):
+        with pytest.raises(ValueError, match="1 to 255 characters"):
+            services.record_heartbeat(hostname=hostname, queues=["scoring"])
+    assert not WorkerHeartbeat.objects.exists()
 
 
 def test_in_process_tasks_serve_every_queue():

@@ -18,7 +18,7 @@ class WorkerHeartbeat(models.Model):
     stopped = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["hostname"]
+        ordering = ("hostname",)
 
     def __str__(self) -> str:
         return f"{self.hostname} ({', '.join(self.queues)})"
@@ -35,7 +35,7 @@ class Requeue(models.Model):
     last_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="workers_requeue_unique_job")]
+        constraints = (models.UniqueConstraint(fields=("kind", "object_id"), name="workers_requeue_unique_job"),)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_id}: requeued {self.count}x"

@@ -27,6 +27,8 @@ def record_heartbeat(*, hostname: str, queues: list[str], pid: int = 0, version:
                      started: datetime | None = None, now: datetime | None = None) -> WorkerHeartbeat:
     """Create or renew the heartbeat of worker `hostname`. `started` is kept from the first beat of a run unless a
     new one is given (a restarted worker gives its new start time, which also clears `stopped`)."""
+    if not hostname or len(hostname) > 255:
+        raise ValueError("a worker's hostname is 1 to 255 characters")
     now = now or timezone.now()
     queues = sorted({str(queue)[:200] for queue in queues})
     with transaction.atomic():
