@@ -75,3 +75,42 @@ def test_worker_killed_while_scoring_is_requeued_by_the_sweep_and_scored_once(tm
     finally:
         second.stop()
     assert now == {"status": "succeeded", "evaluations": 1, "error": ""}, second.tail()
+
+
+NO_ENGINE_CHECK = """
+import json
+from django.core.files.uploadedfile import SimpleUploadedFile
+from spinebench.submissions.models import Submission
+from spinebench.submissions.services import SubmissionRefused, create_submission
+from spinebench.workers.models import WorkerHeartbeat
+from spinebench.workers.services import phase_unserved_message
+from tests.platform.factories import PhaseFactory, RegistrationFactory
+phase = PhaseFactory(submission_kind="algorithm")
+user = RegistrationFactory(challenge=phase.challenge).user
+try:
+    create_submission(phase=phase, user=user, upload=SimpleUploadedFile("a.tar", b"not an image"))
+    refusal = None
+except SubmissionRefused as error:
+    refusal = [error.code, str(error)]
+print("JSON " + json.dumps({"beats": {b.hostname: b.queues for b in WorkerHeartbeat.objects.all()},
+                            "message": phase_unserved_message(phase), "refusal": refusal,
+                            "submissions": Submission.objects.count()}))
+"""
+
+
+def test_without_a_container_engine_algorithm_uploads_are_refused_at_once(tmp_path):
+    """The `make run` default on a host with no engine: the worker consumes containers-cpu but cannot run a
+    container, so its heartbeat leaves that queue out and algorithm phases refuse uploads instead of queuing them
+    for a run that can only fail."""
+    site = EmbeddedSite(tmp_path, DOCKER_HOST=f"unix://{tmp_path / 'no-engine.sock'}")
+    site.migrate()
+    worker = site.worker(queues=["scoring", "containers-cpu"], name="scoring")
+    worker.start()
+    try:
+        state = site.shell_json(NO_ENGINE_CHECK)
+    finally:
+        worker.stop()
+    assert state["beats"] == {"scoring@test": ["scoring"]}, worker.tail()
+    assert state["message"].startswith("No CPU container worker is running for this phase right now")
+    assert state["refusal"] == ["no_worker", state["message"]]
+    assert state["submissions"] == 0

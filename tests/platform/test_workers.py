@@ -198,3 +198,14 @@ def test_worker_processes_cap_torch_threads(settings):
         assert torch.get_num_threads() == settings.SPINEBENCH_TORCH_THREADS
     finally:
         torch.set_num_threads(before)
+
+
+def test_container_queues_count_only_while_the_workers_engine_answers(monkeypatch):
+    from spinebench.algorithms import runner
+    from spinebench.workers.celery_hooks import served_queues
+
+    monkeypatch.setattr(runner, "engine_available", lambda: False)
+    assert served_queues(["scoring", "containers-cpu", "containers-gpu"]) == ["scoring"]
+    assert served_queues(["baselines"]) == ["baselines"]
+    monkeypatch.setattr(runner, "engine_available", lambda: True)
+    assert served_queues(["containers-cpu", "scoring"]) == ["containers-cpu", "scoring"]

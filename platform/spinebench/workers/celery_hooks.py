@@ -1,8 +1,10 @@
 """Hooks into every Celery worker process of this project (connected once, from WorkersConfig.ready):
 
-- a heartbeat: when the worker is ready it records itself (node name, queues, pid, start time) and renews the record
-  every SPINEBENCH_HEARTBEAT_INTERVAL_S from the worker's own timer, so a worker that is busy with a long task
-  still beats (its pool child works, the parent beats); a clean shutdown marks it stopped;
+- a heartbeat: when the worker is ready it records itself (node name, the queues it can serve, pid, start time) and
+  renews the record every SPINEBENCH_HEARTBEAT_INTERVAL_S from the worker's own timer, so a worker that is busy
+  with a long task still beats (its pool child works, the parent beats); a clean shutdown marks it stopped. A
+  container queue counts only while the worker's own container engine answers: a worker consuming
+  `containers-cpu` on a host without a reachable engine would only fail every run;
 - capped torch threads: SPINEBENCH_TORCH_THREADS > 0 caps torch in each pool process (the baselines worker sets it
   so training leaves cores to scoring)."""
 
@@ -26,11 +28,29 @@ def connect() -> None:
     signals.worker_process_init.connect(_cap_torch_threads, weak=False, dispatch_uid="spinebench.workers.torch")
 
 
+def served_queues(consumed) -> list[str]:
+    """The queues among `consumed` this worker can serve now: container queues only while its engine answers."""
+    from spinebench.celery import QUEUE_CONTAINERS_CPU, QUEUE_CONTAINERS_GPU
+
+    containers = {QUEUE_CONTAINERS_CPU, QUEUE_CONTAINERS_GPU}
+    if not containers & set(consumed):
+        return sorted(consumed)
+    from spinebench.algorithms.runner import engine_available
+
+    return sorted(consumed) if engine_available() else sorted(set(consumed) - containers)
+
+
 def _beat() -> None:
     from . import services
 
     try:
-        services.record_heartbeat(hostname=_state["hostname"], queues=_state["queues"], pid=os.getpid(),
+        queues = served_queues(_state["consumed"])
+        if queues != _state.get("served"):
+            logger.log(logging.INFO if queues == sorted(_state["consumed"]) else logging.WARNING,
+                       "%s serves %s (consumes %s; container queues need a reachable engine)",
+                       _state["hostname"], ",".join(queues) or "nothing", ",".join(_state["consumed"]))
+            _state["served"] = queues
+        services.record_heartbeat(hostname=_state["hostname"], queues=queues, pid=os.getpid(),
                                   version=_state["version"], started=_state["started"])
     except Exception:  # a locked or restarting database: the next beat tries again; the worker must not die
         logger.exception("could not record the heartbeat of %s", _state.get("hostname"))
@@ -46,14 +66,13 @@ def _on_worker_ready(sender=None, **_) -> None:
     consumer = sender
     _state.update(
         hostname=consumer.hostname,
-        queues=sorted(consumer.app.amqp.queues.consume_from),
+        consumed=sorted(consumer.app.amqp.queues.consume_from),
         started=timezone.now(),
         version=services.platform_version(),
     )
     _beat()
     consumer.timer.call_repeatedly(settings.SPINEBENCH_HEARTBEAT_INTERVAL_S, _beat)
-    logger.info("heartbeat of %s on %s every %s s", _state["hostname"], ",".join(_state["queues"]),
-                settings.SPINEBENCH_HEARTBEAT_INTERVAL_S)
+    logger.info("heartbeat of %s every %s s", _state["hostname"], settings.SPINEBENCH_HEARTBEAT_INTERVAL_S)
 
 
 def _on_worker_shutdown(sender=None, **_) -> None:
