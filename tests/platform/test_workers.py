@@ -70,8 +70,8 @@ def test_a_heartbeat_needs_a_sane_hostname():
     assert not WorkerHeartbeat.objects.exists()
 
 
-def test_in_process_tasks_serve_every_queue():
-    assert services.queue_is_served("containers-gpu")  # test settings without a broker: tasks run at dispatch
+def test_in_process_tasks_serve_every_queue(eager_tasks):
+    assert services.queue_is_served("containers-gpu")  # tasks run at dispatch: the process itself serves them
 
 
 def test_unserved_algorithm_phase_says_so_and_refuses_uploads(client, workers_mode):
