@@ -209,3 +209,25 @@ def test_container_queues_count_only_while_the_workers_engine_answers(monkeypatc
     assert served_queues(["baselines"]) == ["baselines"]
     monkeypatch.setattr(runner, "engine_available", lambda: True)
     assert served_queues(["containers-cpu", "scoring"]) == ["containers-cpu", "scoring"]
+
+
+def test_taken_messages_of_the_folder_broker_are_pruned_after_a_day(settings, tmp_path):
+    import os
+    import time
+
+    from spinebench.workers import broker
+
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(tmp_path / "queue"), "data_folder_out": str(tmp_path / "queue"),
+        "control_folder": str(tmp_path / "control"), "processed_folder": str(tmp_path / "processed"),
+    }
+    broker.ensure_folders()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["control", "processed", "queue"]
+    old, new = tmp_path / "processed" / "1_a.scoring.msg", tmp_path / "processed" / "2_b.scoring.msg"
+    old.write_text("{}")
+    new.write_text("{}")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    assert broker.prune_processed() == 1
+    assert not old.exists() and new.exists()
