@@ -6,7 +6,10 @@
   container queue counts only while the worker's own container engine answers: a worker consuming
   `containers-cpu` on a host without a reachable engine would only fail every run;
 - capped torch threads: SPINEBENCH_TORCH_THREADS > 0 caps torch in each pool process (the baselines worker sets it
-  so training leaves cores to scoring)."""
+  so training leaves cores to scoring);
+- a warm-up: each pool process imports the evaluators before its first task. Scoring runs inside a transaction (on
+  SQLite: holding the database's write lock), and a first import of the evaluators takes seconds on a busy host;
+  done here, no request waits for it."""
 
 from __future__ import annotations
 
@@ -26,6 +29,12 @@ def connect() -> None:
     signals.worker_ready.connect(_on_worker_ready, weak=False, dispatch_uid="spinebench.workers.ready")
     signals.worker_shutdown.connect(_on_worker_shutdown, weak=False, dispatch_uid="spinebench.workers.shutdown")
     signals.worker_process_init.connect(_cap_torch_threads, weak=False, dispatch_uid="spinebench.workers.torch")
+    signals.worker_process_init.connect(_warm_up, weak=False, dispatch_uid="spinebench.workers.warm_up")
+
+
+def _warm_up(**_) -> None:
+    import evaluators.tasks  # noqa: F401 - the import is the point
+    import spinebench.leaderboards.services  # noqa: F401
 
 
 def served_queues(consumed) -> list[str]:
