@@ -237,6 +237,9 @@ def _pending_baselines(challenges, *, methods: str | None) -> list:
 def _serve(args) -> int:
     setup_django()  # makes var/, the storage roots and the broker folders before any child needs them
     from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)  # a no-op after bootstrap; serve also runs alone
 
     from spinebench.workers.serve import serve
 
