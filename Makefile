@@ -1,4 +1,5 @@
-# The two commands of the README: `make run` (embedded defaults, serves http://127.0.0.1:8000) and `make test`.
+# The two commands of the README: `make run` (embedded defaults: the site at http://127.0.0.1:8000 with beat and its
+# workers, Ctrl-C stops them all) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -19,7 +20,7 @@ install: $(VENV)/.installed
 
 run: install
 	$(BIN)/spinebench bootstrap
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/spinebench serve
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -29,7 +29,8 @@ from spinebench.submissions.quota import submission_quota
 from spinebench.submissions.serializers import SubmissionCreateSerializer, SubmissionSerializer
 from spinebench.submissions.services import SubmissionRefused, create_submission
 
-REFUSAL_STATUS = {"not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429}
+REFUSAL_STATUS = {"not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429,
+                  "no_worker": 503}
 
 
 class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):

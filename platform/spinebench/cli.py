@@ -1,6 +1,8 @@
 """The `spinebench` console command.
 
     spinebench bootstrap [--small] [--max-cases N] [--no-baselines] [--methods M,...] [--preset P]
+    spinebench bootstrap [--small] [--max-cases N] [--no-baselines] [--methods M,...]
+    spinebench serve [--host H] [--port P] [--scoring-concurrency N] [--torch-threads N] [--gpu]
     spinebench challenge import BUNDLE_DIR [--no-generate] [--small] [--max-cases N] [--force]
     spinebench datasets import LAYOUT PATH --challenge SLUG --split train|test [--task TASK] [--name NAME]
     spinebench baselines list|train|predict ...          (baselines.cli)
@@ -282,6 +284,43 @@ def _verify_storage(args) -> int:
     return 0 if report.intact else 1
 
 
+# -------------------------------------------------------------------------------------------------------- serve
+
+
+def _serve(args) -> int:
+    setup_django()  # makes var/, the storage roots and the broker folders before any child needs them
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)  # a no-op after bootstrap; serve also runs alone
+
+    from spinebench.workers.serve import serve
+
+    status = serve(host=args.host, port=args.port, scoring_concurrency=args.scoring_concurrency,
+                   torch_threads=args.torch_threads, gpu=args.gpu, stop_timeout=args.stop_timeout,
+                   beat_schedule=str(settings.CELERY_BEAT_SCHEDULE_FILENAME))
+    # Everything this process started has exited. Leave at once: the interpreter's teardown of the libraries the
+    # command line imported (torch, through the baselines commands) takes seconds after a Ctrl-C otherwise.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _add_serve(subparsers) -> None:
+    serve = subparsers.add_parser(
+        "serve", help="run the site: web server, celery beat, a scoring/containers worker and a baselines worker")
+    serve.add_argument("--host", default="127.0.0.1", help="address the web server binds (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="web server port (default 8000)")
+    serve.add_argument("--scoring-concurrency", type=int, default=2,
+                       help="processes of the scoring/containers worker (default 2)")
+    serve.add_argument("--torch-threads", type=int, default=0,
+                       help="threads torch may use in the baselines worker (default: half the cores)")
+    serve.add_argument("--gpu", action="store_true", help="the scoring worker also consumes containers-gpu")
+    serve.add_argument("--stop-timeout", type=float, default=30.0,
+                       help="seconds workers get to finish their current task on Ctrl-C (default 30)")
+    serve.set_defaults(func=_serve)
+
+
 # --------------------------------------------------------------------------------------------------------- main
 
 
@@ -331,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--update", action="store_true", help="record the current checksums as the manifest")
     verify.set_defaults(func=_verify_storage)
 
+    _add_serve(subparsers)
     _add_package_commands(subparsers)
     return parser
 

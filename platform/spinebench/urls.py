@@ -1,7 +1,5 @@
 """URL map: public pages, accounts, the REST API (+ OpenAPI schema and docs) and the admin."""
 
-from importlib.util import find_spec
-
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
@@ -17,7 +15,6 @@ urlpatterns = [
     path("api/", include("spinebench.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
+    path("algorithms/", include("spinebench.algorithms.urls")),
     path("admin/", admin.site.urls),
 ]
-if find_spec("spinebench.algorithms.urls") is not None:
-    urlpatterns.append(path("algorithms/", include("spinebench.algorithms.urls")))

@@ -15,10 +15,14 @@ def test_compose_config_passes_and_names_every_role():
     result = subprocess.run(["docker-compose", "config"], cwd=REPO_ROOT, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=60)
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
-    assert {"postgres", "redis", "web", "worker", "gpu-worker", "beat"} <= set(services)
+    assert {"postgres", "redis", "web", "worker", "baselines-worker", "gpu-worker", "beat"} <= set(services)
     assert "gunicorn" in " ".join(services["web"]["command"] if isinstance(services["web"]["command"], list)
                                   else [services["web"]["command"]])
     assert "containers-cpu" in " ".join(services["worker"]["command"])
     assert "containers-gpu" in " ".join(services["gpu-worker"]["command"])
+    baselines = services["baselines-worker"]
+    assert baselines["command"][baselines["command"].index("-Q") + 1] == "baselines"
+    assert baselines["command"][baselines["command"].index("--concurrency") + 1] == "1"
+    assert baselines["environment"]["SPINEBENCH_TORCH_THREADS"] == baselines["environment"]["OMP_NUM_THREADS"]
     assert services["gpu-worker"]["runtime"] == "nvidia"
     assert services["worker"]["build"]["dockerfile"] == "containers/platform/Dockerfile"

@@ -15,6 +15,7 @@ from spinebench.algorithms.models import AlgorithmImage, AlgorithmRun, Job
 from spinebench.algorithms.tasks import queue_for_submission
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import cancel_submission, create_submission
+from spinebench.workers.services import record_heartbeat
 
 from .conftest import EXAMPLE_IMAGE, managed_containers, output_mounts
 
@@ -130,6 +131,8 @@ def sweep(submission):
 def test_ending_a_submission_stops_its_running_container(algorithm_phase, participant, saved_images, monkeypatch,
                                                          django_capture_on_commit_callbacks, end):
     archive = saved_images("spinebench/hostile-sleep:latest")
+    # This test is the worker (it runs the pipeline below): with a broker configured, uploads need a live one.
+    record_heartbeat(hostname="this-test@host", queues=["containers-cpu"])
     with open(archive, "rb") as handle:  # queued; the pipeline is run below as a worker would run it
         submission = create_submission(phase=algorithm_phase, user=participant, upload=File(handle, name="sleep.tar"))
     client = runner.docker_client()

@@ -3,9 +3,7 @@ the dead worker's lease stale, removes its orphan container by label, reruns onl
 submission is scored exactly once. Real PostgreSQL, Redis, Celery worker processes and Docker engine."""
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from spinebench.algorithms.models import Job
 from spinebench.submissions.models import Evaluation, Submission
 from spinebench.submissions.services import create_submission
 from tests.conftest import require_service
+from tests.harness.celery_worker import Worker, python_path
 
 from .conftest import REPO_ROOT, managed_containers, output_mounts
 
@@ -27,23 +26,10 @@ SERVICES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresq
     os.environ.get("CELERY_BROKER_URL"))
 
 
-def start_worker(env: dict, log: Path) -> subprocess.Popen:
-    handle = log.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "spinebench", "worker", "--pool=solo", "-Q", "containers-cpu",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
-        cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while "ready." not in log.read_text(errors="replace"):
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
-        time.sleep(0.2)
-    return process
-
-
-def stop_worker(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        process.wait(timeout=30)
+def start_worker(env: dict, log: Path) -> Worker:
+    worker = Worker(env=env, log=log, queues=["containers-cpu"])
+    worker.start()
+    return worker
 
 
 def wait_for(predicate, *, timeout: float, what: str):
@@ -79,7 +65,7 @@ def test_killed_worker_job_is_retried_and_scored_once(algorithm_phase, participa
         "DATASETS_ROOT": str(settings.DATASETS_ROOT),
         "CELERY_VISIBILITY_TIMEOUT": "3",
         "SPINEBENCH_CONTAINER_LEASE_SECONDS": "3",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "platform"), str(REPO_ROOT)]),
+        "PYTHONPATH": python_path(),
         "OMP_NUM_THREADS": "1",
     }
     with app.connection_for_write() as broker:
@@ -93,16 +79,16 @@ def test_killed_worker_job_is_retried_and_scored_once(algorithm_phase, participa
                                            upload=File(handle, name="slow.tar"))
         running = {"label": f"{runner.LABEL_MANAGED}=1", "status": "running"}
         orphan = wait_for(lambda: client.containers.list(filters=running), timeout=120, what="a running container")[0]
-        stop_worker(first, signal.SIGKILL)
+        first.kill()
         orphan.reload()
         assert orphan.status == "running"  # the dead worker's container outlives it
         second = start_worker(env, tmp_path / "worker-2.log")
         wait_for(lambda: Submission.objects.get(pk=submission.pk).status in ("succeeded", "failed"), timeout=180,
                  what="the submission to finish")
     finally:
-        for process in (first, second):
-            if process is not None:
-                stop_worker(process)
+        for worker in (first, second):
+            if worker is not None:
+                worker.stop()
     submission.refresh_from_db()
     assert submission.status == "succeeded", submission.error_message
     assert Evaluation.objects.filter(submission=submission).count() == 1

@@ -5,9 +5,6 @@ tests/conftest.py's require_service (a failure when SPINEBENCH_REQUIRE_SERVICES=
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,11 +13,14 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.conftest import require_service
+from tests.harness.celery_worker import Worker, python_path
 
 from .aasce_data import HIDDEN_ANGLES, predictions_csv
 from .factories import PhaseFactory, RegistrationFactory, UserFactory
 
 REPO = Path(__file__).resolve().parents[2]
+#: The scoring step inside score_submission's transaction (row locked): where fault tests pause a worker.
+SCORING_STEP = "spinebench.submissions.tasks:score_predictions"
 SERVICES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")) and bool(
     os.environ.get("CELERY_BROKER_URL")
 )
@@ -53,71 +53,45 @@ def csv_upload(angles=None, *, name="predictions.csv", content: bytes | None = N
     return SimpleUploadedFile(name, data, content_type="text/csv")
 
 
-class Worker:
-    """A `celery worker` subprocess (solo pool, queue `scoring`) of the test settings and the test database."""
-
-    def __init__(self, env: dict, log: Path):
-        self.env, self.log = env, log
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        handle = self.log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "spinebench", "worker", "--pool=solo", "-Q", "scoring",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
-            cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if "ready." in self.log.read_text(errors="replace"):
-                return
-            if self.process.poll() is not None:
-                raise RuntimeError(f"celery worker exited: {self.log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        raise RuntimeError(f"celery worker did not start: {self.log.read_text(errors='replace')[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL the worker's whole process group (no warm shutdown, no message restored by the worker)."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One real worker for the session, on the pytest-django test database; yields the Worker (tests may kill and
-    restart it). Skips (or fails under SPINEBENCH_REQUIRE_SERVICES=1) without PostgreSQL and Redis."""
-    if not SERVICES:
-        require_service("PostgreSQL + Redis", False, why="set DATABASE_URL=postgres://... and CELERY_BROKER_URL")
+def worker_environment(**extra) -> dict:
+    """The environment of a worker subprocess on the pytest-django test database (PostgreSQL) and this session's
+    storage roots; `extra` adds or overrides variables."""
     from django.db import connection
 
-    from spinebench.celery import app
-
     url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]
-    pause_file = tmp_path_factory.mktemp("worker") / "pause"
-    env = {
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "spinebench.settings.test",
         "DATABASE_URL": url,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DATASETS_ROOT": str(settings.DATASETS_ROOT),
-        "SPINEBENCH_SCORING_PAUSE_FILE": str(pause_file),
         "CELERY_VISIBILITY_TIMEOUT": "3",
-        "PYTHONPATH": os.pathsep.join([str(REPO / "platform"), str(REPO)]),
+        "PYTHONPATH": python_path(),
         "OMP_NUM_THREADS": "1",
+        **extra,
     }
+
+
+def purge_queues(*queues: str) -> None:
+    from spinebench.celery import app
+
     with app.connection_for_write() as broker:
-        broker.default_channel.queue_purge("scoring")
-    worker = Worker(env, tmp_path_factory.mktemp("worker-log") / "worker.log")
-    worker.pause_file = pause_file
+        for queue in queues:
+            broker.default_channel.queue_purge(queue)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One real worker (tests/harness) for the session, queue `scoring`, on the pytest-django test database; yields
+    the Worker (tests may kill and restart it). Scoring pauses inside its transaction while `worker.pause_file`
+    exists (a test-side hook, see tests/harness/hooks.py). Skips (or fails under SPINEBENCH_REQUIRE_SERVICES=1)
+    without PostgreSQL and Redis."""
+    if not SERVICES:
+        require_service("PostgreSQL + Redis", False, why="set DATABASE_URL=postgres://... and CELERY_BROKER_URL")
+    purge_queues("scoring")
+    pause_file = tmp_path_factory.mktemp("worker") / "pause"
+    worker = Worker(env=worker_environment(), log=tmp_path_factory.mktemp("worker-log") / "worker.log",
+                    pause={SCORING_STEP: pause_file})
     worker.start()
     yield worker
     worker.stop()

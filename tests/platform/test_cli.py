@@ -12,6 +12,7 @@ from django.conf import settings
 from spinebench import cli
 from spinebench.datasets.models import Dataset
 from spinebench.submissions.models import Submission
+from tests.harness.celery_worker import Worker
 
 from .aasce_data import TRAIN_ANGLES, write_aasce_dataset
 from .factories import ChallengeFactory, PhaseFactory
@@ -76,8 +77,9 @@ def run(args, env, timeout=600):
 
 
 def test_embedded_sqlite_path_in_a_fresh_process(tmp_path):
-    """DATABASE_URL and CELERY_BROKER_URL unset: SQLite under the var dir, tasks in-process; import the AASCE
-    bundle (small), submit a CSV as a participant, see it scored and ranked."""
+    """DATABASE_URL and CELERY_BROKER_URL unset: SQLite and the folder broker under the var dir; import the AASCE
+    bundle (small), submit a CSV as a participant: the submission waits in the queue (nothing runs in the
+    submitting process) until a worker on the folder broker scores and ranks it."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "MEDIA_ROOT", "DATASETS_ROOT")}
     env.update(SPINEBENCH_VAR_DIR=str(tmp_path / "var"), PYTHONPATH=os.pathsep.join([str(REPO / "platform"), str(REPO)]))
     spinebench = [sys.executable, "-c", "import sys; from spinebench.cli import main; sys.exit(main())"]
@@ -98,10 +100,28 @@ truth = load_ground_truth("aasce-cobb", phase.dataset.ground_truth_dir)
 rows = "case_id,pt,mt,tl\\n" + "".join(f"{c},{v['angles'][0]+1},{v['angles'][1]+1},{v['angles'][2]+1}\\n" for c, v in truth.items())
 s = create_submission(phase=phase, user=user, upload=SimpleUploadedFile("p.csv", rows.encode()))
 s.refresh_from_db()
-print("RESULT", s.status, s.evaluation.rank, round(s.evaluation.aggregates["mae_pt"], 6))
+print("SUBMITTED", s.pk, s.status)
 """
     result = run([sys.executable, "manage.py", "shell", "-c", script], env)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "SUBMITTED 1 queued" in result.stdout
+    assert len(list((tmp_path / "var" / "broker" / "queue").glob("*.scoring.msg"))) == 1
+    worker = Worker(env=env, log=tmp_path / "worker.log", queues=["scoring"])
+    worker.start()
+    try:
+        script = """
+import time
+from spinebench.submissions.models import Submission
+deadline = time.monotonic() + 120
+while Submission.objects.get(pk=1).status not in ("succeeded", "failed") and time.monotonic() < deadline:
+    time.sleep(0.2)
+s = Submission.objects.get(pk=1)
+print("RESULT", s.status, s.evaluation.rank, round(s.evaluation.aggregates["mae_pt"], 6))
+"""
+        result = run([sys.executable, "manage.py", "shell", "-c", script], env)
+    finally:
+        worker.stop()
+    assert result.returncode == 0, result.stderr[-3000:] + worker.tail()
     assert "RESULT succeeded 1 1.0" in result.stdout
 
 

@@ -80,7 +80,7 @@ def test_worker_killed_while_scoring_then_a_new_worker_scores_once(celery_worker
     assert status_of(submission.pk) == "scoring"
     assert not Evaluation.objects.filter(submission_id=submission.pk).exists()
     worker.start()
-    wait_for(lambda: status_of(submission.pk) == "succeeded", timeout=90, what="the new worker to finish")
+    wait_for(lambda: status_of(submission.pk) == "succeeded", timeout=180, what="the new worker to finish")
     assert Evaluation.objects.filter(submission_id=submission.pk).count() == 1
     assert Evaluation.objects.get(submission_id=submission.pk).rank == 1
 

@@ -40,8 +40,7 @@ HEARTBEAT_SECONDS = 2.0
 
 def lease_seconds() -> float:
     """A run whose heartbeat is older than this belongs to a dead worker."""
-    return float(getattr(settings, "SPINEBENCH_CONTAINER_LEASE_SECONDS",
-                         os.environ.get("SPINEBENCH_CONTAINER_LEASE_SECONDS", 60)))
+    return float(settings.SPINEBENCH_CONTAINER_LEASE_SECONDS)
 
 
 def worker_identity() -> str:

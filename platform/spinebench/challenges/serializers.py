@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from spinebench.workers.services import phase_unserved_message
+
 from .models import Challenge, Phase, Registration
 
 
@@ -9,6 +11,8 @@ class PhaseSerializer(serializers.ModelSerializer):
     metrics = serializers.SerializerMethodField()
     is_open = serializers.BooleanField(read_only=True)
     training_dataset = serializers.SerializerMethodField()
+    accepting_uploads = serializers.SerializerMethodField()
+    not_accepting_reason = serializers.SerializerMethodField()
 
     class Meta:
         model = Phase
@@ -16,7 +20,7 @@ class PhaseSerializer(serializers.ModelSerializer):
             "id", "challenge", "slug", "title", "description", "task", "submission_kind", "is_open", "opens_at",
             "closes_at", "submission_limit", "submission_limit_period_hours", "max_upload_bytes",
             "show_case_results", "primary_metric", "metrics", "ranking_method", "selection", "decimal_places",
-            "training_dataset",
+            "training_dataset", "accepting_uploads", "not_accepting_reason",
         ]
 
     def get_metrics(self, phase) -> list[dict]:
@@ -24,6 +28,13 @@ class PhaseSerializer(serializers.ModelSerializer):
 
     def get_training_dataset(self, phase) -> int | None:
         return phase.training_dataset_id
+
+    def get_accepting_uploads(self, phase) -> bool:
+        """False while no live worker serves an algorithm phase's container queue (uploads are refused then)."""
+        return not phase_unserved_message(phase)
+
+    def get_not_accepting_reason(self, phase) -> str:
+        return phase_unserved_message(phase)
 
 
 class ChallengeSerializer(serializers.ModelSerializer):

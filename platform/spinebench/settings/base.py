@@ -1,5 +1,6 @@
 """Settings shared by every environment. Every value that differs between machines comes from the environment
-(django-environ); the defaults are the embedded ones: SQLite under var/, files on local disk, tasks in-process."""
+(django-environ); the defaults are the embedded ones: SQLite under var/, files on local disk, Celery workers on a
+broker that is a folder under var/ (`spinebench serve` starts them)."""
 
 from datetime import timedelta
 from pathlib import Path
@@ -9,7 +10,6 @@ from csp.constants import NONCE, NONE, SELF
 from kombu import Queue
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-PLATFORM_ROOT = REPO_ROOT / "platform"
 
 env = environ.Env()
 if (REPO_ROOT / ".env").is_file():
@@ -24,8 +24,16 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Page requests and in-process tasks share the file; wait for a writer instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
+    # The web server's threads, two worker processes and beat share one file. WAL lets readers run beside the one
+    # writer; IMMEDIATE makes every transaction take the write lock at BEGIN, so two transactions never both read
+    # and then deadlock upgrading to write (SQLite's "database is locked" that no timeout cures); the busy timeout
+    # makes a writer wait for the lock instead of failing. synchronous=NORMAL is durable in WAL mode across crashes
+    # of the processes (only a power loss may drop the last commits).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT_S", default=30),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Storage roots. MEDIA_ROOT holds uploads (never served directly: submission files are private to their creator);
@@ -65,12 +73,9 @@ INSTALLED_APPS = [
     "spinebench.datasets",
     "spinebench.submissions",
     "spinebench.leaderboards",
+    "spinebench.algorithms",
+    "spinebench.workers",
 ]
-# The algorithm-container app is optional at import time so the platform runs before it lands.
-if (Path(__file__).resolve().parents[1] / "algorithms" / "apps.py").is_file() or (
-    Path(__file__).resolve().parents[1] / "algorithms" / "models.py"
-).is_file():
-    INSTALLED_APPS.append("spinebench.algorithms")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -183,11 +188,14 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Celery. No broker configured = embedded mode: tasks run in-process at dispatch (the same task code path).
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
-if CELERY_TASK_ALWAYS_EAGER:
-    CELERY_BROKER_URL = "memory://"  # eager dispatch still opens a producer; never reach for a default AMQP host
+# Celery. Workers always run the tasks (never the web request), in every mode; only tests run them in-process.
+# No CELERY_BROKER_URL = embedded mode: kombu's filesystem transport, one file per message in var/broker/. Chosen over
+# SQLAlchemy/SQLite because it needs no extra package and puts no second writer on a SQLite lock beside the site's
+# database; a message is claimed by an atomic rename, so two workers never take the same one. Neither serverless
+# transport redelivers a message whose worker was killed: the beat sweeps below requeue expired leases instead.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or "filesystem://"
+BROKER_DIR = Path(env("SPINEBENCH_BROKER_DIR", default=str(VAR_DIR / "broker")))
+CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -198,11 +206,26 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A message taken by a worker that died goes back to the queue this many seconds after delivery (Redis transport);
 # workers look for such messages every few seconds (a tenth of the timeout, at most every 10 s).
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
-    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 10)),
-    "unacked_restore_throttle": 1,
-}
+if CELERY_BROKER_URL.startswith("filesystem:"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Publishers write and consumers read the same folder. Taken messages are renamed into `processed/` (same
+        # file system, so the rename is atomic: with the default temp folder kombu would copy and delete, and two
+        # workers could take one message); the sweep prunes that folder.
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": True,
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "polling_interval": 0.5,
+    }
+    # Remote control (`celery inspect`) broadcasts through fanout files every worker polls: not worth it here.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 10)),
+        "unacked_restore_throttle": 1,
+    }
 CELERY_TASK_DEFAULT_QUEUE = "scoring"
 CELERY_TASK_QUEUES = [Queue("scoring"), Queue("containers-cpu"), Queue("containers-gpu"), Queue("baselines")]
 CELERY_TASK_ROUTES = {
@@ -211,7 +234,9 @@ CELERY_TASK_ROUTES = {
     "spinebench.submissions.baseline_tasks.*": {"queue": "baselines"},
     "spinebench.submissions.tasks.*": {"queue": "scoring"},
     "spinebench.leaderboards.tasks.*": {"queue": "scoring"},
+    "spinebench.workers.tasks.*": {"queue": "scoring"},
 }
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sweep-time-limits": {
         "task": "spinebench.submissions.tasks.sweep_time_limits",
@@ -222,19 +247,39 @@ CELERY_BEAT_SCHEDULE = {
         "task": "spinebench.submissions.baseline_tasks.sweep_baseline_runs",
         "schedule": env.int("SPINEBENCH_SWEEP_INTERVAL_S", default=60),
     },
+    # Submissions whose scoring worker died (or whose message was lost with it) are requeued, at most
+    # SPINEBENCH_MAX_REQUEUES times, then failed with the reason.
+    "sweep-stale-submissions": {
+        "task": "spinebench.submissions.tasks.sweep_stale_submissions",
+        "schedule": env.int("SPINEBENCH_SWEEP_INTERVAL_S", default=60),
+    },
     # Container runs whose worker died (lease expired) are requeued, and orphan containers removed.
     "recover-container-jobs": {
         "task": "spinebench.algorithms.tasks.recover_container_jobs",
         "schedule": env.int("SPINEBENCH_RECOVERY_INTERVAL_S", default=60),
     },
+    "prune-worker-records": {
+        "task": "spinebench.workers.tasks.prune",
+        "schedule": 3600,
+    },
 }
+# A queued or scoring submission untouched this long has lost its worker (or its message): requeue it.
+SPINEBENCH_SCORING_LEASE_SECONDS = env.int("SPINEBENCH_SCORING_LEASE_SECONDS", default=600)
+SPINEBENCH_MAX_REQUEUES = env.int("SPINEBENCH_MAX_REQUEUES", default=3)
+# Container runs: a run whose heartbeat is older than this belongs to a dead worker.
+SPINEBENCH_CONTAINER_LEASE_SECONDS = env.int("SPINEBENCH_CONTAINER_LEASE_SECONDS", default=60)
+# Worker heartbeats: every worker records one this often; a queue is served when a worker consuming it was seen
+# within SPINEBENCH_WORKER_ALIVE_S.
+SPINEBENCH_HEARTBEAT_INTERVAL_S = env.float("SPINEBENCH_HEARTBEAT_INTERVAL_S", default=15.0)
+SPINEBENCH_WORKER_ALIVE_S = env.int("SPINEBENCH_WORKER_ALIVE_S", default=60)
+# Threads torch may use in a worker process (the baselines worker sets it so training never starves scoring);
+# 0 leaves torch's default.
+SPINEBENCH_TORCH_THREADS = env.int("SPINEBENCH_TORCH_THREADS", default=0)
 
 # Upper bound on any upload (the phase sets its own, smaller, limits); Django refuses larger request bodies early.
 SPINEBENCH_MAX_UPLOAD_BYTES = env.int("SPINEBENCH_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-# Test-only hook: while this file exists, scoring waits inside its transaction (tests kill a worker there).
-SPINEBENCH_SCORING_PAUSE_FILE = env("SPINEBENCH_SCORING_PAUSE_FILE", default="")
 
 LOGGING = {
     "version": 1,

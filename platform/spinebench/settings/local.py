@@ -1,4 +1,5 @@
-"""Embedded defaults for `make run`: DEBUG on, SQLite under var/, tasks in-process unless CELERY_BROKER_URL is set."""
+"""Embedded defaults for `make run`: DEBUG on, SQLite under var/, workers on the folder broker under var/broker/
+(or on CELERY_BROKER_URL when set)."""
 
 from .base import *  # noqa: F401,F403
 from .base import env

@@ -1,5 +1,7 @@
 """pytest settings: the same as base, with fast password hashing and throwaway storage roots per test run.
-DATABASE_URL / CELERY_BROKER_URL from the environment select PostgreSQL + Redis (CI); unset gives SQLite + eager."""
+DATABASE_URL / CELERY_BROKER_URL from the environment select PostgreSQL + Redis (CI); unset gives SQLite and tasks
+run in-process at dispatch (the only settings that do: the site itself always hands tasks to workers). Tests that
+need a real worker on the embedded broker start one (tests/harness)."""
 
 import tempfile
 from pathlib import Path
@@ -16,6 +18,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # The pytest process never consumes from the broker itself: it dispatches for the worker subprocess, or runs eagerly.
+CELERY_TASK_ALWAYS_EAGER = not env("CELERY_BROKER_URL", default="")
+if CELERY_TASK_ALWAYS_EAGER:
+    CELERY_BROKER_URL = "memory://"  # eager dispatch still opens a producer: keep it off the embedded broker folder
 CELERY_TASK_EAGER_PROPAGATES = True
 STATIC_ROOT = _TMP / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from spinebench.challenges.models import Challenge, Phase, Registration
+from spinebench.workers.services import phase_unserved_message
 
 from .models import Submission
 from .quota import submission_quota
@@ -38,6 +39,8 @@ def check_can_submit(*, phase: Phase, user) -> None:
         raise SubmissionRefused("This phase is not open to participants.", code="hidden")
     if not phase.is_open():
         raise SubmissionRefused(f"Phase {phase.title} is not accepting submissions now.", code="closed")
+    if unserved := phase_unserved_message(phase):  # an algorithm upload would wait for a worker that is not there
+        raise SubmissionRefused(unserved, code="no_worker")
 
 
 def _lock_participant(challenge: Challenge, user) -> None:
