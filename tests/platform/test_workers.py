@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from spinebench.accounts.tokens import issue_token
 from spinebench.submissions.models import Evaluation, Submission
 from spinebench.submissions.services import SubmissionRefused, create_submission
 from spinebench.submissions.status import Status, transition
@@ -81,7 +82,7 @@ def test_unserved_algorithm_phase_says_so_and_refuses_uploads(client, workers_mo
         create_submission(phase=phase, user=user, upload=csv_upload(name="algorithm.tar"))
     assert refusal.value.code == "no_worker"
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(name='test', user=user).secret}")
     response = api.post(f"/api/phases/{phase.pk}/submissions/", {"file": csv_upload(name="algorithm.tar")},
                         format="multipart")
     assert response.status_code == 503 and UNSERVED in response.json()["detail"]
