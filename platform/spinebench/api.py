@@ -39,7 +39,7 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=None, responses=RegistrationSerializer)
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
-    def register(self, request, slug=None):
+    def register(self, request, slug=None, format=None):
         registration = register(self.get_object(), request.user)
         return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
 
@@ -63,13 +63,13 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
         return phase
 
     @action(detail=True, methods=["get"])
-    def leaderboard(self, request, pk=None):
+    def leaderboard(self, request, pk=None, format=None):
         phase = self.get_object()
         return Response({"phase": phase.pk, "metrics": phase.leaderboard_metrics, "rows": export_records(phase)})
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     @action(detail=True, methods=["get"], permission_classes=[permissions.IsAuthenticated])
-    def inputs(self, request, pk=None):
+    def inputs(self, request, pk=None, format=None):
         """Zip of the inputs of the cases this CSV phase scores (`cases.csv` + `inputs/<case_id>/...`, no labels), for
         registered participants: what predictions are made from."""
         phase = self.get_object()
@@ -89,7 +89,7 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
         detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser],
         permission_classes=[permissions.IsAuthenticated], serializer_class=SubmissionCreateSerializer,
     )
-    def submissions(self, request, pk=None):
+    def submissions(self, request, pk=None, format=None):
         phase = self.get_object()
         payload = SubmissionCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -130,7 +130,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     @action(detail=True, methods=["get"])
-    def download(self, request, pk=None):
+    def download(self, request, pk=None, format=None):
         """Zip of a training dataset folder, labels included (approved participants). Test splits: 404."""
         dataset = Dataset.objects.select_related("challenge").filter(pk=pk).first()
         if dataset is None or dataset.is_hidden or dataset.challenge is None:

@@ -1,0 +1,90 @@
+"""Permission matrix (issue #16, systematic check 3): every URL pattern and API route of the project × every identity
+of ARCHITECTURE's access policy, each answer checked against the table in permission_table.py, and every allowed or
+refused body searched for what that identity may not read (hidden ground truth, others' comments, hidden titles).
+
+A route without rows fails test_every_route_and_method_has_rows, so a new view cannot ship unexamined. The world is
+built once per module inside a transaction rolled back at the end; every request runs in its own savepoint that is
+rolled back too, so a POST (register, cancel, upload, revoke) by one identity never changes what the next one sees."""
+
+import copy
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+
+from .matrix import IDENTITIES, LOGIN, body_text, leaks, matches, routes
+from .permission_table import ROWS, TARGETS, build_world
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock(), transaction.atomic():
+        built = build_world()
+        yield built
+        transaction.set_rollback(True)
+
+
+@pytest.fixture(scope="module")
+def clients(world):
+    """identity -> (client for pages, client for /api/): pages get the identity's session, the API its token."""
+    made = {}
+    for identity in IDENTITIES:
+        page, api = Client(), Client(headers={"Authorization": f"Token {world.tokens[identity]}"}
+                                     if identity in world.tokens else {})
+        if world.users[identity] is not None:
+            page.force_login(world.users[identity])
+        made[identity] = (page, api)
+    return made
+
+
+def _ask(client, method: str, url: str, data):
+    """One request whose every effect is undone: the database (savepoint) and the client's cookies (a logout or a
+    login would otherwise end the identity's session for the rows after it)."""
+    cookies = copy.deepcopy(client.cookies)
+    with transaction.atomic():
+        call = getattr(client, method.lower())
+        response = call(url, data=data() if data else None) if method == "POST" else call(url)
+        text = body_text(response)
+        transaction.set_rollback(True)
+    client.cookies = cookies
+    return response, text
+
+
+def test_every_route_and_method_has_rows():
+    covered = {(row.name, row.method) for row in ROWS}
+    found = {(route.name, method) for route in routes() for method in route.methods}
+    missing = sorted(found - covered)
+    stale = sorted(covered - found)
+    assert not missing, "URL patterns/methods without permission-matrix rows (add them to " \
+        "tests/security/permission_table.py):\n" + "\n".join(f"  {method} {name}" for name, method in missing)
+    assert not stale, "rows for routes/methods that no longer exist:\n" + "\n".join(f"  {m} {n}" for n, m in stale)
+
+
+def test_rows_name_known_targets():
+    assert {row.target for row in ROWS} <= set(TARGETS)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
+def test_matrix_row(world, clients, row):
+    with_suffix = {route.name for route in routes() if route.format_suffix}
+    kwargs = TARGETS[row.target](world)
+    variants = [(reverse(row.name, kwargs=kwargs), row.expect)]
+    if row.name in with_suffix:
+        variants.append((reverse(row.name, kwargs={**kwargs, "format": "json"}), row.format_expect or row.expect))
+    login_url = reverse(settings.LOGIN_URL)
+    problems = []
+    for url, expect in variants:
+        for identity in IDENTITIES:
+            client = clients[identity][1 if url.startswith("/api/") else 0]
+            response, text = _ask(client, row.method, url, row.data)
+            location = response.get("Location", "")
+            if not matches(expect[identity], response.status_code, location, login_url):
+                wanted = "302 to login" if expect[identity] == LOGIN else expect[identity]
+                problems.append(f"{identity}: {row.method} {url} gave {response.status_code} {location}, "
+                                f"expected {wanted}")
+            problems += [f"{identity}: {row.method} {url}: {leak}" for leak in leaks(text, identity, world.secrets)]
+    assert not problems, "\n".join(problems)
