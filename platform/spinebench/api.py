@@ -3,10 +3,10 @@ Token auth (`Authorization: Token <secret>` or `Bearer <secret>`, from POST /api
 or the browser session. Worker tokens are refused here: only views with accounts' IsWorkerToken accept them."""
 
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiRequest, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404 here, not a 500
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -22,11 +22,20 @@ from spinebench.challenges.serializers import ChallengeSerializer, PhaseSerializ
 from spinebench.challenges.services import register
 from spinebench.datasets.models import Dataset
 from spinebench.datasets.services import inputs_archive, training_archive
+from spinebench.leaderboards.serializers import LeaderboardSerializer
 from spinebench.leaderboards.services import export_records
 from spinebench.submissions.models import Submission
 from spinebench.submissions.serializers import SubmissionCreateSerializer, SubmissionSerializer
 from spinebench.submissions.services import SubmissionRefused, create_submission
 
+# Multipart only (a file cannot travel in a urlencoded form); the part's file name tells a CSV from an archive.
+UPLOAD_REQUEST = OpenApiRequest(
+    SubmissionCreateSerializer,
+    encoding={"file": {"headers": {"Content-Disposition": {
+        "schema": {"type": "string"}, "example": 'form-data; name="file"; filename="predictions.csv"',
+        "description": "Name the part `*.csv` for predictions, `*.tar`/`*.tar.gz` for an algorithm archive.",
+    }}}},
+)
 REFUSAL_STATUS = {"not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429}
 
 
@@ -37,7 +46,7 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return visible_challenges(self.request.user)
 
-    @extend_schema(request=None, responses=RegistrationSerializer)
+    @extend_schema(request=None, responses={201: RegistrationSerializer})
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
     def register(self, request, slug=None, format=None):
         registration = register(self.get_object(), request.user)
@@ -62,6 +71,7 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             raise Http404
         return phase
 
+    @extend_schema(responses=LeaderboardSerializer)
     @action(detail=True, methods=["get"])
     def leaderboard(self, request, pk=None, format=None):
         phase = self.get_object()
@@ -84,7 +94,7 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             filename=f"{phase.challenge.slug}-{phase.slug}-inputs.zip",
         )
 
-    @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionSerializer})
+    @extend_schema(request={"multipart/form-data": UPLOAD_REQUEST}, responses={201: SubmissionSerializer})
     @action(
         detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser],
         permission_classes=[permissions.IsAuthenticated], serializer_class=SubmissionCreateSerializer,
@@ -132,8 +142,8 @@ class DatasetViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None, format=None):
         """Zip of a training dataset folder, labels included (approved participants). Test splits: 404."""
-        dataset = Dataset.objects.select_related("challenge").filter(pk=pk).first()
-        if dataset is None or dataset.is_hidden or dataset.challenge is None:
+        dataset = get_object_or_404(Dataset.objects.select_related("challenge"), pk=pk)
+        if dataset.is_hidden or dataset.challenge is None:
             raise Http404
         if not can_download_dataset(dataset, request.user):
             return Response({"detail": "Register for the challenge to download its training data."}, status=403)
