@@ -96,6 +96,16 @@ def routes() -> list[Route]:
     return found
 
 
+def uncovered(rows, found: list[Route]) -> tuple[list[str], list[str]]:
+    """(routes/methods without a row, rows whose route/method no longer exists), as `METHOD name` lines."""
+    covered = {(row.name, row.method) for row in rows}
+    answered = {(route.name, method) for route in found for method in route.methods}
+    return (
+        [f"{method} {name}" for name, method in sorted(answered - covered)],
+        [f"{method} {name}" for name, method in sorted(covered - answered)],
+    )
+
+
 Cell = int | tuple[int, ...] | str
 
 

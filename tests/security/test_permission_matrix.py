@@ -11,10 +11,10 @@ import copy
 import pytest
 from django.conf import settings
 from django.db import transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
-from .matrix import IDENTITIES, LOGIN, body_text, leaks, matches, routes
+from .matrix import IDENTITIES, LOGIN, body_text, leaks, matches, routes, uncovered
 from .permission_table import ROWS, TARGETS, build_world
 
 pytestmark = pytest.mark.django_db
@@ -55,13 +55,24 @@ def _ask(client, method: str, url: str, data):
 
 
 def test_every_route_and_method_has_rows():
-    covered = {(row.name, row.method) for row in ROWS}
-    found = {(route.name, method) for route in routes() for method in route.methods}
-    missing = sorted(found - covered)
-    stale = sorted(covered - found)
+    missing, stale = uncovered(ROWS, routes())
     assert not missing, "URL patterns/methods without permission-matrix rows (add them to " \
-        "tests/security/permission_table.py):\n" + "\n".join(f"  {method} {name}" for name, method in missing)
-    assert not stale, "rows for routes/methods that no longer exist:\n" + "\n".join(f"  {m} {n}" for n, m in stale)
+        "tests/security/permission_table.py):\n  " + "\n  ".join(missing)
+    assert not stale, "rows for routes/methods that no longer exist:\n  " + "\n  ".join(stale)
+
+
+@override_settings(ROOT_URLCONF="tests.security.unlisted_urls")
+def test_a_view_without_rows_is_named():
+    missing, stale = uncovered(ROWS, routes())
+    assert missing == ["GET brand-new", "POST brand-new"] and not stale
+
+
+def test_routes_include_router_suffixes_and_only_the_admin_login():
+    found = {route.name: route for route in routes()}
+    assert found["phase-inputs"].methods == ("GET",)
+    assert found["api-token-item-detail"].methods == ("DELETE", "GET")
+    assert {route.name for route in routes() if route.format_suffix} >= {"phase-inputs", "api-root"}
+    assert [name for name in found if name.startswith("admin:")] == ["admin:login"]
 
 
 def test_rows_name_known_targets():
