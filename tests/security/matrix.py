@@ -48,8 +48,8 @@ def _methods(callback) -> tuple[str, ...]:
     """The methods a view answers, where the view says so: a DRF viewset's action map, a class-based view's handlers.
     A function view says nothing (FUNCTION_VIEW_METHODS)."""
     actions = getattr(callback, "actions", None)
-    if actions:
-        return tuple(sorted(method.upper() for method in actions))
+    if actions:  # DRF adds `head` to this dict at the first GET: ignored like everywhere
+        return tuple(sorted(method.upper() for method in actions if method not in IGNORED_METHODS))
     view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
     if view_class is not None:
         return tuple(
