@@ -3,7 +3,7 @@ Token auth (`Authorization: Token <secret>` or `Bearer <secret>`, from POST /api
 or the browser session. Worker tokens are refused here: only views with accounts' IsWorkerToken accept them."""
 
 from django.http import FileResponse, Http404
-from drf_spectacular.utils import OpenApiRequest, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404 here, not a 500
@@ -53,6 +53,9 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("challenge", str, description="Only the phases of the challenge with this slug."),
+]))
 class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PhaseSerializer
     queryset = Phase.objects.none()  # for the schema; get_queryset() filters by visibility

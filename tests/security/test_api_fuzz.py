@@ -9,6 +9,7 @@ requests reach real challenges, phases, submissions and datasets rather than onl
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 
@@ -30,7 +31,7 @@ from spinebench.submissions.services import create_submission
 from tests.platform.aasce_data import predictions_csv
 from tests.platform.factories import PhaseFactory, RegistrationFactory
 
-EXAMPLES = 20
+EXAMPLES = int(os.environ.get("SPINEBENCH_FUZZ_EXAMPLES", "20"))  # per operation; raise it for a deeper local run
 PASSWORD = "correct-horse-battery"  # tests.platform.factories.UserFactory's
 GOOD = {"case_a": (30.0, 25.0, 15.0), "case_b": (17.0, 20.0, 12.0), "case_c": (26.0, 21.0, 10.0)}
 #: Operations that store files or build archives: fewer cases (each upload is scored at once).

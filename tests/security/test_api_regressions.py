@@ -59,6 +59,7 @@ def test_schema_describes_what_the_api_answers():
     assert list(upload) == ["multipart/form-data"]
     assert paths["/api/auth/token/"]["post"]["responses"].keys() >= {"200", "400", "429"}
     assert "401" not in paths["/api/auth/token/"]["post"]["responses"]  # no authentication there at all
+    assert [p["name"] for p in paths["/api/phases/"]["get"]["parameters"]] == ["challenge"]
 
 
 def test_upload_field_is_documented_as_a_file():
