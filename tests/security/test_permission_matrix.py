@@ -14,7 +14,7 @@ from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from .matrix import IDENTITIES, LOGIN, body_text, leaks, matches, routes, uncovered
+from .matrix import FUNCTION_VIEW_METHODS, IDENTITIES, LOGIN, body_text, leaks, matches, routes, uncovered
 from .permission_table import ROWS, TARGETS, build_world
 
 pytestmark = pytest.mark.django_db
@@ -98,4 +98,41 @@ def test_matrix_row(world, clients, row):
                 problems.append(f"{identity}: {row.method} {url} gave {response.status_code} {location}, "
                                 f"expected {wanted}")
             problems += [f"{identity}: {row.method} {url}: {leak}" for leak in leaks(text, identity, world.secrets)]
+    assert not problems, "\n".join(problems)
+
+
+UNANSWERED_ALLOWED = {401, 403, 405}
+#: Django's PasswordResetConfirmView answers an invalid link with its "invalid link" page before it looks at the
+#: method (200 for any method; nothing is read or changed).
+UNANSWERED_EXCEPTIONS = {"password_reset_confirm": {200}}
+
+
+def _routes_with_declared_methods():
+    """Routes whose view declares its methods (DRF views, class-based views): the others are refused."""
+    declared = {}
+    for route in routes():
+        if not route.format_suffix and route.methods != FUNCTION_VIEW_METHODS:
+            declared.setdefault(route.name, set()).update(route.methods)
+    return sorted(declared.items())
+
+
+def test_unanswered_methods_are_refused(world, clients):
+    """A method the view does not declare never does anything: 405, or the refusal of the authentication or permission
+    checks DRF runs first (401 anonymous, 403 worker token), or a page's redirect to the login page. The target is the
+    first row's of the route."""
+    login_url = reverse(settings.LOGIN_URL)
+    target_of = {}
+    for row in ROWS:
+        target_of.setdefault(row.name, row.target)
+    problems = []
+    for name, methods in _routes_with_declared_methods():
+        url = reverse(name, kwargs=TARGETS[target_of[name]](world))
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - methods):
+            for identity in IDENTITIES:
+                client = clients[identity][1 if url.startswith("/api/") else 0]
+                response, _ = _ask(client, method, url, None)
+                allowed = UNANSWERED_ALLOWED | UNANSWERED_EXCEPTIONS.get(name, set())
+                if not (response.status_code in allowed or matches(LOGIN, response.status_code,
+                                                                   response.get("Location", ""), login_url)):
+                    problems.append(f"{identity}: {method} {url} gave {response.status_code}")
     assert not problems, "\n".join(problems)
