@@ -98,7 +98,8 @@ def _real_parameters(path: str, seeded: dict) -> dict:
     return parameters
 
 
-def _fuzz(live_server, seeded, method: str, path: str, headers: dict) -> int:
+def _fuzz(live_server, seeded, method: str, path: str, headers: dict) -> list[int]:
+    """Run the operation's cases; the status codes received, in order."""
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/")
     operation = schema[path][method]
     sources = [operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)]
