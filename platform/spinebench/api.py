@@ -3,11 +3,17 @@ Token auth (`Authorization: Token <secret>` or `Bearer <secret>`, from POST /api
 or the browser session. Worker tokens are refused here: only views with accounts' IsWorkerToken accept them."""
 
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiRequest,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404 here, not a 500
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -23,12 +29,21 @@ from spinebench.challenges.serializers import ChallengeSerializer, PhaseSerializ
 from spinebench.challenges.services import register
 from spinebench.datasets.models import Dataset
 from spinebench.datasets.services import inputs_archive, training_archive
+from spinebench.leaderboards.serializers import LeaderboardSerializer
 from spinebench.leaderboards.services import export_records
 from spinebench.submissions.models import Submission
 from spinebench.submissions.quota import submission_quota
 from spinebench.submissions.serializers import SubmissionCreateSerializer, SubmissionSerializer
 from spinebench.submissions.services import SubmissionRefused, create_submission
 
+# Multipart only (a file cannot travel in a urlencoded form); the part's file name tells a CSV from an archive.
+UPLOAD_REQUEST = OpenApiRequest(
+    SubmissionCreateSerializer,
+    encoding={"file": {"headers": {"Content-Disposition": {
+        "schema": {"type": "string"}, "example": 'form-data; name="file"; filename="predictions.csv"',
+        "description": "Name the part `*.csv` for predictions, `*.tar`/`*.tar.gz` for an algorithm archive.",
+    }}}},
+)
 REFUSAL_STATUS = {"not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429,
                   "no_worker": 503}
 
@@ -40,13 +55,16 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return visible_challenges(self.request.user)
 
-    @extend_schema(request=None, responses=RegistrationSerializer)
+    @extend_schema(request=None, responses={201: RegistrationSerializer})
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
-    def register(self, request, slug=None):
+    def register(self, request, slug=None, format=None):
         registration = register(self.get_object(), request.user)
         return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("challenge", str, description="Only the phases of the challenge with this slug."),
+]))
 class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PhaseSerializer
     queryset = Phase.objects.none()  # for the schema; get_queryset() filters by visibility
@@ -65,14 +83,15 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             raise Http404
         return phase
 
+    @extend_schema(responses=LeaderboardSerializer)
     @action(detail=True, methods=["get"])
-    def leaderboard(self, request, pk=None):
+    def leaderboard(self, request, pk=None, format=None):
         phase = self.get_object()
         return Response({"phase": phase.pk, "metrics": phase.leaderboard_metrics, "rows": export_records(phase)})
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     @action(detail=True, methods=["get"], permission_classes=[permissions.IsAuthenticated])
-    def inputs(self, request, pk=None):
+    def inputs(self, request, pk=None, format=None):
         """Zip of the inputs of the cases this CSV phase scores (`cases.csv` + `inputs/<case_id>/...`, no labels), for
         registered participants: what predictions are made from."""
         phase = self.get_object()
@@ -108,12 +127,12 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
         (the same rule the upload refusal applies)."""
         return Response(submission_quota(phase=self.get_object(), user=request.user).as_dict())
 
-    @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionSerializer})
+    @extend_schema(request={"multipart/form-data": UPLOAD_REQUEST}, responses={201: SubmissionSerializer})
     @action(
         detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser],
         permission_classes=[permissions.IsAuthenticated], serializer_class=SubmissionCreateSerializer,
     )
-    def submissions(self, request, pk=None):
+    def submissions(self, request, pk=None, format=None):
         phase = self.get_object()
         payload = SubmissionCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -154,10 +173,10 @@ class DatasetViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     @action(detail=True, methods=["get"])
-    def download(self, request, pk=None):
+    def download(self, request, pk=None, format=None):
         """Zip of a training dataset folder, labels included (approved participants). Test splits: 404."""
-        dataset = Dataset.objects.select_related("challenge").filter(pk=pk).first()
-        if dataset is None or dataset.is_hidden or dataset.challenge is None:
+        dataset = get_object_or_404(Dataset.objects.select_related("challenge"), pk=pk)
+        if dataset.is_hidden or dataset.challenge is None:
             raise Http404
         if not can_download_dataset(dataset, request.user):
             return Response({"detail": "Register for the challenge to download its training data."}, status=403)

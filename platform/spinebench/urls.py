@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView
 
 from spinebench.api_docs import ApiDocsView
 
+handler404 = "spinebench.errors.page_not_found"  # JSON under /api/
+
 urlpatterns = [
     path("", include("spinebench.challenges.urls")),
     path("", include("spinebench.leaderboards.urls")),

@@ -159,7 +159,7 @@ REST_FRAMEWORK = {
         "auth_token": env("SPINEBENCH_THROTTLE_AUTH_TOKEN", default="10/min"),  # POST /api/auth/token/, per address
     },
     "NUM_PROXIES": env.int("SPINEBENCH_NUM_PROXIES", default=None),  # client address from X-Forwarded-For
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "spinebench.api_schema.SpineBenchAutoSchema",  # documents the error answers too
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SpineBench API",

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from spinebench.challenges.permissions import can_see_case_results, can_see_private_details
@@ -49,6 +50,12 @@ class SubmissionSerializer(serializers.ModelSerializer):
         return evaluation.case_metrics
 
 
+@extend_schema_field({"type": "string", "format": "binary"})
+class UploadField(serializers.FileField):
+    """A file sent as a multipart part. Documented as binary: drf-spectacular's default for a FileField (a URI, what
+    a response would hold) made clients and schemathesis send a URL string, which the API rightly refuses."""
+
+
 class SubmissionCreateSerializer(serializers.Serializer):
-    file = serializers.FileField()
+    file = UploadField()
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True)

@@ -1,0 +1,258 @@
+"""The permission matrix as data: the fixture world, the targets that fill a URL from it, and one row per (url name,
+method, target) with the expected status for every identity (tests/security/matrix.py: IDENTITIES, cells, LOGIN).
+
+Adding a view: add its rows here (test_permission_matrix.py fails, naming the pattern and method, until you do);
+add a target (and the world objects it needs) when no existing one fits. Pages are asked with the identity's
+session, /api/ routes with its API token (the worker identity has only its worker token, which pages ignore)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase
+
+from spinebench.accounts.models import ApiToken
+from spinebench.accounts.tokens import issue_token
+from spinebench.challenges.models import Registration
+from spinebench.submissions.models import Submission
+from spinebench.submissions.services import create_submission
+from tests.platform.aasce_data import HIDDEN_ANGLES, predictions_csv
+from tests.platform.factories import ChallengeFactory, PhaseFactory, RegistrationFactory, UserFactory
+
+from .matrix import IDENTITIES, LOGIN, Row, Secret, cells
+
+COMMENT = "matrix private note: checkpoint 7b, ask Ana about L4"
+HIDDEN_PHASE_TITLE = "Sealed holdout phase qv7"
+FOREIGN_CHALLENGE_TITLE = "Embargoed challenge xk3"
+APPLICANT = "pending-applicant-zr5"
+TOKEN_NAME = "participant laptop token mw2"
+GOOD_PREDICTIONS = {"case_a": (30.0, 25.0, 15.0), "case_b": (17.0, 20.0, 12.0), "case_c": (26.0, 21.0, 10.0)}
+BAD_PREDICTIONS = b"case_id,pt,mt,tl\ncase_a,not-a-number,1,1\n"
+
+
+@dataclass
+class World:
+    users: dict[str, object] = field(default_factory=dict)  # identity -> user (None: anonymous, worker)
+    tokens: dict[str, str] = field(default_factory=dict)  # identity -> API token secret
+    objects: dict[str, object] = field(default_factory=dict)
+    secrets: list[Secret] = field(default_factory=list)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["objects"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _submit(*, phase, user, content: bytes) -> Submission:
+    """Through the service, scoring at once (eager Celery, commit callbacks run inside the module's transaction)."""
+    from spinebench.celery import app
+
+    previous, app.conf.task_always_eager = app.conf.task_always_eager, True
+    try:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            upload = SimpleUploadedFile("predictions.csv", content, content_type="text/csv")
+            submission = create_submission(phase=phase, user=user, upload=upload, comment=COMMENT)
+    finally:
+        app.conf.task_always_eager = previous
+    submission.refresh_from_db()
+    return submission
+
+
+def build_world() -> World:
+    world = World()
+    users = {name: UserFactory() for name in ("outsider", "participant", "other_participant", "organizer",
+                                              "other_organizer")}
+    users["operator"] = UserFactory(is_staff=True, is_superuser=True)
+    # Teams do not exist yet: a team mate sees what any other participant of the challenge sees. Issue #13 (teams)
+    # replaces this alias with a real team mate of the participant and refines the rows where the answers differ.
+    users["team_mate"] = users["other_participant"]
+    world.users = {"anonymous": None, "worker": None, **users}
+
+    phase = PhaseFactory(show_case_results=False)  # public phase scored against hidden test labels
+    challenge = phase.challenge
+    challenge.organizers.add(users["organizer"])
+    hidden_phase = PhaseFactory(challenge=challenge, is_public=False, title=HIDDEN_PHASE_TITLE)
+    foreign = ChallengeFactory(is_public=False, title=FOREIGN_CHALLENGE_TITLE, organizers=[users["other_organizer"]])
+    foreign_phase = PhaseFactory(challenge=foreign)
+    for name in ("participant", "other_participant"):
+        RegistrationFactory(challenge=challenge, user=users[name])
+    pending = RegistrationFactory(
+        challenge=challenge, user=UserFactory(username=APPLICANT), status=Registration.Status.PENDING
+    )
+    ranked = _submit(phase=phase, user=users["participant"], content=predictions_csv(GOOD_PREDICTIONS))
+    assert ranked.status == "succeeded" and ranked.evaluation.rank == 1, ranked.error_message
+    failed = _submit(phase=phase, user=users["participant"], content=BAD_PREDICTIONS)
+    assert failed.status == "failed"
+
+    world.tokens = {name: issue_token(user=user, name="matrix").secret for name, user in users.items()}
+    own = issue_token(user=users["participant"], name=TOKEN_NAME)
+    world.tokens["participant"] = own.secret
+    world.tokens["worker"] = issue_token(name="matrix worker", kind=ApiToken.Kind.WORKER).secret
+    world.objects = {
+        "challenge": challenge, "phase": phase, "hidden_phase": hidden_phase, "foreign": foreign,
+        "foreign_phase": foreign_phase, "pending": pending, "ranked": ranked, "failed": failed,
+        "train": phase.training_dataset, "test": phase.dataset, "participant_token": own.token,
+    }
+    organizers = frozenset({"organizer", "operator"})
+    world.secrets = [
+        *(Secret("hidden test ground truth", str(value)) for angles in HIDDEN_ANGLES.values() for value in angles),
+        Secret("the submitter's comment", COMMENT, organizers | {"participant"}),
+        Secret("a hidden phase's title", HIDDEN_PHASE_TITLE, organizers),
+        Secret("a hidden challenge's title", FOREIGN_CHALLENGE_TITLE, frozenset({"other_organizer", "operator"})),
+        Secret("a pending applicant's name", APPLICANT, organizers),
+        Secret("the participant's token name", TOKEN_NAME, frozenset({"participant"})),
+    ]
+    assert set(world.users) == set(IDENTITIES)
+    return world
+
+
+def _phase_page(phase) -> dict:
+    return {"challenge": phase.challenge.slug, "phase": phase.slug}
+
+
+#: target name -> the URL kwargs it gives, from the world.
+TARGETS = {
+    "-": lambda w: {},
+    "challenge": lambda w: {"slug": w.challenge.slug},
+    "hidden challenge": lambda w: {"slug": w.foreign.slug},
+    "challenge (baselines)": lambda w: {"challenge": w.challenge.slug},
+    "hidden challenge (baselines)": lambda w: {"challenge": w.foreign.slug},
+    "pending registration": lambda w: {"slug": w.challenge.slug, "pk": w.pending.pk, "decision": "approve"},
+    "public phase": lambda w: _phase_page(w.phase),
+    "hidden phase": lambda w: _phase_page(w.hidden_phase),
+    "hidden challenge's phase": lambda w: _phase_page(w.foreign_phase),
+    "public phase id": lambda w: {"pk": w.phase.pk},
+    "hidden phase id": lambda w: {"pk": w.hidden_phase.pk},
+    "hidden challenge's phase id": lambda w: {"pk": w.foreign_phase.pk},
+    "ranked submission": lambda w: {"pk": w.ranked.pk},
+    "failed submission": lambda w: {"pk": w.failed.pk},
+    "ranked submission's Bland-Altman plot": lambda w: {"pk": w.ranked.pk, "kind": "bland-altman"},
+    "training dataset": lambda w: {"pk": w.train.pk},
+    "hidden test dataset": lambda w: {"pk": w.test.pk},
+    "participant's token": lambda w: {"pk": w.participant_token.pk},
+    "password reset link": lambda w: {"uidb64": "MQ", "token": "set-password"},
+}
+
+
+def _predictions():
+    return {"file": SimpleUploadedFile("p.csv", predictions_csv(GOOD_PREDICTIONS), content_type="text/csv"),
+            "comment": "matrix upload"}
+
+
+ORGANIZERS_ONLY = {"organizer": 200, "operator": 200}  # over a default of 404
+PAGE_LOGIN = {"anonymous": LOGIN, "worker": LOGIN}  # @login_required pages: the worker token is no session
+API_REFUSED = {"anonymous": 401, "worker": 403}  # no credentials; worker token on a non-worker endpoint
+PARTICIPANTS = ("participant", "other_participant", "team_mate", "organizer", "operator")
+
+
+def _get_and_post(name: str, target: str, expect: dict, **kwargs) -> list[Row]:
+    """A function view that answers POST as it answers GET (a read-only page: nothing to change)."""
+    return [Row(name, method, target, expect, **kwargs) for method in ("GET", "POST")]
+
+
+def _post_only(name: str, target: str, expect: dict, **kwargs) -> list[Row]:
+    """A @login_required @require_POST view: GET is 405 once signed in."""
+    return [Row(name, "POST", target, expect, **kwargs), Row(name, "GET", target, cells(405, **PAGE_LOGIN))]
+
+
+def _participants(status, default, **overrides) -> dict:
+    return cells(default, **{name: status for name in PARTICIPANTS}, **overrides)
+
+
+ROWS: list[Row] = [
+    # Challenges and registration (pages).
+    *_get_and_post("challenges:list", "-", cells(200)),
+    *_get_and_post("challenges:detail", "challenge", cells(200)),
+    *_get_and_post("challenges:detail", "hidden challenge", cells(404, other_organizer=200, operator=200)),
+    *_post_only("challenges:register", "challenge", cells(302, **PAGE_LOGIN)),
+    *_post_only("challenges:register", "hidden challenge",
+                cells(404, other_organizer=302, operator=302, **PAGE_LOGIN)),
+    *_post_only("challenges:registration-decide", "pending registration",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    # Phase pages and exports.
+    *_get_and_post("leaderboards:phase", "public phase", cells(200)),
+    *_get_and_post("leaderboards:phase", "hidden phase", cells(404, **ORGANIZERS_ONLY)),
+    *_get_and_post("leaderboards:phase", "hidden challenge's phase", cells(404, other_organizer=200, operator=200)),
+    *_get_and_post("leaderboards:inputs", "public phase", _participants(200, 404, **PAGE_LOGIN)),
+    *_get_and_post("leaderboards:inputs", "hidden phase", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    # AASCE scores have no ROC curve: the overlay does not exist for anyone.
+    *_get_and_post("leaderboards:roc", "public phase", cells(404)),
+    *_get_and_post("leaderboards:export-csv", "public phase", cells(200)),
+    *_get_and_post("leaderboards:export-csv", "hidden phase", cells(404, **ORGANIZERS_ONLY)),
+    *_get_and_post("leaderboards:export-json", "public phase", cells(200)),
+    *_get_and_post("leaderboards:export-json", "hidden phase", cells(404, **ORGANIZERS_ONLY)),
+    # Submissions (pages).
+    *_get_and_post("submissions:detail", "ranked submission", cells(200)),
+    *_get_and_post("submissions:detail", "failed submission", cells(404, participant=200, **ORGANIZERS_ONLY)),
+    # Bland-Altman points read against one's own predictions give every hidden label: organizers only.
+    *_get_and_post("submissions:plot", "ranked submission's Bland-Altman plot", cells(404, **ORGANIZERS_ONLY)),
+    *_post_only("submissions:cancel", "ranked submission",
+                cells(404, participant=302, organizer=302, operator=302, **PAGE_LOGIN)),
+    Row("submissions:create", "GET", "public phase", cells(200, **PAGE_LOGIN)),
+    Row("submissions:create", "GET", "hidden phase", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    # Accepted: a redirect to the new submission; refused (not registered): the form again, with the reason.
+    Row("submissions:create", "POST", "public phase", _participants(302, 200, **PAGE_LOGIN), data=_predictions),
+    *_get_and_post("submissions:baselines", "challenge (baselines)", cells(200)),
+    *_get_and_post("submissions:baselines", "hidden challenge (baselines)",
+                   cells(404, other_organizer=200, operator=200)),
+    *_get_and_post("datasets:download", "training dataset", _participants(200, 404, **PAGE_LOGIN)),
+    *_get_and_post("datasets:download", "hidden test dataset", cells(404, **PAGE_LOGIN)),
+    *_get_and_post("algorithms:howto", "-", cells(200)),
+    *_get_and_post("algorithms:submission", "ranked submission", cells(404, participant=200, **ORGANIZERS_ONLY)),
+    # Accounts (pages): forms answer an empty POST with the form and its errors.
+    *_get_and_post("signup", "-", cells(200)),
+    *_get_and_post("login", "-", cells(200)),
+    # Django's form views answer PUT as POST (with no form data: the form and its errors).
+    Row("login", "PUT", "-", cells(200)),
+    Row("password_change", "PUT", "-", cells(200, **PAGE_LOGIN)),
+    Row("password_reset", "PUT", "-", cells(200)),
+    Row("password_reset_confirm", "PUT", "password reset link", cells(200)),
+    Row("logout", "POST", "-", cells(302)),
+    Row("password_change", "GET", "-", cells(200, **PAGE_LOGIN)),
+    Row("password_change", "POST", "-", cells(200, **PAGE_LOGIN)),
+    Row("password_change_done", "GET", "-", cells(200, **PAGE_LOGIN)),
+    Row("password_reset", "GET", "-", cells(200)),
+    Row("password_reset", "POST", "-", cells(200)),
+    Row("password_reset_done", "GET", "-", cells(200)),
+    Row("password_reset_confirm", "GET", "password reset link", cells(200)),
+    Row("password_reset_confirm", "POST", "password reset link", cells(200)),
+    Row("password_reset_complete", "GET", "-", cells(200)),
+    # The admin's entrance (the rest of the admin is Django's own staff-only site; see matrix._excluded). A signed-in
+    # operator is sent on to the index.
+    Row("admin:login", "GET", "-", cells(200, operator=302)),
+    Row("admin:login", "POST", "-", cells(200)),
+    # API: tokens. The token exchange has no authentication at all (a worker token there is just a header).
+    Row("api-token", "POST", "-", cells(400), why="no username/password: a validation error for everyone"),
+    Row("api-token-item-list", "GET", "-", cells(200, **API_REFUSED)),
+    Row("api-token-item-detail", "GET", "participant's token", cells(404, participant=200, **API_REFUSED)),
+    Row("api-token-item-detail", "DELETE", "participant's token", cells(404, participant=204, **API_REFUSED)),
+    # API: challenges and phases.
+    Row("api-root", "GET", "-", cells(200, worker=403)),
+    Row("schema", "GET", "-", cells(200, worker=403)),
+    Row("api-docs", "GET", "-", cells(200, worker=403)),
+    Row("challenge-list", "GET", "-", cells(200, worker=403)),
+    Row("challenge-detail", "GET", "challenge", cells(200, worker=403)),
+    Row("challenge-detail", "GET", "hidden challenge", cells(404, other_organizer=200, operator=200, worker=403)),
+    Row("challenge-register", "POST", "challenge", cells(201, **API_REFUSED)),
+    Row("challenge-register", "POST", "hidden challenge", cells(404, other_organizer=201, operator=201, **API_REFUSED)),
+    Row("phase-list", "GET", "-", cells(200, worker=403)),
+    Row("phase-detail", "GET", "public phase id", cells(200, worker=403)),
+    Row("phase-detail", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, worker=403)),
+    Row("phase-detail", "GET", "hidden challenge's phase id",
+        cells(404, other_organizer=200, operator=200, worker=403)),
+    Row("phase-leaderboard", "GET", "public phase id", cells(200, worker=403)),
+    Row("phase-leaderboard", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, worker=403)),
+    Row("phase-inputs", "GET", "public phase id", _participants(200, 403, **API_REFUSED)),
+    Row("phase-inputs", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("phase-submissions", "POST", "public phase id", _participants(201, 403, **API_REFUSED), data=_predictions),
+    Row("phase-submissions", "POST", "hidden phase id", cells(404, organizer=201, operator=201, **API_REFUSED),
+        data=_predictions),
+    # API: submissions and datasets. The list is the caller's own submissions (anonymous: an empty list).
+    Row("submission-list", "GET", "-", cells(200, worker=403)),
+    Row("submission-detail", "GET", "ranked submission", cells(200, worker=403)),
+    Row("submission-detail", "GET", "failed submission", cells(404, participant=200, **ORGANIZERS_ONLY, worker=403)),
+    Row("dataset-download", "GET", "training dataset", _participants(200, 403, **API_REFUSED)),
+    Row("dataset-download", "GET", "hidden test dataset", cells(404, **API_REFUSED)),
+]
