@@ -122,7 +122,7 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
         )
     )
     @action(detail=True, methods=["get"], permission_classes=[permissions.IsAuthenticated])
-    def quota(self, request, pk=None):
+    def quota(self, request, pk=None, format=None):
         """How many submissions you may still make on this phase in the current window, and when the next frees up
         (the same rule the upload refusal applies)."""
         return Response(submission_quota(phase=self.get_object(), user=request.user).as_dict())

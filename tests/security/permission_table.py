@@ -129,6 +129,7 @@ TARGETS = {
     "ranked submission": lambda w: {"pk": w.ranked.pk},
     "failed submission": lambda w: {"pk": w.failed.pk},
     "ranked submission's Bland-Altman plot": lambda w: {"pk": w.ranked.pk, "kind": "bland-altman"},
+    "ranked submission's case": lambda w: {"pk": w.ranked.pk, "case_id": "case_a"},
     "training dataset": lambda w: {"pk": w.train.pk},
     "hidden test dataset": lambda w: {"pk": w.test.pk},
     "participant's token": lambda w: {"pk": w.participant_token.pk},
@@ -164,6 +165,7 @@ def _participants(status, default, **overrides) -> dict:
 ROWS: list[Row] = [
     # Challenges and registration (pages).
     *_get_and_post("challenges:list", "-", cells(200)),
+    *_get_and_post("challenges:home", "-", cells(200)),
     *_get_and_post("challenges:detail", "challenge", cells(200)),
     *_get_and_post("challenges:detail", "hidden challenge", cells(404, other_organizer=200, operator=200)),
     *_post_only("challenges:register", "challenge", cells(302, **PAGE_LOGIN)),
@@ -194,9 +196,15 @@ ROWS: list[Row] = [
     Row("submissions:create", "GET", "hidden phase", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
     # Accepted: a redirect to the new submission; refused (not registered): the form again, with the reason.
     Row("submissions:create", "POST", "public phase", _participants(302, 200, **PAGE_LOGIN), data=_predictions),
-    *_get_and_post("submissions:baselines", "challenge (baselines)", cells(200)),
+    # Without ?fragment=runs the baselines URL leads to the challenge's baselines tab.
+    *_get_and_post("submissions:baselines", "challenge (baselines)", cells(302)),
     *_get_and_post("submissions:baselines", "hidden challenge (baselines)",
-                   cells(404, other_organizer=200, operator=200)),
+                   cells(404, other_organizer=302, operator=302)),
+    # Case viewers draw the labels, so on a hidden-label phase only its organizers may open them (the figures'
+    # rule; tests/platform/test_case_viewer.py shows organizers the drawing there). This world's test set holds
+    # angles alone, without landmarks: there is nothing to draw, so the viewer does not exist for anyone.
+    *_get_and_post("submissions:case", "ranked submission's case", cells(404)),
+    *_get_and_post("submissions:case-image", "ranked submission's case", cells(404)),
     *_get_and_post("datasets:download", "training dataset", _participants(200, 404, **PAGE_LOGIN)),
     *_get_and_post("datasets:download", "hidden test dataset", cells(404, **PAGE_LOGIN)),
     *_get_and_post("algorithms:howto", "-", cells(200)),
@@ -242,6 +250,8 @@ ROWS: list[Row] = [
     Row("phase-detail", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, worker=403)),
     Row("phase-detail", "GET", "hidden challenge's phase id",
         cells(404, other_organizer=200, operator=200, worker=403)),
+    Row("phase-quota", "GET", "public phase id", cells(200, **API_REFUSED)),
+    Row("phase-quota", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
     Row("phase-leaderboard", "GET", "public phase id", cells(200, worker=403)),
     Row("phase-leaderboard", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, worker=403)),
     Row("phase-inputs", "GET", "public phase id", _participants(200, 403, **API_REFUSED)),

@@ -35,7 +35,14 @@ def viewer_available(submission: Submission) -> bool:
         and bool(submission.predictions_file)
         and evaluation is not None
         and bool(evaluation.case_metrics)
+        and _landmarks_file(submission.phase.dataset.root).is_file()  # a dataset of angles alone has nothing to draw
     )
+
+
+def _landmarks_file(dataset_root: Path) -> Path:
+    from evaluators.layout import ground_truth_dir
+
+    return ground_truth_dir(dataset_root) / "landmarks.csv"
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,10 @@ class CaseView:
 
 def _truth_landmarks(dataset_root: Path, case_id: str) -> tuple[np.ndarray, float]:
     """(68, 2) landmarks in pixels and the image height from ground_truth/landmarks.csv (docs/formats.md)."""
-    from evaluators.layout import ground_truth_dir
-
-    with (ground_truth_dir(dataset_root) / "landmarks.csv").open(encoding="utf-8", newline="") as handle:
+    path = _landmarks_file(dataset_root)
+    if not path.is_file():
+        raise KeyError(case_id)
+    with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             if row["case_id"] == case_id:
                 points = [[float(row[f"x{i}"]), float(row[f"y{i}"])] for i in range(1, 69)]
