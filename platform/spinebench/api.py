@@ -25,8 +25,14 @@ from spinebench.leaderboards.services import export_records
 from spinebench.submissions.models import Submission
 from spinebench.submissions.serializers import SubmissionCreateSerializer, SubmissionSerializer
 from spinebench.submissions.services import SubmissionRefused, create_submission
+from spinebench.submissions.uploads import phase_limit_for_url
+from spinebench.uploads.handlers import refusal_of
+from spinebench.uploads.middleware import upload_limit
 
-REFUSAL_STATUS = {"not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429}
+REFUSAL_STATUS = {
+    "not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429,
+    "too_large": 413, "quota": 413,
+}
 
 
 class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
@@ -88,9 +94,14 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
         detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser],
         permission_classes=[permissions.IsAuthenticated], serializer_class=SubmissionCreateSerializer,
     )
+    @upload_limit(phase_limit_for_url)
     def submissions(self, request, pk=None):
         phase = self.get_object()
-        payload = SubmissionCreateSerializer(data=request.data)
+        data = request.data  # streamed through spinebench.uploads' handler with this phase's limit
+        too_large = refusal_of(request)
+        if too_large is not None:
+            return Response(too_large.as_dict(), status=too_large.status)
+        payload = SubmissionCreateSerializer(data=data)
         payload.is_valid(raise_exception=True)
         try:
             submission = create_submission(

@@ -5,10 +5,7 @@ part that never committed."""
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
-import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from celery import shared_task
@@ -17,28 +14,11 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from .models import Submission
-from .scoring import score_predictions
+from .scoring import fail, score_predictions
 from .status import ACTIVE, Status, transition
+from .uploads import UploadError, predictions_location
 
 logger = logging.getLogger(__name__)
-
-
-@contextmanager
-def predictions_location(submission: Submission):
-    """The stored predictions as a path the evaluator reads: the CSV file, or a zipped per-case folder unpacked
-    into a temporary directory (member paths checked so nothing lands outside it)."""
-    stored = Path(submission.predictions_file.path)
-    if stored.suffix != ".zip":
-        yield stored
-        return
-    with tempfile.TemporaryDirectory(prefix="spinebench-predictions-") as tmp:
-        root = Path(tmp).resolve()
-        with zipfile.ZipFile(stored) as archive:
-            for member in archive.namelist():
-                if not (root / member).resolve().is_relative_to(root):
-                    raise ValueError(f"{stored.name}: member {member!r} escapes the archive")
-            archive.extractall(root)
-        yield root
 
 
 def _wait_while_paused() -> None:
@@ -76,8 +56,12 @@ def score_submission(*, submission_pk: int) -> str:
         if submission.status != Status.SCORING:
             return f"nothing to do: {submission.status}"
         _wait_while_paused()
-        with predictions_location(submission) as predictions_path:
-            evaluation = score_predictions(submission, predictions_path)
+        try:
+            with predictions_location(submission) as predictions_path:
+                evaluation = score_predictions(submission, predictions_path)
+        except UploadError as problem:  # a stored zip that cannot be unpacked: failed at once, never left scoring
+            fail(submission, str(problem))
+            return "failed"
     return "scored" if evaluation else "failed"
 
 
