@@ -1,0 +1,115 @@
+"""Reading an image's header — grid size, components, bytes per voxel — without reading its voxels, so a
+prediction can be refused before a decompression bomb is unpacked (a 1 MiB .nii.gz can declare 512 M voxels).
+
+NIfTI-1 and NIfTI-2 headers (.nii, .nii.gz) are parsed here from their first bytes (gzip is read incrementally, only
+as far as the header): every field is checked before anything trusts it, so a hostile header never reaches ITK's
+reader. MetaImage and NRRD headers are text and are read by SimpleITK's header-only `ReadImageInformation`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import SimpleITK as sitk
+
+NIFTI1_SIZE, NIFTI2_SIZE = 348, 540
+#: NIfTI datatype code -> (bytes per component, components per voxel)
+NIFTI_DATATYPES = {
+    2: (1, 1), 4: (2, 1), 8: (4, 1), 16: (4, 1), 32: (4, 2), 64: (8, 1), 128: (1, 3), 256: (1, 1), 512: (2, 1),
+    768: (4, 1), 1024: (8, 1), 1280: (8, 1), 1536: (16, 1), 1792: (8, 2), 2048: (16, 2), 2304: (1, 4),
+}
+MAX_DIMENSIONS = 7
+
+
+class HeaderError(ValueError):
+    """The header is unreadable or describes no sensible image; the message says which field."""
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    size: tuple[int, ...]  # voxels per axis, x first (SimpleITK order)
+    components: int
+    bytes_per_component: int
+
+    @property
+    def voxels(self) -> int:
+        return math.prod(self.size)
+
+    @property
+    def data_bytes(self) -> int:
+        return self.voxels * self.components * self.bytes_per_component
+
+
+def _head(path: Path, count: int) -> bytes:
+    with path.open("rb") as raw:
+        magic = raw.read(2)
+    if magic == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as stream:
+                return stream.read(count)
+        except (OSError, EOFError, zlib.error) as problem:
+            raise HeaderError(f"damaged gzip data ({problem})") from None
+    with path.open("rb") as raw:
+        return raw.read(count)
+
+
+def read_nifti_header(path) -> ImageHeader:
+    """The grid of a NIfTI-1/-2 file from its header alone; HeaderError names the first field that makes no sense."""
+    head = _head(Path(path), NIFTI2_SIZE)
+    if len(head) < NIFTI1_SIZE:
+        raise HeaderError(f"{len(head)} bytes is too short for a NIfTI header")
+    for order in "<>":
+        sizeof_hdr = struct.unpack_from(f"{order}i", head)[0]
+        if sizeof_hdr == NIFTI1_SIZE:
+            dims = struct.unpack_from(f"{order}8h", head, 40)
+            datatype, bitpix = struct.unpack_from(f"{order}2h", head, 70)
+            magic = head[344:348]
+            break
+        if sizeof_hdr == NIFTI2_SIZE and len(head) >= NIFTI2_SIZE:
+            datatype, bitpix = struct.unpack_from(f"{order}2h", head, 12)
+            dims = struct.unpack_from(f"{order}8q", head, 16)
+            magic = head[4:8]
+            break
+    else:
+        raise HeaderError("not a NIfTI header (sizeof_hdr is neither 348 nor 540)")
+    if magic[:3] not in (b"n+1", b"ni1", b"n+2", b"ni2"):
+        raise HeaderError(f"not a NIfTI header (magic {magic!r})")
+    rank = dims[0]
+    if not 1 <= rank <= MAX_DIMENSIONS:
+        raise HeaderError(f"dim[0] = {rank}; expected 1 to {MAX_DIMENSIONS} dimensions")
+    size = tuple(int(value) for value in dims[1 : rank + 1])
+    if any(value < 1 for value in size):
+        raise HeaderError(f"dimensions {size} must all be at least 1")
+    if datatype not in NIFTI_DATATYPES:
+        raise HeaderError(f"unknown datatype code {datatype}")
+    width, components = NIFTI_DATATYPES[datatype]
+    if bitpix != 8 * width * components:
+        raise HeaderError(f"bitpix {bitpix} does not match datatype {datatype}")
+    while len(size) > 1 and size[-1] == 1:  # trailing singleton axes (a 3D volume stored as x, y, z, 1)
+        size = size[:-1]
+    return ImageHeader(size=size, components=components, bytes_per_component=width)
+
+
+def read_image_header(path) -> ImageHeader:
+    """The grid of any supported image file (.nii, .nii.gz, .mha, .nrrd) without reading its voxels."""
+    path = Path(path)
+    if path.name.endswith((".nii", ".nii.gz")):
+        return read_nifti_header(path)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        raise HeaderError("the image header could not be read") from None
+    width = sitk.GetPixelIDValueAsString(reader.GetPixelID())
+    bytes_per_component = {"8": 1, "16": 2, "32": 4, "64": 8}.get("".join(ch for ch in width if ch.isdigit()) or "64", 8)
+    return ImageHeader(
+        size=tuple(int(value) for value in reader.GetSize()),
+        components=int(reader.GetNumberOfComponents()),
+        bytes_per_component=bytes_per_component,
+    )
