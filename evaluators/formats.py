@@ -158,7 +158,7 @@ class Table:
 
 def _records(handle, *, where: str, error: type) -> tuple[list[list[str]], list[int]]:
     """The non-blank records of a CSV with the physical line each starts on (a quoted field may hold newlines)."""
-    reader = csv.reader(handle, skipinitialspace=True)
+    reader = csv.reader(handle, skipinitialspace=True, strict=True)
     records, lines, start = [], [], 1
     try:
         for record in reader:
@@ -588,7 +588,7 @@ def check_segmentation_header(path: Path, *, where: str, reference: sitk.Image) 
     except HeaderError as problem:
         raise PredictionError(f"{where}: could not be read as an image (.nii.gz, .mha or .nrrd): {problem}") from None
     expected = tuple(int(value) for value in reference.GetSize())
-    if header.voxels != math.prod(expected) or len(header.size) != len(expected):
+    if header.voxels != math.prod(expected):
         raise PredictionError(
             f"{where}: size {header.size} differs from the input image's {expected} ({header.voxels} voxels "
             f"against {math.prod(expected)}; refused from the header, before reading the voxels)"

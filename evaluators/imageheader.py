@@ -82,16 +82,17 @@ def read_nifti_header(path) -> ImageHeader:
     rank = dims[0]
     if not 1 <= rank <= MAX_DIMENSIONS:
         raise HeaderError(f"dim[0] = {rank}; expected 1 to {MAX_DIMENSIONS} dimensions")
-    size = tuple(int(value) for value in dims[1 : rank + 1])
-    if any(value < 1 for value in size):
-        raise HeaderError(f"dimensions {size} must all be at least 1")
+    extents = tuple(int(value) for value in dims[1 : rank + 1])
+    if any(value < 1 for value in extents):
+        raise HeaderError(f"dimensions {extents} must all be at least 1")
     if datatype not in NIFTI_DATATYPES:
         raise HeaderError(f"unknown datatype code {datatype}")
     width, components = NIFTI_DATATYPES[datatype]
     if bitpix != 8 * width * components:
         raise HeaderError(f"bitpix {bitpix} does not match datatype {datatype}")
-    while len(size) > 1 and size[-1] == 1:  # trailing singleton axes (a 3D volume stored as x, y, z, 1)
-        size = size[:-1]
+    # NIfTI axes: 1-3 space, 4 time, 5 and up the components of a vector voxel (as ITK reads them).
+    size = extents[:3] + tuple(value for value in extents[3:4] if value > 1)
+    components *= math.prod(extents[4:])
     return ImageHeader(size=size, components=components, bytes_per_component=width)
 
 
