@@ -100,7 +100,8 @@ from .aasce_data import HIDDEN_ANGLES, predictions_csv  # noqa: E402
 
 
 def stored_files() -> list[Path]:
-    root = Path(settings.MEDIA_ROOT)
+    """Submission files in storage (other tests of the session leave checkpoints and plots in MEDIA_ROOT)."""
+    root = Path(settings.MEDIA_ROOT) / "submissions"
     return sorted(path for path in root.rglob("*") if path.is_file()) if root.exists() else []
 
 
@@ -135,6 +136,7 @@ def test_api_refuses_an_over_size_body_with_413_and_stores_nothing(phase, partic
 
 @pytest.mark.django_db
 def test_page_refuses_an_over_size_body_with_the_limit_named(client, phase, participant):
+    before = stored_files()
     phase.max_upload_bytes = 1024
     phase.save()
     client.force_login(participant)
@@ -142,7 +144,7 @@ def test_page_refuses_an_over_size_body_with_the_limit_named(client, phase, part
     response = client.post(url, {"file": SimpleUploadedFile("p.csv", padded_csv(5000)), "comment": "big"})
     assert response.status_code == 413
     assert "over this phase&#x27;s limit of 1.0 KiB" in response.content.decode()
-    assert not Submission.objects.exists() and stored_files() == []
+    assert not Submission.objects.exists() and stored_files() == before
 
 
 @pytest.mark.django_db
@@ -219,9 +221,10 @@ def test_an_accepted_file_carries_its_sha256():
     ("name", "content"), [("p.csv", b"case_id,pt,mt,tl\n\xff\xfe"), ("p.csv", b""), ("p.csv", b" \n\n")]
 )
 def test_a_file_failing_validation_is_never_stored(phase, participant, name, content):
+    before = stored_files()
     submission = create_submission(phase=phase, user=participant, upload=SimpleUploadedFile(name, content))
     assert submission.status == "failed" and submission.error_message
-    assert not submission.predictions_file and stored_files() == []
+    assert not submission.predictions_file and stored_files() == before
     assert not StoredUpload.objects.exists()
 
 
@@ -356,11 +359,12 @@ def test_hostile_zip_fails_at_upload_with_the_reason(zip_phase, kind):
     from tests.platform.factories import RegistrationFactory
 
     build, message = HOSTILE_ZIPS[kind]
+    before = stored_files()
     user = RegistrationFactory(challenge=zip_phase.challenge).user
     submission = create_submission(phase=zip_phase, user=user, upload=SimpleUploadedFile("p.zip", build()))
     assert submission.status == "failed", kind
     assert message in submission.error_message and "p.zip" in submission.error_message
-    assert stored_files() == []
+    assert stored_files() == before
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
