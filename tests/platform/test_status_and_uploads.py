@@ -229,6 +229,20 @@ def test_a_file_failing_validation_is_never_stored(phase, participant, name, con
 
 
 @pytest.mark.django_db
+def test_a_file_failing_at_scoring_is_deleted_and_no_longer_charged(
+    phase, participant, eager_tasks, django_capture_on_commit_callbacks
+):
+    before = stored_files()
+    content = b"case_id,pt,mt,tl\ncase_a,1,2,3\n"  # sound text, but cases are missing: the evaluator refuses it
+    with django_capture_on_commit_callbacks(execute=True):
+        submission = create_submission(phase=phase, user=participant, upload=SimpleUploadedFile("p.csv", content))
+    submission.refresh_from_db()
+    assert submission.status == "failed" and "no prediction for case(s)" in submission.error_message
+    assert not submission.predictions_file and stored_files() == before
+    assert not StoredUpload.objects.exists()
+
+
+@pytest.mark.django_db
 def test_an_accepted_upload_is_recorded_and_charged(phase, participant):
     content = predictions_csv(HIDDEN_ANGLES)
     submission = create_submission(phase=phase, user=participant, upload=SimpleUploadedFile("mine.csv", content))
