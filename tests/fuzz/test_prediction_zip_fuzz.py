@@ -14,7 +14,6 @@ import zipfile
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from spinebench.uploads.zips import ZipLimits, ZipRefused, check_zip, extract_zip
 
 from .budget import bounded_memory, fuzz_settings, tree

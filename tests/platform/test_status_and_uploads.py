@@ -1,11 +1,36 @@
 """The status state machine and the platform-level upload checks."""
 
+import hashlib
 import io
+import stat
+import zipfile
+from pathlib import Path
 
 import pytest
-
-from spinebench.submissions.status import ALLOWED, COUNTED, TERMINAL, Status, TransitionError, can_transition, transition
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http.multipartparser import MultiPartParser
+from rest_framework.test import APIClient
+from spinebench.submissions.models import Submission
+from spinebench.submissions.services import SubmissionRefused, create_submission
+from spinebench.submissions.status import (
+    ALLOWED,
+    COUNTED,
+    TERMINAL,
+    Status,
+    TransitionError,
+    can_transition,
+    transition,
+)
+from spinebench.submissions.tasks import score_submission
 from spinebench.submissions.uploads import UploadError, check_size, check_utf8_text
+from spinebench.uploads.handlers import LimitedUploadHandler
+from spinebench.uploads.limits import UploadLimit
+from spinebench.uploads.models import StoredUpload
+from spinebench.uploads.services import challenge_account_key, store_upload
+
+from .aasce_data import HIDDEN_ANGLES, predictions_csv
+from .factories import PhaseFactory
 
 
 class Job:
@@ -30,7 +55,7 @@ class Job:
         ("cancelled", "running", False),
     ],
 )
-def test_transitions(current, target, allowed):
+def testtransitions(current, target, allowed):
     assert can_transition(current, target) is allowed
     job = Job(current)
     if allowed:
@@ -81,22 +106,9 @@ def test_truncated_multibyte_and_blank_files():
 # check, refused files stayed on disk, nothing counted against a storage quota and SPINEBENCH_MAX_UPLOAD_BYTES was
 # read nowhere.
 
-import hashlib  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-from django.conf import settings  # noqa: E402
-from django.core.files.uploadedfile import SimpleUploadedFile  # noqa: E402
-from django.http.multipartparser import MultiPartParser  # noqa: E402
-from rest_framework.test import APIClient  # noqa: E402
 
-from spinebench.submissions.models import Submission  # noqa: E402
-from spinebench.submissions.services import SubmissionRefused, create_submission  # noqa: E402
-from spinebench.uploads.handlers import LimitedUploadHandler  # noqa: E402
-from spinebench.uploads.limits import UploadLimit  # noqa: E402
-from spinebench.uploads.models import StoredUpload  # noqa: E402
-from spinebench.uploads.services import challenge_account_key, store_upload  # noqa: E402
 
-from .aasce_data import HIDDEN_ANGLES, predictions_csv  # noqa: E402
 
 
 def stored_files() -> list[Path]:
@@ -194,7 +206,7 @@ def parse(body: bytes, *, limit: int, declared: int | None = None):
 def test_the_handler_stops_reading_while_streaming():
     limit = 256 * 1024
     body = multipart_body(b"x" * (limit + 60 * 1024))  # within the declared-length slack: caught while streaming
-    refusal, files, stream, handler = parse(body, limit=limit)
+    refusal, files, _stream, handler = parse(body, limit=limit)
     assert refusal is not None and refusal.code == "too_large" and "passed 256.0 KiB while it was received" in str(refusal)
     assert not files
     assert handler.received <= limit + handler.chunk_size
@@ -286,15 +298,8 @@ def test_organizer_data_is_charged_to_the_challenge(phase, organizer, settings):
 # On commit b6644e4 each of these passed the upload check (which read only the directory) and then raised inside the
 # scoring task's extractall, leaving the submission in `scoring` for good; the bomb was unpacked before any check.
 
-import stat  # noqa: E402
-import zipfile  # noqa: E402
-import io  # noqa: E402
 
-from spinebench.submissions.status import Status as _Status  # noqa: E402
-from spinebench.submissions.status import transition as _transition  # noqa: E402
-from spinebench.submissions.tasks import score_submission  # noqa: E402
 
-from .factories import PhaseFactory  # noqa: E402
 
 SEGMENTATION = "case_a/segmentation.nii.gz"
 PAYLOAD = b"PAYLOAD-" * 64
@@ -392,8 +397,8 @@ def test_stored_zip_that_cannot_be_unpacked_fails_scoring_at_once(zip_phase, kin
     submission = Submission(phase=zip_phase, comment="stored before the upload check")
     submission.predictions_file.save("old.zip", ContentFile(build()), save=False)
     submission.save()
-    _transition(submission, _Status.VALIDATING)
-    _transition(submission, _Status.QUEUED)
+    transition(submission, Status.VALIDATING)
+    transition(submission, Status.QUEUED)
     assert score_submission(submission_pk=submission.pk) == "failed"
     submission.refresh_from_db()
     assert submission.status == "failed" and message in submission.error_message

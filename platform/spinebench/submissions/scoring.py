@@ -60,7 +60,6 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
     """Evaluate, store the Evaluation, move the submission to succeeded (or failed with a safe reason) and re-rank
     its phase. Must run inside `transaction.atomic()` with the submission row locked and in status `scoring`."""
     from evaluators.errors import PredictionError
-
     from spinebench.leaderboards.services import rerank_phase
 
     if not transaction.get_connection().in_atomic_block:

@@ -10,16 +10,26 @@ from django.db import transaction
 from django.utils import timezone
 
 from spinebench.challenges.models import Challenge, Phase, Registration
-
 from spinebench.uploads.handlers import site_limit
 from spinebench.uploads.limits import UploadRefused
 from spinebench.uploads.models import StoredUpload
-from spinebench.uploads.services import check_quota, check_upload_size, store_upload, user_account_key
+from spinebench.uploads.services import (
+    check_quota,
+    check_upload_size,
+    store_upload,
+    user_account_key,
+)
 from spinebench.uploads.services import discard as discard_file
 
 from .models import Submission, upload_suffix
 from .status import COUNTED, Status, transition
-from .uploads import UploadError, check_predictions_csv, check_predictions_zip, check_size, zip_limits
+from .uploads import (
+    UploadError,
+    check_predictions_csv,
+    check_predictions_zip,
+    check_size,
+    zip_limits,
+)
 
 
 class SubmissionRefused(Exception):

@@ -14,14 +14,18 @@ from spinebench.challenges.permissions import (
 )
 from spinebench.challenges.registry import metric_title
 from spinebench.leaderboards.views import get_visible_phase
+from spinebench.uploads.handlers import refusal_of
+from spinebench.uploads.middleware import upload_limit
 
 from . import plots
 from .forms import SubmissionForm
 from .models import Submission
-from spinebench.uploads.handlers import refusal_of
-from spinebench.uploads.middleware import upload_limit
-
-from .services import SubmissionRefused, cancel_submission, create_submission, submissions_in_window
+from .services import (
+    SubmissionRefused,
+    cancel_submission,
+    create_submission,
+    submissions_in_window,
+)
 from .uploads import phase_limit_for_url
 
 

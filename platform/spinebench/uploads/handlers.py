@@ -76,7 +76,7 @@ class LimitedUploadHandler(FileUploadHandler):
             raise StopUpload(connection_reset=True)  # the parser closes (so deletes) self.file
         self.file.write(raw_data)
         self.digest.update(raw_data)
-        return None  # no later handler keeps a second copy
+        # no later handler keeps a second copy
 
     def file_complete(self, file_size):
         self.file.seek(0)

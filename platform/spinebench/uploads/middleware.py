@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .handlers import LimitedUploadHandler, site_limit
 from .limits import UploadLimit
@@ -44,10 +44,10 @@ class UploadLimitMiddleware:
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if request.method not in BODY_METHODS or hasattr(request, "_files"):
-            return None
+            return
         limit = site_limit()
         resolver = _resolver_of(view_func, request.method)
         if resolver is not None:
             limit = UploadLimit.strictest(limit, resolver(request, **view_kwargs))
         request.upload_handlers = [LimitedUploadHandler(request, limit=limit)]
-        return None
+        return
