@@ -147,16 +147,42 @@ def test_api_refuses_an_over_size_body_with_413_and_stores_nothing(phase, partic
 
 
 @pytest.mark.django_db
-def test_page_refuses_an_over_size_body_with_the_limit_named(client, phase, participant):
+def test_page_refuses_an_over_size_body_with_the_limit_named(phase, participant):
+    """With CSRF checks on, as in production: CsrfViewMiddleware reads the body, so the limit must be installed
+    before it (spinebench.uploads.middleware sits earlier)."""
+    from django.test import Client
+
     before = stored_files()
+    phase.max_upload_bytes = 1024
+    phase.save()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(participant)
+    url = f"/submissions/new/{phase.challenge.slug}/{phase.slug}/"
+    assert client.get(url).status_code == 200
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        url, {"file": SimpleUploadedFile("p.csv", padded_csv(5000)), "comment": "big", "csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 413
+    assert "over this phase&#x27;s limit of 1.0 KiB" in response.content.decode()
+    assert not Submission.objects.exists() and stored_files() == before
+    accepted = client.post(
+        url, {"file": SimpleUploadedFile("p.csv", padded_csv(600)), "comment": "ok", "csrfmiddlewaretoken": token}
+    )
+    assert accepted.status_code == 302 and Submission.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_declared_over_size_page_upload_is_answered_unread(client, phase, participant):
+    """Over the limit by its Content-Length: a 413 page before CSRF or the view read anything."""
     phase.max_upload_bytes = 1024
     phase.save()
     client.force_login(participant)
     url = f"/submissions/new/{phase.challenge.slug}/{phase.slug}/"
-    response = client.post(url, {"file": SimpleUploadedFile("p.csv", padded_csv(5000)), "comment": "big"})
-    assert response.status_code == 413
-    assert "over this phase&#x27;s limit of 1.0 KiB" in response.content.decode()
-    assert not Submission.objects.exists() and stored_files() == before
+    response = client.post(url, {"file": SimpleUploadedFile("p.csv", padded_csv(300_000))})
+    assert response.status_code == 413 and "Upload refused" in response.content.decode()
+    assert "The upload is 293.1 KiB, over this phase&#x27;s limit of 1.0 KiB" in response.content.decode()
+    assert not Submission.objects.exists()
 
 
 @pytest.mark.django_db
@@ -403,3 +429,23 @@ def test_stored_zip_that_cannot_be_unpacked_fails_scoring_at_once(zip_phase, kin
     submission.refresh_from_db()
     assert submission.status == "failed" and message in submission.error_message
     assert not (Path(settings.MEDIA_ROOT).parent / "outside.txt").exists()
+
+
+@pytest.mark.django_db
+def test_algorithm_archives_take_the_same_path(participant, phase):
+    from spinebench.challenges.models import Phase
+
+    phase.submission_kind = Phase.SubmissionKind.ALGORITHM
+    phase.max_upload_bytes = 4096
+    phase.save()
+    client = logged_in(participant)
+    too_big = client.post(f"/api/phases/{phase.pk}/submissions/",
+                          {"file": SimpleUploadedFile("a.tar", b"\0" * 100_000)}, format="multipart")
+    assert too_big.status_code == 413 and "this phase's limit of 4.0 KiB" in too_big.json()["detail"]
+    response = client.post(f"/api/phases/{phase.pk}/submissions/",
+                           {"file": SimpleUploadedFile("a.tar", b"\0" * 2048)}, format="multipart")
+    assert response.status_code == 201, response.content
+    submission = Submission.objects.get()
+    record = StoredUpload.objects.get()
+    assert record.kind == StoredUpload.Kind.ALGORITHM_ARCHIVE and record.storage_name == submission.algorithm_archive.name
+    assert submission.status == "queued" and not submission.predictions_file

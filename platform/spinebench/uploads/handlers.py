@@ -4,7 +4,7 @@ the request's limit (the strictest of the site's SPINEBENCH_MAX_UPLOAD_BYTES and
 `max_upload_bytes`). A refused upload leaves nothing behind: its temporary file is closed, which deletes it.
 
 A body whose declared Content-Length is already over the limit (plus room for the form's other fields) is refused
-without reading it at all.
+without reading it at all (by the middleware, and here again for requests that bypass it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 
 from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile
-from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 
@@ -73,7 +73,9 @@ class LimitedUploadHandler(FileUploadHandler):
                 f"{self.file_name}: the upload passed {human_size(self.limit.bytes)} while it was received, over "
                 f"{self.limit.describe()}; nothing was stored."
             )
-            raise StopUpload(connection_reset=True)  # the parser closes (so deletes) self.file
+            # The parser closes (so deletes) self.file and reads on without keeping anything: at most the declared
+            # length's form overhead remains, and the form's other fields (the CSRF token) are still read.
+            raise SkipFile
         self.file.write(raw_data)
         self.digest.update(raw_data)
         # no later handler keeps a second copy
