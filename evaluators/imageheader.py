@@ -3,7 +3,10 @@ prediction can be refused before a decompression bomb is unpacked (a 1 MiB .nii.
 
 NIfTI-1 and NIfTI-2 headers (.nii, .nii.gz) are parsed here from their first bytes (gzip is read incrementally, only
 as far as the header): every field is checked before anything trusts it, so a hostile header never reaches ITK's
-reader. MetaImage and NRRD headers are text and are read by SimpleITK's header-only `ReadImageInformation`.
+reader. MetaImage and NRRD headers are text and are read by SimpleITK's header-only `ReadImageInformation`, after a
+check that they keep their voxels in the file itself: both formats may name a separate data file (`ElementDataFile =
+/any/path`, NRRD `data file:`), which would make the server read a file of its own choosing as the prediction and
+quote its values back in an error message.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ NIFTI_DATATYPES = {
     768: (4, 1), 1024: (8, 1), 1280: (8, 1), 1536: (16, 1), 1792: (8, 2), 2048: (16, 2), 2304: (1, 4),
 }
 MAX_DIMENSIONS = 7
+TEXT_HEADER_MAX_BYTES = 64 * 1024
 
 
 class HeaderError(ValueError):
@@ -96,11 +100,37 @@ def read_nifti_header(path) -> ImageHeader:
     return ImageHeader(size=size, components=components, bytes_per_component=width)
 
 
+def check_self_contained(path) -> None:
+    """Refuse a MetaImage or NRRD header that names a separate data file (see the module docstring)."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        head = handle.read(TEXT_HEADER_MAX_BYTES)
+    if path.name.endswith(".mha"):
+        for line in head.split(b"\n"):
+            key, _, value = line.partition(b"=")
+            if key.strip() == b"ElementDataFile":
+                if value.strip() != b"LOCAL":
+                    raise HeaderError("the header names a separate data file (ElementDataFile); keep the voxels in "
+                                      "the .mha file (ElementDataFile = LOCAL)")
+                return
+        raise HeaderError(f"no 'ElementDataFile = LOCAL' line in the first {TEXT_HEADER_MAX_BYTES} bytes")
+    if not head.startswith(b"NRRD"):
+        raise HeaderError("not a NRRD header (it must start with 'NRRD')")
+    for line in head.split(b"\n")[1:]:
+        if not line.strip():
+            return  # the blank line that ends the header
+        key = line.split(b":", 1)[0].strip().lower()
+        if key in (b"data file", b"datafile") and not line.startswith(b"#"):
+            raise HeaderError("the header names a separate data file ('data file:'); keep the voxels in the .nrrd file")
+    raise HeaderError(f"the header does not end within its first {TEXT_HEADER_MAX_BYTES} bytes")
+
+
 def read_image_header(path) -> ImageHeader:
     """The grid of any supported image file (.nii, .nii.gz, .mha, .nrrd) without reading its voxels."""
     path = Path(path)
     if path.name.endswith((".nii", ".nii.gz")):
         return read_nifti_header(path)
+    check_self_contained(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:

@@ -268,3 +268,24 @@ def test_linked_prediction_files_are_not_followed(segmentation_case, tmp_path):
     (folder / "segmentation.nii.gz").symlink_to(target)
     with pytest.raises(PredictionError, match="is a symbolic link"):
         formats.load_predictions("metastatic-body-ct", folder.parent, case_ids=["m1"])
+
+
+@pytest.mark.parametrize("suffix", [".mha", ".nrrd"])
+def test_a_header_naming_another_file_is_refused(segmentation_case, tmp_path, suffix):
+    """MetaImage `ElementDataFile = /path` and NRRD `data file:` would make the server read a file of the attacker's
+    choosing as the prediction; on b6644e4 its byte values came back in 'unexpected label value(s) [...]'."""
+    reference, folder = segmentation_case
+    secret = tmp_path / "secret.raw"
+    secret.write_bytes(bytes([7, 9, 42]) * 240)  # 720 bytes: exactly the reference grid as uint8
+    if suffix == ".mha":
+        header = ("ObjectType = Image\nNDims = 3\nBinaryData = True\nDimSize = 10 9 8\nElementType = MET_UCHAR\n"
+                  f"ElementDataFile = {secret}\n")
+    else:
+        header = f"NRRD0004\ntype: unsigned char\ndimension: 3\nsizes: 10 9 8\nencoding: raw\ndata file: {secret}\n\n"
+    path = folder / f"segmentation{suffix}"
+    path.write_text(header)
+    with pytest.raises(PredictionError, match="names a separate data file") as raised:
+        formats.read_segmentation(path, case_id="m1", reference=reference, allowed_labels=(0, 1))
+    assert "42" not in str(raised.value)
+    sitk.WriteImage(reference, str(path))  # the same format with its voxels inside is read
+    assert formats.read_segmentation(path, case_id="m1", reference=reference, allowed_labels=(0, 1)).shape == (8, 9, 10)
