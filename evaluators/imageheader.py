@@ -100,47 +100,116 @@ def read_nifti_header(path) -> ImageHeader:
     return ImageHeader(size=size, components=components, bytes_per_component=width)
 
 
-def check_self_contained(path) -> None:
-    """Refuse a MetaImage or NRRD header that names a separate data file (see the module docstring)."""
-    path = Path(path)
+METAIMAGE_TYPES = {  # ElementType -> bytes per component
+    "MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4, "MET_LONG": 4,
+    "MET_ULONG": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8,
+}
+NRRD_TYPES = {  # type -> bytes per component
+    "signed char": 1, "int8": 1, "int8_t": 1, "uchar": 1, "unsigned char": 1, "uint8": 1, "uint8_t": 1,
+    "short": 2, "short int": 2, "signed short": 2, "signed short int": 2, "int16": 2, "int16_t": 2, "ushort": 2,
+    "unsigned short": 2, "unsigned short int": 2, "uint16": 2, "uint16_t": 2, "int": 4, "signed int": 4, "int32": 4,
+    "int32_t": 4, "uint": 4, "unsigned int": 4, "uint32": 4, "uint32_t": 4, "longlong": 8, "long long": 8,
+    "long long int": 8, "signed long long": 8, "signed long long int": 8, "int64": 8, "int64_t": 8, "ulonglong": 8,
+    "unsigned long long": 8, "unsigned long long int": 8, "uint64": 8, "uint64_t": 8, "float": 4, "double": 8,
+}
+NRRD_ENCODINGS = {"raw", "gzip", "gz", "bzip2", "bz2", "ascii", "text", "txt"}
+
+
+def _text_header(path: Path) -> bytes:
     with path.open("rb") as handle:
-        head = handle.read(TEXT_HEADER_MAX_BYTES)
-    if path.name.endswith(".mha"):
-        for line in head.split(b"\n"):
-            key, _, value = line.partition(b"=")
-            if key.strip() == b"ElementDataFile":
-                if value.strip() != b"LOCAL":
-                    raise HeaderError("the header names a separate data file (ElementDataFile); keep the voxels in "
-                                      "the .mha file (ElementDataFile = LOCAL)")
-                return
-        raise HeaderError(f"no 'ElementDataFile = LOCAL' line in the first {TEXT_HEADER_MAX_BYTES} bytes")
-    if not head.startswith(b"NRRD"):
-        raise HeaderError("not a NRRD header (it must start with 'NRRD')")
-    for line in head.split(b"\n")[1:]:
+        return handle.read(TEXT_HEADER_MAX_BYTES)
+
+
+def _positive_ints(text: str, *, field: str, count: int | None = None) -> tuple[int, ...]:
+    try:
+        values = tuple(int(value) for value in text.split())
+    except ValueError:
+        raise HeaderError(f"{field} {text[:40]!r} is not a list of whole numbers") from None
+    if not values or any(value < 1 for value in values) or (count is not None and len(values) != count):
+        raise HeaderError(f"{field} {text[:40]!r} must hold {count or 'some'} numbers of at least 1")
+    return values
+
+
+def read_metaimage_header(path) -> ImageHeader:
+    """The grid of a MetaImage (.mha) from its text header, every field checked (ITK's own reader hangs on some,
+    e.g. `NDims = -1`), and only with its voxels in the file itself (`ElementDataFile = LOCAL`)."""
+    fields: dict[str, str] = {}
+    for line in _text_header(Path(path)).split(b"\n"):
+        key, separator, value = line.decode("latin-1").partition("=")
         if not line.strip():
-            return  # the blank line that ends the header
-        key = line.split(b":", 1)[0].strip().lower()
-        if key in (b"data file", b"datafile") and not line.startswith(b"#"):
-            raise HeaderError("the header names a separate data file ('data file:'); keep the voxels in the .nrrd file")
-    raise HeaderError(f"the header does not end within its first {TEXT_HEADER_MAX_BYTES} bytes")
+            continue
+        if not separator:
+            raise HeaderError("a header line without '=' before ElementDataFile")
+        fields[key.strip()] = value.strip()
+        if key.strip() == "ElementDataFile":
+            break
+    else:
+        raise HeaderError(f"no 'ElementDataFile = LOCAL' line in the first {TEXT_HEADER_MAX_BYTES} bytes")
+    if fields["ElementDataFile"] != "LOCAL":
+        raise HeaderError("the header names a separate data file (ElementDataFile); keep the voxels in the .mha file "
+                          "(ElementDataFile = LOCAL)")
+    rank = _positive_ints(fields.get("NDims", ""), field="NDims", count=1)[0]
+    if rank > MAX_DIMENSIONS:
+        raise HeaderError(f"NDims = {rank}; expected 1 to {MAX_DIMENSIONS} dimensions")
+    size = _positive_ints(fields.get("DimSize", ""), field="DimSize", count=rank)
+    if fields.get("ElementType") not in METAIMAGE_TYPES:
+        raise HeaderError(f"unknown ElementType {fields.get('ElementType', '')[:40]!r}")
+    channels = _positive_ints(fields.get("ElementNumberOfChannels", "1"), field="ElementNumberOfChannels", count=1)[0]
+    for field, smallest in (("HeaderSize", -1), ("CompressedDataSize", 0)):  # HeaderSize -1: data at the end
+        try:
+            value = int(fields.get(field, "0"))
+        except ValueError:
+            raise HeaderError(f"{field} {fields[field][:40]!r} is not a whole number") from None
+        if value < smallest:
+            raise HeaderError(f"{field} = {value} must be at least {smallest}")
+    return ImageHeader(size=size, components=channels, bytes_per_component=METAIMAGE_TYPES[fields["ElementType"]])
+
+
+def read_nrrd_header(path) -> ImageHeader:
+    """The grid of a NRRD file from its text header (fields checked as for MetaImage); detached data refused."""
+    lines = _text_header(Path(path)).split(b"\n")
+    if not lines[0].startswith(b"NRRD"):
+        raise HeaderError("not a NRRD header (it must start with 'NRRD')")
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        text = line.decode("latin-1").rstrip("\r")
+        if not text.strip():
+            break
+        if text.startswith("#") or ":=" in text:
+            continue
+        key, separator, value = text.partition(":")
+        if not separator:
+            raise HeaderError(f"header line {text[:40]!r} has no ':'")
+        fields[key.strip().lower()] = value.strip()
+    else:
+        raise HeaderError(f"the header does not end within its first {TEXT_HEADER_MAX_BYTES} bytes")
+    if "data file" in fields or "datafile" in fields:
+        raise HeaderError("the header names a separate data file ('data file:'); keep the voxels in the .nrrd file")
+    rank = _positive_ints(fields.get("dimension", ""), field="dimension", count=1)[0]
+    if rank > MAX_DIMENSIONS:
+        raise HeaderError(f"dimension {rank}; expected 1 to {MAX_DIMENSIONS}")
+    size = _positive_ints(fields.get("sizes", ""), field="sizes", count=rank)
+    kind = " ".join(fields.get("type", "").split())
+    if kind not in NRRD_TYPES:
+        raise HeaderError(f"unknown type {kind[:40]!r}")
+    if fields.get("encoding") not in NRRD_ENCODINGS:
+        raise HeaderError(f"unsupported encoding {fields.get('encoding', '')[:40]!r}")
+    return ImageHeader(size=size, components=1, bytes_per_component=NRRD_TYPES[kind])
 
 
 def read_image_header(path) -> ImageHeader:
-    """The grid of any supported image file (.nii, .nii.gz, .mha, .nrrd) without reading its voxels."""
+    """The grid of any supported image file (.nii, .nii.gz, .mha, .nrrd) from its header alone, every field checked
+    here before ITK's reader sees the file; ITK's header-only read must then agree."""
     path = Path(path)
     if path.name.endswith((".nii", ".nii.gz")):
         return read_nifti_header(path)
-    check_self_contained(path)
+    header = read_metaimage_header(path) if path.name.endswith(".mha") else read_nrrd_header(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
         reader.ReadImageInformation()
     except RuntimeError:
         raise HeaderError("the image header could not be read") from None
-    width = sitk.GetPixelIDValueAsString(reader.GetPixelID())
-    bytes_per_component = {"8": 1, "16": 2, "32": 4, "64": 8}.get("".join(ch for ch in width if ch.isdigit()) or "64", 8)
-    return ImageHeader(
-        size=tuple(int(value) for value in reader.GetSize()),
-        components=int(reader.GetNumberOfComponents()),
-        bytes_per_component=bytes_per_component,
-    )
+    if math.prod(reader.GetSize()) * reader.GetNumberOfComponents() != header.voxels * header.components:
+        raise HeaderError("the header is ambiguous (ITK reads another grid from it)")
+    return header

@@ -289,3 +289,42 @@ def test_a_header_naming_another_file_is_refused(segmentation_case, tmp_path, su
     assert "42" not in str(raised.value)
     sitk.WriteImage(reference, str(path))  # the same format with its voxels inside is read
     assert formats.read_segmentation(path, case_id="m1", reference=reference, allowed_labels=(0, 1)).shape == (8, 9, 10)
+
+
+CRASH_PROBE = """
+import sys, numpy as np, SimpleITK as sitk
+from evaluators import formats
+reference = sitk.GetImageFromArray(np.zeros((8, 9, 10), dtype=np.uint8))
+try:
+    formats.read_segmentation(sys.argv[1], case_id="m1", reference=reference, allowed_labels=(0, 1))
+except formats.PredictionError as error:
+    print("refused:", error)
+"""
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ("NDims = -1\nDimSize = 10 9 8\nElementType = MET_UCHAR\n", "NDims '-1' must hold 1 numbers of at least 1"),
+        ("NDims = 3\nDimSize = 10 9 8\nElementType = MET_UCHAR\nElementNumberOfChannels = -2\n", "ElementNumberOfChannels"),
+        ("NDims = 3\nDimSize = 10 9\nElementType = MET_UCHAR\n", "DimSize '10 9' must hold 3 numbers"),
+        ("NDims = 3\nDimSize = 10 9 8\nElementType = MET_NONE\n", "unknown ElementType 'MET_NONE'"),
+        ("NDims = 3\nDimSize = 10 9 8\nElementType = MET_UCHAR\nHeaderSize = -7\n", "HeaderSize = -7 must be at least -1"),
+    ],
+    ids=["ndims-minus-one", "channels", "dimsize", "element-type", "header-size"],
+)
+def test_metaimage_fields_that_hang_or_crash_itk_are_refused_first(tmp_path, fields, message):
+    """On b6644e4 a 200-byte segmentation.mha with `NDims = -1` made SimpleITK's reader hang or crash the scoring
+    process (a segmentation fault: the worker dies, the message is redelivered, the next worker dies too). Run in a
+    child process so a regression fails this test instead of killing the test session."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "segmentation.mha"
+    path.write_bytes(f"ObjectType = Image\n{fields}ElementDataFile = LOCAL\n".encode() + bytes(720))
+    root = Path(__file__).resolve().parents[2]
+    probe = subprocess.run([sys.executable, "-c", CRASH_PROBE, str(path)], capture_output=True, text=True, timeout=120,
+                           cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.startswith("refused:") and message in probe.stdout, probe.stdout

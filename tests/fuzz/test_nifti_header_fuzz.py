@@ -2,7 +2,7 @@
 label map whose header fields (dims, datatype, bitpix, vox_offset, magic, sizeof_hdr, scaling) are set to hostile
 values or whose first bytes are damaged, stored raw or gzipped. Property: a clear PredictionError or an array on the
 reference grid, never another exception, never more memory than a few volumes. Examples in the test ids: fields 300,
-damaged bytes 200 (500 in all)."""
+damaged bytes 200, MetaImage headers 150 (650 in all)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,46 @@ def test_damaged_bytes_200(valid_nifti, tmp_path):
         for position, value in edits:
             damaged[position] = value
         check(bytes(damaged[:cut] if cut is not None else damaged), reference, tmp_path, compress)
+
+    with bounded_memory():
+        run()
+
+
+MHA_LINES = {
+    "NDims": st.sampled_from(["3", "2", "4", "0", "-1", "99", "x"]),
+    "DimSize": st.sampled_from(["8 7 6", "6 7 8", "8 7 6 1", "1000000 1000000 1000000", "0 7 6", "-8 7 6", "8 7"]),
+    "ElementType": st.sampled_from(["MET_UCHAR", "MET_DOUBLE", "MET_FLOAT_ARRAY", "MET_NONE", "MET_LONG_LONG", "?"]),
+    "ElementNumberOfChannels": st.sampled_from(["1", "3", "100000000", "0", "-2"]),
+    "HeaderSize": st.sampled_from(["0", "-1", "100000", "4"]),
+    "CompressedData": st.sampled_from(["True", "False"]),
+    "CompressedDataSize": st.sampled_from(["0", "10", "99999999"]),
+    "BinaryDataByteOrderMSB": st.sampled_from(["True", "False"]),
+    "ElementSpacing": st.sampled_from(["1 1 1", "0 0 0", "nan nan nan", "-1 1 1"]),
+    "ElementDataFile": st.sampled_from(["LOCAL", "LOCAL", "LOCAL", "/etc/passwd", "LIST", "x%03d.raw 1 3 1"]),
+}
+
+
+def test_metaimage_headers_150(valid_nifti, tmp_path):
+    """MetaImage text headers with hostile fields and a voxel payload of random length."""
+    _, reference = valid_nifti
+
+    @fuzz_settings(150)
+    @given(fields=st.fixed_dictionaries({}, optional=MHA_LINES), payload=st.binary(max_size=700),
+           zeros=st.integers(0, 400))
+    def run(fields, payload, zeros):
+        lines = ["ObjectType = Image", *[f"{key} = {value}" for key, value in fields.items() if key != "ElementDataFile"]]
+        lines.append(f"ElementDataFile = {fields.get('ElementDataFile', 'LOCAL')}")
+        content = ("\n".join(lines) + "\n").encode() + payload + bytes(zeros)
+        folder = tmp_path / "mha"
+        folder.mkdir(exist_ok=True)
+        path = folder / "segmentation.mha"
+        path.write_bytes(content)
+        try:
+            array = formats.read_segmentation(path, case_id="case", reference=reference, allowed_labels=(0, 1))
+        except PredictionError as error:
+            assert str(error).startswith("case/segmentation.mha") and len(str(error)) < 600, str(error)
+        else:
+            assert array.shape == SHAPE
 
     with bounded_memory():
         run()
