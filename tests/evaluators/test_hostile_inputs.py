@@ -324,7 +324,9 @@ def test_metaimage_fields_that_hang_or_crash_itk_are_refused_first(tmp_path, fie
     path = tmp_path / "segmentation.mha"
     path.write_bytes(f"ObjectType = Image\n{fields}ElementDataFile = LOCAL\n".encode() + bytes(720))
     root = Path(__file__).resolve().parents[2]
-    probe = subprocess.run([sys.executable, "-c", CRASH_PROBE, str(path)], capture_output=True, text=True, timeout=120, check=False,
-                           cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    probe = subprocess.run(
+        [sys.executable, "-c", CRASH_PROBE, str(path)], capture_output=True, text=True, timeout=120, check=False,
+        cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
     assert probe.returncode == 0, probe.stderr[-2000:]
     assert probe.stdout.startswith("refused:") and message in probe.stdout, probe.stdout
