@@ -28,6 +28,7 @@ from .uploads import (
     check_predictions_csv,
     check_predictions_zip,
     check_size,
+    display_name,
     zip_limits,
 )
 
@@ -140,7 +141,7 @@ def _validation_problem(phase: Phase, upload) -> str | None:
     """Why the quarantined upload cannot be accepted, or None; nothing has been stored yet."""
     try:
         if phase.submission_kind == Phase.SubmissionKind.ALGORITHM:
-            check_size(upload.size or 0, limit=phase.max_upload_bytes, name=Path(upload.name or "upload").name)
+            check_size(upload.size or 0, limit=phase.max_upload_bytes, name=display_name(upload, "upload"))
         elif phase.takes_csv:
             check_predictions_csv(upload, limit=phase.max_upload_bytes)
         else:

@@ -17,8 +17,6 @@ from spinebench.uploads.zips import ZipLimits, ZipRefused, check_zip, extract_zi
 
 CHUNK = 1 << 16
 
-__all__ = ["UploadError", "human_size"]
-
 
 class UploadError(ValueError):
     """The upload itself is unusable; the message names the problem and is safe to show."""
@@ -77,13 +75,15 @@ def check_utf8_text(chunks, *, name: str) -> None:
         raise UploadError(f"{name}: the file contains only whitespace")
 
 
-def _name(uploaded, default: str) -> str:
-    return (getattr(uploaded, "name", "") or default).replace("\\", "/").rsplit("/", 1)[-1]
+def display_name(uploaded, default: str) -> str:
+    """The uploader's file name as messages quote it: the last path part, at most 80 characters."""
+    name = (getattr(uploaded, "name", "") or default).replace("\\", "/").rsplit("/", 1)[-1]
+    return name if len(name) <= 80 else name[:80] + "…"
 
 
 def check_predictions_csv(uploaded, *, limit: int) -> None:
     """`uploaded`: a Django File/UploadedFile. Raises UploadError with a specific message."""
-    name = _name(uploaded, "predictions")
+    name = display_name(uploaded, "predictions")
     check_size(uploaded.size, limit=limit, name=name)
     uploaded.seek(0)
     check_utf8_text(uploaded.chunks(CHUNK), name=name)
@@ -94,7 +94,7 @@ def check_predictions_zip(uploaded, *, limit: int, limits: ZipLimits) -> None:
     """A zip of per-case folders (`<case_id>/segmentation.nii.gz`, ...) for tasks whose predictions are files per
     case: sound enough that unpacking it for scoring cannot fail (spinebench.uploads.zips.check_zip decompresses
     every member, bounded by `limits`)."""
-    name = _name(uploaded, "predictions.zip")
+    name = display_name(uploaded, "predictions.zip")
     check_size(uploaded.size, limit=limit, name=name)
     uploaded.seek(0)
     try:

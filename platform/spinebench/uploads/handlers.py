@@ -69,8 +69,9 @@ class LimitedUploadHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
         if self.received > self.limit.bytes:
+            name = self.file_name if len(self.file_name) <= 80 else self.file_name[:80] + "…"
             self._refuse(
-                f"{self.file_name}: the upload passed {human_size(self.limit.bytes)} while it was received, over "
+                f"{name}: the upload passed {human_size(self.limit.bytes)} while it was received, over "
                 f"{self.limit.describe()}; nothing was stored."
             )
             # The parser closes (so deletes) self.file and reads on without keeping anything: at most the declared
