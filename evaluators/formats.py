@@ -16,8 +16,10 @@ In-memory objects (both for ground truth and predictions), per case id:
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ import SimpleITK as sitk
 from evaluators import layout
 from evaluators.cobb import cobb_angles
 from evaluators.errors import GroundTruthError, PredictionError
+from evaluators.imageheader import HeaderError, read_image_header
 
 SEGMENTATION_SUFFIXES = (".nii.gz", ".nii", ".mha", ".nrrd")
 SEGMENTATION_TASKS = {"metastatic-body-ct": (0, 1), "lumbosacral-ct": (0, 1, 2, 3)}  # task -> allowed label values
@@ -41,6 +44,16 @@ def _listing(items) -> str:
     return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
 
 
+MAX_JSON_BYTES = 16 * 1024**2  # a per-case JSON prediction (centroids, probabilities, 68 landmarks) is a few KiB
+QUOTE_MAX = 80  # characters of untrusted input quoted in one message at most
+
+
+def _quote_text(value) -> str:
+    """repr() of untrusted input, cut to QUOTE_MAX characters with an ellipsis (a value may be megabytes long)."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text if len(text) <= QUOTE_MAX else text[:QUOTE_MAX] + "…")
+
+
 def _check_task(task_id: str) -> None:
     known = ("aasce-cobb", "fracture-ct", "vertebra-labelling-xr", *SEGMENTATION_TASKS)
     if task_id not in known:
@@ -50,37 +63,61 @@ def _check_task(task_id: str) -> None:
 # ---------------------------------------------------------------------------------------------------- CSV helpers
 
 
+#: A plain decimal number as CSV and JSON predictions write it: ASCII digits, optional sign, '.', exponent. Python's
+#: float() also takes '1_0' and other scripts' digits ('١٢'), which would otherwise pass one check and fail another.
+NUMBER_PATTERN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_NUMBER = re.compile(NUMBER_PATTERN)
+_NOT_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+
+
 @dataclass(frozen=True)
 class Table:
-    """A CSV read as strings, with vectorised column parsers whose errors name the file and line of the first
-    offending row (100,000 rows parse in a fraction of a second)."""
+    """A CSV read as strings, with vectorised column parsers whose errors name the file and the physical line of
+    the first offending row (100,000 rows parse in a fraction of a second). Blank lines are skipped, a UTF-8 byte
+    order mark is ignored, and a quoted field may span lines: `lines[i]` is the line where row i starts."""
 
     path: Path
     frame: pd.DataFrame
     error: type
+    lines: tuple[int, ...]
 
     @classmethod
     def read(cls, path: Path, columns: tuple[str, ...], error: type) -> Table:
-        """Read a CSV whose first row names at least `columns`."""
+        """Read a CSV whose first non-blank row names at least `columns`."""
         if not path.is_file():
             raise error(f"{path.name}: file not found")
         if path.stat().st_size == 0:
             raise error(f"{path.name}: the file is empty; expected a header row {','.join(columns)}")
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as problem:
-            raise error(f"{path.name}: not a readable CSV file ({str(problem).strip().splitlines()[0]})") from None
-        frame.columns = [str(column).strip().lower() for column in frame.columns]
-        missing = [column for column in columns if column not in frame.columns]
+            with path.open("r", encoding="utf-8-sig", newline="") as handle:
+                records, lines = _records(handle, where=path.name, error=error)
+        except UnicodeDecodeError:
+            raise error(f"{path.name}: not UTF-8 text; save the CSV as UTF-8") from None
+        if not records:
+            raise error(f"{path.name}: the file has no rows; expected a header row {','.join(columns)}")
+        header = [field.strip().lower() for field in records[0]]
+        missing = [column for column in columns if column not in header]
         if missing:
             raise error(f"{path.name}: missing column(s) {', '.join(missing)}; expected header {','.join(columns)}")
-        return cls(path=path, frame=frame.reset_index(drop=True), error=error)
+        twice = [column for column in columns if header.count(column) > 1]
+        if twice:
+            raise error(f"{path.name}: column(s) {', '.join(twice)} appear more than once in the header")
+        width = len(header)
+        for record, line in zip(records[1:], lines[1:]):
+            if len(record) != width and (len(record) < width or "".join(record[width:]).strip()):
+                raise error(f"{path.name} line {line}: {len(record)} fields, but the header has {width}")
+        positions = {column: header.index(column) for column in columns}
+        frame = pd.DataFrame(
+            {column: [record[index].strip() for record in records[1:]] for column, index in positions.items()},
+            dtype=object,
+        )
+        return cls(path=path, frame=frame, error=error, lines=tuple(lines[1:]))
 
     def where(self, index: int) -> str:
-        return _line(self.path, index)
+        return f"{self.path.name} line {self.lines[index]}"
 
     def _strings(self, column: str) -> pd.Series:
-        return self.frame[column].str.strip()
+        return self.frame[column]  # stripped when read
 
     def require(self, valid: np.ndarray, message) -> None:
         """Raise `message(index)` for the first row where `valid` is False."""
@@ -90,7 +127,7 @@ class Table:
 
     def case_ids(self) -> list[str]:
         values = self._strings("case_id")
-        valid = values.str.match(layout.CASE_ID_PATTERN.pattern).to_numpy(dtype=bool)
+        valid = _matches(layout.CASE_ID_PATTERN, values)
         if not valid.all():
             index = int(np.argmin(valid))
             _case_id(values.iloc[index], where=self.where(index), error=self.error)
@@ -98,11 +135,14 @@ class Table:
 
     def numbers(self, column: str) -> np.ndarray:
         raw = self._strings(column)
+        # pandas' parser takes only plain decimals (no '1_0', no other scripts' digits: tests pin it); `_number`
+        # explains the first value it refused.
         values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
         finite = np.isfinite(values)
         if not finite.all():
             index = int(np.argmin(finite))
             _number(raw.iloc[index], where=self.where(index), what=column, error=self.error)
+            raise self.error(f"{self.where(index)}: {column} {_quote_text(raw.iloc[index])} is not a number")
         return values
 
     def vertebrae(self, *, allow=()) -> list[str]:
@@ -119,32 +159,75 @@ class Table:
         self.require(~duplicated, message)
 
 
-def _number(value: str, *, where: str, what: str, error: type) -> float:
+@functools.lru_cache(maxsize=8)
+def _joined(pattern: re.Pattern) -> re.Pattern:
+    return re.compile(f"(?:{pattern.pattern.strip('^$')})(?:\x00(?:{pattern.pattern.strip('^$')}))*")
+
+
+def _matches(pattern: re.Pattern, values: pd.Series) -> np.ndarray:
+    """Which values `pattern` matches in full. One regex call over the NUL-joined column when all match (the common
+    case; a NUL inside a field can only make it fail), a loop to find the offenders otherwise."""
+    if len(values) and _joined(pattern).fullmatch("\x00".join(values)):
+        return np.ones(len(values), dtype=bool)
+    return np.fromiter((pattern.fullmatch(value) is not None for value in values), dtype=bool, count=len(values))
+
+
+def _records(handle, *, where: str, error: type) -> tuple[list[list[str]], list[int]]:
+    """The non-blank records of a CSV with the physical line each starts on (a quoted field may hold newlines)."""
+    reader = csv.reader(handle, skipinitialspace=True, strict=True)
+    records, lines, start = [], [], 1
+    try:
+        for record in reader:
+            if any(record) and "".join(record).strip():
+                records.append(record)
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as problem:
+        raise error(f"{where} line {start}: not a readable CSV row ({_quote_text(str(problem))})") from None
+    return records, lines
+
+
+def _number(value, *, where: str, what: str, error: type) -> float:
+    """A finite float from a CSV field or a JSON value: a JSON number, or a string in plain decimal notation."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise error(f"{where}: {what} {_quote_text(value)} is not a number")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _NOT_FINITE:
+            raise error(f"{where}: {what} must be a finite number, got {_quote_text(value)}")
+        if not _NUMBER.fullmatch(text):
+            try:
+                float(text)
+            except ValueError:
+                raise error(f"{where}: {what} {_quote_text(value)} is not a number") from None
+            raise error(
+                f"{where}: {what} {_quote_text(value)} is not a plain decimal number; write it with the digits 0-9, "
+                "an optional sign, '.' and exponent (no '_' separators or other digit sets)"
+            )
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise error(f"{where}: {what} {value!r} is not a number") from None
+    except (ValueError, OverflowError):
+        raise error(f"{where}: {what} must be a finite number, got {_quote_text(value)}") from None
     if not math.isfinite(number):
-        raise error(f"{where}: {what} must be a finite number, got {value!r}")
+        raise error(f"{where}: {what} must be a finite number, got {_quote_text(value)}")
     return number
 
 
-def _line(path: Path, index: int) -> str:
-    return f"{path.name} line {index + 2}"  # +1 for the header, +1 for 1-based lines
-
-
 def _case_id(value: str, *, where: str, error: type) -> str:
-    try:
-        return layout.validate_case_id(value.strip())
-    except layout.LayoutError as problem:
-        raise error(f"{where}: {problem}") from None
+    case_id = value.strip()
+    if not layout.CASE_ID_PATTERN.fullmatch(case_id):
+        raise error(
+            f"{where}: invalid case id {_quote_text(case_id)}: expected 1-128 characters of letters, digits, "
+            "'_', '.', '-'"
+        )
+    return case_id
 
 
 def _vertebra(value: str, *, where: str, error: type, allow=()) -> str:
     name = value.strip()
     if name not in layout.VERTEBRA_LABELS and name not in allow:
         expected = "C1..C7, T1..T12, L1..L6, S1, S2" + "".join(f" or {extra!r}" for extra in allow)
-        raise error(f"{where}: unknown vertebra {name!r}; expected {expected}")
+        raise error(f"{where}: unknown vertebra {_quote_text(name)}; expected {expected}")
     return name
 
 
@@ -203,10 +286,16 @@ def _read_json(path: Path, error: type, *, where: str | None = None) -> dict:
     where = where or path.name
     if path.stat().st_size == 0:
         raise error(f"{where}: the file is empty")
+    if path.is_symlink():
+        raise error(f"{where}: is a symbolic link; links are not followed")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise error(f"{where}: {path.stat().st_size} bytes, more than the {MAX_JSON_BYTES} accepted for a JSON file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as problem:
         raise error(f"{where}: not valid UTF-8 JSON ({problem})") from None
+    except (ValueError, RecursionError):  # a number of thousands of digits, or nesting thousands deep
+        raise error(f"{where}: not usable JSON (a number too long or nesting too deep)") from None
     if not isinstance(data, dict):
         raise error(f"{where}: expected a JSON object at the top level")
     return data
@@ -305,7 +394,7 @@ def _fracture_csv(path: Path) -> dict:
     probabilities = table.numbers("probability")
     table.require(
         (probabilities >= 0) & (probabilities <= 1),
-        lambda i: f"probability must lie in [0, 1], got {table.frame['probability'].iloc[i]!r}",
+        lambda i: f"probability must lie in [0, 1], got {_quote_text(str(table.frame['probability'].iloc[i]).strip())}",
     )
     table.unique(
         list(zip(case_ids, vertebrae)),
@@ -326,7 +415,7 @@ def _fracture_csv(path: Path) -> dict:
 def _probability(value, *, where: str) -> float:
     probability = _number(value, where=where, what="probability", error=PredictionError)
     if not 0.0 <= probability <= 1.0:
-        raise PredictionError(f"{where}: probability must lie in [0, 1], got {value!r}")
+        raise PredictionError(f"{where}: probability must lie in [0, 1], got {_quote_text(value)}")
     return probability
 
 
@@ -398,6 +487,9 @@ def _labelling_case(case_dir: Path) -> dict:
 
 def _segmentation_case(case_dir: Path) -> Path:
     files = [case_dir / f"segmentation{suffix}" for suffix in SEGMENTATION_SUFFIXES]
+    linked = [path.name for path in files if path.is_symlink()]
+    if linked:
+        raise PredictionError(f"{case_dir.name}/{linked[0]}: is a symbolic link; links are not followed")
     present = [path for path in files if path.is_file()]
     if not present:
         raise PredictionError(f"{case_dir.name}: expected segmentation.nii.gz (or .mha / .nrrd) in the case folder")
@@ -442,9 +534,11 @@ def load_predictions(task_id: str, path, *, case_ids) -> dict:
         raise PredictionError(f"{path.name}: predictions not found")
     found = {}
     for case_dir in sorted(path.iterdir()):
-        if case_dir.name.startswith(".") or not case_dir.is_dir():
+        if case_dir.name.startswith(".") or not (case_dir.is_dir() or case_dir.is_symlink()):
             continue
-        found[_case_id(case_dir.name, where=f"folder {case_dir.name!r}", error=PredictionError)] = case_dir
+        if case_dir.is_symlink():
+            raise PredictionError(f"{path.name}: {_quote_text(case_dir.name)} is a symbolic link; links are not followed")
+        found[_case_id(case_dir.name, where=f"folder {_quote_text(case_dir.name)}", error=PredictionError)] = case_dir
     cases = _check_cases(found, case_ids, where=path.name)
     return {case_id: CASE_READERS[task_id](case_dir) for case_id, case_dir in cases.items()}
 
@@ -495,11 +589,39 @@ def read_ground_truth_image(path: Path) -> sitk.Image:
     return image
 
 
+#: Largest scalar voxel (float64): no label map needs more bytes per voxel than this.
+MAX_BYTES_PER_VOXEL = 8
+
+
+def check_segmentation_header(path: Path, *, where: str, reference: sitk.Image) -> None:
+    """Refuse a predicted volume from its header alone — before a single voxel is decompressed — unless it is one
+    scalar component per voxel on exactly as many voxels as the case's input (the reference grid), at most
+    MAX_BYTES_PER_VOXEL bytes each: a small compressed file declaring a huge grid never reaches memory."""
+    if path.stat().st_size == 0:
+        raise PredictionError(f"{where}: the file is empty")
+    try:
+        header = read_image_header(path)
+    except HeaderError as problem:
+        raise PredictionError(f"{where}: could not be read as an image (.nii.gz, .mha or .nrrd): {problem}") from None
+    expected = tuple(int(value) for value in reference.GetSize())
+    if header.voxels != math.prod(expected):
+        raise PredictionError(
+            f"{where}: size {header.size} differs from the input image's {expected} ({header.voxels} voxels "
+            f"against {math.prod(expected)}; refused from the header, before reading the voxels)"
+        )
+    if header.components != 1:
+        raise PredictionError(f"{where}: expected a scalar label map, got {header.components} components per voxel")
+    if header.data_bytes > math.prod(expected) * MAX_BYTES_PER_VOXEL:
+        raise PredictionError(f"{where}: {header.bytes_per_component} bytes per voxel; use an integer label type")
+
+
 def read_segmentation(path, *, case_id: str, reference: sitk.Image, allowed_labels) -> np.ndarray:
     """The predicted label map of one case as a numpy array (SimpleITK axis order z, y, x), after checking that it
-    is a readable scalar image on the reference grid whose values are all in `allowed_labels`."""
+    is a readable scalar image on the reference grid whose values are all in `allowed_labels` (the grid is checked
+    from the header first, see `check_segmentation_header`)."""
     path = Path(path)
     where = f"{case_id}/{path.name}"
+    check_segmentation_header(path, where=where, reference=reference)
     image = _read_image(path, where=where, error=PredictionError)
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise PredictionError(f"{where}: expected a scalar label map, got {image.GetNumberOfComponentsPerPixel()} components per voxel")

@@ -35,6 +35,9 @@ from spinebench.submissions.models import Submission
 from spinebench.submissions.quota import submission_quota
 from spinebench.submissions.serializers import SubmissionCreateSerializer, SubmissionSerializer
 from spinebench.submissions.services import SubmissionRefused, create_submission
+from spinebench.submissions.uploads import phase_limit_for_url
+from spinebench.uploads.handlers import refusal_of
+from spinebench.uploads.middleware import upload_limit
 
 # Multipart only (a file cannot travel in a urlencoded form); the part's file name tells a CSV from an archive.
 UPLOAD_REQUEST = OpenApiRequest(
@@ -44,8 +47,10 @@ UPLOAD_REQUEST = OpenApiRequest(
         "description": "Name the part `*.csv` for predictions, `*.tar`/`*.tar.gz` for an algorithm archive.",
     }}}},
 )
-REFUSAL_STATUS = {"not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429,
-                  "no_worker": 503}
+REFUSAL_STATUS = {
+    "not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429,
+    "too_large": 413, "quota": 413, "no_worker": 503,
+}
 
 
 class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
@@ -132,9 +137,14 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
         detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser],
         permission_classes=[permissions.IsAuthenticated], serializer_class=SubmissionCreateSerializer,
     )
+    @upload_limit(phase_limit_for_url)
     def submissions(self, request, pk=None, format=None):
         phase = self.get_object()
-        payload = SubmissionCreateSerializer(data=request.data)
+        data = request.data  # streamed through spinebench.uploads' handler with this phase's limit
+        too_large = refusal_of(request)
+        if too_large is not None:
+            return Response(too_large.as_dict(), status=too_large.status)
+        payload = SubmissionCreateSerializer(data=data)
         payload.is_valid(raise_exception=True)
         try:
             submission = create_submission(

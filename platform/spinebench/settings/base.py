@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files: no CDN (the docs page works offline)
     "drf_spectacular",
+    "spinebench.uploads",  # the one upload path: below every domain app
     "axes",
     "csp",
     "spinebench.accounts",
@@ -83,6 +84,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "spinebench.uploads.middleware.UploadLimitMiddleware",  # before CSRF, which reads the body
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -287,3 +289,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Uploads (spinebench.uploads): every request body streams through one handler that counts, hashes and stops at
+# the strictest of SPINEBENCH_MAX_UPLOAD_BYTES (above) and the view's own limit (a phase's max_upload_bytes);
+# accepted files are charged to a storage account (a user, or a challenge for organizers' data).
+FILE_UPLOAD_HANDLERS = ["spinebench.uploads.handlers.LimitedUploadHandler"]
+SPINEBENCH_USER_STORAGE_QUOTA_BYTES = env.int("SPINEBENCH_USER_STORAGE_QUOTA_BYTES", default=20 * 1024**3)
+SPINEBENCH_CHALLENGE_STORAGE_QUOTA_BYTES = env.int("SPINEBENCH_CHALLENGE_STORAGE_QUOTA_BYTES", default=500 * 1024**3)
+# Any zip read from an upload: at most this many entries (its unpacked bytes are capped by the phase).
+SPINEBENCH_ZIP_MAX_ENTRIES = env.int("SPINEBENCH_ZIP_MAX_ENTRIES", default=10_000)

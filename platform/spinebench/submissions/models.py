@@ -14,10 +14,14 @@ from .status import ACTIVE, Status
 _UPLOAD_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".csv", ".zip")
 
 
+def upload_suffix(filename: str) -> str:
+    """The known suffix of an uploaded file name (the stored name keeps it so readers know the format), else ''."""
+    return next((suffix for suffix in _UPLOAD_SUFFIXES if filename.lower().endswith(suffix)), "")
+
+
 def submission_upload_path(submission: "Submission", filename: str) -> str:
     # Never the participant's own file name in the path: no traversal, no collisions.
-    suffix = next((suffix for suffix in _UPLOAD_SUFFIXES if filename.lower().endswith(suffix)), "")
-    return f"submissions/{submission.phase_id}/{uuid.uuid4().hex}{suffix}"
+    return f"submissions/{submission.phase_id}/{uuid.uuid4().hex}{upload_suffix(filename)}"
 
 
 class Submission(models.Model):

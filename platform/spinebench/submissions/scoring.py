@@ -60,7 +60,6 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
     """Evaluate, store the Evaluation, move the submission to succeeded (or failed with a safe reason) and re-rank
     its phase. Must run inside `transaction.atomic()` with the submission row locked and in status `scoring`."""
     from evaluators.errors import PredictionError
-
     from spinebench.leaderboards.services import rerank_phase
 
     if not transaction.get_connection().in_atomic_block:
@@ -71,6 +70,7 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
     except PredictionError as error:
         # The stored file has a random name; call it what the participant knows it as.
         fail(submission, str(error).replace(Path(predictions_path).name, "predictions" + Path(predictions_path).suffix))
+        release_failed_upload(submission)
         return None
     except Exception:
         logger.exception("scoring submission %s failed", submission.pk)
@@ -97,6 +97,19 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
         judge_baselines(submission)  # a method that does not beat its trivial reference is not ranked as the method
     rerank_phase(submission.phase_id)
     return evaluation
+
+
+def release_failed_upload(submission: Submission) -> None:
+    """A participant's predictions file that failed validation is deleted (and stops counting against their storage
+    quota) once the failure has committed; the submission keeps its status and message."""
+    name = submission.predictions_file.name
+    if submission.is_baseline or not name:
+        return
+    from spinebench.uploads.services import discard
+
+    Submission.objects.filter(pk=submission.pk).update(predictions_file="")
+    submission.predictions_file.name = ""
+    transaction.on_commit(lambda: discard(name))
 
 
 def fail(submission: Submission, reason: str) -> None:

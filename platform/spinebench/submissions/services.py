@@ -11,11 +11,28 @@ from django.utils import timezone
 
 from spinebench.challenges.models import Challenge, Phase, Registration
 from spinebench.workers.services import phase_unserved_message
+from spinebench.uploads.handlers import site_limit
+from spinebench.uploads.limits import UploadRefused
+from spinebench.uploads.models import StoredUpload
+from spinebench.uploads.services import (
+    check_quota,
+    check_upload_size,
+    store_upload,
+    user_account_key,
+)
+from spinebench.uploads.services import discard as discard_file
 
-from .models import Submission
+from .models import Submission, upload_suffix
 from .quota import submission_quota
 from .status import Status, transition
-from .uploads import UploadError, check_predictions_csv, check_predictions_zip, check_size
+from .uploads import (
+    UploadError,
+    check_predictions_csv,
+    check_predictions_zip,
+    check_size,
+    display_name,
+    zip_limits,
+)
 
 
 class SubmissionRefused(Exception):
@@ -53,46 +70,83 @@ def _lock_participant(challenge: Challenge, user) -> None:
 
 
 def create_submission(*, phase: Phase, user, upload, comment: str = "") -> Submission:
-    """Accept an upload (a predictions CSV, or an algorithm archive for an algorithm phase) or raise
+    """Accept an upload (a predictions CSV or zip, or an algorithm archive for an algorithm phase) or raise
     SubmissionRefused. Problems with the file itself give a submission in `failed` with the reason (it does not count
-    against the limit); an accepted one is queued and dispatched when the transaction commits."""
+    against the limit, and its file is never stored); an accepted file is stored through spinebench.uploads (charged
+    to the participant's storage quota) and the submission queued, dispatched when the transaction commits."""
     check_can_submit(phase=phase, user=user)
-    with transaction.atomic():
-        _lock_participant(phase.challenge, user)
-        quota = submission_quota(phase=phase, user=user)
-        if quota.exhausted:
-            frees_at = timezone.localtime(quota.next_frees_at).strftime("%Y-%m-%d %H:%M %Z")
-            raise SubmissionRefused(
-                f"Submission limit reached: {quota.used} of {quota.limit} submissions in the last "
-                f"{quota.period_hours} h (failed and cancelled ones do not count). The next one frees up at "
-                f"{frees_at}.",
-                code="limit",
+    account_key = user_account_key(user)
+    try:
+        check_upload_size(upload, limit=site_limit())  # over the phase's own limit: a failed submission below
+        check_quota(account_key=account_key, size=upload.size or 0)
+    except UploadRefused as refusal:
+        raise SubmissionRefused(str(refusal), code=refusal.code) from None
+    stored_name = ""
+    try:
+        with transaction.atomic():
+            _lock_participant(phase.challenge, user)
+            _check_submission_limit(phase, user)
+            submission = Submission(phase=phase, creator=user, comment=comment[:500], upload_size=upload.size or 0)
+            submission.save()
+            transition(submission, Status.VALIDATING)
+            problem = _validation_problem(phase, upload)
+            if problem is not None:
+                submission.finished_at = timezone.now()
+                submission.save(update_fields=["finished_at"])
+                transition(submission, Status.FAILED, error=problem)
+                return submission
+            stored = store_upload(
+                upload=upload, account_key=account_key, owner=user, kind=_upload_kind(phase),
+                folder=f"submissions/{phase.pk}", suffix=upload_suffix(upload.name or ""),
             )
-        submission = Submission(phase=phase, creator=user, comment=comment[:500], upload_size=upload.size or 0)
-        field = "algorithm_archive" if phase.submission_kind == Phase.SubmissionKind.ALGORITHM else "predictions_file"
-        getattr(submission, field).save(upload.name or "upload", upload, save=False)
-        submission.save()
-        _validate_and_dispatch(submission, upload)
+            stored_name = stored.storage_name
+            getattr(submission, _file_field(phase)).name = stored_name
+            submission.save(update_fields=[_file_field(phase)])
+            transition(submission, Status.QUEUED)
+            dispatch(submission)
+    except UploadRefused as refusal:  # the quota, checked again under the account lock
+        raise SubmissionRefused(str(refusal), code=refusal.code) from None
+    except BaseException:
+        discard_file(stored_name)  # the transaction rolled back: its record is gone, the file must go too
+        raise
     return submission
 
 
-def _validate_and_dispatch(submission: Submission, upload) -> None:
-    phase = submission.phase
-    transition(submission, Status.VALIDATING)
+def _check_submission_limit(phase: Phase, user) -> None:
+    """The one rule of the submission quota service (`quota.py`), applied under the participant's lock."""
+    quota = submission_quota(phase=phase, user=user)
+    if quota.exhausted:
+        frees_at = timezone.localtime(quota.next_frees_at).strftime("%Y-%m-%d %H:%M %Z")
+        raise SubmissionRefused(
+            f"Submission limit reached: {quota.used} of {quota.limit} submissions in the last "
+            f"{quota.period_hours} h (failed and cancelled ones do not count). The next one frees up at "
+            f"{frees_at}.",
+            code="limit",
+        )
+
+
+def _file_field(phase: Phase) -> str:
+    return "algorithm_archive" if phase.submission_kind == Phase.SubmissionKind.ALGORITHM else "predictions_file"
+
+
+def _upload_kind(phase: Phase) -> str:
+    if phase.submission_kind == Phase.SubmissionKind.ALGORITHM:
+        return StoredUpload.Kind.ALGORITHM_ARCHIVE
+    return StoredUpload.Kind.PREDICTIONS_CSV if phase.takes_csv else StoredUpload.Kind.PREDICTIONS_ZIP
+
+
+def _validation_problem(phase: Phase, upload) -> str | None:
+    """Why the quarantined upload cannot be accepted, or None; nothing has been stored yet."""
     try:
         if phase.submission_kind == Phase.SubmissionKind.ALGORITHM:
-            check_size(upload.size or 0, limit=phase.max_upload_bytes, name=Path(upload.name or "upload").name)
+            check_size(upload.size or 0, limit=phase.max_upload_bytes, name=display_name(upload, "upload"))
         elif phase.takes_csv:
             check_predictions_csv(upload, limit=phase.max_upload_bytes)
         else:
-            check_predictions_zip(upload, limit=phase.max_upload_bytes, unpacked_limit=phase.output_limit_mb * 1024**2)
+            check_predictions_zip(upload, limit=phase.max_upload_bytes, limits=zip_limits(phase))
     except UploadError as error:
-        submission.finished_at = timezone.now()
-        submission.save(update_fields=["finished_at"])
-        transition(submission, Status.FAILED, error=str(error))
-        return
-    transition(submission, Status.QUEUED)
-    dispatch(submission)
+        return str(error)
+    return None
 
 
 def dispatch(submission: Submission) -> None:

@@ -6,11 +6,7 @@ worker left behind (a duplicate message is harmless for the same reason)."""
 from __future__ import annotations
 
 import logging
-import tempfile
-import zipfile
-from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
@@ -20,29 +16,14 @@ from django.utils import timezone
 from spinebench.workers.services import note_requeue
 
 from .models import Submission
-from .scoring import score_predictions
+from .scoring import fail, score_predictions
 from .services import dispatch
 from .status import ACTIVE, Status, transition
+from .uploads import UploadError, predictions_location
 
 logger = logging.getLogger(__name__)
 
 
-@contextmanager
-def predictions_location(submission: Submission):
-    """The stored predictions as a path the evaluator reads: the CSV file, or a zipped per-case folder unpacked
-    into a temporary directory (member paths checked so nothing lands outside it)."""
-    stored = Path(submission.predictions_file.path)
-    if stored.suffix != ".zip":
-        yield stored
-        return
-    with tempfile.TemporaryDirectory(prefix="spinebench-predictions-") as tmp:
-        root = Path(tmp).resolve()
-        with zipfile.ZipFile(stored) as archive:
-            for member in archive.namelist():
-                if not (root / member).resolve().is_relative_to(root):
-                    raise ValueError(f"{stored.name}: member {member!r} escapes the archive")
-            archive.extractall(root)
-        yield root
 
 
 @shared_task(name="spinebench.submissions.tasks.score_submission")
@@ -72,8 +53,12 @@ def score_submission(*, submission_pk: int) -> str:
             return "another worker is scoring it"
         if submission.status != Status.SCORING:
             return f"nothing to do: {submission.status}"
-        with predictions_location(submission) as predictions_path:
-            evaluation = score_predictions(submission, predictions_path)
+        try:
+            with predictions_location(submission) as predictions_path:
+                evaluation = score_predictions(submission, predictions_path)
+        except UploadError as problem:  # a stored zip that cannot be unpacked: failed at once, never left scoring
+            fail(submission, str(problem))
+            return "failed"
     return "scored" if evaluation else "failed"
 
 

@@ -1,9 +1,19 @@
-"""Platform-level checks of an uploaded predictions file, before the evaluator reads it: size, emptiness and
-encoding. Row-level checks (columns, cases, numbers) are the evaluators' (`evaluators.formats.load_predictions`)."""
+"""Platform-level checks of an uploaded predictions file, before the evaluator reads it: size, emptiness, encoding,
+and for per-case phases a sound zip of case folders; plus the phase's upload limit for the streaming handler
+(spinebench.uploads) and the unpacking of a stored zip for scoring. Row-level checks (columns, cases, numbers) are
+the evaluators' (`evaluators.formats.load_predictions`)."""
 
 from __future__ import annotations
 
 import codecs
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+
+from spinebench.uploads.limits import UploadLimit, human_size
+from spinebench.uploads.zips import ZipLimits, ZipRefused, check_zip, extract_zip
 
 CHUNK = 1 << 16
 
@@ -12,12 +22,25 @@ class UploadError(ValueError):
     """The upload itself is unusable; the message names the problem and is safe to show."""
 
 
-def human_size(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} bytes"
+def phase_limit(phase) -> UploadLimit:
+    return UploadLimit(bytes=phase.max_upload_bytes, owner="this phase's")
+
+
+def phase_limit_for_url(request, **url_kwargs) -> UploadLimit | None:
+    """`upload_limit` resolver of the submission views: the phase named by the URL (`pk`, or `challenge` and `phase`
+    slugs); None when there is no such phase (the view answers 404 itself)."""
+    from spinebench.challenges.models import Phase
+
+    if "pk" in url_kwargs:
+        lookup = {"pk": url_kwargs["pk"]} if str(url_kwargs["pk"]).isdigit() else None
+    else:
+        lookup = {"challenge__slug": url_kwargs.get("challenge"), "slug": url_kwargs.get("phase")}
+    limit = Phase.objects.filter(**lookup).values_list("max_upload_bytes", flat=True).first() if lookup else None
+    return None if limit is None else UploadLimit(bytes=limit, owner="this phase's")
+
+
+def zip_limits(phase) -> ZipLimits:
+    return ZipLimits(max_entries=settings.SPINEBENCH_ZIP_MAX_ENTRIES, max_total_bytes=phase.output_limit_mb * 1024**2)
 
 
 def check_size(size: int, *, limit: int, name: str) -> None:
@@ -52,40 +75,51 @@ def check_utf8_text(chunks, *, name: str) -> None:
         raise UploadError(f"{name}: the file contains only whitespace")
 
 
+def display_name(uploaded, default: str) -> str:
+    """The uploader's file name as messages quote it: the last path part, at most 80 characters."""
+    name = (getattr(uploaded, "name", "") or default).replace("\\", "/").rsplit("/", 1)[-1]
+    return name if len(name) <= 80 else name[:80] + "…"
+
+
 def check_predictions_csv(uploaded, *, limit: int) -> None:
     """`uploaded`: a Django File/UploadedFile. Raises UploadError with a specific message."""
-    name = getattr(uploaded, "name", "predictions") or "predictions"
-    name = name.rsplit("/", 1)[-1]
+    name = display_name(uploaded, "predictions")
     check_size(uploaded.size, limit=limit, name=name)
     uploaded.seek(0)
     check_utf8_text(uploaded.chunks(CHUNK), name=name)
     uploaded.seek(0)
 
 
-def check_predictions_zip(uploaded, *, limit: int, unpacked_limit: int) -> None:
+def check_predictions_zip(uploaded, *, limit: int, limits: ZipLimits) -> None:
     """A zip of per-case folders (`<case_id>/segmentation.nii.gz`, ...) for tasks whose predictions are files per
-    case: a readable zip, no member escaping the archive or being a link, unpacked size under `unpacked_limit`."""
-    import stat
-    import zipfile
-    from pathlib import PurePosixPath
-
-    name = (getattr(uploaded, "name", "") or "predictions.zip").rsplit("/", 1)[-1]
+    case: sound enough that unpacking it for scoring cannot fail (spinebench.uploads.zips.check_zip decompresses
+    every member, bounded by `limits`)."""
+    name = display_name(uploaded, "predictions.zip")
     check_size(uploaded.size, limit=limit, name=name)
     uploaded.seek(0)
     try:
-        archive = zipfile.ZipFile(uploaded)
-    except zipfile.BadZipFile:
-        raise UploadError(f"{name}: not a zip archive; upload a .zip with one folder per case") from None
-    total = 0
-    for member in archive.infolist():
-        path = PurePosixPath(member.filename)
-        if path.is_absolute() or ".." in path.parts or "\\" in member.filename:
-            raise UploadError(f"{name}: member {member.filename!r} points outside the archive")
-        if stat.S_ISLNK(member.external_attr >> 16):
-            raise UploadError(f"{name}: member {member.filename!r} is a symbolic link; links are not accepted")
-        total += member.file_size
-        if total > unpacked_limit:
-            raise UploadError(f"{name}: unpacks to more than {human_size(unpacked_limit)}")
-    if not archive.infolist():
-        raise UploadError(f"{name}: the archive is empty")
+        check_zip(uploaded, name=name, limits=limits)
+    except ZipRefused as problem:
+        message = str(problem)
+        if message.endswith("not a zip archive"):
+            message += "; upload a .zip with one folder per case"
+        raise UploadError(message) from None
     uploaded.seek(0)
+
+
+@contextmanager
+def predictions_location(submission):
+    """The stored predictions as a path the evaluator reads: the CSV file, or a zipped per-case folder unpacked
+    into a fresh temporary directory (spinebench.uploads.zips.extract_zip: bounded, nothing written outside it).
+    A zip that cannot be unpacked raises UploadError with the reason, for the caller to fail the submission."""
+    stored = Path(submission.predictions_file.path)
+    if stored.suffix != ".zip":
+        yield stored
+        return
+    with tempfile.TemporaryDirectory(prefix="spinebench-predictions-") as tmp:
+        try:
+            with stored.open("rb") as handle:
+                root = extract_zip(handle, Path(tmp), name="predictions.zip", limits=zip_limits(submission.phase))
+        except ZipRefused as problem:
+            raise UploadError(str(problem)) from None
+        yield root

@@ -14,31 +14,43 @@ from spinebench.challenges.permissions import (
 )
 from spinebench.challenges.registry import metric_title
 from spinebench.leaderboards.views import get_visible_phase
+from spinebench.uploads.handlers import refusal_of
+from spinebench.uploads.middleware import upload_limit
 
 from . import case_viewer, plots
 from .forms import SubmissionForm
 from .models import Submission
 from .quota import submission_quota
 from .services import SubmissionRefused, cancel_submission, create_submission
+from .uploads import phase_limit_for_url
 
 
 @login_required
+@upload_limit(phase_limit_for_url)
 def submission_create(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
     form = SubmissionForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    status = 200
+    too_large = refusal_of(request)  # the body was over a limit and was never stored
+    if too_large is not None:
+        form = SubmissionForm(request.POST)
+        form.add_error(None, str(too_large))
+        status = too_large.status
+    elif request.method == "POST" and form.is_valid():
         try:
             submission = create_submission(
                 phase=phase, user=request.user, upload=form.cleaned_data["file"], comment=form.cleaned_data["comment"]
             )
         except SubmissionRefused as refusal:
             form.add_error(None, str(refusal))
+            status = 413 if refusal.code in ("too_large", "quota") else 200
         else:
             return redirect(submission)
     return render(
         request,
         "submissions/create.html",
-        {
+        status=status,
+        context={
             "form": form,
             "phase": phase,
             "challenge": phase.challenge,
