@@ -9,7 +9,6 @@ from django.views.decorators.http import require_POST
 
 from spinebench.datasets.models import Dataset
 from spinebench.leaderboards.services import leaderboard_rows
-from spinebench.submissions.models import Submission
 
 from .browse import ChallengeFilters, baseline_methods, browse_challenges, challenge_badges, listed_tasks, phase_window
 from .models import Registration
