@@ -231,3 +231,24 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Email (Django's email framework). Production: EMAIL_URL, e.g. smtp+tls://user:password@mail.example.org:587
+# (django-environ's email_url). Without it (the embedded default, `make run`) every mail is written as a file under
+# var/mail/ (SPINEBENCH_VAR_DIR/mail), so sign-up and password reset work on a laptop without a mail server.
+EMAIL_URL = env("EMAIL_URL", default="")
+if EMAIL_URL:
+    globals().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)  # seconds; a hung server fails the try (it is retried) instead of hanging
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="SpineBench <noreply@localhost>")
+SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# Absolute links in mails sent by tasks (notifications), which have no request to take the host from.
+SPINEBENCH_SITE_URL = env("SPINEBENCH_SITE_URL", default="http://127.0.0.1:8000")
+# Email verification and email change links stop working after this many hours (password reset: PASSWORD_RESET_TIMEOUT).
+SPINEBENCH_EMAIL_LINK_HOURS = env.int("SPINEBENCH_EMAIL_LINK_HOURS", default=48)
+# Notifications: listens to submissions and registrations (it comes after them), mails from the scoring queue.
+INSTALLED_APPS.append("spinebench.notifications")
+CELERY_TASK_ROUTES["spinebench.notifications.tasks.*"] = {"queue": "scoring"}
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.accounts.context_processors.account_notice")
