@@ -26,6 +26,8 @@ class SignupForm(UserCreationForm):
 
 
 class ProfileForm(forms.ModelForm):
+    website = forms.URLField(required=False, assume_scheme="https", help_text="Your or your group's web page.")
+
     class Meta:
         model = Profile
         fields = ["display_name", "affiliation", "website", "orcid", "github", "show_on_leaderboards"]
