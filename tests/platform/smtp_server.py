@@ -37,7 +37,7 @@ class SmtpServer:
     def __init__(self):
         self.inbox = Inbox()
         self.port = free_port()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.running = False
 
     @property
     def url(self) -> str:
@@ -46,9 +46,12 @@ class SmtpServer:
     def start(self):
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
         self.controller.start()
+        self.running = True
 
     def stop(self):
-        self.controller.stop()
+        if self.running:
+            self.controller.stop()
+            self.running = False
 
     def configure(self, settings) -> None:
         """Set Django's EMAIL_* settings the way production does: from an EMAIL_URL."""

@@ -37,8 +37,8 @@ def _dispatch(notification_pk: int) -> None:
     try:
         send_notification_email.delay(notification_pk=notification_pk)
     except Exception as error:  # a broker outage must not break the request; the row records it
-        log.exception("notification %s: mail task not queued", notification_pk)
-        Notification.objects.filter(pk=notification_pk).update(email_error=f"not queued: {error}"[:2000])
+        log.exception("notification %s: mail task not started", notification_pk)
+        Notification.objects.filter(pk=notification_pk).update(email_error=f"mail task not started: {error}"[:2000])
 
 
 def mark_read(*, user, pks=None) -> int:

@@ -1,9 +1,9 @@
-"""Notifications from status changes, without touching the code that makes them: each watched model remembers the
-status it was loaded with (post_init), and post_save notifies when the saved status differs and is one we report."""
+"""Notifications from status changes, without touching the code that makes them: pre_save reads the stored status,
+post_save notifies when the save changed it to one we report (so re-saving an unchanged status never notifies)."""
 
 from __future__ import annotations
 
-from django.db.models.signals import post_init, post_save
+from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
 from spinebench.challenges.models import Registration
@@ -13,26 +13,28 @@ from spinebench.submissions.status import Status
 from .kinds import Kind
 from .services import notify
 
-_LOADED = "_notifications_loaded_status"
+_BEFORE = "_notifications_status_before_save"
 
 
-@receiver(post_init, sender=Submission)
-@receiver(post_init, sender=Registration)
-def remember_status(sender, instance, **kwargs):
-    # Deferred fields (.only()) are not loaded: reading them would query; such an instance is never compared.
-    if "status" in instance.__dict__:
-        setattr(instance, _LOADED, instance.status)
+@receiver(pre_save, sender=Submission)
+@receiver(pre_save, sender=Registration)
+def remember_status(sender, instance, update_fields=None, **kwargs):
+    """The status in the database just before this save (one indexed read, only for saves that write status)."""
+    if instance._state.adding or instance.pk is None or (update_fields is not None and "status" not in update_fields):
+        setattr(instance, _BEFORE, None)
+        return
+    setattr(instance, _BEFORE, sender.objects.filter(pk=instance.pk).values_list("status", flat=True).first())
 
 
 def _changed_to(instance, created: bool) -> str | None:
-    before = None if created else getattr(instance, _LOADED, None)
-    now = instance.status
-    setattr(instance, _LOADED, now)
+    """The new status when this save changed it (or created the row with it), else None."""
+    before = getattr(instance, _BEFORE, None)
+    setattr(instance, _BEFORE, None)
     if created:
-        return now
-    if before is None or before == now:
+        return instance.status
+    if before is None or before == instance.status:
         return None
-    return now
+    return instance.status
 
 
 @receiver(post_save, sender=Submission)
