@@ -192,3 +192,17 @@ def test_token_page_shows_the_secret_once_and_revokes():
     assert client.post(f"/accounts/tokens/{token.pk}/revoke/").status_code == 302
     assert api.get("/api/auth/tokens/").status_code == 401
     assert "revoked" in client.get("/accounts/tokens/").content.decode()
+
+
+def test_account_and_notification_pages_satisfy_the_content_security_policy():
+    from .test_headers import assert_page_satisfies_policy
+
+    user = UserFactory(email="")
+    client = Client()
+    client.force_login(user)
+    for url in ("/accounts/profile/", "/accounts/tokens/", "/notifications/", "/notifications/preferences/",
+                "/accounts/password_change/"):
+        assert_page_satisfies_policy(client.get(url))
+    anonymous = Client()
+    for url in ("/accounts/password_reset/", "/accounts/signup/"):
+        assert_page_satisfies_policy(anonymous.get(url))
