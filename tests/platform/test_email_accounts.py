@@ -206,3 +206,54 @@ def test_account_and_notification_pages_satisfy_the_content_security_policy():
     anonymous = Client()
     for url in ("/accounts/password_reset/", "/accounts/signup/"):
         assert_page_satisfies_policy(anonymous.get(url))
+
+
+def test_signup_with_the_mail_server_down_still_creates_the_account(smtp):
+    smtp.stop()
+    client = Client()
+    response = signup(client, username="patient", email="patient@example.org")
+    assert response.status_code == 302
+    page = client.get(response.url).content.decode()
+    assert "We could not send the mail just now" in page and "Send a new link" in page
+    user = get_user_model().objects.get(username="patient")
+    assert not has_verified_email(user)
+    smtp.start()
+    client.post("/accounts/verify-again/")
+    [mail] = smtp.inbox.to("patient@example.org")
+    assert client.get(link_path(body(mail), "/accounts/verify/")).status_code == 302
+    assert has_verified_email(user)
+
+
+@pytest.mark.parametrize(
+    ("email_url", "expected"),
+    [
+        (None, {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": "{var}/mail"}),
+        ("smtp+tls://mailer:s3cret@mail.example.org:587", {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "mail.example.org",
+            "EMAIL_PORT": 587, "EMAIL_HOST_USER": "mailer", "EMAIL_HOST_PASSWORD": "s3cret", "EMAIL_USE_TLS": True,
+        }),
+    ],
+    ids=["embedded-files", "email-url"],
+)
+def test_email_settings_come_from_the_environment(tmp_path, email_url, expected):
+    """A fresh interpreter imports the base settings as `make run` / production would (no pytest overrides)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {key: value for key, value in os.environ.items() if key not in ("EMAIL_URL", "DEFAULT_FROM_EMAIL")}
+    env.update({"SPINEBENCH_VAR_DIR": str(tmp_path), "PYTHONPATH": os.pathsep.join([str(repo / "platform"), str(repo)])})
+    if email_url:
+        env["EMAIL_URL"] = email_url
+    names = sorted(expected) + ["DEFAULT_FROM_EMAIL"]
+    code = (
+        "import json; from spinebench.settings import base as s; "
+        f"print(json.dumps({{n: getattr(s, n) for n in {names!r}}}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=tmp_path)
+    values = json.loads(out.stdout.strip().splitlines()[-1])
+    want = {key: (value.format(var=tmp_path) if isinstance(value, str) else value) for key, value in expected.items()}
+    assert values == want | {"DEFAULT_FROM_EMAIL": "SpineBench <noreply@localhost>"}
