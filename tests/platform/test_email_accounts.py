@@ -11,7 +11,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.test import Client
-
 from spinebench.accounts.email_links import VERIFY_SALT, make_token
 from spinebench.accounts.models import ApiToken, Profile
 from spinebench.accounts.profiles import has_verified_email

@@ -9,14 +9,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
-
 from spinebench.accounts.email_links import mark_verified
 from spinebench.challenges.models import Registration
 from spinebench.notifications.kinds import Kind
 from spinebench.notifications.models import EmailPreference, Notification
 from spinebench.notifications.tasks import MAX_RETRIES, send_notification_email
 from spinebench.submissions.services import create_submission
-from spinebench.submissions.status import Status, transition
 
 from .aasce_data import HIDDEN_ANGLES
 from .conftest import csv_upload

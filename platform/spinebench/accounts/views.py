@@ -15,9 +15,13 @@ from . import email_links
 from .forms import EmailChangeForm, ProfileForm, SignupForm, TokenForm
 from .lockout import lockout_response
 from .models import ApiToken
-from .serializers import ApiTokenSerializer, IssuedTokenSerializer, TokenRequestSerializer
-from .throttles import AnonThrottle, TokenEndpointThrottle
 from .profiles import has_verified_email, profile_for
+from .serializers import (
+    ApiTokenSerializer,
+    IssuedTokenSerializer,
+    TokenRequestSerializer,
+)
+from .throttles import AnonThrottle, TokenEndpointThrottle
 from .tokens import TokenRefused, issue_token, revoke
 
 MAIL_NOT_SENT = "We could not send the mail just now; please use 'send a new link' in a few minutes."
