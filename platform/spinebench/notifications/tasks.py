@@ -1,4 +1,4 @@
-"""Mailing a notification (queue `scoring`). The notification row exists before this runs; an SMTP failure is
+"""Mailing a notification (queue `scoring`, by CELERY_TASK_ROUTES). The notification row exists before this runs; an SMTP failure is
 retried with exponential backoff, and after the last try the error is recorded on the row, which stays."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def build_message(notification: Notification) -> EmailMessage:
 
 
 @shared_task(
-    bind=True, queue="scoring", autoretry_for=MAIL_ERRORS, max_retries=MAX_RETRIES,
+    bind=True, autoretry_for=MAIL_ERRORS, max_retries=MAX_RETRIES,
     retry_backoff=30, retry_backoff_max=600, retry_jitter=True,
 )
 def send_notification_email(self, *, notification_pk: int) -> str:
