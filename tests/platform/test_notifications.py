@@ -189,7 +189,7 @@ def test_notification_page_lists_and_marks_read(phase, participant, other_user, 
     client = Client()
     client.force_login(participant)
     page = client.get("/notifications/").content.decode()
-    assert "2 unread" in page and BAD_LINE.replace("'", "&#x27;") in page
+    assert "2 unread" in page and 'Notifications <span class="badge">2</span>' in page  # header count and BAD_LINE.replace("'", "&#x27;") in page
     client.post("/notifications/read/", {"pk": first.pk})
     first.refresh_from_db(), second.refresh_from_db()
     assert first.read_at is not None and second.read_at is None
@@ -211,3 +211,16 @@ def test_preferences_page_switches_kinds(participant):
     muted = set(EmailPreference.objects.filter(user=participant).values_list("kind", flat=True))
     assert muted == {Kind.SUBMISSION_SUCCEEDED, Kind.REGISTRATION_REJECTED}
     assert Client().post("/notifications/unsubscribe/not-a-token/").status_code == 400
+
+
+def test_broker_down_keeps_the_notification_and_records_why(
+    phase, verified, eager_tasks, django_capture_on_commit_callbacks, monkeypatch
+):
+    def broker_down(**kwargs):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(send_notification_email, "delay", broker_down)
+    submission = submit(phase, verified, csv_upload(content=BAD_CSV), django_capture_on_commit_callbacks)
+    assert submission.status == "failed"
+    [note] = Notification.objects.filter(user=verified)
+    assert note.emailed_at is None and note.email_error.startswith("mail task not started: ")

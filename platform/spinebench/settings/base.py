@@ -252,3 +252,4 @@ SPINEBENCH_EMAIL_LINK_HOURS = env.int("SPINEBENCH_EMAIL_LINK_HOURS", default=48)
 INSTALLED_APPS.append("spinebench.notifications")
 CELERY_TASK_ROUTES["spinebench.notifications.tasks.*"] = {"queue": "scoring"}
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.accounts.context_processors.account_notice")
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.notifications.context_processors.unread_notifications")
