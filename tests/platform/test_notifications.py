@@ -224,3 +224,27 @@ def test_broker_down_keeps_the_notification_and_records_why(
     assert submission.status == "failed"
     [note] = Notification.objects.filter(user=verified)
     assert note.emailed_at is None and note.email_error.startswith("mail task not started: ")
+
+
+def test_notification_api_lists_own_and_marks_read(phase, participant, other_user, eager_tasks, django_capture_on_commit_callbacks):
+    from rest_framework.test import APIClient
+
+    submit(phase, participant, csv_upload(content=BAD_CSV), django_capture_on_commit_callbacks)
+    submit(phase, participant, csv_upload(GOOD), django_capture_on_commit_callbacks)
+    failed = Notification.objects.get(user=participant, kind=Kind.SUBMISSION_FAILED)
+    api = APIClient()
+    assert api.get("/api/notifications/").status_code in (401, 403)
+    api.force_authenticate(participant)
+    listed = api.get("/api/notifications/").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert [row["kind"] for row in rows] == [Kind.SUBMISSION_SUCCEEDED, Kind.SUBMISSION_FAILED]
+    assert BAD_LINE in rows[1]["body"] and "email_error" not in rows[1]
+    assert api.post(f"/api/notifications/{failed.pk}/read/").json() == {"marked_read": 1}
+    unread = api.get("/api/notifications/?unread=1").json()
+    assert [row["kind"] for row in (unread["results"] if isinstance(unread, dict) else unread)] == [Kind.SUBMISSION_SUCCEEDED]
+    outsider = APIClient()
+    outsider.force_authenticate(other_user)
+    assert outsider.post(f"/api/notifications/{failed.pk}/read/").status_code == 404
+    assert outsider.get("/api/notifications/").json() in ([], {"count": 0, "next": None, "previous": None, "results": []})
+    assert api.post("/api/notifications/read-all/").json() == {"marked_read": 1}
+    assert b"/api/notifications/read-all/" in APIClient().get("/api/schema/").content

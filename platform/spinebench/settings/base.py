@@ -253,3 +253,8 @@ INSTALLED_APPS.append("spinebench.notifications")
 CELERY_TASK_ROUTES["spinebench.notifications.tasks.*"] = {"queue": "scoring"}
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.accounts.context_processors.account_notice")
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.notifications.context_processors.unread_notifications")
+# Several models have a `kind` field: name their enums in the OpenAPI schema.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "NotificationKindEnum": "spinebench.notifications.kinds.Kind",
+    "ApiTokenKindEnum": "spinebench.accounts.models.ApiToken.Kind",
+})
