@@ -256,3 +256,23 @@ def test_email_settings_come_from_the_environment(tmp_path, email_url, expected)
     values = json.loads(out.stdout.strip().splitlines()[-1])
     want = {key: (value.format(var=tmp_path) if isinstance(value, str) else value) for key, value in expected.items()}
     assert values == want | {"DEFAULT_FROM_EMAIL": "SpineBench <noreply@localhost>"}
+
+
+def test_embedded_default_writes_mails_under_var_mail(tmp_path):
+    """`make run` without EMAIL_URL: a mail sent through Django lands as a file in SPINEBENCH_VAR_DIR/mail."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {key: value for key, value in os.environ.items() if key != "EMAIL_URL"}
+    env.update({
+        "SPINEBENCH_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "spinebench.settings.local",
+        "PYTHONPATH": os.pathsep.join([str(repo / "platform"), str(repo)]),
+    })
+    code = "import django; django.setup(); from django.core.mail import send_mail; send_mail('Hi', 'body 42', None, ['a@example.org'])"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=tmp_path, capture_output=True)
+    [written] = list((tmp_path / "mail").iterdir())
+    text = written.read_text()
+    assert "Subject: Hi" in text and "body 42" in text and "To: a@example.org" in text
