@@ -23,6 +23,15 @@ PASSWORD = "correct-horse-battery"
 NEW_PASSWORD = "a-much-better-passphrase-42"
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()  # the hourly count of link mails per account lives in the cache
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def smtp(settings):
     server = SmtpServer()
@@ -276,3 +285,17 @@ def test_embedded_default_writes_mails_under_var_mail(tmp_path):
     [written] = list((tmp_path / "mail").iterdir())
     text = written.read_text()
     assert "Subject: Hi" in text and "body 42" in text and "To: a@example.org" in text
+
+
+def test_link_mails_per_account_are_limited(smtp, settings):
+    settings.SPINEBENCH_LINK_MAILS_PER_HOUR = 3
+    user = UserFactory(email="me@example.org")
+    client = Client()
+    client.force_login(user)
+    for n in range(3):
+        client.post("/accounts/profile/", {"action": "email", "email": f"target{n}@example.org"})
+    assert len(smtp.inbox.messages) == 3
+    refused = client.post("/accounts/profile/", {"action": "email", "email": "victim@example.org"}, follow=True)
+    assert "You asked for many link mails in the last hour" in refused.content.decode()
+    assert client.post("/accounts/verify-again/", follow=True).status_code == 200
+    assert len(smtp.inbox.messages) == 3 and not smtp.inbox.to("victim@example.org")

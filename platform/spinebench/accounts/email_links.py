@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -65,8 +66,26 @@ def read_token(token: str, *, salt: str) -> LinkPayload:
         raise LinkInvalid from None
 
 
-def _send(*, to: str, subject: str, template: str, context: dict) -> bool:
-    """Send one mail; a mail server that refuses or is down gives False (the page says so), never a 500."""
+class TooManyMails(Exception):
+    """More link mails for one account than SPINEBENCH_LINK_MAILS_PER_HOUR: the form is not a way to spam others."""
+
+
+def _count_link_mail(user) -> None:
+    key = f"spinebench:link-mails:{user.pk}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        sent = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+        sent = 1
+    if sent > settings.SPINEBENCH_LINK_MAILS_PER_HOUR:
+        raise TooManyMails
+
+
+def _send(*, user, to: str, subject: str, template: str, context: dict) -> bool:
+    """Send one mail; a mail server that refuses or is down gives False (the page says so), never a 500.
+    Raises TooManyMails past the hourly limit of link mails for this account."""
+    _count_link_mail(user)
     body = render_to_string(template, context)
     try:
         send_mail(subject, body, None, [to])
@@ -80,7 +99,7 @@ def send_verification(*, request, user) -> bool:
     token = make_token(user=user, email=user.email, salt=VERIFY_SALT)
     link = request.build_absolute_uri(reverse("verify-email", kwargs={"token": token}))
     context = {"user": user, "link": link, "hours": settings.SPINEBENCH_EMAIL_LINK_HOURS}
-    return _send(to=user.email, subject="SpineBench: verify your email address",
+    return _send(user=user, to=user.email, subject="SpineBench: verify your email address",
                  template="accounts/email/verify.txt", context=context)
 
 
@@ -88,7 +107,7 @@ def send_change_confirmation(*, request, user, new_email: str) -> bool:
     token = make_token(user=user, email=new_email, salt=CHANGE_SALT)
     link = request.build_absolute_uri(reverse("confirm-email-change", kwargs={"token": token}))
     context = {"user": user, "link": link, "new_email": new_email, "hours": settings.SPINEBENCH_EMAIL_LINK_HOURS}
-    return _send(to=new_email, subject="SpineBench: confirm your new email address",
+    return _send(user=user, to=new_email, subject="SpineBench: confirm your new email address",
                  template="accounts/email/change.txt", context=context)
 
 

@@ -25,6 +25,20 @@ from .throttles import AnonThrottle, TokenEndpointThrottle
 from .tokens import TokenRefused, issue_token, revoke
 
 MAIL_NOT_SENT = "We could not send the mail just now; please use 'send a new link' in a few minutes."
+TOO_MANY = "You asked for many link mails in the last hour; please wait a while before asking for another."
+
+
+def _mail_link(request, send, sent_message: str, **kwargs) -> None:
+    """Send a link mail and say on the next page whether it went out."""
+    try:
+        sent = send(request=request, **kwargs)
+    except email_links.TooManyMails:
+        messages.warning(request, TOO_MANY)
+        return
+    if sent:
+        messages.info(request, sent_message)
+    else:
+        messages.warning(request, MAIL_NOT_SENT)
 
 
 def signup(request):
@@ -33,10 +47,8 @@ def signup(request):
         user = form.save()
         profile_for(user)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        if email_links.send_verification(request=request, user=user):
-            messages.info(request, f"We sent a link to {user.email}: follow it to verify your address.")
-        else:
-            messages.warning(request, MAIL_NOT_SENT)
+        _mail_link(request, email_links.send_verification,
+                   f"We sent a link to {user.email}: follow it to verify your address.", user=user)
         return redirect("challenges:list")
     return render(request, "registration/signup.html", {"form": form})
 
@@ -71,10 +83,8 @@ def resend_verification(request):
         messages.warning(request, "Add an email address first.")
     elif has_verified_email(user):
         messages.info(request, f"{user.email} is already verified.")
-    elif email_links.send_verification(request=request, user=user):
-        messages.info(request, f"We sent a new link to {user.email}.")
     else:
-        messages.warning(request, MAIL_NOT_SENT)
+        _mail_link(request, email_links.send_verification, f"We sent a new link to {user.email}.", user=user)
     return redirect("profile" if request.user.is_authenticated else "login")
 
 
@@ -94,10 +104,9 @@ def profile(request):
         email_form = EmailChangeForm(request.POST, user=request.user)
         if email_form.is_valid():
             new_email = email_form.cleaned_data["email"]
-            if email_links.send_change_confirmation(request=request, user=request.user, new_email=new_email):
-                messages.info(request, f"We sent a link to {new_email}; your address changes when you follow it.")
-            else:
-                messages.warning(request, MAIL_NOT_SENT)
+            _mail_link(request, email_links.send_change_confirmation,
+                       f"We sent a link to {new_email}; your address changes when you follow it.",
+                       user=request.user, new_email=new_email)
             return redirect("profile")
     context = {"form": form, "email_form": email_form, "verified": has_verified_email(request.user)}
     return render(request, "accounts/profile.html", context)

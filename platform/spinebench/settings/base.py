@@ -248,6 +248,8 @@ SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 SPINEBENCH_SITE_URL = env("SPINEBENCH_SITE_URL", default="http://127.0.0.1:8000")
 # Email verification and email change links stop working after this many hours (password reset: PASSWORD_RESET_TIMEOUT).
 SPINEBENCH_EMAIL_LINK_HOURS = env.int("SPINEBENCH_EMAIL_LINK_HOURS", default=48)
+# Verification / email-change mails one account may ask for per hour (the change form must not be a spam relay).
+SPINEBENCH_LINK_MAILS_PER_HOUR = env.int("SPINEBENCH_LINK_MAILS_PER_HOUR", default=5)
 # Notifications: listens to submissions and registrations (it comes after them), mails from the scoring queue.
 INSTALLED_APPS.append("spinebench.notifications")
 CELERY_TASK_ROUTES["spinebench.notifications.tasks.*"] = {"queue": "scoring"}
