@@ -27,7 +27,7 @@ def test_new_user_registers_joins_uploads_and_sees_the_rank(client, eager_tasks,
         client.post(reverse("submissions:create", args=["aasce-2019", phase.slug]), {"file": csv_upload(worse)})
     client.logout()
 
-    response = client.post(reverse("signup"), {"username": "newcomer", "password1": "a-Long-pass-9", "password2": "a-Long-pass-9"})
+    response = client.post(reverse("signup"), {"username": "newcomer", "email": "newcomer@example.org", "password1": "a-Long-pass-9", "password2": "a-Long-pass-9"})
     assert response.status_code == 302
     page = client.get(reverse("challenges:detail", args=["aasce-2019"])).content.decode()
     assert "Join AASCE 2019" in page

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from .models import ApiToken
+from .models import ApiToken, Profile
 
 
 @admin.register(ApiToken)
@@ -23,3 +23,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke_tokens(self, request, queryset):
         count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
         self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    """Verification is only set by following a link; operators see it, they do not fake it."""
+
+    list_display = ["user", "display_name", "affiliation", "show_on_leaderboards", "verified_email", "email_verified_at"]
+    search_fields = ["user__username", "display_name", "affiliation", "verified_email"]
+    readonly_fields = ["user", "verified_email", "email_verified_at"]

@@ -4,6 +4,7 @@ usable token; every token expires, and a `worker` token (a site's remote worker 
 from __future__ import annotations
 
 import hashlib
+import re
 
 from django.conf import settings
 from django.db import models
@@ -69,3 +70,63 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked is None and not self.is_expired
+
+
+ORCID_RE = r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$"
+GITHUB_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$"
+
+
+def validate_orcid(value: str) -> None:
+    """Shape and ISO 7064 11-2 check digit: a typo in an ORCID iD is caught here, not by a dead link later."""
+    from django.core.exceptions import ValidationError
+
+    if not re.match(ORCID_RE, value or ""):
+        raise ValidationError("An ORCID iD looks like 0000-0002-1825-0097 (four groups of four characters).")
+    digits = value.replace("-", "")
+    total = 0
+    for char in digits[:-1]:
+        total = (total + int(char)) * 2
+    check = (12 - total % 11) % 11
+    expected = "X" if check == 10 else str(check)
+    if digits[-1] != expected:
+        raise ValidationError("This ORCID iD's check digit does not match; please copy it again from orcid.org.")
+
+
+def validate_github(value: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    if not re.match(GITHUB_RE, value or ""):
+        raise ValidationError("A GitHub username has letters, digits and single hyphens (at most 39 characters).")
+
+
+class Profile(models.Model):
+    """What a participant tells about themself, and whether their email address is verified. Created on demand
+    (`profile_for`), so accounts made before profiles existed keep working."""
+
+    class LeaderboardName(models.TextChoices):
+        USERNAME = "username", "My username only"
+        PROFILE = "profile", "My display name and affiliation"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    display_name = models.CharField(max_length=100, blank=True)
+    affiliation = models.CharField(max_length=200, blank=True)
+    website = models.URLField(blank=True, help_text="https://...")
+    orcid = models.CharField(max_length=19, blank=True, validators=[validate_orcid], verbose_name="ORCID iD")
+    github = models.CharField(max_length=39, blank=True, validators=[validate_github], verbose_name="GitHub username")
+    show_on_leaderboards = models.CharField(
+        max_length=10, choices=LeaderboardName.choices, default=LeaderboardName.USERNAME,
+        help_text="What leaderboards show for your entries.",
+    )
+    verified_email = models.EmailField(
+        blank=True, help_text="The address that was verified; a verification holds only while it is the account's."
+    )
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user.get_username()}"
+
+    @property
+    def leaderboard_name(self) -> str:
+        if self.show_on_leaderboards == self.LeaderboardName.PROFILE and self.display_name:
+            return f"{self.display_name} ({self.affiliation})" if self.affiliation else self.display_name
+        return self.user.get_username()

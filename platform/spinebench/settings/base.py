@@ -298,3 +298,31 @@ SPINEBENCH_USER_STORAGE_QUOTA_BYTES = env.int("SPINEBENCH_USER_STORAGE_QUOTA_BYT
 SPINEBENCH_CHALLENGE_STORAGE_QUOTA_BYTES = env.int("SPINEBENCH_CHALLENGE_STORAGE_QUOTA_BYTES", default=500 * 1024**3)
 # Any zip read from an upload: at most this many entries (its unpacked bytes are capped by the phase).
 SPINEBENCH_ZIP_MAX_ENTRIES = env.int("SPINEBENCH_ZIP_MAX_ENTRIES", default=10_000)
+# Email (Django's email framework). Production: EMAIL_URL, e.g. smtp+tls://user:password@mail.example.org:587
+# (django-environ's email_url). Without it (the embedded default, `make run`) every mail is written as a file under
+# var/mail/ (SPINEBENCH_VAR_DIR/mail), so sign-up and password reset work on a laptop without a mail server.
+EMAIL_URL = env("EMAIL_URL", default="")
+if EMAIL_URL:
+    globals().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)  # seconds; a hung server fails the try (it is retried) instead of hanging
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="SpineBench <noreply@localhost>")
+SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# Absolute links in mails sent by tasks (notifications), which have no request to take the host from.
+SPINEBENCH_SITE_URL = env("SPINEBENCH_SITE_URL", default="http://127.0.0.1:8000")
+# Email verification and email change links stop working after this many hours (password reset: PASSWORD_RESET_TIMEOUT).
+SPINEBENCH_EMAIL_LINK_HOURS = env.int("SPINEBENCH_EMAIL_LINK_HOURS", default=48)
+# Verification / email-change mails one account may ask for per hour (the change form must not be a spam relay).
+SPINEBENCH_LINK_MAILS_PER_HOUR = env.int("SPINEBENCH_LINK_MAILS_PER_HOUR", default=5)
+# Notifications: listens to submissions and registrations (it comes after them), mails from the scoring queue.
+INSTALLED_APPS.append("spinebench.notifications")
+CELERY_TASK_ROUTES["spinebench.notifications.tasks.*"] = {"queue": "scoring"}
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.accounts.context_processors.account_notice")
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.notifications.context_processors.unread_notifications")
+# Several models have a `kind` field: name their enums in the OpenAPI schema.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "NotificationKindEnum": "spinebench.notifications.kinds.Kind",
+    "ApiTokenKindEnum": "spinebench.accounts.models.ApiToken.Kind",
+})
