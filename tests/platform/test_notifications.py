@@ -189,7 +189,7 @@ def test_notification_page_lists_and_marks_read(phase, participant, other_user, 
     client = Client()
     client.force_login(participant)
     page = client.get("/notifications/").content.decode()
-    assert "2 unread" in page and 'Notifications <span class="badge">2</span>' in page  # header count and BAD_LINE.replace("'", "&#x27;") in page
+    assert "2 unread" in page and 'Notifications <span class="badge text-bg-light">2<span class="visually-hidden"> unread</span></span>' in page  # header count and BAD_LINE.replace("'", "&#x27;") in page
     client.post("/notifications/read/", {"pk": first.pk})
     first.refresh_from_db(), second.refresh_from_db()
     assert first.read_at is not None and second.read_at is None

@@ -86,6 +86,10 @@ def build_world() -> World:
     failed = _submit(phase=phase, user=users["participant"], content=BAD_PREDICTIONS)
     assert failed.status == "failed"
 
+    from spinebench.notifications.models import Notification
+
+    notification = Notification.objects.filter(user=users["participant"]).first() or Notification.objects.create(
+        user=users["participant"], kind="submission_failed", title="matrix notification", body=COMMENT, link="/")
     world.tokens = {name: issue_token(user=user, name="matrix").secret for name, user in users.items()}
     own = issue_token(user=users["participant"], name=TOKEN_NAME)
     world.tokens["participant"] = own.secret
@@ -94,6 +98,7 @@ def build_world() -> World:
         "challenge": challenge, "phase": phase, "hidden_phase": hidden_phase, "foreign": foreign,
         "foreign_phase": foreign_phase, "pending": pending, "ranked": ranked, "failed": failed,
         "train": phase.training_dataset, "test": phase.dataset, "participant_token": own.token,
+        "notification": notification,
     }
     organizers = frozenset({"organizer", "operator"})
     world.secrets = [
@@ -134,6 +139,8 @@ TARGETS = {
     "hidden test dataset": lambda w: {"pk": w.test.pk},
     "participant's token": lambda w: {"pk": w.participant_token.pk},
     "password reset link": lambda w: {"uidb64": "MQ", "token": "set-password"},
+    "forged signed link": lambda w: {"token": "forged-link-token"},
+    "participant's notification": lambda w: {"pk": w.notification.pk},
 }
 
 
@@ -231,6 +238,25 @@ ROWS: list[Row] = [
     # operator is sent on to the index.
     Row("admin:login", "GET", "-", cells(200, operator=302)),
     Row("admin:login", "POST", "-", cells(200)),
+    # Accounts: email links (a forged or stale link gets the friendly link-problem page), profile, token page.
+    *_get_and_post("verify-email", "forged signed link", cells(400)),
+    *_get_and_post("confirm-email-change", "forged signed link", cells(400)),
+    # A new verification link is asked for with a POST (its button): signed in, back to the profile; else log in.
+    Row("resend-verification", "POST", "-", cells(302, **PAGE_LOGIN)),
+    Row("resend-verification", "GET", "-", cells(405)),
+    *_get_and_post("profile", "-", cells(200, **PAGE_LOGIN)),
+    *_get_and_post("tokens", "-", cells(200, **PAGE_LOGIN)),
+    *_post_only("token-revoke", "participant's token", cells(404, participant=302, **PAGE_LOGIN)),
+    # Notifications (pages): one's own only.
+    *_get_and_post("notifications:list", "-", cells(200, **PAGE_LOGIN)),
+    *_post_only("notifications:mark-read", "-", cells(302, **PAGE_LOGIN)),
+    *_get_and_post("notifications:preferences", "-", cells(200, **PAGE_LOGIN)),
+    *_get_and_post("notifications:unsubscribe", "forged signed link", cells(400)),
+    # API: notifications, one's own only.
+    Row("notification-list", "GET", "-", cells(200, **API_REFUSED)),
+    Row("notification-detail", "GET", "participant's notification", cells(404, participant=200, **API_REFUSED)),
+    Row("notification-read", "POST", "participant's notification", cells(404, participant=200, **API_REFUSED)),
+    Row("notification-read-all", "POST", "-", cells(200, **API_REFUSED)),
     # API: tokens. The token exchange has no authentication at all (a worker token there is just a header).
     Row("api-token", "POST", "-", cells(400), why="no username/password: a validation error for everyone"),
     Row("api-token-item-list", "GET", "-", cells(200, **API_REFUSED)),

@@ -140,7 +140,9 @@ def test_unanswered_methods_are_refused(world, clients):
 
 #: The token exchange authenticates nobody by session (a password in, a token out), so no cross-site request can act
 #: as the signed-in user there: DRF leaves it without CSRF check, by design.
-CSRF_EXEMPT = {"api-token"}
+#: One-click unsubscribe (RFC 8058 List-Unsubscribe-Post): a mail client POSTs to the signed link without any session
+#: or cookie, so a CSRF token cannot exist there; the signed token in the URL is what authorises it.
+CSRF_EXEMPT = {"api-token", "notifications:unsubscribe"}
 
 
 def test_state_changing_requests_need_the_csrf_token(world):

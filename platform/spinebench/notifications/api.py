@@ -36,11 +36,11 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     @extend_schema(request=None, responses={200: MARKED})
     @action(detail=True, methods=["post"])
-    def read(self, request, pk=None):
+    def read(self, request, pk=None, format=None):
         notification = self.get_object()
         return Response({"marked_read": services.mark_read(user=request.user, pks=[notification.pk])})
 
     @extend_schema(request=None, responses={200: MARKED})
     @action(detail=False, methods=["post"], url_path="read-all")
-    def read_all(self, request):
+    def read_all(self, request, format=None):
         return Response({"marked_read": services.mark_read(user=request.user)})
