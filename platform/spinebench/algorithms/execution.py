@@ -83,15 +83,17 @@ def process_submission(submission_pk: int, *, client: docker.DockerClient | None
     if claim != "claimed":
         return claim
     try:
-        client = client or runner.docker_client()
-    except (docker.errors.DockerException, requests.exceptions.RequestException):
-        logger.exception("no container engine answers for submission %s", submission_pk)
-        fail_if_running(submission_pk, NO_ENGINE)
-        return "failed"
-    try:
-        runner.remove_managed_containers(client, labels={runner.LABEL_SUBMISSION: str(submission_pk)})
-        image = ensure_image(submission_pk, client=client)
+        image = validated_image(submission_pk)  # no engine needed: a bad archive is reported as such
         if image is None:
+            return "failed"
+        try:
+            client = client or runner.docker_client()
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            logger.exception("no container engine answers for submission %s", submission_pk)
+            fail_if_running(submission_pk, NO_ENGINE)
+            return "failed"
+        runner.remove_managed_containers(client, labels={runner.LABEL_SUBMISSION: str(submission_pk)})
+        if not load_image(submission_pk, image=image, client=client):
             return "failed"
         outcome = run_jobs(submission_pk, image=image, client=client)
         if outcome != "done":
@@ -128,52 +130,60 @@ def claim_run(submission_pk: int) -> str:
     return "claimed"
 
 
-def ensure_image(submission_pk: int, *, client: docker.DockerClient) -> AlgorithmImage | None:
-    """Validate the archive (first time only) and make sure its image is in the engine; None after a refusal."""
+def validated_image(submission_pk: int) -> AlgorithmImage | None:
+    """Validate the archive (first time only; a redelivered run keeps its image); None after a refusal."""
     run = AlgorithmRun.objects.select_related("image", "submission__phase").get(submission_id=submission_pk)
+    if run.image is not None:
+        return run.image
     submission = run.submission
-    if run.image is None:
-        config = ContainerConfig.for_phase(submission.phase)
-        if not submission.algorithm_archive:
-            fail_if_running(submission_pk, "This submission has no algorithm archive.")
-            return None
-        try:
-            described = inspect_archive(Path(submission.algorithm_archive.path),
-                                        max_image_bytes=config.image_size_limit_mb << 20)
-        except ArchiveError as error:
-            run.validation = [["archive", False, str(error)]]
-            run.save(update_fields=["validation"])
-            fail_if_running(submission_pk, f"Archive refused: {error}")
-            return None
-        image, created = AlgorithmImage.objects.get_or_create(image_id=described.image_id, defaults=dict(
-            archive_sha256=described.archive_sha256, creator=submission.creator, repo_tags=described.repo_tags,
-            user=described.user[:128], uid=described.uid, gid=described.gid, architecture=described.architecture,
-            os=described.os, size_bytes=described.size_bytes))
-        if not created:
-            AlgorithmImage.objects.filter(pk=image.pk).update(uploads=F("uploads") + 1, uid=described.uid,
-                                                              gid=described.gid)
-            image.refresh_from_db()
-        run.image, run.image_reused = image, not created
-        run.validation = [list(check) for check in described.checks]
-        run.save(update_fields=["image", "image_reused", "validation"])
-    if not image_in_engine(client, run.image.image_id):
-        config = ContainerConfig.for_phase(submission.phase)
-        try:
-            loaded = client.images.load(untagged_stream(Path(submission.algorithm_archive.path),
-                                                        max_image_bytes=config.image_size_limit_mb << 20))
-        except ArchiveError as error:
-            fail_if_running(submission_pk, f"Archive refused: {error}")
-            return None
-        except (docker.errors.ImageLoadError, docker.errors.APIError) as error:
-            # The engine answered and refused the archive: a problem of the archive, not of the engine.
-            message = getattr(error, "explanation", None) or str(error)
-            fail_if_running(submission_pk, f"Archive refused: the engine could not load the image ({shown(message, 300)})")
-            return None
-        if run.image.image_id not in {image.id for image in loaded}:
-            fail_if_running(submission_pk, "Archive refused: the archive's image could not be loaded as described by "
-                                           "its manifest.")
-            return None
-    return run.image
+    config = ContainerConfig.for_phase(submission.phase)
+    if not submission.algorithm_archive:
+        fail_if_running(submission_pk, "This submission has no algorithm archive.")
+        return None
+    try:
+        described = inspect_archive(Path(submission.algorithm_archive.path),
+                                    max_image_bytes=config.image_size_limit_mb << 20)
+    except ArchiveError as error:
+        run.validation = [["archive", False, str(error)]]
+        run.save(update_fields=["validation"])
+        fail_if_running(submission_pk, f"Archive refused: {error}")
+        return None
+    image, created = AlgorithmImage.objects.get_or_create(image_id=described.image_id, defaults=dict(
+        archive_sha256=described.archive_sha256, creator=submission.creator, repo_tags=described.repo_tags,
+        user=described.user[:128], uid=described.uid, gid=described.gid, architecture=described.architecture,
+        os=described.os, size_bytes=described.size_bytes))
+    if not created:
+        AlgorithmImage.objects.filter(pk=image.pk).update(uploads=F("uploads") + 1, uid=described.uid,
+                                                          gid=described.gid)
+        image.refresh_from_db()
+    run.image, run.image_reused = image, not created
+    run.validation = [list(check) for check in described.checks]
+    run.save(update_fields=["image", "image_reused", "validation"])
+    return image
+
+
+def load_image(submission_pk: int, *, image: AlgorithmImage, client: docker.DockerClient) -> bool:
+    """Make sure the image is in the engine, loading the archive without any of its tags; False after a refusal
+    (the engine could not load it: a problem of the archive, reported as one)."""
+    if image_in_engine(client, image.image_id):
+        return True
+    submission = Submission.objects.select_related("phase").get(pk=submission_pk)
+    config = ContainerConfig.for_phase(submission.phase)
+    try:
+        loaded = client.images.load(untagged_stream(Path(submission.algorithm_archive.path),
+                                                    max_image_bytes=config.image_size_limit_mb << 20))
+    except ArchiveError as error:
+        fail_if_running(submission_pk, f"Archive refused: {error}")
+        return False
+    except (docker.errors.ImageLoadError, docker.errors.APIError) as error:
+        message = getattr(error, "explanation", None) or str(error)
+        fail_if_running(submission_pk, f"Archive refused: the engine could not load the image ({shown(message, 300)})")
+        return False
+    if image.image_id not in {loaded_image.id for loaded_image in loaded}:
+        fail_if_running(submission_pk, "Archive refused: the archive's image could not be loaded as described by its "
+                                       "manifest.")
+        return False
+    return True
 
 
 def image_in_engine(client: docker.DockerClient, image_id: str) -> bool:

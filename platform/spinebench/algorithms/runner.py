@@ -364,7 +364,14 @@ def run_algorithm(*, client: docker.DockerClient, image: str, input_dir: Path, c
 
 def wait_for_exit(container, *, limits: Limits, started: float, should_stop) -> str:
     """Start the container and wait for it; kill it at the wall-clock limit or when `should_stop` answers."""
-    container.start()
+    try:
+        container.start()
+    except docker.errors.APIError as error:
+        if not error.is_client_error():
+            raise
+        # The engine refused to start the image's process (its entrypoint is missing or cannot run): a problem of
+        # the image, not of the engine. The engine's words name host paths, so they are not quoted.
+        return "the container could not start: the image's entrypoint or command is missing or cannot be executed"
     deadline = started + limits.wall_clock_s
     while True:
         remaining = deadline - time.monotonic()
