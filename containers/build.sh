@@ -76,7 +76,7 @@ build_layered() {
   tag=$(content_tag "$context" "$BASE_TAG" "$@")
   if have_image "spinebench/$name:$tag"; then reuse "spinebench/$name:$tag" "spinebench/$name:latest"; return; fi
   log "building spinebench/$name:$tag"
-  local args=(--build-arg "BASE_IMAGE=$BASE")
+  local args=(--build-arg "BASE_IMAGE=$BASE_ID")
   for extra in "$@"; do args+=(--build-arg "$extra"); done
   quiet_build "${args[@]}" -t "spinebench/$name:$tag" -t "spinebench/$name:latest" "$context"
   trust "spinebench/$name:$tag" "spinebench/$name:latest"
@@ -99,7 +99,7 @@ print(" ".join(f"{n}=={version(n)}" for n in names))' containers/evaluator/distr
   find "$context/evaluators" -name __pycache__ -prune -exec rm -rf {} +
   "$PYTHON" containers/evaluator/copy_site.py "$context/site" containers/evaluator/distributions.txt >&2
   log "building spinebench/evaluator:$tag"
-  quiet_build --build-arg "BASE_IMAGE=$BASE" -t "spinebench/evaluator:$tag" -t spinebench/evaluator:latest "$context"
+  quiet_build --build-arg "BASE_IMAGE=$BASE_ID" -t "spinebench/evaluator:$tag" -t spinebench/evaluator:latest "$context"
   trust "spinebench/evaluator:$tag" spinebench/evaluator:latest
   rm -rf "$context"
 }
@@ -128,7 +128,7 @@ build_baselines() {
   "$PYTHON" containers/baselines/unpack_wheel.py "$TORCH_WHEEL" "$context/site" >&2
   "$PYTHON" containers/evaluator/copy_site.py "$context/site" containers/baselines/distributions.txt >&2
   log "building spinebench/baselines-cpu:$tag"
-  quiet_build --build-arg "BASE_IMAGE=$BASE" -t "spinebench/baselines-cpu:$tag" -t spinebench/baselines-cpu:latest "$context"
+  quiet_build --build-arg "BASE_IMAGE=$BASE_ID" -t "spinebench/baselines-cpu:$tag" -t spinebench/baselines-cpu:latest "$context"
   trust "spinebench/baselines-cpu:$tag" spinebench/baselines-cpu:latest
   rm -rf "$context"
   # Every change to baselines/ makes a new tag: drop the older ones (an image still used by a per-method image stays).
@@ -147,7 +147,8 @@ build_hostile() {
 mkdir -p "$WORK"
 targets=${*:-base evaluator example-algorithm hostile}
 build_base
-verify_trusted "$BASE"   # every other image is built FROM it
+verify_trusted "$BASE"   # every other image is built FROM it, referred to by its id
+BASE_ID=$(image_id "$BASE")
 for target in $targets; do
   case $target in
     base) ;;
