@@ -157,3 +157,15 @@ def test_a_reused_submission_id_never_reuses_a_run_folder(algorithm_phase, parti
     assert sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*.json")) == sorted(
         f"{case}/angles.json" for case in truth)
     assert second.evaluation.aggregates["smape"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_recovery_without_an_engine_still_requeues(algorithm_phase, participant, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/sec-containers.sock")
+    submission = Submission.objects.create(phase=algorithm_phase, creator=participant, status="running")
+    AlgorithmRun.objects.create(submission=submission, worker="dead:1", heartbeat_at=timezone.now() - timedelta(hours=1))
+    monkeypatch.setattr("spinebench.algorithms.tasks.process_algorithm_submission.delay", lambda **kwargs: None)
+    assert execution.recover() == {"requeued": 1, "containers_removed": 0}

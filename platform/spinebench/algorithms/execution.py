@@ -334,7 +334,11 @@ def recover(*, client: docker.DockerClient | None = None) -> dict[str, int]:
         for run in AlgorithmRun.objects.filter(submission__status=Status.RUNNING)
         if not lease_is_stale(run, now)
     }
-    client = client or runner.docker_client()
+    try:
+        client = client or runner.docker_client()
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        logger.warning("recovery: no container engine answers; orphan containers are removed at a later sweep")
+        return {"requeued": requeued, "containers_removed": 0}
     removed = runner.remove_managed_containers(
         client, keep=lambda labels: labels.get(runner.LABEL_SUBMISSION) in live)
     return {"requeued": requeued, "containers_removed": removed}
