@@ -73,7 +73,7 @@ def write_archive(path: Path, *, user: str | None = "1000:1000", architecture: s
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         add_bytes(archive, "manifest.json", manifest if manifest is not None else json.dumps(entries).encode())
         add_bytes(archive, config_name, config)
-        for name, layer in zip(layer_names, layers):
+        for name, layer in zip(layer_names, layers, strict=True):
             add_bytes(archive, name, layer)
         if repositories and tags:
             repository, tag = tags[0].rsplit(":", 1)

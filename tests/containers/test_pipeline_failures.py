@@ -166,6 +166,7 @@ def test_recovery_without_an_engine_still_requeues(algorithm_phase, participant,
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/sec-containers.sock")
     submission = Submission.objects.create(phase=algorithm_phase, creator=participant, status="running")
-    AlgorithmRun.objects.create(submission=submission, worker="dead:1", heartbeat_at=timezone.now() - timedelta(hours=1))
+    AlgorithmRun.objects.create(submission=submission, worker="dead:1",
+                                heartbeat_at=timezone.now() - timedelta(hours=1))
     monkeypatch.setattr("spinebench.algorithms.tasks.process_algorithm_submission.delay", lambda **kwargs: None)
     assert execution.recover() == {"requeued": 1, "containers_removed": 0}

@@ -14,7 +14,8 @@ LIMITS = runner.Limits(memory_mb=300, cpus=1.5, pids=40, wall_clock_s=10, output
 
 
 def options(limits=LIMITS):
-    return runner.container_options(image="sha256:" + "a" * 64, user="1000:1000", input_dir=Path("/data/in"), output_dir=Path("/work/out"),
+    return runner.container_options(image="sha256:" + "a" * 64, user="1000:1000", input_dir=Path("/data/in"),
+                                    output_dir=Path("/work/out"),
                                     limits=limits, labels={runner.LABEL_JOB: "7"}, name="job-7")
 
 

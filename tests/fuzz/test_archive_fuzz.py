@@ -125,8 +125,9 @@ def consistent(draw) -> list[bytes]:
     else:  # cfg/link.json -> hop -> ... -> blobs/config, or a loop
         chain = ["cfg/link.json"] + [f"hops/{index}" for index in range(draw(st.integers(0, 20)))]
         loop_at = draw(st.one_of(st.none(), st.none(), st.none(), st.integers(0, len(chain) - 1)))
-        for index, (source, target) in enumerate(zip(chain, chain[1:] + ["blobs/config"])):
-            blocks.append(header(source, kind="sym", linkname="../cfg/link.json" if index == loop_at else "../" + target))
+        for index, (source, target) in enumerate(zip(chain, chain[1:] + ["blobs/config"], strict=True)):
+            target = "../cfg/link.json" if index == loop_at else "../" + target
+            blocks.append(header(source, kind="sym", linkname=target))
         blocks.append(entry("blobs/config", config))
     blocks += [entry(name, draw(layers())) for name in layer_names]
     if draw(st.booleans()):

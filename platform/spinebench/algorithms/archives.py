@@ -299,7 +299,8 @@ def stream_limit(max_image_bytes: int) -> int:
     return max_image_bytes + MAX_MEMBERS * 4 * tarfile.BLOCKSIZE + MAX_READ_BYTES
 
 
-def list_members(archive: tarfile.TarFile, *, max_image_bytes: int, what: str) -> tuple[dict[str, tarfile.TarInfo], int]:
+def list_members(archive: tarfile.TarFile, *, max_image_bytes: int,
+                 what: str) -> tuple[dict[str, tarfile.TarInfo], int]:
     members: dict[str, tarfile.TarInfo] = {}
     total = 0
     with reading(what):
@@ -321,7 +322,7 @@ def image_user(archive, members, layers: list[str], user: str, *, max_image_byte
     files: dict[str, object] = {name: None for name in ACCOUNT_FILES}
     if needs_passwd or needs_group:
         files = account_files(archive, members, layers, max_image_bytes=max_image_bytes)
-    for name, needed in zip(ACCOUNT_FILES, (needs_passwd, needs_group)):
+    for name, needed in zip(ACCOUNT_FILES, (needs_passwd, needs_group), strict=True):
         if needed and files[name] is _UNREADABLE:
             raise ArchiveError(f"the image's USER {shown(user)} cannot be resolved: /{name} in the image is a link or "
                                "over 1 MiB; use a numeric USER uid:gid")

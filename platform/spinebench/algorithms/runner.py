@@ -113,17 +113,18 @@ def engine_available() -> bool:
 
 PROBE_ENTRYPOINT = ["/spinebench-probe-never-started"]
 _UNREADABLE_FILE = object()
-_RUN_AS_CACHE: dict[str, tuple[int, int]] = {}  # image id -> (uid, gid); ids are content addresses, so it never goes stale
+_RUN_AS_CACHE: dict[str, tuple[int, int]] = {}  # image id -> (uid, gid): ids are content addresses, never stale
 
 
-def image_run_as(client: docker.DockerClient, image_id: str, *, labels: dict[str, str] | None = None) -> tuple[int, int]:
+def image_run_as(client: docker.DockerClient, image_id: str, *,
+                 labels: dict[str, str] | None = None) -> tuple[int, int]:
     """(uid, gid) the image's USER resolves to, read from the engine: its config's User, and /etc/passwd and
     /etc/group copied out of a container created (never started) from the image when the User is not numeric.
     UserError when it cannot be resolved or is root."""
     if image_id in _RUN_AS_CACHE:
         return _RUN_AS_CACHE[image_id]
     spec = (client.images.get(image_id).attrs.get("Config") or {}).get("User") or ""
-    needs = dict(zip(("/etc/passwd", "/etc/group"), needs_account_files(spec)))
+    needs = dict(zip(("/etc/passwd", "/etc/group"), needs_account_files(spec), strict=True))
     files = image_files(client, image_id, [path for path, needed in needs.items() if needed], labels=labels or {})
     for path, data in files.items():
         if data is _UNREADABLE_FILE:
