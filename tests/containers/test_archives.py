@@ -207,7 +207,8 @@ def test_link_loops_are_refused_at_once(tmp_path, loop):
                 add_bytes(archive, member, data)
     (tmp_path / "loop.tar").write_bytes(buffer.getvalue())
     started = time.monotonic()
-    with pytest.raises(ArchiveError, match="chain of more than 16 links"):
+    expected = "is not a regular file" if loop == "manifest" else "chain of more than 16 links"
+    with pytest.raises(ArchiveError, match=expected):
         inspect_archive(tmp_path / "loop.tar", max_image_bytes=MIB)
     assert time.monotonic() - started < 5
 

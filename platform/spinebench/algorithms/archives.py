@@ -205,8 +205,12 @@ def read_member(archive: tarfile.TarFile, members: dict[str, tarfile.TarInfo], n
 
 def read_json(archive: tarfile.TarFile, members: dict[str, tarfile.TarInfo], name: str) -> tuple[object, bytes]:
     data = read_member(archive, members, name, max_bytes=MAX_JSON_BYTES)
+    return parsed_json(name, data), data
+
+
+def parsed_json(name: str, data: bytes) -> object:
     try:
-        return json.loads(data), data
+        return json.loads(data)
     except RecursionError:
         raise ArchiveError(f"{shown(name)} in the archive nests too deeply; refused") from None
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
@@ -264,6 +268,9 @@ def inspect_archive(path: Path, *, max_image_bytes: int) -> ImageArchive:
             members, total = list_members(archive, max_image_bytes=max_image_bytes, what=path.name)
             checks.append(("paths stay inside the archive", True, f"{len(members)} members"))
             checks.append(("uncompressed size under the cap", True, f"{total} bytes"))
+            for name in ("manifest.json", "index.json"):
+                if name in members and not members[name].isfile():
+                    raise ArchiveError(f"{name} in the archive is not a regular file; refused")
             manifest, _ = read_json(archive, members, "manifest.json")
             config_name, layers, tags = manifest_entry(manifest)
             config, config_bytes = read_json(archive, members, config_name)
@@ -401,23 +408,34 @@ def sanitised_index(index) -> bytes:
 
 def untagged_stream(path: Path, *, max_image_bytes: int) -> Iterator[bytes]:
     """The archive as an uncompressed tar stream for the engine's load endpoint, with no name in it: manifest.json
-    without RepoTags, no `repositories`, index.json without image names. Call after inspect_archive accepted it."""
+    without RepoTags, no `repositories`, index.json without image names. One pass over the archive (the rewritten
+    JSON members go last; inspect_archive requires them to be regular files). Call after inspect_archive accepted
+    the archive; members are checked again on the way."""
+    replaced: dict[str, bytes] = {}
     with open(path, "rb") as raw:
         archive = open_tar(raw, what=Path(path).name, limit=stream_limit(max_image_bytes))
-        with archive:
-            members, _ = list_members(archive, max_image_bytes=max_image_bytes, what=Path(path).name)
-            replaced = {"manifest.json": sanitised_manifest(read_json(archive, members, "manifest.json")[0])}
-            if "index.json" in members:
-                replaced["index.json"] = sanitised_index(read_json(archive, members, "index.json")[0])
-            for name, member in members.items():
-                if name in DROPPED or name in replaced:
+        with archive, reading(Path(path).name):
+            total = 0
+            for count, member in enumerate(archive, start=1):
+                name = check_member(member)
+                total += max(member.size, 0)
+                if count > MAX_MEMBERS or total > max_image_bytes:
+                    raise ArchiveError("the archive changed since it was validated; refused")
+                if name in DROPPED:
+                    continue
+                if name in ("manifest.json", "index.json"):
+                    replaced[name] = read_member(archive, {name: member}, name, max_bytes=MAX_JSON_BYTES)
                     continue
                 yield from member_blocks(archive, member)
-            for name, data in replaced.items():
-                info = tarfile.TarInfo(name)
-                info.size, info.mode, info.mtime = len(data), 0o644, 0
-                yield info.tobuf(tarfile.PAX_FORMAT)
-                yield data + padding(len(data))
+    if "manifest.json" not in replaced:
+        raise ArchiveError("manifest.json is missing from the archive")
+    for name, data in replaced.items():
+        document = parsed_json(name, data)
+        sanitised = sanitised_manifest(document) if name == "manifest.json" else sanitised_index(document)
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(sanitised), 0o644, 0
+        yield info.tobuf(tarfile.PAX_FORMAT)
+        yield sanitised + padding(len(sanitised))
     yield b"\0" * (2 * tarfile.BLOCKSIZE)
 
 
