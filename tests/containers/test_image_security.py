@@ -27,9 +27,11 @@ DOCKERFILES = {
     "whoami": 'USER algorithm\nENTRYPOINT ["/bin/sh", "-c", '
               '"printf \'{\\"angles\\": [%s, %s, 0]}\' $(id -u) $(id -g) > /output/angles.json; id -G"]',
     "user-00": "USER 00\nENTRYPOINT [\"/bin/sh\", \"-c\", \"id -u > /output/angles.json\"]",
-    "user-toor": "RUN echo 'toor:x:0:0::/tmp:/bin/sh' >> /etc/passwd\nUSER toor\n"
-                 "ENTRYPOINT [\"/bin/sh\", \"-c\", \"id -u > /output/angles.json\"]",
+    "user-toor": "COPY passwd /etc/passwd\nUSER toor\nENTRYPOINT [\"/bin/sh\", \"-c\", \"id -u > /output/angles.json\"]",
 }
+# the base's accounts plus `toor`, a second name for uid 0 (COPY, not RUN: the build starts no container)
+PASSWD = ("root:x:0:0:root:/root:/bin/sh\nalgorithm:x:1000:1000::/home/algorithm:/bin/sh\n"
+          "toor:x:0:0::/tmp:/bin/sh\n")
 
 
 def user_image(name: str) -> str:
@@ -37,11 +39,15 @@ def user_image(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def user_images(built_images):
+def user_images(built_images, tmp_path_factory):
     base = built_images.images.get("spinebench/base:latest").id
     for name, body in DOCKERFILES.items():
-        subprocess.run(["docker", "build", "-q", "-t", user_image(name), "-"], input=f"FROM {base}\n{body}\n",
-                       text=True, check=True, capture_output=True, timeout=300)
+        context = tmp_path_factory.mktemp(name)
+        (context / "Dockerfile").write_text(f"FROM {base}\n{body}\n")
+        (context / "passwd").write_text(PASSWD)
+        build = subprocess.run(["docker", "build", "-q", "-t", user_image(name), str(context)], text=True,
+                               capture_output=True, timeout=300)
+        assert build.returncode == 0, build.stderr[-2000:]
     yield built_images
     for name in DOCKERFILES:
         built_images.images.remove(user_image(name), force=True)
