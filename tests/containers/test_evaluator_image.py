@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from spinebench.algorithms.trusted_images import verify_recorded
+from spinebench.algorithms.trusted_images import recorded_image
 
 from .conftest import REPO_ROOT, write_spine_dataset
 
@@ -27,7 +27,7 @@ def host_metrics(predictions, dataset, out):
 def container_metrics(client, *, predictions, target, dataset, out_dir):
     out_dir.mkdir()
     out_dir.chmod(0o777)  # the image runs as uid 1000
-    evaluator = verify_recorded(client, "spinebench/evaluator:latest")  # the id recorded by build.sh, or refused
+    evaluator = recorded_image(client, "spinebench/evaluator:latest")  # run by the id build.sh recorded
     client.containers.run(
         evaluator, ["aasce-cobb", target], remove=True, network_mode="none", read_only=True,
         cap_drop=["ALL"], volumes={str(predictions): {"bind": target, "mode": "ro"},

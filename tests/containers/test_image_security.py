@@ -144,7 +144,9 @@ def test_build_script_records_the_platform_images(built_images):
     recorded = trusted_images.recorded()
     for reference in (EXAMPLE_IMAGE, "spinebench/base:latest", "spinebench/hostile-sleep:latest"):
         assert recorded[reference] == built_images.images.get(reference).id
-    assert trusted_images.verify_recorded(built_images, EXAMPLE_IMAGE) == recorded[EXAMPLE_IMAGE]
+    assert trusted_images.recorded_image(built_images, EXAMPLE_IMAGE) == recorded[EXAMPLE_IMAGE]
+    with pytest.raises(trusted_images.UntrustedImage, match="has no recorded image id"):
+        trusted_images.recorded_image(built_images, "spinebench/never-built:latest")
 
 
 @pytest.mark.django_db

@@ -43,6 +43,7 @@ LABEL_JOB = "org.spinebench.job"
 LABEL_SUBMISSION = "org.spinebench.submission"
 LABEL_WORKER = "org.spinebench.worker"
 LABEL_OUTPUT = "org.spinebench.output-area"
+LABEL_SCOPE = "org.spinebench.scope"
 LOG_LINE_CHARS = 300
 POLL_SECONDS = 0.5
 MEBIBYTE = 1 << 20
@@ -99,6 +100,14 @@ class OutputRefusal(RuntimeError):
     """What the container left in /output is refused (symlink, special file, too large, too many files)."""
 
 
+def scope_labels() -> dict[str, str]:
+    """`SPINEBENCH_CONTAINER_SCOPE`, when set, labels every container this process creates and limits every search
+    and clean-up to that label: two platforms (or two test sessions) sharing one engine never see or remove each
+    other's containers. Unset: one platform per engine, every managed container is ours."""
+    scope = os.environ.get("SPINEBENCH_CONTAINER_SCOPE", "")
+    return {LABEL_SCOPE: scope} if scope else {}
+
+
 def docker_client(timeout: int = 60) -> docker.DockerClient:
     """The engine from DOCKER_HOST or the default socket."""
     return docker.from_env(timeout=timeout)
@@ -144,7 +153,7 @@ def image_files(client: docker.DockerClient, image_id: str, paths: list[str], *,
         return {}
     probe = client.api.create_container(
         image_id, entrypoint=PROBE_ENTRYPOINT, command=[], network_disabled=True,
-        labels={LABEL_MANAGED: "1", LABEL_WORKER: socket.gethostname(), **labels})["Id"]
+        labels={LABEL_MANAGED: "1", LABEL_WORKER: socket.gethostname(), **scope_labels(), **labels})["Id"]
     try:
         return {path: copied_file(client, probe, path) for path in paths}
     finally:
@@ -284,7 +293,8 @@ def container_options(*, image: str, user: str, input_dir: Path, output_dir: Pat
         user=user,
         name=name,
         detach=True,
-        labels={LABEL_MANAGED: "1", LABEL_WORKER: socket.gethostname(), LABEL_OUTPUT: str(output_dir), **labels},
+        labels={LABEL_MANAGED: "1", LABEL_WORKER: socket.gethostname(), LABEL_OUTPUT: str(output_dir),
+                **scope_labels(), **labels},
         network_mode="none",
         read_only=True,
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"},
@@ -429,7 +439,8 @@ def remove_managed_containers(client: docker.DockerClient, *, labels: dict[str, 
                               keep: Callable[[dict[str, str]], bool] | None = None) -> int:
     """Kill and remove SpineBench containers matching `labels` (all managed ones when None), except those `keep`
     accepts (given the container's labels); release their /output areas. Returns how many were removed."""
-    filters = [f"{LABEL_MANAGED}=1"] + [f"{key}={value}" for key, value in (labels or {}).items()]
+    wanted = {**scope_labels(), **(labels or {})}
+    filters = [f"{LABEL_MANAGED}=1"] + [f"{key}={value}" for key, value in wanted.items()]
     removed = 0
     for container in client.containers.list(all=True, filters={"label": filters}):
         container_labels = container.labels or {}

@@ -114,11 +114,18 @@ def check(reference: str, image_id: str) -> None:
             "built: refusing to use it (rebuild it with containers/build.sh, which records the new id)")
 
 
-def verify_recorded(client, reference: str) -> str:
-    """Like resolve_image, but a platform reference with no record is refused instead of recorded."""
-    if is_platform_reference(reference) and canonical(reference) not in recorded():
+def recorded_image(client, reference: str) -> str:
+    """The id recorded for a platform reference, after checking that the engine holds an image with that id (an id
+    is the digest of the image's config, so no upload can stand in for it); the tag itself is not consulted, so a
+    re-pointed tag changes nothing. UntrustedImage when nothing is recorded or the image is gone."""
+    image_id = recorded().get(canonical(reference))
+    if image_id is None:
         raise UntrustedImage(f"{canonical(reference)} has no recorded image id; build it with containers/build.sh")
-    return resolve_image(client, reference)
+    try:
+        return client.images.get(image_id).id
+    except Exception as error:  # noqa: BLE001 - ImageNotFound and engine errors alike: the image cannot be used
+        raise UntrustedImage(f"the image recorded for {canonical(reference)} ({image_id[:19]}) is not in the engine "
+                             f"({type(error).__name__}); rebuild it with containers/build.sh") from None
 
 
 def main(argv: list[str]) -> int:
