@@ -27,7 +27,8 @@ DOCKERFILES = {
     "whoami": 'USER algorithm\nENTRYPOINT ["/bin/sh", "-c", '
               '"printf \'{\\"angles\\": [%s, %s, 0]}\' $(id -u) $(id -g) > /output/angles.json; id -G"]',
     "user-00": "USER 00\nENTRYPOINT [\"/bin/sh\", \"-c\", \"id -u > /output/angles.json\"]",
-    "user-toor": "COPY passwd /etc/passwd\nUSER toor\nENTRYPOINT [\"/bin/sh\", \"-c\", \"id -u > /output/angles.json\"]",
+    "user-toor": "COPY passwd /etc/passwd\nUSER toor\n"
+                 "ENTRYPOINT [\"/bin/sh\", \"-c\", \"id -u > /output/angles.json\"]",
 }
 # the base's accounts plus `toor`, a second name for uid 0 (COPY, not RUN: the build starts no container)
 PASSWD = ("root:x:0:0:root:/root:/bin/sh\nalgorithm:x:1000:1000::/home/algorithm:/bin/sh\n"
