@@ -31,6 +31,20 @@ content_tag() {
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# The ids of the images built here are recorded in the trusted image registry (trusted_images.py: the workers refuse
+# a spinebench/ reference whose tag was re-pointed since); an image found up to date is checked against its record
+# before it is reused or re-tagged `latest`.
+TRUSTED=platform/spinebench/algorithms/trusted_images.py
+SCRIPT_PYTHON=$PYTHON; [ -x "$SCRIPT_PYTHON" ] || SCRIPT_PYTHON=python3
+image_id() { docker image inspect --format '{{.Id}}' "$1"; }
+trust() { local ref; for ref in "$@"; do "$SCRIPT_PYTHON" "$TRUSTED" record "$ref" "$(image_id "$ref")"; done; }
+verify_trusted() {
+  "$SCRIPT_PYTHON" "$TRUSTED" check "$1" "$(image_id "$1")" \
+    || { log "$1 is not the image recorded when it was built: remove it (docker rmi $1) and run this again"; exit 1; }
+}
+# An up-to-date image: verified, re-tagged latest, both recorded.
+reuse() { verify_trusted "$1"; docker tag "$1" "$2"; trust "$1" "$2"; log "$1 is up to date"; }
+
 # `docker build -q` with its chatter (the legacy builder's deprecation notice) shown only when the build fails.
 quiet_build() {
   local log="$WORK/docker-build.log"
@@ -41,7 +55,7 @@ BASE_TAG=$(content_tag containers/base "$MIRROR")
 BASE=spinebench/base:$BASE_TAG
 
 build_base() {
-  if have_image "$BASE"; then log "$BASE is up to date"; docker tag "$BASE" spinebench/base:latest; return; fi
+  if have_image "$BASE"; then reuse "$BASE" spinebench/base:latest; return; fi
   local root="$WORK/base-$BASE_TAG"
   rm -rf "$root"; mkdir -p "$root"
   log "debootstrap minbase bookworm (takes a couple of minutes)"
@@ -51,6 +65,7 @@ build_base() {
     --change 'ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1' \
     --change 'WORKDIR /' --change 'CMD ["python3"]' - "$BASE" >/dev/null
   docker tag "$BASE" spinebench/base:latest
+  trust "$BASE" spinebench/base:latest
   rm -rf "$root"
 }
 
@@ -59,11 +74,12 @@ build_layered() {
   local name=$1 context=$2; shift 2
   local tag
   tag=$(content_tag "$context" "$BASE_TAG" "$@")
-  if have_image "spinebench/$name:$tag"; then log "spinebench/$name:$tag is up to date"; docker tag "spinebench/$name:$tag" "spinebench/$name:latest"; return; fi
+  if have_image "spinebench/$name:$tag"; then reuse "spinebench/$name:$tag" "spinebench/$name:latest"; return; fi
   log "building spinebench/$name:$tag"
-  local args=(--build-arg "BASE_IMAGE=$BASE")
+  local args=(--build-arg "BASE_IMAGE=$BASE_ID")
   for extra in "$@"; do args+=(--build-arg "$extra"); done
   quiet_build "${args[@]}" -t "spinebench/$name:$tag" -t "spinebench/$name:latest" "$context"
+  trust "spinebench/$name:$tag" "spinebench/$name:latest"
 }
 
 build_evaluator() {
@@ -75,7 +91,7 @@ build_evaluator() {
 names = [l.strip() for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")]
 print(" ".join(f"{n}=={version(n)}" for n in names))' containers/evaluator/distributions.txt)
   tag=$(content_tag containers/evaluator evaluators "$BASE_TAG" "$versions")
-  if have_image "spinebench/evaluator:$tag"; then log "spinebench/evaluator:$tag is up to date"; docker tag "spinebench/evaluator:$tag" spinebench/evaluator:latest; return; fi
+  if have_image "spinebench/evaluator:$tag"; then reuse "spinebench/evaluator:$tag" spinebench/evaluator:latest; return; fi
   local context="$WORK/evaluator-$tag"
   rm -rf "$context"; mkdir -p "$context"
   cp containers/evaluator/Dockerfile containers/evaluator/entrypoint.sh "$context/"
@@ -83,7 +99,8 @@ print(" ".join(f"{n}=={version(n)}" for n in names))' containers/evaluator/distr
   find "$context/evaluators" -name __pycache__ -prune -exec rm -rf {} +
   "$PYTHON" containers/evaluator/copy_site.py "$context/site" containers/evaluator/distributions.txt >&2
   log "building spinebench/evaluator:$tag"
-  quiet_build --build-arg "BASE_IMAGE=$BASE" -t "spinebench/evaluator:$tag" -t spinebench/evaluator:latest "$context"
+  quiet_build --build-arg "BASE_IMAGE=$BASE_ID" -t "spinebench/evaluator:$tag" -t spinebench/evaluator:latest "$context"
+  trust "spinebench/evaluator:$tag" spinebench/evaluator:latest
   rm -rf "$context"
 }
 
@@ -102,7 +119,7 @@ build_baselines() {
   versions=$(venv_versions containers/baselines/distributions.txt)
   tag=$(content_tag containers/baselines baselines evaluators "$BASE_TAG" "$versions" "$(basename "$TORCH_WHEEL")" \
     "$(stat -c %s "$TORCH_WHEEL")")
-  if have_image "spinebench/baselines-cpu:$tag"; then log "spinebench/baselines-cpu:$tag is up to date"; docker tag "spinebench/baselines-cpu:$tag" spinebench/baselines-cpu:latest; return; fi
+  if have_image "spinebench/baselines-cpu:$tag"; then reuse "spinebench/baselines-cpu:$tag" spinebench/baselines-cpu:latest; return; fi
   context="$WORK/baselines-$tag"
   rm -rf "$context"; mkdir -p "$context"
   cp containers/baselines/Dockerfile "$context/"
@@ -111,7 +128,8 @@ build_baselines() {
   "$PYTHON" containers/baselines/unpack_wheel.py "$TORCH_WHEEL" "$context/site" >&2
   "$PYTHON" containers/evaluator/copy_site.py "$context/site" containers/baselines/distributions.txt >&2
   log "building spinebench/baselines-cpu:$tag"
-  quiet_build --build-arg "BASE_IMAGE=$BASE" -t "spinebench/baselines-cpu:$tag" -t spinebench/baselines-cpu:latest "$context"
+  quiet_build --build-arg "BASE_IMAGE=$BASE_ID" -t "spinebench/baselines-cpu:$tag" -t spinebench/baselines-cpu:latest "$context"
+  trust "spinebench/baselines-cpu:$tag" spinebench/baselines-cpu:latest
   rm -rf "$context"
   # Every change to baselines/ makes a new tag: drop the older ones (an image still used by a per-method image stays).
   docker images spinebench/baselines-cpu --format '{{.Tag}}' | { grep -vx -e "$tag" -e latest || true; } \
@@ -129,6 +147,8 @@ build_hostile() {
 mkdir -p "$WORK"
 targets=${*:-base evaluator example-algorithm hostile}
 build_base
+verify_trusted "$BASE"   # every other image is built FROM it, referred to by its id
+BASE_ID=$(image_id "$BASE")
 for target in $targets; do
   case $target in
     base) ;;

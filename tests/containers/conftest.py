@@ -2,7 +2,9 @@
 no engine answers), the images built by containers/build.sh (cached by content tag), and a synthetic AP radiograph
 whose Cobb angle is known analytically."""
 
+import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,21 @@ from tests.conftest import require_service
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_IMAGE = "spinebench/example-algorithm:latest"
 AASCE_OUTPUTS = ("angles.json", "landmarks.json")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_containers_and_mounts(tmp_path_factory):
+    """This session's containers carry its own scope label and its /output areas live under its own folder, so
+    that the checks "nothing left behind" see only this session's, on an engine other sessions share."""
+    saved = {name: os.environ.get(name) for name in ("SPINEBENCH_CONTAINER_SCOPE", "SPINEBENCH_OUTPUT_AREAS")}
+    os.environ["SPINEBENCH_CONTAINER_SCOPE"] = f"test-{uuid.uuid4().hex[:12]}"
+    os.environ["SPINEBENCH_OUTPUT_AREAS"] = str(tmp_path_factory.mktemp("output-areas"))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
@@ -50,12 +67,20 @@ def case_input(tmp_path) -> tuple[Path, float]:
     return tmp_path / "input", expected_mt
 
 
+def managed_labels() -> list[str]:
+    """The label filter of this session's managed containers."""
+    return [f"{runner.LABEL_MANAGED}=1"] + [f"{key}={value}" for key, value in runner.scope_labels().items()]
+
+
 def managed_containers(client) -> list:
-    return client.containers.list(all=True, filters={"label": f"{runner.LABEL_MANAGED}=1"})
+    return client.containers.list(all=True, filters={"label": managed_labels()})
 
 
 def output_mounts() -> list[str]:
-    return [line for line in Path("/proc/mounts").read_text().splitlines() if line.startswith("sb-output ")]
+    """This session's /output tmpfs mounts (SPINEBENCH_OUTPUT_AREAS is its own folder)."""
+    prefix = os.environ.get("SPINEBENCH_OUTPUT_AREAS", "")
+    return [line for line in Path("/proc/mounts").read_text().splitlines()
+            if line.startswith("sb-output ") and line.split()[1].startswith(prefix)]
 
 
 # Platform fixtures (Django): an algorithm phase on a dataset of synthetic spines, archives made by `docker save`.

@@ -18,6 +18,7 @@ from baselines import api
 from baselines.container import ImageBuildError, build_method_image, cgroup_cpus, input_cases, run
 from evaluators.tasks import get_task
 from spinebench.algorithms import runner
+from spinebench.algorithms.trusted_images import recorded_image
 from tests.conftest import require_service
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def family_image(docker_client):
     build = subprocess.run([str(REPO_ROOT / "containers" / "build.sh"), "baselines"],
                            capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=900)
     assert build.returncode == 0, build.stderr[-3000:]
-    return FAMILY_IMAGE
+    return recorded_image(docker_client, FAMILY_IMAGE)  # the id build.sh recorded: a re-pointed tag changes nothing
 
 
 def trained_baseline(task_id: str, method: str, folder: Path) -> tuple[Path, Path, Path]:

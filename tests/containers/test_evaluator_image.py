@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from spinebench.algorithms.trusted_images import recorded_image
+
 from .conftest import REPO_ROOT, write_spine_dataset
 
 pytestmark = pytest.mark.docker
@@ -25,8 +27,9 @@ def host_metrics(predictions, dataset, out):
 def container_metrics(client, *, predictions, target, dataset, out_dir):
     out_dir.mkdir()
     out_dir.chmod(0o777)  # the image runs as uid 1000
+    evaluator = recorded_image(client, "spinebench/evaluator:latest")  # run by the id build.sh recorded
     client.containers.run(
-        "spinebench/evaluator:latest", ["aasce-cobb", target], remove=True, network_mode="none", read_only=True,
+        evaluator, ["aasce-cobb", target], remove=True, network_mode="none", read_only=True,
         cap_drop=["ALL"], volumes={str(predictions): {"bind": target, "mode": "ro"},
                                    str(dataset): {"bind": "/dataset", "mode": "ro"},
                                    str(out_dir): {"bind": "/output", "mode": "rw"}})

@@ -17,7 +17,7 @@ from spinebench.submissions.models import Submission
 from spinebench.submissions.services import cancel_submission, create_submission
 from spinebench.workers.services import record_heartbeat
 
-from .conftest import EXAMPLE_IMAGE, managed_containers, output_mounts
+from .conftest import EXAMPLE_IMAGE, managed_containers, managed_labels, output_mounts
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
 
@@ -142,7 +142,7 @@ def test_ending_a_submission_stops_its_running_container(algorithm_phase, partic
     def end_while_running(self):
         # The submission ends while the sleeping container runs (same database connection here).
         if not seen:
-            seen["containers"] = len(client.containers.list(filters={"label": f"{runner.LABEL_MANAGED}=1"}))
+            seen["containers"] = len(client.containers.list(filters={"label": managed_labels()}))
             with django_capture_on_commit_callbacks(execute=True):
                 seen["expected"] = end(submission)
             self._last = 0.0
@@ -184,7 +184,8 @@ def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm
                                       heartbeat_at=timezone.now() - timedelta(hours=1))
     client = runner.docker_client()
     orphan = client.containers.create("spinebench/hostile-sleep:latest", labels={
-        runner.LABEL_MANAGED: "1", runner.LABEL_SUBMISSION: str(submission.pk), runner.LABEL_JOB: "0"})
+        runner.LABEL_MANAGED: "1", runner.LABEL_SUBMISSION: str(submission.pk), runner.LABEL_JOB: "0",
+        **runner.scope_labels()})
     dispatched = []
     from spinebench.algorithms import tasks
 
@@ -202,7 +203,8 @@ def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm
     assert not [c for c in client.containers.list(all=True) if c.id == orphan.id]
     AlgorithmRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())  # a live run keeps its containers
     live = client.containers.create("spinebench/hostile-sleep:latest", labels={
-        runner.LABEL_MANAGED: "1", runner.LABEL_SUBMISSION: str(submission.pk), runner.LABEL_JOB: "0"})
+        runner.LABEL_MANAGED: "1", runner.LABEL_SUBMISSION: str(submission.pk), runner.LABEL_JOB: "0",
+        **runner.scope_labels()})
     Submission.objects.filter(pk=submission.pk).update(status=Status.RUNNING)
     try:
         assert execution.recover(client=client) == {"requeued": 0, "containers_removed": 0}

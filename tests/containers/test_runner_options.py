@@ -8,12 +8,14 @@ import pytest
 from docker.types import DeviceRequest
 
 from spinebench.algorithms import runner
+from spinebench.algorithms.users import UserError, refuse_root, resolve_user
 
 LIMITS = runner.Limits(memory_mb=300, cpus=1.5, pids=40, wall_clock_s=10, output_mb=5, tmp_mb=7, gpu=False)
 
 
 def options(limits=LIMITS):
-    return runner.container_options(image="img", user="1000", input_dir=Path("/data/in"), output_dir=Path("/work/out"),
+    return runner.container_options(image="sha256:" + "a" * 64, user="1000:1000", input_dir=Path("/data/in"),
+                                    output_dir=Path("/work/out"),
                                     limits=limits, labels={runner.LABEL_JOB: "7"}, name="job-7")
 
 
@@ -26,7 +28,7 @@ def test_sandbox_options():
     assert got["pids_limit"] == 40
     assert got["mem_limit"] == got["memswap_limit"] == "300m"
     assert got["nano_cpus"] == 1_500_000_000
-    assert got["user"] == "1000"
+    assert got["user"] == "1000:1000" and got["image"] == "sha256:" + "a" * 64
     assert got["tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=7m,mode=1777"}
     mounts = {mount["Target"]: mount for mount in got["mounts"]}
     assert mounts["/input"]["Source"] == "/data/in" and mounts["/input"]["ReadOnly"] is True
@@ -42,10 +44,43 @@ def test_gpu_phase_asks_for_exactly_one_gpu():
     assert requests[0]["Count"] == 1 and requests[0]["Capabilities"] == [["gpu"]]
 
 
-@pytest.mark.parametrize("user, root", [("", True), ("root", True), ("0", True), ("0:0", True), ("root:users", True),
-                                        ("1000", False), ("algorithm", False), ("1000:1000", False)])
-def test_root_user_detection(user, root):
-    assert runner.is_root_user(user) is root
+PASSWD = b"root:x:0:0:root:/root:/bin/sh\nalgorithm:x:1000:1000::/tmp:/bin/sh\ntoor:x:00:1000::/:/bin/sh\n"
+GROUP = b"root:x:0:\nalgorithm:x:1000:\nwheel:x:-0:\n"
+
+
+@pytest.mark.parametrize("user, expected", [
+    ("", (0, 0)), ("root", (0, 0)), ("0", (0, 0)), ("00", (0, 0)), ("+0", (0, 0)), ("-0", (0, 0)), ("0000", (0, 0)),
+    ("toor", (0, 1000)), ("root:users", "not a name in its /etc/group"), ("1000:wheel", (1000, 0)),
+    ("1000", (1000, 1000)), ("algorithm", (1000, 1000)), ("1000:1000", (1000, 1000)), ("2000", (2000, 0)),
+    ("algorithm:root", (1000, 0)), ("0x10", "not a number and not a name"), ("１０００", "not a number and not a name"),
+])
+def test_users_resolve_as_the_engine_resolves_them(user, expected):
+    """Go's Atoi rules (a sign and ASCII digits only: no hex, no full-width digits), passwd then group."""
+    if isinstance(expected, str):
+        with pytest.raises(UserError, match=expected):
+            resolve_user(user, passwd=PASSWD, group=GROUP)
+    else:
+        assert resolve_user(user, passwd=PASSWD, group=GROUP) == expected
+
+
+@pytest.mark.parametrize("uid, gid, refused", [(0, 1000, "uid 0"), (1000, 0, "gid 0"), (0, 0, "uid 0"), (1, 1, None)])
+def test_root_uid_or_gid_is_refused(uid, gid, refused):
+    if refused:
+        with pytest.raises(UserError, match=refused):
+            refuse_root("x", uid, gid)
+    else:
+        refuse_root("x", uid, gid)
+
+
+@pytest.mark.parametrize("exit_code, hidden, shown", [
+    (3, True, "the algorithm exited with a non-zero code (withheld: this phase's test data are hidden)"),
+    (3, False, "the algorithm exited with code 3"),
+])
+def test_exit_codes_are_withheld_on_hidden_phases(exit_code, hidden, shown):
+    result = runner.RunResult(False, reason=runner.exit_code_reason(exit_code), exit_code=exit_code)
+    assert result.shown_reason(hide_exit_code=hidden) == shown
+    oom = runner.RunResult(False, reason="the algorithm ran out of memory", exit_code=137)
+    assert oom.shown_reason(hide_exit_code=hidden) == "the algorithm ran out of memory"
 
 
 def collect(source, tmp_path, **kwargs):

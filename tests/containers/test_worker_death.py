@@ -18,7 +18,7 @@ from spinebench.submissions.services import create_submission
 from tests.conftest import require_service
 from tests.harness.celery_worker import Worker, python_path
 
-from .conftest import REPO_ROOT, managed_containers, output_mounts
+from .conftest import REPO_ROOT, managed_containers, managed_labels, output_mounts
 
 pytestmark = [pytest.mark.docker, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -77,7 +77,7 @@ def test_killed_worker_job_is_retried_and_scored_once(algorithm_phase, participa
         with open(slow_archive, "rb") as handle:
             submission = create_submission(phase=algorithm_phase, user=participant,
                                            upload=File(handle, name="slow.tar"))
-        running = {"label": f"{runner.LABEL_MANAGED}=1", "status": "running"}
+        running = {"label": managed_labels(), "status": "running"}
         orphan = wait_for(lambda: client.containers.list(filters=running), timeout=120, what="a running container")[0]
         first.kill()
         orphan.reload()

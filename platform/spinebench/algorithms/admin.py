@@ -11,7 +11,8 @@ class ContainerConfigAdmin(admin.ModelAdmin):
 @admin.register(AlgorithmImage)
 class AlgorithmImageAdmin(admin.ModelAdmin):
     list_display = ["image_id", "creator", "user", "size_bytes", "uploads", "created"]
-    readonly_fields = ["image_id", "archive_sha256", "repo_tags", "user", "architecture", "os", "size_bytes"]
+    readonly_fields = ["image_id", "archive_sha256", "repo_tags", "user", "uid", "gid", "architecture", "os",
+                       "size_bytes"]
 
 
 class JobInline(admin.TabularInline):
@@ -23,4 +24,5 @@ class JobInline(admin.TabularInline):
 @admin.register(AlgorithmRun)
 class AlgorithmRunAdmin(admin.ModelAdmin):
     list_display = ["submission", "image", "image_reused", "worker", "heartbeat_at", "attempts"]
+    readonly_fields = ["key"]
     inlines = [JobInline]

@@ -2,6 +2,12 @@
 its archive, run one container per case (or one batch container) through `runner`, gather the outputs into a
 `PRED/<case_id>/...` folder and score it with the platform's `score_predictions`.
 
+Never stuck: an archive that cannot be validated or loaded, an engine that does not answer, and any unexpected error
+end the submission `failed` with a reason at once. The image is loaded from a stream without any tag from the
+archive (archives.untagged_stream) and referred to by its id only. Each run works in its own folder, named by the
+run's UUID, never by the submission id (ids are reused by a fresh database, and a reused folder would merge old
+predictions into the new run). On phases whose test data are hidden, exit codes are withheld from the reasons.
+
 Idempotent: every step checks the status under a row lock. A worker that dies leaves the submission `running` with a
 heartbeat that stops; the redelivered message (or the recovery sweep) finds the lease stale, removes the dead
 attempt's containers by label, requeues the unfinished jobs and finishes; jobs already succeeded are not rerun and
@@ -19,6 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import docker
+import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -29,12 +36,16 @@ from spinebench.submissions.scoring import score_predictions
 from spinebench.submissions.status import ACTIVE, Status, transition
 
 from . import runner
-from .archives import ArchiveError, inspect_archive
+from .archives import ArchiveError, inspect_archive, untagged_stream
+from .users import shown
 from .models import AlgorithmImage, AlgorithmRun, ContainerConfig, Job
 
 logger = logging.getLogger(__name__)
 
 ENGINE_ERROR = "The container engine failed while running this submission; the organizers have been told."
+NO_ENGINE = ("No container engine answers on the worker that took this submission, so its algorithm cannot run; "
+             "the organizers have been told. Submit again later.")
+INTERNAL_ERROR = "The platform failed while running this submission (an internal error); the organizers have been told."
 HEARTBEAT_SECONDS = 2.0
 
 
@@ -47,12 +58,13 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_root(submission_pk: int) -> Path:
-    return Path(settings.MEDIA_ROOT) / "algorithm-runs" / str(submission_pk)
+def run_root(run: AlgorithmRun) -> Path:
+    """The run's own folder: the submission id for people, the run's UUID so that no two runs ever share it."""
+    return Path(settings.MEDIA_ROOT) / "algorithm-runs" / f"{run.submission_id}-{run.key.hex}"
 
 
 def predictions_dir(submission_pk: int) -> Path:
-    return run_root(submission_pk) / "predictions"
+    return run_root(AlgorithmRun.objects.get(submission_id=submission_pk)) / "predictions"
 
 
 def lease_is_stale(run: AlgorithmRun, now=None) -> bool:
@@ -69,20 +81,31 @@ def process_submission(submission_pk: int, *, client: docker.DockerClient | None
     claim = claim_run(submission_pk)
     if claim != "claimed":
         return claim
-    client = client or runner.docker_client()
     try:
-        runner.remove_managed_containers(client, labels={runner.LABEL_SUBMISSION: str(submission_pk)})
-        image = ensure_image(submission_pk, client=client)
+        image = validated_image(submission_pk)  # no engine needed: a bad archive is reported as such
         if image is None:
             return "failed"
+        try:
+            client = client or runner.docker_client()
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            logger.exception("no container engine answers for submission %s", submission_pk)
+            fail_if_running(submission_pk, NO_ENGINE)
+            return "failed"
+        runner.remove_managed_containers(client, labels={runner.LABEL_SUBMISSION: str(submission_pk)})
+        if not load_image(submission_pk, image=image, client=client):
+            return "failed"
         outcome = run_jobs(submission_pk, image=image, client=client)
-    except (docker.errors.DockerException, runner.SandboxRefusal):
+        if outcome != "done":
+            return outcome
+        return score(submission_pk)
+    except (docker.errors.DockerException, runner.SandboxRefusal, requests.exceptions.RequestException):
         logger.exception("container engine error on submission %s", submission_pk)
         fail_if_running(submission_pk, ENGINE_ERROR)
         return "failed"
-    if outcome != "done":
-        return outcome
-    return score(submission_pk)
+    except Exception:  # noqa: BLE001 - whatever went wrong, the submission must not stay running
+        logger.exception("unexpected error on submission %s", submission_pk)
+        fail_if_running(submission_pk, INTERNAL_ERROR)
+        return "failed"
 
 
 def claim_run(submission_pk: int) -> str:
@@ -106,39 +129,60 @@ def claim_run(submission_pk: int) -> str:
     return "claimed"
 
 
-def ensure_image(submission_pk: int, *, client: docker.DockerClient) -> AlgorithmImage | None:
-    """Validate the archive (first time only) and make sure its image is in the engine; None after a refusal."""
+def validated_image(submission_pk: int) -> AlgorithmImage | None:
+    """Validate the archive (first time only; a redelivered run keeps its image); None after a refusal."""
     run = AlgorithmRun.objects.select_related("image", "submission__phase").get(submission_id=submission_pk)
+    if run.image is not None:
+        return run.image
     submission = run.submission
-    if run.image is None:
-        config = ContainerConfig.for_phase(submission.phase)
-        if not submission.algorithm_archive:
-            fail_if_running(submission_pk, "This submission has no algorithm archive.")
-            return None
-        try:
-            described = inspect_archive(Path(submission.algorithm_archive.path),
-                                        max_image_bytes=config.image_size_limit_mb << 20)
-        except ArchiveError as error:
-            run.validation = [["archive", False, str(error)]]
-            run.save(update_fields=["validation"])
-            fail_if_running(submission_pk, f"Archive refused: {error}")
-            return None
-        image, created = AlgorithmImage.objects.get_or_create(image_id=described.image_id, defaults=dict(
-            archive_sha256=described.archive_sha256, creator=submission.creator, repo_tags=described.repo_tags,
-            user=described.user, architecture=described.architecture, os=described.os,
-            size_bytes=described.size_bytes))
-        if not created:
-            AlgorithmImage.objects.filter(pk=image.pk).update(uploads=F("uploads") + 1)
-        run.image, run.image_reused = image, not created
-        run.validation = [list(check) for check in described.checks]
-        run.save(update_fields=["image", "image_reused", "validation"])
-    if not image_in_engine(client, run.image.image_id):
-        with open(submission.algorithm_archive.path, "rb") as archive:
-            loaded = client.images.load(archive)
-        if run.image.image_id not in {image.id for image in loaded}:
-            fail_if_running(submission_pk, "The archive's image could not be loaded as described by its manifest.")
-            return None
-    return run.image
+    config = ContainerConfig.for_phase(submission.phase)
+    if not submission.algorithm_archive:
+        fail_if_running(submission_pk, "This submission has no algorithm archive.")
+        return None
+    try:
+        described = inspect_archive(Path(submission.algorithm_archive.path),
+                                    max_image_bytes=config.image_size_limit_mb << 20)
+    except ArchiveError as error:
+        run.validation = [["archive", False, str(error)]]
+        run.save(update_fields=["validation"])
+        fail_if_running(submission_pk, f"Archive refused: {error}")
+        return None
+    image, created = AlgorithmImage.objects.get_or_create(image_id=described.image_id, defaults=dict(
+        archive_sha256=described.archive_sha256, creator=submission.creator, repo_tags=described.repo_tags,
+        user=described.user[:128], uid=described.uid, gid=described.gid, architecture=described.architecture,
+        os=described.os, size_bytes=described.size_bytes))
+    if not created:
+        AlgorithmImage.objects.filter(pk=image.pk).update(uploads=F("uploads") + 1, uid=described.uid,
+                                                          gid=described.gid)
+        image.refresh_from_db()
+    run.image, run.image_reused = image, not created
+    run.validation = [list(check) for check in described.checks]
+    run.save(update_fields=["image", "image_reused", "validation"])
+    return image
+
+
+def load_image(submission_pk: int, *, image: AlgorithmImage, client: docker.DockerClient) -> bool:
+    """Make sure the image is in the engine, loading the archive without any of its tags; False after a refusal
+    (the engine could not load it: a problem of the archive, reported as one)."""
+    if image_in_engine(client, image.image_id):
+        return True
+    submission = Submission.objects.select_related("phase").get(pk=submission_pk)
+    config = ContainerConfig.for_phase(submission.phase)
+    try:
+        loaded = client.images.load(untagged_stream(Path(submission.algorithm_archive.path),
+                                                    max_image_bytes=config.image_size_limit_mb << 20))
+    except ArchiveError as error:
+        fail_if_running(submission_pk, f"Archive refused: {error}")
+        return False
+    except (docker.errors.ImageLoadError, docker.errors.APIError) as error:
+        message = getattr(error, "explanation", None) or str(error)
+        fail_if_running(submission_pk, f"Archive refused: the engine could not load the image ({shown(message, 300)})")
+        return False
+    if image.image_id not in {loaded_image.id for loaded_image in loaded}:
+        fail_if_running(submission_pk, "Archive refused: the archive's image could not be loaded as described by its "
+                                       "manifest.")
+        return False
+    return True
 
 
 def image_in_engine(client: docker.DockerClient, image_id: str) -> bool:
@@ -171,7 +215,9 @@ def run_jobs(submission_pk: int, *, image: AlgorithmImage, client: docker.Docker
     plan = planned_jobs(run, config)
     limits = config.limits(cases=phase.dataset.cases.count())
     allowed_names = get_task(phase.task).output_files
-    predictions = predictions_dir(submission_pk)
+    hidden = phase.dataset.is_hidden
+    run_as = (image.uid, image.gid) if image.uid is not None and image.gid is not None else None
+    predictions = run_root(run) / "predictions"
     predictions.mkdir(parents=True, exist_ok=True)
     stop_check = StopCheck(submission_pk, run.pk)
     for job, input_dir, batch_cases in plan:
@@ -182,24 +228,25 @@ def run_jobs(submission_pk: int, *, image: AlgorithmImage, client: docker.Docker
         job.attempts += 1
         job.save(update_fields=["attempts"])
         transition(job, Status.RUNNING)
-        staging = run_root(submission_pk) / "staging" / (job.case_id or "batch")
+        staging = run_root(run) / "staging" / (job.case_id or "batch")
         shutil.rmtree(staging, ignore_errors=True)
         result = runner.run_algorithm(
             client=client, image=image.image_id, input_dir=input_dir, collect_to=staging, limits=limits,
             allowed_names=allowed_names, case_ids=batch_cases, should_stop=stop_check,
             labels={runner.LABEL_SUBMISSION: str(submission_pk), runner.LABEL_JOB: str(job.pk)},
-            name=f"spinebench-{submission_pk}-{job.pk}-{job.attempts}",
+            name=f"spinebench-{submission_pk}-{job.pk}-{job.attempts}", run_as=run_as,
         )
+        reason = result.shown_reason(hide_exit_code=hidden)
         job.exit_code, job.duration_seconds = result.exit_code, result.duration_s
         job.log_tail = "\n".join(result.log_tail)
         job.save(update_fields=["exit_code", "duration_seconds", "log_tail"])
         if stop_check.reason:
-            transition(job, Status.CANCELLED, error=result.reason)
+            transition(job, Status.CANCELLED, error=reason)
             return "stopped"
         if not result.succeeded:
-            transition(job, Status.FAILED, error=result.reason)
+            transition(job, Status.FAILED, error=reason)
             where = f"case {job.case_id}" if job.case_id else "batch run"
-            fail_if_running(submission_pk, f"{where}: {result.reason}")
+            fail_if_running(submission_pk, f"{where}: {reason}")
             return "failed"
         transition(job, Status.SCORING)
         target = predictions / job.case_id if job.case_id else predictions
@@ -286,7 +333,11 @@ def recover(*, client: docker.DockerClient | None = None) -> dict[str, int]:
         for run in AlgorithmRun.objects.filter(submission__status=Status.RUNNING)
         if not lease_is_stale(run, now)
     }
-    client = client or runner.docker_client()
+    try:
+        client = client or runner.docker_client()
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        logger.warning("recovery: no container engine answers; orphan containers are removed at a later sweep")
+        return {"requeued": requeued, "containers_removed": 0}
     removed = runner.remove_managed_containers(
         client, keep=lambda labels: labels.get(runner.LABEL_SUBMISSION) in live)
     return {"requeued": requeued, "containers_removed": removed}

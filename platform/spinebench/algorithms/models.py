@@ -4,6 +4,8 @@ run: one case, or every case in batch mode)."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -76,6 +78,10 @@ class AlgorithmImage(models.Model):
                                 related_name="algorithm_images")
     repo_tags = models.JSONField(default=list, blank=True)
     user = models.CharField(max_length=128, help_text="The image's USER (never root).")
+    uid = models.PositiveIntegerField(null=True, blank=True,
+                                      help_text="The USER resolved through the image's /etc/passwd (never 0); every "
+                                      "container of the image runs with this explicit uid.")
+    gid = models.PositiveIntegerField(null=True, blank=True, help_text="The USER's group, resolved (never 0).")
     architecture = models.CharField(max_length=32)
     os = models.CharField(max_length=32)
     size_bytes = models.PositiveBigIntegerField(help_text="Uncompressed size of the archive's members.")
@@ -91,6 +97,9 @@ class AlgorithmRun(models.Model):
     holds while it runs the jobs (a stale heartbeat means the worker died)."""
 
     submission = models.OneToOneField("submissions.Submission", on_delete=models.CASCADE, related_name="algorithm_run")
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
+                           help_text="Names the run's folder: never shared with another run, even one whose submission "
+                           "had the same id in another database.")
     image = models.ForeignKey(AlgorithmImage, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
     image_reused = models.BooleanField(default=False, help_text="The uploaded image was already known (same sha256).")
     validation = models.JSONField(default=list, blank=True, help_text="[[check, passed, message], ...]")

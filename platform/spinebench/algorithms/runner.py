@@ -6,8 +6,11 @@ The sandbox of every run:
 - `/output` a host tmpfs mounted with `size=` (the kernel enforces the cap, and the files are still readable after
   the container exits), bind-mounted into the container; read back without following any symlink;
 - no network (`network_mode=none`), read-only root filesystem, a small `/tmp` tmpfs, every capability dropped,
-  `no-new-privileges`, a pids limit, memory equal to memory + swap, a CPU quota, the image's own non-root user
-  (images whose user is root are refused before anything runs), one GPU only when asked;
+  `no-new-privileges`, a pids limit, memory equal to memory + swap, a CPU quota, one GPU only when asked;
+- an explicit numeric `--user uid:gid`: the image's USER resolved as the engine would (users.py, through the image's
+  own /etc/passwd and /etc/group), refused before anything runs when the uid or the gid is 0;
+- the image referred to by its id only: a name is resolved once, and a platform name (`spinebench/...`) must resolve
+  to the id recorded when it was built (trusted_images.py);
 - a wall-clock limit after which the container is killed; json-file logs capped at 1 MiB, of which the last lines
   are kept; labels naming the job and submission so dead jobs' containers can be found and removed.
 """
@@ -15,11 +18,13 @@ The sandbox of every run:
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import socket
 import stat
 import subprocess
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -30,11 +35,15 @@ import docker
 import requests
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
+from .trusted_images import UntrustedImage, resolve_image
+from .users import MAX_ACCOUNT_FILE_BYTES, UserError, needs_account_files, refuse_root, resolve_user, shown
+
 LABEL_MANAGED = "org.spinebench.managed"
 LABEL_JOB = "org.spinebench.job"
 LABEL_SUBMISSION = "org.spinebench.submission"
 LABEL_WORKER = "org.spinebench.worker"
 LABEL_OUTPUT = "org.spinebench.output-area"
+LABEL_SCOPE = "org.spinebench.scope"
 LOG_LINE_CHARS = 300
 POLL_SECONDS = 0.5
 MEBIBYTE = 1 << 20
@@ -75,6 +84,13 @@ class RunResult:
     log_tail: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
+    def shown_reason(self, *, hide_exit_code: bool) -> str:
+        """The reason, without the exit code when it must be hidden: on a phase with hidden test data an algorithm
+        could spell what it read in its exit codes (a side channel)."""
+        if hide_exit_code and self.exit_code and self.reason == exit_code_reason(self.exit_code):
+            return "the algorithm exited with a non-zero code (withheld: this phase's test data are hidden)"
+        return self.reason
+
 
 class SandboxRefusal(RuntimeError):
     """The run was refused before a container was created (the message says why and is safe to show)."""
@@ -82,6 +98,14 @@ class SandboxRefusal(RuntimeError):
 
 class OutputRefusal(RuntimeError):
     """What the container left in /output is refused (symlink, special file, too large, too many files)."""
+
+
+def scope_labels() -> dict[str, str]:
+    """`SPINEBENCH_CONTAINER_SCOPE`, when set, labels every container this process creates and limits every search
+    and clean-up to that label: two platforms (or two test sessions) sharing one engine never see or remove each
+    other's containers. Unset: one platform per engine, every managed container is ours."""
+    scope = os.environ.get("SPINEBENCH_CONTAINER_SCOPE", "")
+    return {LABEL_SCOPE: scope} if scope else {}
 
 
 def docker_client(timeout: int = 60) -> docker.DockerClient:
@@ -96,18 +120,63 @@ def engine_available() -> bool:
         return False
 
 
-def is_root_user(user: str) -> bool:
-    """Docker's `User` of an image: empty (defaults to root), `root`, `0`, or either with a group."""
-    name = (user or "").split(":", 1)[0].strip()
-    return name in ("", "root", "0")
+PROBE_ENTRYPOINT = ["/spinebench-probe-never-started"]
+_UNREADABLE_FILE = object()
+_RUN_AS_CACHE: dict[str, tuple[int, int]] = {}  # image id -> (uid, gid): ids are content addresses, never stale
 
 
-def image_user(client: docker.DockerClient, image: str) -> str:
+def image_run_as(client: docker.DockerClient, image_id: str, *,
+                 labels: dict[str, str] | None = None) -> tuple[int, int]:
+    """(uid, gid) the image's USER resolves to, read from the engine: its config's User, and /etc/passwd and
+    /etc/group copied out of a container created (never started) from the image when the User is not numeric.
+    UserError when it cannot be resolved or is root."""
+    if image_id in _RUN_AS_CACHE:
+        return _RUN_AS_CACHE[image_id]
+    spec = (client.images.get(image_id).attrs.get("Config") or {}).get("User") or ""
+    needs = dict(zip(("/etc/passwd", "/etc/group"), needs_account_files(spec), strict=True))
+    files = image_files(client, image_id, [path for path, needed in needs.items() if needed], labels=labels or {})
+    for path, data in files.items():
+        if data is _UNREADABLE_FILE:
+            raise UserError(f"the image's USER {shown(spec)} cannot be resolved: {path} in the image is a link or over "
+                            f"{MAX_ACCOUNT_FILE_BYTES} bytes; use a numeric USER uid:gid")
+    uid, gid = resolve_user(spec, passwd=files.get("/etc/passwd"), group=files.get("/etc/group"))
+    refuse_root(spec, uid, gid)
+    if len(_RUN_AS_CACHE) > 256:
+        _RUN_AS_CACHE.clear()
+    _RUN_AS_CACHE[image_id] = (uid, gid)
+    return uid, gid
+
+
+def image_files(client: docker.DockerClient, image_id: str, paths: list[str], *, labels: dict[str, str]) -> dict:
+    """{path: bytes | None (absent) | _UNREADABLE_FILE (a link, a folder, too large)} from the image's filesystem."""
+    if not paths:
+        return {}
+    probe = client.api.create_container(
+        image_id, entrypoint=PROBE_ENTRYPOINT, command=[], network_disabled=True,
+        labels={LABEL_MANAGED: "1", LABEL_WORKER: socket.gethostname(), **scope_labels(), **labels})["Id"]
     try:
-        attributes = client.images.get(image).attrs
-    except docker.errors.ImageNotFound:
-        raise SandboxRefusal(f"image {image} is not loaded in the engine") from None
-    return (attributes.get("Config") or {}).get("User") or ""
+        return {path: copied_file(client, probe, path) for path in paths}
+    finally:
+        client.api.remove_container(probe, force=True)
+
+
+def copied_file(client: docker.DockerClient, container_id: str, path: str):
+    try:
+        stream, info = client.api.get_archive(container_id, path)
+    except docker.errors.NotFound:
+        return None
+    if info.get("size", 0) > MAX_ACCOUNT_FILE_BYTES:
+        return _UNREADABLE_FILE
+    data = b""
+    for chunk in stream:
+        data += chunk
+        if len(data) > MAX_ACCOUNT_FILE_BYTES + 64 * 1024:
+            return _UNREADABLE_FILE
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+        member = archive.next()
+        if member is None or not member.isfile():
+            return _UNREADABLE_FILE
+        return archive.extractfile(member).read()
 
 
 # /output: a host tmpfs with a size cap --------------------------------------------------------------------------
@@ -224,7 +293,8 @@ def container_options(*, image: str, user: str, input_dir: Path, output_dir: Pat
         user=user,
         name=name,
         detach=True,
-        labels={LABEL_MANAGED: "1", LABEL_WORKER: socket.gethostname(), LABEL_OUTPUT: str(output_dir), **labels},
+        labels={LABEL_MANAGED: "1", LABEL_WORKER: socket.gethostname(), LABEL_OUTPUT: str(output_dir),
+                **scope_labels(), **labels},
         network_mode="none",
         read_only=True,
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"},
@@ -252,22 +322,31 @@ def container_options(*, image: str, user: str, input_dir: Path, output_dir: Pat
 def run_algorithm(*, client: docker.DockerClient, image: str, input_dir: Path, collect_to: Path, limits: Limits,
                   allowed_names: Iterable[str], case_ids: Iterable[str] | None = None,
                   labels: dict[str, str] | None = None, name: str | None = None,
-                  should_stop: Callable[[], str | None] | None = None) -> RunResult:
+                  should_stop: Callable[[], str | None] | None = None,
+                  run_as: tuple[int, int] | None = None) -> RunResult:
     """Run `image` on `input_dir` and copy the accepted outputs to `collect_to`.
 
     `case_ids` None: one case, outputs `/output/NAME`; otherwise batch mode, outputs `/output/<case_id>/NAME`.
     `should_stop` is polled while the container runs; a non-empty answer (e.g. "the submission was cancelled")
-    kills the container and becomes the reason. The container and the /output tmpfs are always removed."""
+    kills the container and becomes the reason. The container and the /output tmpfs are always removed.
+    `run_as` (uid, gid): the image's user as resolved when its archive was validated; None resolves it here."""
     started = time.monotonic()
-    user = image_user(client, image)
-    if is_root_user(user):
-        return RunResult(False, reason="the image runs as root; set a non-root USER in the Dockerfile "
-                                       "(e.g. USER 1000)")
+    try:
+        image_id = resolve_image(client, image)
+    except docker.errors.ImageNotFound:
+        raise SandboxRefusal(f"image {image} is not loaded in the engine") from None
+    except UntrustedImage as error:
+        raise SandboxRefusal(str(error)) from None
+    try:
+        uid, gid = run_as if run_as is not None else image_run_as(client, image_id, labels=labels)
+        refuse_root(f"{uid}:{gid}", uid, gid)
+    except UserError as error:
+        return RunResult(False, reason=str(error), duration_s=time.monotonic() - started)
     case_ids = None if case_ids is None else list(case_ids)
     with OutputArea(size_mb=limits.output_mb, max_files=limits.output_files) as area:
         container = client.containers.create(**container_options(
-            image=image, user=user, input_dir=Path(input_dir).resolve(), output_dir=area.path, limits=limits,
-            labels=labels or {}, name=name))
+            image=image_id, user=f"{uid}:{gid}", input_dir=Path(input_dir).resolve(), output_dir=area.path,
+            limits=limits, labels=labels or {}, name=name))
         try:
             stop_reason = wait_for_exit(container, limits=limits, started=started, should_stop=should_stop)
             try:
@@ -296,7 +375,14 @@ def run_algorithm(*, client: docker.DockerClient, image: str, input_dir: Path, c
 
 def wait_for_exit(container, *, limits: Limits, started: float, should_stop) -> str:
     """Start the container and wait for it; kill it at the wall-clock limit or when `should_stop` answers."""
-    container.start()
+    try:
+        container.start()
+    except docker.errors.APIError as error:
+        if not error.is_client_error():
+            raise
+        # The engine refused to start the image's process (its entrypoint is missing or cannot run): a problem of
+        # the image, not of the engine. The engine's words name host paths, so they are not quoted.
+        return "the container could not start: the image's entrypoint or command is missing or cannot be executed"
     deadline = started + limits.wall_clock_s
     while True:
         remaining = deadline - time.monotonic()
@@ -322,8 +408,12 @@ def exit_reason(state: dict, *, limits: Limits, output_full: bool) -> str:
         return f"the algorithm filled /output past its cap of {limits.output_mb} MiB or {limits.output_files} files"
     code = state.get("ExitCode")
     if code:
-        return f"the algorithm exited with code {code}"
+        return exit_code_reason(code)
     return ""
+
+
+def exit_code_reason(code: int) -> str:
+    return f"the algorithm exited with code {code}"
 
 
 def read_log_tail(container, *, lines: int) -> list[str]:
@@ -349,7 +439,8 @@ def remove_managed_containers(client: docker.DockerClient, *, labels: dict[str, 
                               keep: Callable[[dict[str, str]], bool] | None = None) -> int:
     """Kill and remove SpineBench containers matching `labels` (all managed ones when None), except those `keep`
     accepts (given the container's labels); release their /output areas. Returns how many were removed."""
-    filters = [f"{LABEL_MANAGED}=1"] + [f"{key}={value}" for key, value in (labels or {}).items()]
+    wanted = {**scope_labels(), **(labels or {})}
+    filters = [f"{LABEL_MANAGED}=1"] + [f"{key}={value}" for key, value in wanted.items()]
     removed = 0
     for container in client.containers.list(all=True, filters={"label": filters}):
         container_labels = container.labels or {}

@@ -16,7 +16,8 @@ def howto(request):
 
 def logs_visible(submission, user) -> bool:
     """Organizers always; the submitter only when the phase's inputs are not hidden test data (an algorithm could
-    print its inputs, and the hidden test images must not come back through the logs)."""
+    print its inputs, and the hidden test images must not come back through the logs; nor through exit codes or
+    per-case durations, which it controls just as well, so these follow the same rule)."""
     phase = submission.phase
     if phase.challenge.is_organizer(user):
         return True
