@@ -239,3 +239,25 @@ def test_set_level_auc_gets_an_interval_by_reevaluating_resamples(client, eager_
     assert (entry["ci_low"], entry["ci_high"]) == pytest.approx(tuple(np.percentile(values, [2.5, 97.5])), abs=1e-12)
     assert snapshot.statistics["significance"] is None
     assert "set-level" in snapshot.statistics["unavailable"]["significance"]
+
+
+def test_figures_escape_participant_names():
+    from datetime import datetime
+
+    from spinebench.leaderboards.figures import build
+    from spinebench.leaderboards.services import Row, SubmissionRef
+
+    rows = [Row(rank=i + 1, participant=name, submission=SubmissionRef(pk=i + 1, is_baseline=False, created=datetime(2026, 1, 1)),
+                values=[float(i)]) for i, name in enumerate(['<script>alert(1)</script>', 'x" onload="y'])]
+    statistics_json = {
+        "metric": "smape", "direction": "lower", "samples": 10,
+        "entries": {"1": {"ci_low": 0.0, "ci_high": 0.5}, "2": {"ci_low": 0.5, "ci_high": 1.5}},
+        "rank_counts": {"1": {"1": 10}, "2": {"2": 10}},
+        "significance": {"alpha": 0.05, "submissions": [1, 2], "p": [[None, 0.01], [1.0, None]],
+                         "better": [[False, True], [False, False]], "wins": [1, 0]},
+    }
+    figures = build(statistics=statistics_json, rows=rows, page_rows=rows)
+    drawn = figures.rank_plot["svg"] + figures.significance["svg"] + "".join(r.bar for r in figures.intervals)
+    assert "<script>" not in drawn and 'x" onload' not in drawn and "&lt;script&gt;" in drawn
+    assert "style=" not in drawn
+    assert figures.significance["rows"][0]["better_than"] == ['#2 x" onload="y']  # escaped by the template

@@ -10,7 +10,6 @@ from functools import cached_property
 from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 
 from spinebench.challenges.models import Phase
 from spinebench.submissions.models import Evaluation
@@ -155,7 +154,8 @@ def snapshot_rows(snapshot: LeaderboardSnapshot) -> list[Row]:
             rank=record["rank"],
             participant=record["participant"],
             submission=SubmissionRef(
-                pk=record["submission"], is_baseline=record["is_baseline"], created=parse_datetime(record["created"])
+                pk=record["submission"], is_baseline=record["is_baseline"],
+                created=datetime.fromisoformat(record["created"]),
             ),
             values=[record["values"].get(key) for key in keys],
             method=record.get("method", ""),

@@ -5,6 +5,7 @@ import csv
 from types import SimpleNamespace
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -32,13 +33,18 @@ def get_visible_phase(request, challenge: str, phase: str) -> Phase:
     return found
 
 
+#: Leaderboard rows per page: rendering is what a long leaderboard costs (about 1 ms a row), so a page holds 100.
+ROWS_PER_PAGE = 100
+
+
 def phase_leaderboard(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
     board = read_leaderboard(phase)
-    rows = board.rows
     metrics = [metric["key"] for metric in board.snapshot.metrics]
+    page = Paginator(board.rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
     stability = {row.submission.pk: board.entry_statistics(row.submission.pk).get("stability") for row in rows}
-    overlay = [row for row in rows if row.has_curves][: plots.OVERLAY_TOP]
+    overlay = [row for row in board.rows if row.has_curves][: plots.OVERLAY_TOP]
     plots_allowed = can_see_phase_ground_truth_plots(phase, request.user)
     return render(
         request,
@@ -49,7 +55,8 @@ def phase_leaderboard(request, challenge, phase):
             "columns": [(key, metric_title(phase.task, key), phase.direction(key)) for key in metrics],
             "rows": [(row, stability.get(row.submission.pk)) for row in rows],
             "show_stability": any(value is not None for value in stability.values()),
-            "statistics": figures.build(statistics=board.statistics, rows=rows),
+            "page_obj": page,
+            "statistics": figures.build(statistics=board.statistics, rows=board.rows, page_rows=rows, places=phase.decimal_places),
             "statistics_pending": board.statistics_pending,
             "statistics_from": board.statistics_from if board.statistics_from != board.snapshot else None,
             "snapshot": board.snapshot,
