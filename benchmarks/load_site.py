@@ -278,7 +278,10 @@ def main() -> int:
         python = sys.executable
         server_log, worker_log = var_dir / "gunicorn.log", var_dir / "celery.log"
         processes = [start([python, "-m", "gunicorn", "spinebench.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                            "--workers", str(args.workers), "--threads", str(args.threads), "--timeout", "60"],
+                            "--workers", str(args.workers), "--threads", str(args.threads), "--timeout", "60",
+                            # longer than the longest think time, so an idle connection is never closed just as
+                            # its client reuses it
+                            "--keep-alive", str(max(5, int(3 * args.think)))],
                            env, server_log)]
         if os.environ.get("CELERY_BROKER_URL"):
             processes.append(start([python, "-m", "celery", "-A", "spinebench", "worker", "-Q", "scoring",
@@ -297,20 +300,25 @@ def main() -> int:
                     rng=random.Random(args.seed * 1000 + index), results=results, lock=lock), daemon=True)
                 for index, session in enumerate(sessions)
             ]
+            load_before = os.getloadavg()[0]
             started = time.monotonic()
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join(timeout=max(0.0, stop_at - time.monotonic()) + REQUEST_TIMEOUT_S + 5)
             wall = time.monotonic() - started
+            load = (load_before, os.getloadavg()[0])
         finally:
             for process in processes:
                 stop(process)
-        report(args, setup, results, wall)
+        report(args, setup, results, wall, load)
+        if results["errors"]:
+            tail = [line for line in server_log.read_text(errors="replace").splitlines() if line.strip()][-15:]
+            print("gunicorn log (last lines):\n  " + "\n  ".join(tail))
         return 1 if results["errors"] else 0
 
 
-def report(args, setup, results, wall: float) -> None:
+def report(args, setup, results, wall: float, load: tuple[float, float]) -> None:
     total = sum(len(results[kind]) for kind in KINDS)
     print(f"\nSpineBench load: {args.clients} clients, think {args.think} s, {args.duration:.0f} s, gunicorn "
           f"{args.workers} workers x {args.threads} threads, {setup['database']}, "
@@ -319,7 +327,8 @@ def report(args, setup, results, wall: float) -> None:
           f"set-up {setup['created_s']:.1f} s; re-rank + snapshot {setup['rerank_s']:.2f} s"
           + (f"; statistics {setup['statistics_s']:.2f} s" if setup["statistics_s"] is not None else
              " (statistics computed in-process at commit, included)"))
-    print(f"{total} requests in {wall:.1f} s ({total / wall:.1f}/s)\n")
+    print(f"{total} requests in {wall:.1f} s ({total / wall:.1f}/s); machine load average {load[0]:.1f} before, "
+          f"{load[1]:.1f} after ({os.cpu_count()} CPUs)\n")
     print(f"{'request':<20} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for kind in KINDS:
         print(f"{kind:<20} {percentiles(results[kind])}")

@@ -151,7 +151,10 @@ def percentile_intervals(*, replicates, confidence: float = 0.95) -> np.ndarray:
     table = _table(replicates, "replicates")
     tail = (1 - confidence) / 2
     result = np.full((table.shape[0], 2), np.nan)
-    finite_rows = ~np.all(np.isnan(table), axis=1)
+    missing = np.isnan(table)
+    if not missing.any():  # the usual case, one vectorised call (nanpercentile loops over rows)
+        return np.percentile(table, [100 * tail, 100 * (1 - tail)], axis=1).T if table.size else result
+    finite_rows = ~np.all(missing, axis=1)
     if finite_rows.any():
         result[finite_rows] = np.nanpercentile(table[finite_rows], [100 * tail, 100 * (1 - tail)], axis=1).T
     return result
@@ -297,18 +300,46 @@ def wilcoxon_better(*, first, second, direction: str) -> float:
     """One-sided p-value of the Wilcoxon signed-rank test that `first` is better than `second` on paired per-case
     values (scipy.stats.wilcoxon). With d_c = first_c - second_c over the cases where both have a value, zero
     differences dropped (Wilcoxon's rule), W+ = the sum of the ranks of |d_c| over the positive d_c; the
-    alternative is "d tends to be negative" when lower is better, "positive" when higher is better (exact null
-    distribution for up to 50 differences without ties, else the normal approximation). No non-zero difference
-    (identical entries): p = 1."""
+    alternative is "d tends to be negative" when lower is better, "positive" when higher is better. Method as
+    scipy's "auto" chooses it for this one pair: the exact null distribution for up to 50 differences without ties
+    or zeros, a permutation test for up to 13 with ties, else the normal approximation with continuity correction.
+    No non-zero difference (identical entries): p = 1."""
     a, b = _vector(first, "first"), _vector(second, "second")
     if a.shape != b.shape:
         raise ValueError(f"first and second: expected paired values of one length, got {a.size} and {b.size}")
-    differences = a - b
-    differences = differences[~np.isnan(differences)]
-    if not np.any(differences != 0):
-        return 1.0
     alternative = "less" if _direction(direction) == "lower" else "greater"
-    return float(wilcoxon(differences, alternative=alternative, zero_method="wilcox").pvalue)
+    return float(_signed_rank_p((a - b)[None, :], alternative=alternative)[0])
+
+
+def _signed_rank_p(differences: np.ndarray, *, alternative: str) -> np.ndarray:
+    """One-sided signed-rank p-value of each row of paired differences (NaN = no pair), each row exactly as
+    `scipy.stats.wilcoxon(row, alternative=..., zero_method="wilcox")` alone would give it. Rows that share a
+    length and a method go to scipy in one vectorised call (the significance map tests hundreds of pairs)."""
+    result = np.ones(differences.shape[0])
+    groups: dict[tuple[int, str], list[int]] = {}
+    for index, row in enumerate(differences):
+        d = row[~np.isnan(row)]
+        nonzero = np.abs(d[d != 0])
+        if not nonzero.size:
+            continue  # identical on every paired case: no evidence either way
+        ties = np.unique(nonzero).size < nonzero.size
+        if d.size > 50:
+            method = "asymptotic"
+        elif not ties and nonzero.size == d.size:
+            method = "exact"
+        elif d.size <= 13:
+            method = "auto"  # scipy's permutation test over all 2^n sign patterns: one row at a time
+        else:
+            method = "asymptotic"
+        groups.setdefault((d.size, method), []).append(index)
+    for (size, method), rows in groups.items():
+        table = np.stack([differences[i][~np.isnan(differences[i])] for i in rows])
+        if method == "auto":
+            values = [wilcoxon(r, alternative=alternative, zero_method="wilcox").pvalue for r in table]
+        else:
+            values = wilcoxon(table, axis=1, alternative=alternative, zero_method="wilcox", method=method).pvalue
+        result[rows] = values
+    return result
 
 
 def holm(*, p_values) -> np.ndarray:
@@ -342,10 +373,14 @@ def significance_matrix(*, values, direction: str, alpha: float = 0.05) -> dict:
         raise ValueError(f"alpha: expected a number in (0, 1), got {alpha}")
     k = table.shape[0]
     raw = np.full((k, k), np.nan)
-    for i in range(k):
-        for j in range(k):
-            if i != j:
-                raw[i, j] = wilcoxon_better(first=table[i], second=table[j], direction=direction)
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    if pairs:
+        differences = np.stack([table[i] - table[j] for i, j in pairs])
+        better_first, better_second = ("less", "greater") if _direction(direction) == "lower" else ("greater", "less")
+        first = _signed_rank_p(differences, alternative=better_first)  # i better than j
+        second = _signed_rank_p(differences, alternative=better_second)  # j better than i
+        for (i, j), p_ij, p_ji in zip(pairs, first, second):
+            raw[i, j], raw[j, i] = p_ij, p_ji
     adjusted = holm(p_values=raw)
     better = (adjusted < alpha) & ~np.isnan(adjusted)
     return {

@@ -256,3 +256,26 @@ def test_significance_matrix_finds_the_clearly_better_entry():
     assert result["p"][0][0] is None and result["wins"] == [2, 0, 0]
     raw = statistics.wilcoxon_better(first=values[0], second=values[1], direction="lower")
     assert result["p"][0][1] >= raw
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 70), k=st.integers(2, 5), decimals=st.integers(0, 2))
+def test_significance_matrix_equals_pairwise_tests_with_holm(seed, n, k, decimals):
+    """The vectorised matrix against one scipy call per ordered pair (ties, zeros and missing values included)."""
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.normal(0, 1, size=(k, n)) + np.arange(k)[:, None] * 0.3, decimals)
+    values[0, : n // 4] = values[1, : n // 4]  # zero differences
+    if n > 5:
+        values[k - 1, 2] = np.nan
+    result = statistics.significance_matrix(values=values, direction="higher")
+    raw = np.full((k, k), np.nan)
+    for i in range(k):
+        for j in range(k):
+            if i != j:
+                d = values[i] - values[j]
+                d = d[~np.isnan(d)]
+                raw[i, j] = 1.0 if not np.any(d != 0) else __import__("scipy").stats.wilcoxon(
+                    d, alternative="greater", zero_method="wilcox").pvalue
+    expected = statistics.holm(p_values=raw)
+    got = np.array([[np.nan if p is None else p for p in row] for row in result["p"]])
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
