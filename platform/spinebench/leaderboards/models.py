@@ -45,7 +45,7 @@ class LeaderboardSnapshot(models.Model):
 
     class Meta:
         ordering = ["-created", "-pk"]
-        indexes = [models.Index(fields=["phase", "kind", "evaluation_version", "-created"])]
+        indexes = [models.Index(fields=["phase", "kind", "-created"])]
         get_latest_by = ["created", "pk"]
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from django.db import transaction
 from django.db.models import F
@@ -104,10 +104,30 @@ def _row_record(rank: int, entry: ranking.Entry, result: dict, metrics: list[str
     }
 
 
+#: What a read loads of a snapshot row; its large JSON (rows, statistics) comes from `_content`, decoded once per
+#: process.
+_HEADER = ("pk", "phase_id", "created", "evaluation_version", "kind", "ranking_method", "metrics", "statistics_status")
+
+
 def latest_snapshot(phase: Phase) -> LeaderboardSnapshot:
-    """The phase's newest live snapshot. A phase ranked before snapshots existed gets its first one here, once."""
-    snapshot = LeaderboardSnapshot.objects.filter(phase=phase, kind=LIVE).order_by("-created", "-pk").first()
+    """The phase's newest live snapshot (rows and statistics deferred). A phase ranked before snapshots existed gets
+    its first one here, once."""
+    snapshot = (
+        LeaderboardSnapshot.objects.filter(phase=phase, kind=LIVE).only(*_HEADER).order_by("-created", "-pk").first()
+    )
     return snapshot if snapshot is not None else rerank_phase(phase.pk)
+
+
+@lru_cache(maxsize=64)
+def _content(snapshot_pk: int, version: str, field: str):
+    """A snapshot's decoded `rows` or `statistics`. Rows never change and statistics are written once (with the
+    status, which `version` includes, as does the creation time, so a reused primary key cannot hit an old entry):
+    a process decodes each at most once. Callers must not modify what they get."""
+    return LeaderboardSnapshot.objects.values_list(field, flat=True).get(pk=snapshot_pk)
+
+
+def _version(snapshot: LeaderboardSnapshot) -> str:
+    return f"{snapshot.created.isoformat()}/{snapshot.statistics_status}"
 
 
 def statistics_snapshot(phase: Phase, latest: LeaderboardSnapshot) -> LeaderboardSnapshot | None:
@@ -120,6 +140,7 @@ def statistics_snapshot(phase: Phase, latest: LeaderboardSnapshot) -> Leaderboar
             phase=phase, kind=latest.kind, statistics_status=LeaderboardSnapshot.StatisticsStatus.READY,
             evaluation_version=latest.evaluation_version,
         )
+        .only(*_HEADER)
         .order_by("-created", "-pk")
         .first()
     )
@@ -148,8 +169,12 @@ class Row:
 
 
 def snapshot_rows(snapshot: LeaderboardSnapshot) -> list[Row]:
-    keys = [metric["key"] for metric in snapshot.metrics]
-    return [
+    return list(_rows(snapshot.pk, snapshot.created.isoformat(), tuple(m["key"] for m in snapshot.metrics)))
+
+
+@lru_cache(maxsize=64)
+def _rows(snapshot_pk: int, created: str, keys: tuple[str, ...]) -> tuple[Row, ...]:
+    return tuple(
         Row(
             rank=record["rank"],
             participant=record["participant"],
@@ -161,8 +186,8 @@ def snapshot_rows(snapshot: LeaderboardSnapshot) -> list[Row]:
             method=record.get("method", ""),
             has_curves=record.get("has_curves", False),
         )
-        for record in snapshot.rows
-    ]
+        for record in _content(snapshot_pk, created, "rows")
+    )
 
 
 def leaderboard_rows(phase: Phase) -> list[Row]:
@@ -183,7 +208,9 @@ class Leaderboard:
 
     @property
     def statistics(self) -> dict:
-        return self.statistics_from.statistics if self.statistics_from is not None else {}
+        if self.statistics_from is None:
+            return {}
+        return _content(self.statistics_from.pk, _version(self.statistics_from), "statistics")
 
     @property
     def statistics_pending(self) -> bool:
@@ -200,12 +227,21 @@ def read_leaderboard(phase: Phase) -> Leaderboard:
 
 def export_records(phase: Phase, board: Leaderboard | None = None) -> list[dict]:
     """Rows as plain dicts (CSV and JSON exports, the API), with the ranking metric's confidence interval when the
-    statistics are ready."""
+    statistics are ready. Built once per process and snapshot (callers must not modify them)."""
     board = board or read_leaderboard(phase)
-    metrics = [metric["key"] for metric in board.snapshot.metrics]
+    source = board.statistics_from
+    return _records(
+        board.snapshot.pk, board.snapshot.created.isoformat(), tuple(m["key"] for m in board.snapshot.metrics),
+        source.pk if source else None, _version(source) if source else "",
+    )
+
+
+@lru_cache(maxsize=64)
+def _records(snapshot_pk: int, created: str, keys: tuple[str, ...], statistics_pk, statistics_version: str) -> list:
+    entries = _content(statistics_pk, statistics_version, "statistics").get("entries", {}) if statistics_pk else {}
     records = []
-    for row in board.rows:
-        interval = board.entry_statistics(row.submission.pk)
+    for row in _rows(snapshot_pk, created, keys):
+        interval = entries.get(str(row.submission.pk), {})
         records.append(
             {
                 "rank": row.rank,
@@ -213,7 +249,7 @@ def export_records(phase: Phase, board: Leaderboard | None = None) -> list[dict]
                 "is_baseline": row.submission.is_baseline,
                 "submission": row.submission.pk,
                 "created": row.submission.created.isoformat(),
-                **dict(zip(metrics, row.values)),
+                **dict(zip(keys, row.values)),
                 "ci_low": interval.get("ci_low"),
                 "ci_high": interval.get("ci_high"),
             }

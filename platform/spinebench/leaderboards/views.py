@@ -2,11 +2,15 @@
 snapshot (spinebench.leaderboards.services): no view ranks, computes statistics or loads per-case metrics."""
 
 import csv
+import io
+import json
 from types import SimpleNamespace
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from spinebench.challenges.models import Phase
@@ -33,6 +37,8 @@ def get_visible_phase(request, challenge: str, phase: str) -> Phase:
     return found
 
 
+#: How long an export body stays cached (its key changes with every new snapshot, so this only bounds memory).
+EXPORT_CACHE_SECONDS = 600
 #: Leaderboard rows per page: rendering is what a long leaderboard costs (about 1 ms a row), so a page holds 100.
 ROWS_PER_PAGE = 100
 
@@ -103,39 +109,64 @@ def _rows_with_evaluations(rows):
     ]
 
 
+def _cached_body(kind: str, phase: Phase, board, build) -> bytes:
+    """An export's body, built once per snapshot (and statistics) in the cache: exports are the same for everyone
+    who may see the phase, and a snapshot never changes once its statistics are written."""
+    source = board.statistics_from
+    key = (f"leaderboard-{kind}:{phase.pk}:{phase.challenge.slug}:{phase.slug}:{board.snapshot.pk}:"
+           f"{board.snapshot.created.timestamp()}:{board.snapshot.statistics_status}:"
+           f"{source.pk if source else ''}:{source.statistics_status if source else ''}")
+    body = cache.get(key)
+    if body is None:
+        body = build()
+        cache.set(key, body, EXPORT_CACHE_SECONDS)
+    return body
+
+
 def export_csv(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
     board = read_leaderboard(phase)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+
+    def build() -> bytes:
+        buffer = io.StringIO()
+        metrics = [metric["key"] for metric in board.snapshot.metrics]
+        fields = ["rank", "participant", "is_baseline", "submission", "created", *metrics, "ci_low", "ci_high"]
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        for record in export_records(phase, board):
+            writer.writerow({key: safe_csv_cell(value) for key, value in record.items()})
+        return buffer.getvalue().encode()
+
+    response = HttpResponse(_cached_body("csv", phase, board, build), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{phase.challenge.slug}-{phase.slug}-leaderboard.csv"'
-    metrics = [metric["key"] for metric in board.snapshot.metrics]
-    fields = ["rank", "participant", "is_baseline", "submission", "created", *metrics, "ci_low", "ci_high"]
-    writer = csv.DictWriter(response, fieldnames=fields)
-    writer.writeheader()
-    for record in export_records(phase, board):
-        writer.writerow({key: safe_csv_cell(value) for key, value in record.items()})
     return response
 
 
 def export_json(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
     board = read_leaderboard(phase)
-    return JsonResponse(
-        {
-            "challenge": phase.challenge.slug,
-            "phase": phase.slug,
-            "metrics": [
-                {"key": metric["key"], "title": metric_title(phase.task, metric["key"]), "direction": metric["direction"]}
-                for metric in board.snapshot.metrics
-            ],
-            "ranking_method": board.snapshot.ranking_method,
-            "snapshot": {
-                "created": board.snapshot.created.isoformat(),
-                "evaluation_version": board.snapshot.evaluation_version,
-                "statistics_status": board.snapshot.statistics_status,
-                "statistics_created": board.statistics_from.created.isoformat() if board.statistics_from else None,
+
+    def build() -> bytes:
+        return json.dumps(
+            {
+                "challenge": phase.challenge.slug,
+                "phase": phase.slug,
+                "metrics": [
+                    {"key": metric["key"], "title": metric_title(phase.task, metric["key"]),
+                     "direction": metric["direction"]}
+                    for metric in board.snapshot.metrics
+                ],
+                "ranking_method": board.snapshot.ranking_method,
+                "snapshot": {
+                    "created": board.snapshot.created.isoformat(),
+                    "evaluation_version": board.snapshot.evaluation_version,
+                    "statistics_status": board.snapshot.statistics_status,
+                    "statistics_created": board.statistics_from.created.isoformat() if board.statistics_from else None,
+                },
+                "rows": export_records(phase, board),
+                "statistics": board.statistics,
             },
-            "rows": export_records(phase, board),
-            "statistics": board.statistics,
-        }
-    )
+            cls=DjangoJSONEncoder,
+        ).encode()
+
+    return HttpResponse(_cached_body("json", phase, board, build), content_type="application/json")
