@@ -84,9 +84,6 @@ def populate(args, var_dir: Path) -> dict:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import transaction
-
-    from evaluators import scoring
-    from evaluators.layout import CaseEntry, Manifest, write_manifest
     from spinebench.challenges.models import Challenge, Phase, Registration
     from spinebench.datasets.services import register_dataset
     from spinebench.leaderboards import snapshot_statistics
@@ -94,6 +91,9 @@ def populate(args, var_dir: Path) -> dict:
     from spinebench.leaderboards.services import rerank_phase
     from spinebench.submissions.models import Evaluation, Submission
     from spinebench.submissions.status import Status
+
+    from evaluators import scoring
+    from evaluators.layout import CaseEntry, Manifest, write_manifest
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
@@ -246,7 +246,7 @@ def client_loop(*, base, session, setup, think, stop_at, rng, results, lock) -> 
                 response.content  # noqa: B018  (read the whole body)
                 ok = response.status_code == 200
             error = None if ok else f"HTTP {response.status_code}"
-        except Exception as exception:  # timeouts, refused connections: counted, the client goes on
+        except Exception as exception:  # noqa: BLE001  (timeouts, refused connections: counted, the client goes on)
             error = type(exception).__name__
         elapsed = time.perf_counter() - started
         with lock:
@@ -295,9 +295,9 @@ def main() -> int:
             results, lock = defaultdict(list), threading.Lock()
             stop_at = time.monotonic() + args.duration
             threads = [
-                threading.Thread(target=client_loop, kwargs=dict(
-                    base=base, session=session, setup=setup, think=args.think, stop_at=stop_at,
-                    rng=random.Random(args.seed * 1000 + index), results=results, lock=lock), daemon=True)
+                threading.Thread(target=client_loop, daemon=True, kwargs={
+                    "base": base, "session": session, "setup": setup, "think": args.think, "stop_at": stop_at,
+                    "rng": random.Random(args.seed * 1000 + index), "results": results, "lock": lock})
                 for index, session in enumerate(sessions)
             ]
             load_before = os.getloadavg()[0]

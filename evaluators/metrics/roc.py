@@ -4,7 +4,7 @@ ROC convex hull, and counts-based scores at a threshold. The resampling itself (
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from scipy.stats import rankdata

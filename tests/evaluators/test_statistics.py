@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from evaluators import metrics, statistics
 
-
 # ---------------------------------------------------------------------------------------------- bootstrap of means
 
 
@@ -99,7 +98,7 @@ def test_constant_data_interval_is_the_value(value, n, seed):
 @settings(max_examples=40, deadline=None)
 @given(values=st.lists(st.floats(-100, 100, allow_nan=False), min_size=2, max_size=25), seed=st.integers(0, 1000))
 def test_interval_lies_within_the_data_range(values, seed):
-    mean, low, high = statistics.mean_ci(values=values, samples=100, seed=seed)
+    _, low, high = statistics.mean_ci(values=values, samples=100, seed=seed)
     assert min(values) - 1e-9 <= low <= high <= max(values) + 1e-9
 
 

@@ -13,9 +13,6 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-
-from evaluators import statistics
-from evaluators.layout import CaseEntry, Manifest, write_manifest
 from spinebench.datasets.services import register_dataset
 from spinebench.leaderboards import snapshot_statistics
 from spinebench.leaderboards.exports import safe_csv_cell
@@ -24,8 +21,17 @@ from spinebench.leaderboards.services import rerank_phase
 from spinebench.leaderboards.tasks import compute_snapshot_statistics
 from spinebench.submissions.models import Evaluation
 
+from evaluators import statistics
+from evaluators.layout import CaseEntry, Manifest, write_manifest
+
 from .conftest import csv_upload
-from .factories import ChallengeFactory, PhaseFactory, RegistrationFactory, UserFactory, aasce_dataset
+from .factories import (
+    ChallengeFactory,
+    PhaseFactory,
+    RegistrationFactory,
+    UserFactory,
+    aasce_dataset,
+)
 
 pytestmark = pytest.mark.django_db
 

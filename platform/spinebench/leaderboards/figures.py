@@ -95,8 +95,8 @@ def _interval_bar(interval: IntervalRow, axis_low: float, axis_high: float, plac
     low, high = x(interval.low), x(interval.high)
     label = f"95 % interval {interval.low:.{places}f} to {interval.high:.{places}f}"
     parts = [
-        f'<svg class="ci-bar" width="{BAR_WIDTH}" height="14" viewBox="0 0 {BAR_WIDTH} 14" role="img" '
-        f'aria-label="{escape(label)}">',
+        (f'<svg class="ci-bar" width="{BAR_WIDTH}" height="14" viewBox="0 0 {BAR_WIDTH} 14" role="img" '
+         f'aria-label="{escape(label)}">'),
         f'<line x1="0" y1="7" x2="{BAR_WIDTH}" y2="7" stroke="{FAINT}" stroke-width="1"/>',
         f'<line x1="{low}" y1="7" x2="{high}" y2="7" stroke="{INK}" stroke-width="3"/>',
         f'<line x1="{low}" y1="2" x2="{low}" y2="12" stroke="{INK}" stroke-width="1.5"/>',
@@ -117,7 +117,7 @@ def _rank_plot(counts: dict, names: dict, samples: int | None) -> dict | None:
     shown.sort(key=lambda item: (names[item[0]][0], item[0]))
     top_rank = max(int(rank) for _, ranks in shown for rank in ranks)
     width, height = PLOT_MARGIN + len(shown) * CELL + 10, PLOT_MARGIN + top_rank * CELL + 10
-    parts = [f'<text x="4" y="14" font-size="10" fill="#444">rank</text>']
+    parts = ['<text x="4" y="14" font-size="10" fill="#444">rank</text>']
     for rank in range(1, top_rank + 1):
         y = PLOT_MARGIN + (rank - 0.5) * CELL
         parts.append(f'<line x1="34" y1="{y}" x2="{width}" y2="{y}" stroke="{EMPTY}" stroke-width="1"/>'

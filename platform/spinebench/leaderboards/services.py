@@ -19,6 +19,9 @@ from . import ranking
 from .models import LeaderboardSnapshot
 
 LIVE = LeaderboardSnapshot.Kind.LIVE
+#: The statistics task waits this long after its re-rank, so that a burst of scorings (each writing a snapshot)
+#: computes the statistics of its last snapshot only: the others are found superseded. Eager mode runs at once.
+STATISTICS_DELAY_SECONDS = 5
 
 
 def _published_results(phase: Phase):
@@ -86,7 +89,11 @@ def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
             ),
         )
         if ranked:
-            transaction.on_commit(lambda: compute_snapshot_statistics.delay(snapshot_pk=snapshot.pk))
+            transaction.on_commit(
+                lambda: compute_snapshot_statistics.apply_async(
+                    kwargs={"snapshot_pk": snapshot.pk}, countdown=STATISTICS_DELAY_SECONDS
+                )
+            )
     return snapshot
 
 

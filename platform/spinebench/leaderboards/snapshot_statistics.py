@@ -16,7 +16,6 @@ import numpy as np
 
 from evaluators import resampling
 from evaluators import statistics as stats
-
 from spinebench.submissions.models import Evaluation, Submission
 
 from .models import LeaderboardSnapshot
@@ -135,7 +134,9 @@ def _set_level_replicates(phase, submissions: list[int], key: str, cases: list[s
                 )
                 if evaluate is None:
                     return None
-                table[row] = stats.bootstrap_set_metric(evaluate=lambda drawn: evaluate(drawn).get(key), indices=indices)
+                table[row] = stats.bootstrap_set_metric(
+                    evaluate=lambda drawn, evaluate=evaluate: evaluate(drawn).get(key), indices=indices
+                )
                 found = True
         except Exception:  # one unreadable entry must not cost the others their intervals
             logger.exception("statistics: re-evaluating submission %s on resamples failed", submission.pk)

@@ -21,7 +21,6 @@ from spinebench.challenges.permissions import (
 )
 from spinebench.challenges.registry import metric_title
 from spinebench.datasets.services import inputs_archive
-
 from spinebench.submissions import plots
 from spinebench.submissions.models import Submission
 
