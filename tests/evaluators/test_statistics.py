@@ -278,3 +278,15 @@ def test_significance_matrix_equals_pairwise_tests_with_holm(seed, n, k, decimal
     expected = statistics.holm(p_values=raw)
     got = np.array([[np.nan if p is None else p for p in row] for row in result["p"]])
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("alternative_direction", ["lower", "higher"])
+def test_short_rows_with_ties_and_zeros_match_scipys_permutation_test(alternative_direction):
+    from scipy.stats import wilcoxon
+
+    rows = [[1, 1, -2, 0, 3, 3, -1, 2, 0, 1], [2, 2, 2, -2, 1, 0], [0.5, -0.5, 0.5, 1.0, 1.5, 1.5, 2.0, -2.0, 0.0, 3.0, 1.0, 1.0]]
+    alternative = "less" if alternative_direction == "lower" else "greater"
+    for row in rows:
+        expected = wilcoxon(row, alternative=alternative, zero_method="wilcox").pvalue
+        got = statistics.wilcoxon_better(first=row, second=[0.0] * len(row), direction=alternative_direction)
+        assert got == pytest.approx(expected, rel=1e-12)

@@ -267,3 +267,48 @@ def test_figures_escape_participant_names():
     assert "<script>" not in drawn and 'x" onload' not in drawn and "&lt;script&gt;" in drawn
     assert "style=" not in drawn
     assert figures.significance["rows"][0]["better_than"] == ['#2 x" onload="y']  # escaped by the template
+
+
+def bulk_entries(phase, count: int) -> None:
+    """`count` scored submissions straight through the ORM (12 case values each, entry i worse than entry i-1)."""
+    from django.contrib.auth import get_user_model
+
+    from spinebench.submissions.models import Submission
+
+    User = get_user_model()  # no password hashing: a hundred accounts in milliseconds
+    users = User.objects.bulk_create([User(username=f"bulk-{phase.pk}-{i}") for i in range(count)])
+    submissions = Submission.objects.bulk_create(
+        [Submission(phase=phase, creator=user, status="succeeded") for user in users]
+    )
+    Evaluation.objects.bulk_create([
+        Evaluation(submission=submission, metrics={
+            "case": {case: {"smape": float(i + c)} for c, case in enumerate(sorted(ANGLES))},
+            "aggregates": {"smape": float(i) + 5.5},
+        })
+        for i, submission in enumerate(submissions)
+    ])
+
+
+def test_a_phase_ranked_before_snapshots_gets_one_on_first_read(client, eager_tasks):
+    phase = twelve_case_phase()
+    bulk_entries(phase, 3)
+    assert not LeaderboardSnapshot.objects.filter(phase=phase).exists()
+    page = client.get(phase.get_absolute_url()).content.decode()
+    snapshot = LeaderboardSnapshot.objects.get(phase=phase)
+    assert [row["rank"] for row in snapshot.rows] == [1, 2, 3] and snapshot.rows[0]["participant"] in page
+
+
+def test_long_leaderboard_is_paginated(client, eager_tasks, django_capture_on_commit_callbacks):
+    phase = twelve_case_phase()
+    bulk_entries(phase, 105)
+    with django_capture_on_commit_callbacks(execute=True):
+        rerank_phase(phase.pk)
+    first = client.get(phase.get_absolute_url()).content.decode()
+    second = client.get(phase.get_absolute_url() + "?page=2").content.decode()
+    assert "Page 1 of 2 (entries 1–100 of 105)" in first and 'rel="next"' in first
+    assert first.count('class="ci-bar"') == 100 and second.count('class="ci-bar"') == 5
+    assert "<td>105</td>" in second and "<td>105</td>" not in first  # the last rank
+    # the rank plot and the significance map show the top 20 on every page
+    assert second.count('<li>#') == 20 and 'class="rank-plot"' in second
+    data = client.get(reverse("leaderboards:export-json", args=[phase.challenge.slug, phase.slug])).json()
+    assert len(data["rows"]) == 105 and all(row["ci_low"] is not None for row in data["rows"])
