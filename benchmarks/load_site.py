@@ -247,7 +247,7 @@ def client_loop(*, base, session, setup, think, stop_at, rng, results, lock) -> 
                 ok = response.status_code == 200
             error = None if ok else f"HTTP {response.status_code}"
         except Exception as exception:  # noqa: BLE001  (timeouts, refused connections: counted, the client goes on)
-            error = type(exception).__name__
+            error = f"{type(exception).__name__} ({str(exception)[:120]})"
         elapsed = time.perf_counter() - started
         with lock:
             results[kind].append(elapsed)
@@ -281,7 +281,9 @@ def main() -> int:
                             "--workers", str(args.workers), "--threads", str(args.threads), "--timeout", "60",
                             # longer than the longest think time, so an idle connection is never closed just as
                             # its client reuses it
-                            "--keep-alive", str(max(5, int(3 * args.think)))],
+                            "--keep-alive", str(max(5, int(3 * args.think))),
+                            # no control socket: the default path in the home folder is shared by every gunicorn
+                            "--no-control-socket"],
                            env, server_log)]
         if os.environ.get("CELERY_BROKER_URL"):
             processes.append(start([python, "-m", "celery", "-A", "spinebench", "worker", "-Q", "scoring",
