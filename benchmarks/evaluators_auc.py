@@ -19,12 +19,12 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from evaluators import metrics  # noqa: E402
+from evaluators import metrics, statistics  # noqa: E402
 
 
 def sklearn_interval(labels, scores, *, n_bootstrap, seed, clusters=None):
     values = []
-    chunks = metrics.bootstrap_samples(labels, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters)
+    chunks = statistics.bootstrap_samples(labels, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters)
     with tqdm(total=n_bootstrap, desc="scikit-learn loop", unit="replicate", leave=False) as progress:
         for chunk in chunks:
             for row in chunk:

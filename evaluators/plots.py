@@ -12,20 +12,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from evaluators import metrics  # noqa: E402
+from evaluators import metrics, statistics  # noqa: E402
 
 ANGLE_NAMES = ("PT", "MT", "TL")
 
 
 def roc_band(labels, scores, *, n_bootstrap=200, seed=0, clusters=None, confidence=0.95, grid=101):
     """(fpr grid, lower tpr, upper tpr): a pointwise percentile band of the ROC curve over the resamples of
-    `metrics.bootstrap_samples` (stratified, or clustered when `clusters` is given); each resample's curve is
+    `statistics.bootstrap_samples` (stratified, or clustered when `clusters` is given); each resample's curve is
     read at the grid with the step (maximum tpr at fpr <= x) convention."""
     labels = np.asarray(labels)
     scores = np.asarray(scores, dtype=np.float64)
     fpr_grid = np.linspace(0, 1, grid)
     curves = []
-    for chunk in metrics.bootstrap_samples(labels, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
+    for chunk in statistics.bootstrap_samples(labels, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
         for row in chunk:
             row = row[row >= 0]
             if np.unique(labels[row]).size < 2:

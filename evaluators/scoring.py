@@ -71,7 +71,7 @@ def score_aasce(ground_truth: dict, predictions: dict, *, progress: bool = False
     return TaskScores(case=case, aggregate=mean_aggregate(case))
 
 
-def _fracture_arrays(ground_truth: dict, predictions: dict):
+def fracture_arrays(ground_truth: dict, predictions: dict):
     """Flat vertebra arrays (case, grade, score) and patient arrays (label, score), validating coverage."""
     vertebra_case, grades, vertebra_scores, patient_labels, patient_scores = [], [], [], [], []
     for case_id, truth in ground_truth.items():
@@ -112,7 +112,7 @@ def score_fracture(ground_truth: dict, predictions: dict, *, progress: bool = Fa
     Per case: whether the patient decision at 0.5 is right, and the fraction of its vertebrae decided right; the
     aggregates pool the same decisions (accuracy_patient, accuracy_vertebra)."""
     case_ids = list(ground_truth)
-    vertebra_case, grades, vertebra_scores, patient_labels, patient_scores = _fracture_arrays(ground_truth, predictions)
+    vertebra_case, grades, vertebra_scores, patient_labels, patient_scores = fracture_arrays(ground_truth, predictions)
     vertebra_labels = (grades >= 1).astype(int)
     patient_hits = (patient_scores >= FRACTURE_THRESHOLD) == patient_labels.astype(bool)
     vertebra_hits = (vertebra_scores >= FRACTURE_THRESHOLD) == vertebra_labels.astype(bool)

@@ -5,7 +5,6 @@ from evaluators.metrics.overlap import concurrency, dice
 from evaluators.metrics.regression import mean_absolute_error, smape, smape_per_case
 from evaluators.metrics.roc import (
     binary_scores,
-    bootstrap_samples,
     recall_per_grade,
     roc_auc,
     roc_auc_ci,
@@ -19,7 +18,6 @@ __all__ = [
     "SurfaceDistances",
     "assd",
     "binary_scores",
-    "bootstrap_samples",
     "concurrency",
     "dice",
     "hd95",

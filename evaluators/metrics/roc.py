@@ -1,14 +1,15 @@
 """ROC analysis for fracture classification: AUC (Mann-Whitney), bootstrap confidence intervals, curve points, the
-ROC convex hull, and counts-based scores at a threshold."""
+ROC convex hull, and counts-based scores at a threshold. The resampling itself (stratified or clustered draws) is
+`evaluators.statistics.bootstrap_samples`; this module holds the AUC-specific fast path over its multiplicities."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from scipy.stats import rankdata
 
-BOOTSTRAP_CHUNK = 100  # replicates processed together: bounds memory at chunk x n weights
+from evaluators.statistics import class_or_cluster_draws, multiplicities
 
 
 def _labels_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
@@ -39,72 +40,25 @@ def roc_auc(labels, scores) -> float:
     return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
 
 
-def _draws(positive: np.ndarray, *, n_bootstrap: int, seed: int, clusters) -> Iterator[tuple[np.ndarray, ...]]:
-    """The raw bootstrap draws, `BOOTSTRAP_CHUNK` replicates (rows) at a time, from `default_rng(seed)`:
-    stratified -> (positive positions, negative positions); clustered -> (cluster positions,)."""
-    rng = np.random.default_rng(seed)
-    n_positive = int(positive.sum())
-    n_clusters = None if clusters is None else np.unique(np.asarray(clusters)).size
-    for start in range(0, n_bootstrap, BOOTSTRAP_CHUNK):
-        size = min(BOOTSTRAP_CHUNK, n_bootstrap - start)
-        if clusters is None:
-            yield (
-                rng.integers(0, n_positive, size=(size, n_positive), dtype=np.int32),
-                rng.integers(0, positive.size - n_positive, size=(size, positive.size - n_positive), dtype=np.int32),
-            )
-        else:
-            yield (rng.integers(0, n_clusters, size=(size, n_clusters), dtype=np.int32),)
-
-
-def bootstrap_samples(labels, *, n_bootstrap: int, seed: int = 0, clusters=None) -> Iterator[np.ndarray]:
-    """Yield the bootstrap resamples as index matrices, `BOOTSTRAP_CHUNK` replicates (rows) at a time.
-
-    Stratified (clusters=None): each replicate draws n_+ positives and n_- negatives with replacement, separately.
-    Clustered: each replicate draws as many clusters (patients) as there are, with replacement, and keeps all the
-    members of every drawn cluster (rows are then padded with -1 to a common length).
-    The draws come from `numpy.random.default_rng(seed)`, so a seed fixes the whole sequence; `roc_auc_ci` uses
-    exactly these resamples (as multiplicities), so this is also the way to check it against another AUC.
-    """
-    positive = np.asarray(labels).astype(bool)
-    if clusters is None:
-        positive_index, negative_index = np.flatnonzero(positive), np.flatnonzero(~positive)
-        for drawn_positive, drawn_negative in _draws(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=None):
-            yield np.concatenate([positive_index[drawn_positive], negative_index[drawn_negative]], axis=1)
-        return
-    _, cluster_of = np.unique(np.asarray(clusters), return_inverse=True)
-    members = [np.flatnonzero(cluster_of == c) for c in range(cluster_of.max() + 1)]
-    for (drawn,) in _draws(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
-        rows = [np.concatenate([members[c] for c in row]) for row in drawn]
-        width = max(row.size for row in rows)
-        yield np.stack([np.pad(row, (0, width - row.size), constant_values=-1) for row in rows])
-
-
-def _row_counts(drawn: np.ndarray, n: int) -> np.ndarray:
-    """Multiplicity of each of n items in each row of draws: (rows, n) integers (`drawn` is overwritten)."""
-    rows = drawn.shape[0]
-    drawn += (np.arange(rows, dtype=drawn.dtype) * n)[:, None]  # BOOTSTRAP_CHUNK * n stays far below 2**31
-    return np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n)
-
-
 def _bootstrap_weights(positive, scores, *, n_bootstrap, seed, clusters) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Per chunk of replicates of `bootstrap_samples`: (multiplicity of every positive sample, in np.flatnonzero
-    order; total multiplicity of the negatives at each distinct negative score, in increasing score order)."""
+    """Per chunk of replicates of `evaluators.statistics.bootstrap_samples`: (multiplicity of every positive
+    sample, in np.flatnonzero order; total multiplicity of the negatives at each distinct negative score, in increasing score order)."""
     negative_values, negative_value_of = np.unique(scores[~positive], return_inverse=True)
     negative_value_of = negative_value_of.astype(np.int32)
     if clusters is None:
         n_positive = int(positive.sum())
-        for drawn_positive, drawn_negative in _draws(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=None):
+        for drawn_positive, drawn_negative in class_or_cluster_draws(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=None):
             yield (
-                _row_counts(drawn_positive, n_positive),
-                _row_counts(negative_value_of[drawn_negative], negative_values.size),
+                multiplicities(drawn_positive, n_positive),
+                multiplicities(negative_value_of[drawn_negative], negative_values.size),
             )
         return
     _, cluster_of = np.unique(np.asarray(clusters), return_inverse=True)
     n_clusters = int(cluster_of.max()) + 1
     order = np.argsort(negative_value_of, kind="stable")
     value_starts = np.searchsorted(negative_value_of[order], np.arange(negative_values.size))
-    for (drawn,) in _draws(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
-        weights = _row_counts(drawn, n_clusters)
+    for (drawn,) in class_or_cluster_draws(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
+        weights = multiplicities(drawn, n_clusters)
         negative_weights = weights[:, cluster_of[~positive][order]]
         yield weights[:, cluster_of[positive]], np.add.reduceat(negative_weights, value_starts, axis=1)
 
@@ -126,8 +80,8 @@ def _weighted_aucs(positive_scores, negative_values, positive_weights, negative_
 def roc_auc_ci(labels, scores, *, n_bootstrap=2000, seed=0, clusters=None, confidence=0.95) -> tuple[float, float, float]:
     """(AUC, lower, upper): the Mann-Whitney AUC and its percentile bootstrap interval.
 
-    Resampling as `bootstrap_samples` (stratified by class, or clustered by `clusters`, e.g. patient ids at vertebra
-    level). Each replicate's AUC is computed from sample multiplicities, a chunk of replicates at once, without
+    Resampling as `evaluators.statistics.bootstrap_samples` (stratified by class, or clustered by `clusters`, e.g.
+    patient ids at vertebra level). Each replicate's AUC is computed from sample multiplicities, a chunk of replicates at once, without
     materialising or re-sorting any resample. Clustered replicates that hold a single class have no AUC and are
     left out. The bounds are the (1-confidence)/2 and (1+confidence)/2 quantiles (linear interpolation) of the
     replicate AUCs. NaN bounds when the AUC itself is undefined.

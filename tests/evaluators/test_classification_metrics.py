@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.metrics import roc_curve as sklearn_roc_curve
 
-from evaluators import metrics
+from evaluators import metrics, statistics
 
 
 def labelled_scores(n, *, seed, ties=True):
@@ -39,7 +39,7 @@ def test_single_class_auc_is_nan():
 def sklearn_bootstrap_interval(labels, scores, *, n_bootstrap, seed, clusters=None, confidence=0.95):
     """The slow reference: scikit-learn's AUC on every resample drawn by the same sampler."""
     values = []
-    for chunk in metrics.bootstrap_samples(labels, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
+    for chunk in statistics.bootstrap_samples(labels, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
         for row in chunk:
             row = row[row >= 0]
             if len(np.unique(labels[row])) == 2:
@@ -66,10 +66,10 @@ def test_clustered_interval_equals_sklearn_loop():
 
 def test_stratified_resamples_keep_class_counts_and_whole_clusters():
     labels = np.array([1, 0, 0, 1, 0, 0, 0])
-    for chunk in metrics.bootstrap_samples(labels, n_bootstrap=30, seed=0):
+    for chunk in statistics.bootstrap_samples(labels, n_bootstrap=30, seed=0):
         assert np.all(labels[chunk].sum(axis=1) == 2)
     clusters = np.array([0, 0, 1, 1, 1, 2, 2])
-    for chunk in metrics.bootstrap_samples(labels, n_bootstrap=30, seed=0, clusters=clusters):
+    for chunk in statistics.bootstrap_samples(labels, n_bootstrap=30, seed=0, clusters=clusters):
         for row in chunk:
             row = row[row >= 0]
             counts = np.bincount(row, minlength=7)

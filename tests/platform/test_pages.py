@@ -11,7 +11,7 @@ from spinebench.submissions.models import Submission
 
 from .aasce_data import HIDDEN_ANGLES, predictions_csv
 from .conftest import csv_upload
-from .factories import ChallengeFactory, PhaseFactory, RegistrationFactory, UserFactory
+from .factories import ChallengeFactory, PhaseFactory, RegistrationFactory, UserFactory, aasce_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +88,7 @@ def test_exports(client, eager_tasks, django_capture_on_commit_callbacks):
         client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(GOOD)})
     csv_text = client.get(reverse("leaderboards:export-csv", args=[phase.challenge.slug, phase.slug])).content.decode()
     header, row = csv_text.strip().splitlines()
-    assert header == "rank,participant,is_baseline,submission,created,smape,mae_pt,mae_mt,mae_tl"
+    assert header == "rank,participant,is_baseline,submission,created,smape,mae_pt,mae_mt,mae_tl,ci_low,ci_high"
     assert row.startswith(f"1,{user.username},False,")
     data = client.get(reverse("leaderboards:export-json", args=[phase.challenge.slug, phase.slug])).json()
     assert data["rows"][0]["rank"] == 1 and data["metrics"][0] == {"key": "smape", "title": "SMAPE of the three Cobb angles (%)", "direction": "lower"}
@@ -140,13 +140,26 @@ def test_hidden_ground_truth_is_absent_from_every_page_and_api_response(client, 
 
 
 def test_leaderboard_shows_rank_stability(client, eager_tasks, django_capture_on_commit_callbacks):
+    angles = {f"case_{i:02d}": (20.0 + i, 15.0 + i / 2, 10.0 + i / 3) for i in range(12)}
     phase = PhaseFactory()
+    phase.dataset = aasce_dataset(phase.challenge, split="test", slug="twelve", angles=angles)
+    phase.save()
     users = [RegistrationFactory(challenge=phase.challenge).user for _ in range(2)]
-    far = {case: (a + 20, b + 20, c + 20) for case, (a, b, c) in HIDDEN_ANGLES.items()}  # worse on every case
-    for user, angles in zip(users, (HIDDEN_ANGLES, far)):
+    far = {case: (a + 20, b + 20, c + 20) for case, (a, b, c) in angles.items()}  # worse on every case
+    for user, predicted in zip(users, (angles, far)):
         client.force_login(user)
         with django_capture_on_commit_callbacks(execute=True):
-            client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(angles)})
+            client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(predicted)})
     board = client.get(phase.get_absolute_url()).content.decode()
     assert "Rank stability" in board
     assert board.count("<td>100%</td>") == 2  # one entry better on every case: neither ever moves
+
+
+def test_few_cases_get_no_statistics(client, eager_tasks, django_capture_on_commit_callbacks):
+    """Three test cases: a bootstrap interval's bound would be one case's value, so none is shown."""
+    phase = PhaseFactory()
+    client.force_login(RegistrationFactory(challenge=phase.challenge).user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(GOOD)})
+    board = client.get(phase.get_absolute_url()).content.decode()
+    assert "not available (fewer than 10 test cases)" in board and "ci-bar" not in board

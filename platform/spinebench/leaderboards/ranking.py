@@ -1,4 +1,5 @@
-"""Leaderboard ranking as pure functions (no Django).
+"""Leaderboard ranking as pure functions (no Django). The bootstrap statistics of a leaderboard are in
+evaluators.statistics.
 
 Ties share a rank with standard competition ranking ("1224"): an entry's rank is one plus the number of entries
 strictly better than it. A missing value (None or NaN) is worse than every number; all missing values share the
@@ -8,10 +9,12 @@ last rank. Rank aggregation (mean or median of per-metric ranks) ranks the aggre
 from __future__ import annotations
 
 import math
-import statistics
+import statistics as stdlib_statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from evaluators import statistics
 
 METHODS = ("primary", "mean-rank", "median-rank")
 POLICIES = ("best", "latest")
@@ -36,13 +39,15 @@ def _sort_value(value: float | None, direction: str) -> float:
 
 
 def competition_ranks(values: Sequence[float | None], *, direction: str) -> list[int]:
-    """rank_i = 1 + #{j : v_j strictly better than v_i}; equal values (and all missing values) share a rank."""
-    keys = [_sort_value(value, direction) for value in values]
-    ordered = sorted(keys)
-    first_position: dict[float, int] = {}
-    for position, key in enumerate(ordered):
-        first_position.setdefault(key, position)
-    return [first_position[key] + 1 for key in keys]
+    """rank_i = 1 + #{j : v_j strictly better than v_i}; equal values (and all missing values) share a rank. The
+    same function ranks the bootstrap replicates (evaluators.statistics.competition_ranks), so a resample and the
+    leaderboard can never disagree on ties."""
+    if not values:
+        _sort_value(None, direction)  # still refuse a bad direction
+        return []
+    return statistics.competition_ranks(
+        values=[math.nan if value is None else float(value) for value in values], direction=direction
+    ).tolist()
 
 
 def select_entries(entries: Sequence[Entry], *, policy: str, metric: str, direction: str) -> list[Entry]:
@@ -81,7 +86,7 @@ def rank_entries(
     per_metric = [
         competition_ranks([entry.metrics.get(key) for entry in entries], direction=directions[key]) for key in metrics
     ]
-    combine = statistics.fmean if method == "mean-rank" else statistics.median
+    combine = stdlib_statistics.fmean if method == "mean-rank" else stdlib_statistics.median
     scores = [combine([ranks[index] for ranks in per_metric]) for index in range(len(entries))]
     return competition_ranks(scores, direction="lower")
 
@@ -93,39 +98,3 @@ def leaderboard(
     selected = select_entries(entries, policy=policy, metric=metrics[0], direction=directions[metrics[0]])
     ranks = rank_entries(selected, metrics=metrics, directions=directions, method=method)
     return sorted(zip(ranks, selected), key=lambda pair: (pair[0], pair[1].created, pair[1].submission_pk))
-
-
-def bootstrap_rank_stability(
-    per_case: Mapping[str, Mapping[str, float | None]], *, direction: str, samples: int = 1000, seed: int = 0
-) -> dict[str, float]:
-    """How stable each entry's rank is under resampling of the test cases.
-
-    `per_case`: entry key -> {case_id: value of the ranking metric}, for a metric whose aggregate is the mean over
-    cases. Each of `samples` bootstrap draws picks N cases with replacement (the same draw for every entry), ranks
-    the entries by their mean over the drawn cases (competition ranking, missing values worst), and the result is, per
-    entry, the fraction of draws in which its rank equals its rank on the full test set (1.0 = never moves)."""
-    import numpy as np
-
-    keys = list(per_case)
-    cases = sorted({case for values in per_case.values() for case in values})
-    if not keys or not cases:
-        return {}
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be 'higher' or 'lower', got {direction!r}")
-    sign = -1.0 if direction == "higher" else 1.0
-
-    def cell(value) -> float:
-        return np.inf if value is None or not math.isfinite(value) else sign * float(value)
-
-    table = np.array([[cell(per_case[key].get(case)) for case in cases] for key in keys])  # smaller = better
-
-    def ranks(columns) -> np.ndarray:
-        means = table[:, columns].mean(axis=1)
-        return np.array(competition_ranks([None if np.isinf(m) else float(m) for m in means], direction="lower"))
-
-    full = ranks(np.arange(len(cases)))
-    rng = np.random.default_rng(seed)
-    kept = np.zeros(len(keys))
-    for _ in range(samples):
-        kept += ranks(rng.integers(0, len(cases), size=len(cases))) == full
-    return {key: float(kept[index] / samples) for index, key in enumerate(keys)}

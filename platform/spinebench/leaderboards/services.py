@@ -1,119 +1,278 @@
-"""Re-ranking one phase and reading its leaderboard rows (used by the pages, the API and the exports)."""
+"""Re-ranking one phase into a leaderboard snapshot, and reading the latest snapshot (the pages, the API and the
+exports). Reading never ranks, never computes statistics and never loads per-case metrics or curves."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property, lru_cache
 
 from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
 
 from spinebench.challenges.models import Phase
 from spinebench.submissions.models import Evaluation, Submission
 from spinebench.submissions.status import Status
 
 from . import ranking
+from .models import LeaderboardSnapshot
+
+LIVE = LeaderboardSnapshot.Kind.LIVE
+#: The statistics task waits this long after its re-rank, so that a burst of scorings (each writing a snapshot)
+#: computes the statistics of its last snapshot only: the others are found superseded. Eager mode runs at once.
+STATISTICS_DELAY_SECONDS = 5
 
 
-def _entries(phase: Phase) -> list[ranking.Entry]:
-    # A degenerate baseline (constant predictions, or mostly fallbacks) is shown greyed but never ranked as the method.
-    evaluations = Evaluation.objects.filter(
-        submission__phase=phase, submission__status=Status.SUCCEEDED, published=True, submission__degenerate_reason=""
-    ).select_related("submission")
-    return [
-        ranking.Entry(
-            key=evaluation.submission.participant_key,
-            submission_pk=evaluation.submission_id,
-            created=evaluation.submission.created,
-            metrics=evaluation.aggregates,
+def _published_results(phase: Phase):
+    """The published evaluations of succeeded submissions, with only what a row needs (aggregates, not the case
+    metrics or curves: those are large and a leaderboard never shows them)."""
+    return (
+        # A degenerate baseline (constant, mostly fallbacks, or below the trivial reference) is shown greyed below the
+        # leaderboard but never ranked as the method, nor counted in its statistics.
+        Evaluation.objects.filter(submission__phase=phase, submission__status=Status.SUCCEEDED, published=True,
+                                  submission__degenerate_reason="")
+        .annotate(aggregate_values=F("metrics__aggregates"))
+        .values(
+            "submission_id", "aggregate_values", "submission__created", "submission__creator_id",
+            "submission__creator__username", "submission__is_baseline", "submission__baseline_method",
         )
-        for evaluation in evaluations
-    ]
+    )
 
 
-def rerank_phase(phase_pk: int) -> None:
-    """Recompute the ranks of one phase's evaluations (others are untouched). The phase row lock serialises
-    concurrent re-rankings of the same phase."""
+def _participant(result: dict) -> tuple[str, str]:
+    """(leaderboard key, display name), as Submission.participant_key / participant_name."""
+    if result["submission__is_baseline"]:
+        method = result["submission__baseline_method"]
+        return f"baseline:{method}", method
+    creator = result["submission__creator_id"]
+    return f"user:{creator}", result["submission__creator__username"] or "(deleted user)"
+
+
+def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
+    """Rank one phase's published results, store each evaluation's rank and write a snapshot of the leaderboard;
+    its statistics are computed afterwards by a background task (dispatched once this transaction commits). The
+    phase row lock serialises concurrent re-rankings of the same phase."""
+    from .tasks import compute_snapshot_statistics
+
     with transaction.atomic():
         phase = Phase.objects.select_for_update().get(pk=phase_pk)
         metrics = phase.leaderboard_metrics
+        results = {result["submission_id"]: result for result in _published_results(phase)}
+        entries = [
+            ranking.Entry(
+                key=_participant(result)[0], submission_pk=pk, created=result["submission__created"],
+                metrics=result["aggregate_values"] or {},
+            )
+            for pk, result in results.items()
+        ]
         ranked = ranking.leaderboard(
-            _entries(phase),
-            metrics=metrics,
-            directions={key: phase.direction(key) for key in metrics},
-            method=phase.ranking_method,
-            policy=phase.selection,
+            entries, metrics=metrics, directions={key: phase.direction(key) for key in metrics},
+            method=phase.ranking_method, policy=phase.selection,
         )
         new_rank = {entry.submission_pk: rank for rank, entry in ranked}
         changed = []
-        for evaluation in Evaluation.objects.filter(submission__phase=phase):
+        for evaluation in Evaluation.objects.filter(submission__phase=phase).only("pk", "rank", "submission_id"):
             rank = new_rank.get(evaluation.submission_id)
             if evaluation.rank != rank:
                 evaluation.rank = rank
                 changed.append(evaluation)
         Evaluation.objects.bulk_update(changed, ["rank"])
+        with_curves = set(
+            Evaluation.objects.filter(submission_id__in=new_rank).exclude(curves={}).values_list("submission_id", flat=True)
+        )
+        snapshot = LeaderboardSnapshot.objects.create(
+            phase=phase,
+            kind=LIVE,
+            ranking_method=phase.ranking_method,
+            metrics=[{"key": key, "direction": phase.direction(key)} for key in metrics],
+            rows=[_row_record(rank, entry, results[entry.submission_pk], metrics, with_curves) for rank, entry in ranked],
+            statistics_status=(
+                LeaderboardSnapshot.StatisticsStatus.PENDING if ranked else LeaderboardSnapshot.StatisticsStatus.READY
+            ),
+        )
+        if ranked:
+            transaction.on_commit(
+                lambda: compute_snapshot_statistics.apply_async(
+                    kwargs={"snapshot_pk": snapshot.pk}, countdown=STATISTICS_DELAY_SECONDS
+                )
+            )
+    return snapshot
+
+
+def _row_record(rank: int, entry: ranking.Entry, result: dict, metrics: list[str], with_curves: set) -> dict:
+    return {
+        "rank": rank,
+        "submission": entry.submission_pk,
+        "participant": _participant(result)[1],
+        "user": None if result["submission__is_baseline"] else result["submission__creator_id"],
+        "is_baseline": result["submission__is_baseline"],
+        "method": result["submission__baseline_method"] if result["submission__is_baseline"] else "",
+        "created": entry.created.isoformat(),
+        "values": {key: entry.metrics.get(key) for key in metrics},
+        "has_curves": entry.submission_pk in with_curves,
+    }
+
+
+#: What a read loads of a snapshot row; its large JSON (rows, statistics) comes from `_content`, decoded once per
+#: process.
+_HEADER = ("pk", "phase_id", "created", "evaluation_version", "kind", "ranking_method", "metrics", "statistics_status")
+
+
+def latest_snapshot(phase: Phase) -> LeaderboardSnapshot:
+    """The phase's newest live snapshot (rows and statistics deferred). A phase ranked before snapshots existed gets
+    its first one here, once."""
+    snapshot = (
+        LeaderboardSnapshot.objects.filter(phase=phase, kind=LIVE).only(*_HEADER).order_by("-created", "-pk").first()
+    )
+    return snapshot if snapshot is not None else rerank_phase(phase.pk)
+
+
+@lru_cache(maxsize=64)
+def _content(snapshot_pk: int, version: str, field: str):
+    """A snapshot's decoded `rows` or `statistics`. Rows never change and statistics are written once (with the
+    status, which `version` includes, as does the creation time, so a reused primary key cannot hit an old entry):
+    a process decodes each at most once. Callers must not modify what they get."""
+    return LeaderboardSnapshot.objects.values_list(field, flat=True).get(pk=snapshot_pk)
+
+
+def _version(snapshot: LeaderboardSnapshot) -> str:
+    return f"{snapshot.created.isoformat()}/{snapshot.statistics_status}"
+
+
+def statistics_snapshot(phase: Phase, latest: LeaderboardSnapshot) -> LeaderboardSnapshot | None:
+    """The newest snapshot whose statistics are ready: the latest one, or while its statistics are being computed,
+    the one before (the page says which time they are from)."""
+    if latest.statistics_status == LeaderboardSnapshot.StatisticsStatus.READY:
+        return latest
+    return (
+        LeaderboardSnapshot.objects.filter(
+            phase=phase, kind=latest.kind, statistics_status=LeaderboardSnapshot.StatisticsStatus.READY,
+            evaluation_version=latest.evaluation_version,
+        )
+        .only(*_HEADER)
+        .order_by("-created", "-pk")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class SubmissionRef:
+    """What a leaderboard row says about its submission (enough for links and badges, without loading it)."""
+
+    pk: int
+    is_baseline: bool
+    created: datetime
+
+    def get_absolute_url(self) -> str:
+        return reverse("submissions:detail", kwargs={"pk": self.pk})
 
 
 @dataclass(frozen=True)
 class Row:
     rank: int
-    submission: Submission
+    participant: str
+    submission: SubmissionRef
     values: list[float | None]
+    method: str = ""
+    has_curves: bool = False
 
-    @property
-    def participant(self) -> str:
-        return self.submission.participant_name
+
+def snapshot_rows(snapshot: LeaderboardSnapshot) -> list[Row]:
+    return list(_rows(snapshot.pk, snapshot.created.isoformat(), tuple(m["key"] for m in snapshot.metrics)))
+
+
+@lru_cache(maxsize=64)
+def _rows(snapshot_pk: int, created: str, keys: tuple[str, ...]) -> tuple[Row, ...]:
+    return tuple(
+        Row(
+            rank=record["rank"],
+            participant=record["participant"],
+            submission=SubmissionRef(
+                pk=record["submission"], is_baseline=record["is_baseline"],
+                created=datetime.fromisoformat(record["created"]),
+            ),
+            values=[record["values"].get(key) for key in keys],
+            method=record.get("method", ""),
+            has_curves=record.get("has_curves", False),
+        )
+        for record in _content(snapshot_pk, created, "rows")
+    )
 
 
 def leaderboard_rows(phase: Phase) -> list[Row]:
-    metrics = phase.leaderboard_metrics
-    evaluations = (
-        Evaluation.objects.filter(submission__phase=phase, rank__isnull=False, published=True)
-        .select_related("submission__creator", "submission__evaluation")
-        .order_by("rank", "submission__created", "submission_id")
+    return snapshot_rows(latest_snapshot(phase))
+
+
+@dataclass
+class Leaderboard:
+    """Everything a leaderboard page or export shows, read from snapshots."""
+
+    phase: Phase
+    snapshot: LeaderboardSnapshot
+    statistics_from: LeaderboardSnapshot | None
+
+    @cached_property
+    def rows(self) -> list[Row]:
+        return snapshot_rows(self.snapshot)
+
+    @property
+    def statistics(self) -> dict:
+        if self.statistics_from is None:
+            return {}
+        return _content(self.statistics_from.pk, _version(self.statistics_from), "statistics")
+
+    @property
+    def statistics_pending(self) -> bool:
+        return self.snapshot.statistics_status == LeaderboardSnapshot.StatisticsStatus.PENDING
+
+    def entry_statistics(self, submission_pk: int) -> dict:
+        return self.statistics.get("entries", {}).get(str(submission_pk), {})
+
+
+def read_leaderboard(phase: Phase) -> Leaderboard:
+    snapshot = latest_snapshot(phase)
+    return Leaderboard(phase=phase, snapshot=snapshot, statistics_from=statistics_snapshot(phase, snapshot))
+
+
+def export_records(phase: Phase, board: Leaderboard | None = None) -> list[dict]:
+    """Rows as plain dicts (CSV and JSON exports, the API), with the ranking metric's confidence interval when the
+    statistics are ready. Built once per process and snapshot (callers must not modify them)."""
+    board = board or read_leaderboard(phase)
+    source = board.statistics_from
+    return _records(
+        board.snapshot.pk, board.snapshot.created.isoformat(), tuple(m["key"] for m in board.snapshot.metrics),
+        source.pk if source else None, _version(source) if source else "",
     )
-    return [
-        Row(rank=e.rank, submission=e.submission, values=[e.aggregates.get(key) for key in metrics])
-        for e in evaluations
-    ]
+
+
+@lru_cache(maxsize=64)
+def _records(snapshot_pk: int, created: str, keys: tuple[str, ...], statistics_pk, statistics_version: str) -> list:
+    entries = _content(statistics_pk, statistics_version, "statistics").get("entries", {}) if statistics_pk else {}
+    records = []
+    for row in _rows(snapshot_pk, created, keys):
+        interval = entries.get(str(row.submission.pk), {})
+        records.append(
+            {
+                "rank": row.rank,
+                "participant": row.participant,
+                "is_baseline": row.submission.is_baseline,
+                "submission": row.submission.pk,
+                "created": row.submission.created.isoformat(),
+                **dict(zip(keys, row.values)),
+                "ci_low": interval.get("ci_low"),
+                "ci_high": interval.get("ci_high"),
+            }
+        )
+    return records
 
 
 def degenerate_baselines(phase: Phase) -> list[Submission]:
-    """Scored baseline submissions left out of the ranking because the run is degenerate (shown greyed, with the
-    reason, below the leaderboard; never in its statistics)."""
+    """Scored baseline submissions left out of the ranking because the run is degenerate or did not beat the
+    trivial reference (shown greyed, with the reason, below the leaderboard; never in its statistics)."""
     return list(
         Submission.objects.filter(phase=phase, is_baseline=True, status=Status.SUCCEEDED)
         .exclude(degenerate_reason="")
         .select_related("evaluation")
         .order_by("baseline_method", "-created")
     )
-
-
-def rank_stability(phase: Phase, rows: list[Row]) -> dict[int, float]:
-    """submission pk -> bootstrap rank stability of its row, when the ranking metric is reported per case for every
-    row (e.g. SMAPE, Dice; not a set-level metric such as ROC AUC). Only this fraction is shown, never case values."""
-    metric = phase.ranking_metric
-    if len(rows) < 2 or "@" in metric:
-        return {}
-    per_case = {}
-    for row in rows:
-        cases = row.submission.evaluation.case_metrics
-        if not cases or any(metric not in values for values in cases.values()):
-            return {}
-        per_case[str(row.submission.pk)] = {case: values[metric] for case, values in cases.items()}
-    stability = ranking.bootstrap_rank_stability(per_case, direction=phase.direction(metric), samples=500)
-    return {int(pk): value for pk, value in stability.items()}
-
-
-def export_records(phase: Phase) -> list[dict]:
-    """Rows as plain dicts (CSV and JSON exports, the API)."""
-    metrics = phase.leaderboard_metrics
-    return [
-        {
-            "rank": row.rank,
-            "participant": row.participant,
-            "is_baseline": row.submission.is_baseline,
-            "submission": row.submission.pk,
-            "created": row.submission.created.isoformat(),
-            **dict(zip(metrics, row.values)),
-        }
-        for row in leaderboard_rows(phase)
-    ]
