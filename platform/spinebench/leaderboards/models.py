@@ -34,6 +34,11 @@ class LeaderboardSnapshot(models.Model):
         help_text='Ranked entries: [{"rank", "submission", "participant", "user", "is_baseline", "method", "created", '
         '"values": {metric: value}, "has_curves"}] in leaderboard order.',
     )
+    unranked = models.JSONField(
+        default=list, blank=True,
+        help_text="Scored baselines left out of the ranking, each {submission, method, reason, fallback_share, values}: "
+        "constant or mostly-fallback runs, or runs that did not beat the task's trivial reference (shown greyed).",
+    )
     statistics = models.JSONField(
         default=dict, blank=True,
         help_text="Per-entry confidence intervals, rank distribution summary and significance matrix (filled by "

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.urls import reverse
 
 from spinebench.challenges.models import Phase
-from spinebench.submissions.models import Evaluation, Submission
+from spinebench.submissions.models import Evaluation
 from spinebench.submissions.status import Status
 
 from . import ranking
@@ -84,6 +84,7 @@ def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
         snapshot = LeaderboardSnapshot.objects.create(
             phase=phase,
             kind=LIVE,
+            unranked=_unranked_baselines(phase, metrics),
             ranking_method=phase.ranking_method,
             metrics=[{"key": key, "direction": phase.direction(key)} for key in metrics],
             rows=[_row_record(rank, entry, results[entry.submission_pk], metrics, with_curves) for rank, entry in ranked],
@@ -267,12 +268,30 @@ def _records(snapshot_pk: int, created: str, keys: tuple[str, ...], statistics_p
     return records
 
 
-def degenerate_baselines(phase: Phase) -> list[Submission]:
-    """Scored baseline submissions left out of the ranking because the run is degenerate or did not beat the
-    trivial reference (shown greyed, with the reason, below the leaderboard; never in its statistics)."""
-    return list(
-        Submission.objects.filter(phase=phase, is_baseline=True, status=Status.SUCCEEDED)
-        .exclude(degenerate_reason="")
-        .select_related("evaluation")
-        .order_by("baseline_method", "-created")
+def _unranked_baselines(phase: Phase, metrics: list[str]) -> list[dict]:
+    """Scored baselines left out of the ranking (Submission.degenerate_reason), with what the page shows of them."""
+    found = (
+        Evaluation.objects.filter(submission__phase=phase, submission__status=Status.SUCCEEDED, published=True,
+                                  submission__is_baseline=True)
+        .exclude(submission__degenerate_reason="")
+        .annotate(aggregate_values=F("metrics__aggregates"))
+        .values("submission_id", "aggregate_values", "submission__baseline_method", "submission__degenerate_reason",
+                "submission__fallback_share")
+        .order_by("submission__baseline_method", "-submission__created")
     )
+    return [
+        {
+            "submission": result["submission_id"],
+            "method": result["submission__baseline_method"],
+            "reason": result["submission__degenerate_reason"],
+            "fallback_share": result["submission__fallback_share"],
+            "values": {key: (result["aggregate_values"] or {}).get(key) for key in metrics},
+        }
+        for result in found
+    ]
+
+
+def unranked_baselines(snapshot: LeaderboardSnapshot) -> list[dict]:
+    """A snapshot's unranked baselines (shown greyed, with the reason, below the leaderboard; never in its
+    statistics), decoded once per process like its rows."""
+    return _content(snapshot.pk, _version(snapshot), "unranked")

@@ -27,7 +27,7 @@ from spinebench.submissions.models import Submission
 from . import figures
 from .exports import safe_csv_cell
 from .services import export_records, read_leaderboard
-from .services import degenerate_baselines
+from .services import unranked_baselines
 
 
 def get_visible_phase(request, challenge: str, phase: str) -> Phase:
@@ -70,7 +70,7 @@ def phase_leaderboard(request, challenge, phase):
             "can_download_inputs": can_download_phase_inputs(phase, request.user),
             "roc_overlay": len(overlay) if plots_allowed else 0,
             "plots_withheld": bool(overlay) and not plots_allowed,
-            "degenerate_baselines": degenerate_baselines(phase),
+            "degenerate_baselines": unranked_baselines(board.snapshot),
         },
     )
 
