@@ -137,9 +137,9 @@ def case_view(submission: Submission, volumes: Volumes, case_id: str) -> CaseVie
     task = submission.phase.task
     counts = {plane: volumes.count(plane) for plane in PLANES}
     if task != "fracture-ct":
-        present = sorted(set(np.unique(volumes.truth)) | set(np.unique(volumes.predicted)) - {0})
+        present = sorted((set(np.unique(volumes.truth)) | set(np.unique(volumes.predicted))) - {0})
         names = LABEL_NAMES[task]
-        legend = [(swatch(label), names.get(int(label), f"label {int(label)}")) for label in present if label]
+        legend = [(swatch(label), names.get(int(label), f"label {int(label)}")) for label in present]
         return CaseView(case_id, counts, _centre(volumes.truth, volumes.image.shape), legend, [], None)
     from evaluators.formats import load_ground_truth
     from evaluators.layout import VERTEBRA_LABELS
