@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def test_ct_viewer_slider_changes_the_slice(page, live_server, eager_tasks):
     world = viewer_world("metastatic-body-ct")
     submission = world["training"]
-    case_id = sorted(submission.evaluation.case_metrics)[0]
+    case_id = min(submission.evaluation.case_metrics)
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill(world["participant"].username)
     page.locator("#id_password").fill("correct-horse-battery")

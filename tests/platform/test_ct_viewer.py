@@ -16,7 +16,6 @@ import SimpleITK as sitk
 from django.conf import settings
 from django.urls import reverse
 from PIL import Image
-
 from spinebench.submissions import ct_viewer, labelling_viewer
 
 from .factories import UserFactory
@@ -33,7 +32,7 @@ def slice_url(submission, case_id, plane, index, **query):
 
 
 def first_case(submission) -> str:
-    return sorted(submission.evaluation.case_metrics)[0]
+    return min(submission.evaluation.case_metrics)
 
 
 def picture(response) -> Image.Image:
@@ -100,7 +99,7 @@ def test_training_case_viewer_draws_three_planes_with_reference_and_prediction(
         assert f'<span class="sb-swatch sb-swatch-{int(label) - 1}" aria-hidden="true"></span></td><th scope="row">{names[int(label)]}</th>' in page
 
     # the default axial slice goes through the reference's centre of mass, and carries each label's outline colour
-    centre = int(round(np.argwhere(truth > 0)[:, 0].mean()))
+    centre = round(np.argwhere(truth > 0)[:, 0].mean())
     assert f'src="{slice_url(submission, case_id, "axial", centre, window="bone")}"' in page
     axial = picture(client.get(slice_url(submission, case_id, "axial", centre)))
     for label in sorted(set(np.unique(truth[centre])) - {0}):
@@ -126,7 +125,7 @@ def test_prediction_outline_is_dashed_and_moved(client, metastatic):
     empty = [k for k in range(truth.shape[0]) if not truth[k].any()]
     if empty:
         assert has_colour(picture(client.get(slice_url(submission, case_id, "axial", empty[0]))), colour) == 0
-    centre = int(round(np.argwhere(truth > 0)[:, 0].mean()))
+    centre = round(np.argwhere(truth > 0)[:, 0].mean())
     image = np.asarray(picture(client.get(slice_url(submission, case_id, "axial", centre))))
     painted = np.all(image == colour, axis=-1)
     scale = image.shape[1] / truth.shape[2]
@@ -152,7 +151,7 @@ def test_page_form_without_javascript_and_windows(client, metastatic):
 def test_bad_slice_requests_are_400_never_500(client, metastatic):
     submission = metastatic["training"]
     case_id = first_case(submission)
-    nz, ny, nx = sitk.GetArrayFromImage(sitk.ReadImage(str(submission.phase.dataset.root / "inputs" / case_id / "image.nii.gz"))).shape
+    nz, _, nx = sitk.GetArrayFromImage(sitk.ReadImage(str(submission.phase.dataset.root / "inputs" / case_id / "image.nii.gz"))).shape
     client.force_login(metastatic["participant"])
     assert client.get(slice_url(submission, case_id, "axial", nz - 1)).status_code == 200
     for plane, index, query, message in (

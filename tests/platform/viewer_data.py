@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-
 from spinebench.datasets.services import register_dataset
 from spinebench.submissions.services import create_submission
 

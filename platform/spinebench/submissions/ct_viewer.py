@@ -128,7 +128,7 @@ def _centre(mask: np.ndarray | None, shape) -> dict[str, int]:
     """Per plane, the slice through the foreground's centre of mass (the middle slice when there is none)."""
     if mask is not None and np.any(mask > 0):
         point = np.argwhere(mask > 0).mean(axis=0)
-        return {plane: int(round(point[k])) for k, plane in enumerate(PLANES)}
+        return {plane: round(point[k]) for k, plane in enumerate(PLANES)}
     return {plane: shape[k] // 2 for k, plane in enumerate(PLANES)}
 
 

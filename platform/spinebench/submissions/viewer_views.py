@@ -8,7 +8,11 @@ from __future__ import annotations
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 
-from spinebench.challenges.permissions import can_see_ground_truth_plots, can_view_submission, phase_labels_public
+from spinebench.challenges.permissions import (
+    can_see_ground_truth_plots,
+    can_view_submission,
+    phase_labels_public,
+)
 
 from . import case_viewer, ct_viewer, labelling_viewer, views
 from .models import Submission
