@@ -280,3 +280,23 @@ def test_labelling_viewer_shows_each_vertebra_verdict(client, eager_tasks, djang
     client.force_login(organizer)
     assert [client.get(url).status_code for url in urls] == [200, 200]
     assert client.get(urls[1])["Cache-Control"] == "private, no-store"
+
+
+def test_a_slice_unpacks_only_its_own_case_from_the_zip(client, metastatic, monkeypatch):
+    import zipfile
+
+    submission = metastatic["training"]
+    case_id = first_case(submission)
+    unpacked = []
+    real = zipfile.ZipFile.extractall
+
+    def spy(self, path=None, members=None, pwd=None):
+        unpacked.append(list(members) if members is not None else None)
+        return real(self, path, members, pwd)
+
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", spy)
+    client.force_login(metastatic["participant"])
+    picture(client.get(slice_url(submission, case_id, "axial", 0)))
+    assert unpacked == [[f"{case_id}/segmentation.nii.gz"]]
+    volumes = ct_viewer.load_volumes(submission, case_id)
+    assert np.array_equal(volumes.predicted, np.roll(volumes.truth, SHIFT, axis=2))

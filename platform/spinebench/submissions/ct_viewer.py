@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .case_predictions import case_prediction
 from .models import Submission
-from .tasks import predictions_location
 
 SEGMENTATION_TASKS = ("metastatic-body-ct", "lumbosacral-ct")
 CT_TASKS = (*SEGMENTATION_TASKS, "fracture-ct")
@@ -99,15 +99,6 @@ def _check_case(submission: Submission, case_id: str) -> None:
         raise KeyError(case_id)
 
 
-def _predicted(submission: Submission, case_id: str, read):
-    """`read(prediction of case_id)` while the stored predictions are unpacked."""
-    from evaluators.formats import load_predictions
-
-    scored = list(submission.evaluation.case_metrics)  # the reader checks the file covers exactly these
-    with predictions_location(submission) as path:
-        return read(load_predictions(submission.phase.task, path, case_ids=scored)[case_id])
-
-
 def load_volumes(submission: Submission, case_id: str) -> Volumes:
     """The case's image and label maps. KeyError when the case is not one the submission was scored on."""
     from evaluators.formats import load_ground_truth
@@ -120,7 +111,7 @@ def load_volumes(submission: Submission, case_id: str) -> Volumes:
         outlines, _ = _array(case_input_dir(root, case_id) / "vertebrae.nii.gz")
         return Volumes(image=image, spacing=spacing, truth=None, predicted=None, outlines=outlines)
     truth, _ = _array(load_ground_truth(submission.phase.task, root)[case_id])
-    predicted = _predicted(submission, case_id, lambda path: _array(path)[0])
+    predicted = case_prediction(submission, case_id, lambda path: _array(path)[0])
     return Volumes(image=image, spacing=spacing, truth=truth, predicted=predicted, outlines=None)
 
 
@@ -145,7 +136,7 @@ def case_view(submission: Submission, volumes: Volumes, case_id: str) -> CaseVie
     from evaluators.layout import VERTEBRA_LABELS
 
     grades = load_ground_truth(task, submission.phase.dataset.root)[case_id]["vertebrae"]
-    prediction = _predicted(submission, case_id, lambda value: value)
+    prediction = case_prediction(submission, case_id, lambda value: value)
     probabilities = prediction["vertebrae"]
     names = sorted(set(grades) | set(probabilities), key=lambda name: VERTEBRA_LABELS.get(name, 0))
     rows = [(swatch(VERTEBRA_LABELS[name]), name, probabilities.get(name), grades.get(name)) for name in names]

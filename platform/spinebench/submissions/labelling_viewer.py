@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .case_predictions import case_prediction
 from .models import Submission
-from .tasks import predictions_location
 
 LABELLING_TASKS = ("vertebra-labelling-xr",)
 #: Longest side of the picture in pixels.
@@ -64,14 +64,12 @@ class CaseView:
 
 
 def _sources(submission: Submission, case_id: str) -> tuple[dict, dict]:
-    from evaluators.formats import load_ground_truth, load_predictions
+    from evaluators.formats import load_ground_truth
 
-    scored = list(submission.evaluation.case_metrics)
-    if case_id not in scored:
+    if case_id not in submission.evaluation.case_metrics:
         raise KeyError(case_id)
     truth = load_ground_truth(submission.phase.task, submission.phase.dataset.root)[case_id]["centroids"]
-    with predictions_location(submission) as path:
-        predicted = load_predictions(submission.phase.task, path, case_ids=scored)[case_id]["centroids"]
+    predicted = case_prediction(submission, case_id, lambda prediction: prediction["centroids"])
     return truth, predicted
 
 
