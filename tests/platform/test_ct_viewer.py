@@ -300,3 +300,37 @@ def test_a_slice_unpacks_only_its_own_case_from_the_zip(client, metastatic, monk
     assert unpacked == [[f"{case_id}/segmentation.nii.gz"]]
     volumes = ct_viewer.load_volumes(submission, case_id)
     assert np.array_equal(volumes.predicted, np.roll(volumes.truth, SHIFT, axis=2))
+
+
+def test_hidden_labelling_truth_never_reaches_a_participant(client, eager_tasks, django_capture_on_commit_callbacks):
+    """Leak test: the hidden phase's reference centroids, as the viewer's table prints them, appear in no page, picture
+    or API answer a participant or visitor can fetch; the organizer's viewer does print them (so the check can fail)."""
+    world = viewer_world("vertebra-labelling-xr", django_capture_on_commit_callbacks)
+    hidden = world["test"]
+    root = hidden.phase.dataset.root
+    secrets = set()
+    for case_id in hidden.evaluation.case_metrics:
+        for x, y in json.loads((root / "ground_truth" / f"{case_id}.json").read_text())["centroids"].values():
+            secrets |= {f"{x:.1f}, {y:.1f}", f"{x:.2f}, {y:.2f}"}
+    urls = [hidden.get_absolute_url(), f"/api/submissions/{hidden.pk}/"]
+    for case_id in hidden.evaluation.case_metrics:
+        urls += [reverse("submissions:case", args=[hidden.pk, case_id]),
+                 reverse("submissions:case-image", args=[hidden.pk, case_id])]
+    hidden.evaluation.published, hidden.evaluation.rank = True, 1
+    hidden.evaluation.save()
+    for who in (world["participant"], None):
+        client.logout()
+        if who:
+            client.force_login(who)
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code in (200, 401, 403, 404), (url, response.status_code)
+            if "/cases/" in url:
+                assert response.status_code in (403, 404), (who, url)
+            leaked = [secret for secret in secrets if secret in response.content.decode(errors="replace")]
+            assert not leaked, f"{url} as {who}: shows hidden centroid(s) {leaked[:3]}"
+    organizer = UserFactory()
+    world["challenge"].organizers.add(organizer)
+    client.force_login(organizer)
+    page = client.get(reverse("submissions:case", args=[hidden.pk, first_case(hidden)])).content.decode()
+    assert any(secret in page for secret in secrets)
