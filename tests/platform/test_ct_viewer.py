@@ -193,12 +193,13 @@ def test_hidden_test_case_slices_are_404_for_participants_and_shown_to_organizer
     organizer = UserFactory()
     metastatic["challenge"].organizers.add(organizer)
     client.force_login(organizer)
+    media = Path(settings.MEDIA_ROOT)
+    before = set(media.rglob("*"))
     assert client.get(page_url).status_code == 200
     response = client.get(slice_url(submission, case_id, "axial", 0))
     picture(response)
     assert response["Cache-Control"] == "private, no-store"
-    plots = Path(settings.MEDIA_ROOT) / "plots"
-    assert not plots.exists() or not any(plots.rglob("*")), "a hidden phase's slice was written to disk"
+    assert set(media.rglob("*")) == before, "a hidden phase's volume or slice was written to disk"
 
 
 def test_training_viewer_closes_when_its_labels_stop_being_public(client, metastatic):
@@ -298,7 +299,7 @@ def test_a_slice_unpacks_only_its_own_case_from_the_zip(client, metastatic, monk
     client.force_login(metastatic["participant"])
     picture(client.get(slice_url(submission, case_id, "axial", 0)))
     assert unpacked == [[f"{case_id}/segmentation.nii.gz"]]
-    volumes = ct_viewer.load_volumes(submission, case_id)
+    volumes = ct_viewer.load_volumes(submission, case_id, cache=False)
     assert np.array_equal(volumes.predicted, np.roll(volumes.truth, SHIFT, axis=2))
 
 
@@ -334,3 +335,21 @@ def test_hidden_labelling_truth_never_reaches_a_participant(client, eager_tasks,
     client.force_login(organizer)
     page = client.get(reverse("submissions:case", args=[hidden.pk, first_case(hidden)])).content.decode()
     assert any(secret in page for secret in secrets)
+
+
+def test_public_phase_volumes_are_memory_mapped_after_the_first_slice(client, metastatic, monkeypatch):
+    submission = metastatic["training"]
+    case_id = first_case(submission)
+    client.force_login(metastatic["participant"])
+    first = client.get(slice_url(submission, case_id, "coronal", 7)).content
+    folder = ct_viewer.volume_cache_dir(submission, case_id)
+    assert sorted(p.name for p in folder.iterdir()) == ["image.npy", "predicted.npy", "spacing.json", "truth.npy"]
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the sources were read again")
+
+    monkeypatch.setattr(ct_viewer, "read_volumes", no_reading)
+    assert client.get(slice_url(submission, case_id, "coronal", 7)).content == first
+    monkeypatch.undo()
+    fresh = ct_viewer.read_volumes(submission, case_id)
+    assert ct_viewer.render_slice(submission, fresh, "coronal", 7, "bone") == first

@@ -11,8 +11,10 @@ Why slices drawn on the server, not a browser volume viewer (niivue and the like
 - Every slice is a request that passes the same permission check as the page (`can_see_ground_truth_plots`, the
   figures' rule: organizers always, anyone else only on phases whose labels are public), so a link copied out of an
   organizer's page gives a participant nothing on a hidden phase.
-- Slices are never written to disk: nothing of a hidden phase can linger in a cache folder (the AASCE viewer's
-  cached PNGs are for whole figures; a slice costs one read of a small volume and one resize).
+- Nothing of a hidden phase is ever written to disk: its volumes are read from the dataset and the stored
+  predictions on each request. Where the labels are public, the volumes are kept once as memory-mapped .npy files
+  (`load_volumes`), so a slider step reads one slice, not three compressed volumes. Slice pictures themselves are
+  never stored: one is a resize of a 2D array.
 
 Orientation: arrays are SimpleITK's (z, y, x); axial slices show rows y and columns x, coronal and sagittal ones
 put the last z row on top (superior up for the usual increasing-z-is-superior volumes). Each picture is resized to
@@ -23,12 +25,19 @@ only reads and draws.
 from __future__ import annotations
 
 import io
+import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 
 from .case_predictions import case_prediction
 from .models import Submission
+from .plots import _digest
 
 SEGMENTATION_TASKS = ("metastatic-body-ct", "lumbosacral-ct")
 CT_TASKS = (*SEGMENTATION_TASKS, "fracture-ct")
@@ -41,6 +50,9 @@ DISPLAY_PIXELS = 384
 #: Okabe-Ito colours (distinguishable with the common colour-vision deficiencies); the legend's swatch classes
 #: `sb-swatch-<n>` in viewers.css use the same order.
 PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0), (204, 121, 167))
+#: Part of the volume cache folder's name: a change of what is stored gets a new folder, never a stale one.
+VOLUME_CACHE = "npy-1"
+ARRAYS = ("image", "truth", "predicted", "outlines")
 LABEL_NAMES = {"metastatic-body-ct": {1: "vertebral body"}, "lumbosacral-ct": {1: "bone", 2: "disc", 3: "nerve"}}
 
 
@@ -99,12 +111,11 @@ def _check_case(submission: Submission, case_id: str) -> None:
         raise KeyError(case_id)
 
 
-def load_volumes(submission: Submission, case_id: str) -> Volumes:
-    """The case's image and label maps. KeyError when the case is not one the submission was scored on."""
+def read_volumes(submission: Submission, case_id: str) -> Volumes:
+    """The case's image and label maps, read from the dataset and the stored predictions."""
     from evaluators.formats import load_ground_truth
     from evaluators.layout import case_input_dir
 
-    _check_case(submission, case_id)
     root = submission.phase.dataset.root
     image, spacing = _array(case_input_dir(root, case_id) / "image.nii.gz")
     if submission.phase.task == "fracture-ct":
@@ -113,6 +124,44 @@ def load_volumes(submission: Submission, case_id: str) -> Volumes:
     truth, _ = _array(load_ground_truth(submission.phase.task, root)[case_id])
     predicted = case_prediction(submission, case_id, lambda path: _array(path)[0])
     return Volumes(image=image, spacing=spacing, truth=truth, predicted=predicted, outlines=None)
+
+
+def volume_cache_dir(submission: Submission, case_id: str) -> Path:
+    digest = _digest(VOLUME_CACHE, submission.predictions_file.name, submission.phase.dataset_id, case_id)
+    return Path(settings.MEDIA_ROOT) / "plots" / f"submission-{submission.pk}" / f"ct-{case_id}-{digest}"
+
+
+def load_volumes(submission: Submission, case_id: str, *, cache: bool) -> Volumes:
+    """The case's volumes. KeyError when the case is not one the submission was scored on.
+
+    `cache` (only where the phase's labels are public): the arrays are kept once as .npy files and memory-mapped,
+    so a slice request reads one slice instead of decompressing three volumes; otherwise (hidden phases) they are
+    read from the sources on every request and nothing is written."""
+    _check_case(submission, case_id)
+    if not cache:
+        return read_volumes(submission, case_id)
+    folder = volume_cache_dir(submission, case_id)
+    if not (folder / "spacing.json").is_file():
+        volumes = read_volumes(submission, case_id)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".writing-"))
+        try:
+            for name in ARRAYS:
+                if getattr(volumes, name) is not None:
+                    np.save(temporary / f"{name}.npy", getattr(volumes, name))
+            (temporary / "spacing.json").write_text(json.dumps(volumes.spacing), encoding="utf-8")
+            os.replace(temporary, folder)  # atomic; a concurrent writer's folder already there is as good
+        except OSError:
+            if not (folder / "spacing.json").is_file():
+                raise
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+    arrays = {
+        name: np.load(folder / f"{name}.npy", mmap_mode="r") if (folder / f"{name}.npy").is_file() else None
+        for name in ARRAYS
+    }
+    spacing = tuple(json.loads((folder / "spacing.json").read_text(encoding="utf-8")))
+    return Volumes(spacing=spacing, **arrays)
 
 
 def _centre(mask: np.ndarray | None, shape) -> dict[str, int]:

@@ -51,7 +51,7 @@ def _ct_volumes(submission: Submission, case_id: str):
     if not ct_viewer.viewer_available(submission):
         raise Http404
     try:
-        return ct_viewer.load_volumes(submission, case_id)
+        return ct_viewer.load_volumes(submission, case_id, cache=phase_labels_public(submission.phase))
     except KeyError:
         raise Http404("No such case in this submission's evaluation.") from None
 
