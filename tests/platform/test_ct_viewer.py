@@ -353,3 +353,16 @@ def test_public_phase_volumes_are_memory_mapped_after_the_first_slice(client, me
     monkeypatch.undo()
     fresh = ct_viewer.read_volumes(submission, case_id)
     assert ct_viewer.render_slice(submission, fresh, "coronal", 7, "bone") == first
+
+
+def test_a_case_whose_files_are_gone_is_404_not_500(client, metastatic):
+    submission = metastatic["test"]  # hidden: read from the sources on every request
+    case_id = first_case(submission)
+    organizer = UserFactory()
+    metastatic["challenge"].organizers.add(organizer)
+    client.force_login(organizer)
+    assert client.get(slice_url(submission, case_id, "axial", 0)).status_code == 200
+    (submission.phase.dataset.root / "inputs" / case_id / "image.nii.gz").write_bytes(b"damaged")
+    assert client.get(slice_url(submission, case_id, "axial", 0)).status_code == 404
+    (submission.phase.dataset.root / "inputs" / case_id / "image.nii.gz").unlink()
+    assert client.get(reverse("submissions:case", args=[submission.pk, case_id])).status_code == 404

@@ -5,6 +5,9 @@ test case's address gives a participant nothing. Hidden phases' pictures are sen
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 
@@ -16,6 +19,19 @@ from spinebench.challenges.permissions import (
 
 from . import case_viewer, ct_viewer, labelling_viewer, views
 from .models import Submission
+
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def _readable(submission: Submission, case_id: str):
+    """A case whose files went missing or unreadable on the server (a dataset moved, a file damaged) is a 404 with
+    that reason, logged for the operators, never a 500."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:  # SimpleITK raises RuntimeError for a file it cannot read
+        logger.exception("case viewer: submission %s case %s cannot be read", submission.pk, case_id)
+        raise Http404("This case's files are not available on the server.") from error
 
 
 def viewer_available(submission: Submission) -> bool:
@@ -51,7 +67,8 @@ def _ct_volumes(submission: Submission, case_id: str):
     if not ct_viewer.viewer_available(submission):
         raise Http404
     try:
-        return ct_viewer.load_volumes(submission, case_id, cache=phase_labels_public(submission.phase))
+        with _readable(submission, case_id):
+            return ct_viewer.load_volumes(submission, case_id, cache=phase_labels_public(submission.phase))
     except KeyError:
         raise Http404("No such case in this submission's evaluation.") from None
 
@@ -65,13 +82,15 @@ def case_page(request, pk, case_id):
     context = {"submission": submission, "phase": submission.phase, "challenge": submission.phase.challenge}
     if task in labelling_viewer.LABELLING_TASKS and labelling_viewer.viewer_available(submission):
         try:
-            view = labelling_viewer.case_view(submission, case_id)
+            with _readable(submission, case_id):
+                view = labelling_viewer.case_view(submission, case_id)
         except KeyError:
             raise Http404("No such case in this submission's evaluation.") from None
         return render(request, "submissions/labelling_case.html",
                       {**context, "view": view, **_neighbours(submission, case_id)})
     volumes = _ct_volumes(submission, case_id)
-    view = ct_viewer.case_view(submission, volumes, case_id)
+    with _readable(submission, case_id):
+        view = ct_viewer.case_view(submission, volumes, case_id)
     window = request.GET.get("window", ct_viewer.DEFAULT_WINDOW)
     try:
         indices = {
@@ -99,10 +118,12 @@ def case_image(request, pk, case_id):
     if not labelling_viewer.viewer_available(submission):
         raise Http404
     try:
-        view = labelling_viewer.case_view(submission, case_id)
+        with _readable(submission, case_id):
+            view = labelling_viewer.case_view(submission, case_id)
+            body = labelling_viewer.render(submission, view)
     except KeyError:
         raise Http404("No such case in this submission's evaluation.") from None
-    return _png(submission, labelling_viewer.render(submission, view))
+    return _png(submission, body)
 
 
 def ct_slice(request, pk, case_id, plane, index):
