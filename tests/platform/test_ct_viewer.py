@@ -342,13 +342,16 @@ def test_public_phase_volumes_are_memory_mapped_after_the_first_slice(client, me
     case_id = first_case(submission)
     client.force_login(metastatic["participant"])
     first = client.get(slice_url(submission, case_id, "coronal", 7)).content
-    folder = ct_viewer.volume_cache_dir(submission, case_id)
-    assert sorted(p.name for p in folder.iterdir()) == ["image.npy", "predicted.npy", "spacing.json", "truth.npy"]
+    shared, own = ct_viewer.case_cache_dir(submission, case_id), ct_viewer.prediction_cache_dir(submission, case_id)
+    assert sorted(p.name for p in shared.iterdir()) == ["complete", "image.npy", "spacing.npy", "truth.npy"]
+    assert sorted(p.name for p in own.iterdir()) == ["complete", "predicted.npy"]
+    assert np.load(own / "predicted.npy").dtype == np.uint8  # label maps stored compactly
 
     def no_reading(*args, **kwargs):
         raise AssertionError("the sources were read again")
 
-    monkeypatch.setattr(ct_viewer, "read_volumes", no_reading)
+    monkeypatch.setattr(ct_viewer, "_read_case", no_reading)
+    monkeypatch.setattr(ct_viewer, "_read_prediction", no_reading)
     assert client.get(slice_url(submission, case_id, "coronal", 7)).content == first
     monkeypatch.undo()
     fresh = ct_viewer.read_volumes(submission, case_id)

@@ -25,7 +25,6 @@ only reads and draws.
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -52,7 +51,6 @@ DISPLAY_PIXELS = 384
 PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0), (204, 121, 167))
 #: Part of the volume cache folder's name: a change of what is stored gets a new folder, never a stale one.
 VOLUME_CACHE = "npy-1"
-ARRAYS = ("image", "truth", "predicted", "outlines")
 LABEL_NAMES = {"metastatic-body-ct": {1: "vertebral body"}, "lumbosacral-ct": {1: "bone", 2: "disc", 3: "nerve"}}
 
 
@@ -111,57 +109,96 @@ def _check_case(submission: Submission, case_id: str) -> None:
         raise KeyError(case_id)
 
 
-def read_volumes(submission: Submission, case_id: str) -> Volumes:
-    """The case's image and label maps, read from the dataset and the stored predictions."""
+def _read_case(submission: Submission, case_id: str) -> dict:
+    """The dataset's arrays of the case: image, spacing, and the reference (segmentation) or the vertebra label map
+    (fracture-ct)."""
     from evaluators.formats import load_ground_truth
     from evaluators.layout import case_input_dir
 
     root = submission.phase.dataset.root
     image, spacing = _array(case_input_dir(root, case_id) / "image.nii.gz")
+    arrays = {"image": image, "spacing": np.asarray(spacing)}
     if submission.phase.task == "fracture-ct":
-        outlines, _ = _array(case_input_dir(root, case_id) / "vertebrae.nii.gz")
-        return Volumes(image=image, spacing=spacing, truth=None, predicted=None, outlines=outlines)
-    truth, _ = _array(load_ground_truth(submission.phase.task, root)[case_id])
-    predicted = case_prediction(submission, case_id, lambda path: _array(path)[0])
-    return Volumes(image=image, spacing=spacing, truth=truth, predicted=predicted, outlines=None)
+        arrays["outlines"] = _array(case_input_dir(root, case_id) / "vertebrae.nii.gz")[0]
+    else:
+        arrays["truth"] = _array(load_ground_truth(submission.phase.task, root)[case_id])[0]
+    return arrays
 
 
-def volume_cache_dir(submission: Submission, case_id: str) -> Path:
+def _read_prediction(submission: Submission, case_id: str) -> dict:
+    return {"predicted": case_prediction(submission, case_id, lambda path: _array(path)[0])}
+
+
+def _volumes(arrays: dict) -> Volumes:
+    return Volumes(
+        image=arrays["image"], spacing=tuple(float(v) for v in arrays["spacing"]), truth=arrays.get("truth"),
+        predicted=arrays.get("predicted"), outlines=arrays.get("outlines"),
+    )
+
+
+def read_volumes(submission: Submission, case_id: str) -> Volumes:
+    """The case's image and label maps, read from the dataset and the stored predictions."""
+    arrays = _read_case(submission, case_id)
+    if submission.phase.task in SEGMENTATION_TASKS:
+        arrays.update(_read_prediction(submission, case_id))
+    return _volumes(arrays)
+
+
+def case_cache_dir(submission: Submission, case_id: str) -> Path:
+    """The dataset's arrays of a case, shared by every submission scored on that dataset."""
+    dataset = submission.phase.dataset
+    digest = _digest(VOLUME_CACHE, dataset.path, case_id)
+    return Path(settings.MEDIA_ROOT) / "plots" / f"dataset-{dataset.pk}" / f"ct-{case_id}-{digest}"
+
+
+def prediction_cache_dir(submission: Submission, case_id: str) -> Path:
     digest = _digest(VOLUME_CACHE, submission.predictions_file.name, submission.phase.dataset_id, case_id)
     return Path(settings.MEDIA_ROOT) / "plots" / f"submission-{submission.pk}" / f"ct-{case_id}-{digest}"
+
+
+def _compact(array: np.ndarray) -> np.ndarray:
+    """Label maps with labels 0-255 stored as uint8 (a quarter or an eighth of int32/int64)."""
+    if array.dtype.kind in "iu" and array.size and array.min() >= 0 and array.max() < 256:
+        return array.astype(np.uint8)
+    return array
+
+
+def _memory_mapped(folder: Path, read) -> dict:
+    """{name: read-only memory-mapped array} of the arrays `read()` returns, written to `folder` once (to a temporary
+    folder renamed into place, so a concurrent request never reads half of it)."""
+    if not (folder / "complete").is_file():
+        arrays = read()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".writing-"))
+        try:
+            for name, array in arrays.items():
+                np.save(temporary / f"{name}.npy", array if name in ("image", "spacing") else _compact(array))
+            (temporary / "complete").write_text("", encoding="utf-8")
+            os.replace(temporary, folder)
+        except OSError:
+            if not (folder / "complete").is_file():  # else a concurrent request wrote it first: as good
+                raise
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+    return {path.stem: np.load(path, mmap_mode="r") for path in folder.glob("*.npy")}
 
 
 def load_volumes(submission: Submission, case_id: str, *, cache: bool) -> Volumes:
     """The case's volumes. KeyError when the case is not one the submission was scored on.
 
-    `cache` (only where the phase's labels are public): the arrays are kept once as .npy files and memory-mapped,
-    so a slice request reads one slice instead of decompressing three volumes; otherwise (hidden phases) they are
-    read from the sources on every request and nothing is written."""
+    `cache` (only where the phase's labels are public): the arrays are kept once as .npy files and memory-mapped
+    (the dataset's per case, the prediction per submission and case), so a slice request reads one slice instead of
+    decompressing three volumes; otherwise (hidden phases) they are read from the sources on every request and
+    nothing is written."""
     _check_case(submission, case_id)
     if not cache:
         return read_volumes(submission, case_id)
-    folder = volume_cache_dir(submission, case_id)
-    if not (folder / "spacing.json").is_file():
-        volumes = read_volumes(submission, case_id)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".writing-"))
-        try:
-            for name in ARRAYS:
-                if getattr(volumes, name) is not None:
-                    np.save(temporary / f"{name}.npy", getattr(volumes, name))
-            (temporary / "spacing.json").write_text(json.dumps(volumes.spacing), encoding="utf-8")
-            os.replace(temporary, folder)  # atomic; a concurrent writer's folder already there is as good
-        except OSError:
-            if not (folder / "spacing.json").is_file():
-                raise
-        finally:
-            shutil.rmtree(temporary, ignore_errors=True)
-    arrays = {
-        name: np.load(folder / f"{name}.npy", mmap_mode="r") if (folder / f"{name}.npy").is_file() else None
-        for name in ARRAYS
-    }
-    spacing = tuple(json.loads((folder / "spacing.json").read_text(encoding="utf-8")))
-    return Volumes(spacing=spacing, **arrays)
+    arrays = _memory_mapped(case_cache_dir(submission, case_id), lambda: _read_case(submission, case_id))
+    if submission.phase.task in SEGMENTATION_TASKS:
+        arrays.update(
+            _memory_mapped(prediction_cache_dir(submission, case_id), lambda: _read_prediction(submission, case_id))
+        )
+    return _volumes(arrays)
 
 
 def _centre(mask: np.ndarray | None, shape) -> dict[str, int]:
