@@ -17,7 +17,7 @@ from spinebench.leaderboards.views import get_visible_phase
 from spinebench.uploads.handlers import refusal_of
 from spinebench.uploads.middleware import upload_limit
 
-from . import case_viewer, plots
+from . import case_viewer, ct_viewer, labelling_viewer, plots
 from .forms import SubmissionForm
 from .models import Submission
 from .quota import submission_quota
@@ -87,7 +87,9 @@ def submission_detail(request, pk):
             "private": can_see_private_details(submission, request.user),
             "plot_kinds": plot_kinds if plots_allowed else [],
             "plots_withheld": bool(plot_kinds) and not plots_allowed,
-            "case_viewer": plots_allowed and case_viewer.viewer_available(submission),
+            "case_viewer": plots_allowed and any(
+                module.viewer_available(submission) for module in (case_viewer, ct_viewer, labelling_viewer)
+            ),
         },
     )
 
