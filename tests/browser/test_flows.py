@@ -86,6 +86,7 @@ def test_participant_flow_signup_join_download_submit_ranked(page, live_server, 
     page.get_by_role("link", name="Sign up").click()
     assert_accessible(page)
     page.get_by_label("Username").fill("newcomer")
+    page.get_by_label("Email").fill("newcomer@example.org")
     page.locator("#id_password1").fill("a-Long-pass-9")
     page.locator("#id_password2").fill("a-Long-pass-9")
     page.get_by_role("button", name="Create account").click()
@@ -244,8 +245,9 @@ def test_case_viewer_of_a_training_submission(page, live_server, settings, eager
     expect(page.locator("#case-angles")).to_contain_text("T6–T12")
     image = page.locator("#case-image")
     expect(image).to_be_visible()
-    page.wait_for_function("document.querySelector('#case-image').complete")
-    assert page.evaluate("document.querySelector('#case-image').naturalWidth") > 200
+    # Functions, not expression strings: the page's strict CSP forbids eval, and a string expression is eval'd there.
+    page.wait_for_function("() => document.querySelector('#case-image').complete")
+    assert image.evaluate("img => img.naturalWidth") > 200
     assert_accessible(page)
     page.get_by_role("link", name="case_b →").click()
     expect(page.get_by_role("heading", name="Case case_b")).to_be_visible()

@@ -135,6 +135,8 @@ TARGETS = {
     "failed submission": lambda w: {"pk": w.failed.pk},
     "ranked submission's Bland-Altman plot": lambda w: {"pk": w.ranked.pk, "kind": "bland-altman"},
     "ranked submission's case": lambda w: {"pk": w.ranked.pk, "case_id": "case_a"},
+    "ranked submission's case slice": lambda w: {"pk": w.ranked.pk, "case_id": "case_a", "plane": "axial",
+                                                 "index": "0"},
     "training dataset": lambda w: {"pk": w.train.pk},
     "hidden test dataset": lambda w: {"pk": w.test.pk},
     "participant's token": lambda w: {"pk": w.participant_token.pk},
@@ -212,6 +214,7 @@ ROWS: list[Row] = [
     # angles alone, without landmarks: there is nothing to draw, so the viewer does not exist for anyone.
     *_get_and_post("submissions:case", "ranked submission's case", cells(404)),
     *_get_and_post("submissions:case-image", "ranked submission's case", cells(404)),
+    *_get_and_post("submissions:case-slice", "ranked submission's case slice", cells(404)),
     *_get_and_post("datasets:download", "training dataset", _participants(200, 404, **PAGE_LOGIN)),
     *_get_and_post("datasets:download", "hidden test dataset", cells(404, **PAGE_LOGIN)),
     *_get_and_post("algorithms:howto", "-", cells(200)),
