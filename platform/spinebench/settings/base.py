@@ -173,3 +173,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Bundles uploaded through the site or the API (spinebench.challenges.bundle_schema, untrusted profile): the most
+# cases one generated dataset may ask for.
+SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES = env.int("SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES", default=200)
