@@ -7,8 +7,8 @@ case sets built from a registry package (`phantoms.real`), and importers for the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from evaluators.layout import SPLITS
 
@@ -57,8 +57,8 @@ def generate(
 
     domain "train" gives a train split; "test" a test split with the task's shifted domain (and groups for
     metastatic-body-ct and lumbosacral-ct). `layout` "spineweb16" (aasce-cobb) or "verse" (fracture-ct) writes the
-    public dataset layout instead, for the importers. `small` makes reduced-size images for fast tests. `workers` > 1 writes cases
-    in that many processes (same files). `options` are task-specific (TASK_OPTIONS): fracture-ct takes
+    public dataset layout instead, for the importers. `small` makes reduced-size images for fast tests. `workers` > 1
+    writes cases in that many processes (same files). `options` are task-specific (TASK_OPTIONS): fracture-ct takes
     `fracture_free`, the fraction of patients made fracture-free (default 0). Output is byte-identical for equal
     arguments."""
     if task_id not in GENERATORS:

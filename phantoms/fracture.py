@@ -26,8 +26,17 @@ import SimpleITK as sitk
 
 from evaluators.layout import VERTEBRA_NAMES
 from phantoms import ct
-from phantoms.common import GeneratedCase, case_id, case_rng, rounded, run_cases, table_rows, volume_image, \
-    write_image, write_json
+from phantoms.common import (
+    GeneratedCase,
+    case_id,
+    case_rng,
+    rounded,
+    run_cases,
+    table_rows,
+    volume_image,
+    write_image,
+    write_json,
+)
 from phantoms.montage import to_uint8
 
 TASK_ID = "fracture-ct"

@@ -197,7 +197,9 @@ def _import_verse(src: Path, work: Path, *, task: str, split: str) -> list[CaseE
         stem = scan.name[: -len("_ct.nii.gz")]
         derivatives = src / "derivatives" / subject
         mask_path = derivatives / f"{stem}_seg-vert_msk.nii.gz"
-        ctd_path = next(iter(sorted(derivatives.glob(f"{stem}*_ctd.json"))), derivatives / f"{stem}_seg-subreg_ctd.json")
+        ctd_path = next(
+            iter(sorted(derivatives.glob(f"{stem}*_ctd.json"))), derivatives / f"{stem}_seg-subreg_ctd.json"
+        )
         for path in (mask_path, ctd_path):
             if not path.is_file():
                 raise ImportDatasetError(f"{path}: missing label file for {scan.name}")

@@ -47,7 +47,7 @@ def axis_codes(image: sitk.Image) -> list[str]:
     for axis in range(image.GetDimension()):
         column = direction[:, axis]
         major = int(np.argmax(np.abs(column)))
-        codes.append(("LPS"[major] if column[major] > 0 else "RAI"[major]))
+        codes.append("LPS"[major] if column[major] > 0 else "RAI"[major])
     return codes
 
 

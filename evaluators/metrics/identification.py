@@ -47,7 +47,9 @@ def _coordinates(centroids: dict, name: str) -> tuple[list[str], np.ndarray]:
     return labels, points
 
 
-def identification(reference_centroids: dict, predicted_centroids: dict, *, max_distance_mm: float = 20.0) -> Identification:
+def identification(
+    reference_centroids: dict, predicted_centroids: dict, *, max_distance_mm: float = 20.0
+) -> Identification:
     """Match `{label: (x, y[, z])}` centroids (mm).
 
     A predicted vertebra k is identified when the ground-truth vertebra nearest to it, searched among ALL

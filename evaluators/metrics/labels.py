@@ -7,8 +7,8 @@ Every per-label computation works on the union bounding box of the label in the 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 from scipy import ndimage
@@ -53,7 +53,8 @@ def _union_box(*boxes) -> tuple[slice, ...] | None:
     if not boxes:
         return None
     return tuple(
-        slice(min(box[axis].start for box in boxes), max(box[axis].stop for box in boxes)) for axis in range(len(boxes[0]))
+        slice(min(box[axis].start for box in boxes), max(box[axis].stop for box in boxes))
+        for axis in range(len(boxes[0]))
     )
 
 

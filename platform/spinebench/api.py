@@ -98,7 +98,9 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
                 comment=payload.validated_data.get("comment", ""),
             )
         except SubmissionRefused as refusal:
-            return Response({"detail": str(refusal), "code": refusal.code}, status=REFUSAL_STATUS.get(refusal.code, 400))
+            return Response(
+                {"detail": str(refusal), "code": refusal.code}, status=REFUSAL_STATUS.get(refusal.code, 400)
+            )
         submission.refresh_from_db()
         return Response(SubmissionSerializer(submission, context={"request": request}).data, status=201)
 

@@ -72,7 +72,8 @@ def render() -> str:
         "",
         "## Profiles",
         "",
-        "| profile | used by | server paths (`path:`, `import.path:`) | `challenge.organizers` | cases per generated dataset |",
+        "| profile | used by | server paths (`path:`, `import.path:`) | `challenge.organizers` "
+        "| cases per generated dataset |",
         "| --- | --- | --- | --- | --- |",
         f"| {TRUSTED.name} | the server-side CLI | allowed | allowed | no cap |",
         f"| {untrusted.name} | bundles uploaded through the site or the API | refused | refused (the uploader becomes "

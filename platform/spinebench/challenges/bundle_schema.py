@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from .models import Challenge, Phase
 
@@ -48,7 +57,10 @@ def untrusted_profile() -> Profile:
     from django.conf import settings
 
     return Profile(
-        name="uploaded", server_paths=False, organizer_list=False, max_cases=settings.SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES
+        name="uploaded",
+        server_paths=False,
+        organizer_list=False,
+        max_cases=settings.SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES,
     )
 
 
@@ -145,7 +157,9 @@ class GenerateSpec(_Strict):
 
 class ImportSpec(_Strict):
     layout: str = Field(description="Layout of the public dataset (phantoms.importers), e.g. `spineweb16`.")
-    path: str = Field(description="Its folder on the server, relative to the bundle or absolute (trusted profile only).")
+    path: str = Field(
+        description="Its folder on the server, relative to the bundle or absolute (trusted profile only)."
+    )
 
     @field_validator("path")
     @classmethod
@@ -301,7 +315,11 @@ _TYPE_NAMES = {
 def _message(error: dict, file: str) -> str:
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
     # pydantic appends the member type it tried to a union's location (`int`, `literal['secret']`); drop it.
-    loc = tuple(part for part in loc if not (isinstance(part, str) and ("[" in part or part in ("int", "str", "float", "bool", "none"))))
+    loc = tuple(
+        part
+        for part in loc
+        if not (isinstance(part, str) and ("[" in part or part in ("int", "str", "float", "bool", "none")))
+    )
     if kind == "extra_forbidden":
         return f"{_where(file, loc[:-1])}: unknown key {loc[-1]!r}{_allowed(_model_at(loc[:-1]))}"
     if kind == "missing":

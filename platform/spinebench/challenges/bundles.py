@@ -68,7 +68,9 @@ def load_bundle(bundle_dir: Path, *, profile: Profile = TRUSTED) -> dict:
     return bundle
 
 
-def _dataset_folder(challenge_slug: str, name: str, spec: dict, *, bundle_dir: Path, options: ImportOptions, where: str) -> Path:
+def _dataset_folder(
+    challenge_slug: str, name: str, spec: dict, *, bundle_dir: Path, options: ImportOptions, where: str
+) -> Path:
     folder = dataset_services.default_folder(challenge_slug=challenge_slug, slug=name)
     if "path" in spec:
         given = Path(spec["path"])
@@ -82,9 +84,14 @@ def _dataset_folder(challenge_slug: str, name: str, spec: dict, *, bundle_dir: P
         generate = spec["generate"]
         cases = int(generate["cases"]) if options.max_cases is None else min(int(generate["cases"]), options.max_cases)
         return dataset_services.generate_dataset(
-            task=generate.get("task", spec["task"]), out=folder, cases=cases, seed=_generator_seed(generate.get("seed", 0)),
-            domain=generate.get("domain", spec["split"]), small=bool(generate.get("small", False)) or options.small,
-            force=options.force, progress=options.progress,
+            task=generate.get("task", spec["task"]),
+            out=folder,
+            cases=cases,
+            seed=_generator_seed(generate.get("seed", 0)),
+            domain=generate.get("domain", spec["split"]),
+            small=bool(generate.get("small", False)) or options.small,
+            force=options.force,
+            progress=options.progress,
         )
     if "real" in spec:
         try:
@@ -97,7 +104,12 @@ def _dataset_folder(challenge_slug: str, name: str, spec: dict, *, bundle_dir: P
     source = Path(spec["import"]["path"])
     source = source if source.is_absolute() else bundle_dir / source
     return dataset_services.import_external(
-        layout=spec["import"]["layout"], src=source, out=folder, task=spec["task"], split=spec["split"], force=options.force
+        layout=spec["import"]["layout"],
+        src=source,
+        out=folder,
+        task=spec["task"],
+        split=spec["split"],
+        force=options.force,
     )
 
 
@@ -113,9 +125,11 @@ def _parse_datetime(value, where: str):
         try:
             result = dt.datetime.fromisoformat(str(value))
         except ValueError:
-            raise BundleError(f"{where}: expected an ISO date-time such as 2026-01-31T23:59:00Z, got {value!r}") from None
+            raise BundleError(
+                f"{where}: expected an ISO date-time such as 2026-01-31T23:59:00Z, got {value!r}"
+            ) from None
     if result is not None and result.tzinfo is None:
-        result = result.replace(tzinfo=dt.timezone.utc)
+        result = result.replace(tzinfo=dt.UTC)
     return result
 
 
@@ -173,7 +187,9 @@ def import_bundle(bundle_dir, options: ImportOptions | None = None, *, profile: 
 
 
 def _import_phase(challenge: Challenge, spec: dict, datasets: dict, *, where: str) -> Phase:
-    phase = Phase.objects.filter(challenge=challenge, slug=spec["slug"]).first() or Phase(challenge=challenge, slug=spec["slug"])
+    phase = Phase.objects.filter(challenge=challenge, slug=spec["slug"]).first() or Phase(
+        challenge=challenge, slug=spec["slug"]
+    )
     for key, field in PHASE_FIELDS.items():
         if key in spec:
             value = _parse_datetime(spec[key], f"{where}.{key}") if key in ("opens_at", "closes_at") else spec[key]

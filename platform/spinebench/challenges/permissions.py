@@ -33,7 +33,9 @@ def can_view_submission(submission, user) -> bool:
     if user and user.is_authenticated and submission.creator_id == user.pk:
         return True
     evaluation = getattr(submission, "evaluation", None)
-    return can_view_phase(phase, user) and evaluation is not None and evaluation.published and evaluation.rank is not None
+    return (
+        can_view_phase(phase, user) and evaluation is not None and evaluation.published and evaluation.rank is not None
+    )
 
 
 def can_see_private_details(submission, user) -> bool:

@@ -35,7 +35,9 @@ def default_folder(*, challenge_slug: str | None, slug: str) -> Path:
 
 
 @transaction.atomic
-def register_dataset(*, challenge, slug: str, folder: Path, title: str = "", task: str | None = None, split: str | None = None) -> Dataset:
+def register_dataset(
+    *, challenge, slug: str, folder: Path, title: str = "", task: str | None = None, split: str | None = None
+) -> Dataset:
     """Create or update the Dataset for `folder` (under DATASETS_ROOT) and its Case rows from the manifest."""
     from evaluators.layout import LayoutError, read_manifest
 

@@ -13,7 +13,11 @@ def _download(request, pk):
     dataset = Dataset.objects.select_related("challenge").filter(pk=pk).first()
     if dataset is None or not can_download_dataset(dataset, request.user) or not dataset.exists():
         raise Http404("No downloadable training dataset here.")
-    return FileResponse(training_archive(dataset).open("rb"), as_attachment=True, filename=f"{dataset.challenge.slug}-{dataset.slug}.zip")
+    return FileResponse(
+        training_archive(dataset).open("rb"),
+        as_attachment=True,
+        filename=f"{dataset.challenge.slug}-{dataset.slug}.zip",
+    )
 
 
 download = login_required(_download)

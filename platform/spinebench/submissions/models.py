@@ -14,7 +14,7 @@ from .status import ACTIVE, Status
 _UPLOAD_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".csv", ".zip")
 
 
-def submission_upload_path(submission: "Submission", filename: str) -> str:
+def submission_upload_path(submission: Submission, filename: str) -> str:
     # Never the participant's own file name in the path: no traversal, no collisions.
     suffix = next((suffix for suffix in _UPLOAD_SUFFIXES if filename.lower().endswith(suffix)), "")
     return f"submissions/{submission.phase_id}/{uuid.uuid4().hex}{suffix}"

@@ -68,9 +68,13 @@ def submission_detail(request, pk):
             "phase": phase,
             "challenge": phase.challenge,
             "evaluation": evaluation,
-            "aggregates": [(metric_title(phase.task, key), aggregates[key]) for key in _leaderboard_order(phase, aggregates)],
+            "aggregates": [
+                (metric_title(phase.task, key), aggregates[key]) for key in _leaderboard_order(phase, aggregates)
+            ],
             "case_columns": case_columns,
-            "case_rows": [(case, [values.get(key) for key in case_columns]) for case, values in sorted(case_metrics.items())],
+            "case_rows": [
+                (case, [values.get(key) for key in case_columns]) for case, values in sorted(case_metrics.items())
+            ],
             "private": can_see_private_details(submission, request.user),
             "plot_kinds": plot_kinds if plots_allowed else [],
             "plots_withheld": bool(plot_kinds) and not plots_allowed,
