@@ -10,13 +10,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .bundle_schema import BUNDLE_FILE, DATASET_SOURCES, TRUSTED, BundleSpec, untrusted_profile
+from .bundle_schema import BUNDLE_FILE, DATASET_SOURCES, NULL_MEANS_SOMETHING, TRUSTED, BundleSpec, untrusted_profile
 
 DOCS_FILE = Path(__file__).resolve().parents[3] / "docs" / "bundles.md"
 _SCALARS = {str: "string", int: "integer", float: "number", bool: "true/false", type(None): "null"}
 
 
-def _type(annotation: Any) -> str:
+def _type(annotation: Any, *, nullable: bool = True) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
@@ -24,7 +24,7 @@ def _type(annotation: Any) -> str:
     if origin is Literal:
         return " \\| ".join(f"`{value}`" for value in args)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type(arg) for arg in args)
+        return " or ".join(_type(arg) for arg in args if nullable or arg is not type(None))
     if origin is list:
         return f"list of {_type(args[0])}"
     if origin is dict:
@@ -65,7 +65,8 @@ def render() -> str:
         "edit the schema, not this file. -->",
         "",
         f"A bundle is a folder with `{BUNDLE_FILE}` and the files it names. Import one with "
-        "`spinebench challenge import FOLDER`. Unknown keys are errors; values keep their YAML types; every error "
+        "`spinebench challenge import FOLDER`. Unknown keys are errors; values keep their YAML types (a key left "
+        "empty counts as not given); every error "
         "names the file and the key, e.g. `challenge.yaml: phases[1].leaderboard: unknown key 'rankng'`. Values "
         "whose rules live on the models (task ids, metrics of the task, limits) are checked when the bundle is "
         "imported, with the same key-exact messages.",
@@ -91,5 +92,6 @@ def render() -> str:
         for name, field in model.model_fields.items():
             description = " ".join((field.description or "").split()).replace("|", "\\|")
             required = "yes" if field.is_required() else ""
-            lines.append(f"| `{field.alias or name}` | {_type(field.annotation)} | {required} | {description} |")
+            shown = _type(field.annotation, nullable=name in NULL_MEANS_SOMETHING)
+            lines.append(f"| `{field.alias or name}` | {shown} | {required} | {description} |")
     return "\n".join(lines) + "\n"

