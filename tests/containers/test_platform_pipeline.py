@@ -15,17 +15,11 @@ from spinebench.algorithms.models import AlgorithmImage, AlgorithmRun, Job
 from spinebench.algorithms.tasks import queue_for_submission
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import cancel_submission, create_submission
+from tests.platform.aasce_data import smape  # the independent reference, shared with the platform tests
 
 from .conftest import EXAMPLE_IMAGE, managed_containers, output_mounts
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
-
-
-def smape(truth: dict, predicted: dict) -> float:
-    """AASCE SMAPE (%) = 100/N sum_i sum_k |p_ik - t_ik| / sum_k (p_ik + t_ik), written out here independently."""
-    total = sum(sum(abs(p - t) for p, t in zip(predicted[c], truth[c])) / sum(p + t for p, t in zip(predicted[c], truth[c]))
-                for c in truth)
-    return 100.0 * total / len(truth)
 
 
 def submit_file(phase, user, path, capture):

@@ -42,7 +42,7 @@ def test_centroids_are_ordered_inside_the_image_and_on_bone(tmp_path):
             brighter += intensity_at(image, array, point) > side
             total += 1
     assert brighter / total > 0.85
-    assert views  # at least one view drawn; both views are drawn over many cases
+    assert views and views <= {"coronal", "sagittal"}  # meta.json names a view the task knows (both occur: below)
 
 
 def test_both_views_occur_and_small_images_are_small(tmp_path):
