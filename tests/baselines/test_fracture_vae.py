@@ -2,7 +2,6 @@
 conditioning, training, prediction and the saliency figure on a small fracture-ct dataset."""
 
 import json
-import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -14,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 import phantoms
 from baselines.fracture import vae
 from baselines.fracture.common import GROUPS, read_case, vertebra_group
+from tests.conftest import without_ground_truth
 
 TINY = vae.PRESETS["tiny"]
 
@@ -109,9 +109,7 @@ def test_tiny_training_lowers_the_losses(checkpoints):
 
 
 def test_predictions_have_the_task_format_without_ground_truth(dataset, checkpoints, tmp_path):
-    blind = tmp_path / "blind"
-    shutil.copytree(dataset, blind)
-    shutil.rmtree(blind / "ground_truth")
+    blind = without_ground_truth(dataset, tmp_path / "blind")
     config = replace(TINY, model="conditioned-vae")
     predictions = vae.predict(checkpoint=checkpoints["conditioned-vae"], data_dir=blind, config=config,
                               device="cpu", progress=False)

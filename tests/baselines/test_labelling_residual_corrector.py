@@ -9,9 +9,11 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from baselines.labelling import METHODS, residual_corrector as rc
+from baselines.labelling import METHODS
+from baselines.labelling import residual_corrector as rc
 from evaluators import formats, tasks
-from tests.baselines.ctxr_datasets import build, without_ground_truth
+from tests.baselines.ctxr_datasets import build
+from tests.conftest import without_ground_truth
 
 torch.set_num_threads(1)
 TASK = "vertebra-labelling-xr"

@@ -16,7 +16,8 @@ from baselines.metastatic.volumes import (
     window_starts,
 )
 from evaluators import formats, tasks
-from tests.baselines.ctxr_datasets import build, without_ground_truth
+from tests.baselines.ctxr_datasets import build
+from tests.conftest import without_ground_truth
 
 torch.set_num_threads(1)
 TASK = "metastatic-body-ct"

@@ -17,15 +17,11 @@ from spinebench.algorithms import runner
 from spinebench.algorithms.models import Job
 from spinebench.submissions.models import Evaluation, Submission
 from spinebench.submissions.services import create_submission
-from tests.conftest import require_service
+from tests.conftest import SERVICES, require_service, wait_for
 
 from .conftest import REPO_ROOT, managed_containers, output_mounts
 
 pytestmark = [pytest.mark.docker, pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-SERVICES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")) and bool(
-    os.environ.get("CELERY_BROKER_URL"))
-
 
 def start_worker(env: dict, log: Path) -> subprocess.Popen:
     handle = log.open("ab")
@@ -46,15 +42,6 @@ def stop_worker(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
         process.wait(timeout=30)
 
 
-def wait_for(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.fixture
 def slow_archive(built_images, tmp_path):
     subprocess.run(["docker", "build", "-q", "-t", "spinebench-test/slow-example:latest",
@@ -64,7 +51,7 @@ def slow_archive(built_images, tmp_path):
     return path
 
 
-def test_killed_worker_job_is_retried_and_scored_once(algorithm_phase, participant, slow_archive, tmp_path):
+def test_killed_worker_job_is_retried_and_scored_once(algorithm_phase, algorithm_participant, slow_archive, tmp_path):
     if not SERVICES:
         require_service("PostgreSQL + Redis", False, why="set DATABASE_URL=postgres://... and CELERY_BROKER_URL")
     from django.db import connection
@@ -89,7 +76,7 @@ def test_killed_worker_job_is_retried_and_scored_once(algorithm_phase, participa
     second = None
     try:
         with open(slow_archive, "rb") as handle:
-            submission = create_submission(phase=algorithm_phase, user=participant,
+            submission = create_submission(phase=algorithm_phase, user=algorithm_participant,
                                            upload=File(handle, name="slow.tar"))
         running = {"label": f"{runner.LABEL_MANAGED}=1", "status": "running"}
         orphan = wait_for(lambda: client.containers.list(filters=running), timeout=120, what="a running container")[0]
