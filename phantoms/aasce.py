@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from scipy.ndimage import gaussian_filter
+from tqdm import tqdm
 
+from phantoms import layouts
 from phantoms.common import GeneratedCase, case_id, case_rng, run_cases, table_rows, write_png
 from phantoms.curves import Curve, centreline, quad_corners, sample_curve
 from phantoms.raster import add_ellipse, add_polygon, add_ring, add_strip, resize
@@ -279,8 +281,6 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
     from evaluators.cobb import cobb_angles
 
     if layout == "spineweb16":
-        from phantoms.layouts import write_spineweb16
-
         return write_spineweb16(out=out, cases=cases, seed=seed, domain=domain, small=small, progress=progress)
 
     def job(index: int):
@@ -303,3 +303,27 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
 
     return run_cases(task_id=TASK_ID, out=out, seed=seed, domain=domain, jobs=(job(i) for i in range(cases)),
                      total=cases, progress=progress, finish=finish, workers=workers)
+
+
+def write_spineweb16(*, out: Path, cases: int, seed: int, domain: str, small: bool, progress: bool) -> Path:
+    """aasce-cobb cases in the SpineWeb dataset 16 layout (JPEG images, normalised landmarks, no headers)."""
+    from evaluators.cobb import cobb_angles
+
+    split = layouts.SPINEWEB_SPLITS[domain]
+    data_dir, label_dir = Path(out) / "data" / split, Path(out) / "labels" / split
+    data_dir.mkdir(parents=True, exist_ok=True)
+    label_dir.mkdir(parents=True, exist_ok=True)
+    names, landmarks, angles = [], [], []
+    for index in tqdm(range(cases), desc="phantoms aasce-cobb (spineweb16)", disable=not progress):
+        case = make_case(case_rng(seed, TASK_ID, index), domain=domain, small=small)
+        name = f"sunhl-1th-{index + 1:04d}.jpg"
+        Image.fromarray(case.image).save(data_dir / name, format="JPEG", quality=95)
+        height, width = case.image.shape
+        landmarks.append(np.concatenate([case.landmarks[:, 0] / width, case.landmarks[:, 1] / height]))
+        angles.append(cobb_angles(case.landmarks, height))
+        names.append(name)
+    pd.DataFrame(names).to_csv(label_dir / "filenames.csv", header=False, index=False)
+    pd.DataFrame(np.asarray(landmarks)).to_csv(label_dir / "landmarks.csv", header=False, index=False,
+                                               float_format="%.8f")
+    pd.DataFrame(np.asarray(angles)).to_csv(label_dir / "angles.csv", header=False, index=False, float_format="%.5f")
+    return Path(out)
