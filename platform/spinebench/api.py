@@ -9,14 +9,14 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from spinebench.challenges.models import Phase
-from spinebench.challenges.permissions import (
+from spinebench.access import (
     can_download_dataset,
     can_download_phase_inputs,
     can_view_phase,
     can_view_submission,
     visible_challenges,
 )
+from spinebench.challenges.models import Phase
 from spinebench.challenges.serializers import ChallengeSerializer, PhaseSerializer, RegistrationSerializer
 from spinebench.challenges.services import register
 from spinebench.datasets.models import Dataset

@@ -6,8 +6,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from spinebench.access import visible_challenges, visible_phases
+
 from .models import Registration
-from .permissions import visible_challenges, visible_phases
 from .services import register
 
 

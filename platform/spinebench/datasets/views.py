@@ -3,7 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 
-from spinebench.challenges.permissions import can_download_dataset
+from spinebench.access import can_download_dataset
 
 from .models import Dataset
 from .services import training_archive

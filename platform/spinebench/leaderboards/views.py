@@ -4,27 +4,18 @@ import csv
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
-from spinebench.challenges.models import Phase
-from spinebench.challenges.permissions import (
+from spinebench.access import (
     can_download_phase_inputs,
     can_see_phase_ground_truth_plots,
-    can_view_phase,
+    get_visible_phase,
 )
 from spinebench.challenges.registry import metric_title
 from spinebench.datasets.services import inputs_archive
-
 from spinebench.submissions import plots
 
 from .services import export_records, leaderboard_rows, rank_stability
-
-
-def get_visible_phase(request, challenge: str, phase: str) -> Phase:
-    found = get_object_or_404(Phase.objects.select_related("challenge"), challenge__slug=challenge, slug=phase)
-    if not can_view_phase(found, request.user):
-        raise Http404
-    return found
 
 
 def phase_leaderboard(request, challenge, phase):

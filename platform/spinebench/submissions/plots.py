@@ -2,7 +2,7 @@
 on disk under MEDIA_ROOT/plots/. A cached file is named by a digest of everything it is drawn from, so a re-scored
 submission or a changed leaderboard gets a new file and a stale one is never served.
 
-Who may see which figure is decided by the views (spinebench.challenges.permissions); this module only draws.
+Who may see which figure is decided by the views (spinebench.access); this module only draws.
 """
 
 from __future__ import annotations

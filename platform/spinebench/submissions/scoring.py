@@ -16,6 +16,8 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from spinebench.challenges.signals import ranking_changed
+
 from .models import Evaluation, Submission
 from .status import Status, transition
 
@@ -61,8 +63,6 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
     its phase. Must run inside `transaction.atomic()` with the submission row locked and in status `scoring`."""
     from evaluators.errors import PredictionError
 
-    from spinebench.leaderboards.services import rerank_phase
-
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("score_predictions must run inside transaction.atomic() with the submission row locked")
     started = time.monotonic()
@@ -91,7 +91,7 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
     submission.finished_at = timezone.now()
     submission.save(update_fields=["finished_at"])
     transition(submission, Status.SUCCEEDED, error="")
-    rerank_phase(submission.phase_id)
+    ranking_changed.send(sender=Submission, phase_pk=submission.phase_id)  # the leaderboards app ranks the phase
     return evaluation
 
 

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from spinebench.challenges.permissions import can_see_case_results, can_see_private_details
+from spinebench.access import can_see_case_results, can_see_private_details
 
 from .models import Submission
 

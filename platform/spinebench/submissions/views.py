@@ -6,14 +6,14 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from spinebench.challenges.permissions import (
+from spinebench.access import (
     can_see_case_results,
     can_see_ground_truth_plots,
     can_see_private_details,
     can_view_submission,
+    get_visible_phase,
 )
 from spinebench.challenges.registry import metric_title
-from spinebench.leaderboards.views import get_visible_phase
 
 from . import plots
 from .forms import SubmissionForm
@@ -84,7 +84,7 @@ def submission_detail(request, pk):
 
 def submission_plot(request, pk, kind):
     """A figure of the submission's evaluation as PNG: whoever may see the submission page, and only where the
-    figure's per-case ground truth may be shown (spinebench.challenges.permissions.can_see_ground_truth_plots)."""
+    figure's per-case ground truth may be shown (spinebench.access.can_see_ground_truth_plots)."""
     submission = get_object_or_404(
         Submission.objects.select_related("phase__challenge", "phase__dataset", "creator", "evaluation"), pk=pk
     )

@@ -1,28 +1,10 @@
-"""Who may see what: one place for the pages and the API."""
+"""Submissions: who sees one, its private details, its per-case results and the figures drawn from labels."""
 
 from __future__ import annotations
 
-from django.db.models import Q
+from spinebench.challenges.models import Phase
 
-from .models import Challenge, Phase
-
-
-def visible_challenges(user):
-    if user and user.is_authenticated and user.is_superuser:
-        return Challenge.objects.all()
-    if user and user.is_authenticated:
-        return Challenge.objects.filter(Q(is_public=True) | Q(organizers=user)).distinct()
-    return Challenge.objects.filter(is_public=True)
-
-
-def visible_phases(challenge: Challenge, user):
-    phases = challenge.phases.all()
-    return phases if challenge.is_organizer(user) else phases.filter(is_public=True)
-
-
-def can_view_phase(phase: Phase, user) -> bool:
-    challenge = phase.challenge
-    return challenge.is_organizer(user) or (challenge.is_public and phase.is_public)
+from .challenges import can_view_phase, phase_labels_public
 
 
 def can_view_submission(submission, user) -> bool:
@@ -49,29 +31,6 @@ def can_see_case_results(submission, user) -> bool:
     return submission.phase.challenge.is_organizer(user) or (
         submission.phase.show_case_results and can_view_submission(submission, user)
     )
-
-
-def can_download_dataset(dataset, user) -> bool:
-    """Training splits only (labels included), for approved participants and organizers of its challenge."""
-    if dataset.is_hidden or dataset.challenge is None:
-        return False
-    return dataset.challenge.is_participant(user)
-
-
-
-def can_download_phase_inputs(phase: Phase, user) -> bool:
-    """The inputs (never the labels) of the cases a CSV phase scores, for its challenge's approved participants and
-    organizers: one cannot predict a test set without its images. Algorithm phases keep their inputs inside the
-    sandbox."""
-    if phase.dataset is None or phase.submission_kind != Phase.SubmissionKind.CSV or not can_view_phase(phase, user):
-        return False
-    return phase.challenge.is_participant(user)  # organizers count as participants
-
-
-def phase_labels_public(phase: Phase) -> bool:
-    """The phase shows per-case results and scores against a split whose labels participants already have."""
-    dataset = phase.dataset
-    return phase.show_case_results and dataset is not None and not dataset.is_hidden
 
 
 def can_see_ground_truth_plots(submission, user) -> bool:
