@@ -31,3 +31,4 @@ lint: install
 	$(BIN)/mypy
 	DJANGO_SETTINGS_MODULE=spinebench.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py bundle_docs --check --settings=spinebench.settings.test
+	$(BIN)/lint-imports
