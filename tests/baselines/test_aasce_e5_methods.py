@@ -13,6 +13,8 @@ from evaluators.formats import load_predictions
 from evaluators.layout import read_manifest
 from tests.conftest import without_ground_truth
 
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
+
 METHODS = ("detector-corners", "top-down", "seg4reg", "keypoint-fusion")
 
 

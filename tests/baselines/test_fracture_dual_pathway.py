@@ -13,6 +13,8 @@ from baselines.fracture import dual_pathway as dp
 from baselines.fracture.common import FractureDataError, stratified_folds
 from tests.conftest import without_ground_truth
 
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
+
 TINY = replace(dp.PRESETS["tiny"], epochs=6, segments_per_epoch=16)
 
 

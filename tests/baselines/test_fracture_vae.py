@@ -15,6 +15,8 @@ from baselines.fracture import vae
 from baselines.fracture.common import GROUPS, read_case, vertebra_group
 from tests.conftest import without_ground_truth
 
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
+
 TINY = vae.PRESETS["tiny"]
 
 

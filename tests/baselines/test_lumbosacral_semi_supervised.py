@@ -17,6 +17,8 @@ from evaluators import formats, tasks
 from tests.baselines.ctxr_datasets import build
 from tests.conftest import without_ground_truth
 
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
+
 torch.set_num_threads(1)
 TASK = "lumbosacral-ct"
 

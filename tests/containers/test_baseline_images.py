@@ -147,6 +147,7 @@ def test_method_image_refuses_a_method_the_image_cannot_import(tmp_path, family_
         docker_client.images.remove(tag, force=True)
 
 
+@pytest.mark.slow
 def test_entry_point_single_and_batch_layouts(tmp_path):
     """The container's entry logic in-process: one case's files in /input, or /input/<case_id>/ folders."""
     data, checkpoint, expected_dir = trained_baseline("fracture-ct", "encoder-classifier", tmp_path)

@@ -56,6 +56,7 @@ def test_stratified_interval_equals_sklearn_loop():
     assert low < auc < high
 
 
+@pytest.mark.slow
 def test_clustered_interval_equals_sklearn_loop():
     labels, scores = labelled_scores(240, seed=2)
     patients = np.repeat(np.arange(40), 6)

@@ -163,6 +163,7 @@ def test_verse_refusals(verse_pair, tmp_path):
             task="fracture-ct", split="train")
 
 
+@pytest.mark.slow
 def test_single_dicom_radiograph_imports_for_both_radiograph_tasks(tmp_path):
     path = get_testdata_file("RG1_UNCR.dcm")
     dataset = pydicom.dcmread(path)  # independent reader: raw stored values

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 import phantoms
@@ -17,6 +18,7 @@ def intensity_at(image, array, point, radius_mm=4.0):
     return float(patch.mean()) if patch.size else np.nan
 
 
+@pytest.mark.slow
 def test_centroids_are_ordered_inside_the_image_and_on_bone(tmp_path):
     out = phantoms.generate("vertebra-labelling-xr", out=tmp_path / "x", cases=4, seed=6, progress=False)
     brighter, total, views = 0, 0, set()

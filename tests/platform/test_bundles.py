@@ -106,6 +106,7 @@ def test_split_mismatch_is_explained(tmp_path, source_dataset):
         import_bundle(write_bundle(tmp_path / "b", data), FAST)
 
 
+@pytest.mark.slow  # generates every task's phantoms and builds the real-anatomy sets
 @pytest.mark.parametrize("name", ["fracture-ct", "vertebra-labelling-xr", "metastatic-body-ct", "lumbosacral-ct"])
 def test_other_seed_task_bundles_import(name):
     challenge = import_bundle(BUNDLES_DIR / name, ImportOptions(small=True, max_cases=2, progress=False))
