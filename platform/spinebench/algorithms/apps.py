@@ -16,4 +16,6 @@ class AlgorithmsConfig(AppConfig):
         from .tasks import process_algorithm_submission
 
         register_container_handler(apply_container_config)  # a phase's `container:` mapping in challenge.yaml
-        register_pipeline(Phase.SubmissionKind.ALGORITHM, lambda pk: process_algorithm_submission.delay(submission_pk=pk))
+        register_pipeline(
+            str(Phase.SubmissionKind.ALGORITHM), lambda pk: process_algorithm_submission.delay(submission_pk=pk)
+        )

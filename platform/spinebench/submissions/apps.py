@@ -11,4 +11,4 @@ class SubmissionsConfig(AppConfig):
         from .services import register_pipeline
         from .tasks import score_submission
 
-        register_pipeline(Phase.SubmissionKind.CSV, lambda pk: score_submission.delay(submission_pk=pk))
+        register_pipeline(str(Phase.SubmissionKind.CSV), lambda pk: score_submission.delay(submission_pk=pk))
