@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from evaluators.layout import SPLITS
 
@@ -17,10 +18,11 @@ LAYOUTS = ("spinebench", "spineweb16", "verse")
 
 
 def _generator(module: str) -> Callable[..., Path]:
-    def run(**kwargs) -> Path:
+    def run(**kwargs: Any) -> Path:
         from importlib import import_module
 
-        return import_module(f"phantoms.{module}").generate(**kwargs)
+        written: Path = import_module(f"phantoms.{module}").generate(**kwargs)
+        return written
 
     run.__name__ = f"generate_{module}"
     return run
@@ -51,7 +53,7 @@ def generate(
     small: bool = False,
     progress: bool = True,
     workers: int = 1,
-    **options,
+    **options: Any,
 ) -> Path:
     """Write `cases` generated cases of `task_id` into the dataset folder `out` and return it.
 

@@ -241,6 +241,7 @@ def test_geometry_mismatch_names_case_and_difference(make_dataset, tmp_path):
         evaluate("metastatic-body-ct", predictions=folder, ground_truth=dataset)
 
 
+@pytest.mark.slow
 def test_cli_module_in_a_fresh_process_prints_no_traceback(make_dataset, tmp_path):
     import subprocess
     import sys
