@@ -21,7 +21,7 @@ from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
 from phantoms import layouts
-from phantoms.common import GeneratedCase, case_id, case_rng, run_cases, table_rows, write_png
+from phantoms.common import GeneratedCase, Job, case_id, case_rng, run_cases, table_rows, write_png
 from phantoms.curves import Curve, centreline, quad_corners, sample_curve
 from phantoms.raster import add_ellipse, add_polygon, add_ring, add_strip, resize
 
@@ -97,7 +97,7 @@ class Frame:
     work_cols: int
 
     def px(self, mm: np.ndarray) -> np.ndarray:
-        return np.asarray(mm) * self.scale + self.origin
+        return np.asarray(np.asarray(mm) * self.scale + self.origin, dtype=np.float64)
 
     def work(self, mm: np.ndarray) -> np.ndarray:
         """mm -> working canvas pixel coordinates (PIL's bilinear resize maps pixel centres this way)."""
@@ -254,7 +254,7 @@ def render(rng: np.random.Generator, spine: Spine, frame: Frame, config: Radiogr
     grain *= rng.uniform(1.0, 4.0)
     full = resize(grey, rows=frame.height, cols=frame.width) + np.asarray(
         Image.fromarray(grain).resize((frame.width, frame.height), Image.Resampling.NEAREST))
-    return np.clip(full, 0, 255, out=full).astype(np.uint8)
+    return np.asarray(np.clip(full, 0, 255, out=full), dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
     if layout == "spineweb16":
         return write_spineweb16(out=out, cases=cases, seed=seed, domain=domain, small=small, progress=progress)
 
-    def job(index: int):
+    def job(index: int) -> Job:
         def write(input_dir: Path, _gt_dir: Path) -> GeneratedCase:
             case = make_case(case_rng(seed, TASK_ID, index), domain=domain, small=small)
             cid = case_id(index)

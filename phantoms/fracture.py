@@ -30,6 +30,7 @@ from evaluators.layout import VERTEBRA_LABELS, VERTEBRA_NAMES
 from phantoms import ct, layouts
 from phantoms.common import (
     GeneratedCase,
+    Job,
     case_id,
     case_rng,
     rounded,
@@ -124,7 +125,7 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
             raise ValueError("fracture_free is only available for the spinebench layout")
         return write_verse(out=out, cases=cases, seed=seed, small=small, progress=progress)
 
-    def job(index: int):
+    def job(index: int) -> Job:
         cid = case_id(index)
 
         def write(input_dir: Path, _gt_dir: Path) -> GeneratedCase:
@@ -148,14 +149,14 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
 
 def write_verse(*, out: Path, cases: int, seed: int, small: bool, progress: bool) -> Path:
     """fracture-ct cases in the VerSe layout, with the fracture grades table."""
-    rows = []
+    rows: list[list[object]] = []
     for index in tqdm(range(cases), desc="phantoms fracture-ct (verse)", disable=not progress):
         image, labels, centroids, vertebrae = make_case(case_rng(seed, TASK_ID, index), small=small)
         subject = f"sub-verse{index + 1:03d}"
         write_image(Path(out) / "rawdata" / subject / f"{subject}_ct.nii.gz", image)
         derivatives = Path(out) / "derivatives" / subject
         write_image(derivatives / f"{subject}_seg-vert_msk.nii.gz", labels)
-        entries: list[dict] = [{"direction": layouts.axis_codes(image)}]
+        entries: list[dict[str, object]] = [{"direction": layouts.axis_codes(image)}]
         for name, point in centroids.items():
             index_xyz = image.TransformPhysicalPointToContinuousIndex([float(p) for p in point])
             entries.append({"label": VERTEBRA_LABELS[name], **{k: round(v, 3) for k, v in zip("XYZ", index_xyz)}})

@@ -147,7 +147,8 @@ def inputs_archive(dataset: Dataset) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     case_ids = read_manifest(dataset.root).case_ids
-    top = Path(f"{dataset.challenge.slug}-{dataset.slug}-inputs")
+    prefix = f"{dataset.challenge.slug}-" if dataset.challenge is not None else ""
+    top = Path(f"{prefix}{dataset.slug}-inputs")
     partial = target.with_suffix(".partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(str(top / "cases.csv"), "case_id\n" + "".join(f"{case_id}\n" for case_id in case_ids))
