@@ -18,9 +18,9 @@ import argparse
 import sys
 
 from baselines import api
+from baselines.container import add_image_command
 from baselines.data import AasceDataError
 from baselines.presets import summarise
-from baselines.container import add_image_command
 from baselines.registry import METHODS, UnknownMethodError, get_method
 from evaluators.layout import LayoutError
 

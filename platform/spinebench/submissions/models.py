@@ -10,7 +10,6 @@ from django.urls import reverse
 
 from .status import ACTIVE, Status
 
-
 _UPLOAD_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".csv", ".zip")
 
 
