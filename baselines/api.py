@@ -14,7 +14,7 @@
 - ``resolve_device("auto"|"cpu"|"cuda"|...)`` (``baselines.nn.training``, the one device rule of every method):
   "auto" is CUDA when available, else CPU. Method modules train under
   ``torch.autocast`` (mixed precision) on CUDA via ``baselines.nn.training.autocast``.
-- ``build_config(module, preset, overrides)`` and ``config_from_dict(cls, data)`` (nested dataclasses rebuilt).
+- ``build_config(module, preset, overrides)`` (values checked by ``baselines.presets.validate_config``) and ``config_from_dict(cls, data)`` (nested dataclasses rebuilt).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import torch
 
 from baselines import report
 from baselines.nn.training import resolve_device
+from baselines.presets import validate_config
 from baselines.registry import get_method
 from evaluators.formats import write_predictions
 
@@ -65,7 +66,9 @@ def build_config(module, preset: str, overrides: dict | None = None):
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ValueError(f"{module.__name__}.Config has no setting(s) {', '.join(unknown)}")
-    return dataclasses.replace(base, **overrides)
+    config = dataclasses.replace(base, **overrides)
+    validate_config(config, where=f"{module.__name__}.Config")  # a wrong type or size fails here, not mid-training
+    return config
 
 
 def _storable(value):

@@ -4,6 +4,7 @@
 ``baselines run`` to the sub-subparsers it returns), or standalone ``python -m baselines.cli list|train|predict``:
 
     baselines list [--task TASK]
+    baselines preset TASK METHOD PRESET                   (every setting of the method variant's preset, checked)
     baselines train TASK METHOD --preset tiny|standard|paper --data DIR --out CKPT [--device auto|cpu|cuda]
     baselines predict TASK METHOD --checkpoint CKPT --data DIR --out PATH [--device auto|cpu|cuda]
     baselines image CKPT --tag TAG [--save ARCHIVE]      (baselines.container: an algorithm image, Docker)
@@ -17,9 +18,10 @@ import argparse
 import sys
 
 from baselines import api
-from baselines.data import AasceDataError
 from baselines.container import add_image_command
-from baselines.registry import METHODS, UnknownMethodError
+from baselines.data import AasceDataError
+from baselines.presets import summarise
+from baselines.registry import METHODS, UnknownMethodError, get_method
 from evaluators.layout import LayoutError
 
 USER_ERRORS = (UnknownMethodError, api.CheckpointError, AasceDataError, LayoutError, FileNotFoundError, ValueError)
@@ -33,6 +35,16 @@ def _list(args) -> int:
         for name, spec in METHODS[task_id].items():
             variant = ", ".join(f"{key}={value}" for key, value in spec.overrides.items())
             print(f"{task_id}\t{name}\t{spec.module}" + (f"\t{variant}" if variant else ""))
+    return 0
+
+
+def _preset(args) -> int:
+    spec = get_method(args.task, args.method)
+    module = spec.load()
+    config = api.build_config(module, args.preset, spec.overrides)
+    variant = ", ".join(f"{key}={value!r}" for key, value in spec.overrides.items())
+    print(f"{args.task} {args.method}: preset {args.preset} of {module.__name__}" + (f" with {variant}" if variant else ""))
+    print("\n".join(summarise(config, indent="  ")))
     return 0
 
 
@@ -70,6 +82,11 @@ def add_commands(subparsers) -> None:
     listing = subparsers.add_parser("list", help="list the baseline methods per task")
     listing.add_argument("--task", help="only this task id")
     listing.set_defaults(func=_guarded(_list))
+    preset = subparsers.add_parser("preset", help="print (and check) every setting of a method's preset")
+    preset.add_argument("task", help="task id, e.g. aasce-cobb")
+    preset.add_argument("method", help="method name (see `baselines list`)")
+    preset.add_argument("preset", help="tiny | standard | paper")
+    preset.set_defaults(func=_guarded(_preset))
     for name, command, help_text in (("train", _train, "train a baseline"), ("predict", _predict, "predict with a trained baseline")):
         parser = subparsers.add_parser(name, help=help_text)
         parser.add_argument("task", help="task id, e.g. aasce-cobb")

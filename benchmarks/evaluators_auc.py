@@ -44,7 +44,10 @@ def compare(name, labels, scores, *, n_bootstrap, clusters=None):
     reference = time.perf_counter() - start
     difference = float(np.max(np.abs(np.array([low, high]) - expected)))
     print(f"{name}: AUC {auc:.4f} CI [{low:.6f}, {high:.6f}]; ours {ours:.2f} s, scikit-learn loop {reference:.1f} s")
-    print(f"RATIO {name}: {reference / ours:6.1f}x faster (target >= 20x); max |interval difference| = {difference:.1e} (target <= 1e-9)")
+    print(
+        f"RATIO {name}: {reference / ours:6.1f}x faster (target >= 20x); "
+        f"max |interval difference| = {difference:.1e} (target <= 1e-9)"
+    )
 
 
 def main():

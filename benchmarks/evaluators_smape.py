@@ -45,8 +45,11 @@ def main():
         read_time = best_time(lambda: pd.read_csv(path))
         load_time = best_time(lambda: formats.load_predictions("aasce-cobb", path, case_ids=case_ids), 1)
         smape_time = best_time(lambda: metrics.smape(truth, predicted))
-    print(f"{args.cases} cases: pandas read_csv {read_time * 1e3:.1f} ms, load_predictions (validated) {load_time * 1e3:.0f} ms, "
-          f"smape {smape_time * 1e3:.2f} ms")
+    print(
+        f"{args.cases} cases: pandas read_csv {read_time * 1e3:.1f} ms, "
+        f"load_predictions (validated) {load_time * 1e3:.0f} ms, "
+        f"smape {smape_time * 1e3:.2f} ms"
+    )
     print(f"RATIO read_csv / smape: {read_time / smape_time:6.1f}x (target > 1: SMAPE cheaper than reading the CSV)")
 
 

@@ -50,7 +50,9 @@ def label_volumes(shape, n_labels, seed=0):
         centre = np.array([pitch * (label - 0.5), shape[1] * 0.5, shape[2] * 0.5])
         radii = np.array([pitch * 0.45, shape[1] * 0.18, shape[2] * 0.2])
         for target, jitter in ((reference, 0.0), (prediction, 1.0)):
-            box, mask = vertebra_like(shape, centre + jitter * rng.normal(0, 1.5, 3), radii * (1 + jitter * rng.normal(0, 0.05, 3)), rng)
+            box, mask = vertebra_like(
+                shape, centre + jitter * rng.normal(0, 1.5, 3), radii * (1 + jitter * rng.normal(0, 0.05, 3)), rng
+            )
             target[box][mask] = label
     return reference, prediction
 
@@ -139,7 +141,11 @@ def speed(args):
     medpy_labels = labels[: args.medpy_labels]
     medpy_time, medpy_values = best_time(lambda: medpy_per_label(reference, prediction, medpy_labels), 1)
     medpy_full = medpy_time * len(labels) / len(medpy_labels)
-    note = "" if len(medpy_labels) == len(labels) else f" (timed on {len(medpy_labels)} label(s), scaled x{len(labels) / len(medpy_labels):g})"
+    note = (
+        ""
+        if len(medpy_labels) == len(labels)
+        else f" (timed on {len(medpy_labels)} label(s), scaled x{len(labels) / len(medpy_labels):g})"
+    )
     print(f"MedPy dc+assd+hd95     {medpy_full:8.3f} s{note}")
     worst = 0.0
     for label in medpy_labels:

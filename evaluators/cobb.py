@@ -23,12 +23,13 @@ Returned as [PT, MT, TL] in degrees (positional names, as in the challenge's ang
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 N_VERTEBRAE = 17
 N_LANDMARKS = 4 * N_VERTEBRAE
 
 
-def _as_landmarks(landmarks) -> np.ndarray:
+def _as_landmarks(landmarks: npt.ArrayLike) -> npt.NDArray[np.float64]:
     points = np.asarray(landmarks, dtype=np.float64)
     if points.shape != (N_LANDMARKS, 2):
         raise ValueError(f"landmarks: expected shape ({N_LANDMARKS}, 2) of (x, y) pixels, got {points.shape}")
@@ -37,28 +38,28 @@ def _as_landmarks(landmarks) -> np.ndarray:
     return points
 
 
-def endplate_midpoints(landmarks) -> np.ndarray:
+def endplate_midpoints(landmarks: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """(34, 2) midpoints: row 2v is vertebra v's upper endplate, row 2v+1 its lower endplate (0-based v)."""
     points = _as_landmarks(landmarks).reshape(N_VERTEBRAE, 2, 2, 2)  # vertebra, top/bottom, left/right, xy
-    return points.mean(axis=2).reshape(2 * N_VERTEBRAE, 2)
+    return np.asarray(points.mean(axis=2).reshape(2 * N_VERTEBRAE, 2), dtype=np.float64)
 
 
-def vertebra_directions(landmarks) -> np.ndarray:
+def vertebra_directions(landmarks: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """(17, 2) vectors mean(right corners) - mean(left corners), one per vertebra."""
     points = _as_landmarks(landmarks).reshape(N_VERTEBRAE, 2, 2, 2)
-    return points[:, :, 1, :].mean(axis=1) - points[:, :, 0, :].mean(axis=1)
+    return np.asarray(points[:, :, 1, :].mean(axis=1) - points[:, :, 0, :].mean(axis=1), dtype=np.float64)
 
 
-def pairwise_angles(directions: np.ndarray) -> np.ndarray:
+def pairwise_angles(directions: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """A[i, j] = arccos(round(cos, 8)) in degrees between every pair of direction vectors."""
     norms = np.linalg.norm(directions, axis=1)
     if np.any(norms == 0):
         raise ValueError("landmarks: a vertebra has coincident left and right corners (no direction)")
     cosine = (directions @ directions.T) / np.outer(norms, norms)
-    return np.degrees(np.arccos(np.clip(np.round(cosine, 8), -1.0, 1.0)))
+    return np.asarray(np.degrees(np.arccos(np.clip(np.round(cosine, 8), -1.0, 1.0))), dtype=np.float64)
 
 
-def is_s_curve(midpoints: np.ndarray) -> bool:
+def is_s_curve(midpoints: npt.NDArray[np.float64]) -> bool:
     """Step 5: True when the line-side values l_1..l_32 do not all share one sign (or any is NaN)."""
     x, y = midpoints[:, 0], midpoints[:, 1]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -67,21 +68,23 @@ def is_s_curve(midpoints: np.ndarray) -> bool:
         return bool(outer.sum() != np.abs(outer).sum())
 
 
-def _first_max_pair(angles: np.ndarray) -> tuple[int, int]:
+def _first_max_pair(angles: npt.NDArray[np.float64]) -> tuple[int, int]:
     """MATLAB ``[m, rows] = max(A); [~, col] = max(m)``: first column holding the maximum, first row within it."""
     column = int(np.argmax(angles.max(axis=0)))
     row = int(np.argmax(angles[:, column]))
     return min(row, column), max(row, column)
 
 
-def cobb_end_vertebrae(landmarks, image_height: float) -> list[tuple[int, int]]:
+def cobb_end_vertebrae(landmarks: npt.ArrayLike, image_height: float) -> list[tuple[int, int]]:
     """The two end vertebrae (0-based, upper first) that measure PT, MT and TL, in that order: the Cobb angle is the
     angle between their directions. Same rules as `cobb_angles` (which reads its angles off these pairs); a case
     viewer draws its Cobb lines through them."""
     return _end_vertebrae(landmarks, image_height)[1]
 
 
-def _end_vertebrae(landmarks, image_height: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def _end_vertebrae(
+    landmarks: npt.ArrayLike, image_height: float
+) -> tuple[npt.NDArray[np.float64], list[tuple[int, int]]]:
     """The pairwise angle matrix and the (upper, lower) end-vertebra pairs of PT, MT and TL (module rules 4-8)."""
     midpoints = endplate_midpoints(landmarks)
     angles = pairwise_angles(vertebra_directions(landmarks))
@@ -99,10 +102,10 @@ def _end_vertebrae(landmarks, image_height: float) -> tuple[np.ndarray, list[tup
     return angles, [(a, b), mt_pair, tl_pair]
 
 
-def cobb_angles(landmarks, image_height: float) -> np.ndarray:
+def cobb_angles(landmarks: npt.ArrayLike, image_height: float) -> npt.NDArray[np.float64]:
     """[PT, MT, TL] in degrees from (68, 2) landmarks in pixels and the image height H in pixels.
 
     See the module docstring for the exact rules (MATLAB `angleCal` semantics).
     """
     angles, pairs = _end_vertebrae(landmarks, image_height)
-    return np.array([angles[i, j] for i, j in pairs])
+    return np.array([angles[i, j] for i, j in pairs], dtype=np.float64)

@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MANIFEST = "dataset.json"
 INPUTS = "inputs"
@@ -34,7 +35,7 @@ class LayoutError(ValueError):
 class CaseEntry:
     id: str
     group: str | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Manifest:
         """case id -> group, for the cases that have one."""
         return {case.id: case.group for case in self.cases if case.group}
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "task": self.task,
             "split": self.split,

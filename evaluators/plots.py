@@ -71,7 +71,9 @@ def bland_altman(ground_truth, predictions) -> dict[str, dict[str, float]]:
     truth = np.asarray(ground_truth, dtype=np.float64)
     predicted = np.asarray(predictions, dtype=np.float64)
     if truth.shape != predicted.shape or truth.ndim != 2 or truth.shape[1] != len(ANGLE_NAMES) or len(truth) < 2:
-        raise ValueError(f"ground_truth and predictions: expected two (N >= 2, 3) arrays, got {truth.shape} and {predicted.shape}")
+        raise ValueError(
+            f"ground_truth and predictions: expected two (N >= 2, 3) arrays, got {truth.shape} and {predicted.shape}"
+        )
     stats = {}
     for index, name in enumerate(ANGLE_NAMES):
         difference = predicted[:, index] - truth[:, index]

@@ -14,8 +14,8 @@ any subset of cases (called for the whole test set and for each group), and opti
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import SimpleITK as sitk
@@ -197,7 +197,9 @@ def _segmentation_pairs(task_id: str, ground_truth: dict, predictions: dict, *, 
 def score_metastatic(ground_truth: dict, predictions: dict, *, progress: bool = False) -> TaskScores:
     """Dice and Concurrency of the vertebral-body mask (label 1) per case; both empty counts 1.0."""
     case = {}
-    for case_id, reference, predicted, _ in _segmentation_pairs("metastatic-body-ct", ground_truth, predictions, progress=progress):
+    for case_id, reference, predicted, _ in _segmentation_pairs(
+        "metastatic-body-ct", ground_truth, predictions, progress=progress
+    ):
         counts = label_counts(reference, predicted)
         case[case_id] = {"dice": dice_from_counts(counts), "concurrency": concurrency_from_counts(counts)}
     return TaskScores(case=case, aggregate=mean_aggregate(case))
@@ -207,7 +209,9 @@ def score_lumbosacral(ground_truth: dict, predictions: dict, *, progress: bool =
     """Dice and ASSD (in voxels, as the paper reports) per class bone / disc / nerve, and their class means."""
     case = {}
     labels = list(LUMBOSACRAL_CLASSES)
-    for case_id, reference, predicted, _ in _segmentation_pairs("lumbosacral-ct", ground_truth, predictions, progress=progress):
+    for case_id, reference, predicted, _ in _segmentation_pairs(
+        "lumbosacral-ct", ground_truth, predictions, progress=progress
+    ):
         distances = metrics.surface_distances(reference, predicted, spacing=1.0, labels=labels, units="voxels")
         values = {}
         for label, name in LUMBOSACRAL_CLASSES.items():

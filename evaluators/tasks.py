@@ -10,8 +10,8 @@ vertebra-labelling-xr also from each case's view (``id_rate@coronal``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from evaluators import formats, scoring
 
@@ -80,7 +80,9 @@ def _lumbosacral_metrics() -> tuple[Metric, ...]:
     for name in scoring.LUMBOSACRAL_CLASSES.values():
         result.append(_lower(f"assd_{name}", f"Average symmetric surface distance ({name})", "voxels"))
     for key in ["assd_mean", *(f"assd_{name}" for name in scoring.LUMBOSACRAL_CLASSES.values())]:
-        result.append(_lower(f"{key}_undefined", f"Cases without {key} (class in only one of prediction/reference)", "cases"))
+        result.append(
+            _lower(f"{key}_undefined", f"Cases without {key} (class in only one of prediction/reference)", "cases")
+        )
     return tuple(result)
 
 

@@ -7,8 +7,9 @@ case sets built from a registry package (`phantoms.real`), and importers for the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from evaluators.layout import SPLITS
 
@@ -17,10 +18,11 @@ LAYOUTS = ("spinebench", "spineweb16", "verse")
 
 
 def _generator(module: str) -> Callable[..., Path]:
-    def run(**kwargs) -> Path:
+    def run(**kwargs: Any) -> Path:
         from importlib import import_module
 
-        return import_module(f"phantoms.{module}").generate(**kwargs)
+        written: Path = import_module(f"phantoms.{module}").generate(**kwargs)
+        return written
 
     run.__name__ = f"generate_{module}"
     return run
@@ -51,14 +53,14 @@ def generate(
     small: bool = False,
     progress: bool = True,
     workers: int = 1,
-    **options,
+    **options: Any,
 ) -> Path:
     """Write `cases` generated cases of `task_id` into the dataset folder `out` and return it.
 
     domain "train" gives a train split; "test" a test split with the task's shifted domain (and groups for
     metastatic-body-ct and lumbosacral-ct). `layout` "spineweb16" (aasce-cobb) or "verse" (fracture-ct) writes the
-    public dataset layout instead, for the importers. `small` makes reduced-size images for fast tests. `workers` > 1 writes cases
-    in that many processes (same files). `options` are task-specific (TASK_OPTIONS): fracture-ct takes
+    public dataset layout instead, for the importers. `small` makes reduced-size images for fast tests. `workers` > 1
+    writes cases in that many processes (same files). `options` are task-specific (TASK_OPTIONS): fracture-ct takes
     `fracture_free`, the fraction of patients made fracture-free (default 0). Output is byte-identical for equal
     arguments."""
     if task_id not in GENERATORS:

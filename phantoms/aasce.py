@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from scipy.ndimage import gaussian_filter
+from tqdm import tqdm
 
-from phantoms.common import GeneratedCase, case_id, case_rng, run_cases, table_rows, write_png
+from phantoms import layouts
+from phantoms.common import GeneratedCase, Job, case_id, case_rng, run_cases, table_rows, write_png
 from phantoms.curves import Curve, centreline, quad_corners, sample_curve
 from phantoms.raster import add_ellipse, add_polygon, add_ring, add_strip, resize
 
@@ -95,7 +97,7 @@ class Frame:
     work_cols: int
 
     def px(self, mm: np.ndarray) -> np.ndarray:
-        return np.asarray(mm) * self.scale + self.origin
+        return np.asarray(np.asarray(mm) * self.scale + self.origin, dtype=np.float64)
 
     def work(self, mm: np.ndarray) -> np.ndarray:
         """mm -> working canvas pixel coordinates (PIL's bilinear resize maps pixel centres this way)."""
@@ -252,7 +254,7 @@ def render(rng: np.random.Generator, spine: Spine, frame: Frame, config: Radiogr
     grain *= rng.uniform(1.0, 4.0)
     full = resize(grey, rows=frame.height, cols=frame.width) + np.asarray(
         Image.fromarray(grain).resize((frame.width, frame.height), Image.Resampling.NEAREST))
-    return np.clip(full, 0, 255, out=full).astype(np.uint8)
+    return np.asarray(np.clip(full, 0, 255, out=full), dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -279,11 +281,9 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
     from evaluators.cobb import cobb_angles
 
     if layout == "spineweb16":
-        from phantoms.layouts import write_spineweb16
-
         return write_spineweb16(out=out, cases=cases, seed=seed, domain=domain, small=small, progress=progress)
 
-    def job(index: int):
+    def job(index: int) -> Job:
         def write(input_dir: Path, _gt_dir: Path) -> GeneratedCase:
             case = make_case(case_rng(seed, TASK_ID, index), domain=domain, small=small)
             cid = case_id(index)
@@ -303,3 +303,27 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
 
     return run_cases(task_id=TASK_ID, out=out, seed=seed, domain=domain, jobs=(job(i) for i in range(cases)),
                      total=cases, progress=progress, finish=finish, workers=workers)
+
+
+def write_spineweb16(*, out: Path, cases: int, seed: int, domain: str, small: bool, progress: bool) -> Path:
+    """aasce-cobb cases in the SpineWeb dataset 16 layout (JPEG images, normalised landmarks, no headers)."""
+    from evaluators.cobb import cobb_angles
+
+    split = layouts.SPINEWEB_SPLITS[domain]
+    data_dir, label_dir = Path(out) / "data" / split, Path(out) / "labels" / split
+    data_dir.mkdir(parents=True, exist_ok=True)
+    label_dir.mkdir(parents=True, exist_ok=True)
+    names, landmarks, angles = [], [], []
+    for index in tqdm(range(cases), desc="phantoms aasce-cobb (spineweb16)", disable=not progress):
+        case = make_case(case_rng(seed, TASK_ID, index), domain=domain, small=small)
+        name = f"sunhl-1th-{index + 1:04d}.jpg"
+        Image.fromarray(case.image).save(data_dir / name, format="JPEG", quality=95)
+        height, width = case.image.shape
+        landmarks.append(np.concatenate([case.landmarks[:, 0] / width, case.landmarks[:, 1] / height]))
+        angles.append(cobb_angles(case.landmarks, height))
+        names.append(name)
+    pd.DataFrame(names).to_csv(label_dir / "filenames.csv", header=False, index=False)
+    pd.DataFrame(np.asarray(landmarks)).to_csv(label_dir / "landmarks.csv", header=False, index=False,
+                                               float_format="%.8f")
+    pd.DataFrame(np.asarray(angles)).to_csv(label_dir / "angles.csv", header=False, index=False, float_format="%.5f")
+    return Path(out)

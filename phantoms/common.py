@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import SimpleITK as sitk

@@ -10,6 +10,7 @@ follow the curve and the Cobb angle measured from its corners is close to the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,7 @@ def sample_curve(rng: np.random.Generator, *, kind: str | None = None) -> Curve:
     kind = kind or str(rng.choice(CURVE_KINDS, p=CURVE_WEIGHTS))
     tilt = float(rng.normal(0.0, 2.5))
     sign = 1.0 if rng.random() < 0.5 else -1.0
+    steps: tuple[tuple[float, float, float], ...]
     if kind == "straight":
         steps = ((sign * float(rng.uniform(0.0, 7.0)), float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.12, 0.3))),)
     elif kind == "C":
@@ -59,7 +61,7 @@ def sample_curve(rng: np.random.Generator, *, kind: str | None = None) -> Curve:
 
 
 def centreline(
-    *, heights: np.ndarray, gaps: np.ndarray, angle_deg
+    *, heights: np.ndarray, gaps: np.ndarray, angle_deg: Callable[[np.ndarray], np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Centres (n, 2) in mm (x right, y down, first vertebra's centre at the origin) and tangent angles (n,) in
     degrees for vertebrae of `heights` separated by `gaps` (n - 1), laid along the arc with tangent `angle_deg(t)`."""

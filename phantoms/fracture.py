@@ -18,16 +18,28 @@ those of the same case without the option; with the default 0 the output is unch
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
+from tqdm import tqdm
 
-from evaluators.layout import VERTEBRA_NAMES
-from phantoms import ct
-from phantoms.common import GeneratedCase, case_id, case_rng, rounded, run_cases, table_rows, volume_image, \
-    write_image, write_json
+from evaluators.layout import VERTEBRA_LABELS, VERTEBRA_NAMES
+from phantoms import ct, layouts
+from phantoms.common import (
+    GeneratedCase,
+    Job,
+    case_id,
+    case_rng,
+    rounded,
+    run_cases,
+    table_rows,
+    volume_image,
+    write_image,
+    write_json,
+)
 from phantoms.montage import to_uint8
 
 TASK_ID = "fracture-ct"
@@ -81,7 +93,7 @@ def make_case(rng: np.random.Generator, *, small: bool, fracture_free: bool = Fa
                                     contrast_aorta=bool(rng.random() < 0.5))
     layers = ct.render(grid, spine, rng, background=background)
     hu = ct.add_noise(layers.hu, rng, float(rng.uniform(12, 30)))
-    keep = [ct.VERTEBRA_LABELS[name] for name in labelled]
+    keep = [VERTEBRA_LABELS[name] for name in labelled]
     labels = np.where(np.isin(layers.vertebra, keep), layers.vertebra, 0).astype(np.uint8)
     centroids = {VERTEBRA_NAMES[k]: rounded(c, 2) for k, c in ct.centroids_mm(labels, grid, keep).items()}
     vertebrae = [(name, *fractures.get(name, (0, "normal", 0.0))[:2]) for name in labelled if name in centroids]
@@ -111,11 +123,9 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
     if layout == "verse":
         if fracture_free:
             raise ValueError("fracture_free is only available for the spinebench layout")
-        from phantoms.layouts import write_verse
-
         return write_verse(out=out, cases=cases, seed=seed, small=small, progress=progress)
 
-    def job(index: int):
+    def job(index: int) -> Job:
         cid = case_id(index)
 
         def write(input_dir: Path, _gt_dir: Path) -> GeneratedCase:
@@ -135,3 +145,23 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
 
     return run_cases(task_id=TASK_ID, out=out, seed=seed, domain=domain, jobs=(job(i) for i in range(cases)),
                      total=cases, progress=progress, finish=finish, workers=workers)
+
+
+def write_verse(*, out: Path, cases: int, seed: int, small: bool, progress: bool) -> Path:
+    """fracture-ct cases in the VerSe layout, with the fracture grades table."""
+    rows: list[list[object]] = []
+    for index in tqdm(range(cases), desc="phantoms fracture-ct (verse)", disable=not progress):
+        image, labels, centroids, vertebrae = make_case(case_rng(seed, TASK_ID, index), small=small)
+        subject = f"sub-verse{index + 1:03d}"
+        write_image(Path(out) / "rawdata" / subject / f"{subject}_ct.nii.gz", image)
+        derivatives = Path(out) / "derivatives" / subject
+        write_image(derivatives / f"{subject}_seg-vert_msk.nii.gz", labels)
+        entries: list[dict[str, object]] = [{"direction": layouts.axis_codes(image)}]
+        for name, point in centroids.items():
+            index_xyz = image.TransformPhysicalPointToContinuousIndex([float(p) for p in point])
+            entries.append({"label": VERTEBRA_LABELS[name], **{k: round(v, 3) for k, v in zip("XYZ", index_xyz)}})
+        (derivatives / f"{subject}_seg-subreg_ctd.json").write_text(json.dumps(entries, indent=1) + "\n")
+        rows.extend([subject, name, grade, shape] for name, grade, shape in vertebrae)
+    pd.DataFrame(rows, columns=["subject", "vertebra", "grade", "shape"]).to_csv(Path(out) / layouts.VERSE_GRADES,
+                                                                                 index=False)
+    return Path(out)

@@ -82,7 +82,7 @@ def _read_headerless_csv(path: Path, *, columns: int) -> np.ndarray:
         row, column = bad[0]
         raise ImportDatasetError(f"{path}: row {row + 1}, column {column + 1}: not a finite number "
                                  f"({frame.iat[row, column]!r})")
-    return values
+    return np.asarray(values, dtype=np.float64)
 
 
 def _first_existing(candidates: list[Path], what: str, src: Path) -> Path:
@@ -197,7 +197,9 @@ def _import_verse(src: Path, work: Path, *, task: str, split: str) -> list[CaseE
         stem = scan.name[: -len("_ct.nii.gz")]
         derivatives = src / "derivatives" / subject
         mask_path = derivatives / f"{stem}_seg-vert_msk.nii.gz"
-        ctd_path = next(iter(sorted(derivatives.glob(f"{stem}*_ctd.json"))), derivatives / f"{stem}_seg-subreg_ctd.json")
+        ctd_path = next(
+            iter(sorted(derivatives.glob(f"{stem}*_ctd.json"))), derivatives / f"{stem}_seg-subreg_ctd.json"
+        )
         for path in (mask_path, ctd_path):
             if not path.is_file():
                 raise ImportDatasetError(f"{path}: missing label file for {scan.name}")
@@ -294,7 +296,7 @@ def _import_dicom_series(src: Path, work: Path, *, task: str, split: str) -> lis
         raise ImportDatasetError(f"{src}: not a folder of DICOM files")
     folders = sorted({p.parent for p in src.rglob("*") if p.is_file()} | {src})
     taken: set[str] = set()
-    entries = []
+    entries: list[CaseEntry] = []
     for folder in folders:
         for series in sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)) or ():
             names = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series)

@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from scipy.ndimage import gaussian_filter
 
 from phantoms import ct
-from phantoms.common import GeneratedCase, case_id, case_rng, run_cases, volume_image, write_image
+from phantoms.common import GeneratedCase, Job, case_id, case_rng, run_cases, volume_image, write_image
 from phantoms.montage import to_uint8
 
 TASK_ID = "lumbosacral-ct"
@@ -90,7 +90,7 @@ def preview(image: sitk.Image, labels: sitk.Image) -> np.ndarray:
 
 def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool,
              workers: int = 1) -> Path:
-    def job(index: int):
+    def job(index: int) -> Job:
         cid = case_id(index)
         group = GROUPS[index % 2] if domain == "test" else None
 

@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from phantoms import ct
-from phantoms.common import GeneratedCase, case_id, case_rng, run_cases, volume_image, write_image
+from phantoms.common import GeneratedCase, Job, case_id, case_rng, run_cases, volume_image, write_image
 from phantoms.montage import to_uint8
 
 TASK_ID = "metastatic-body-ct"
@@ -99,7 +99,7 @@ def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, smal
              workers: int = 1) -> Path:
     groups = GROUPS if domain == "test" else (None,)
 
-    def job(index: int, group: str | None):
+    def job(index: int, group: str | None) -> Job:
         base = case_id(index)
         cid = base if group is None else f"{base}_{group.replace('+', '_')}"
 

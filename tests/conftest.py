@@ -1,11 +1,31 @@
-"""Shared test helpers. A test that needs a service skips only through `require_service`, which turns the skip into
-a failure when SPINEBENCH_REQUIRE_SERVICES=1 (CI sets it), so a missing service can never pass silently in CI."""
+"""Shared test helpers, for every test package (import them as `from tests.conftest import ...`).
+
+A test that needs a service skips only through `require_service`, which turns the skip into a failure when
+SPINEBENCH_REQUIRE_SERVICES=1 (CI sets it), so a missing service can never pass silently in CI. `wait_for` polls
+a condition of a real worker or container; `without_ground_truth` makes the blind copy of a dataset that a
+predictor may see. Fixture names mean one thing across packages: the platform's `participant`/`organizer` belong to
+its `phase` fixture; the container tests' users of their algorithm phase are `algorithm_participant` and
+`algorithm_organizer`.
+
+Markers (pyproject.toml): `docker` (needs a Docker engine), `services` (PostgreSQL, Redis, a Celery worker), `slow`
+(trains baselines or builds whole bundles). The quick loop is `make test PYTEST_ARGS="-m 'not slow and not docker'"`.
+"""
 
 import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 REQUIRE_SERVICES = os.environ.get("SPINEBENCH_REQUIRE_SERVICES") == "1"
+#: PostgreSQL and a Celery broker configured (CI): what the tests with real worker processes need.
+SERVICES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")) and bool(
+    os.environ.get("CELERY_BROKER_URL")
+)
+T = TypeVar("T")
 
 
 def require_service(name: str, available: bool, *, why: str = "") -> None:
@@ -27,3 +47,20 @@ def eager_tasks():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+def wait_for(predicate: Callable[[], T], *, timeout: float = 60, what: str = "condition") -> T:
+    """Poll `predicate` every 0.1 s until it returns a true value (returned), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def without_ground_truth(dataset: Path, copy: Path) -> Path:
+    """A copy of `dataset` without its ground_truth/ folder: all that a predictor or a participant may see."""
+    shutil.copytree(dataset, copy)
+    shutil.rmtree(copy / "ground_truth")
+    return copy

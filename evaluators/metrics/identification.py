@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Identification:
         return float(np.std(list(self.distances.values()))) if self.distances else float("nan")
 
 
-def _coordinates(centroids: dict, name: str) -> tuple[list[str], np.ndarray]:
+def _coordinates(centroids: Mapping[str, Sequence[float]], name: str) -> tuple[list[str], npt.NDArray[np.float64]]:
     labels = list(centroids)
     if not labels:
         return labels, np.zeros((0, 3))
@@ -47,7 +49,12 @@ def _coordinates(centroids: dict, name: str) -> tuple[list[str], np.ndarray]:
     return labels, points
 
 
-def identification(reference_centroids: dict, predicted_centroids: dict, *, max_distance_mm: float = 20.0) -> Identification:
+def identification(
+    reference_centroids: Mapping[str, Sequence[float]],
+    predicted_centroids: Mapping[str, Sequence[float]],
+    *,
+    max_distance_mm: float = 20.0,
+) -> Identification:
     """Match `{label: (x, y[, z])}` centroids (mm).
 
     A predicted vertebra k is identified when the ground-truth vertebra nearest to it, searched among ALL

@@ -7,10 +7,12 @@ Every per-label computation works on the union bounding box of the label in the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 from scipy import ndimage
 
 
@@ -26,8 +28,8 @@ class LabelCrop:
     """The boolean masks of one label inside the union bounding box of its reference and predicted voxels."""
 
     label: int | None
-    reference: np.ndarray
-    prediction: np.ndarray
+    reference: npt.NDArray[np.bool_]
+    prediction: npt.NDArray[np.bool_]
 
     @property
     def counts(self) -> LabelCounts:
@@ -38,58 +40,65 @@ class LabelCrop:
         )
 
 
-def check_pair(reference, prediction) -> tuple[np.ndarray, np.ndarray]:
-    reference = np.asarray(reference)
-    prediction = np.asarray(prediction)
-    if reference.shape != prediction.shape:
-        raise ValueError(f"prediction: shape {prediction.shape} differs from reference shape {reference.shape}")
-    if reference.ndim not in (2, 3):
-        raise ValueError(f"reference: expected a 2D or 3D array, got {reference.ndim} dimensions")
-    return reference, prediction
+def check_pair(
+    reference: npt.ArrayLike, prediction: npt.ArrayLike
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    reference_array, prediction_array = np.asarray(reference), np.asarray(prediction)
+    if reference_array.shape != prediction_array.shape:
+        raise ValueError(
+            f"prediction: shape {prediction_array.shape} differs from reference shape {reference_array.shape}"
+        )
+    if reference_array.ndim not in (2, 3):
+        raise ValueError(f"reference: expected a 2D or 3D array, got {reference_array.ndim} dimensions")
+    return reference_array, prediction_array
 
 
-def _union_box(*boxes) -> tuple[slice, ...] | None:
-    boxes = [box for box in boxes if box is not None]
+def _union_box(*candidates: tuple[slice, ...] | None) -> tuple[slice, ...] | None:
+    boxes = [box for box in candidates if box is not None]
     if not boxes:
         return None
     return tuple(
-        slice(min(box[axis].start for box in boxes), max(box[axis].stop for box in boxes)) for axis in range(len(boxes[0]))
+        slice(min(box[axis].start for box in boxes), max(box[axis].stop for box in boxes))
+        for axis in range(len(boxes[0]))
     )
 
 
-def _boxes(array: np.ndarray, max_label: int) -> list:
+def _boxes(array: npt.NDArray[Any], max_label: int) -> list[tuple[slice, ...] | None]:
     if array.dtype == bool:
         array = array.view(np.uint8)
     elif not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"label maps must hold integers, got dtype {array.dtype}")
-    boxes = ndimage.find_objects(array, max_label=max_label)
+    boxes: list[tuple[slice, ...] | None] = list(ndimage.find_objects(array, max_label=max_label))
     return boxes + [None] * (max_label - len(boxes))
 
 
-def _check_labels(labels) -> list[int]:
-    labels = [int(label) for label in labels]
-    if not labels or min(labels) < 1:
-        raise ValueError(f"labels: expected positive integer labels, got {labels}")
-    return labels
+def _check_labels(labels: Iterable[int]) -> list[int]:
+    checked = [int(label) for label in labels]
+    if not checked or min(checked) < 1:
+        raise ValueError(f"labels: expected positive integer labels, got {checked}")
+    return checked
 
 
-def label_crops(reference, prediction, *, labels=None) -> Iterator[LabelCrop]:
+def label_crops(
+    reference: npt.ArrayLike, prediction: npt.ArrayLike, *, labels: Iterable[int] | None = None
+) -> Iterator[LabelCrop]:
     """Yield one `LabelCrop` per label (or one for the binary foreground, non-zero voxels, when labels is None).
 
     A label absent from both arrays yields empty (0-sized) masks.
     """
-    reference, prediction = check_pair(reference, prediction)
+    reference_array, prediction_array = check_pair(reference, prediction)
+    wanted: list[int | None]
     if labels is None:
-        reference = reference != 0
-        prediction = prediction != 0
+        reference_array = reference_array != 0
+        prediction_array = prediction_array != 0
         wanted = [None]
         max_label = 1
     else:
-        wanted = _check_labels(labels)
-        max_label = max(wanted)
-    reference_boxes = _boxes(reference, max_label)
-    prediction_boxes = _boxes(prediction, max_label)
-    empty = np.zeros((0,) * reference.ndim, dtype=bool)
+        checked = _check_labels(labels)
+        wanted, max_label = list(checked), max(checked)
+    reference_boxes = _boxes(reference_array, max_label)
+    prediction_boxes = _boxes(prediction_array, max_label)
+    empty = np.zeros((0,) * reference_array.ndim, dtype=bool)
     for label in wanted:
         index = 0 if label is None else label - 1
         box = _union_box(reference_boxes[index], prediction_boxes[index])
@@ -97,10 +106,22 @@ def label_crops(reference, prediction, *, labels=None) -> Iterator[LabelCrop]:
             yield LabelCrop(label=label, reference=empty, prediction=empty)
             continue
         value = True if label is None else label
-        yield LabelCrop(label=label, reference=reference[box] == value, prediction=prediction[box] == value)
+        yield LabelCrop(
+            label=label, reference=reference_array[box] == value, prediction=prediction_array[box] == value
+        )
 
 
-def label_counts(reference, prediction, *, labels=None):
+@overload
+def label_counts(reference: npt.ArrayLike, prediction: npt.ArrayLike, *, labels: None = None) -> LabelCounts: ...
+@overload
+def label_counts(
+    reference: npt.ArrayLike, prediction: npt.ArrayLike, *, labels: Iterable[int]
+) -> dict[int, LabelCounts]: ...
+def label_counts(
+    reference: npt.ArrayLike, prediction: npt.ArrayLike, *, labels: Iterable[int] | None = None
+) -> LabelCounts | dict[int, LabelCounts]:
     """`LabelCounts` of the foreground (labels=None) or {label: LabelCounts}."""
     counts = {crop.label: crop.counts for crop in label_crops(reference, prediction, labels=labels)}
-    return counts[None] if labels is None else counts
+    if labels is None:
+        return counts[None]
+    return {label: value for label, value in counts.items() if label is not None}

@@ -63,7 +63,9 @@ def _tree(surface: np.ndarray, spacing: np.ndarray) -> cKDTree:
     return cKDTree(np.argwhere(surface) * spacing, leafsize=32, balanced_tree=False, compact_nodes=False)
 
 
-def directed_distances(reference_surface: np.ndarray, prediction_surface: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
+def directed_distances(
+    reference_surface: np.ndarray, prediction_surface: np.ndarray, spacing
+) -> tuple[np.ndarray, np.ndarray]:
     """(d(S_ref -> S_pred), d(S_pred -> S_ref)): for every voxel of one surface (in np.argwhere order), the exact
     Euclidean distance to the nearest voxel of the other, with `spacing` per array axis."""
     spacing = np.asarray(spacing, dtype=np.float64)

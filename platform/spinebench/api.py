@@ -17,14 +17,14 @@ from rest_framework.generics import get_object_or_404  # a malformed id is a 404
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from spinebench.challenges.models import Phase
-from spinebench.challenges.permissions import (
+from spinebench.access import (
     can_download_dataset,
     can_download_phase_inputs,
     can_view_phase,
     can_view_submission,
     visible_challenges,
 )
+from spinebench.challenges.models import Phase
 from spinebench.challenges.serializers import ChallengeSerializer, PhaseSerializer, RegistrationSerializer
 from spinebench.challenges.services import register
 from spinebench.datasets.models import Dataset
@@ -152,7 +152,9 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
                 comment=payload.validated_data.get("comment", ""),
             )
         except SubmissionRefused as refusal:
-            return Response({"detail": str(refusal), "code": refusal.code}, status=REFUSAL_STATUS.get(refusal.code, 400))
+            return Response(
+                {"detail": str(refusal), "code": refusal.code}, status=REFUSAL_STATUS.get(refusal.code, 400)
+            )
         submission.refresh_from_db()
         return Response(SubmissionSerializer(submission, context={"request": request}).data, status=201)
 

@@ -14,7 +14,7 @@ def _version() -> str:
 
 
 def site(request) -> dict:
-    from spinebench.challenges.permissions import visible_challenges
+    from spinebench.access import visible_challenges
 
     def nav_challenges():
         return list(visible_challenges(request.user).only("slug", "title")[:12])

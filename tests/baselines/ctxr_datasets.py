@@ -1,8 +1,7 @@
-"""Datasets for the CT/XR baseline tests: E2's small phantoms, and a blinded copy without ground truth."""
+"""Datasets for the CT/XR baseline tests: small generated phantoms (the blind copy is tests.conftest.without_ground_truth)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import phantoms
@@ -14,8 +13,3 @@ def build(task: str, out: Path, *, cases: int, seed: int, test: bool = False) ->
                              progress=False)
 
 
-def without_ground_truth(dataset: Path, copy: Path) -> Path:
-    """A copy of ``dataset`` with its ground_truth/ folder removed (all that predict() may see)."""
-    shutil.copytree(dataset, copy)
-    shutil.rmtree(copy / "ground_truth")
-    return copy

@@ -6,6 +6,8 @@ from baselines.aasce import centreline
 from baselines.nn.spine_targets import tangent_slopes_to_cobb
 from tests.baselines.aasce_runs import assert_loss_falls, assert_valid_angles, train_and_predict
 
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
+
 
 def test_cobb_formula_on_hand_worked_slopes():
     # tangents tilted +20 deg, 0, -25 deg (slope dx/dy = tan): major = 45 deg between the extremes

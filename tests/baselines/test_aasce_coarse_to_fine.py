@@ -5,6 +5,8 @@ import torch
 from baselines.aasce import coarse_to_fine as c2f
 from tests.baselines.aasce_runs import assert_loss_falls, assert_valid_angles, train_and_predict
 
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
+
 
 def _vertical_spine(tilt_degrees: float = 0.0):
     points = []

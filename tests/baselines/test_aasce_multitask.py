@@ -5,6 +5,8 @@ import torch
 from baselines.aasce import multitask
 from tests.baselines.aasce_runs import assert_loss_falls, assert_valid_angles, train_and_predict
 
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
+
 
 def test_smape_loss_matches_hand_computed_value():
     truth = torch.tensor([[10.0, 5.0, 5.0], [20.0, 0.0, 0.0]])

@@ -7,6 +7,8 @@ from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
 from baselines.nn.spine_targets import box_to_corners, rotated_boxes
 from tests.baselines.aasce_runs import assert_loss_falls, assert_valid_angles, train_and_predict
 
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
+
 
 def test_rotated_box_round_trip_through_corners():
     boxes = np.array([[30.0, 40.0, 12.0, 6.0, 0.3], [50.0, 80.0, 10.0, 5.0, -0.6]])

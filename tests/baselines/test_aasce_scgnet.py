@@ -6,6 +6,8 @@ from baselines.aasce import scgnet
 from baselines.nn.spine_targets import boundary_mask
 from tests.baselines.aasce_runs import assert_loss_falls, assert_valid_angles, train_and_predict
 
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
+
 
 def _straight_spine():
     # 17 vertebrae 10 px wide (x 10..20), 4 px tall, 1 px discs

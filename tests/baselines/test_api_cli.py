@@ -57,6 +57,7 @@ def test_resolve_device():
             api.resolve_device("cuda")
 
 
+@pytest.mark.slow  # trains a tiny baseline through the command line
 def test_cli_train_predict_and_errors(aasce_train, aasce_test, tmp_path, capsys):
     checkpoint = tmp_path / "model.pt"
     assert cli.main(["train", "aasce-cobb", "detector-corners", "--preset", "tiny", "--data", str(aasce_train),

@@ -18,6 +18,7 @@ from baselines.data import (
     read_cases,
 )
 from evaluators.cobb import cobb_angles
+from tests.conftest import without_ground_truth
 
 
 def test_read_cases_with_and_without_ground_truth(aasce_train, tmp_path):
@@ -27,9 +28,7 @@ def test_read_cases_with_and_without_ground_truth(aasce_train, tmp_path):
     for case in cases:
         assert case.image.dtype == np.uint8 and case.landmarks.shape == (68, 2)
         np.testing.assert_allclose(case.angles, truth.loc[case.id, ["pt", "mt", "tl"]].to_numpy(float))
-    copy = tmp_path / "inputs_only"
-    shutil.copytree(aasce_train, copy)
-    shutil.rmtree(copy / "ground_truth")
+    copy = without_ground_truth(aasce_train, tmp_path / "inputs_only")
     blind = read_cases(copy, ground_truth=False)
     assert [c.id for c in blind] == [c.id for c in cases]
     assert all(c.landmarks is None and c.angles is None for c in blind)

@@ -2,7 +2,6 @@
 prediction on a small fracture-ct dataset."""
 
 import json
-import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -10,9 +9,11 @@ import pytest
 import torch
 
 import phantoms
-
 from baselines.fracture import dual_pathway as dp
 from baselines.fracture.common import FractureDataError, stratified_folds
+from tests.conftest import without_ground_truth
+
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
 
 TINY = replace(dp.PRESETS["tiny"], epochs=6, segments_per_epoch=16)
 
@@ -135,9 +136,7 @@ def test_tiny_training_lowers_the_loss(checkpoint):
 
 
 def test_predictions_have_the_task_format_without_ground_truth(dataset, checkpoint, tmp_path):
-    blind = tmp_path / "blind"
-    shutil.copytree(dataset, blind)
-    shutil.rmtree(blind / "ground_truth")
+    blind = without_ground_truth(dataset, tmp_path / "blind")
     predictions = dp.predict(checkpoint=checkpoint, data_dir=blind, config=TINY, device="cpu", progress=False)
     assert sorted(predictions) == sorted(p.name for p in (dataset / "inputs").iterdir())
     for case_id, prediction in predictions.items():

@@ -9,9 +9,13 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from baselines.labelling import METHODS, residual_corrector as rc
+from baselines.labelling import METHODS
+from baselines.labelling import residual_corrector as rc
 from evaluators import formats, tasks
-from tests.baselines.ctxr_datasets import build, without_ground_truth
+from tests.baselines.ctxr_datasets import build
+from tests.conftest import without_ground_truth
+
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
 
 torch.set_num_threads(1)
 TASK = "vertebra-labelling-xr"

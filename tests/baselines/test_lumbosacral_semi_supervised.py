@@ -9,11 +9,15 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from baselines.lumbosacral import METHODS, semi_supervised as ss
+from baselines.lumbosacral import METHODS
+from baselines.lumbosacral import semi_supervised as ss
 from baselines.lumbosacral.networks import PairDiscriminator, VolumeGenerator
 from baselines.lumbosacral.patches import Augmentation, augmented_patch, crop
 from evaluators import formats, tasks
-from tests.baselines.ctxr_datasets import build, without_ground_truth
+from tests.baselines.ctxr_datasets import build
+from tests.conftest import without_ground_truth
+
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
 
 torch.set_num_threads(1)
 TASK = "lumbosacral-ct"

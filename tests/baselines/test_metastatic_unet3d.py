@@ -16,7 +16,10 @@ from baselines.nn.volumes import (
     window_starts,
 )
 from evaluators import formats, tasks
-from tests.baselines.ctxr_datasets import build, without_ground_truth
+from tests.baselines.ctxr_datasets import build
+from tests.conftest import without_ground_truth
+
+pytestmark = pytest.mark.slow  # trains tiny models of the method (make test runs it; the quick loop does not)
 
 torch.set_num_threads(1)
 TASK = "metastatic-body-ct"

@@ -125,21 +125,21 @@ def algorithm_phase(db, settings):
 
 
 @pytest.fixture
-def participant(algorithm_phase):
+def algorithm_participant(algorithm_phase):
     from django.contrib.auth import get_user_model
 
     from spinebench.challenges.models import Registration
 
-    user = get_user_model().objects.create_user("participant", password="correct-horse-battery")
+    user = get_user_model().objects.create_user("container-alice", password="correct-horse-battery")
     Registration.objects.create(challenge=algorithm_phase.challenge, user=user, status=Registration.Status.APPROVED)
     return user
 
 
 @pytest.fixture
-def organizer(algorithm_phase):
+def algorithm_organizer(algorithm_phase):
     from django.contrib.auth import get_user_model
 
-    user = get_user_model().objects.create_user("organizer", password="correct-horse-battery")
+    user = get_user_model().objects.create_user("container-olga", password="correct-horse-battery")
     algorithm_phase.challenge.organizers.add(user)
     return user
 

@@ -3,14 +3,19 @@ example algorithm uploaded through the API is run on the hidden test split and r
 Plus the bundle's `container:` mapping and its errors."""
 
 
+import csv
+import json
+
 import pytest
 from rest_framework.test import APIClient
 
+from spinebench.algorithms import execution
 from spinebench.algorithms.bundles import apply_container_config
 from spinebench.algorithms.models import ContainerConfig
 from spinebench.challenges.bundles import BundleError, ImportOptions, import_bundle
 from spinebench.challenges.models import Phase
 from spinebench.submissions.models import Submission
+from tests.platform.aasce_data import smape
 
 from .conftest import EXAMPLE_IMAGE, REPO_ROOT
 
@@ -38,7 +43,14 @@ def test_example_algorithm_ranked_on_the_aasce_container_phase(saved_images, eag
     assert submission.algorithm_run.jobs.count() == phase.dataset.cases.count() == 3
     board = api.get(f"/api/phases/{phase.pk}/leaderboard/").json()
     assert board["rows"][0]["submission"] == submission.pk and board["rows"][0]["rank"] == 1
-    assert 0 <= board["rows"][0]["smape"] <= 100
+    # the leaderboard's SMAPE recomputed from the container outputs and the hidden angles
+    with open(phase.dataset.root / "ground_truth" / "angles.csv", newline="") as handle:
+        truth = {row["case_id"]: tuple(float(row[k]) for k in ("pt", "mt", "tl")) for row in csv.DictReader(handle)}
+    predicted = {
+        case: tuple(json.loads((execution.predictions_dir(submission.pk) / case / "angles.json").read_text())["angles"])
+        for case in truth
+    }
+    assert board["rows"][0]["smape"] == pytest.approx(smape(truth, predicted), abs=10 ** -phase.decimal_places)
 
 
 @pytest.mark.django_db

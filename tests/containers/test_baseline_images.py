@@ -72,6 +72,7 @@ def method_image(family_image, docker_client):
         docker_client.images.remove(tag, force=True)
 
 
+@pytest.mark.docker
 def test_family_image_imports_the_methods_without_torchvision(family_image, docker_client):
     image = docker_client.images.get(family_image)
     assert image.attrs["Config"]["User"] == "algorithm"
@@ -88,6 +89,7 @@ def test_family_image_imports_the_methods_without_torchvision(family_image, dock
     assert version.strip() == "2.13.0+cpu"
 
 
+@pytest.mark.docker
 def test_fracture_image_per_case_matches_in_process(tmp_path, docker_client, method_image):
     data, checkpoint, expected_dir = trained_baseline("fracture-ct", "dual-pathway-3d", tmp_path)
     image = method_image(checkpoint, "dual-pathway-3d")
@@ -112,6 +114,7 @@ def test_fracture_image_per_case_matches_in_process(tmp_path, docker_client, met
     assert len({json.dumps(v, sort_keys=True) for v in per_case.values()}) == 2
 
 
+@pytest.mark.docker
 def test_metastatic_image_batch_matches_in_process(tmp_path, docker_client, method_image):
     data, checkpoint, expected_dir = trained_baseline("metastatic-body-ct", "unet3d-n", tmp_path)
     image = method_image(checkpoint, "unet3d-n")
@@ -132,6 +135,7 @@ def test_metastatic_image_batch_matches_in_process(tmp_path, docker_client, meth
         assert np.mean(got_voxels != want_voxels) <= 1e-4, case_id
 
 
+@pytest.mark.docker
 def test_method_image_refuses_a_method_the_image_cannot_import(tmp_path, family_image, docker_client):
     checkpoint = tmp_path / "detector.pt"
     torch.save({"format": api.CHECKPOINT_FORMAT, "task": "aasce-cobb", "method": "detector-corners", "config": {}},
@@ -144,6 +148,7 @@ def test_method_image_refuses_a_method_the_image_cannot_import(tmp_path, family_
         docker_client.images.remove(tag, force=True)
 
 
+@pytest.mark.slow
 def test_entry_point_single_and_batch_layouts(tmp_path):
     """The container's entry logic in-process: one case's files in /input, or /input/<case_id>/ folders."""
     data, checkpoint, expected_dir = trained_baseline("fracture-ct", "encoder-classifier", tmp_path)

@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 
+import pytest
 import yaml
 
 from tests.conftest import require_service
@@ -10,6 +11,7 @@ from tests.conftest import require_service
 from .conftest import REPO_ROOT
 
 
+@pytest.mark.docker  # the docker-compose tool of a Docker installation
 def test_compose_config_passes_and_names_every_role():
     require_service("docker-compose", shutil.which("docker-compose") is not None, why="apt-get install docker-compose")
     result = subprocess.run(["docker-compose", "config"], cwd=REPO_ROOT, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=60)

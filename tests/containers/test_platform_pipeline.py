@@ -16,17 +16,11 @@ from spinebench.algorithms.tasks import queue_for_submission
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import cancel_submission, create_submission
 from spinebench.workers.services import record_heartbeat
+from tests.platform.aasce_data import smape  # the independent reference, shared with the platform tests
 
 from .conftest import EXAMPLE_IMAGE, managed_containers, managed_labels, output_mounts
 
-pytestmark = [pytest.mark.docker, pytest.mark.django_db]
-
-
-def smape(truth: dict, predicted: dict) -> float:
-    """AASCE SMAPE (%) = 100/N sum_i sum_k |p_ik - t_ik| / sum_k (p_ik + t_ik), written out here independently."""
-    total = sum(sum(abs(p - t) for p, t in zip(predicted[c], truth[c])) / sum(p + t for p, t in zip(predicted[c], truth[c]))
-                for c in truth)
-    return 100.0 * total / len(truth)
+pytestmark = pytest.mark.django_db  # every test but the GPU-queue one also needs a Docker engine: marked each
 
 
 def submit_file(phase, user, path, capture):
@@ -36,10 +30,11 @@ def submit_file(phase, user, path, capture):
     return submission
 
 
-def test_example_algorithm_uploaded_through_api_is_ranked(algorithm_phase, participant, saved_images, eager_tasks,
+@pytest.mark.docker
+def test_example_algorithm_uploaded_through_api_is_ranked(algorithm_phase, algorithm_participant, saved_images, eager_tasks,
                                                           django_capture_on_commit_callbacks):
     api = APIClient()
-    api.force_authenticate(participant)
+    api.force_authenticate(algorithm_participant)
     archive = saved_images(EXAMPLE_IMAGE)
     with django_capture_on_commit_callbacks(execute=True), open(archive, "rb") as handle:
         response = api.post(f"/api/phases/{algorithm_phase.pk}/submissions/", {"file": handle}, format="multipart")
@@ -64,11 +59,12 @@ def test_example_algorithm_uploaded_through_api_is_ranked(algorithm_phase, parti
     assert status["status"] == "succeeded" and status["rank"] == 1
 
 
-def test_page_upload_reuses_known_image_and_withholds_hidden_logs(algorithm_phase, participant, organizer, client,
+@pytest.mark.docker
+def test_page_upload_reuses_known_image_and_withholds_hidden_logs(algorithm_phase, algorithm_participant, algorithm_organizer, client,
                                                                   saved_images, eager_tasks,
                                                                   django_capture_on_commit_callbacks):
     archive = saved_images(EXAMPLE_IMAGE)
-    client.force_login(participant)
+    client.force_login(algorithm_participant)
     url = reverse("submissions:create", kwargs={"challenge": algorithm_phase.challenge.slug, "phase": algorithm_phase.slug})
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True), open(archive, "rb") as handle:
@@ -80,30 +76,32 @@ def test_page_upload_reuses_known_image_and_withholds_hidden_logs(algorithm_phas
     assert AlgorithmImage.objects.get().uploads == 2
     page = client.get(reverse("algorithms:submission", kwargs={"pk": second.pk})).content.decode()
     assert "already known (same sha256)" in page and "logs-withheld" in page and "pt=" not in page
-    client.force_login(organizer)
+    client.force_login(algorithm_organizer)
     page = client.get(reverse("algorithms:submission", kwargs={"pk": second.pk})).content.decode()
     assert "pt=" in page and "logs-withheld" not in page  # the example prints its angles per case
     board = client.get(algorithm_phase.get_absolute_url()).content.decode()
-    assert "participant" in board
+    assert algorithm_participant.username in board  # a name no page shows by itself
 
 
-def test_root_image_archive_is_refused_with_reason(algorithm_phase, participant, tmp_path, eager_tasks,
+@pytest.mark.docker
+def test_root_image_archive_is_refused_with_reason(algorithm_phase, algorithm_participant, tmp_path, eager_tasks,
                                                    django_capture_on_commit_callbacks, docker_client):
     # docker_client: the pipeline asks the engine about the archive, so this test needs one (skipped through
     # require_service without it, which CI turns into a failure)
     from .test_archives import write_archive
 
     write_archive(tmp_path / "root.tar", user="")
-    submission = submit_file(algorithm_phase, participant, tmp_path / "root.tar", django_capture_on_commit_callbacks)
+    submission = submit_file(algorithm_phase, algorithm_participant, tmp_path / "root.tar", django_capture_on_commit_callbacks)
     assert submission.status == "failed"
     assert submission.error_message.startswith("Archive refused: the image runs as root")
     assert not AlgorithmImage.objects.exists()
 
 
-def test_hostile_symlink_image_fails_with_reason_and_leaves_nothing(algorithm_phase, participant, saved_images,
+@pytest.mark.docker
+def test_hostile_symlink_image_fails_with_reason_and_leaves_nothing(algorithm_phase, algorithm_participant, saved_images,
                                                                      eager_tasks, django_capture_on_commit_callbacks):
     archive = saved_images("spinebench/hostile-symlink-output:latest")
-    submission = submit_file(algorithm_phase, participant, archive, django_capture_on_commit_callbacks)
+    submission = submit_file(algorithm_phase, algorithm_participant, archive, django_capture_on_commit_callbacks)
     assert submission.status == "failed"
     first_case = sorted(algorithm_phase.truth)[0]
     assert submission.error_message == (
@@ -128,13 +126,14 @@ def sweep(submission):
 
 
 @pytest.mark.parametrize("end", [cancel, sweep], ids=["cancelled by the creator", "failed by the time-limit sweep"])
-def test_ending_a_submission_stops_its_running_container(algorithm_phase, participant, saved_images, monkeypatch,
+@pytest.mark.docker
+def test_ending_a_submission_stops_its_running_container(algorithm_phase, algorithm_participant, saved_images, monkeypatch,
                                                          django_capture_on_commit_callbacks, end):
     archive = saved_images("spinebench/hostile-sleep:latest")
     # This test is the worker (it runs the pipeline below): with a broker configured, uploads need a live one.
     record_heartbeat(hostname="this-test@host", queues=["containers-cpu"])
     with open(archive, "rb") as handle:  # queued; the pipeline is run below as a worker would run it
-        submission = create_submission(phase=algorithm_phase, user=participant, upload=File(handle, name="sleep.tar"))
+        submission = create_submission(phase=algorithm_phase, user=algorithm_participant, upload=File(handle, name="sleep.tar"))
     client = runner.docker_client()
     poll = execution.StopCheck.__call__
     seen = {}
@@ -160,8 +159,8 @@ def test_ending_a_submission_stops_its_running_container(algorithm_phase, partic
     assert managed_containers(client) == [] and output_mounts() == []
 
 
-def test_gpu_phase_goes_to_the_gpu_queue(algorithm_phase, participant, tmp_path):
-    submission = Submission.objects.create(phase=algorithm_phase, creator=participant)
+def test_gpu_phase_goes_to_the_gpu_queue(algorithm_phase, algorithm_participant, tmp_path):
+    submission = Submission.objects.create(phase=algorithm_phase, creator=algorithm_participant)
     assert queue_for_submission(submission.pk) == "containers-cpu"
     algorithm_phase.requires_gpu = True
     algorithm_phase.save()
@@ -171,7 +170,8 @@ def test_gpu_phase_goes_to_the_gpu_queue(algorithm_phase, participant, tmp_path)
     assert ContainerConfig.for_phase(algorithm_phase).limits().gpu is True
 
 
-def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm_phase, participant, saved_images,
+@pytest.mark.docker
+def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm_phase, algorithm_participant, saved_images,
                                                                         django_capture_on_commit_callbacks):
     from datetime import timedelta
 
@@ -179,7 +179,7 @@ def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm
 
     from spinebench.submissions.status import Status
 
-    submission = Submission.objects.create(phase=algorithm_phase, creator=participant, status=Status.RUNNING)
+    submission = Submission.objects.create(phase=algorithm_phase, creator=algorithm_participant, status=Status.RUNNING)
     run = AlgorithmRun.objects.create(submission=submission, worker="dead-host:1",
                                       heartbeat_at=timezone.now() - timedelta(hours=1))
     client = runner.docker_client()
@@ -212,14 +212,15 @@ def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm
         live.remove(force=True)
 
 
-def test_batch_phase_runs_one_container_over_every_case(algorithm_phase, participant, saved_images, eager_tasks,
+@pytest.mark.docker
+def test_batch_phase_runs_one_container_over_every_case(algorithm_phase, algorithm_participant, saved_images, eager_tasks,
                                                         django_capture_on_commit_callbacks):
     from spinebench.algorithms.models import ContainerConfig
 
     config = ContainerConfig.for_phase(algorithm_phase)
     config.mode = ContainerConfig.Mode.BATCH
     config.save()
-    submission = submit_file(algorithm_phase, participant, saved_images(EXAMPLE_IMAGE), django_capture_on_commit_callbacks)
+    submission = submit_file(algorithm_phase, algorithm_participant, saved_images(EXAMPLE_IMAGE), django_capture_on_commit_callbacks)
     assert submission.status == "succeeded", submission.error_message
     [job] = submission.algorithm_run.jobs.all()
     assert job.case_id == "" and job.status == "succeeded"

@@ -4,7 +4,6 @@ submission is scored exactly once. Real PostgreSQL, Redis, Celery worker process
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,30 +14,17 @@ from spinebench.algorithms import runner
 from spinebench.algorithms.models import Job
 from spinebench.submissions.models import Evaluation, Submission
 from spinebench.submissions.services import create_submission
-from tests.conftest import require_service
+from tests.conftest import SERVICES, require_service, wait_for
 from tests.harness.celery_worker import Worker, python_path
 
 from .conftest import REPO_ROOT, managed_containers, managed_labels, output_mounts
 
 pytestmark = [pytest.mark.docker, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-SERVICES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")) and bool(
-    os.environ.get("CELERY_BROKER_URL"))
-
-
 def start_worker(env: dict, log: Path) -> Worker:
     worker = Worker(env=env, log=log, queues=["containers-cpu"])
     worker.start()
     return worker
-
-
-def wait_for(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
@@ -50,7 +36,7 @@ def slow_archive(built_images, tmp_path):
     return path
 
 
-def test_killed_worker_job_is_retried_and_scored_once(algorithm_phase, participant, slow_archive, tmp_path):
+def test_killed_worker_job_is_retried_and_scored_once(algorithm_phase, algorithm_participant, slow_archive, tmp_path):
     if not SERVICES:
         require_service("PostgreSQL + Redis", False, why="set DATABASE_URL=postgres://... and CELERY_BROKER_URL")
     from django.db import connection
@@ -75,7 +61,7 @@ def test_killed_worker_job_is_retried_and_scored_once(algorithm_phase, participa
     second = None
     try:
         with open(slow_archive, "rb") as handle:
-            submission = create_submission(phase=algorithm_phase, user=participant,
+            submission = create_submission(phase=algorithm_phase, user=algorithm_participant,
                                            upload=File(handle, name="slow.tar"))
         running = {"label": managed_labels(), "status": "running"}
         orphan = wait_for(lambda: client.containers.list(filters=running), timeout=120, what="a running container")[0]

@@ -43,7 +43,9 @@ def make_dataset(tmp_path):
         elif task == "fracture-ct":
             lines = ["case_id,vertebra,grade,shape"]
             for case_id, grades in truth.items():
-                lines += [f"{case_id},{name},{grade},{'normal' if grade == 0 else 'wedge'}" for name, grade in grades.items()]
+                lines += [
+                    f"{case_id},{name},{grade},{'normal' if grade == 0 else 'wedge'}" for name, grade in grades.items()
+                ]
             (gt / "vertebrae.csv").write_text("\n".join(lines) + "\n")
         elif task == "vertebra-labelling-xr":
             for case_id, (centroids, view) in truth.items():

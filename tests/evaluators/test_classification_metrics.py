@@ -48,6 +48,7 @@ def sklearn_bootstrap_interval(labels, scores, *, n_bootstrap, seed, clusters=No
     return np.percentile(values, [100 * tail, 100 * (1 - tail)])
 
 
+@pytest.mark.slow
 def test_stratified_interval_equals_sklearn_loop():
     labels, scores = labelled_scores(300, seed=1)
     auc, low, high = metrics.roc_auc_ci(labels, scores, n_bootstrap=300, seed=4)
@@ -56,6 +57,7 @@ def test_stratified_interval_equals_sklearn_loop():
     assert low < auc < high
 
 
+@pytest.mark.slow
 def test_clustered_interval_equals_sklearn_loop():
     labels, scores = labelled_scores(240, seed=2)
     patients = np.repeat(np.arange(40), 6)

@@ -18,7 +18,12 @@ def spine(tilts_deg, centres_x):
     points = []
     for tilt, cx, cy in zip(tilts_deg, centres_x, TOP + PITCH * np.arange(17)):
         c, s = math.cos(math.radians(tilt)), math.sin(math.radians(tilt))
-        for dx, dy in ((-HALF_WIDTH, -HALF_HEIGHT), (HALF_WIDTH, -HALF_HEIGHT), (-HALF_WIDTH, HALF_HEIGHT), (HALF_WIDTH, HALF_HEIGHT)):
+        for dx, dy in (
+            (-HALF_WIDTH, -HALF_HEIGHT),
+            (HALF_WIDTH, -HALF_HEIGHT),
+            (-HALF_WIDTH, HALF_HEIGHT),
+            (HALF_WIDTH, HALF_HEIGHT),
+        ):
             points.append((cx + c * dx - s * dy, cy + s * dx + c * dy))
     return np.array(points)
 

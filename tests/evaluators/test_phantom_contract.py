@@ -24,7 +24,10 @@ def as_predictions(task, truth):
     if task in formats.SEGMENTATION_TASKS:
         return {case_id: sitk.ReadImage(str(path)) for case_id, path in truth.items()}
     if task == "fracture-ct":
-        return {c: {"vertebrae": {k: float(g >= 1) for k, g in v["vertebrae"].items()}, "patient": None} for c, v in truth.items()}
+        return {
+            c: {"vertebrae": {k: float(g >= 1) for k, g in v["vertebrae"].items()}, "patient": None}
+            for c, v in truth.items()
+        }
     return truth
 
 

@@ -33,8 +33,12 @@ def test_aasce_csv_and_folder_agree_and_groups(make_dataset, tmp_path):
     truth = {"a1": [10, 20, 5], "a2": [30, 12, 8], "a3": [0, 0, 0]}
     dataset = make_dataset("aasce-cobb", truth, groups={"a1": "x", "a2": "y", "a3": "y"})
     predicted = {"a1": [12, 18, 5], "a2": [25, 15, 8], "a3": [0, 0, 0]}
-    csv_path = formats.write_predictions("aasce-cobb", {c: {"angles": np.array(a)} for c, a in predicted.items()}, tmp_path / "p.csv")
-    folder = formats.write_predictions("aasce-cobb", {c: {"angles": np.array(a)} for c, a in predicted.items()}, tmp_path / "pred")
+    csv_path = formats.write_predictions(
+        "aasce-cobb", {c: {"angles": np.array(a)} for c, a in predicted.items()}, tmp_path / "p.csv"
+    )
+    folder = formats.write_predictions(
+        "aasce-cobb", {c: {"angles": np.array(a)} for c, a in predicted.items()}, tmp_path / "pred"
+    )
     from_csv = evaluate("aasce-cobb", predictions=csv_path, ground_truth=dataset)
     from_folder = evaluate("aasce-cobb", predictions=folder, ground_truth=dataset / "ground_truth")
     assert from_csv == from_folder
@@ -175,7 +179,19 @@ def test_cli_writes_the_same_metrics(make_dataset, tmp_path, capsys):
     path = tmp_path / "p.csv"
     path.write_text("case_id,pt,mt,tl\na1,11,20,5\n")
     output = tmp_path / "out" / "metrics.json"
-    code = cli.main(["evaluate", "aasce-cobb", "--predictions", str(path), "--ground-truth", str(dataset), "--output", str(output), "--quiet"])
+    code = cli.main(
+        [
+            "evaluate",
+            "aasce-cobb",
+            "--predictions",
+            str(path),
+            "--ground-truth",
+            str(dataset),
+            "--output",
+            str(output),
+            "--quiet",
+        ]
+    )
     assert code == 0
     assert json.loads(output.read_text()) == evaluate("aasce-cobb", predictions=path, ground_truth=dataset)
 
@@ -184,7 +200,18 @@ def test_cli_bad_input_is_one_line_exit_2(make_dataset, tmp_path, capsys):
     dataset = make_dataset("aasce-cobb", {"a1": [10, 20, 5]})
     path = tmp_path / "p.csv"
     path.write_text("case_id,pt,mt,tl\na1,11,nan,5\n")
-    code = cli.main(["evaluate", "aasce-cobb", "--predictions", str(path), "--ground-truth", str(dataset), "--output", str(tmp_path / "m.json")])
+    code = cli.main(
+        [
+            "evaluate",
+            "aasce-cobb",
+            "--predictions",
+            str(path),
+            "--ground-truth",
+            str(dataset),
+            "--output",
+            str(tmp_path / "m.json"),
+        ]
+    )
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert error == ["error: p.csv line 2: mt must be a finite number, got 'nan'"]
@@ -197,7 +224,10 @@ def test_geometry_mismatch_names_case_and_difference(make_dataset, tmp_path):
     dataset = make_dataset("metastatic-body-ct", {"m1": image(reference, spacing=(1.0, 1.0, 1.0))})
     for predicted, message in (
         (image(reference, spacing=(1.0, 1.0, 2.0)), r"m1/segmentation.nii.gz: spacing \(1.0, 1.0, 2.0\) differs"),
-        (image(reference[:, :, :9]), r"m1/segmentation.nii.gz: size \(9, 9, 8\) differs from the input image's \(10, 9, 8\)"),
+        (
+            image(reference[:, :, :9]),
+            r"m1/segmentation.nii.gz: size \(9, 9, 8\) differs from the input image's \(10, 9, 8\)",
+        ),
         (image(reference, origin=(0.0, 5.0, 0.0)), r"origin \(0.0, 5.0, 0.0\) differs"),
         (image(reference * 2), r"m1/segmentation.nii.gz: unexpected label value\(s\) \[2\]; allowed \[0, 1\]"),
     ):
@@ -211,6 +241,7 @@ def test_geometry_mismatch_names_case_and_difference(make_dataset, tmp_path):
         evaluate("metastatic-body-ct", predictions=folder, ground_truth=dataset)
 
 
+@pytest.mark.slow
 def test_cli_module_in_a_fresh_process_prints_no_traceback(make_dataset, tmp_path):
     import subprocess
     import sys

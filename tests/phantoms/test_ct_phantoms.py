@@ -78,6 +78,7 @@ def test_lumbosacral_labels_sit_on_their_structures(tmp_path):
         assert bone > disc > nerve
 
 
+@pytest.mark.slow
 def test_lumbosacral_full_resolution_spacing_and_nerves_leave_the_canal():
     image, labels = phantoms.lumbosacral.make_case(case_rng(0, "lumbosacral-ct", 0), group="in-domain",
                                                    small=False)

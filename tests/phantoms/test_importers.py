@@ -163,6 +163,7 @@ def test_verse_refusals(verse_pair, tmp_path):
             task="fracture-ct", split="train")
 
 
+@pytest.mark.slow
 def test_single_dicom_radiograph_imports_for_both_radiograph_tasks(tmp_path):
     path = get_testdata_file("RG1_UNCR.dcm")
     dataset = pydicom.dcmread(path)  # independent reader: raw stored values
@@ -178,8 +179,14 @@ def test_single_dicom_radiograph_imports_for_both_radiograph_tasks(tmp_path):
     png = np.asarray(Image.open(tmp_path / "ap" / "inputs" / "RG1_UNCR" / "image.png"), float)
     assert png.shape == reference.shape and png.min() == 0 and png.max() == 255
     assert np.corrcoef(png.ravel(), reference.ravel())[0, 1] > 0.999
-    refused(r"metastatic-body-ct needs a 3D image, got a single slice", "image", path, tmp_path / "ct", task="metastatic-body-ct",
-            split="test")
+    refused(
+        r"metastatic-body-ct needs a 3D image, got a single slice",
+        "image",
+        path,
+        tmp_path / "ct",
+        task="metastatic-body-ct",
+        split="test",
+    )
 
 
 def test_dicom_series_folder_imports_as_one_volume(tmp_path):

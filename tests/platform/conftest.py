@@ -5,14 +5,13 @@ tests/conftest.py's require_service (a failure when SPINEBENCH_REQUIRE_SERVICES=
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.conftest import require_service
+from tests.conftest import SERVICES, require_service, wait_for  # noqa: F401 - wait_for: shared with the tests here
 from tests.harness.celery_worker import Worker, python_path
 
 from .aasce_data import HIDDEN_ANGLES, predictions_csv
@@ -21,9 +20,6 @@ from .factories import PhaseFactory, RegistrationFactory, UserFactory
 REPO = Path(__file__).resolve().parents[2]
 #: The scoring step inside score_submission's transaction (row locked): where fault tests pause a worker.
 SCORING_STEP = "spinebench.submissions.tasks:score_predictions"
-SERVICES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")) and bool(
-    os.environ.get("CELERY_BROKER_URL")
-)
 
 
 @pytest.fixture
@@ -95,13 +91,3 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     worker.start()
     yield worker
     worker.stop()
-
-
-def wait_for(predicate, *, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -68,7 +68,9 @@ class PhaseFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"phase-{n}")
     title = factory.Sequence(lambda n: f"Phase {n}")
     task = "aasce-cobb"
-    dataset = factory.LazyAttribute(lambda phase: aasce_dataset(phase.challenge, split="test", slug=f"{phase.slug}-test"))
+    dataset = factory.LazyAttribute(
+        lambda phase: aasce_dataset(phase.challenge, split="test", slug=f"{phase.slug}-test")
+    )
     training_dataset = factory.LazyAttribute(
         lambda phase: aasce_dataset(phase.challenge, split="train", slug=f"{phase.slug}-train")
     )

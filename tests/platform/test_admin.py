@@ -16,18 +16,33 @@ from .factories import PhaseFactory, RegistrationFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_every_platform_model_has_working_admin_pages(client, phase, participant, eager_tasks, django_capture_on_commit_callbacks):
+def test_every_platform_model_has_working_admin_pages(
+    client, phase, participant, eager_tasks, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         create_submission(phase=phase, user=participant, upload=csv_upload())
     superuser = get_user_model().objects.create_superuser("root", "root@example.org", "pw")
     client.force_login(superuser)
-    platform_models = [m for m in admin.site._registry if m._meta.app_label in ("challenges", "datasets", "submissions")]
-    assert {m.__name__ for m in platform_models} >= {"Challenge", "Registration", "Phase", "Dataset", "Case", "Submission", "Evaluation"}
+    platform_models = [
+        m for m in admin.site._registry if m._meta.app_label in ("challenges", "datasets", "submissions")
+    ]
+    assert {m.__name__ for m in platform_models} >= {
+        "Challenge",
+        "Registration",
+        "Phase",
+        "Dataset",
+        "Case",
+        "Submission",
+        "Evaluation",
+    }
     for model in platform_models:
         opts = model._meta
         assert client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")).status_code == 200
         instance = model.objects.first()
-        assert client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[instance.pk])).status_code == 200
+        assert (
+            client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[instance.pk])).status_code
+            == 200
+        )
 
 
 def test_unpublished_results_wait_for_an_organizer(eager_tasks, django_capture_on_commit_callbacks):

@@ -23,7 +23,10 @@ def test_shipped_aasce_bundle_imports_and_reimports():
     phases = {phase.slug: phase for phase in challenge.phases.all()}
     assert {"training", "test"} <= set(phases) <= {"training", "test", "test-containers"}
     if "test-containers" in phases:  # the container phase (spinebench.algorithms) scores the same hidden set
-        assert phases["test-containers"].submission_kind == "algorithm" and phases["test-containers"].dataset == phases["test"].dataset
+        assert (
+            phases["test-containers"].submission_kind == "algorithm"
+            and phases["test-containers"].dataset == phases["test"].dataset
+        )
     test = phases["test"]
     assert test.submission_kind == "csv" and test.task == "aasce-cobb" and test.submission_limit == 3
     assert test.dataset.split == "test" and test.dataset.is_hidden and test.dataset.cases.count() == 3
@@ -65,14 +68,26 @@ def test_path_dataset_bundle(tmp_path, source_dataset):
     [
         (lambda d: d.update(extra=1), "challenge.yaml: unknown key 'extra'"),
         (lambda d: d["challenge"].pop("title"), "challenge.yaml: challenge: missing required key 'title'"),
-        (lambda d: d["phases"][0].update(leaderboard={"rankng": "primary"}), "phases[0].leaderboard: unknown key 'rankng'"),
-        (lambda d: d["phases"][0].update(leaderboard={"extra_metrics": ["dice"]}), "phases[0].leaderboard.extra_metrics: metric 'dice' is not a metric of task 'aasce-cobb'"),
-        (lambda d: d["phases"][0].update(leaderboard={"ranking_method": "sum"}), "phases[0].leaderboard.ranking_method: Value 'sum' is not a valid choice"),
+        (
+            lambda d: d["phases"][0].update(leaderboard={"rankng": "primary"}),
+            "phases[0].leaderboard: unknown key 'rankng'",
+        ),
+        (
+            lambda d: d["phases"][0].update(leaderboard={"extra_metrics": ["dice"]}),
+            "phases[0].leaderboard.extra_metrics: metric 'dice' is not a metric of task 'aasce-cobb'",
+        ),
+        (
+            lambda d: d["phases"][0].update(leaderboard={"ranking_method": "sum"}),
+            "phases[0].leaderboard.ranking_method: Value 'sum' is not a valid choice",
+        ),
         (lambda d: d["phases"][0].update(task="no-such-task"), "phases[0].task: unknown task 'no-such-task'"),
         (lambda d: d["phases"][0].update(dataset="nope"), "phases[0].dataset: no dataset named 'nope'"),
         (lambda d: d["phases"][0].update(submission_limit=-1), "phases[0].submission_limit:"),
         (lambda d: d["phases"][0].update(opens_at="tomorrow"), "phases[0].opens_at: expected an ISO date-time"),
-        (lambda d: d["datasets"]["train"].update(generate={"cases": 2}), "datasets.train: give exactly one of generate, import, path"),
+        (
+            lambda d: d["datasets"]["train"].update(generate={"cases": 2}),
+            "datasets.train: give exactly one of generate, import, path",
+        ),
         (lambda d: d["datasets"]["train"].update(path="missing"), "datasets.train.path:"),
     ],
 )
@@ -91,6 +106,7 @@ def test_split_mismatch_is_explained(tmp_path, source_dataset):
         import_bundle(write_bundle(tmp_path / "b", data), FAST)
 
 
+@pytest.mark.slow  # generates every task's phantoms and builds the real-anatomy sets
 @pytest.mark.parametrize("name", ["fracture-ct", "vertebra-labelling-xr", "metastatic-body-ct", "lumbosacral-ct"])
 def test_other_seed_task_bundles_import(name):
     challenge = import_bundle(BUNDLES_DIR / name, ImportOptions(small=True, max_cases=2, progress=False))
@@ -101,12 +117,18 @@ def test_other_seed_task_bundles_import(name):
     real = name in ("vertebra-labelling-xr", "metastatic-body-ct")  # where a real-anatomy set applies
     assert set(phases) == {"training", "test", "test-containers"} | ({"real-anatomy"} if real else set())
     assert phases["training"].dataset.split == "train" and phases["training"].show_case_results
-    assert phases["test-containers"].submission_kind == "algorithm" and phases["test-containers"].dataset == phase.dataset
+    assert (
+        phases["test-containers"].submission_kind == "algorithm" and phases["test-containers"].dataset == phase.dataset
+    )
     if real:
         from evaluators.layout import read_manifest
 
         manifest = read_manifest(phases["real-anatomy"].dataset.root)
-        assert manifest.source == "real-anatomy" and manifest.labels_model_derived and phases["real-anatomy"].dataset.is_hidden
+        assert (
+            manifest.source == "real-anatomy"
+            and manifest.labels_model_derived
+            and phases["real-anatomy"].dataset.is_hidden
+        )
 
 
 def test_hidden_test_split_refuses_a_public_seed(tmp_path):
@@ -122,7 +144,11 @@ def test_secret_seed_is_drawn_at_generation_and_kept_private(tmp_path, monkeypat
     drawn = iter([123456, 654321])
     monkeypatch.setattr(bundles.secrets, "randbelow", lambda bound: next(drawn))
     data = minimal()
-    data["datasets"]["hidden"] = {"task": "aasce-cobb", "split": "test", "generate": {"cases": 1, "seed": "secret", "small": True}}
+    data["datasets"]["hidden"] = {
+        "task": "aasce-cobb",
+        "split": "test",
+        "generate": {"cases": 1, "seed": "secret", "small": True},
+    }
     data["phases"][0]["dataset"] = "hidden"
     challenge = import_bundle(write_bundle(tmp_path / "b", data), FAST)
     from evaluators.layout import read_manifest

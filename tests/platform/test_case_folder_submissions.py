@@ -25,8 +25,14 @@ def metastatic_phase():
     folder = phantoms.generate("metastatic-body-ct", out=Path(settings.DATASETS_ROOT) / challenge.slug / "test",
                                cases=1, seed=3, domain="test", small=True, progress=False)
     dataset = register_dataset(challenge=challenge, slug="test", folder=folder)
-    return Phase.objects.create(challenge=challenge, slug="test", title="Test", task="metastatic-body-ct", dataset=dataset,
-                                max_upload_bytes=50 * 1024**2)
+    return Phase.objects.create(
+        challenge=challenge,
+        slug="test",
+        title="Test",
+        task="metastatic-body-ct",
+        dataset=dataset,
+        max_upload_bytes=50 * 1024**2,
+    )
 
 
 def zipped(files: dict[str, bytes]) -> SimpleUploadedFile:
@@ -39,7 +45,10 @@ def zipped(files: dict[str, bytes]) -> SimpleUploadedFile:
 
 def test_perfect_zip_scores_dice_one_per_group(metastatic_phase, eager_tasks, django_capture_on_commit_callbacks):
     gt = metastatic_phase.dataset.ground_truth_dir
-    files = {f"{case}/segmentation.nii.gz": (gt / f"{case}.nii.gz").read_bytes() for case in metastatic_phase.dataset.case_ids()}
+    files = {
+        f"{case}/segmentation.nii.gz": (gt / f"{case}.nii.gz").read_bytes()
+        for case in metastatic_phase.dataset.case_ids()
+    }
     user = RegistrationFactory(challenge=metastatic_phase.challenge).user
     with django_capture_on_commit_callbacks(execute=True):
         submission = create_submission(phase=metastatic_phase, user=user, upload=zipped(files))
@@ -70,6 +79,8 @@ def test_missing_case_folder_is_named(metastatic_phase, eager_tasks, django_capt
     first = metastatic_phase.dataset.case_ids()[0]
     gt = metastatic_phase.dataset.ground_truth_dir / f"{first}.nii.gz"
     with django_capture_on_commit_callbacks(execute=True):
-        submission = create_submission(phase=metastatic_phase, user=user, upload=zipped({f"{first}/segmentation.nii.gz": gt.read_bytes()}))
+        submission = create_submission(
+            phase=metastatic_phase, user=user, upload=zipped({f"{first}/segmentation.nii.gz": gt.read_bytes()})
+        )
     submission.refresh_from_db()
     assert submission.status == "failed" and "no prediction for case(s)" in submission.error_message

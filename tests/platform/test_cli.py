@@ -51,6 +51,7 @@ def test_datasets_import_spinebench_layout(tmp_path):
     assert cli.main(["datasets", "import", "spinebench", str(source), "--challenge", "imp", "--split", "test"]) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_baselines_run_submits_a_scored_baseline(eager_tasks, django_capture_on_commit_callbacks, capsys):
     phase = PhaseFactory()
@@ -76,6 +77,7 @@ def run(args, env, timeout=600):
     return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout)
 
 
+@pytest.mark.slow
 def test_embedded_sqlite_path_in_a_fresh_process(tmp_path):
     """DATABASE_URL and CELERY_BROKER_URL unset: SQLite and the folder broker under the var dir; import the AASCE
     bundle (small), submit a CSV as a participant: the submission waits in the queue (nothing runs in the
@@ -125,6 +127,7 @@ print("RESULT", s.status, s.evaluation.rank, round(s.evaluation.aggregates["mae_
     assert "RESULT succeeded 1 1.0" in result.stdout
 
 
+@pytest.mark.slow
 def test_production_settings_pass_check_deploy(tmp_path):
     env = {
         **os.environ,

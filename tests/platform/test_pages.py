@@ -27,7 +27,10 @@ def test_new_user_registers_joins_uploads_and_sees_the_rank(client, eager_tasks,
         client.post(reverse("submissions:create", args=["aasce-2019", phase.slug]), {"file": csv_upload(worse)})
     client.logout()
 
-    response = client.post(reverse("signup"), {"username": "newcomer", "email": "newcomer@example.org", "password1": "a-Long-pass-9", "password2": "a-Long-pass-9"})
+    response = client.post(
+        reverse("signup"),
+        {"username": "newcomer", "email": "newcomer@example.org", "password1": "a-Long-pass-9", "password2": "a-Long-pass-9"},
+    )
     assert response.status_code == 302
     page = client.get(reverse("challenges:detail", args=["aasce-2019"])).content.decode()
     assert "Join AASCE 2019" in page
@@ -91,16 +94,24 @@ def test_exports(client, eager_tasks, django_capture_on_commit_callbacks):
     assert header == "rank,participant,is_baseline,submission,created,smape,mae_pt,mae_mt,mae_tl,ci_low,ci_high"
     assert row.startswith(f"1,{user.username},False,")
     data = client.get(reverse("leaderboards:export-json", args=[phase.challenge.slug, phase.slug])).json()
-    assert data["rows"][0]["rank"] == 1 and data["metrics"][0] == {"key": "smape", "title": "SMAPE of the three Cobb angles (%)", "direction": "lower"}
+    assert data["rows"][0]["rank"] == 1 and data["metrics"][0] == {
+        "key": "smape",
+        "title": "SMAPE of the three Cobb angles (%)",
+        "direction": "lower",
+    }
 
 
 def hidden_strings():
     """Every hidden angle as it could be printed (full text, and rounded to the leaderboard's 3 places)."""
     values = [value for angles in HIDDEN_ANGLES.values() for value in angles]
-    return {str(value) for value in values} | {f"{value:.3f}" for value in values} | {f"{value:.2f}" for value in values}
+    return (
+        {str(value) for value in values} | {f"{value:.3f}" for value in values} | {f"{value:.2f}" for value in values}
+    )
 
 
-def test_hidden_ground_truth_is_absent_from_every_page_and_api_response(client, eager_tasks, django_capture_on_commit_callbacks):
+def test_hidden_ground_truth_is_absent_from_every_page_and_api_response(
+    client, eager_tasks, django_capture_on_commit_callbacks
+):
     phase = PhaseFactory(show_case_results=True)
     user = RegistrationFactory(challenge=phase.challenge).user
     organizer = UserFactory()
@@ -149,7 +160,9 @@ def test_leaderboard_shows_rank_stability(client, eager_tasks, django_capture_on
     for user, predicted in zip(users, (angles, far)):
         client.force_login(user)
         with django_capture_on_commit_callbacks(execute=True):
-            client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(predicted)})
+            client.post(
+                reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(predicted)}
+            )
     board = client.get(phase.get_absolute_url()).content.decode()
     assert "Rank stability" in board
     assert board.count("<td>100%</td>") == 2  # one entry better on every case: neither ever moves

@@ -21,7 +21,12 @@ pytestmark = pytest.mark.django_db
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Four patients with two vertebrae each; case_1 and case_3 are fractured (some grade >= 1).
-FRACTURE_GRADES = {"case_1": {"L1": 2, "L2": 0}, "case_2": {"L1": 0, "L2": 0}, "case_3": {"L1": 0, "L2": 1}, "case_4": {"L1": 0, "L2": 0}}
+FRACTURE_GRADES = {
+    "case_1": {"L1": 2, "L2": 0},
+    "case_2": {"L1": 0, "L2": 0},
+    "case_3": {"L1": 0, "L2": 1},
+    "case_4": {"L1": 0, "L2": 0},
+}
 PATIENT_SCORES = {"case_1": 0.9, "case_2": 0.8, "case_3": 0.3, "case_4": 0.2}
 VERTEBRA_SCORES = {
     "case_1": {"L1": 0.95, "L2": 0.1}, "case_2": {"L1": 0.6, "L2": 0.2},
@@ -41,7 +46,13 @@ def fracture_dataset(challenge, *, split: str, slug: str):
     (folder / "ground_truth" / "vertebrae.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     write_manifest(
         folder,
-        Manifest(task="fracture-ct", split=split, domain=split, cases=tuple(CaseEntry(id=c) for c in FRACTURE_GRADES), seed=None),
+        Manifest(
+            task="fracture-ct",
+            split=split,
+            domain=split,
+            cases=tuple(CaseEntry(id=c) for c in FRACTURE_GRADES),
+            seed=None,
+        ),
     )
     return register_dataset(challenge=challenge, slug=slug, folder=folder)
 
@@ -57,8 +68,12 @@ def fracture_csv(patient_scores=PATIENT_SCORES) -> bytes:
 def fracture_phase(*, split: str, show_case_results: bool):
     challenge = ChallengeFactory()
     return PhaseFactory(
-        challenge=challenge, task="fracture-ct", dataset=fracture_dataset(challenge, split=split, slug=f"fracture-{split}"),
-        training_dataset=None, extra_metrics=["auc_vertebra"], show_case_results=show_case_results,
+        challenge=challenge,
+        task="fracture-ct",
+        dataset=fracture_dataset(challenge, split=split, slug=f"fracture-{split}"),
+        training_dataset=None,
+        extra_metrics=["auc_vertebra"],
+        show_case_results=show_case_results,
     )
 
 
@@ -125,7 +140,9 @@ def test_fracture_curves_are_stored_with_the_evaluation(client, scored):
     labels = [int(FRACTURE_GRADES[c][v] >= 1) for c in FRACTURE_GRADES for v in FRACTURE_GRADES[c]]
     scores = [VERTEBRA_SCORES[c][v] for c in FRACTURE_GRADES for v in FRACTURE_GRADES[c]]
     fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
-    assert np.allclose(evaluation.curves["vertebra"]["fpr"], fpr) and np.allclose(evaluation.curves["vertebra"]["tpr"], tpr)
+    assert np.allclose(evaluation.curves["vertebra"]["fpr"], fpr) and np.allclose(
+        evaluation.curves["vertebra"]["tpr"], tpr
+    )
     # The API never sends the curves.
     client.force_login(user)
     assert "curves" not in client.get(f"/api/submissions/{evaluation.submission_id}/").json()
@@ -244,7 +261,9 @@ def test_overlay_slice_is_the_one_with_most_reference_voxels():
     assert overlay_slice(np.zeros((6, 5, 5))) == 3
 
 
-def test_segmentation_overlay_on_a_public_label_phase_only(client, scored, eager_tasks, django_capture_on_commit_callbacks):
+def test_segmentation_overlay_on_a_public_label_phase_only(
+    client, scored, eager_tasks, django_capture_on_commit_callbacks
+):
     import io
     import zipfile
 

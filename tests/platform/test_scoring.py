@@ -53,7 +53,9 @@ BAD_FILES = [
 
 
 @pytest.mark.parametrize(("content", "message"), BAD_FILES, ids=[message for _, message in BAD_FILES])
-def test_validation_errors_are_specific(phase, participant, eager_tasks, django_capture_on_commit_callbacks, content, message):
+def test_validation_errors_are_specific(
+    phase, participant, eager_tasks, django_capture_on_commit_callbacks, content, message
+):
     submission = submit(phase, participant, csv_upload(content=content), django_capture_on_commit_callbacks)
     assert submission.status == "failed"
     assert message in submission.error_message
@@ -140,7 +142,9 @@ def test_task_resumes_a_submission_left_in_scoring(phase, participant):
 def test_sweep_fails_submissions_past_the_time_limit(phase, participant):
     stuck = create_submission(phase=phase, user=participant, upload=csv_upload(GOOD))  # queued, never dispatched
     fresh = create_submission(phase=phase, user=participant, upload=csv_upload(GOOD))
-    Submission.objects.filter(pk=stuck.pk).update(created=timezone.now() - timedelta(seconds=phase.time_limit_seconds + 5))
+    Submission.objects.filter(pk=stuck.pk).update(
+        created=timezone.now() - timedelta(seconds=phase.time_limit_seconds + 5)
+    )
     assert sweep_time_limits() == 1
     stuck.refresh_from_db()
     fresh.refresh_from_db()
@@ -149,11 +153,15 @@ def test_sweep_fails_submissions_past_the_time_limit(phase, participant):
     assert fresh.status == "queued"
 
 
-def test_algorithm_phase_stores_the_archive_and_dispatches_the_algorithm_pipeline(phase, participant, django_capture_on_commit_callbacks):
+def test_algorithm_phase_stores_the_archive_and_dispatches_the_algorithm_pipeline(
+    phase, participant, django_capture_on_commit_callbacks
+):
     phase.submission_kind = "algorithm"
     phase.save()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        submission = create_submission(phase=phase, user=participant, upload=csv_upload(name="image.tar.gz", content=b"\x1f\x8b archive"))
+        submission = create_submission(
+            phase=phase, user=participant, upload=csv_upload(name="image.tar.gz", content=b"\x1f\x8b archive")
+        )
     submission.refresh_from_db()
     assert submission.status == "queued" and submission.algorithm_archive.name.endswith(".tar.gz")
     assert not submission.predictions_file

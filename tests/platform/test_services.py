@@ -9,9 +9,10 @@ from django.db import connection
 
 from spinebench.submissions.models import Evaluation, Submission
 from spinebench.submissions.services import SubmissionRefused, create_submission
+from tests.conftest import wait_for
 
 from .aasce_data import HIDDEN_ANGLES, smape
-from .conftest import csv_upload, wait_for
+from .conftest import csv_upload
 from .factories import PhaseFactory, RegistrationFactory
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]

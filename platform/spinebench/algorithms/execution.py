@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from spinebench.submissions.models import Submission
 from spinebench.submissions.scoring import score_predictions
+from spinebench.submissions.services import dispatch
 from spinebench.submissions.status import ACTIVE, Status, transition
 
 from . import runner
@@ -312,8 +313,6 @@ def stop_submission_containers(submission_pk: int, *, client: docker.DockerClien
 def recover(*, client: docker.DockerClient | None = None) -> dict[str, int]:
     """The periodic recovery: requeue runs whose worker died (stale lease) and remove containers that belong to no
     live run (their submission finished, or the worker holding it died)."""
-    from .tasks import process_algorithm_submission
-
     requeued = 0
     now = timezone.now()
     for run in AlgorithmRun.objects.filter(submission__status=Status.RUNNING).select_related("submission"):
@@ -325,8 +324,7 @@ def recover(*, client: docker.DockerClient | None = None) -> dict[str, int]:
             if submission is None or submission.status != Status.RUNNING or not lease_is_stale(fresh, now):
                 continue
             transition(submission, Status.QUEUED)
-            pk = submission.pk
-            transaction.on_commit(lambda pk=pk: process_algorithm_submission.delay(submission_pk=pk))
+            dispatch(submission)  # the pipeline the algorithms app registered; this module never imports its tasks
             requeued += 1
     live = {
         str(run.submission_id)

@@ -3,7 +3,7 @@
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
-from spinebench.challenges.permissions import can_see_private_details
+from spinebench.access import can_see_private_details
 from spinebench.submissions.models import Submission
 
 from .io_layout import task_layouts

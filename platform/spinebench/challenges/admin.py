@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from .models import Challenge, Phase, Registration
+from .signals import ranking_changed
 
 
 class PhaseInline(admin.StackedInline):
@@ -40,7 +41,5 @@ class PhaseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Recompute the leaderboard ranks")
     def rerank(self, request, queryset):
-        from spinebench.leaderboards.services import rerank_phase
-
         for phase in queryset:
-            rerank_phase(phase.pk)
+            ranking_changed.send(sender=Phase, phase_pk=phase.pk)

@@ -44,7 +44,9 @@ class Challenge(models.Model):
         return reverse("challenges:detail", kwargs={"slug": self.slug})
 
     def is_organizer(self, user) -> bool:
-        return bool(user and user.is_authenticated and (user.is_superuser or self.organizers.filter(pk=user.pk).exists()))
+        return bool(
+            user and user.is_authenticated and (user.is_superuser or self.organizers.filter(pk=user.pk).exists())
+        )
 
     def is_participant(self, user) -> bool:
         """An approved registration (organizers count as participants of their own challenge)."""
@@ -121,8 +123,12 @@ class Phase(models.Model):
         help_text="A training split participants of this phase may download, labels included.",
     )
     opens_at = models.DateTimeField(null=True, blank=True, help_text="Submissions accepted from (empty: always).")
-    closes_at = models.DateTimeField(null=True, blank=True, help_text="Submissions accepted until (empty: never closes).")
-    is_public = models.BooleanField(default=True, help_text="Hidden phases and their leaderboards are for organizers only.")
+    closes_at = models.DateTimeField(
+        null=True, blank=True, help_text="Submissions accepted until (empty: never closes)."
+    )
+    is_public = models.BooleanField(
+        default=True, help_text="Hidden phases and their leaderboards are for organizers only."
+    )
     show_case_results = models.BooleanField(
         default=False, help_text="Show per-case metrics to the submitter and on public submission pages.",
     )
@@ -145,17 +151,23 @@ class Phase(models.Model):
         default=300, validators=[MinValueValidator(1)], help_text="Wall-clock limit per algorithm container run.",
     )
     memory_limit_mb = models.PositiveIntegerField(
-        default=2048, validators=[MinValueValidator(16)], help_text="Memory (= memory + swap) of an algorithm container in MiB.",
+        default=2048,
+        validators=[MinValueValidator(16)],
+        help_text="Memory (= memory + swap) of an algorithm container in MiB.",
     )
     cpu_limit = models.FloatField(
         default=1.0, validators=[MinValueValidator(0.1)], help_text="CPU quota of an algorithm container in cores.",
     )
     pids_limit = models.PositiveIntegerField(default=128, help_text="Process limit inside an algorithm container.")
     output_limit_mb = models.PositiveIntegerField(default=256, help_text="Size cap of an algorithm's /output in MiB.")
-    requires_gpu = models.BooleanField(default=False, help_text="Run algorithm containers on the GPU queue with one GPU.")
+    requires_gpu = models.BooleanField(
+        default=False, help_text="Run algorithm containers on the GPU queue with one GPU."
+    )
     # Leaderboard configuration.
     primary_metric = models.CharField(
-        max_length=64, blank=True, help_text="Metric key that ranks the leaderboard (empty: the task's primary metric).",
+        max_length=64,
+        blank=True,
+        help_text="Metric key that ranks the leaderboard (empty: the task's primary metric).",
     )
     extra_metrics = models.JSONField(
         default=list, blank=True,
@@ -178,7 +190,8 @@ class Phase(models.Model):
         help_text="Which submission of a participant is on the leaderboard.",
     )
     auto_publish = models.BooleanField(
-        default=True, help_text="Put a succeeded submission on the leaderboard at once (otherwise an organizer publishes it).",
+        default=True,
+        help_text="Put a succeeded submission on the leaderboard at once (otherwise an organizer publishes it).",
     )
 
     class Meta:
@@ -187,6 +200,10 @@ class Phase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.challenge.slug}/{self.slug}"
+
+    def save(self, *args, **kwargs):
+        self.validate_leaderboard_config()
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("leaderboards:phase", kwargs={"challenge": self.challenge.slug, "phase": self.slug})
@@ -216,7 +233,9 @@ class Phase(models.Model):
             raise ValidationError({"closes_at": "closes_at must be after opens_at"})
         for field, dataset in (("dataset", self.dataset), ("training_dataset", self.training_dataset)):
             if dataset is not None and dataset.task != self.task:
-                raise ValidationError({field: f"dataset {dataset} is for task {dataset.task!r}, the phase's task is {self.task!r}"})
+                raise ValidationError(
+                    {field: f"dataset {dataset} is for task {dataset.task!r}, the phase's task is {self.task!r}"}
+                )
         if self.training_dataset is not None and self.training_dataset.split != "train":
             raise ValidationError({"training_dataset": "only a train split can be offered for download"})
 
@@ -225,7 +244,9 @@ class Phase(models.Model):
         registry.validate_task_id(self.task)
         _validate_string_list(self.extra_metrics, name="extra_metrics")
         if not isinstance(self.metric_directions, dict):
-            raise ValidationError({"metric_directions": "metric_directions must be an object {metric: 'higher'|'lower'}"})
+            raise ValidationError(
+                {"metric_directions": "metric_directions must be an object {metric: 'higher'|'lower'}"}
+            )
         for field, keys in (
             ("primary_metric", [self.ranking_metric]),
             ("extra_metrics", self.extra_metrics),
@@ -238,11 +259,9 @@ class Phase(models.Model):
                     raise ValidationError({field: error.messages}) from None
         for key, direction in self.metric_directions.items():
             if direction not in ("higher", "lower"):
-                raise ValidationError({"metric_directions": f"direction of {key!r} must be 'higher' or 'lower', got {direction!r}"})
-
-    def save(self, *args, **kwargs):
-        self.validate_leaderboard_config()
-        super().save(*args, **kwargs)
+                raise ValidationError(
+                    {"metric_directions": f"direction of {key!r} must be 'higher' or 'lower', got {direction!r}"}
+                )
 
     # submission window ---------------------------------------------------------------------------------------
     def is_open(self, now=None) -> bool:

@@ -34,7 +34,9 @@ def default_direction(task_id: str, key: str) -> str:
     for metric in get_task(task_id).metrics:
         if metric.key == base:
             return metric.direction
-    raise ValidationError(f"metric {key!r} is not a metric of task {task_id!r} (metrics: {', '.join(metric_keys(task_id))})")
+    raise ValidationError(
+        f"metric {key!r} is not a metric of task {task_id!r} (metrics: {', '.join(metric_keys(task_id))})"
+    )
 
 
 def metric_title(task_id: str, key: str) -> str:

@@ -45,7 +45,7 @@ class ChallengeSerializer(serializers.ModelSerializer):
         fields = ["slug", "title", "description", "registration_mode", "phases"]
 
     def get_phases(self, challenge) -> list[dict]:
-        from .permissions import visible_phases
+        from spinebench.access import visible_phases
 
         user = self.context["request"].user
         return [{"id": p.id, "slug": p.slug, "title": p.title} for p in visible_phases(challenge, user)]

@@ -7,12 +7,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from spinebench.access import can_download_phase_inputs, visible_challenges, visible_phases
 from spinebench.datasets.models import Dataset
 from spinebench.leaderboards.services import leaderboard_rows
 
 from .browse import ChallengeFilters, baseline_methods, browse_challenges, challenge_badges, listed_tasks, phase_window
 from .models import Registration
-from .permissions import can_download_phase_inputs, visible_challenges, visible_phases
 from .services import register
 from .templatetags.spinebench import summary
 

@@ -33,7 +33,7 @@ class Dataset(models.Model):
         constraints = [models.UniqueConstraint(fields=["challenge", "slug"], name="dataset_slug_unique_in_challenge")]
 
     def __str__(self) -> str:
-        prefix = f"{self.challenge.slug}/" if self.challenge_id else ""
+        prefix = f"{self.challenge.slug}/" if self.challenge is not None else ""
         return f"{prefix}{self.slug} ({self.split})"
 
     @property

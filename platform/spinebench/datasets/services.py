@@ -35,7 +35,9 @@ def default_folder(*, challenge_slug: str | None, slug: str) -> Path:
 
 
 @transaction.atomic
-def register_dataset(*, challenge, slug: str, folder: Path, title: str = "", task: str | None = None, split: str | None = None) -> Dataset:
+def register_dataset(
+    *, challenge, slug: str, folder: Path, title: str = "", task: str | None = None, split: str | None = None
+) -> Dataset:
     """Create or update the Dataset for `folder` (under DATASETS_ROOT) and its Case rows from the manifest."""
     from evaluators.layout import LayoutError, read_manifest
 
@@ -145,7 +147,8 @@ def inputs_archive(dataset: Dataset) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     case_ids = read_manifest(dataset.root).case_ids
-    top = Path(f"{dataset.challenge.slug}-{dataset.slug}-inputs")
+    prefix = f"{dataset.challenge.slug}-" if dataset.challenge is not None else ""
+    top = Path(f"{prefix}{dataset.slug}-inputs")
     partial = target.with_suffix(".partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(str(top / "cases.csv"), "case_id\n" + "".join(f"{case_id}\n" for case_id in case_ids))

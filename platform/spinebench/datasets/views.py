@@ -3,7 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 
-from spinebench.challenges.permissions import can_download_dataset
+from spinebench.access import can_download_dataset
 
 from .models import Dataset
 from .services import training_archive
@@ -13,7 +13,11 @@ def _download(request, pk):
     dataset = Dataset.objects.select_related("challenge").filter(pk=pk).first()
     if dataset is None or not can_download_dataset(dataset, request.user) or not dataset.exists():
         raise Http404("No downloadable training dataset here.")
-    return FileResponse(training_archive(dataset).open("rb"), as_attachment=True, filename=f"{dataset.challenge.slug}-{dataset.slug}.zip")
+    return FileResponse(
+        training_archive(dataset).open("rb"),
+        as_attachment=True,
+        filename=f"{dataset.challenge.slug}-{dataset.slug}.zip",
+    )
 
 
 download = login_required(_download)

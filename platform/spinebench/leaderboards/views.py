@@ -11,14 +11,14 @@ from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import FileResponse, Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
-from spinebench.challenges.models import Phase
-from spinebench.challenges.permissions import (
+from spinebench.access import (
     can_download_phase_inputs,
     can_see_phase_ground_truth_plots,
-    can_view_phase,
+    get_visible_phase,
 )
+from spinebench.challenges.models import Phase
 from spinebench.challenges.registry import metric_title
 from spinebench.datasets.services import inputs_archive
 from spinebench.submissions import plots
@@ -26,15 +26,7 @@ from spinebench.submissions.models import Submission
 
 from . import figures
 from .exports import safe_csv_cell
-from .services import export_records, read_leaderboard
-from .services import unranked_baselines
-
-
-def get_visible_phase(request, challenge: str, phase: str) -> Phase:
-    found = get_object_or_404(Phase.objects.select_related("challenge"), challenge__slug=challenge, slug=phase)
-    if not can_view_phase(found, request.user):
-        raise Http404
-    return found
+from .services import export_records, read_leaderboard, unranked_baselines
 
 
 #: How long an export body stays cached (its key changes with every new snapshot, so this only bounds memory).

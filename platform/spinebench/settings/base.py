@@ -326,3 +326,6 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "NotificationKindEnum": "spinebench.notifications.kinds.Kind",
     "ApiTokenKindEnum": "spinebench.accounts.models.ApiToken.Kind",
 })
+# Bundles uploaded through the site or the API (spinebench.challenges.bundle_schema, untrusted profile): the most
+# cases one generated dataset may ask for.
+SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES = env.int("SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES", default=200)

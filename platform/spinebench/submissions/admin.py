@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from spinebench.challenges.signals import ranking_changed
+
 from .models import Evaluation, Submission
 from .services import cancel_submission
 
@@ -32,8 +34,6 @@ class EvaluationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Publish on the leaderboard (and re-rank)")
     def publish(self, request, queryset):
-        from spinebench.leaderboards.services import rerank_phase
-
         queryset.update(published=True)
         for phase_pk in set(queryset.values_list("submission__phase_id", flat=True)):
-            rerank_phase(phase_pk)
+            ranking_changed.send(sender=Evaluation, phase_pk=phase_pk)

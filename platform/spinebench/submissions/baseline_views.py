@@ -4,7 +4,7 @@ seconds while a run is active. Without htmx the same URL leads to the tab itself
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
-from spinebench.challenges.permissions import visible_challenges, visible_phases
+from spinebench.access import visible_challenges, visible_phases
 
 from .baseline_runs import runs_overview
 

@@ -3,7 +3,7 @@ Cobb lines where the submission gave landmarks (a container's `landmarks.json`; 
 
 Server-rendered PNG (matplotlib, cached like the other figures in `plots`) next to a table of the numbers it draws, so
 the page needs no browser viewer and reads without JavaScript. Who may open it is the figures' rule
-(`challenges.permissions.can_see_ground_truth_plots`): organizers, and anyone else only on phases whose labels are
+(`spinebench.access.can_see_ground_truth_plots`): organizers, and anyone else only on phases whose labels are
 public — never a hidden test case. The views enforce it; this module only reads and draws.
 """
 

@@ -10,7 +10,6 @@ from django.urls import reverse
 
 from .status import ACTIVE, Status
 
-
 _UPLOAD_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".csv", ".zip")
 
 
@@ -19,7 +18,7 @@ def upload_suffix(filename: str) -> str:
     return next((suffix for suffix in _UPLOAD_SUFFIXES if filename.lower().endswith(suffix)), "")
 
 
-def submission_upload_path(submission: "Submission", filename: str) -> str:
+def submission_upload_path(submission: Submission, filename: str) -> str:
     # Never the participant's own file name in the path: no traversal, no collisions.
     return f"submissions/{submission.phase_id}/{uuid.uuid4().hex}{upload_suffix(filename)}"
 

@@ -2,7 +2,7 @@
 on disk under MEDIA_ROOT/plots/. A cached file is named by a digest of everything it is drawn from, so a re-scored
 submission or a changed leaderboard gets a new file and a stale one is never served.
 
-Who may see which figure is decided by the views (spinebench.challenges.permissions); this module only draws.
+Who may see which figure is decided by the views (spinebench.access); this module only draws.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+
+from spinebench.datasets.models import Dataset
 
 from .models import Evaluation, Submission
 from .tasks import predictions_location
@@ -112,13 +114,21 @@ def _draw_roc(out: Path, submission: Submission) -> None:
     plot_roc(out, curves=curves, title=f"Submission #{submission.pk}: ROC (AUC with 95% bootstrap CI)")
 
 
+def _scored_dataset(submission: Submission) -> Dataset:
+    """The dataset the submission was scored against (a scored submission's phase always has one)."""
+    dataset = submission.phase.dataset
+    if dataset is None:
+        raise ValueError(f"phase {submission.phase} has no dataset to draw ground truth from")
+    return dataset
+
+
 def _draw_bland_altman(out: Path, submission: Submission) -> None:
     import numpy as np
 
     from evaluators.formats import load_ground_truth, load_predictions
     from evaluators.plots import plot_bland_altman
 
-    truth = load_ground_truth("aasce-cobb", submission.phase.dataset.root)
+    truth = load_ground_truth("aasce-cobb", _scored_dataset(submission).root)
     with predictions_location(submission) as path:
         predicted = load_predictions("aasce-cobb", path, case_ids=list(truth))
     cases = list(truth)
@@ -152,7 +162,7 @@ def _draw_overlay(out: Path, submission: Submission) -> None:
     from evaluators.formats import load_ground_truth, load_predictions
     from evaluators.layout import case_input_dir
 
-    dataset = submission.phase.dataset
+    dataset = _scored_dataset(submission)
     truth = load_ground_truth(submission.phase.task, dataset.root)
     case_id = next(iter(truth))
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(truth[case_id])))

@@ -16,6 +16,8 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from spinebench.challenges.signals import ranking_changed
+
 from .models import Evaluation, Submission
 from .status import Status, transition
 
@@ -60,7 +62,6 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
     """Evaluate, store the Evaluation, move the submission to succeeded (or failed with a safe reason) and re-rank
     its phase. Must run inside `transaction.atomic()` with the submission row locked and in status `scoring`."""
     from evaluators.errors import PredictionError
-    from spinebench.leaderboards.services import rerank_phase
 
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("score_predictions must run inside transaction.atomic() with the submission row locked")
@@ -95,7 +96,7 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
         from .baseline_runs import judge_baselines
 
         judge_baselines(submission)  # a method that does not beat its trivial reference is not ranked as the method
-    rerank_phase(submission.phase_id)
+    ranking_changed.send(sender=Submission, phase_pk=submission.phase_id)  # the leaderboards app ranks the phase
     return evaluation
 
 

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from spinebench.challenges.permissions import can_see_case_results, can_see_private_details
+from spinebench.access import can_see_case_results, can_see_private_details
 
 from .models import Submission
 

@@ -3,6 +3,7 @@ race-free, and dispatching their processing after the transaction commits."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from django.core.files import File
@@ -149,14 +150,23 @@ def _validation_problem(phase: Phase, upload) -> str | None:
     return None
 
 
+#: submission kind -> start(submission_pk): queues the task that processes a submission of that kind. Registered at
+#: app-ready time by the app that owns the task (this app's scoring task for predictions; the algorithms app for
+#: containers), so this service never imports a task module.
+_PIPELINES: dict[str, Callable[[int], object]] = {}
+
+
+def register_pipeline(kind: str, start: Callable[[int], object]) -> None:
+    _PIPELINES[kind] = start
+
+
 def dispatch(submission: Submission) -> None:
     """Start processing after commit: the CSV scoring task, or the algorithm pipeline (spinebench.algorithms)."""
-    pk = submission.pk
-    if submission.phase.submission_kind == Phase.SubmissionKind.ALGORITHM:
-        from spinebench.algorithms.tasks import process_algorithm_submission as task
-    else:
-        from .tasks import score_submission as task
-    transaction.on_commit(lambda: task.delay(submission_pk=pk))
+    pk, kind = submission.pk, submission.phase.submission_kind
+    if kind not in _PIPELINES:
+        raise RuntimeError(f"no pipeline registered for submissions of kind {kind!r}")
+    start = _PIPELINES[kind]
+    transaction.on_commit(lambda: start(pk))
 
 
 def submit_baseline(*, phase: Phase, method: str, predictions_path, fallback_share: float | None = None,

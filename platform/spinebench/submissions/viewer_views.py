@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 
-from spinebench.challenges.permissions import (
+from spinebench.access import (
     can_see_ground_truth_plots,
     can_view_submission,
     phase_labels_public,

@@ -6,14 +6,14 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from spinebench.challenges.permissions import (
+from spinebench.access import (
     can_see_case_results,
     can_see_ground_truth_plots,
     can_see_private_details,
     can_view_submission,
+    get_visible_phase,
 )
 from spinebench.challenges.registry import metric_title
-from spinebench.leaderboards.views import get_visible_phase
 from spinebench.uploads.handlers import refusal_of
 from spinebench.uploads.middleware import upload_limit
 
@@ -81,9 +81,13 @@ def submission_detail(request, pk):
             "phase": phase,
             "challenge": phase.challenge,
             "evaluation": evaluation,
-            "aggregates": [(metric_title(phase.task, key), aggregates[key]) for key in _leaderboard_order(phase, aggregates)],
+            "aggregates": [
+                (metric_title(phase.task, key), aggregates[key]) for key in _leaderboard_order(phase, aggregates)
+            ],
             "case_columns": case_columns,
-            "case_rows": [(case, [values.get(key) for key in case_columns]) for case, values in sorted(case_metrics.items())],
+            "case_rows": [
+                (case, [values.get(key) for key in case_columns]) for case, values in sorted(case_metrics.items())
+            ],
             "private": can_see_private_details(submission, request.user),
             "plot_kinds": plot_kinds if plots_allowed else [],
             "plots_withheld": bool(plot_kinds) and not plots_allowed,
@@ -137,7 +141,7 @@ def submission_case_image(request, pk, case_id):
 
 def submission_plot(request, pk, kind):
     """A figure of the submission's evaluation as PNG: whoever may see the submission page, and only where the
-    figure's per-case ground truth may be shown (spinebench.challenges.permissions.can_see_ground_truth_plots)."""
+    figure's per-case ground truth may be shown (spinebench.access.can_see_ground_truth_plots)."""
     submission = get_object_or_404(
         Submission.objects.select_related("phase__challenge", "phase__dataset", "creator", "evaluation"), pk=pk
     )

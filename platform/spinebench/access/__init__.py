@@ -1,0 +1,39 @@
+"""The access policy: the only place that answers "may this identity do this to that object" for the pages, the API
+and the Celery tasks alike (docs/architecture.md). It sits between two layers: it reads every app's models and
+services, and every app's views, API viewsets and tasks ask it; models and services never import it.
+
+One module per kind of object (`challenges`, `submissions`, `datasets`), plus `shortcuts` for views. Import the
+rules from here: `from spinebench.access import can_view_phase`.
+"""
+
+from .challenges import (
+    can_download_phase_inputs,
+    can_view_phase,
+    phase_labels_public,
+    visible_challenges,
+    visible_phases,
+)
+from .datasets import can_download_dataset
+from .shortcuts import get_visible_phase
+from .submissions import (
+    can_see_case_results,
+    can_see_ground_truth_plots,
+    can_see_phase_ground_truth_plots,
+    can_see_private_details,
+    can_view_submission,
+)
+
+__all__ = [
+    "can_download_dataset",
+    "can_download_phase_inputs",
+    "can_see_case_results",
+    "can_see_ground_truth_plots",
+    "can_see_phase_ground_truth_plots",
+    "can_see_private_details",
+    "can_view_phase",
+    "can_view_submission",
+    "get_visible_phase",
+    "phase_labels_public",
+    "visible_challenges",
+    "visible_phases",
+]

@@ -1,0 +1,47 @@
+"""Submissions: who sees one, its private details, its per-case results and the figures drawn from labels."""
+
+from __future__ import annotations
+
+from spinebench.challenges.models import Phase
+
+from .challenges import can_view_phase, phase_labels_public
+
+
+def can_view_submission(submission, user) -> bool:
+    """The creator and organizers always; anyone when it is on a public leaderboard."""
+    phase = submission.phase
+    if phase.challenge.is_organizer(user):
+        return True
+    if user and user.is_authenticated and submission.creator_id == user.pk:
+        return True
+    evaluation = getattr(submission, "evaluation", None)
+    return (
+        can_view_phase(phase, user) and evaluation is not None and evaluation.published and evaluation.rank is not None
+    )
+
+
+def can_see_private_details(submission, user) -> bool:
+    """Error message, comment and per-case results (when the phase hides them) are for the creator and organizers."""
+    if submission.phase.challenge.is_organizer(user):
+        return True
+    return bool(user and user.is_authenticated and submission.creator_id == user.pk)
+
+
+def can_see_case_results(submission, user) -> bool:
+    return submission.phase.challenge.is_organizer(user) or (
+        submission.phase.show_case_results and can_view_submission(submission, user)
+    )
+
+
+def can_see_ground_truth_plots(submission, user) -> bool:
+    """Figures drawn from the scoring set's labels case by case (Bland-Altman points, the steps of a ROC curve, which
+    read against one's own scores give every case's label): organizers always; anyone else who may see the
+    submission only on a phase whose labels are public. Never for a hidden test set."""
+    return submission.phase.challenge.is_organizer(user) or (
+        phase_labels_public(submission.phase) and can_view_submission(submission, user)
+    )
+
+
+def can_see_phase_ground_truth_plots(phase: Phase, user) -> bool:
+    """The same rule for figures of a whole leaderboard (ROC overlay of the top submissions)."""
+    return phase.challenge.is_organizer(user) or (phase_labels_public(phase) and can_view_phase(phase, user))
