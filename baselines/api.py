@@ -14,7 +14,8 @@
 - ``resolve_device("auto"|"cpu"|"cuda"|...)`` (``baselines.nn.training``, the one device rule of every method):
   "auto" is CUDA when available, else CPU. Method modules train under
   ``torch.autocast`` (mixed precision) on CUDA via ``baselines.nn.training.autocast``.
-- ``build_config(module, preset, overrides)`` (values checked by ``baselines.presets.validate_config``) and ``config_from_dict(cls, data)`` (nested dataclasses rebuilt).
+- ``build_config(module, preset, overrides)`` (values checked by ``baselines.presets.validate_config``) and
+``config_from_dict(cls, data)`` (nested dataclasses rebuilt).
 """
 
 from __future__ import annotations
@@ -151,7 +152,9 @@ def predict(
             checkpoint=stored, data_dir=Path(data_dir), config=config, device=resolve_device(device), progress=progress
         )
     cases = {str(case_id): fallbacks.get(str(case_id), report.METHOD) for case_id in predictions}
-    run = report.assess(task=task_id, method=method, cases=cases, predictions={str(k): v for k, v in predictions.items()})
+    run = report.assess(
+        task=task_id, method=method, cases=cases, predictions={str(k): v for k, v in predictions.items()}
+    )
     path = write_predictions(task_id, predictions, Path(out))
     report.write_report(run, report.report_path(path))
     return path

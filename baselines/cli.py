@@ -31,7 +31,9 @@ def _list(args) -> int:
     tasks = [args.task] if args.task else sorted(METHODS)
     for task_id in tasks:
         if task_id not in METHODS:
-            raise UnknownMethodError(f"no baselines for task {task_id!r}; tasks with baselines: {', '.join(sorted(METHODS))}")
+            raise UnknownMethodError(
+                f"no baselines for task {task_id!r}; tasks with baselines: {', '.join(sorted(METHODS))}"
+            )
         for name, spec in METHODS[task_id].items():
             variant = ", ".join(f"{key}={value}" for key, value in spec.overrides.items())
             print(f"{task_id}\t{name}\t{spec.module}" + (f"\t{variant}" if variant else ""))
@@ -43,14 +45,22 @@ def _preset(args) -> int:
     module = spec.load()
     config = api.build_config(module, args.preset, spec.overrides)
     variant = ", ".join(f"{key}={value!r}" for key, value in spec.overrides.items())
-    print(f"{args.task} {args.method}: preset {args.preset} of {module.__name__}" + (f" with {variant}" if variant else ""))
+    print(
+        f"{args.task} {args.method}: preset {args.preset} of {module.__name__}"
+        + (f" with {variant}" if variant else "")
+    )
     print("\n".join(summarise(config, indent="  ")))
     return 0
 
 
 def _train(args) -> int:
     path = api.train(
-        args.task, args.method, preset=args.preset, data_dir=args.data, out=args.out, device=args.device,
+        args.task,
+        args.method,
+        preset=args.preset,
+        data_dir=args.data,
+        out=args.out,
+        device=args.device,
         progress=not args.quiet,
     )
     print(path)
@@ -59,7 +69,12 @@ def _train(args) -> int:
 
 def _predict(args) -> int:
     path = api.predict(
-        args.task, args.method, checkpoint=args.checkpoint, data_dir=args.data, out=args.out, device=args.device,
+        args.task,
+        args.method,
+        checkpoint=args.checkpoint,
+        data_dir=args.data,
+        out=args.out,
+        device=args.device,
         progress=not args.quiet,
     )
     print(path)
@@ -87,7 +102,10 @@ def add_commands(subparsers) -> None:
     preset.add_argument("method", help="method name (see `baselines list`)")
     preset.add_argument("preset", help="tiny | standard | paper")
     preset.set_defaults(func=_guarded(_preset))
-    for name, command, help_text in (("train", _train, "train a baseline"), ("predict", _predict, "predict with a trained baseline")):
+    for name, command, help_text in (
+        ("train", _train, "train a baseline"),
+        ("predict", _predict, "predict with a trained baseline"),
+    ):
         parser = subparsers.add_parser(name, help=help_text)
         parser.add_argument("task", help="task id, e.g. aasce-cobb")
         parser.add_argument("method", help="method name (see `baselines list`)")
@@ -96,7 +114,9 @@ def add_commands(subparsers) -> None:
         else:
             parser.add_argument("--checkpoint", required=True, help="checkpoint written by `baselines train`")
         parser.add_argument("--data", required=True, help="SpineBench dataset folder")
-        parser.add_argument("--out", required=True, help="checkpoint file (train) or predictions folder / .csv (predict)")
+        parser.add_argument(
+            "--out", required=True, help="checkpoint file (train) or predictions folder / .csv (predict)"
+        )
         parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
         parser.set_defaults(func=_guarded(command))

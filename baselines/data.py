@@ -123,7 +123,9 @@ def read_cases(data_dir, *, ground_truth: bool) -> list[AasceCase]:
         raise AasceDataError(str(error)) from None
     if manifest.task != TASK:
         raise AasceDataError(f"{data_dir / 'dataset.json'}: task is {manifest.task!r}, expected {TASK!r}")
-    cases = [AasceCase(case_id, read_image(case_input_dir(data_dir, case_id) / "image.png")) for case_id in manifest.case_ids]
+    cases = [
+        AasceCase(case_id, read_image(case_input_dir(data_dir, case_id) / "image.png")) for case_id in manifest.case_ids
+    ]
     if not ground_truth:
         return cases
     gt_dir = data_dir / GROUND_TRUTH
@@ -158,7 +160,11 @@ def letterbox(image: np.ndarray, size: tuple[int, int], *, order: int = 1) -> tu
     scale = min(target_h / height, target_w / width)
     new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
     resized = transform.resize(
-        image.astype(np.float32), (new_h, new_w), order=order, anti_aliasing=order > 0 and scale < 1, preserve_range=True
+        image.astype(np.float32),
+        (new_h, new_w),
+        order=order,
+        anti_aliasing=order > 0 and scale < 1,
+        preserve_range=True,
     ).astype(np.float32)
     top, left = (target_h - new_h) // 2, (target_w - new_w) // 2
     out = np.zeros((target_h, target_w), dtype=np.float32)
@@ -234,7 +240,9 @@ def augment(
     matrix[:2, :2] = linear
     matrix[:2, 2] = centre + shift - linear @ centre
     warp = transform.AffineTransform(matrix=matrix)
-    out = transform.warp(image, warp.inverse, order=1, mode="constant", cval=0.0, preserve_range=True).astype(np.float32)
+    out = transform.warp(image, warp.inverse, order=1, mode="constant", cval=0.0, preserve_range=True).astype(
+        np.float32
+    )
     warped_extra = tuple(
         transform.warp(mask, warp.inverse, order=0, mode="constant", cval=0, preserve_range=True).astype(mask.dtype)
         for mask in extra
@@ -286,8 +294,16 @@ class Case:
         x0, y0 = int(np.clip(np.floor(x0), 0, width - 1)), int(np.clip(np.floor(y0), 0, height - 1))
         x1, y1 = int(np.clip(np.ceil(x1), x0 + 1, width)), int(np.clip(np.ceil(y1), y0 + 1, height))
         image, frame = letterbox(enhance(self.raw[y0:y1, x0:x1], self.enhancement, clip_limit=self.clip_limit), size)
-        case = Case(id=self.id, image=image, box=frame, raw=self.raw, enhancement=self.enhancement,
-                    clip_limit=self.clip_limit, origin=(float(x0), float(y0)), angles=self.angles)
+        case = Case(
+            id=self.id,
+            image=image,
+            box=frame,
+            raw=self.raw,
+            enhancement=self.enhancement,
+            clip_limit=self.clip_limit,
+            origin=(float(x0), float(y0)),
+            angles=self.angles,
+        )
         if self.landmarks is not None:
             case.landmarks = case.to_resized(self.to_original(self.landmarks))
         return case
@@ -297,14 +313,26 @@ class Case:
         return int(self.raw.shape[0])
 
 
-def prepare(cases: list[AasceCase], *, size: tuple[int, int], enhancement: str = "none", clip_limit: float = 0.01) -> list[Case]:
+def prepare(
+    cases: list[AasceCase], *, size: tuple[int, int], enhancement: str = "none", clip_limit: float = 0.01
+) -> list[Case]:
     """Enhance each image at its original resolution, then letterbox it to ``size`` (landmarks mapped alike)."""
     prepared = []
     for case in cases:
         image, box = letterbox(enhance(case.image, enhancement, clip_limit=clip_limit), size)
         landmarks = box.to_resized(case.landmarks) if case.landmarks is not None else None
-        prepared.append(Case(id=case.id, image=image, box=box, raw=case.image, enhancement=enhancement,
-                             clip_limit=clip_limit, landmarks=landmarks, angles=case.angles))
+        prepared.append(
+            Case(
+                id=case.id,
+                image=image,
+                box=box,
+                raw=case.image,
+                enhancement=enhancement,
+                clip_limit=clip_limit,
+                landmarks=landmarks,
+                angles=case.angles,
+            )
+        )
     return prepared
 
 

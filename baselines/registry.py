@@ -59,7 +59,9 @@ METHODS: dict[str, dict[str, MethodSpec]] = _collect()
 
 def get_method(task_id: str, method: str) -> MethodSpec:
     if task_id not in METHODS:
-        raise UnknownMethodError(f"no baselines for task {task_id!r}; tasks with baselines: {', '.join(sorted(METHODS))}")
+        raise UnknownMethodError(
+            f"no baselines for task {task_id!r}; tasks with baselines: {', '.join(sorted(METHODS))}"
+        )
     if method not in METHODS[task_id]:
         known = ", ".join(sorted(METHODS[task_id]))
         raise UnknownMethodError(f"task {task_id!r} has no baseline method {method!r}; available: {known}")

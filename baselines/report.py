@@ -14,7 +14,8 @@ is degenerate (a constant, or mostly fallbacks), so that no fallback row poses a
 - ``report_path(predictions_path)`` (the predictions path + ``.report.json``), ``write_report`` and ``read_report``.
 
 How predictions are compared for ``constant``: mappings by key and value, sequences item by item, numbers exactly,
-SimpleITK images and numpy arrays by their voxels (shape, type and a SHA-256 digest of the values); an array, or a mapping of numbers, whose entries all hold one
+SimpleITK images and numpy arrays by their voxels (shape, type and a SHA-256 digest of the values); an array, or a
+mapping of numbers, whose entries all hold one
 value counts as that value whatever its shape or keys, so an empty mask on every volume, or one score for every
 vertebra of every patient, is constant although the volumes' shapes and the vertebrae differ.
 """
@@ -60,11 +61,19 @@ class RunReport:
             missing, unknown = sorted(expected - set(data)), sorted(set(data) - expected)
             raise ValueError(f"run report keys differ: missing {missing or 'none'}, unknown {unknown or 'none'}")
         cases = data["cases"]
-        if not isinstance(cases, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in cases.items()):
+        if not isinstance(cases, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in cases.items()
+        ):
             raise ValueError("run report 'cases' must map case ids to 'method' or a fallback name")
-        return cls(method=str(data["method"]), task=str(data["task"]), cases=dict(cases),
-                   fallback_share=float(data["fallback_share"]), constant=bool(data["constant"]),
-                   degenerate=bool(data["degenerate"]), reason=str(data["reason"]))
+        return cls(
+            method=str(data["method"]),
+            task=str(data["task"]),
+            cases=dict(cases),
+            fallback_share=float(data["fallback_share"]),
+            constant=bool(data["constant"]),
+            degenerate=bool(data["degenerate"]),
+            reason=str(data["reason"]),
+        )
 
     @property
     def fallback_counts(self) -> dict[str, int]:
@@ -142,13 +151,17 @@ def _reason(*, n_cases: int, constant: bool, fallbacks: dict[str, int]) -> str:
         return "The run predicted no cases."
     sentences = []
     if constant:
-        sentences.append(f"Every one of the {n_cases} cases got the same prediction, so the row shows a constant, "
-                         "not the method reading the images.")
+        sentences.append(
+            f"Every one of the {n_cases} cases got the same prediction, so the row shows a constant, "
+            "not the method reading the images."
+        )
     total = sum(fallbacks.values())
     if total * 2 > n_cases:
         used = ", ".join(f"{name} on {count}" for name, count in fallbacks.items())
-        sentences.append(f"The method's own output was replaced by a fallback on {total} of {n_cases} cases "
-                         f"({used}), so the row mostly shows the fallback, not the method.")
+        sentences.append(
+            f"The method's own output was replaced by a fallback on {total} of {n_cases} cases "
+            f"({used}), so the row mostly shows the fallback, not the method."
+        )
     return " ".join(sentences)
 
 
@@ -167,8 +180,15 @@ def assess(*, task: str, method: str, cases: dict[str, str], predictions) -> Run
     constant = n_cases >= 2 and len(forms) == 1
     degenerate = n_cases == 0 or constant or share > 0.5
     reason = _reason(n_cases=n_cases, constant=constant, fallbacks=fallbacks) if degenerate else ""
-    return RunReport(method=method, task=task, cases=dict(sorted(cases.items())), fallback_share=share,
-                     constant=constant, degenerate=degenerate, reason=reason)
+    return RunReport(
+        method=method,
+        task=task,
+        cases=dict(sorted(cases.items())),
+        fallback_share=share,
+        constant=constant,
+        degenerate=degenerate,
+        reason=reason,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ files

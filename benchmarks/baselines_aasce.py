@@ -18,12 +18,14 @@ processes can train different methods at once; ``--reuse`` then predicts with th
 with the stored training times. With ``--training-seeds 0,1,2`` every method is trained once per seed (the config's
 ``seed``: initialisation, sampling and augmentation; the data stay the same) and its row gives the mean ± sample
 standard deviation over the seeds (SMAPE; the other columns are means), the fallback column sums the seeds' test
-cases, and a method degenerate under any seed does not count as beating the mean. For rotated-proposals a second row predicts with the same checkpoint and its corner
+cases, and a method degenerate under any seed does not count as beating the mean. For rotated-proposals a second row
+predicts with the same checkpoint and its corner
 fallback off (``corner_tolerance=inf``: every corner is the corner FCN's), so the table shows what the fallback
 contributes. The fallback column counts the test cases on which the method's own output was
 replaced by a fallback (training mean, zeros, box corners, ...; ``baselines.report``, from the run report
 ``baselines.api.predict`` writes) and marks degenerate runs (constant predictions, or fallbacks on more than half of
-the cases); a degenerate run does not count as beating the training mean. Beside each method the SMAPE its paper reports is shown for orientation only: it was measured on the challenge's
+the cases); a degenerate run does not count as beating the training mean. Beside each method the SMAPE its paper
+reports is shown for orientation only: it was measured on the challenge's
 real radiographs, not on these phantoms. The section sits between ``<!-- aasce:start -->`` and ``<!-- aasce:end -->``;
 the rest of the file is left as it is.
 """
@@ -38,7 +40,7 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -50,8 +52,8 @@ import torch  # noqa: E402
 
 import phantoms  # noqa: E402
 from baselines import api  # noqa: E402
-from baselines.report import RunReport, read_report, report_path  # noqa: E402
 from baselines.registry import METHODS  # noqa: E402
+from baselines.report import RunReport, read_report, report_path  # noqa: E402
 from evaluators.cobb import cobb_angles  # noqa: E402
 from evaluators.formats import write_predictions  # noqa: E402
 from evaluators.tasks import get_task  # noqa: E402
@@ -87,18 +89,35 @@ def reference_rows(train_dir: Path, test_dir: Path, work: Path, rng: np.random.G
     rows = []
     start = time.perf_counter()
     scores = evaluate({c: {"angles": [float(a) for a in mean]} for c in case_ids}, test_dir, work, "training-mean")
-    rows.append({"method": "reference: training mean", **scores, "train_s": None,
-                 "predict_s": time.perf_counter() - start, "paper": None, "note": f"PT/MT/TL = {np.round(mean, 2).tolist()}"})
+    rows.append(
+        {
+            "method": "reference: training mean",
+            **scores,
+            "train_s": None,
+            "predict_s": time.perf_counter() - start,
+            "paper": None,
+            "note": f"PT/MT/TL = {np.round(mean, 2).tolist()}",
+        }
+    )
     noisy = {}
     start = time.perf_counter()
     for _, row in landmarks.iterrows():
-        points = np.column_stack([row[[f"x{i}" for i in range(1, 69)]].to_numpy(float),
-                                  row[[f"y{i}" for i in range(1, 69)]].to_numpy(float)])
+        points = np.column_stack(
+            [row[[f"x{i}" for i in range(1, 69)]].to_numpy(float), row[[f"y{i}" for i in range(1, 69)]].to_numpy(float)]
+        )
         points = points + rng.normal(0.0, 2.0, points.shape)
         noisy[row["case_id"]] = {"angles": [float(a) for a in cobb_angles(points, float(row["image_height"]))]}
     scores = evaluate(noisy, test_dir, work, "landmarks-noise")
-    rows.append({"method": "reference: GT landmarks + 2 px noise", **scores, "train_s": None,
-                 "predict_s": time.perf_counter() - start, "paper": None, "note": "official angle rules"})
+    rows.append(
+        {
+            "method": "reference: GT landmarks + 2 px noise",
+            **scores,
+            "train_s": None,
+            "predict_s": time.perf_counter() - start,
+            "paper": None,
+            "note": "official angle rules",
+        }
+    )
     return rows
 
 
@@ -113,8 +132,18 @@ def _dataset(out: Path, *, cases: int, seed: int, domain: str, small: bool, reus
     return Path(phantoms.generate(TASK, out=out, cases=cases, seed=seed, domain=domain, small=small))
 
 
-def run_method(method: str, *, preset: str, train_dir: Path, test_dir: Path, work: Path, device: str,
-               reuse: bool = False, train_only: bool = False, training_seed: int | None = None) -> dict:
+def run_method(
+    method: str,
+    *,
+    preset: str,
+    train_dir: Path,
+    test_dir: Path,
+    work: Path,
+    device: str,
+    reuse: bool = False,
+    train_only: bool = False,
+    training_seed: int | None = None,
+) -> dict:
     name = method if training_seed is None else f"{method}-seed{training_seed}"
     checkpoint, timing = work / f"{name}.pt", work / f"{name}.train.json"
     if reuse and checkpoint.is_file() and timing.is_file():
@@ -124,20 +153,37 @@ def run_method(method: str, *, preset: str, train_dir: Path, test_dir: Path, wor
         train_s = float(stored["train_s"])
     else:
         start = time.perf_counter()
-        api.train(TASK, method, preset=preset, data_dir=train_dir, out=checkpoint, device=device, progress=True,
-                  overrides=None if training_seed is None else {"seed": training_seed})
+        api.train(
+            TASK,
+            method,
+            preset=preset,
+            data_dir=train_dir,
+            out=checkpoint,
+            device=device,
+            progress=True,
+            overrides=None if training_seed is None else {"seed": training_seed},
+        )
         train_s = time.perf_counter() - start
         timing.write_text(json.dumps({"train_s": train_s, "preset": preset}), encoding="utf-8")
     if train_only:
         return {"method": method, "train_s": train_s}
     start = time.perf_counter()
-    path = api.predict(TASK, method, checkpoint=checkpoint, data_dir=test_dir, out=work / f"{name}.csv",
-                       device=device, progress=True)
+    path = api.predict(
+        TASK, method, checkpoint=checkpoint, data_dir=test_dir, out=work / f"{name}.csv", device=device, progress=True
+    )
     predict_s = time.perf_counter() - start
     scores = get_task(TASK).evaluate(predictions=path, ground_truth=test_dir)["aggregates"]
     paper = PAPER_SMAPE.get(method)
-    return {"method": method, **{key: scores.get(key) for key in METRICS}, "train_s": train_s, "predict_s": predict_s,
-            "paper": paper, "note": "", "report": read_report(report_path(path)), "checkpoint": checkpoint}
+    return {
+        "method": method,
+        **{key: scores.get(key) for key in METRICS},
+        "train_s": train_s,
+        "predict_s": predict_s,
+        "paper": paper,
+        "note": "",
+        "report": read_report(report_path(path)),
+        "checkpoint": checkpoint,
+    }
 
 
 def combine_seeds(rows: list[dict], seeds: list[int]) -> dict:
@@ -163,13 +209,27 @@ def without_corner_fallback(checkpoint: Path, *, test_dir: Path, work: Path, dev
     variant = Path(checkpoint).with_name(Path(checkpoint).stem + "-no-corner-fallback.pt")
     torch.save(stored, variant)
     start = time.perf_counter()
-    path = api.predict(TASK, "rotated-proposals", checkpoint=variant, data_dir=test_dir,
-                       out=variant.with_suffix(".csv"), device=device, progress=True)
+    path = api.predict(
+        TASK,
+        "rotated-proposals",
+        checkpoint=variant,
+        data_dir=test_dir,
+        out=variant.with_suffix(".csv"),
+        device=device,
+        progress=True,
+    )
     predict_s = time.perf_counter() - start
     scores = get_task(TASK).evaluate(predictions=path, ground_truth=test_dir)["aggregates"]
-    return {"method": "rotated-proposals, corner fallback off", **{key: scores.get(key) for key in METRICS},
-            "train_s": train_s, "predict_s": predict_s, "paper": None, "note": "same checkpoint, corner_tolerance=inf",
-            "report": read_report(report_path(path)), "variant": True}
+    return {
+        "method": "rotated-proposals, corner fallback off",
+        **{key: scores.get(key) for key in METRICS},
+        "train_s": train_s,
+        "predict_s": predict_s,
+        "paper": None,
+        "note": "same checkpoint, corner_tolerance=inf",
+        "report": read_report(report_path(path)),
+        "variant": True,
+    }
 
 
 def fallback_cell(run: RunReport | None, runs: list[RunReport] | None = None) -> str:
@@ -199,14 +259,17 @@ def _fmt(value, digits: int = 2) -> str:
 
 def render(rows: list[dict], *, args, n_train: int, n_test: int, device: str, total_s: float) -> str:
     mean_smape = next(r["smape"] for r in rows if r["method"] == "reference: training mean")
-    timing = (f"the methods were trained by separate `--train-only` processes (their training times are stored with "
-              f"the checkpoints) and this `--reuse` run predicted and scored in {total_s / 60:.1f} min."
-              if args.reuse else f"whole run {total_s / 60:.1f} min.")
+    timing = (
+        f"the methods were trained by separate `--train-only` processes (their training times are stored with "
+        f"the checkpoints) and this `--reuse` run predicted and scored in {total_s / 60:.1f} min."
+        if args.reuse
+        else f"whole run {total_s / 60:.1f} min."
+    )
     lines = [
         START,
         "## AASCE 2019 Cobb-angle baselines (task `aasce-cobb`)",
         "",
-        f"Generated by `benchmarks/baselines_aasce.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: preset "
+        f"Generated by `benchmarks/baselines_aasce.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: preset "
         f"`{args.preset}`, {n_train} training phantoms (seed {args.seed}, domain train) and {n_test} test phantoms "
         f"(seed {args.seed + 1}, domain test: wider field of view, other exposure), device `{device}`, "
         f"{torch.get_num_threads()} torch thread(s), {'reduced-size' if args.small else 'full-size'} training images "
@@ -216,16 +279,21 @@ def render(rows: list[dict], *, args, n_train: int, n_test: int, device: str, to
         "",
         "SMAPE (%, lower is better) and mean absolute error per angle (degrees) on the phantom test set. "
         "\"vs mean\" is the method's SMAPE divided by the training-mean row's (below 1 = better than predicting the "
-        "training mean). \"fallback\" counts the test cases where the method's own output was replaced by a fallback "
+        'training mean). "fallback" counts the test cases where the method\'s own output was replaced by a fallback '
         "(by name), and marks a run **degenerate** when its predictions are constant or more than half are fallbacks "
         "(`baselines.report`). "
-        + (f"Each method was trained with seeds {getattr(args, 'training_seeds', '')}: SMAPE is the mean ± sample "
-           "standard deviation over those runs, the other columns are means and the fallback column sums their test "
-           "cases. " if getattr(args, "training_seeds", "") else "")
+        + (
+            f"Each method was trained with seeds {getattr(args, 'training_seeds', '')}: SMAPE is the mean ± sample "
+            "standard deviation over those runs, the other columns are means and the fallback column sums their test "
+            "cases. "
+            if getattr(args, "training_seeds", "")
+            else ""
+        )
         + "The paper column is the SMAPE each paper reports on the challenge's real radiographs "
         "(paper, different data): for orientation only, not comparable with the phantom numbers.",
         "",
-        "| method | SMAPE | vs mean | MAE PT | MAE MT | MAE TL | fallback | train s | predict s | paper SMAPE (paper, different data) |",
+        "| method | SMAPE | vs mean | MAE PT | MAE MT | MAE TL | fallback | train s | predict s "
+        "| paper SMAPE (paper, different data) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
     ]
     for row in rows:
@@ -237,17 +305,22 @@ def render(rows: list[dict], *, args, n_train: int, n_test: int, device: str, to
         smape = _fmt(row["smape"]) + (f" ± {_fmt(row['smape_sd'])}" if row.get("smape_sd") is not None else "")
         lines.append(
             f"| {row['method']} | {smape} | {_fmt(ratio)} | {_fmt(row['mae_pt'])} | {_fmt(row['mae_mt'])} "
-            f"| {_fmt(row['mae_tl'])} | {fallback_cell(row.get('report'), row.get('reports'))} | {_fmt(row['train_s'], 0)} "
+            f"| {_fmt(row['mae_tl'])} | {fallback_cell(row.get('report'), row.get('reports'))} "
+            f"| {_fmt(row['train_s'], 0)} "
             f"| {_fmt(row['predict_s'], 1)} | {paper} |"
         )
-    methods = [r for r in rows
-               if not r["method"].startswith("reference") and not r.get("error") and not r.get("variant")]
-    beaten = [r["method"] for r in methods
-              if r["smape"] is not None and r["smape"] < mean_smape and not _degenerate(r)]
+    methods = [
+        r for r in rows if not r["method"].startswith("reference") and not r.get("error") and not r.get("variant")
+    ]
+    beaten = [r["method"] for r in methods if r["smape"] is not None and r["smape"] < mean_smape and not _degenerate(r)]
     lines += [
         "",
         f"{len(beaten)} of {len(methods)} methods that ran beat the training-mean row without being degenerate"
-        + (f" (not: {', '.join(sorted(set(r['method'] for r in methods) - set(beaten)))})." if len(beaten) < len(methods) else "."),
+        + (
+            f" (not: {', '.join(sorted(set(r['method'] for r in methods) - set(beaten)))})."
+            if len(beaten) < len(methods)
+            else "."
+        ),
         END,
     ]
     return "\n".join(lines) + "\n"
@@ -272,21 +345,36 @@ def main(argv=None) -> int:
     parser.add_argument("--train-cases", type=int, default=120)
     parser.add_argument("--test-cases", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--full-size-train", dest="small", action="store_false",
-                        help="full-size training phantoms (default: reduced-size; the test set is always full-size so "
-                             "the 2 px landmark noise is in the challenge's pixel units)")
+    parser.add_argument(
+        "--full-size-train",
+        dest="small",
+        action="store_false",
+        help="full-size training phantoms (default: reduced-size; the test set is always full-size so "
+        "the 2 px landmark noise is in the challenge's pixel units)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work", type=Path, default=None, help="folder for datasets and checkpoints (default: temp)")
-    parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parents[1] / "baselines" / "RESULTS.md")
+    parser.add_argument(
+        "--results", type=Path, default=Path(__file__).resolve().parents[1] / "baselines" / "RESULTS.md"
+    )
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing RESULTS.md")
-    parser.add_argument("--reuse", action="store_true",
-                        help="reuse a method's checkpoint and training time already in --work (trained with the same "
-                             "preset on the same data) instead of training again")
-    parser.add_argument("--training-seeds", default="",
-                        help="comma-separated training seeds: each method trained once per seed, rows show mean ± sd "
-                             "(default: one run with the preset's seed)")
-    parser.add_argument("--train-only", action="store_true",
-                        help="train the methods into --work and stop (a later --reuse run predicts and writes the table)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse a method's checkpoint and training time already in --work (trained with the same "
+        "preset on the same data) instead of training again",
+    )
+    parser.add_argument(
+        "--training-seeds",
+        default="",
+        help="comma-separated training seeds: each method trained once per seed, rows show mean ± sd "
+        "(default: one run with the preset's seed)",
+    )
+    parser.add_argument(
+        "--train-only",
+        action="store_true",
+        help="train the methods into --work and stop (a later --reuse run predicts and writes the table)",
+    )
     args = parser.parse_args(argv)
     if (args.reuse or args.train_only) and args.work is None:
         parser.error("--reuse and --train-only need --work")
@@ -299,10 +387,22 @@ def main(argv=None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="aasce-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    train_dir = _dataset(work / "train", cases=args.train_cases, seed=args.seed, domain="train", small=args.small,
-                         reuse=args.reuse or args.train_only)
-    test_dir = _dataset(work / "test", cases=args.test_cases, seed=args.seed + 1, domain="test", small=False,
-                        reuse=args.reuse or args.train_only)
+    train_dir = _dataset(
+        work / "train",
+        cases=args.train_cases,
+        seed=args.seed,
+        domain="train",
+        small=args.small,
+        reuse=args.reuse or args.train_only,
+    )
+    test_dir = _dataset(
+        work / "test",
+        cases=args.test_cases,
+        seed=args.seed + 1,
+        domain="test",
+        small=False,
+        reuse=args.reuse or args.train_only,
+    )
     rows = reference_rows(Path(train_dir), Path(test_dir), work, np.random.default_rng(args.seed))
     seeds = [int(s) for s in args.training_seeds.split(",") if s.strip()]
     for method in methods:
@@ -310,23 +410,41 @@ def main(argv=None) -> int:
         runs, variants = [], []
         for seed in seeds or [None]:
             try:
-                row = run_method(method, preset=args.preset, train_dir=Path(train_dir), test_dir=Path(test_dir),
-                                 work=work, device=device, reuse=args.reuse, train_only=args.train_only,
-                                 training_seed=seed)
+                row = run_method(
+                    method,
+                    preset=args.preset,
+                    train_dir=Path(train_dir),
+                    test_dir=Path(test_dir),
+                    work=work,
+                    device=device,
+                    reuse=args.reuse,
+                    train_only=args.train_only,
+                    training_seed=seed,
+                )
             except Exception as error:  # one failing method must not hide the others' results
                 traceback.print_exc()
-                row = {"method": method, "error": f"{type(error).__name__}: {str(error)[:120]}"
-                       + ("" if seed is None else f" (training seed {seed})")}
+                row = {
+                    "method": method,
+                    "error": f"{type(error).__name__}: {str(error)[:120]}"
+                    + ("" if seed is None else f" (training seed {seed})"),
+                }
             print(row, flush=True)
             runs.append(row)
             if method == "rotated-proposals" and not args.train_only and not row.get("error"):
                 try:
-                    variants.append(without_corner_fallback(row["checkpoint"], test_dir=Path(test_dir), work=work,
-                                                            device=device, train_s=row["train_s"]))
+                    variants.append(
+                        without_corner_fallback(
+                            row["checkpoint"], test_dir=Path(test_dir), work=work, device=device, train_s=row["train_s"]
+                        )
+                    )
                 except Exception as error:  # the variant row must not hide the others either
                     traceback.print_exc()
-                    variants.append({"method": "rotated-proposals, corner fallback off",
-                                     "error": f"{type(error).__name__}: {str(error)[:120]}"})
+                    variants.append(
+                        {
+                            "method": "rotated-proposals, corner fallback off",
+                            "error": f"{type(error).__name__}: {str(error)[:120]}",
+                        }
+                    )
         if args.train_only:
             continue
         for group in (runs, variants):
@@ -338,8 +456,14 @@ def main(argv=None) -> int:
     if args.train_only:
         print(f"trained {', '.join(methods)} into {work}")
         return 0
-    section = render(rows, args=args, n_train=args.train_cases, n_test=args.test_cases, device=device,
-                     total_s=time.perf_counter() - began)
+    section = render(
+        rows,
+        args=args,
+        n_train=args.train_cases,
+        n_test=args.test_cases,
+        device=device,
+        total_s=time.perf_counter() - began,
+    )
     if args.no_write:
         print(section)
     else:

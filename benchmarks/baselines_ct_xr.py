@@ -71,8 +71,8 @@ def throughput(*, device: str, seconds: float) -> str:
     import torch
 
     from baselines.metastatic import unet3d
-    from baselines.nn.volumes import soft_dice_loss
     from baselines.nn.training import GradScalerStep, autocast
+    from baselines.nn.volumes import soft_dice_loss
 
     config = unet3d.PRESETS["paper"]
     target = torch.device(device)
@@ -109,17 +109,19 @@ def throughput(*, device: str, seconds: float) -> str:
     net.eval()
     inference = timed(infer_step)
     name = torch.cuda.get_device_name(target) if target.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    return "\n".join([
-        "### Throughput: metastatic 3D U-Net, `paper` preset",
-        "",
-        f"Device: {name}. 6-level 3D U-Net, 32 base filters ({sum(p.numel() for p in net.parameters()):,} "
-        f"parameters), 128×128×64 volumes, batch {config.batch_size}; random inputs, {seconds:.0f} s per phase "
-        f"after 3 warm-up steps. The paper reports about 0.4 s per prediction on a Titan Xp (2.5 volumes/s).",
-        "",
-        f"| Phase | Volumes per second |\n| --- | --- |\n| training (forward + backward + Adam) | "
-        f"{training:.1f} |\n| inference | {inference:.1f} |",
-        "",
-    ])
+    return "\n".join(
+        [
+            "### Throughput: metastatic 3D U-Net, `paper` preset",
+            "",
+            f"Device: {name}. 6-level 3D U-Net, 32 base filters ({sum(p.numel() for p in net.parameters()):,} "
+            f"parameters), 128×128×64 volumes, batch {config.batch_size}; random inputs, {seconds:.0f} s per phase "
+            f"after 3 warm-up steps. The paper reports about 0.4 s per prediction on a Titan Xp (2.5 volumes/s).",
+            "",
+            f"| Phase | Volumes per second |\n| --- | --- |\n| training (forward + backward + Adam) | "
+            f"{training:.1f} |\n| inference | {inference:.1f} |",
+            "",
+        ]
+    )
 
 
 def available(name: str) -> bool:
@@ -130,18 +132,34 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="standard", choices=("tiny", "standard", "paper"))
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"comma-separated sections out of {', '.join(SECTIONS)} (none: only --spread/--throughput)")
-    parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "spinebench-ctxr",
-                        help="where the generated datasets and checkpoints go (reused when present)")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections out of {', '.join(SECTIONS)} (none: only --spread/--throughput)",
+    )
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=Path(os.environ.get("TMPDIR", "/tmp")) / "spinebench-ctxr",
+        help="where the generated datasets and checkpoints go (reused when present)",
+    )
     parser.add_argument("--results", type=Path, default=ROOT / "baselines" / "RESULTS.md")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--no-write", action="store_true", help="print the sections without touching RESULTS.md")
-    parser.add_argument("--spread", default="", metavar="TASK:METHOD",
-                        help="also train this one method with each of --spread-seeds and report the spread")
+    parser.add_argument(
+        "--spread",
+        default="",
+        metavar="TASK:METHOD",
+        help="also train this one method with each of --spread-seeds and report the spread",
+    )
     parser.add_argument("--spread-seeds", default="0,1,2", help="training seeds for --spread")
-    parser.add_argument("--throughput", type=float, default=0.0, metavar="SECONDS",
-                        help="also time the paper-preset metastatic U-Net for SECONDS per phase (0: skip)")
+    parser.add_argument(
+        "--throughput",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also time the paper-preset metastatic U-Net for SECONDS per phase (0: skip)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -161,8 +179,14 @@ def main(argv=None) -> int:
             parser.error("--spread takes TASK:METHOD, e.g. metastatic-body-ct:unet3d-str")
         seeds = tuple(int(s) for s in args.spread_seeds.split(",") if s.strip())
         spread = importlib.import_module("ctxr_spread")
-        jobs.append(("spread", lambda: spread.run(data_root=args.data_root, device=device, preset=args.preset,
-                                                  task=task, method=method, seeds=seeds)))
+        jobs.append(
+            (
+                "spread",
+                lambda: spread.run(
+                    data_root=args.data_root, device=device, preset=args.preset, task=task, method=method, seeds=seeds
+                ),
+            )
+        )
     if args.throughput > 0:
         jobs.append(("throughput", lambda: throughput(device=device, seconds=args.throughput)))
     failed: list[str] = []
@@ -174,8 +198,9 @@ def main(argv=None) -> int:
         print(f"[ctxr] {name}: preset {args.preset} on {device} ...", file=sys.stderr, flush=True)
         try:
             if job is None:
-                text = importlib.import_module(f"ctxr_{name}").run(data_root=args.data_root, device=device,
-                                                                   preset=args.preset)
+                text = importlib.import_module(f"ctxr_{name}").run(
+                    data_root=args.data_root, device=device, preset=args.preset
+                )
             else:
                 text = job()
         except Exception:  # one broken section must not lose the others; RESULTS.md keeps its previous text

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ctxr_common import dataset, fallback_cell, fmt, score_predictions, table, train_all
 
 from baselines import references
-from ctxr_common import dataset, fallback_cell, fmt, score_predictions, table, train_all
 
 TASK = "vertebra-labelling-xr"
 CASES = {"tiny": (4, 2), "standard": (40, 12), "paper": (200, 44)}

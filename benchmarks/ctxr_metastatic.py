@@ -12,9 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from ctxr_common import (
+    dataset,
+    fallback_cell,
+    fmt_pm,
+    group_stats,
+    members_by_group,
+    score_predictions,
+    table,
+    train_all,
+)
 
 from baselines import references
-from ctxr_common import dataset, fallback_cell, fmt_pm, group_stats, members_by_group, score_predictions, table, train_all
 
 TASK = "metastatic-body-ct"
 GROUPS = ("given", "translated", "resampled", "translated+resampled")

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from ctxr_common import dataset, fallback_cell, fmt, table, train_and_score
 
 #: task -> (section module, data folder, training data seed, test data seed), as the sections generate them

@@ -18,7 +18,8 @@ seconds, cases/s, peak GPU memory of training and of prediction (``torch.cuda.ma
 run report's fallback share (``baselines.report``). A method that fails is recorded with its error and the others
 still run; one that runs past ``--method-timeout`` seconds (phantom generation included) is stopped and recorded as
 timed out, and once ``--budget`` seconds have passed the remaining methods are recorded as skipped, so the script
-ends inside the device time it was given. The table goes to stdout, everything to ``--out`` (JSON), written after every method so a run cut short
+ends inside the device time it was given. The table goes to stdout, everything to ``--out`` (JSON), written after
+every method so a run cut short
 keeps what it measured.
 
 Training seeds every generator and turns on torch's deterministic algorithms and cuDNN's deterministic mode
@@ -101,8 +102,12 @@ def caps(method: str, *, steps: int, train_cases: int) -> dict:
         "scg-net": {"seg_epochs": 2 * epochs, "reg_epochs": 2 * epochs},
         "multi-task": {"epochs": 2 * epochs},
         "dual-pathway-3d": {"epochs": 1, "segments_per_epoch": steps * 10},
-        "conditioned-vae": {"recon_epochs": max(2, steps // 3), "kl_epochs": max(2, steps // 3),
-                            "classifier_epochs": max(2, steps // 3), "kl_anneal_epochs": 1},
+        "conditioned-vae": {
+            "recon_epochs": max(2, steps // 3),
+            "kl_epochs": max(2, steps // 3),
+            "classifier_epochs": max(2, steps // 3),
+            "kl_anneal_epochs": 1,
+        },
         "unet3d-str": {"epochs": max(2, math.ceil(steps / CASES["metastatic-body-ct"][0]))},
         "unet-residual-corrector": {"epochs": 0, "iterations": steps},
         "semi-cgan": {"iterations": steps},
@@ -112,15 +117,18 @@ def caps(method: str, *, steps: int, train_cases: int) -> dict:
 def generate(task: str, root: Path, *, workers: int) -> tuple[Path, Path]:
     n_train, n_test = CASES[task]
     folder = root / task
-    train = phantoms.generate(task, out=folder / "train", cases=n_train, seed=1, small=True, progress=False,
-                              workers=workers)
-    test = phantoms.generate(task, out=folder / "test", cases=n_test, seed=2, domain="test", small=True,
-                             progress=False, workers=workers)
+    train = phantoms.generate(
+        task, out=folder / "train", cases=n_train, seed=1, small=True, progress=False, workers=workers
+    )
+    test = phantoms.generate(
+        task, out=folder / "test", cases=n_test, seed=2, domain="test", small=True, progress=False, workers=workers
+    )
     return Path(train), Path(test)
 
 
 def _flat_losses(checkpoint: Path) -> list[float]:
     """The checkpoint's loss history as one list of finite floats (a tensor, or nested lists, flattened in order)."""
+
     def flatten(value):
         if torch.is_tensor(value):
             value = value.tolist()
@@ -143,14 +151,23 @@ def _reset_peak(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def check_method(method: str, *, task: str, preset: str, steps: int, data: tuple[Path, Path], work: Path,
-                 device: torch.device) -> dict:
+def check_method(
+    method: str, *, task: str, preset: str, steps: int, data: tuple[Path, Path], work: Path, device: torch.device
+) -> dict:
     train_dir, test_dir = data
     overrides = caps(method, steps=steps, train_cases=CASES[task][0]) if preset == "paper" else {}
     _reset_peak(device)
     start = time.perf_counter()
-    checkpoint = api.train(task, method, preset=preset, data_dir=train_dir, out=work / f"{method}.pt", device=device,
-                           progress=False, overrides=overrides)
+    checkpoint = api.train(
+        task,
+        method,
+        preset=preset,
+        data_dir=train_dir,
+        out=work / f"{method}.pt",
+        device=device,
+        progress=False,
+        overrides=overrides,
+    )
     train_s = time.perf_counter() - start
     train_peak = _peak_gib(device)
     losses = _flat_losses(checkpoint)
@@ -158,22 +175,31 @@ def check_method(method: str, *, task: str, preset: str, steps: int, data: tuple
     _reset_peak(device)
     start = time.perf_counter()
     out = work / f"{method}-predictions{'.csv' if task == 'aasce-cobb' else ''}"
-    predictions = api.predict(task, method, checkpoint=checkpoint, data_dir=test_dir, out=out, device=device,
-                              progress=False)
+    predictions = api.predict(
+        task, method, checkpoint=checkpoint, data_dir=test_dir, out=out, device=device, progress=False
+    )
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     predict_s = time.perf_counter() - start
     report = read_report(report_path(predictions))
     return {
-        "method": method, "task": task, "preset": preset, "overrides": {k: list(v) if isinstance(v, tuple) else v
-                                                                         for k, v in overrides.items()},
-        "steps_recorded": len(losses), "loss_first": losses[0] if losses else None,
+        "method": method,
+        "task": task,
+        "preset": preset,
+        "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+        "steps_recorded": len(losses),
+        "loss_first": losses[0] if losses else None,
         "loss_last": losses[-1] if losses else None,
         "falls": bool(losses) and float(np.mean(losses[-window:])) < float(np.mean(losses[:window])),
-        "train_s": train_s, "predict_s": predict_s, "test_cases": len(report.cases),
+        "train_s": train_s,
+        "predict_s": predict_s,
+        "test_cases": len(report.cases),
         "cases_per_s": len(report.cases) / predict_s if predict_s > 0 else None,
-        "train_peak_gib": train_peak, "predict_peak_gib": _peak_gib(device),
-        "fallback_share": report.fallback_share, "degenerate": report.degenerate, "error": None,
+        "train_peak_gib": train_peak,
+        "predict_peak_gib": _peak_gib(device),
+        "fallback_share": report.fallback_share,
+        "degenerate": report.degenerate,
+        "error": None,
     }
 
 
@@ -209,28 +235,55 @@ def _fmt(value, digits: int = 2) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    header = ["method", "loss first", "loss last", "falls", "train s", "predict s", "cases/s", "train GiB",
-              "predict GiB", "fallback"]
+    header = [
+        "method",
+        "loss first",
+        "loss last",
+        "falls",
+        "train s",
+        "predict s",
+        "cases/s",
+        "train GiB",
+        "predict GiB",
+        "fallback",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     for row in rows:
         if row.get("error"):
             lines.append(f"| {row['method']} | failed: {row['error']} |" + " |" * (len(header) - 2))
             continue
-        lines.append("| " + " | ".join([
-            row["method"], _fmt(row["loss_first"], 4), _fmt(row["loss_last"], 4), _fmt(row["falls"]),
-            _fmt(row["train_s"], 1), _fmt(row["predict_s"], 1), _fmt(row["cases_per_s"], 2),
-            _fmt(row["train_peak_gib"]), _fmt(row["predict_peak_gib"]), _fmt(row["fallback_share"]),
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["method"],
+                    _fmt(row["loss_first"], 4),
+                    _fmt(row["loss_last"], 4),
+                    _fmt(row["falls"]),
+                    _fmt(row["train_s"], 1),
+                    _fmt(row["predict_s"], 1),
+                    _fmt(row["cases_per_s"], 2),
+                    _fmt(row["train_peak_gib"]),
+                    _fmt(row["predict_peak_gib"]),
+                    _fmt(row["fallback_share"]),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def environment(device: torch.device) -> dict:
-    info = {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
-            "machine": platform.machine(), "cpu_count": os.cpu_count()}
+    info = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
     if device.type == "cuda":
         properties = torch.cuda.get_device_properties(device)
-        info |= {"gpu": properties.name, "gpu_memory_gib": properties.total_memory / 2**30,
-                 "cuda": torch.version.cuda}
+        info |= {"gpu": properties.name, "gpu_memory_gib": properties.total_memory / 2**30, "cuda": torch.version.cuda}
     return info
 
 
@@ -240,14 +293,25 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, from: " + ", ".join(METHODS))
     parser.add_argument("--steps", type=int, default=20, help="optimiser steps per training stage (paper preset)")
-    parser.add_argument("--tiny", action="store_true", help="the tiny preset instead of paper (tests the script on CPU)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="the tiny preset instead of paper (tests the script on CPU)"
+    )
     parser.add_argument("--work", type=Path, default=None, help="folder for phantoms and checkpoints (default: temp)")
-    parser.add_argument("--method-timeout", type=float, default=150.0,
-                        help="seconds one method may take, data generation included (0: no limit)")
-    parser.add_argument("--budget", type=float, default=420.0,
-                        help="seconds after which the remaining methods are skipped (0: no limit)")
-    parser.add_argument("--workers", type=int, default=max(1, min(8, (os.cpu_count() or 2) // 2)),
-                        help="processes generating phantoms")
+    parser.add_argument(
+        "--method-timeout",
+        type=float,
+        default=150.0,
+        help="seconds one method may take, data generation included (0: no limit)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=420.0,
+        help="seconds after which the remaining methods are skipped (0: no limit)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=max(1, min(8, (os.cpu_count() or 2) // 2)), help="processes generating phantoms"
+    )
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
@@ -257,8 +321,7 @@ def main(argv=None) -> int:
     preset = "tiny" if args.tiny else "paper"
     work = args.work or Path(tempfile.mkdtemp(prefix="gpu-check-"))
     work.mkdir(parents=True, exist_ok=True)
-    result = {"environment": environment(device), "preset": preset, "steps": args.steps, "rows": [],
-              "generation_s": {}}
+    result = {"environment": environment(device), "preset": preset, "steps": args.steps, "rows": [], "generation_s": {}}
     began = time.perf_counter()
     datasets: dict[str, tuple[Path, Path]] = {}
     for method in methods:
@@ -272,8 +335,15 @@ def main(argv=None) -> int:
                     start = time.perf_counter()
                     datasets[task] = generate(task, work / "data", workers=args.workers)
                     result["generation_s"][task] = time.perf_counter() - start
-                row = check_method(method, task=task, preset=preset, steps=args.steps, data=datasets[task],
-                                   work=work / "runs", device=device)
+                row = check_method(
+                    method,
+                    task=task,
+                    preset=preset,
+                    steps=args.steps,
+                    data=datasets[task],
+                    work=work / "runs",
+                    device=device,
+                )
         except Exception as error:  # one failing method must not stop the others
             if not isinstance(error, MethodTimeout):
                 traceback.print_exc()

@@ -32,10 +32,23 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-KINDS = ("leaderboard page", "leaderboard JSON", "API leaderboard", "phase submit page", "submission POST", "static file")
+KINDS = (
+    "leaderboard page",
+    "leaderboard JSON",
+    "API leaderboard",
+    "phase submit page",
+    "submission POST",
+    "static file",
+)
 #: Share of each client's requests by kind (the static file is the reference: as often as the leaderboard page).
-WEIGHTS = {"leaderboard page": 0.25, "leaderboard JSON": 0.15, "API leaderboard": 0.1, "phase submit page": 0.2,
-           "submission POST": 0.05, "static file": 0.25}
+WEIGHTS = {
+    "leaderboard page": 0.25,
+    "leaderboard JSON": 0.15,
+    "API leaderboard": 0.1,
+    "phase submit page": 0.2,
+    "submission POST": 0.05,
+    "static file": 0.25,
+}
 STATIC_PATH = "/static/admin/css/base.css"
 REQUEST_TIMEOUT_S = 30
 
@@ -46,8 +59,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--think", type=float, default=1.0, help="mean think time between requests, s (default 1)")
     parser.add_argument("--duration", type=float, default=60.0, help="length of the measured run, s (default 60)")
     parser.add_argument("--submissions", type=int, default=1000, help="submissions on the phase (default 1000)")
-    parser.add_argument("--participants", type=int, default=1000,
-                        help="participants they come from (default 1000: one entry each, the longest leaderboard)")
+    parser.add_argument(
+        "--participants",
+        type=int,
+        default=1000,
+        help="participants they come from (default 1000: one entry each, the longest leaderboard)",
+    )
     parser.add_argument("--cases", type=int, default=100, help="test cases of the phase (default 100)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")
@@ -62,11 +79,17 @@ def parse_args() -> argparse.Namespace:
 
 def environment(var_dir: Path) -> dict:
     env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "spinebench.settings.local", "DEBUG": "false", "SPINEBENCH_VAR_DIR": str(var_dir),
-        "PYTHONPATH": os.pathsep.join([str(REPO / "platform"), str(REPO)]), "LOG_LEVEL": "WARNING",
-        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "spinebench.settings.local",
+            "DEBUG": "false",
+            "SPINEBENCH_VAR_DIR": str(var_dir),
+            "PYTHONPATH": os.pathsep.join([str(REPO / "platform"), str(REPO)]),
+            "LOG_LEVEL": "WARNING",
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+        }
+    )
     return env
 
 
@@ -84,6 +107,9 @@ def populate(args, var_dir: Path) -> dict:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import transaction
+
+    from evaluators import scoring
+    from evaluators.layout import CaseEntry, Manifest, write_manifest
     from spinebench.challenges.models import Challenge, Phase, Registration
     from spinebench.datasets.services import register_dataset
     from spinebench.leaderboards import snapshot_statistics
@@ -91,9 +117,6 @@ def populate(args, var_dir: Path) -> dict:
     from spinebench.leaderboards.services import rerank_phase
     from spinebench.submissions.models import Evaluation, Submission
     from spinebench.submissions.status import Status
-
-    from evaluators import scoring
-    from evaluators.layout import CaseEntry, Manifest, write_manifest
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
@@ -104,14 +127,25 @@ def populate(args, var_dir: Path) -> dict:
     truth = {case: {"angles": rng.uniform([5, 10, 5], [40, 60, 40])} for case in cases}
     folder = Path(os.environ["SPINEBENCH_VAR_DIR"]) / "datasets" / slug / "test"
     (folder / "ground_truth").mkdir(parents=True)
-    lines = ["case_id,pt,mt,tl"] + [f"{c},{a[0]:.3f},{a[1]:.3f},{a[2]:.3f}" for c, t in truth.items() for a in [t["angles"]]]
+    lines = ["case_id,pt,mt,tl"] + [
+        f"{c},{a[0]:.3f},{a[1]:.3f},{a[2]:.3f}" for c, t in truth.items() for a in [t["angles"]]
+    ]
     (folder / "ground_truth" / "angles.csv").write_text("\n".join(lines) + "\n")
-    write_manifest(folder, Manifest(task="aasce-cobb", split="test", domain="test",
-                                    cases=tuple(CaseEntry(id=c) for c in cases), seed=None))
+    write_manifest(
+        folder,
+        Manifest(
+            task="aasce-cobb", split="test", domain="test", cases=tuple(CaseEntry(id=c) for c in cases), seed=None
+        ),
+    )
     dataset = register_dataset(challenge=challenge, slug="test", folder=folder)
     phase = Phase.objects.create(
-        challenge=challenge, slug="test", title="Test phase", task="aasce-cobb", dataset=dataset,
-        submission_limit=None, extra_metrics=["mae_pt", "mae_mt", "mae_tl"],
+        challenge=challenge,
+        slug="test",
+        title="Test phase",
+        task="aasce-cobb",
+        dataset=dataset,
+        submission_limit=None,
+        extra_metrics=["mae_pt", "mae_mt", "mae_tl"],
     )
     User = get_user_model()
     users = User.objects.bulk_create([User(username=f"{slug}-p{i:04d}") for i in range(args.participants)])
@@ -124,19 +158,25 @@ def populate(args, var_dir: Path) -> dict:
     )
     started = time.perf_counter()
     with transaction.atomic():
-        submissions = Submission.objects.bulk_create([
-            Submission(phase=phase, creator=users[i % len(users)], status=Status.SUCCEEDED)
-            for i in range(args.submissions)
-        ])
+        submissions = Submission.objects.bulk_create(
+            [
+                Submission(phase=phase, creator=users[i % len(users)], status=Status.SUCCEEDED)
+                for i in range(args.submissions)
+            ]
+        )
         evaluations = []
         for submission in submissions:
             skill = rng.uniform(0.5, 8.0)  # each submission's typical error in degrees
-            predicted = {c: {"angles": np.clip(t["angles"] + rng.normal(0, skill, 3), 0, None)} for c, t in truth.items()}
+            predicted = {
+                c: {"angles": np.clip(t["angles"] + rng.normal(0, skill, 3), 0, None)} for c, t in truth.items()
+            }
             scores = scoring.score_aasce(truth, predicted)
-            evaluations.append(Evaluation(
-                submission=submission,
-                metrics={"case": scores.case, "aggregates": scores.aggregate(cases)},
-            ))
+            evaluations.append(
+                Evaluation(
+                    submission=submission,
+                    metrics={"case": scores.case, "aggregates": scores.aggregate(cases)},
+                )
+            )
         Evaluation.objects.bulk_create(evaluations)
     created_s = time.perf_counter() - started
     started = time.perf_counter()
@@ -152,15 +192,26 @@ def populate(args, var_dir: Path) -> dict:
         statistics_s = time.perf_counter() - started
     else:
         statistics_s = None  # already computed in-process at commit (inside rerank_s)
-    csv_body = "case_id,pt,mt,tl\n" + "\n".join(
-        f"{c},{a[0] + 1:.2f},{a[1] - 1:.2f},{a[2] + 0.5:.2f}" for c, t in truth.items() for a in [t["angles"]]
-    ) + "\n"
+    csv_body = (
+        "case_id,pt,mt,tl\n"
+        + "\n".join(
+            f"{c},{a[0] + 1:.2f},{a[1] - 1:.2f},{a[2] + 0.5:.2f}" for c, t in truth.items() for a in [t["angles"]]
+        )
+        + "\n"
+    )
     from django.db import connection
 
     return {
-        "challenge": slug, "phase": "test", "usernames": [u.username for u in users[: args.clients]],
-        "password": password, "csv": csv_body.encode(), "created_s": created_s, "rerank_s": rerank_s,
-        "statistics_s": statistics_s, "entries": len(snapshot.rows), "database": connection.vendor,
+        "challenge": slug,
+        "phase": "test",
+        "usernames": [u.username for u in users[: args.clients]],
+        "password": password,
+        "csv": csv_body.encode(),
+        "created_s": created_s,
+        "rerank_s": rerank_s,
+        "statistics_s": statistics_s,
+        "entries": len(snapshot.rows),
+        "database": connection.vendor,
         "phase_pk": phase.pk,
     }
 
@@ -172,8 +223,9 @@ def free_port() -> int:
 
 
 def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(command, env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        command, env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -211,9 +263,13 @@ def signed_in(base: str, username: str, password: str):
     session = requests.Session()
     page = session.get(base + "/accounts/login/", timeout=REQUEST_TIMEOUT_S)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    response = session.post(base + "/accounts/login/", data={"username": username, "password": password,
-                            "csrfmiddlewaretoken": token}, headers={"Referer": base + "/accounts/login/"},
-                            allow_redirects=False, timeout=REQUEST_TIMEOUT_S)
+    response = session.post(
+        base + "/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+        headers={"Referer": base + "/accounts/login/"},
+        allow_redirects=False,
+        timeout=REQUEST_TIMEOUT_S,
+    )
     if response.status_code != 302:
         raise SystemExit(f"login of {username} failed: HTTP {response.status_code}")
     return session
@@ -236,10 +292,14 @@ def client_loop(*, base, session, setup, think, stop_at, rng, results, lock) -> 
             if kind == "submission POST":
                 url = urls["phase submit page"]
                 token = session.cookies.get("csrftoken")
-                response = session.post(base + url, data={"csrfmiddlewaretoken": token, "comment": "load"},
-                                        files={"file": ("predictions.csv", setup["csv"], "text/csv")},
-                                        headers={"Referer": base + url}, allow_redirects=False,
-                                        timeout=REQUEST_TIMEOUT_S)
+                response = session.post(
+                    base + url,
+                    data={"csrfmiddlewaretoken": token, "comment": "load"},
+                    files={"file": ("predictions.csv", setup["csv"], "text/csv")},
+                    headers={"Referer": base + url},
+                    allow_redirects=False,
+                    timeout=REQUEST_TIMEOUT_S,
+                )
                 ok = response.status_code == 302
             else:
                 response = session.get(base + urls[kind], timeout=REQUEST_TIMEOUT_S)
@@ -269,37 +329,85 @@ def main() -> int:
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="spinebench-load-") as tmp:
         var_dir = Path(tmp)
-        print(f"setting up: {args.submissions} submissions from {args.participants} participants, {args.cases} cases ...",
-              flush=True)
+        print(
+            f"setting up: {args.submissions} submissions from {args.participants} participants, {args.cases} cases ...",
+            flush=True,
+        )
         setup = populate(args, var_dir)
         env = environment(var_dir)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         python = sys.executable
         server_log, worker_log = var_dir / "gunicorn.log", var_dir / "celery.log"
-        processes = [start([python, "-m", "gunicorn", "spinebench.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                            "--workers", str(args.workers), "--threads", str(args.threads), "--timeout", "60",
-                            # longer than the longest think time, so an idle connection is never closed just as
-                            # its client reuses it
-                            "--keep-alive", str(max(5, int(3 * args.think))),
-                            # no control socket: the default path in the home folder is shared by every gunicorn
-                            "--no-control-socket"],
-                           env, server_log)]
+        processes = [
+            start(
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "spinebench.wsgi:application",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    str(args.workers),
+                    "--threads",
+                    str(args.threads),
+                    "--timeout",
+                    "60",
+                    # longer than the longest think time, so an idle connection is never closed just as
+                    # its client reuses it
+                    "--keep-alive",
+                    str(max(5, int(3 * args.think))),
+                    # no control socket: the default path in the home folder is shared by every gunicorn
+                    "--no-control-socket",
+                ],
+                env,
+                server_log,
+            )
+        ]
         if os.environ.get("CELERY_BROKER_URL"):
-            processes.append(start([python, "-m", "celery", "-A", "spinebench", "worker", "-Q", "scoring",
-                                    "--concurrency", "1", "--loglevel", "WARNING"], env, worker_log))
+            processes.append(
+                start(
+                    [
+                        python,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "spinebench",
+                        "worker",
+                        "-Q",
+                        "scoring",
+                        "--concurrency",
+                        "1",
+                        "--loglevel",
+                        "WARNING",
+                    ],
+                    env,
+                    worker_log,
+                )
+            )
         try:
             wait_until_up(base, processes[0], server_log)
             sessions = [signed_in(base, name, setup["password"]) for name in setup["usernames"]]
             for session in sessions:  # each client has its CSRF cookie from the submit page before the clock runs
-                session.get(base + f"/submissions/new/{setup['challenge']}/test/",
-                            timeout=REQUEST_TIMEOUT_S)
+                session.get(base + f"/submissions/new/{setup['challenge']}/test/", timeout=REQUEST_TIMEOUT_S)
             results, lock = defaultdict(list), threading.Lock()
             stop_at = time.monotonic() + args.duration
             threads = [
-                threading.Thread(target=client_loop, daemon=True, kwargs={
-                    "base": base, "session": session, "setup": setup, "think": args.think, "stop_at": stop_at,
-                    "rng": random.Random(args.seed * 1000 + index), "results": results, "lock": lock})
+                threading.Thread(
+                    target=client_loop,
+                    daemon=True,
+                    kwargs={
+                        "base": base,
+                        "session": session,
+                        "setup": setup,
+                        "think": args.think,
+                        "stop_at": stop_at,
+                        "rng": random.Random(args.seed * 1000 + index),
+                        "results": results,
+                        "lock": lock,
+                    },
+                )
                 for index, session in enumerate(sessions)
             ]
             load_before = os.getloadavg()[0]
@@ -322,15 +430,24 @@ def main() -> int:
 
 def report(args, setup, results, wall: float, load: tuple[float, float]) -> None:
     total = sum(len(results[kind]) for kind in KINDS)
-    print(f"\nSpineBench load: {args.clients} clients, think {args.think} s, {args.duration:.0f} s, gunicorn "
-          f"{args.workers} workers x {args.threads} threads, {setup['database']}, "
-          f"{'Celery worker' if os.environ.get('CELERY_BROKER_URL') else 'tasks in-process'}")
-    print(f"phase: {args.submissions} submissions, {setup['entries']} leaderboard entries, {args.cases} cases; "
-          f"set-up {setup['created_s']:.1f} s; re-rank + snapshot {setup['rerank_s']:.2f} s"
-          + (f"; statistics {setup['statistics_s']:.2f} s" if setup["statistics_s"] is not None else
-             " (statistics computed in-process at commit, included)"))
-    print(f"{total} requests in {wall:.1f} s ({total / wall:.1f}/s); machine load average {load[0]:.1f} before, "
-          f"{load[1]:.1f} after ({os.cpu_count()} CPUs)\n")
+    print(
+        f"\nSpineBench load: {args.clients} clients, think {args.think} s, {args.duration:.0f} s, gunicorn "
+        f"{args.workers} workers x {args.threads} threads, {setup['database']}, "
+        f"{'Celery worker' if os.environ.get('CELERY_BROKER_URL') else 'tasks in-process'}"
+    )
+    print(
+        f"phase: {args.submissions} submissions, {setup['entries']} leaderboard entries, {args.cases} cases; "
+        f"set-up {setup['created_s']:.1f} s; re-rank + snapshot {setup['rerank_s']:.2f} s"
+        + (
+            f"; statistics {setup['statistics_s']:.2f} s"
+            if setup["statistics_s"] is not None
+            else " (statistics computed in-process at commit, included)"
+        )
+    )
+    print(
+        f"{total} requests in {wall:.1f} s ({total / wall:.1f}/s); machine load average {load[0]:.1f} before, "
+        f"{load[1]:.1f} after ({os.cpu_count()} CPUs)\n"
+    )
     print(f"{'request':<20} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for kind in KINDS:
         print(f"{kind:<20} {percentiles(results[kind])}")

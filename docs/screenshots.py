@@ -5,7 +5,8 @@ tests run: Debian's Chromium driven by Playwright against a live server of the b
     python docs/screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 
 It uses the database of the current settings (SPINEBENCH_VAR_DIR / DATABASE_URL, like `make run`), adds a demo
-participant `demo` with two submissions of its own (a training-phase CSV that is the labels scaled by a few per cent, and a
+participant `demo` with two submissions of its own (a training-phase CSV that is the labels scaled by a few per
+cent, and a
 test-phase CSV that predicts the training mean for every case, so no hidden label is used), serves the site on an
 ephemeral 127.0.0.1 port in this process and photographs the main pages at desktop and phone width, light and dark.
 """
@@ -27,8 +28,16 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHALLENGE = "aasce-2019"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 def demo_participant(password: str):
@@ -60,7 +69,13 @@ def demo_participant(password: str):
 
     made = {}
     for phase, rows in (
-        (training, {case: [a * (1.08 if i % 2 else 0.93) + 0.6, b * 0.94 + 0.4, c * 1.1] for i, (case, (a, b, c)) in enumerate(angles.items())}),
+        (
+            training,
+            {
+                case: [a * (1.08 if i % 2 else 0.93) + 0.6, b * 0.94 + 0.4, c * 1.1]
+                for i, (case, (a, b, c)) in enumerate(angles.items())
+            },
+        ),
         (test, {case: mean for case in test.dataset.case_ids()}),
     ):
         existing = Submission.objects.filter(phase=phase, creator=user, status="succeeded").first()
@@ -137,8 +152,9 @@ def main(argv=None) -> int:
             page.goto(f"/challenges/{CHALLENGE}/phases/test/")
             shoot(page, "leaderboard-dark", full_page=False)
 
-            phone = browser.new_context(viewport=PHONE, base_url=base, is_mobile=True, has_touch=True,
-                                        device_scale_factor=2)
+            phone = browser.new_context(
+                viewport=PHONE, base_url=base, is_mobile=True, has_touch=True, device_scale_factor=2
+            )
             page = phone.new_page()
             page.goto("/challenges/")
             shoot(page, "phone-challenges", full_page=False)

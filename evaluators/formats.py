@@ -267,7 +267,9 @@ def _aasce_ground_truth(gt_dir: Path) -> dict:
     case_ids = table.case_ids()
     table.unique([(c,) for c in case_ids], lambda i: f"duplicate case {case_ids[i]!r}")
     heights = table.numbers("image_height")
-    points = np.stack([np.column_stack([table.numbers(c) for c in xs]), np.column_stack([table.numbers(c) for c in ys])], axis=-1)
+    points = np.stack(
+        [np.column_stack([table.numbers(c) for c in xs]), np.column_stack([table.numbers(c) for c in ys])], axis=-1
+    )
     return {case_id: {"angles": cobb_angles(p, h)} for case_id, p, h in zip(case_ids, points, heights)}
 
 
@@ -275,7 +277,9 @@ def _fracture_ground_truth(gt_dir: Path) -> dict:
     table = Table.read(gt_dir / "vertebrae.csv", ("case_id", "vertebra", "grade"), GroundTruthError)
     case_ids, vertebrae, grades = table.case_ids(), table.vertebrae(), table.numbers("grade")
     table.require(np.isin(grades, (0, 1, 2, 3)), lambda i: f"grade must be a Genant grade 0-3, got {grades[i]:g}")
-    table.unique(list(zip(case_ids, vertebrae)), lambda i: f"duplicate vertebra {vertebrae[i]} for case {case_ids[i]!r}")
+    table.unique(
+        list(zip(case_ids, vertebrae)), lambda i: f"duplicate vertebra {vertebrae[i]} for case {case_ids[i]!r}"
+    )
     truth: dict[str, dict] = {}
     for case_id, vertebra, grade in zip(case_ids, vertebrae, grades):
         truth.setdefault(case_id, {"vertebrae": {}})["vertebrae"][vertebra] = int(grade)
@@ -304,7 +308,7 @@ def _read_json(path: Path, error: type, *, where: str | None = None) -> dict:
 def _centroids(data: dict, *, where: str, error: type, dimension: int | None = None) -> dict:
     centroids = data.get("centroids")
     if not isinstance(centroids, dict):
-        raise error(f"{where}: expected a key \"centroids\" holding {{vertebra: [x, y]}}")
+        raise error(f'{where}: expected a key "centroids" holding {{vertebra: [x, y]}}')
     parsed = {}
     for name, point in centroids.items():
         name = _vertebra(str(name), where=where, error=error)
@@ -398,9 +402,11 @@ def _fracture_csv(path: Path) -> dict:
     )
     table.unique(
         list(zip(case_ids, vertebrae)),
-        lambda i: f"duplicate patient score for case {case_ids[i]!r}"
-        if vertebrae[i] == "patient"
-        else f"duplicate vertebra {vertebrae[i]} for case {case_ids[i]!r}",
+        lambda i: (
+            f"duplicate patient score for case {case_ids[i]!r}"
+            if vertebrae[i] == "patient"
+            else f"duplicate vertebra {vertebrae[i]} for case {case_ids[i]!r}"
+        ),
     )
     found: dict[str, dict] = {}
     for case_id, vertebra, probability in zip(case_ids, vertebrae, probabilities):
@@ -423,7 +429,9 @@ def _labelling_csv(path: Path) -> dict:
     table = Table.read(path, ("case_id", "vertebra", "x", "y"), PredictionError)
     case_ids, vertebrae = table.case_ids(), table.vertebrae()
     xs, ys = table.numbers("x"), table.numbers("y")
-    table.unique(list(zip(case_ids, vertebrae)), lambda i: f"duplicate vertebra {vertebrae[i]} for case {case_ids[i]!r}")
+    table.unique(
+        list(zip(case_ids, vertebrae)), lambda i: f"duplicate vertebra {vertebrae[i]} for case {case_ids[i]!r}"
+    )
     found: dict[str, dict] = {}
     for case_id, vertebra, x, y in zip(case_ids, vertebrae, xs, ys):
         found.setdefault(case_id, {"centroids": {}})["centroids"][vertebra] = (float(x), float(y))
@@ -436,7 +444,7 @@ def _aasce_case(case_dir: Path) -> dict:
     if angles_path.is_file():
         angles = _read_json(angles_path, PredictionError, where=where).get("angles")
         if not isinstance(angles, list) or len(angles) != 3:
-            raise PredictionError(f"{where}: expected {{\"angles\": [pt, mt, tl]}} with three numbers")
+            raise PredictionError(f'{where}: expected {{"angles": [pt, mt, tl]}} with three numbers')
         values = np.array([_number(v, where=where, what="angle", error=PredictionError) for v in angles])
         if values.min() < 0:
             raise PredictionError(f"{where}: Cobb angles must be non-negative degrees")
@@ -449,9 +457,11 @@ def _aasce_case(case_dir: Path) -> dict:
     try:
         points = np.asarray(landmarks, dtype=np.float64)
     except (TypeError, ValueError):
-        raise PredictionError(f"{where}: \"landmarks\" must be 68 pairs [x, y] of numbers") from None
+        raise PredictionError(f'{where}: "landmarks" must be 68 pairs [x, y] of numbers') from None
     if points.shape != (68, 2) or not np.all(np.isfinite(points)):
-        raise PredictionError(f"{where}: \"landmarks\" must be 68 pairs [x, y] of finite numbers, got shape {points.shape}")
+        raise PredictionError(
+            f'{where}: "landmarks" must be 68 pairs [x, y] of finite numbers, got shape {points.shape}'
+        )
     height = _number(height, where=where, what="image_height", error=PredictionError)
     try:
         return {"angles": cobb_angles(points, height), "landmarks": points, "image_height": height}
@@ -467,13 +477,16 @@ def _fracture_case(case_dir: Path) -> dict:
     data = _read_json(path, PredictionError, where=where)
     vertebrae = data.get("vertebrae")
     if not isinstance(vertebrae, dict):
-        raise PredictionError(f"{where}: expected a key \"vertebrae\" holding {{vertebra: probability}}")
+        raise PredictionError(f'{where}: expected a key "vertebrae" holding {{vertebra: probability}}')
     parsed = {
         _vertebra(str(name), where=where, error=PredictionError): _probability(value, where=f"{where} {name}")
         for name, value in vertebrae.items()
     }
     patient = data.get("patient")
-    return {"vertebrae": parsed, "patient": None if patient is None else _probability(patient, where=f"{where} patient")}
+    return {
+        "vertebrae": parsed,
+        "patient": None if patient is None else _probability(patient, where=f"{where} patient"),
+    }
 
 
 def _labelling_case(case_dir: Path) -> dict:
@@ -494,7 +507,9 @@ def _segmentation_case(case_dir: Path) -> Path:
     if not present:
         raise PredictionError(f"{case_dir.name}: expected segmentation.nii.gz (or .mha / .nrrd) in the case folder")
     if len(present) > 1:
-        raise PredictionError(f"{case_dir.name}: several segmentation files ({_listing(p.name for p in present)}); keep one")
+        raise PredictionError(
+            f"{case_dir.name}: several segmentation files ({_listing(p.name for p in present)}); keep one"
+        )
     return present[0]
 
 
@@ -526,7 +541,9 @@ def load_predictions(task_id: str, path, *, case_ids) -> dict:
     path = _single_csv(Path(path))
     if path.is_file():
         if task_id not in CSV_READERS:
-            raise PredictionError(f"{path.name}: task {task_id} takes a folder with one segmentation per case, not a file")
+            raise PredictionError(
+                f"{path.name}: task {task_id} takes a folder with one segmentation per case, not a file"
+            )
         if path.suffix.lower() != ".csv":
             raise PredictionError(f"{path.name}: expected a .csv file or a folder of case folders")
         return _check_cases(CSV_READERS[task_id](path), case_ids, where=path.name)
@@ -537,7 +554,9 @@ def load_predictions(task_id: str, path, *, case_ids) -> dict:
         if case_dir.name.startswith(".") or not (case_dir.is_dir() or case_dir.is_symlink()):
             continue
         if case_dir.is_symlink():
-            raise PredictionError(f"{path.name}: {_quote_text(case_dir.name)} is a symbolic link; links are not followed")
+            raise PredictionError(
+                f"{path.name}: {_quote_text(case_dir.name)} is a symbolic link; links are not followed"
+            )
         found[_case_id(case_dir.name, where=f"folder {_quote_text(case_dir.name)}", error=PredictionError)] = case_dir
     cases = _check_cases(found, case_ids, where=path.name)
     return {case_id: CASE_READERS[task_id](case_dir) for case_id, case_dir in cases.items()}
@@ -624,7 +643,9 @@ def read_segmentation(path, *, case_id: str, reference: sitk.Image, allowed_labe
     check_segmentation_header(path, where=where, reference=reference)
     image = _read_image(path, where=where, error=PredictionError)
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise PredictionError(f"{where}: expected a scalar label map, got {image.GetNumberOfComponentsPerPixel()} components per voxel")
+        raise PredictionError(
+            f"{where}: expected a scalar label map, got {image.GetNumberOfComponentsPerPixel()} components per voxel"
+        )
     mismatch = geometry_mismatch(image, reference)
     if mismatch:
         raise PredictionError(f"{where}: {mismatch}")

@@ -167,13 +167,18 @@ def mean_ci(*, values, samples: int = 1000, seed: int = 0, confidence: float = 0
     vector = _vector(values)
     if not vector.size or np.all(np.isnan(vector)):
         return math.nan, math.nan, math.nan
-    replicates = bootstrap_means(values=vector[None, :], indices=bootstrap_indices(
-        n_cases=vector.size, samples=samples, seed=seed))[0]
+    replicates = bootstrap_means(
+        values=vector[None, :], indices=bootstrap_indices(n_cases=vector.size, samples=samples, seed=seed)
+    )[0]
     return (float(np.nanmean(vector)), *percentile_interval(replicates=replicates, confidence=confidence))
 
 
 def set_metric_ci(
-    *, evaluate: Callable[[np.ndarray], float], n_cases: int, samples: int = 1000, seed: int = 0,
+    *,
+    evaluate: Callable[[np.ndarray], float],
+    n_cases: int,
+    samples: int = 1000,
+    seed: int = 0,
     confidence: float = 0.95,
 ) -> tuple[float, float, float]:
     """(estimate, lower, upper) of a set-level metric: `evaluate` on all cases (positions 0..n_cases-1 once each),
@@ -245,7 +250,9 @@ def competition_ranks(*, values, direction: str) -> np.ndarray:
     return rankdata(keys, method="min", axis=0).astype(np.int64)
 
 
-def bootstrap_ranks(*, replicates: Sequence[np.ndarray], directions: Sequence[str], method: str = "primary") -> np.ndarray:
+def bootstrap_ranks(
+    *, replicates: Sequence[np.ndarray], directions: Sequence[str], method: str = "primary"
+) -> np.ndarray:
     """(entries, samples) ranks of every entry in every replicate.
 
     `replicates`: one (entries, samples) table per leaderboard metric (the primary metric first), all drawn from
@@ -272,7 +279,9 @@ def rank_summary(*, ranks, reference) -> list[dict]:
     table = np.asarray(ranks, dtype=np.float64)
     reference = np.asarray(reference)
     if table.ndim != 2 or reference.shape != (table.shape[0],):
-        raise ValueError(f"ranks {table.shape} and reference {reference.shape}: expected (entries, samples) and (entries,)")
+        raise ValueError(
+            f"ranks {table.shape} and reference {reference.shape}: expected (entries, samples) and (entries,)"
+        )
     if not table.size:
         return []
     low, median, high = np.percentile(table, [2.5, 50, 97.5], axis=1)

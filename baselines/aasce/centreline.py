@@ -18,11 +18,14 @@ Paper -> this module:
   is a fraction of the image area, 0.002 being the paper's 40 × 140 pixels in a full-resolution frame of
   2800 × 1000 pixels, and with ``heat_reference_height`` (2800, that frame's height, in the ``paper`` preset) the
   paper's Euler steps are counted on that frame and rescaled by (height / 2800)² on the working grid
-  (``euler_steps``; the setting's default, None, counts the steps on the working grid), since the diffusion length sqrt(2 · 0.01 · steps) grows with the square root of the steps:
+  (``euler_steps``; the setting's default, None, counts the steps on the working grid), since the diffusion length
+  sqrt(2 · 0.01 · steps) grows with the square root of the steps:
   65000 steps smooth over about 1.3 % of the frame's height at any working height (at 512 rows, 2173 steps; the
   unscaled 65000 would smooth over 7 %). The ``tiny`` and ``standard`` presets give their steps on their own grids
-  (``heat_reference_height=None``, 200 at 32 rows and 800 at 96 rows); our addition ``largest_component`` keeps only the largest remaining component, since
-  without manual cropping false responses at the image edge can survive the size filter), the derivative dx/dy, its values at 19 evenly spaced points (the 18 discs between
+  (``heat_reference_height=None``, 200 at 32 rows and 800 at 96 rows); our addition ``largest_component`` keeps only
+  the largest remaining component, since
+  without manual cropping false responses at the image edge can survive the size filter), the derivative dx/dy, its
+  values at 19 evenly spaced points (the 18 discs between
   the 17 vertebrae plus the ends), and Eq. 1: the angle between the tangents at the points of maximum and minimum
   slope gives the major angle; the same rule above and below that region gives the upper and lower angles
   (`spine_targets.tangent_slopes_to_cobb`). Returned in the challenge's positional order: major, upper, lower.
@@ -34,7 +37,8 @@ Paper -> this module:
   landmarks plus ``crop_margin``), and at test time, instead of the paper's manual cropping, the image is first
   segmented whole, then cropped to the rows where the averaged spine map exceeds 0.5 (plus the margin) and
   segmented again (our addition ``length_prior``: the crop frames the spine as the cropped training images do, in
-  width too (``common.Framing``), since the test images are also wider; the largest component of the spine map is cut to the T1-L5 length
+  width too (``common.Framing``), since the test images are also wider; the largest component of the spine map is cut
+  to the T1-L5 length
   the training images' proportions allow — ``common.Framing.trim_mask`` — and the centreline above the cut is
   ignored, since the network may follow the spine into the neck and skull, which cropped training images never
   show); ``crop_rounds`` repeats that crop on its own result (our addition: on the whole test image the
@@ -56,13 +60,17 @@ from torch import nn
 from baselines.aasce import common
 from baselines.aasce.common import intensity_augment, random_affine
 from baselines.data import load_cases
-from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything
 from baselines.nn.spine_targets import centreline_mask, spine_mask, tangent_slopes_to_cobb
+from baselines.nn.training import autocast, fit, resolve_device, seed_everything
+from baselines.nn.training import progress as progress_bar
 from baselines.nn.unet import UNet
 from baselines.report import note_fallback
 
 TASK = "aasce-cobb"
-PAPER = "Dubost, Collery, Renaudier, Roc et al.: cascaded CNNs for spine centreline segmentation and Cobb angles (CSI 2019, AASCE)"
+PAPER = (
+    "Dubost, Collery, Renaudier, Roc et al.: cascaded CNNs for spine centreline segmentation and "
+    "Cobb angles (CSI 2019, AASCE)"
+)
 
 
 @dataclass(frozen=True)
@@ -99,10 +107,30 @@ class Config:
 
 
 PRESETS = {
-    "tiny": Config(height=32, width_px=16, base_channels=4, depth=2, centreline_width=2, epochs=3, batch_size=4,
-                   heat_iterations=200, ensembles=(1, 1), folds=2),
-    "standard": Config(height=96, width_px=48, base_channels=6, depth=3, centreline_width=2, epochs=12, batch_size=4,
-                       heat_iterations=800, ensembles=(2, 1), folds=3),
+    "tiny": Config(
+        height=32,
+        width_px=16,
+        base_channels=4,
+        depth=2,
+        centreline_width=2,
+        epochs=3,
+        batch_size=4,
+        heat_iterations=200,
+        ensembles=(1, 1),
+        folds=2,
+    ),
+    "standard": Config(
+        height=96,
+        width_px=48,
+        base_channels=6,
+        depth=3,
+        centreline_width=2,
+        epochs=12,
+        batch_size=4,
+        heat_iterations=800,
+        ensembles=(2, 1),
+        folds=3,
+    ),
     "paper": Config(heat_reference_height=2800),
 }
 
@@ -145,8 +173,18 @@ def _train_model(config: Config, arrays: dict, device, rng, progress: bool, desc
         return F.mse_loss(spine.float(), maps[:, 1:2]) + F.mse_loss(centre.float(), maps[:, 2:3])
 
     model.train()
-    losses = fit(model.parameters(), arrays=arrays, loss_fn=loss_fn, epochs=config.epochs, batch_size=config.batch_size,
-                 optimiser=optimiser, device=device, rng=rng, desc=desc, progress=progress)
+    losses = fit(
+        model.parameters(),
+        arrays=arrays,
+        loss_fn=loss_fn,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        optimiser=optimiser,
+        device=device,
+        rng=rng,
+        desc=desc,
+        progress=progress,
+    )
     return model, losses
 
 
@@ -164,14 +202,24 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     states, losses = [], []
     for k in range(sum(config.ensembles)):
         keep = fold_of != k % config.folds if config.folds > 1 else np.ones(len(cases), bool)
-        model, history = _train_model(config, {key: v[keep] for key, v in arrays.items()}, device, rng, progress,
-                                      desc=f"centreline model {k + 1}/{sum(config.ensembles)}")
+        model, history = _train_model(
+            config,
+            {key: v[keep] for key, v in arrays.items()},
+            device,
+            rng,
+            progress,
+            desc=f"centreline model {k + 1}/{sum(config.ensembles)}",
+        )
         states.append({name: value.cpu() for name, value in model.state_dict().items()})
         losses.append(history)
     # the returned history is the step-wise mean over the collection's models (each saw the same number of epochs)
     steps = min(len(h) for h in losses)
-    return {"state": states, "losses": list(np.mean([h[:steps] for h in losses], axis=0)), "config": asdict(config),
-            "framing": common.framing_from_cases(cases).to_dict()}
+    return {
+        "state": states,
+        "losses": list(np.mean([h[:steps] for h in losses], axis=0)),
+        "config": asdict(config),
+        "framing": common.framing_from_cases(cases).to_dict(),
+    }
 
 
 def centreline_curve(
@@ -221,13 +269,19 @@ def euler_steps(config: Config) -> int:
 def angles_from_centreline(probability: np.ndarray, config: Config) -> np.ndarray | None:
     """[major, upper, lower] Cobb angles from an averaged centreline probability map (Sect. 2.3); None when the
     thresholded map holds fewer than 3 rows of centreline."""
-    rows, x = centreline_curve(probability, threshold=config.threshold, min_component=config.min_component,
-                               largest_only=config.largest_component)
+    rows, x = centreline_curve(
+        probability,
+        threshold=config.threshold,
+        min_component=config.min_component,
+        largest_only=config.largest_component,
+    )
     if len(rows) < 3:
         return None
     full_rows = np.arange(rows[0], rows[-1] + 1)
     x = np.interp(full_rows, rows, x)  # bridge rows where the thresholded line has gaps
-    smooth = smooth_curve(x, method=config.smoothing, coefficient=config.heat_coefficient, iterations=euler_steps(config))
+    smooth = smooth_curve(
+        x, method=config.smoothing, coefficient=config.heat_coefficient, iterations=euler_steps(config)
+    )
     slope = np.gradient(smooth)
     samples = np.linspace(0, len(full_rows) - 1, config.tangent_points)
     return tangent_slopes_to_cobb(np.interp(samples, np.arange(len(full_rows)), slope))
@@ -261,7 +315,9 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         return framing.trim_mask(common.largest_component(mask)) if framing is not None else mask
 
     out = {}
-    for case in progress_bar(load_cases(data_dir, size=size, ground_truth=False), enabled=progress, desc="centreline predict"):
+    for case in progress_bar(
+        load_cases(data_dir, size=size, ground_truth=False), enabled=progress, desc="centreline predict"
+    ):
         for _ in range(config.crop_rounds if config.crop else 0):
             spine, _ = _average_maps(models, case.image, device)
             rows, cols = np.nonzero(spine_mask_of(spine))
@@ -286,5 +342,7 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         if any(group_angles is None for group_angles in angles):
             # an ensemble without a centreline contributes straight-spine zeros to the mean: the case is a fallback
             note_fallback(case.id, "zeros")
-        out[case.id] = {"angles": [float(a) for a in np.mean([np.zeros(3) if a is None else a for a in angles], axis=0)]}
+        out[case.id] = {
+            "angles": [float(a) for a in np.mean([np.zeros(3) if a is None else a for a in angles], axis=0)]
+        }
     return out

@@ -29,11 +29,14 @@ Differences: no pretrained weights; the heatmaps are regressed with a soft-targe
 outputs (the paper says only "regress"; a squared error left the 17 box-mask channels of U-Net C inseparable on CPU
 budgets); U-Net C is ``box_depth`` levels deep (one more than A and B in the presets) so its receptive field spans
 enough of the spine to tell the vertebrae apart; when fewer than 3 vertebra positions survive the outlier tests,
-the peeling crop takes the region from the rows and columns where the TSM exceeds 0.5; training patches for U-Nets D and E come from jittered ground-truth boxes; the training images
+the peeling crop takes the region from the rows and columns where the TSM exceeds 0.5; training patches for U-Nets D
+and E come from jittered ground-truth boxes; the training images
 are used whole (the AASCE training images were already cropped to the spine); sizes are scaled down in the
 tiny/standard presets (at their low resolution a lower polynomial degree and a tighter tolerance than the paper's
-degree 9 keep pixel-level noise out of the endplate tilts); a vertebra whose predicted left and right corners coincide (no direction for the Cobb
-rules) takes its detected box's corners. With ``crop=False`` the peeling crop is skipped (an ablation the paper motivates).
+degree 9 keep pixel-level noise out of the endplate tilts); a vertebra whose predicted left and right corners coincide
+(no direction for the Cobb
+rules) takes its detected box's corners. With ``crop=False`` the peeling crop is skipped (an ablation the paper
+motivates).
 """
 
 from __future__ import annotations
@@ -47,12 +50,13 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 
 from baselines.aasce.common import shift_batch
 from baselines.data import Case, load_cases
-from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything, torch_generator
 from baselines.nn.converters import landmarks_to_boxes, vertebra_corners
 from baselines.nn.detection import mask_rcnn
 from baselines.nn.heatmaps import gaussian_maps
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
 from baselines.nn.spine_targets import repair_vertebrae, spine_mask, unusable_vertebrae, vertebra_masks
+from baselines.nn.training import autocast, fit, resolve_device, seed_everything, torch_generator
+from baselines.nn.training import progress as progress_bar
 from baselines.nn.unet import UNet
 from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
@@ -100,14 +104,52 @@ class Config:
 
 
 PRESETS = {
-    "tiny": Config(height=48, width_px=24, base_channels=4, depth=2, box_depth=3, global_epochs=2, detector_backbone="compact",
-                   detector_channels=4, fpn_channels=8, anchor_sizes=(4, 8, 16, 32, 64), detector_epochs=1, proposals=32, patch=8,
-                   local_base_channels=4, local_depth=2, corner_sigma=1.0, local_epochs=2, batch_size=4, lr=3e-3,
-                   peel_iterations=2, poly_degree=5),
-    "standard": Config(height=128, width_px=48, base_channels=6, depth=3, box_depth=4, global_epochs=12, detector_backbone="compact",
-                       detector_channels=8, fpn_channels=32, anchor_sizes=(6, 12, 24, 48, 96), detector_epochs=8, proposals=96,
-                       patch=16, local_base_channels=6, local_depth=2, corner_sigma=1.5, local_epochs=10, batch_size=4,
-                       lr=2e-3, poly_degree=5, refine_tolerance=3.0),
+    "tiny": Config(
+        height=48,
+        width_px=24,
+        base_channels=4,
+        depth=2,
+        box_depth=3,
+        global_epochs=2,
+        detector_backbone="compact",
+        detector_channels=4,
+        fpn_channels=8,
+        anchor_sizes=(4, 8, 16, 32, 64),
+        detector_epochs=1,
+        proposals=32,
+        patch=8,
+        local_base_channels=4,
+        local_depth=2,
+        corner_sigma=1.0,
+        local_epochs=2,
+        batch_size=4,
+        lr=3e-3,
+        peel_iterations=2,
+        poly_degree=5,
+    ),
+    "standard": Config(
+        height=128,
+        width_px=48,
+        base_channels=6,
+        depth=3,
+        box_depth=4,
+        global_epochs=12,
+        detector_backbone="compact",
+        detector_channels=8,
+        fpn_channels=32,
+        anchor_sizes=(6, 12, 24, 48, 96),
+        detector_epochs=8,
+        proposals=96,
+        patch=16,
+        local_base_channels=6,
+        local_depth=2,
+        corner_sigma=1.5,
+        local_epochs=10,
+        batch_size=4,
+        lr=2e-3,
+        poly_degree=5,
+        refine_tolerance=3.0,
+    ),
     "paper": Config(),
 }
 
@@ -133,7 +175,9 @@ def global_targets(case: Case, config: Config) -> dict[str, np.ndarray]:
 
 def _unet(config: Config, out_channels: int, *, local: bool = False) -> UNet:
     if local:
-        return UNet(in_channels=1, out_channels=out_channels, base_channels=config.local_base_channels, depth=config.local_depth)
+        return UNet(
+            in_channels=1, out_channels=out_channels, base_channels=config.local_base_channels, depth=config.local_depth
+        )
     depth = config.box_depth if out_channels == N_VERTEBRAE + 1 else config.depth
     return UNet(in_channels=1, out_channels=out_channels, base_channels=config.base_channels, depth=depth)
 
@@ -194,7 +238,11 @@ def valid_positions(positions: np.ndarray, peaks: np.ndarray, *, min_peak: float
 def global_maps(nets: dict, image: np.ndarray, device) -> dict[str, np.ndarray]:
     wsm = _run(nets["a"], image[None], device)[0, 0]
     masked = (image * wsm)[None]
-    return {"wsm": wsm, "tsm": _run(nets["b"], masked, device)[0, 0], "boxes": _run(nets["c"], masked, device)[0, :N_VERTEBRAE]}
+    return {
+        "wsm": wsm,
+        "tsm": _run(nets["b"], masked, device)[0, 0],
+        "boxes": _run(nets["c"], masked, device)[0, :N_VERTEBRAE],
+    }
 
 
 def peeling_crop(case: Case, nets: dict, config: Config, aspect: float, device) -> Case:
@@ -218,7 +266,12 @@ def peeling_crop(case: Case, nets: dict, config: Config, aspect: float, device) 
             top, bottom, centre_x = rows.min(), rows.max(), cols.mean()
         height = (bottom - top) * (1 + 2 * config.peel_margin)
         centre_y = (top + bottom) / 2
-        box = (centre_x - height / aspect / 2, centre_y - height / 2, centre_x + height / aspect / 2, centre_y + height / 2)
+        box = (
+            centre_x - height / aspect / 2,
+            centre_y - height / 2,
+            centre_x + height / aspect / 2,
+            centre_y + height / 2,
+        )
         span = (box[3] - box[1]) / case.box.scale[1]  # in original pixels
         case = case.cropped(box, size)
         if previous is not None and abs(previous - span) < config.peel_tolerance * previous:
@@ -236,14 +289,24 @@ def _detector(config: Config):
     the CPU presets stay small."""
     c = config.fpn_channels
     return mask_rcnn(
-        num_classes=N_VERTEBRAE + 1, backbone=config.detector_backbone, base_channels=config.detector_channels,
-        fpn_channels=c, min_size=config.height, max_size=max(config.height, config.width_px),
-        anchor_sizes=config.anchor_sizes, aspect_ratios=(0.5, 1.0), box_detections_per_img=60,
+        num_classes=N_VERTEBRAE + 1,
+        backbone=config.detector_backbone,
+        base_channels=config.detector_channels,
+        fpn_channels=c,
+        min_size=config.height,
+        max_size=max(config.height, config.width_px),
+        anchor_sizes=config.anchor_sizes,
+        aspect_ratios=(0.5, 1.0),
+        box_detections_per_img=60,
         box_score_thresh=config.detection_score,
-        mask_head=MaskRCNNHeads(c, (c, c), 1), mask_predictor=MaskRCNNPredictor(c, c, N_VERTEBRAE + 1),
-        rpn_pre_nms_top_n_train=config.proposals * 2, rpn_post_nms_top_n_train=config.proposals,
-        rpn_pre_nms_top_n_test=config.proposals * 2, rpn_post_nms_top_n_test=config.proposals,
-        rpn_batch_size_per_image=config.proposals, box_batch_size_per_image=config.proposals,
+        mask_head=MaskRCNNHeads(c, (c, c), 1),
+        mask_predictor=MaskRCNNPredictor(c, c, N_VERTEBRAE + 1),
+        rpn_pre_nms_top_n_train=config.proposals * 2,
+        rpn_post_nms_top_n_train=config.proposals,
+        rpn_pre_nms_top_n_test=config.proposals * 2,
+        rpn_post_nms_top_n_test=config.proposals,
+        rpn_batch_size_per_image=config.proposals,
+        box_batch_size_per_image=config.proposals,
     )
 
 
@@ -264,7 +327,9 @@ def detect(detector, image: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]
     with torch.no_grad():
         result = detector([torch.as_tensor(image, device=device)[None]])[0]
     boxes, scores = np.full((N_VERTEBRAE, 4), np.nan), np.zeros(N_VERTEBRAE)
-    for box, label, score in zip(result["boxes"].cpu().numpy(), result["labels"].cpu().numpy(), result["scores"].cpu().numpy()):
+    for box, label, score in zip(
+        result["boxes"].cpu().numpy(), result["labels"].cpu().numpy(), result["scores"].cpu().numpy()
+    ):
         k = int(label) - 1
         if 0 <= k < N_VERTEBRAE and score > scores[k]:
             boxes[k], scores[k] = box, score
@@ -277,7 +342,9 @@ def detect(detector, image: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]
 def _local_boxes(boxes: np.ndarray) -> np.ndarray:
     """Axis-aligned (x0, y0, x1, y1) -> (cx, cy, w, h, 0) with a square side (the larger of w, h)."""
     side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    return np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, side, side, np.zeros(len(boxes))])
+    return np.column_stack(
+        [(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, side, side, np.zeros(len(boxes))]
+    )
 
 
 def corners_from_heatmaps(box_map: torch.Tensor, point_maps: torch.Tensor) -> torch.Tensor:
@@ -285,10 +352,15 @@ def corners_from_heatmaps(box_map: torch.Tensor, point_maps: torch.Tensor) -> to
     the arg-max."""
     masked = point_maps * box_map[:, None]
     n, k, height, width = masked.shape
-    ys, xs = torch.meshgrid(torch.arange(height, device=masked.device), torch.arange(width, device=masked.device), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=masked.device), torch.arange(width, device=masked.device), indexing="ij"
+    )
     above = (masked > 0.5).float()
     count = above.sum(dim=(2, 3))
-    mean = torch.stack([(above * xs).sum(dim=(2, 3)), (above * ys).sum(dim=(2, 3))], dim=-1) / count.clamp(min=1)[..., None]
+    mean = (
+        torch.stack([(above * xs).sum(dim=(2, 3)), (above * ys).sum(dim=(2, 3))], dim=-1)
+        / count.clamp(min=1)[..., None]
+    )
     flat = masked.reshape(n, k, -1).argmax(dim=-1)
     peak = torch.stack([flat % width, flat // width], dim=-1).float()
     return torch.where(count[..., None] > 0, mean, peak)
@@ -319,7 +391,9 @@ def _curve(points: np.ndarray, degree: int):
         q = np.asarray(q, dtype=np.float64)
         inside = np.polyval(coefficients, (np.clip(q, lo, hi) - offset) / scale)
         above = np.polyval(coefficients, (lo - offset) / scale) + np.polyval(top_line, q) - np.polyval(top_line, lo)
-        below = np.polyval(coefficients, (hi - offset) / scale) + np.polyval(bottom_line, q) - np.polyval(bottom_line, hi)
+        below = (
+            np.polyval(coefficients, (hi - offset) / scale) + np.polyval(bottom_line, q) - np.polyval(bottom_line, hi)
+        )
         return np.where(q < lo, above, np.where(q > hi, below, inside))
 
     return at
@@ -345,7 +419,7 @@ def refine(landmarks: np.ndarray, curve_points: np.ndarray, config: Config) -> n
             a, b = corners[v, left], corners[v, right]
             y0 = (a[1] + b[1]) / 2
             x0 = float(curve(y0))
-            slope = (float(curve(y0 + 0.5)) - float(curve(y0 - 0.5)))  # dx/dy
+            slope = float(curve(y0 + 0.5)) - float(curve(y0 - 0.5))  # dx/dy
             normal = np.degrees(np.arctan2(-slope, 1.0))  # direction of the curve's normal against the x axis
             current = np.degrees(np.arctan2(b[1] - a[1], b[0] - a[0]))
             if abs(current - normal) > config.refine_tolerance:
@@ -367,9 +441,13 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     cases = load_cases(data_dir, size=(config.height, config.width_px), ground_truth=True)
     targets = [global_targets(c, config) for c in cases]
     images = np.stack([c.image for c in cases])
-    stack = lambda key: np.stack([t[key] for t in targets])
+    def stack(key):
+        return np.stack([t[key] for t in targets])
+
+    def shift(b, r):
+        return shift_batch(b, r, fraction=config.shift)
+
     wsm = stack("wsm")
-    shift = lambda b, r: shift_batch(b, r, fraction=config.shift)
     losses, history = [], {}
 
     nets = {"a": _unet(config, 2), "b": _unet(config, 2), "c": _unet(config, N_VERTEBRAE + 1)}
@@ -377,9 +455,16 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     for name, key in (("a", "wsm"), ("b", "tsm"), ("c", "boxes")):
         net = nets[name].to(device).train()
         history[f"unet_{name}"] = fit(
-            net.parameters(), arrays={"x": inputs[name], "y": stack(key)}, epochs=config.global_epochs,
-            batch_size=config.batch_size, optimiser=torch.optim.Adam(net.parameters(), lr=config.lr), device=device,
-            rng=rng, augment=shift, desc=f"coarse-to-fine U-Net {name.upper()}", progress=progress,
+            net.parameters(),
+            arrays={"x": inputs[name], "y": stack(key)},
+            epochs=config.global_epochs,
+            batch_size=config.batch_size,
+            optimiser=torch.optim.Adam(net.parameters(), lr=config.lr),
+            device=device,
+            rng=rng,
+            augment=shift,
+            desc=f"coarse-to-fine U-Net {name.upper()}",
+            progress=progress,
             loss_fn=lambda b, net=net: _heatmap_loss(net(b["x"][:, None]), b["y"]),
         )
     losses += history["unet_a"]
@@ -389,9 +474,15 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     det_targets = [_detection_target(c, config, device) for c in cases]
     optimiser = torch.optim.Adam(detector.parameters(), lr=config.lr)
     history["mask_rcnn"] = fit(
-        detector.parameters(), arrays={"x": images * predicted_wsm, "i": np.arange(len(cases))},
-        epochs=config.detector_epochs, batch_size=config.batch_size, optimiser=optimiser, device=device, rng=rng,
-        desc="coarse-to-fine Mask R-CNN", progress=progress,
+        detector.parameters(),
+        arrays={"x": images * predicted_wsm, "i": np.arange(len(cases))},
+        epochs=config.detector_epochs,
+        batch_size=config.batch_size,
+        optimiser=optimiser,
+        device=device,
+        rng=rng,
+        desc="coarse-to-fine Mask R-CNN",
+        progress=progress,
         loss_fn=lambda b: sum(detector(list(b["x"][:, None].float()), [det_targets[int(i)] for i in b["i"]]).values()),
     )
 
@@ -409,22 +500,34 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
         local[:, :2] += noise[:, :2] * config.jitter[0] * local[:, 2:4]
         local[:, 2:4] *= torch.exp(noise[:, 2:3] * config.jitter[1])
         owner = torch.arange(n, device=local.device).repeat_interleave(N_VERTEBRAE)
-        crop = lambda maps: rotated_crops(maps, owner, local, patch=config.patch, context=config.local_context)
+        def crop(maps, owner=owner, local=local):
+            return rotated_crops(maps, owner, local, patch=config.patch, context=config.local_context)
+
         patches = crop(batch["images"][:, None])
         # the centred vertebra's own mask: channel v of case n for patch (n, v)
         own = crop(batch["masks"]).reshape(n, N_VERTEBRAE, N_VERTEBRAE, config.patch, config.patch)
         own = own[:, torch.arange(N_VERTEBRAE), torch.arange(N_VERTEBRAE)].reshape(-1, 1, config.patch, config.patch)
         box_target = torch.cat([own, 1 - own], dim=1)
-        points = gaussian_maps(to_patch(batch["corners"].reshape(-1, 4, 2), local, patch=config.patch, context=config.local_context),
-                               (config.patch, config.patch), sigma=config.corner_sigma)
+        points = gaussian_maps(
+            to_patch(batch["corners"].reshape(-1, 4, 2), local, patch=config.patch, context=config.local_context),
+            (config.patch, config.patch),
+            sigma=config.corner_sigma,
+        )
         point_target = torch.cat([points, (1 - points.sum(dim=1, keepdim=True)).clamp(min=0)], dim=1)
         return _heatmap_loss(nets["d"](patches), box_target) + _heatmap_loss(nets["e"](patches), point_target)
 
     nets["d"].train(), nets["e"].train()
     history["local"] = fit(
-        parameters, arrays={"images": images, "masks": box_masks, "boxes": boxes, "corners": corners},
-        epochs=config.local_epochs, batch_size=config.batch_size, optimiser=optimiser, device=device, rng=rng,
-        desc="coarse-to-fine U-Nets D+E", progress=progress, loss_fn=local_loss,
+        parameters,
+        arrays={"images": images, "masks": box_masks, "boxes": boxes, "corners": corners},
+        epochs=config.local_epochs,
+        batch_size=config.batch_size,
+        optimiser=optimiser,
+        device=device,
+        rng=rng,
+        desc="coarse-to-fine U-Nets D+E",
+        progress=progress,
+        loss_fn=local_loss,
     )
     crops = [(c.landmarks[:, 1].max() - c.landmarks[:, 1].min(), np.ptp(c.landmarks[:, 0])) for c in cases]
     aspect = float(np.median([h / max(w, 1e-6) for h, w in crops])) * 0.75  # spine region a little wider than the spine
@@ -448,8 +551,11 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
     detector = _detector(config).to(device)
     detector.load_state_dict(checkpoint["state"]["mask_rcnn"])
     out = {}
-    for case in progress_bar(load_cases(data_dir, size=(config.height, config.width_px), ground_truth=False),
-                             enabled=progress, desc="coarse-to-fine predict"):
+    for case in progress_bar(
+        load_cases(data_dir, size=(config.height, config.width_px), ground_truth=False),
+        enabled=progress,
+        desc="coarse-to-fine predict",
+    ):
         if config.crop:
             case = peeling_crop(case, nets, config, checkpoint["aspect"], device)
         maps = global_maps(nets, case.image, device)
@@ -457,7 +563,11 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         valid = valid_positions(positions, peaks)
         boxes, scores = detect(detector, case.image * maps["wsm"], device)
         sizes = boxes[:, 2:] - boxes[:, :2]
-        size = np.nanmedian(sizes, axis=0) if np.isfinite(sizes).any() else np.array([config.width_px / 5, config.height / 20])
+        size = (
+            np.nanmedian(sizes, axis=0)
+            if np.isfinite(sizes).any()
+            else np.array([config.width_px / 5, config.height / 20])
+        )
         # labels the detector missed take U-Net C's position (or an interpolated one) with the median box size
         centres = np.where(np.isfinite(boxes[:, :1]), (boxes[:, :2] + boxes[:, 2:]) / 2, np.nan)
         known = np.isfinite(centres[:, 0]) | valid
@@ -467,17 +577,26 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
             fill = np.column_stack([np.interp(np.arange(N_VERTEBRAE), index, fill[index, j]) for j in range(2)])
         else:  # neither the detector nor U-Net C placed two vertebrae: a straight column down the image's middle
             note_fallback(case.id, "straight-column")
-            fill = np.column_stack([np.full(N_VERTEBRAE, config.width_px / 2), np.linspace(0.1, 0.9, N_VERTEBRAE) * config.height])
+            fill = np.column_stack(
+                [np.full(N_VERTEBRAE, config.width_px / 2), np.linspace(0.1, 0.9, N_VERTEBRAE) * config.height]
+            )
         missing = ~np.isfinite(boxes[:, 0])
         boxes[missing] = np.column_stack([fill[missing] - size / 2, fill[missing] + size / 2])
         local = torch.as_tensor(_local_boxes(boxes), dtype=torch.float32, device=device)
         image = torch.as_tensor(case.image, device=device)[None, None]
         with torch.no_grad(), autocast(device):
-            patches = rotated_crops(image, torch.zeros(N_VERTEBRAE, dtype=torch.long, device=device), local,
-                                    patch=config.patch, context=config.local_context)
+            patches = rotated_crops(
+                image,
+                torch.zeros(N_VERTEBRAE, dtype=torch.long, device=device),
+                local,
+                patch=config.patch,
+                context=config.local_context,
+            )
             box_map = nets["d"](patches).float().softmax(dim=1)[:, 0]
             point_maps = nets["e"](patches).float().softmax(dim=1)[:, :4]
-            corners = from_patch(corners_from_heatmaps(box_map, point_maps), local, patch=config.patch, context=config.local_context)
+            corners = from_patch(
+                corners_from_heatmaps(box_map, point_maps), local, patch=config.patch, context=config.local_context
+            )
         landmarks = corners.cpu().numpy().reshape(-1, 2)
         curve_points = np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, positions[valid]])
         fallback = np.stack([boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [0, 3]], boxes[:, [2, 3]]], axis=1)
@@ -487,6 +606,9 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         landmarks = repair_vertebrae(refined, fallback.reshape(-1, 2))
         landmarks = case.to_original(landmarks)
         height = case.original_height
-        out[case.id] = {"angles": [float(a) for a in cobb_angles(landmarks, height)], "landmarks": landmarks.tolist(),
-                        "image_height": height}
+        out[case.id] = {
+            "angles": [float(a) for a in cobb_angles(landmarks, height)],
+            "landmarks": landmarks.tolist(),
+            "image_height": height,
+        }
     return out

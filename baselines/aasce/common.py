@@ -9,7 +9,8 @@ record.
   ``Framing.crop_box(points, image_shape)`` turns the spine points a first pass found in a test image into the crop
   that frames it the same way. This automatic step replaces the manual cropping of test images (skull and pelvis
   removed by hand) that Seg4Reg and Khanal et al. describe.
-- ``refine_crop(find_points, image, framing, *, rounds, start=None)``: the automatic crop repeated: find the spine points on the
+- ``refine_crop(find_points, image, framing, *, rounds, start=None)``: the automatic crop repeated: find the spine
+points on the
   whole image, crop, find them again on the crop (where the spine is seen at the scale the network was trained on),
   crop again, ``rounds`` times; returns the final box. One round is the plain two-pass crop.
   ``Framing.trim_mask(mask)``: a predicted spine mask cut to the T1-L5 length the training proportions (length /
@@ -83,7 +84,12 @@ class Framing:
         crop_width = self.aspect * (y1 - y0)
         centre = float(np.median(points[:, 0]))
         x0, x1 = centre - crop_width / 2, centre + crop_width / 2
-        box = (max(0, int(np.floor(x0))), max(0, int(np.floor(y0))), min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1))))
+        box = (
+            max(0, int(np.floor(x0))),
+            max(0, int(np.floor(y0))),
+            min(width, int(np.ceil(x1))),
+            min(height, int(np.ceil(y1))),
+        )
         return box if box[2] - box[0] >= 8 and box[3] - box[1] >= 8 else whole
 
     def to_dict(self) -> dict:
@@ -110,7 +116,11 @@ def refine_crop(
 
 
 def framing_windows(
-    image_shape: tuple[int, int], framing: Framing, *, heights=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), step: float = 0.05,
+    image_shape: tuple[int, int],
+    framing: Framing,
+    *,
+    heights=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+    step: float = 0.05,
     columns: int = 5,
 ) -> list[tuple[int, int, int, int]]:
     """Candidate crops (x0, y0, x1, y1) with the training images' width/height ratio: for each height (a fraction of
@@ -125,7 +135,9 @@ def framing_windows(
         cols = max(1, columns) if window_width < width else 1
         for y0 in np.linspace(0.0, height - window_height, rows):
             for x0 in np.linspace(0.0, width - window_width, cols) if cols > 1 else [(width - window_width) / 2]:
-                windows.append((int(round(x0)), int(round(y0)), int(round(x0 + window_width)), int(round(y0 + window_height))))
+                windows.append(
+                    (int(round(x0)), int(round(y0)), int(round(x0 + window_width)), int(round(y0 + window_height)))
+                )
     return list(dict.fromkeys(windows))  # rounding can make two candidates equal: keep the first
 
 
@@ -150,7 +162,9 @@ def framing_from_cases(cases) -> Framing:
         corners = np.asarray(case.landmarks, dtype=np.float64).reshape(-1, 4, 2)
         widths = np.linalg.norm(corners[:, [1, 3]] - corners[:, [0, 2]], axis=-1).mean()
         ratios.append(length / max(widths, 1e-6))
-    return Framing(float(np.median(tops)), float(np.median(bottoms)), float(np.median(aspects)), float(np.median(ratios)))
+    return Framing(
+        float(np.median(tops)), float(np.median(bottoms)), float(np.median(aspects)), float(np.median(ratios))
+    )
 
 
 def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -195,7 +209,9 @@ def crop_resize(image: np.ndarray, box, size: tuple[int, int]) -> np.ndarray:
     out_h, out_w = size
     step_x, step_y = (x1 - x0) / out_w, (y1 - y0) / out_h
     matrix = np.array([[step_x, 0, x0 + 0.5 * step_x], [0, step_y, y0 + 0.5 * step_y], [0, 0, 1]])
-    return warp(image, AffineTransform(matrix=matrix), output_shape=(out_h, out_w), order=1, cval=0.0).astype(np.float32)
+    return warp(image, AffineTransform(matrix=matrix), output_shape=(out_h, out_w), order=1, cval=0.0).astype(
+        np.float32
+    )
 
 
 def shift_batch(batch: dict[str, np.ndarray], rng: np.random.Generator, *, fraction: float) -> dict[str, np.ndarray]:
@@ -203,7 +219,10 @@ def shift_batch(batch: dict[str, np.ndarray], rng: np.random.Generator, *, fract
     zero filled; arrays whose last two axes differ from the first array's are left alone."""
     first = next(iter(batch.values()))
     height, width = first.shape[-2:]
-    out = {key: np.zeros_like(value) if value.shape[-2:] == (height, width) and value.ndim >= 3 else value for key, value in batch.items()}
+    out = {
+        key: np.zeros_like(value) if value.shape[-2:] == (height, width) and value.ndim >= 3 else value
+        for key, value in batch.items()
+    }
     for index in range(len(first)):
         dy = int(rng.integers(-int(fraction * height), int(fraction * height) + 1))
         dx = int(rng.integers(-int(fraction * width), int(fraction * width) + 1))
@@ -215,7 +234,9 @@ def shift_batch(batch: dict[str, np.ndarray], rng: np.random.Generator, *, fract
     return out
 
 
-def random_affine(maps: torch.Tensor, rng: np.random.Generator, *, degrees: float, translate: float, flip: bool) -> torch.Tensor:
+def random_affine(
+    maps: torch.Tensor, rng: np.random.Generator, *, degrees: float, translate: float, flip: bool
+) -> torch.Tensor:
     """Apply one random rotation (uniform in +-`degrees`), translation (+-`translate` of the size) and, when `flip`,
     a horizontal flip with probability 1/2 per case to every channel of (N, C, H, W) `maps` (bilinear, zero fill)."""
     count = maps.shape[0]
@@ -231,7 +252,9 @@ def random_affine(maps: torch.Tensor, rng: np.random.Generator, *, degrees: floa
     theta[:, 1, 0] = np.sin(angle) / aspect * sign
     theta[:, 1, 1] = np.cos(angle)
     theta[:, :, 2] = shift
-    grid = F.affine_grid(torch.as_tensor(theta, dtype=maps.dtype, device=maps.device), list(maps.shape), align_corners=False)
+    grid = F.affine_grid(
+        torch.as_tensor(theta, dtype=maps.dtype, device=maps.device), list(maps.shape), align_corners=False
+    )
     return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
@@ -253,7 +276,9 @@ def intensity_augment(images: torch.Tensor, rng: np.random.Generator, *, kind: s
     raise ValueError(f"intensity augmentation must be 'gaussian', 'bc' or 'none', got {kind!r}")
 
 
-def spine_box(top: float, bottom: float, centre_x: float, *, margin: float, aspect: float) -> tuple[float, float, float, float]:
+def spine_box(
+    top: float, bottom: float, centre_x: float, *, margin: float, aspect: float
+) -> tuple[float, float, float, float]:
     """(x0, y0, x1, y1) of a spine region: rows `top`..`bottom` enlarged by `margin` of their span above and below,
     `aspect` times taller than wide, centred on column `centre_x`."""
     pad = margin * (bottom - top)
@@ -265,8 +290,13 @@ def spine_box(top: float, bottom: float, centre_x: float, *, margin: float, aspe
 def crop_to_landmarks(case: Case, *, margin: float, size: tuple[int, int], aspect: float | None = None) -> Case:
     """Training-time crop: the landmark span with `margin`, `aspect` times taller than wide (default: shaped like
     the network input `size` (H, W)), letterboxed to `size`."""
-    box = spine_box(case.landmarks[:, 1].min(), case.landmarks[:, 1].max(), case.landmarks[:, 0].mean(),
-                    margin=margin, aspect=size[0] / size[1] if aspect is None else aspect)
+    box = spine_box(
+        case.landmarks[:, 1].min(),
+        case.landmarks[:, 1].max(),
+        case.landmarks[:, 0].mean(),
+        margin=margin,
+        aspect=size[0] / size[1] if aspect is None else aspect,
+    )
     return case.cropped(box, size)
 
 

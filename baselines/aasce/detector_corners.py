@@ -38,16 +38,20 @@ import numpy as np
 import torch
 
 from baselines.aasce import common
-from baselines.data import Augmentation, AasceCase, augment, enhance, letterbox, read_cases
+from baselines.data import AasceCase, Augmentation, augment, enhance, letterbox, read_cases
 from baselines.nn import detection
 from baselines.nn.backbones import small_densenet
 from baselines.nn.converters import from_box_frame, landmarks_to_boxes, to_box_frame, vertebra_corners
-from baselines.nn.training import optimise, progress as progress_bar, seed_everything, state_to_cpu
+from baselines.nn.training import optimise, seed_everything, state_to_cpu
+from baselines.nn.training import progress as progress_bar
 from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
 TASK = "aasce-cobb"
-PAPER = "Khanal, Dahal, Adhikari, Khanal: vertebra detection (Faster R-CNN) then corner regression (DenseNet), CSI 2019 AASCE"
+PAPER = (
+    "Khanal, Dahal, Adhikari, Khanal: vertebra detection (Faster R-CNN) then corner regression "
+    "(DenseNet), CSI 2019 AASCE"
+)
 
 
 @dataclass(frozen=True)
@@ -90,15 +94,43 @@ class Config:
 
 PRESETS = {
     "tiny": Config(
-        detector_size=(128, 64), detector_backbone="compact", detector_base_channels=8, fpn_channels=16,
-        anchor_sizes=(8, 16), box_representation=64, proposals=(200, 100), rois_per_image=64, detector_steps=12, detector_batch=2, detector_lr=0.01, score_threshold=0.3,
-        corner_size=(32, 48), corner_blocks=3, corner_layers_per_block=1, corner_steps=12, corner_batch=16,
+        detector_size=(128, 64),
+        detector_backbone="compact",
+        detector_base_channels=8,
+        fpn_channels=16,
+        anchor_sizes=(8, 16),
+        box_representation=64,
+        proposals=(200, 100),
+        rois_per_image=64,
+        detector_steps=12,
+        detector_batch=2,
+        detector_lr=0.01,
+        score_threshold=0.3,
+        corner_size=(32, 48),
+        corner_blocks=3,
+        corner_layers_per_block=1,
+        corner_steps=12,
+        corner_batch=16,
         box_jitter=0.05,
     ),
     "standard": Config(
-        detector_size=(256, 128), detector_backbone="compact", detector_base_channels=16, fpn_channels=32,
-        anchor_sizes=(16, 32), box_representation=256, proposals=(400, 200), rois_per_image=128, detector_steps=250, detector_batch=4, detector_lr=0.01, score_threshold=0.4,
-        corner_size=(48, 80), corner_blocks=4, corner_steps=300, corner_batch=32, box_jitter=0.05,
+        detector_size=(256, 128),
+        detector_backbone="compact",
+        detector_base_channels=16,
+        fpn_channels=32,
+        anchor_sizes=(16, 32),
+        box_representation=256,
+        proposals=(400, 200),
+        rois_per_image=128,
+        detector_steps=250,
+        detector_batch=4,
+        detector_lr=0.01,
+        score_threshold=0.4,
+        corner_size=(48, 80),
+        corner_blocks=4,
+        corner_steps=300,
+        corner_batch=32,
+        box_jitter=0.05,
     ),
     "paper": Config(feature_pyramid=False),
 }
@@ -126,7 +158,9 @@ def _build_detector(config: Config):
 
 def _build_regressor(config: Config):
     return small_densenet(
-        num_outputs=8, growth_rate=config.corner_growth, blocks=config.corner_blocks,
+        num_outputs=8,
+        growth_rate=config.corner_growth,
+        blocks=config.corner_blocks,
         layers_per_block=config.corner_layers_per_block,
     )
 
@@ -136,7 +170,9 @@ def _widen(config: Config, image_height: int) -> tuple[float, float]:
     return config.widen[0] * factor, config.widen[1] * factor
 
 
-def _train_detector(cases: list[AasceCase], config: Config, device, rng, progress: bool) -> tuple[torch.nn.Module, list[float]]:
+def _train_detector(
+    cases: list[AasceCase], config: Config, device, rng, progress: bool
+) -> tuple[torch.nn.Module, list[float]]:
     prepared = []
     for case in cases:
         image, box = letterbox(enhance(case.image), config.detector_size)
@@ -149,17 +185,27 @@ def _train_detector(cases: list[AasceCase], config: Config, device, rng, progres
 
     def loss_fn(step: int) -> torch.Tensor:
         images, targets = [], []
-        for index in rng.choice(len(prepared), size=config.detector_batch, replace=len(prepared) < config.detector_batch):
+        for index in rng.choice(
+            len(prepared), size=config.detector_batch, replace=len(prepared) < config.detector_batch
+        ):
             image, landmarks, widen = prepared[index]
             image, landmarks, _ = augment(image, landmarks, config=flips, rng=rng)
             boxes = landmarks_to_boxes(landmarks, widen=widen, image_shape=image.shape)
             images.append(torch.from_numpy(image)[None].to(device))
-            targets.append({key: value.to(device) for key, value in detection.detection_targets(torch.from_numpy(boxes)).items()})
+            targets.append(
+                {key: value.to(device) for key, value in detection.detection_targets(torch.from_numpy(boxes)).items()}
+            )
         return sum(model(images, targets).values())
 
     losses = optimise(
-        loss_fn, model.parameters(), steps=config.detector_steps, lr=config.detector_lr, device=device,
-        progress=progress, desc="detector", optimizer=config.detector_optimizer,
+        loss_fn,
+        model.parameters(),
+        steps=config.detector_steps,
+        lr=config.detector_lr,
+        device=device,
+        progress=progress,
+        desc="detector",
+        optimizer=config.detector_optimizer,
     )
     return model, losses
 
@@ -174,7 +220,9 @@ def _vertebra_samples(cases: list[AasceCase], config: Config) -> list[tuple[np.n
     return samples
 
 
-def _train_regressor(cases: list[AasceCase], config: Config, device, rng, progress: bool) -> tuple[torch.nn.Module, list[float]]:
+def _train_regressor(
+    cases: list[AasceCase], config: Config, device, rng, progress: bool
+) -> tuple[torch.nn.Module, list[float]]:
     samples = _vertebra_samples(cases, config)
     model = _build_regressor(config).to(device).train()
 
@@ -190,8 +238,13 @@ def _train_regressor(cases: list[AasceCase], config: Config, device, rng, progre
         return torch.nn.functional.mse_loss(model(common.image_batch(crops, device)).float(), target)
 
     losses = optimise(
-        loss_fn, model.parameters(), steps=config.corner_steps, lr=config.corner_lr, device=device,
-        progress=progress, desc="corners",
+        loss_fn,
+        model.parameters(),
+        steps=config.corner_steps,
+        lr=config.corner_lr,
+        device=device,
+        progress=progress,
+        desc="corners",
     )
     return model, losses
 

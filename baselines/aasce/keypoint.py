@@ -79,11 +79,15 @@ from baselines.nn import detection
 from baselines.nn.converters import heatmaps_to_landmarks, landmarks_to_boxes, landmarks_to_heatmaps, vertebra_corners
 from baselines.nn.heatmaps import SimpleBaseline
 from baselines.nn.hrnet import HRNet
-from baselines.nn.training import batches, optimise, progress as progress_bar, seed_everything, state_to_cpu
+from baselines.nn.training import batches, optimise, seed_everything, state_to_cpu
+from baselines.nn.training import progress as progress_bar
 from baselines.report import note_fallback
 
 TASK = "aasce-cobb"
-PAPER = "Chen, Peng, Li, Cheng, Wei (iFLYTEK): RetinaNet + HRNet and SimpleBaseline patch keypoints with fusion, CSI 2019 AASCE"
+PAPER = (
+    "Chen, Peng, Li, Cheng, Wei (iFLYTEK): RetinaNet + HRNet and SimpleBaseline patch keypoints "
+    "with fusion, CSI 2019 AASCE"
+)
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,9 @@ class Config:
     hrnet_stages: int = 4
     hrnet_stem_stride: int = 4
     hrnet_blocks: int = 1  # residual blocks per branch; the paper preset: 4 (HRNet-W48)
-    hrnet_modules: tuple[int, ...] = ()  # exchange modules per stage; () = one per stage; the paper preset: (1, 1, 4, 3)
+    hrnet_modules: tuple[
+        int, ...
+    ] = ()  # exchange modules per stage; () = one per stage; the paper preset: (1, 1, 4, 3)
     hrnet_steps: int = 20_000
     hrnet_batch: int = 32
     # Method-2
@@ -143,18 +149,59 @@ class Config:
 
 PRESETS = {
     "tiny": Config(
-        retina_size=(128, 64), retina_backbone="compact", retina_base_channels=4, fpn_channels=8, anchor_sizes=(8, 16),
-        retina_steps=6, retina_batch=2, hrnet_size=(24, 32), hrnet_width=4, hrnet_stages=2, hrnet_stem_stride=2,
-        hrnet_steps=6, hrnet_batch=8, sb1_size=(128, 64), sb2_size=(32, 32), sb_backbone="compact",
-        sb_base_channels=4, sb_deconv_channels=8, sb1_steps=6, sb2_steps=6, sb_batch=4, patches_per_image=12,
-        heatmap_sigma=1.0, lr=3e-3,
+        retina_size=(128, 64),
+        retina_backbone="compact",
+        retina_base_channels=4,
+        fpn_channels=8,
+        anchor_sizes=(8, 16),
+        retina_steps=6,
+        retina_batch=2,
+        hrnet_size=(24, 32),
+        hrnet_width=4,
+        hrnet_stages=2,
+        hrnet_stem_stride=2,
+        hrnet_steps=6,
+        hrnet_batch=8,
+        sb1_size=(128, 64),
+        sb2_size=(32, 32),
+        sb_backbone="compact",
+        sb_base_channels=4,
+        sb_deconv_channels=8,
+        sb1_steps=6,
+        sb2_steps=6,
+        sb_batch=4,
+        patches_per_image=12,
+        heatmap_sigma=1.0,
+        lr=3e-3,
     ),
     "standard": Config(
-        retina_size=(256, 128), retina_backbone="compact", retina_base_channels=12, fpn_channels=32,
-        anchor_sizes=(16, 32), retina_steps=1500, retina_batch=4, retina_nms=0.3, merge_distance=0.7,
-        hrnet_size=(32, 48), hrnet_width=12, hrnet_stages=3, hrnet_stem_stride=2, hrnet_steps=2000, hrnet_batch=16,
-        sb1_size=(192, 96), sb2_size=(96, 96), sb_backbone="compact", sb_base_channels=12, sb_deconv_channels=32,
-        sb1_steps=3000, sb2_steps=3000, sb_batch=8, patches_per_image=200, heatmap_sigma=1.5, lr=2e-3, crop_rounds=1,
+        retina_size=(256, 128),
+        retina_backbone="compact",
+        retina_base_channels=12,
+        fpn_channels=32,
+        anchor_sizes=(16, 32),
+        retina_steps=1500,
+        retina_batch=4,
+        retina_nms=0.3,
+        merge_distance=0.7,
+        hrnet_size=(32, 48),
+        hrnet_width=12,
+        hrnet_stages=3,
+        hrnet_stem_stride=2,
+        hrnet_steps=2000,
+        hrnet_batch=16,
+        sb1_size=(192, 96),
+        sb2_size=(96, 96),
+        sb_backbone="compact",
+        sb_base_channels=12,
+        sb_deconv_channels=32,
+        sb1_steps=3000,
+        sb2_steps=3000,
+        sb_batch=8,
+        patches_per_image=200,
+        heatmap_sigma=1.5,
+        lr=2e-3,
+        crop_rounds=1,
     ),
     # HRNet-W48's blocks and modules; SimpleBaseline II at the paper's batch 130 for the paper's 70 epochs over
     # 200 patches of each of the 609 training images (70 * 609 * 200 / 130 steps)
@@ -167,25 +214,41 @@ CORNER_GROUPS = ("top-left", "top-right", "bottom-left", "bottom-right")
 # ---------------------------------------------------------------- networks
 def _retinanet(config: Config):
     return detection.retinanet(
-        num_classes=1, backbone=config.retina_backbone, base_channels=config.retina_base_channels,
-        fpn_channels=config.fpn_channels, min_size=min(config.retina_size), max_size=max(config.retina_size),
-        anchor_sizes=config.anchor_sizes, aspect_ratios=config.aspect_ratios, nms_thresh=config.retina_nms,
+        num_classes=1,
+        backbone=config.retina_backbone,
+        base_channels=config.retina_base_channels,
+        fpn_channels=config.fpn_channels,
+        min_size=min(config.retina_size),
+        max_size=max(config.retina_size),
+        anchor_sizes=config.anchor_sizes,
+        aspect_ratios=config.aspect_ratios,
+        nms_thresh=config.retina_nms,
     )
 
 
 def _hrnet(config: Config) -> HRNet:
-    return HRNet(4, width=config.hrnet_width, num_stages=config.hrnet_stages, stem_stride=config.hrnet_stem_stride,
-                 blocks=config.hrnet_blocks, modules_per_stage=config.hrnet_modules or 1)
+    return HRNet(
+        4,
+        width=config.hrnet_width,
+        num_stages=config.hrnet_stages,
+        stem_stride=config.hrnet_stem_stride,
+        blocks=config.hrnet_blocks,
+        modules_per_stage=config.hrnet_modules or 1,
+    )
 
 
 def _simple_baseline(config: Config, keypoints: int) -> SimpleBaseline:
     return SimpleBaseline(
-        keypoints, backbone=config.sb_backbone, base_channels=config.sb_base_channels,
+        keypoints,
+        backbone=config.sb_backbone,
+        base_channels=config.sb_base_channels,
         deconv_channels=config.sb_deconv_channels,
     )
 
 
-def _heatmap_loss(model, images: list[np.ndarray], points: list[np.ndarray], stride: float, sigma: float, device) -> torch.Tensor:
+def _heatmap_loss(
+    model, images: list[np.ndarray], points: list[np.ndarray], stride: float, sigma: float, device
+) -> torch.Tensor:
     """MSE between predicted heatmaps and Gaussians at ``points`` (a list per image of (K, P, 2) arrays, NaN = absent;
     several points per channel allowed)."""
     predicted = model(common.image_batch(images, device)).float()
@@ -195,7 +258,11 @@ def _heatmap_loss(model, images: list[np.ndarray], points: list[np.ndarray], str
         channels = []
         for channel_points in image_points:
             valid = channel_points[np.isfinite(channel_points).all(axis=1)]
-            maps = landmarks_to_heatmaps((valid + 0.5) / stride - 0.5, (height, width), sigma=sigma) if len(valid) else np.zeros((1, height, width), np.float32)
+            maps = (
+                landmarks_to_heatmaps((valid + 0.5) / stride - 0.5, (height, width), sigma=sigma)
+                if len(valid)
+                else np.zeros((1, height, width), np.float32)
+            )
             channels.append(maps.max(axis=0))
         targets.append(np.stack(channels))
     return F.mse_loss(predicted, torch.from_numpy(np.stack(targets)).to(device)) * 100.0
@@ -220,7 +287,9 @@ def _patch_targets(corners: np.ndarray, box: np.ndarray, size: tuple[int, int]) 
     """(4, V, 2) patch-pixel positions of every corner inside the box (NaN outside), grouped by corner type."""
     scale = np.array([size[1] / (box[2] - box[0]), size[0] / (box[3] - box[1])])
     local = (corners - box[:2]) * scale - 0.5 + 0.5 * scale  # pixel-centre frame of the resampled patch
-    inside = (local[..., 0] >= 0) & (local[..., 0] <= size[1] - 1) & (local[..., 1] >= 0) & (local[..., 1] <= size[0] - 1)
+    inside = (
+        (local[..., 0] >= 0) & (local[..., 0] <= size[1] - 1) & (local[..., 1] >= 0) & (local[..., 1] <= size[0] - 1)
+    )
     local[~inside] = np.nan
     return local.transpose(1, 0, 2)
 
@@ -237,14 +306,24 @@ def _train_retinanet(prepared, config: Config, device, rng, progress: bool):
     def loss_fn(step: int) -> torch.Tensor:
         images, targets = [], []
         for index in rng.choice(len(prepared), size=config.retina_batch):
-            image, landmarks, _ = augment(prepared[index].image, prepared[index].landmarks, config=config.augmentation, rng=rng)
+            image, landmarks, _ = augment(
+                prepared[index].image, prepared[index].landmarks, config=config.augmentation, rng=rng
+            )
             boxes = torch.from_numpy(landmarks_to_boxes(landmarks, image_shape=image.shape))
             images.append(torch.from_numpy(image)[None].to(device))
             targets.append({k: v.to(device) for k, v in detection.detection_targets(boxes, labels_start=0).items()})
         return sum(model(images, targets).values())
 
-    losses = optimise(loss_fn, model.parameters(), steps=config.retina_steps, lr=config.retina_lr, optimizer="sgd",
-                      device=device, progress=progress, desc="RetinaNet")
+    losses = optimise(
+        loss_fn,
+        model.parameters(),
+        steps=config.retina_steps,
+        lr=config.retina_lr,
+        optimizer="sgd",
+        device=device,
+        progress=progress,
+        desc="RetinaNet",
+    )
     return model, losses
 
 
@@ -259,7 +338,11 @@ def _vertebra_crop_box(box: np.ndarray, aspect: float) -> np.ndarray:
 def _train_hrnet(cases, config: Config, device, rng, progress: bool):
     model = _hrnet(config).to(device).train()
     aspect = config.hrnet_size[1] / config.hrnet_size[0]
-    samples = [(enhance(case.image, config.enhancement), corners) for case in cases for corners in vertebra_corners(case.landmarks)]
+    samples = [
+        (enhance(case.image, config.enhancement), corners)
+        for case in cases
+        for corners in vertebra_corners(case.landmarks)
+    ]
 
     def loss_fn(step: int) -> torch.Tensor:
         crops, points = [], []
@@ -271,8 +354,15 @@ def _train_hrnet(cases, config: Config, device, rng, progress: bool):
             points.append(_patch_targets(corners[None], crop_box, config.hrnet_size))
         return _heatmap_loss(model, crops, points, model.heatmap_stride, config.heatmap_sigma, device)
 
-    losses = optimise(loss_fn, model.parameters(), steps=config.hrnet_steps, lr=config.lr, device=device,
-                      progress=progress, desc="HRNet")
+    losses = optimise(
+        loss_fn,
+        model.parameters(),
+        steps=config.hrnet_steps,
+        lr=config.lr,
+        device=device,
+        progress=progress,
+        desc="HRNet",
+    )
     return model, losses
 
 
@@ -283,13 +373,22 @@ def _train_simple_baseline_1(prepared, config: Config, device, rng, progress: bo
     def loss_fn(step: int) -> torch.Tensor:
         images, points = [], []
         for index in next(stream):
-            image, landmarks, _ = augment(prepared[index].image, prepared[index].landmarks, config=config.augmentation, rng=rng)
+            image, landmarks, _ = augment(
+                prepared[index].image, prepared[index].landmarks, config=config.augmentation, rng=rng
+            )
             images.append(image)
             points.append(landmarks[:, None, :])
         return _heatmap_loss(model, images, points, model.heatmap_stride, config.heatmap_sigma, device)
 
-    losses = optimise(loss_fn, model.parameters(), steps=config.sb1_steps, lr=config.lr, device=device,
-                      progress=progress, desc="SimpleBaseline I")
+    losses = optimise(
+        loss_fn,
+        model.parameters(),
+        steps=config.sb1_steps,
+        lr=config.lr,
+        device=device,
+        progress=progress,
+        desc="SimpleBaseline I",
+    )
     return model, losses
 
 
@@ -309,8 +408,15 @@ def _train_simple_baseline_2(cases, config: Config, device, rng, progress: bool)
             points.append(_patch_targets(corners[index], box, config.sb2_size))
         return _heatmap_loss(model, patches, points, model.heatmap_stride, config.heatmap_sigma, device)
 
-    losses = optimise(loss_fn, model.parameters(), steps=config.sb2_steps, lr=config.lr, device=device,
-                      progress=progress, desc="SimpleBaseline II")
+    losses = optimise(
+        loss_fn,
+        model.parameters(),
+        steps=config.sb2_steps,
+        lr=config.lr,
+        device=device,
+        progress=progress,
+        desc="SimpleBaseline II",
+    )
     return model, losses
 
 
@@ -324,9 +430,19 @@ def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
     sb1, sb1_losses = _train_simple_baseline_1(sb1_prepared, config, device, rng, progress)
     sb2, sb2_losses = _train_simple_baseline_2(cases, config, device, rng, progress)
     return {
-        "state": {"retinanet": state_to_cpu(retinanet), "hrnet": state_to_cpu(hrnet), "sb1": state_to_cpu(sb1), "sb2": state_to_cpu(sb2)},
+        "state": {
+            "retinanet": state_to_cpu(retinanet),
+            "hrnet": state_to_cpu(hrnet),
+            "sb1": state_to_cpu(sb1),
+            "sb2": state_to_cpu(sb2),
+        },
         "losses": sb1_losses,
-        "stage_losses": {"retinanet": retina_losses, "hrnet": hrnet_losses, "simple_baseline_1": sb1_losses, "simple_baseline_2": sb2_losses},
+        "stage_losses": {
+            "retinanet": retina_losses,
+            "hrnet": hrnet_losses,
+            "simple_baseline_1": sb1_losses,
+            "simple_baseline_2": sb2_losses,
+        },
         "mean_angles": np.mean([case.angles for case in cases], axis=0),
         "framing": common.framing_from_cases(cases).to_dict(),
     }
@@ -421,9 +537,14 @@ class _Networks:
         boxes = filter_boxes(boxes[np.argsort(boxes[:, 1] + boxes[:, 3])], self.config.iou_threshold)
         aspect = self.config.hrnet_size[1] / self.config.hrnet_size[0]
         crop_boxes = [_vertebra_crop_box(b, aspect) for b in boxes]
-        heatmaps = self._heatmaps(self.hrnet, [common.crop_resize(image, b, self.config.hrnet_size) for b in crop_boxes])
+        heatmaps = self._heatmaps(
+            self.hrnet, [common.crop_resize(image, b, self.config.hrnet_size) for b in crop_boxes]
+        )
         stride = self.hrnet.heatmap_stride
-        corners = [_to_image((heatmaps_to_landmarks(h) + 0.5) * stride - 0.5, b, self.config.hrnet_size) for h, b in zip(heatmaps, crop_boxes)]
+        corners = [
+            _to_image((heatmaps_to_landmarks(h) + 0.5) * stride - 0.5, b, self.config.hrnet_size)
+            for h, b in zip(heatmaps, crop_boxes)
+        ]
         return merge_coincident(np.stack(corners), self.config.merge_distance)
 
     @torch.no_grad()
@@ -446,8 +567,13 @@ class _Networks:
 
     def locate_spine(self, image: np.ndarray, framing: common.Framing) -> tuple[int, int, int, int]:
         """The candidate window (``common.framing_windows``) SimpleBaseline I is most confident in."""
-        windows = common.framing_windows(image.shape, framing, heights=self.config.window_heights,
-                                         step=self.config.window_step, columns=self.config.window_columns)
+        windows = common.framing_windows(
+            image.shape,
+            framing,
+            heights=self.config.window_heights,
+            step=self.config.window_step,
+            columns=self.config.window_columns,
+        )
         scores = self.framing_confidence([common.crop(image, window) for window in windows])
         return windows[int(np.argmax(scores))]
 
@@ -470,7 +596,9 @@ class _Networks:
                 for group, heatmap in enumerate(patch):
                     peaks = local_peaks(heatmap, self.config.peak_threshold)
                     if len(peaks):
-                        groups[group].append(_to_image((peaks + 0.5) * patch_stride - 0.5, patch_box_, self.config.sb2_size))
+                        groups[group].append(
+                            _to_image((peaks + 0.5) * patch_stride - 0.5, patch_box_, self.config.sb2_size)
+                        )
         return [np.concatenate(g) if g else np.zeros((0, 2)) for g in groups]
 
 
@@ -487,7 +615,7 @@ def _drop_abnormal_ends(groups: list[np.ndarray]) -> list[np.ndarray]:
     """Drop a group's first/last cluster when its direction to the adjacent cluster is more than 45° off vertical, or
     when it breaks the y order top corners above bottom corners against the other groups."""
     out = []
-    for index, centres in enumerate(groups):
+    for centres in groups:
         keep = np.ones(len(centres), dtype=bool)
         for end, neighbour in ((0, 1), (len(centres) - 1, len(centres) - 2)):
             if len(centres) < 3:
@@ -547,7 +675,9 @@ def _suppress_small_tail_gaps(centres: np.ndarray, fraction: float) -> np.ndarra
     return centres[keep]
 
 
-def cluster_vertebrae(groups: list[np.ndarray], vertebra_height: float, *, config: Config, squeeze: bool, seed: int) -> np.ndarray:
+def cluster_vertebrae(
+    groups: list[np.ndarray], vertebra_height: float, *, config: Config, squeeze: bool, seed: int
+) -> np.ndarray:
     """(V, 4, 2) vertebrae from the four corner-type point groups (Sect. 2.3)."""
     min_samples = max(2, config.patches_per_image // 40)
     clusters = [_sorted_cluster_centres(g, config.dbscan_radius * vertebra_height, min_samples) for g in groups]
@@ -627,20 +757,26 @@ def fuse(results: dict[str, np.ndarray], *, quality_ratio: float, preferred: str
     if not usable:
         return None
     selections = {name: select_vertebrae(corners) for name, corners in usable.items()}
-    voters = sorted(name for name in usable if passes_quality(usable[name], selections[name], quality_ratio)) or sorted(usable)
+    voters = sorted(name for name in usable if passes_quality(usable[name], selections[name], quality_ratio)) or sorted(
+        usable
+    )
     centres = {name: usable[name].mean(axis=1)[:, 1] for name in voters}
     height = float(np.median([vertebra_heights(usable[name]).mean() for name in voters]))
     agreed = []
     for line in range(4):
         position = {name: centres[name][selections[name][line]] for name in voters}
-        support = {name: [other for other in voters if abs(position[other] - position[name]) < 0.5 * height] for name in voters}
+        support = {
+            name: [other for other in voters if abs(position[other] - position[name]) < 0.5 * height] for name in voters
+        }
         most = max(len(agreeing) for agreeing in support.values())
         if most < 2 and len(voters) > 1:
             choice = preferred if preferred in voters else voters[0]
         else:
             choice = min((name for name in voters if len(support[name]) == most), key=lambda name: name != preferred)
         agreed.append(float(np.mean([position[name] for name in support[choice]])))
-    angles = [angles_at(usable[name], tuple(int(np.argmin(np.abs(centres[name] - y))) for y in agreed)) for name in voters]
+    angles = [
+        angles_at(usable[name], tuple(int(np.argmin(np.abs(centres[name] - y))) for y in agreed)) for name in voters
+    ]
     return np.mean(angles, axis=0)
 
 
@@ -649,19 +785,25 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device, progress: boo
     fallback = np.asarray(checkpoint["mean_angles"], dtype=np.float64)
     framing = common.Framing(**checkpoint["framing"])
     predictions = {}
-    for number, case in enumerate(progress_bar(read_cases(data_dir, ground_truth=False), enabled=progress, desc="keypoint fusion")):
+    for number, case in enumerate(
+        progress_bar(read_cases(data_dir, ground_truth=False), enabled=progress, desc="keypoint fusion")
+    ):
         rng = np.random.default_rng([config.seed, number])
         image = enhance(case.image, config.enhancement)
         if config.auto_crop:
             start = networks.locate_spine(image, framing) if config.window_search else None
-            image = common.crop(image, common.refine_crop(networks.rough_points, image, framing, rounds=config.crop_rounds, start=start))
+            image = common.crop(
+                image, common.refine_crop(networks.rough_points, image, framing, rounds=config.crop_rounds, start=start)
+            )
         groups = networks.patch_points(image, rng)
         # the image frames the spine like the training images, so the spine spans a known share of its height
         vertebra_height = image.shape[0] / (1.0 + framing.top + framing.bottom) / 16.0
         results = {
             "method-1": networks.method_1(image),
             "method-2": cluster_vertebrae(groups, vertebra_height, config=config, squeeze=False, seed=config.seed),
-            "method-2-squeezed": cluster_vertebrae(groups, vertebra_height, config=config, squeeze=True, seed=config.seed),
+            "method-2-squeezed": cluster_vertebrae(
+                groups, vertebra_height, config=config, squeeze=True, seed=config.seed
+            ),
         }
         angles = fuse(results, quality_ratio=config.quality_ratio, preferred="method-2")
         if angles is None:  # no output found two vertebrae

@@ -39,12 +39,15 @@ from torch.nn import functional as F
 from baselines.aasce import common
 from baselines.aasce.common import crop_to_landmarks, crop_to_mask, shift_batch
 from baselines.data import load_cases
-from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything
 from baselines.nn.spine_targets import spine_mask
+from baselines.nn.training import autocast, fit, resolve_device, seed_everything
+from baselines.nn.training import progress as progress_bar
 from baselines.nn.unet import conv_bn_relu
 
 TASK = "aasce-cobb"
-PAPER = "Wang, Wang & Liu: multi-task learning with pyramidal feature aggregation for direct Cobb angles (CSI 2019, AASCE)"
+PAPER = (
+    "Wang, Wang & Liu: multi-task learning with pyramidal feature aggregation for direct Cobb angles (CSI 2019, AASCE)"
+)
 ANGLE_SCALE = 45.0  # the network regresses angles / ANGLE_SCALE
 
 
@@ -116,7 +119,13 @@ class ResNet50Encoder(_StagedEncoder):
         net = torchvision.models.resnet50(weights=None, width_per_group=max(4, int(64 * width)))
         net.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
         self.stages = nn.ModuleList(
-            [nn.Sequential(net.conv1, net.bn1, net.relu), nn.Sequential(net.maxpool, net.layer1), net.layer2, net.layer3, net.layer4]
+            [
+                nn.Sequential(net.conv1, net.bn1, net.relu),
+                nn.Sequential(net.maxpool, net.layer1),
+                net.layer2,
+                net.layer3,
+                net.layer4,
+            ]
         )
         with torch.no_grad():
             self.channels = [f.shape[1] for f in self.forward(torch.zeros(1, 1, 64, 64))]
@@ -203,8 +212,14 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     for _ in progress_bar(range(config.epochs), enabled=progress, desc="multi-task"):
         model.train()
         losses += fit(
-            model.parameters(), arrays=fit_arrays, epochs=1, batch_size=config.batch_size, optimiser=optimiser,
-            device=device, rng=rng, progress=False,
+            model.parameters(),
+            arrays=fit_arrays,
+            epochs=1,
+            batch_size=config.batch_size,
+            optimiser=optimiser,
+            device=device,
+            rng=rng,
+            progress=False,
             loss_fn=lambda b: _loss(model, config, b["images"], b["masks"], b["angles"]),
             augment=lambda b, r: shift_batch(b, r, fraction=config.max_shift),
         )
@@ -221,8 +236,12 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return {"state": {k: v.cpu() for k, v in model.state_dict().items()}, "losses": losses, "config": asdict(config),
-            "framing": common.framing_from_cases(cases).to_dict()}
+    return {
+        "state": {k: v.cpu() for k, v in model.state_dict().items()},
+        "losses": losses,
+        "config": asdict(config),
+        "framing": common.framing_from_cases(cases).to_dict(),
+    }
 
 
 def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=True) -> dict:
@@ -239,7 +258,9 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
             angles, mask_logits = model(torch.as_tensor(image, device=device)[None, None])
         return angles.float()[0].cpu().numpy(), mask_logits.float().softmax(dim=1)[0, 1].cpu().numpy()
 
-    for case in progress_bar(load_cases(data_dir, size=size, ground_truth=False), enabled=progress, desc="multi-task predict"):
+    for case in progress_bar(
+        load_cases(data_dir, size=size, ground_truth=False), enabled=progress, desc="multi-task predict"
+    ):
         angles, mask = run(case.image)
         for _ in range(config.crop_rounds if config.crop and config.mask_branch else 0):
             if framing is not None:

@@ -5,7 +5,8 @@ Paper -> this module:
   the paper preset, the compact residual network on CPU) with a shared convolutional head on every pyramid level
   scoring rotated anchors: one scale per level (5 levels = the paper's 5 scales), 3 aspect ratios and 3 rotation
   angles -> `RotatedProposalNet`. Training images get random brightness/contrast changes (``intensity``; the paper
-  names no augmentation, but the test images' exposure differs). Boxes are (x, y, w, h, theta) with theta in (-pi/2, pi/2] the tilt of the box
+  names no augmentation, but the test images' exposure differs). Boxes are (x, y, w, h, theta) with theta in (-pi/2,
+  pi/2] the tilt of the box
   against the x axis; offsets and log sizes are regressed with a smooth-L1 loss as in Faster/Mask R-CNN, the angle
   offset with a mean-squared loss. Anchors are matched to the 17 ground-truth vertebra boxes
   (`spine_targets.rotated_boxes`) by the angle-aware IoU approximation (IoU of the unrotated boxes times
@@ -29,7 +30,8 @@ Differences: no ImageNet weights; stage two crops the image rather than the shar
 trained separately (the paper trains one end-to-end Mask R-CNN-like network); the spinal-cord segmentation of
 Sect. 3.1 is replaced by the projection-based midline; a predicted corner further than ``corner_tolerance`` box
 heights from the rotated box's own corner, and a vertebra whose predicted left and right corners coincide, take the
-rotated box's corners (without this check stray FCN peaks on the test-domain phantoms dominated the error); sizes are scaled down in the tiny/standard presets.
+rotated box's corners (without this check stray FCN peaks on the test-domain phantoms dominated the error); sizes are
+scaled down in the tiny/standard presets.
 How often that fallback fires is recorded: a case where more than half of the 68 corners are the boxes' is noted
 as the ``box-corners`` fallback in the run report (``baselines.report``), and a case with fewer than two kept boxes
 as ``zeros``. ``corner_tolerance=inf`` turns the corner fallback off (``benchmarks/baselines_aasce.py`` reports that
@@ -48,11 +50,12 @@ from torch import nn
 
 from baselines.aasce.common import crop_to_landmarks, intensity_augment, spine_box
 from baselines.data import Case, load_cases
-from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything, torch_generator
 from baselines.nn.detection import fpn_backbone
 from baselines.nn.heatmaps import gaussian_maps, heatmap_argmax
 from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
 from baselines.nn.spine_targets import box_to_corners, curve_x, repair_vertebrae, rotated_boxes, unusable_vertebrae
+from baselines.nn.training import autocast, fit, resolve_device, seed_everything, torch_generator
+from baselines.nn.training import progress as progress_bar
 from baselines.nn.unet import conv_bn_relu
 from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
@@ -98,12 +101,41 @@ class Config:
 
 
 PRESETS = {
-    "tiny": Config(height=64, width_px=32, backbone="compact", base_channels=4, fpn_channels=8, anchor_size=4.0,
-                   anchors_per_image=64, epochs=2, batch_size=4, lr=3e-3, patch=8, corner_sigma=1.0, fcn_channels=4,
-                   fcn_epochs=2),
-    "standard": Config(height=160, width_px=64, backbone="compact", base_channels=8, fpn_channels=32, anchor_size=8.0,
-                       positive_iou=0.4, negative_iou=0.25, anchors_per_image=128, epochs=40, corner_tolerance=0.25, batch_size=4, lr=2e-3, patch=16, corner_sigma=1.5,
-                       fcn_channels=16, fcn_epochs=12),
+    "tiny": Config(
+        height=64,
+        width_px=32,
+        backbone="compact",
+        base_channels=4,
+        fpn_channels=8,
+        anchor_size=4.0,
+        anchors_per_image=64,
+        epochs=2,
+        batch_size=4,
+        lr=3e-3,
+        patch=8,
+        corner_sigma=1.0,
+        fcn_channels=4,
+        fcn_epochs=2,
+    ),
+    "standard": Config(
+        height=160,
+        width_px=64,
+        backbone="compact",
+        base_channels=8,
+        fpn_channels=32,
+        anchor_size=8.0,
+        positive_iou=0.4,
+        negative_iou=0.25,
+        anchors_per_image=128,
+        epochs=40,
+        corner_tolerance=0.25,
+        batch_size=4,
+        lr=2e-3,
+        patch=16,
+        corner_sigma=1.5,
+        fcn_channels=16,
+        fcn_epochs=12,
+    ),
     "paper": Config(),
 }
 
@@ -175,8 +207,9 @@ class RotatedProposalNet(nn.Module):
     def __init__(self, config: Config):
         super().__init__()
         self.config = config
-        self.backbone = fpn_backbone(backbone=config.backbone, fpn_channels=config.fpn_channels,
-                                     base_channels=config.base_channels)
+        self.backbone = fpn_backbone(
+            backbone=config.backbone, fpn_channels=config.fpn_channels, base_channels=config.base_channels
+        )
         self.k = len(config.ratios) * len(config.anchor_angles)
         c = config.fpn_channels
         self.head = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True))
@@ -203,14 +236,17 @@ def make_anchors(levels: list[tuple[int, int, int]], config: Config, device) -> 
         centres = torch.stack([(xs + 0.5) * stride - 0.5, (ys + 0.5) * stride - 0.5], dim=-1).reshape(-1, 1, 2)
         shapes = torch.tensor(
             [[size / np.sqrt(r), size * np.sqrt(r), a] for r in config.ratios for a in config.anchor_angles],
-            device=device, dtype=torch.float32,
+            device=device,
+            dtype=torch.float32,
         )
         anchors = torch.cat([centres.expand(-1, len(shapes), 2), shapes[None].expand(len(centres), -1, 3)], dim=-1)
         out.append(anchors.reshape(-1, 5))
     return torch.cat(out)
 
 
-def proposal_loss(outputs: torch.Tensor, anchors: torch.Tensor, targets: torch.Tensor, config: Config, generator) -> torch.Tensor:
+def proposal_loss(
+    outputs: torch.Tensor, anchors: torch.Tensor, targets: torch.Tensor, config: Config, generator
+) -> torch.Tensor:
     """Objectness BCE over a sample of anchors (at most half positive) + box regression on the positives."""
     losses = []
     for output, boxes in zip(outputs, targets):
@@ -223,12 +259,16 @@ def proposal_loss(outputs: torch.Tensor, anchors: torch.Tensor, targets: torch.T
         positive, negative = torch.nonzero(labels == 1).flatten(), torch.nonzero(labels == 0).flatten()
         n_pos = min(len(positive), config.anchors_per_image // 2)
         positive = positive[torch.randperm(len(positive), generator=generator)[:n_pos].to(positive.device)]
-        negative = negative[torch.randperm(len(negative), generator=generator)[: config.anchors_per_image - n_pos].to(negative.device)]
+        negative = negative[
+            torch.randperm(len(negative), generator=generator)[: config.anchors_per_image - n_pos].to(negative.device)
+        ]
         chosen = torch.cat([positive, negative])
         objectness = F.binary_cross_entropy_with_logits(output[chosen, 0].float(), labels[chosen])
         delta = output[positive, 1:].float()
         target = encode(boxes[match[positive]], anchors[positive])
-        regression = F.smooth_l1_loss(delta[:, :4], target[:, :4], beta=1 / 9) + config.angle_weight * F.mse_loss(delta[:, 4], target[:, 4])
+        regression = F.smooth_l1_loss(delta[:, :4], target[:, :4], beta=1 / 9) + config.angle_weight * F.mse_loss(
+            delta[:, 4], target[:, 4]
+        )
         losses.append(objectness + regression)
     return torch.stack(losses).mean()
 
@@ -242,8 +282,11 @@ class CornerFCN(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            conv_bn_relu(1, channels), conv_bn_relu(channels, channels, dilation=2),
-            conv_bn_relu(channels, channels, dilation=2), conv_bn_relu(channels, channels), nn.Conv2d(channels, 4, 1),
+            conv_bn_relu(1, channels),
+            conv_bn_relu(channels, channels, dilation=2),
+            conv_bn_relu(channels, channels, dilation=2),
+            conv_bn_relu(channels, channels),
+            nn.Conv2d(channels, 4, 1),
         )
 
     def forward(self, x):
@@ -321,8 +364,10 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     cases = _cases(data_dir, config, ground_truth=True)
     isolation = estimate_isolation(cases, config.band)
     if config.isolate:
-        cases = [crop_to_landmarks(case, margin=config.margin, size=(config.height, config.width_px),
-                                   aspect=config.aspect) for case in cases]
+        cases = [
+            crop_to_landmarks(case, margin=config.margin, size=(config.height, config.width_px), aspect=config.aspect)
+            for case in cases
+        ]
     arrays = {
         "images": np.stack([c.image for c in cases])[:, None],
         "boxes": np.stack([rotated_boxes(c.landmarks) for c in cases]).astype(np.float32),
@@ -336,10 +381,22 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     optimiser = torch.optim.Adam(detector.parameters(), lr=config.lr)
     detector.train()
     losses = fit(
-        detector.parameters(), arrays=arrays, epochs=config.epochs, batch_size=config.batch_size, optimiser=optimiser,
-        device=device, rng=rng, desc="rotated proposals", progress=progress,
-        loss_fn=lambda b: proposal_loss(detector(intensity_augment(b["images"], rng, kind=config.intensity))[0], anchors,
-                                        b["boxes"], config, generator),
+        detector.parameters(),
+        arrays=arrays,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        optimiser=optimiser,
+        device=device,
+        rng=rng,
+        desc="rotated proposals",
+        progress=progress,
+        loss_fn=lambda b: proposal_loss(
+            detector(intensity_augment(b["images"], rng, kind=config.intensity))[0],
+            anchors,
+            b["boxes"],
+            config,
+            generator,
+        ),
     )
 
     fcn = CornerFCN(config.fcn_channels).to(device)
@@ -351,14 +408,25 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
         owner = torch.arange(n, device=device).repeat_interleave(N_VERTEBRAE)
         images = intensity_augment(batch["images"], rng, kind=config.intensity)
         patches = rotated_crops(images, owner, boxes, patch=config.patch, context=config.context)
-        targets = gaussian_maps(to_patch(batch["corners"].reshape(-1, 4, 2), boxes, patch=config.patch, context=config.context),
-                                (config.patch, config.patch), sigma=config.corner_sigma)
+        targets = gaussian_maps(
+            to_patch(batch["corners"].reshape(-1, 4, 2), boxes, patch=config.patch, context=config.context),
+            (config.patch, config.patch),
+            sigma=config.corner_sigma,
+        )
         return F.mse_loss(fcn(patches).float(), targets) * 100
 
     fcn.train()
     corner_losses = fit(
-        fcn.parameters(), arrays=arrays, epochs=config.fcn_epochs, batch_size=config.batch_size, optimiser=optimiser,
-        device=device, rng=rng, desc="corner FCN", progress=progress, loss_fn=corner_loss,
+        fcn.parameters(),
+        arrays=arrays,
+        epochs=config.fcn_epochs,
+        batch_size=config.batch_size,
+        optimiser=optimiser,
+        device=device,
+        rng=rng,
+        desc="corner FCN",
+        progress=progress,
+        loss_fn=corner_loss,
     )
     return {
         "state": {"detector": detector.state_dict(), "fcn": fcn.state_dict()},
@@ -423,8 +491,13 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
         chosen = select_vertebrae(boxes[kept].cpu().numpy(), scores[kept].cpu().numpy(), config)
         chosen_t = torch.as_tensor(chosen, device=device, dtype=torch.float32)
         with torch.no_grad(), autocast(device):
-            patches = rotated_crops(image, torch.zeros(N_VERTEBRAE, dtype=torch.long, device=device), chosen_t,
-                                    patch=config.patch, context=config.context)
+            patches = rotated_crops(
+                image,
+                torch.zeros(N_VERTEBRAE, dtype=torch.long, device=device),
+                chosen_t,
+                patch=config.patch,
+                context=config.context,
+            )
             peaks, _ = heatmap_argmax(fcn(patches).float())
         corners = from_patch(peaks, chosen_t, patch=config.patch, context=config.context).cpu().numpy()
         # a corner further than `corner_tolerance` box heights from its rotated box's corner, and a vertebra whose

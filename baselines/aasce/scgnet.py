@@ -33,10 +33,11 @@ from torch import nn
 
 from baselines.aasce.common import crop_to_landmarks, crop_to_mask
 from baselines.data import load_cases
-from baselines.nn.training import autocast, fit, progress as progress_bar, resolve_device, seed_everything
 from baselines.nn.backbones import classifier, small_densenet
 from baselines.nn.pyramid import PyramidPooling
 from baselines.nn.spine_targets import boundary_mask
+from baselines.nn.training import autocast, fit, resolve_device, seed_everything
+from baselines.nn.training import progress as progress_bar
 from baselines.nn.unet import ConvBlock
 
 TASK = "aasce-cobb"
@@ -69,10 +70,30 @@ class Config:
 
 
 PRESETS = {
-    "tiny": Config(height=32, width_px=16, base_channels=4, boundary_width=1, regressor="densenet-small", dense_blocks=2,
-                   seg_epochs=2, reg_epochs=2, batch_size=4, lr=3e-3),
-    "standard": Config(height=96, width_px=48, base_channels=8, boundary_width=2, regressor="densenet-small", dense_blocks=3,
-                       seg_epochs=15, reg_epochs=30, batch_size=8, lr=2e-3),
+    "tiny": Config(
+        height=32,
+        width_px=16,
+        base_channels=4,
+        boundary_width=1,
+        regressor="densenet-small",
+        dense_blocks=2,
+        seg_epochs=2,
+        reg_epochs=2,
+        batch_size=4,
+        lr=3e-3,
+    ),
+    "standard": Config(
+        height=96,
+        width_px=48,
+        base_channels=8,
+        boundary_width=2,
+        regressor="densenet-small",
+        dense_blocks=3,
+        seg_epochs=15,
+        reg_epochs=30,
+        batch_size=8,
+        lr=2e-3,
+    ),
     "paper": Config(),
 }
 
@@ -84,7 +105,12 @@ class BoundaryNet(nn.Module):
     def __init__(self, base_channels: int):
         super().__init__()
         c = base_channels
-        self.enc1, self.enc2, self.enc3, self.enc4 = ConvBlock(1, c), ConvBlock(c, 2 * c), ConvBlock(2 * c, 4 * c), ConvBlock(4 * c, 8 * c)
+        self.enc1, self.enc2, self.enc3, self.enc4 = (
+            ConvBlock(1, c),
+            ConvBlock(c, 2 * c),
+            ConvBlock(2 * c, 4 * c),
+            ConvBlock(4 * c, 8 * c),
+        )
         self.pool = PyramidPooling(8 * c, bins=(1, 2, 3, 6))
         self.reduce = ConvBlock(self.pool.out_channels, 4 * c)
         self.fuse4 = ConvBlock(8 * c, 2 * c)
@@ -97,7 +123,9 @@ class BoundaryNet(nn.Module):
         s1 = self.enc1(x)
         s4 = self.enc3(F.max_pool2d(self.enc2(F.max_pool2d(s1, 2)), 2))
         bottom = self.reduce(self.pool(self.enc4(F.max_pool2d(s4, 2))))
-        y = self.fuse4(torch.cat([F.interpolate(bottom, size=s4.shape[-2:], mode="bilinear", align_corners=False), s4], 1))
+        y = self.fuse4(
+            torch.cat([F.interpolate(bottom, size=s4.shape[-2:], mode="bilinear", align_corners=False), s4], 1)
+        )
         y = self.fuse1(torch.cat([F.interpolate(y, size=s1.shape[-2:], mode="bilinear", align_corners=False), s1], 1))
         return self.head(y)[..., :height, :width]
 
@@ -160,7 +188,9 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     images = np.stack([c.image for c in cases])
     boundaries = np.stack([boundary_mask(c.landmarks, size, width=config.boundary_width) for c in cases])
     angles = np.stack([c.angles for c in cases]).astype(np.float32)
-    augment = lambda b, r: _crop_resize(b, r, fraction=config.crop_augment)
+    def augment(b, r):
+        return _crop_resize(b, r, fraction=config.crop_augment)
+
 
     segmenter = BoundaryNet(config.base_channels).to(device)
     seg_losses = []
@@ -168,10 +198,17 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
         optimiser = torch.optim.Adam(segmenter.parameters(), lr=config.lr)
         segmenter.train()
         seg_losses = fit(
-            segmenter.parameters(), arrays={"images": images, "boundary": boundaries}, epochs=config.seg_epochs,
-            batch_size=config.batch_size, optimiser=optimiser, device=device, rng=rng, augment=augment,
+            segmenter.parameters(),
+            arrays={"images": images, "boundary": boundaries},
+            epochs=config.seg_epochs,
+            batch_size=config.batch_size,
+            optimiser=optimiser,
+            device=device,
+            rng=rng,
+            augment=augment,
             loss_fn=lambda b: _segmentation_loss(segmenter(b["images"][:, None]), b["boundary"]),
-            desc="scg-net boundary", progress=progress,
+            desc="scg-net boundary",
+            progress=progress,
         )
         predicted = _boundary_maps(segmenter, images, device, config.batch_size)
     else:
@@ -181,10 +218,19 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     optimiser = torch.optim.Adam(regressor.parameters(), lr=config.lr)
     regressor.train()
     reg_losses = fit(
-        regressor.parameters(), arrays={"images": images, "boundary": predicted, "angles": angles / ANGLE_SCALE},
-        epochs=config.reg_epochs, batch_size=config.batch_size, optimiser=optimiser, device=device, rng=rng,
-        augment=augment, desc="scg-net regression", progress=progress,
-        loss_fn=lambda b: F.l1_loss(regressor(_regressor_input(b["images"], b["boundary"], config.inputs)).float(), b["angles"]),
+        regressor.parameters(),
+        arrays={"images": images, "boundary": predicted, "angles": angles / ANGLE_SCALE},
+        epochs=config.reg_epochs,
+        batch_size=config.batch_size,
+        optimiser=optimiser,
+        device=device,
+        rng=rng,
+        augment=augment,
+        desc="scg-net regression",
+        progress=progress,
+        loss_fn=lambda b: F.l1_loss(
+            regressor(_regressor_input(b["images"], b["boundary"], config.inputs)).float(), b["angles"]
+        ),
     )
     return {
         "state": {"segmenter": segmenter.state_dict(), "regressor": regressor.state_dict()},
@@ -203,14 +249,18 @@ def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=Tru
     regressor.eval()
     out = {}
     size = (config.height, config.width_px)
-    for case in progress_bar(load_cases(data_dir, size=size, ground_truth=False), enabled=progress, desc="scg-net predict"):
+    for case in progress_bar(
+        load_cases(data_dir, size=size, ground_truth=False), enabled=progress, desc="scg-net predict"
+    ):
         image = case.image[None]
         boundary = _boundary_maps(segmenter, image, device, 1) if config.inputs != "image" else np.zeros_like(image)
         if config.crop and config.inputs != "image":
             image = crop_to_mask(case, boundary[0], margin=config.crop_margin, size=size).image[None]
             boundary = _boundary_maps(segmenter, image, device, 1)
         with torch.no_grad(), autocast(device):
-            x = _regressor_input(torch.as_tensor(image, device=device), torch.as_tensor(boundary, device=device), config.inputs)
+            x = _regressor_input(
+                torch.as_tensor(image, device=device), torch.as_tensor(boundary, device=device), config.inputs
+            )
             angles = regressor(x).float().clamp(min=0) * ANGLE_SCALE
         out[case.id] = {"angles": [float(a) for a in angles[0].cpu()]}
     return out

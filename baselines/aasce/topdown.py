@@ -27,7 +27,8 @@ automatically: a first segmentation pass finds the spine, the image is cropped t
 (``common.refine_crop``), since on the whole image the spine is seen at a smaller scale than in training; a mask
 longer than the training proportions allow (T1-L5 length / vertebra width) is cut to that length from the bottom
 (``length_prior``, ``common.Framing.trim_mask``), since without manual cropping the network may follow the spine up
-into the neck and skull, which the cropped training images never show. An empty segmentation gives the training-set mean angles.
+into the neck and skull, which the cropped training images never show. An empty segmentation gives the training-set
+mean angles.
 """
 
 from __future__ import annotations
@@ -44,13 +45,17 @@ from skimage.transform import rescale
 from baselines.aasce import common
 from baselines.data import Augmentation, augment, enhance, letterbox, prepare, read_cases
 from baselines.nn.converters import landmarks_to_mask
-from baselines.nn.training import batches, optimise, progress as progress_bar, seed_everything, state_to_cpu
+from baselines.nn.training import batches, optimise, seed_everything, state_to_cpu
+from baselines.nn.training import progress as progress_bar
 from baselines.nn.unet import residual_unet
 from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
 TASK = "aasce-cobb"
-PAPER = "Zhao, Wang, Yang, Li: top-down spine curvature estimation (RU-Net, spine function, angle correction), CSI 2019 AASCE"
+PAPER = (
+    "Zhao, Wang, Yang, Li: top-down spine curvature estimation (RU-Net, spine function, angle "
+    "correction), CSI 2019 AASCE"
+)
 N_VERTEBRAE = 17
 CORRECTION_SCALE = 12.0
 
@@ -78,7 +83,12 @@ class Config:
 PRESETS = {
     "tiny": Config(size=(96, 48), base_channels=4, depth=3, steps=15, batch_size=4, lr=3e-3),
     "standard": Config(
-        size=(192, 96), base_channels=12, depth=4, steps=300, batch_size=6, lr=2e-3,
+        size=(192, 96),
+        base_channels=12,
+        depth=4,
+        steps=300,
+        batch_size=6,
+        lr=2e-3,
         augmentation=Augmentation(rotation_degrees=10, scale_range=(0.9, 1.1), translate_fraction=0.05),
     ),
     "paper": Config(),
@@ -99,13 +109,17 @@ def train(*, data_dir, config: Config, device, progress: bool = True) -> dict:
     def loss_fn(step: int) -> torch.Tensor:
         images, masks = [], []
         for index in next(stream):
-            image, landmarks, _ = augment(prepared[index].image, prepared[index].landmarks, config=config.augmentation, rng=rng)
+            image, landmarks, _ = augment(
+                prepared[index].image, prepared[index].landmarks, config=config.augmentation, rng=rng
+            )
             images.append(image)
             masks.append(landmarks_to_mask(landmarks, config.size, gap_class=True) > 0)
         target = torch.from_numpy(np.stack(masks).astype(np.int64)).to(device)
         return F.cross_entropy(model(common.image_batch(images, device)).float(), target)
 
-    losses = optimise(loss_fn, model.parameters(), steps=config.steps, lr=config.lr, device=device, progress=progress, desc="RU-Net")
+    losses = optimise(
+        loss_fn, model.parameters(), steps=config.steps, lr=config.lr, device=device, progress=progress, desc="RU-Net"
+    )
     return {
         "state": state_to_cpu(model),
         "losses": losses,
@@ -141,7 +155,10 @@ class SpineFunction:
 
     def tilt(self, y) -> np.ndarray:
         """Radians; the direction (cos, sin) of a vertebra's left-to-right axis in image coordinates."""
-        slope = np.polyval(np.polyder(self.coefficients), (np.asarray(y, dtype=float) - self.centre) / self.spread) / self.spread
+        slope = (
+            np.polyval(np.polyder(self.coefficients), (np.asarray(y, dtype=float) - self.centre) / self.spread)
+            / self.spread
+        )
         return -np.arctan(slope)
 
 
@@ -165,7 +182,9 @@ def oriented_kernel(angle: float, *, sigma_along: float, sigma_across: float) ->
     return kernel / np.abs(kernel).sum()
 
 
-def corrected_tilt(image: np.ndarray, centre, half_width: float, half_height: float, tilt: float, *, config: Config) -> float:
+def corrected_tilt(
+    image: np.ndarray, centre, half_width: float, half_height: float, tilt: float, *, config: Config
+) -> float:
     """The orientation (radians) within ±``max_correction`` of ``tilt`` whose rotated flat-Gaussian derivative
     responds most strongly on the Canny edges around the vertebra: a kernel aligned with the endplates integrates
     their gradient along its whole length, a misaligned one only over a short piece."""
@@ -178,7 +197,7 @@ def corrected_tilt(image: np.ndarray, centre, half_width: float, half_height: fl
     # work at a fixed scale (vertebra half-width ≈ CORRECTION_SCALE px) so the cost does not grow with the image
     factor = min(1.0, CORRECTION_SCALE / max(half_width, 1.0))
     window = rescale(image[y0:y1, x0:x1].astype(float), factor, order=1, anti_aliasing=factor < 1)
-    centre = ((np.asarray(centre, dtype=float) - [x0, y0] + 0.5) * factor - 0.5)
+    centre = (np.asarray(centre, dtype=float) - [x0, y0] + 0.5) * factor - 0.5
     half_width, half_height = half_width * factor, half_height * factor
     edges = canny(window, sigma=config.canny_sigma)
     ys, xs = np.mgrid[: window.shape[0], : window.shape[1]]
@@ -196,11 +215,18 @@ def corrected_tilt(image: np.ndarray, centre, half_width: float, half_height: fl
     return float(best)
 
 
-def vertebra_landmarks(centres: np.ndarray, tilts: np.ndarray, half_widths: np.ndarray, half_height: float) -> np.ndarray:
+def vertebra_landmarks(
+    centres: np.ndarray, tilts: np.ndarray, half_widths: np.ndarray, half_height: float
+) -> np.ndarray:
     right = np.stack([np.cos(tilts), np.sin(tilts)], axis=1)
     down = np.stack([-np.sin(tilts), np.cos(tilts)], axis=1)
     w, h = half_widths[:, None], half_height
-    corners = [centres - w * right - h * down, centres + w * right - h * down, centres - w * right + h * down, centres + w * right + h * down]
+    corners = [
+        centres - w * right - h * down,
+        centres + w * right - h * down,
+        centres - w * right + h * down,
+        centres + w * right + h * down,
+    ]
     return np.stack(corners, axis=1).reshape(-1, 2)
 
 
@@ -221,7 +247,11 @@ class _Predictor:
     def spine_points(self, image: np.ndarray) -> np.ndarray:
         mask, box = self.mask(image)
         rows, cols = np.nonzero(mask)
-        return box.to_original(np.stack([cols, rows], axis=1)) if len(rows) >= self.config.min_spine_pixels else np.zeros((0, 2))
+        return (
+            box.to_original(np.stack([cols, rows], axis=1))
+            if len(rows) >= self.config.min_spine_pixels
+            else np.zeros((0, 2))
+        )
 
     def landmarks(self, image: np.ndarray) -> np.ndarray | None:
         offset = np.zeros(2)
@@ -238,13 +268,19 @@ class _Predictor:
         spacing = (bottom - top) / N_VERTEBRAE
         levels = top + (np.arange(N_VERTEBRAE) + 0.5) * spacing
         widths = mask.sum(axis=1).astype(float) / box.scale[0]
-        level_rows = np.clip(np.round(box.to_resized(np.stack([np.zeros_like(levels), levels], 1))[:, 1]).astype(int), rows.min(), rows.max())
+        level_rows = np.clip(
+            np.round(box.to_resized(np.stack([np.zeros_like(levels), levels], 1))[:, 1]).astype(int),
+            rows.min(),
+            rows.max(),
+        )
         half_widths = np.maximum(widths[level_rows] / 2, 1.0)
         centres = np.stack([curve(levels), levels], axis=1)
         tilts = curve.tilt(levels)
         if self.config.angle_correction:
             for level in tilt_extremes(tilts):
-                tilts[level] = corrected_tilt(image, centres[level], half_widths[level], 0.35 * spacing, tilts[level], config=self.config)
+                tilts[level] = corrected_tilt(
+                    image, centres[level], half_widths[level], 0.35 * spacing, tilts[level], config=self.config
+                )
         return vertebra_landmarks(centres + offset, tilts, half_widths, 0.35 * spacing)
 
     def predict_angles(self, image: np.ndarray, image_height: int) -> np.ndarray | None:

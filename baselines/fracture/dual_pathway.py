@@ -384,7 +384,7 @@ def fit(cases: list[Prepared], config: Config, *, device="cpu", progress: bool =
     use_amp = device.type == "cuda"
     steps = max(1, config.segments_per_epoch // config.batch_size)
     losses, val_losses, best = [], [], (np.inf, None)
-    for epoch in tqdm(range(config.epochs), desc=f"dual-pathway {config.variant}", disable=not progress):
+    for _epoch in tqdm(range(config.epochs), desc=f"dual-pathway {config.variant}", disable=not progress):
         model.train()
         total = 0.0
         for _ in range(steps):

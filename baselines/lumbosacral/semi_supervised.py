@@ -63,14 +63,14 @@ from tqdm import tqdm
 
 from baselines.lumbosacral.networks import PairDiscriminator, VolumeGenerator
 from baselines.lumbosacral.patches import Augmentation, augmented_patch
+from baselines.nn.training import GradScalerStep, autocast, resolve_device, seed_everything
+from baselines.nn.unet3d import UNet3D
 from baselines.nn.volumes import (
     case_ids,
     input_image,
     resample_to_spacing,
     sliding_window_probabilities,
 )
-from baselines.nn.training import GradScalerStep, autocast, resolve_device, seed_everything
-from baselines.nn.unet3d import UNet3D
 from evaluators.layout import GROUND_TRUTH
 
 TASK = "lumbosacral-ct"

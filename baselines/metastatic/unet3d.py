@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from baselines.nn.training import GradScalerStep, autocast, resolve_device, seed_everything, torch_generator
+from baselines.nn.unet3d import UNet3D
 from baselines.nn.volumes import (
     array,
     case_ids,
@@ -45,8 +47,6 @@ from baselines.nn.volumes import (
     soft_dice_loss,
     warp,
 )
-from baselines.nn.training import GradScalerStep, autocast, resolve_device, seed_everything, torch_generator
-from baselines.nn.unet3d import UNet3D
 
 TASK = "metastatic-body-ct"
 PAPER = "Klein et al., metastatic vertebral-body segmentation with a 3D U-Net and augmentation (CSI 2019)"

@@ -118,7 +118,9 @@ def _resnet(name: str, *, output_stride: int) -> nn.Module:
     return model
 
 
-def feature_backbone(name: str, *, in_channels: int = 1, output_stride: int = 32, base_channels: int = 16) -> FeatureBackbone:
+def feature_backbone(
+    name: str, *, in_channels: int = 1, output_stride: int = 32, base_channels: int = 16
+) -> FeatureBackbone:
     _check_name(name, NAMES)
     if output_stride not in (8, 16, 32):
         raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
@@ -127,13 +129,17 @@ def feature_backbone(name: str, *, in_channels: int = 1, output_stride: int = 32
         return FeatureBackbone(model, out_channels=model.out_channels, output_stride=model.output_stride)
     if name in RESNETS:
         model = replace_first_conv(_resnet(name, output_stride=output_stride), in_channels)
-        body = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool, model.layer1, model.layer2, model.layer3, model.layer4)
+        body = nn.Sequential(
+            model.conv1, model.bn1, model.relu, model.maxpool, model.layer1, model.layer2, model.layer3, model.layer4
+        )
         return FeatureBackbone(body, out_channels=model.fc.in_features, output_stride=output_stride)
     if output_stride != 32:
         raise ValueError(f"backbone {name!r} only supports output_stride 32, got {output_stride}")
     model = replace_first_conv(getattr(torchvision.models, name)(weights=None), in_channels)
     if name in DENSENETS:
-        return FeatureBackbone(model.features, out_channels=model.classifier.in_features, output_stride=32, final_relu=True)
+        return FeatureBackbone(
+            model.features, out_channels=model.classifier.in_features, output_stride=32, final_relu=True
+        )
     if name in VGGS:
         channels = [m.out_channels for m in model.features if isinstance(m, nn.Conv2d)][-1]
         return FeatureBackbone(model.features, out_channels=channels, output_stride=32)

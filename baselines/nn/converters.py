@@ -21,9 +21,9 @@ top-left, top-right, bottom-left, bottom-right, vertebrae top to bottom (V = 17,
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy import ndimage
 from skimage.draw import polygon as fill_polygon
-import torch
 
 from baselines.nn.heatmaps import gaussian_maps
 

@@ -46,7 +46,8 @@ def _body(backbone: str, in_channels: int, base_channels: int) -> tuple[nn.Modul
 
 
 class SingleLevelBackbone(nn.Module):
-    """``layer3`` features of a backbone as the one feature map ``"0"`` (torchvision detectors read ``out_channels``)."""
+    """``layer3`` features of a backbone as the one feature map ``"0"`` (torchvision detectors read
+    ``out_channels``)."""
 
     def __init__(self, *, backbone: str, in_channels: int, base_channels: int):
         super().__init__()
@@ -83,7 +84,12 @@ def _anchors(anchor_sizes: tuple[int, ...], aspect_ratios: tuple[float, ...], le
 
 
 def _common(in_channels: int, min_size: int, max_size: int) -> dict:
-    return {"min_size": min_size, "max_size": max_size, "image_mean": [0.5] * in_channels, "image_std": [0.25] * in_channels}
+    return {
+        "min_size": min_size,
+        "max_size": max_size,
+        "image_mean": [0.5] * in_channels,
+        "image_std": [0.25] * in_channels,
+    }
 
 
 def faster_rcnn(
@@ -105,15 +111,17 @@ def faster_rcnn(
     # torchvision's box head: RoI features 7×7 -> two fully connected layers of `box_representation` units
     resolution = 7
     if pyramid:
-        body = fpn_backbone(backbone=backbone, in_channels=in_channels, fpn_channels=fpn_channels,
-                            base_channels=base_channels)
+        body = fpn_backbone(
+            backbone=backbone, in_channels=in_channels, fpn_channels=fpn_channels, base_channels=base_channels
+        )
         levels = 5
     else:
         if mask:
             raise ValueError("the mask branch needs the feature pyramid (pyramid=True)")
         body = SingleLevelBackbone(backbone=backbone, in_channels=in_channels, base_channels=base_channels)
-        kwargs.setdefault("box_roi_pool", MultiScaleRoIAlign(featmap_names=["0"], output_size=resolution,
-                                                             sampling_ratio=2))
+        kwargs.setdefault(
+            "box_roi_pool", MultiScaleRoIAlign(featmap_names=["0"], output_size=resolution, sampling_ratio=2)
+        )
         levels = 1
     if mask:
         # torchvision's default mask head ends with 256 channels; its predictor needs the class count explicitly

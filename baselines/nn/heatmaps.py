@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 
-
 def gaussian_maps(points: torch.Tensor, size: tuple[int, int], *, sigma: float) -> torch.Tensor:
     dtype = points.dtype if points.is_floating_point() else torch.float32
     xs = torch.arange(size[1], device=points.device, dtype=dtype)

@@ -48,7 +48,11 @@ class _ExchangeModule(nn.Module):
                 if source == target:
                     row.append(nn.Identity())
                 elif source > target:
-                    row.append(nn.Sequential(nn.Conv2d(source_width, target_width, 1, bias=False), nn.BatchNorm2d(target_width)))
+                    row.append(
+                        nn.Sequential(
+                            nn.Conv2d(source_width, target_width, 1, bias=False), nn.BatchNorm2d(target_width)
+                        )
+                    )
                 else:
                     row.append(_downsample(source_width, target_width, target - source))
             self.fuse.append(row)
@@ -106,7 +110,9 @@ class HRNet(nn.Module):
             # stage 0 starts from the stem; later stages spawn a lower branch from the current lowest one
             self.transitions.append(nn.Identity() if stage == 0 else _downsample(widths[-1], new_width, 1))
             widths = widths + [new_width]
-            self.stages.append(nn.Sequential(*(_ExchangeModule(widths, blocks) for _ in range(modules_per_stage[stage]))))
+            self.stages.append(
+                nn.Sequential(*(_ExchangeModule(widths, blocks) for _ in range(modules_per_stage[stage])))
+            )
         self.head = nn.Conv2d(width, num_keypoints, 1)
         self.heatmap_stride = stem_stride
 

@@ -25,7 +25,9 @@ class PyramidPooling(nn.Module):
         reduced = reduced_channels or max(in_channels // len(bins), 1)
         self.bins = tuple(bins)
         self.stages = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(size), nn.Conv2d(in_channels, reduced, 1, bias=False), nn.ReLU(inplace=True))
+            nn.Sequential(
+                nn.AdaptiveAvgPool2d(size), nn.Conv2d(in_channels, reduced, 1, bias=False), nn.ReLU(inplace=True)
+            )
             for size in self.bins
         )
         self.out_channels = in_channels + reduced * len(self.bins)
@@ -39,9 +41,7 @@ class PyramidPooling(nn.Module):
 class DilatedPyramid(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, *, dilations: tuple[int, ...] = (2, 4, 6)):
         super().__init__()
-        self.branches = nn.ModuleList(
-            conv_bn_relu(in_channels, out_channels, dilation=rate) for rate in dilations
-        )
+        self.branches = nn.ModuleList(conv_bn_relu(in_channels, out_channels, dilation=rate) for rate in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([branch(x) for branch in self.branches]).sum(dim=0)

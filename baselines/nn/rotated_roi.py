@@ -30,7 +30,9 @@ def _crop_theta(boxes: torch.Tensor, height: int, width: int, context: float) ->
     return theta
 
 
-def rotated_crops(images: torch.Tensor, owner: torch.Tensor, boxes: torch.Tensor, *, patch: int, context: float) -> torch.Tensor:
+def rotated_crops(
+    images: torch.Tensor, owner: torch.Tensor, boxes: torch.Tensor, *, patch: int, context: float
+) -> torch.Tensor:
     """Rotated RoI Align: (N, C, patch, patch) bilinear samples of ``images[owner[i]]`` in the frame of box i."""
     theta = _crop_theta(boxes.float(), images.shape[-2], images.shape[-1], context)
     grid = F.affine_grid(theta, [len(boxes), images.shape[1], patch, patch], align_corners=False)

@@ -88,7 +88,9 @@ def rotated_boxes(landmarks: np.ndarray) -> np.ndarray:
     theta = np.arctan2(direction[:, 1], direction[:, 0])
     theta = np.where(theta > np.pi / 2, theta - np.pi, np.where(theta <= -np.pi / 2, theta + np.pi, theta))
     width = (np.linalg.norm(upper, axis=1) + np.linalg.norm(lower, axis=1)) / 2
-    height = (np.linalg.norm(corners[:, 2] - corners[:, 0], axis=1) + np.linalg.norm(corners[:, 3] - corners[:, 1], axis=1)) / 2
+    height = (
+        np.linalg.norm(corners[:, 2] - corners[:, 0], axis=1) + np.linalg.norm(corners[:, 3] - corners[:, 1], axis=1)
+    ) / 2
     centre = corners.mean(axis=1)
     return np.column_stack([centre, width, height, theta])
 

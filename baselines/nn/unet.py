@@ -98,7 +98,9 @@ class UNet(nn.Module):
         self.encoders = nn.ModuleList([block(in_channels, widths[0])])
         self.encoders.extend(block(widths[level - 1], widths[level]) for level in range(1, depth + 1))
         self.bottleneck = bottleneck(widths[-1]) if bottleneck is not None else nn.Identity()
-        self.ups = nn.ModuleList(_Up(widths[level + 1], widths[level], mode=upsample) for level in reversed(range(depth)))
+        self.ups = nn.ModuleList(
+            _Up(widths[level + 1], widths[level], mode=upsample) for level in reversed(range(depth))
+        )
         self.decoders = nn.ModuleList(block(2 * widths[level], widths[level]) for level in reversed(range(depth)))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         self.decoder_channels = [widths[level] for level in reversed(range(depth))]

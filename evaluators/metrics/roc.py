@@ -16,7 +16,9 @@ def _labels_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(labels)
     scores = np.asarray(scores, dtype=np.float64)
     if labels.ndim != 1 or scores.shape != labels.shape:
-        raise ValueError(f"labels and scores: expected two 1-D arrays of one length, got {labels.shape} and {scores.shape}")
+        raise ValueError(
+            f"labels and scores: expected two 1-D arrays of one length, got {labels.shape} and {scores.shape}"
+        )
     if not np.all(np.isin(labels, (0, 1))):
         raise ValueError("labels: expected only 0 (negative) and 1 (positive)")
     if not np.all(np.isfinite(scores)):
@@ -42,12 +44,15 @@ def roc_auc(labels, scores) -> float:
 
 def _bootstrap_weights(positive, scores, *, n_bootstrap, seed, clusters) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Per chunk of replicates of `evaluators.statistics.bootstrap_samples`: (multiplicity of every positive
-    sample, in np.flatnonzero order; total multiplicity of the negatives at each distinct negative score, in increasing score order)."""
+    sample, in np.flatnonzero order; total multiplicity of the negatives at each distinct negative score, in increasing
+    score order)."""
     negative_values, negative_value_of = np.unique(scores[~positive], return_inverse=True)
     negative_value_of = negative_value_of.astype(np.int32)
     if clusters is None:
         n_positive = int(positive.sum())
-        for drawn_positive, drawn_negative in class_or_cluster_draws(positive, n_bootstrap=n_bootstrap, seed=seed, clusters=None):
+        for drawn_positive, drawn_negative in class_or_cluster_draws(
+            positive, n_bootstrap=n_bootstrap, seed=seed, clusters=None
+        ):
             yield (
                 multiplicities(drawn_positive, n_positive),
                 multiplicities(negative_value_of[drawn_negative], negative_values.size),
@@ -67,7 +72,9 @@ def _weighted_aucs(positive_scores, negative_values, positive_weights, negative_
     """AUC of each row of weights (multiplicities), ties half: Σ_i w_i C_i / (W_+ W_-), with C_i the weighted
     count of negatives scoring below positive i plus half of those scoring equal (`negative_values`: the distinct
     negative scores, increasing). Integer weights keep every sum exact up to the final division."""
-    cumulative = np.zeros((negative_value_weights.shape[0], negative_values.size + 1), dtype=negative_value_weights.dtype)
+    cumulative = np.zeros(
+        (negative_value_weights.shape[0], negative_values.size + 1), dtype=negative_value_weights.dtype
+    )
     np.cumsum(negative_value_weights, axis=1, out=cumulative[:, 1:])
     below = cumulative[:, np.searchsorted(negative_values, positive_scores, side="left")]
     below += cumulative[:, np.searchsorted(negative_values, positive_scores, side="right")]
@@ -77,11 +84,14 @@ def _weighted_aucs(positive_scores, negative_values, positive_weights, negative_
         return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
 
 
-def roc_auc_ci(labels, scores, *, n_bootstrap=2000, seed=0, clusters=None, confidence=0.95) -> tuple[float, float, float]:
+def roc_auc_ci(
+    labels, scores, *, n_bootstrap=2000, seed=0, clusters=None, confidence=0.95
+) -> tuple[float, float, float]:
     """(AUC, lower, upper): the Mann-Whitney AUC and its percentile bootstrap interval.
 
     Resampling as `evaluators.statistics.bootstrap_samples` (stratified by class, or clustered by `clusters`, e.g.
-    patient ids at vertebra level). Each replicate's AUC is computed from sample multiplicities, a chunk of replicates at once, without
+    patient ids at vertebra level). Each replicate's AUC is computed from sample multiplicities, a chunk of replicates
+    at once, without
     materialising or re-sorting any resample. Clustered replicates that hold a single class have no AUC and are
     left out. The bounds are the (1-confidence)/2 and (1+confidence)/2 quantiles (linear interpolation) of the
     replicate AUCs. NaN bounds when the AUC itself is undefined.
@@ -179,7 +189,9 @@ def recall_per_grade(grades, scores, *, threshold: float) -> dict[int, float]:
     grades = np.asarray(grades)
     scores = np.asarray(scores, dtype=np.float64)
     if grades.shape != scores.shape or grades.ndim != 1:
-        raise ValueError(f"grades and scores: expected two 1-D arrays of one length, got {grades.shape} and {scores.shape}")
+        raise ValueError(
+            f"grades and scores: expected two 1-D arrays of one length, got {grades.shape} and {scores.shape}"
+        )
     return {
         int(grade): float(np.mean(scores[grades == grade] >= threshold)) for grade in np.unique(grades) if grade >= 1
     }

@@ -3,7 +3,6 @@ Token auth (`Authorization: Token <secret>` or `Bearer <secret>`, from POST /api
 or the browser session. Worker tokens are refused here: only views with accounts' IsWorkerToken accept them."""
 
 from django.http import FileResponse, Http404
-from rest_framework import serializers
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiRequest,
@@ -11,7 +10,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
     inline_serializer,
 )
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404 here, not a 500
 from rest_framework.parsers import FormParser, MultiPartParser

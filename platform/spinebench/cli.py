@@ -103,8 +103,9 @@ def _baselines_run(args) -> int:
         print(f"error: phase {args.phase} is for task {phase.task}, not {args.task}", file=sys.stderr)
         return 2
     try:
-        submission = run_baseline(phase=phase, method=args.method, preset=args.preset, device=args.device,
-                                  checkpoint=args.checkpoint)
+        submission = run_baseline(
+            phase=phase, method=args.method, preset=args.preset, device=args.device, checkpoint=args.checkpoint
+        )
     except (BaselineRunError, UnknownMethodError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -155,7 +156,9 @@ def _datasets_import(args) -> int:
         else:
             task = args.task or _single_task(challenge)
             services.import_external(layout=args.layout, src=source, out=out, task=task, split=args.split, force=True)
-        dataset = services.register_dataset(challenge=challenge, slug=name, folder=out, task=args.task, split=args.split)
+        dataset = services.register_dataset(
+            challenge=challenge, slug=name, folder=out, task=args.task, split=args.split
+        )
     except (services.DatasetError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -198,10 +201,15 @@ def _bootstrap(args) -> int:
 
     sweep_time_limits()  # fail what outlived its time limit while nothing was running
     sweep_expired_runs()  # baseline runs stopped with the last `make run` go back to the queue
-    queued = [] if args.no_baselines else _queue_baselines(challenges, methods=args.methods, preset=args.preset,
-                                                           device=args.device)
-    print(f"bootstrap: {len(challenges)} challenge(s) imported, {len(queued)} baseline run(s) queued for the "
-          "baselines worker (state and progress on each challenge's baselines page)")
+    queued = (
+        []
+        if args.no_baselines
+        else _queue_baselines(challenges, methods=args.methods, preset=args.preset, device=args.device)
+    )
+    print(
+        f"bootstrap: {len(challenges)} challenge(s) imported, {len(queued)} baseline run(s) queued for the "
+        "baselines worker (state and progress on each challenge's baselines page)"
+    )
     if failures:
         print(f"bootstrap: {len(failures)} failure(s):", file=sys.stderr)
         for line in failures:
@@ -296,9 +304,15 @@ def _serve(args) -> int:
 
     from spinebench.workers.serve import serve
 
-    status = serve(host=args.host, port=args.port, scoring_concurrency=args.scoring_concurrency,
-                   torch_threads=args.torch_threads, gpu=args.gpu, stop_timeout=args.stop_timeout,
-                   beat_schedule=str(settings.CELERY_BEAT_SCHEDULE_FILENAME))
+    status = serve(
+        host=args.host,
+        port=args.port,
+        scoring_concurrency=args.scoring_concurrency,
+        torch_threads=args.torch_threads,
+        gpu=args.gpu,
+        stop_timeout=args.stop_timeout,
+        beat_schedule=str(settings.CELERY_BEAT_SCHEDULE_FILENAME),
+    )
     # Everything this process started has exited. Leave at once: the interpreter's teardown of the libraries the
     # command line imported (torch, through the baselines commands) takes seconds after a Ctrl-C otherwise.
     sys.stdout.flush()
@@ -308,16 +322,26 @@ def _serve(args) -> int:
 
 def _add_serve(subparsers) -> None:
     serve = subparsers.add_parser(
-        "serve", help="run the site: web server, celery beat, a scoring/containers worker and a baselines worker")
+        "serve", help="run the site: web server, celery beat, a scoring/containers worker and a baselines worker"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address the web server binds (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="web server port (default 8000)")
-    serve.add_argument("--scoring-concurrency", type=int, default=2,
-                       help="processes of the scoring/containers worker (default 2)")
-    serve.add_argument("--torch-threads", type=int, default=0,
-                       help="threads torch may use in the baselines worker (default: half the cores)")
+    serve.add_argument(
+        "--scoring-concurrency", type=int, default=2, help="processes of the scoring/containers worker (default 2)"
+    )
+    serve.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="threads torch may use in the baselines worker (default: half the cores)",
+    )
     serve.add_argument("--gpu", action="store_true", help="the scoring worker also consumes containers-gpu")
-    serve.add_argument("--stop-timeout", type=float, default=30.0,
-                       help="seconds workers get to finish their current task on Ctrl-C (default 30)")
+    serve.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=30.0,
+        help="seconds workers get to finish their current task on Ctrl-C (default 30)",
+    )
     serve.set_defaults(func=_serve)
 
 
@@ -329,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     bootstrap = subparsers.add_parser(
-        "bootstrap", help="migrate, import the bundled challenges, generate data, queue the baseline runs")
+        "bootstrap", help="migrate, import the bundled challenges, generate data, queue the baseline runs"
+    )
     bootstrap.add_argument("--small", action="store_true", help="generate small images (fast demo)")
     bootstrap.add_argument("--max-cases", type=int, help="cap the cases of each generated dataset")
     bootstrap.add_argument("--no-generate", action="store_true", help="use only dataset folders that already exist")
@@ -339,7 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--device", default="auto", help="device for the baselines (auto, cpu, cuda)")
     bootstrap.set_defaults(func=_bootstrap)
 
-    challenge = subparsers.add_parser("challenge", help="challenge bundles").add_subparsers(dest="challenge_command", required=True)
+    challenge = subparsers.add_parser("challenge", help="challenge bundles").add_subparsers(
+        dest="challenge_command", required=True
+    )
     importer = challenge.add_parser("import", help="create or update a challenge from a bundle folder (challenge.yaml)")
     importer.add_argument("bundle_dir", type=Path)
     importer.add_argument("--no-generate", action="store_true", help="do not generate/import missing dataset folders")
@@ -350,7 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     datasets = subparsers.add_parser("datasets", help="datasets").add_subparsers(dest="datasets_command", required=True)
     dataset_import = datasets.add_parser("import", help="import a dataset folder into a challenge")
-    dataset_import.add_argument("layout", help="spinebench (a SpineBench folder) or a phantoms.importers layout: spineweb16, verse, dicom-series, image")
+    dataset_import.add_argument(
+        "layout",
+        help="spinebench (a SpineBench folder) or a phantoms.importers layout: spineweb16, verse, dicom-series, image",
+    )
     dataset_import.add_argument("path", help="the folder (or file) to import")
     dataset_import.add_argument("--challenge", required=True, help="challenge slug")
     dataset_import.add_argument("--split", required=True, choices=["train", "test"])
@@ -366,7 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--yes", action="store_true", help="really replace the database and stored files")
     restore.set_defaults(func=_restore)
     verify = subparsers.add_parser("verify-storage", help="report stored files whose checksum changed")
-    verify.add_argument("--manifest", type=Path, help="a storage manifest or backup folder (default var/storage-manifest.json)")
+    verify.add_argument(
+        "--manifest", type=Path, help="a storage manifest or backup folder (default var/storage-manifest.json)"
+    )
     verify.add_argument("--update", action="store_true", help="record the current checksums as the manifest")
     verify.set_defaults(func=_verify_storage)
 

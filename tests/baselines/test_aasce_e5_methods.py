@@ -21,7 +21,15 @@ METHODS = ("detector-corners", "top-down", "seg4reg", "keypoint-fusion")
 @pytest.fixture(scope="module", params=METHODS)
 def trained(request, aasce_train, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param)
-    checkpoint = api.train("aasce-cobb", request.param, preset="tiny", data_dir=aasce_train, out=folder / "model.pt", device="cpu", progress=False)
+    checkpoint = api.train(
+        "aasce-cobb",
+        request.param,
+        preset="tiny",
+        data_dir=aasce_train,
+        out=folder / "model.pt",
+        device="cpu",
+        progress=False,
+    )
     return request.param, checkpoint, folder
 
 
@@ -37,7 +45,9 @@ def test_tiny_training_lowers_the_loss(trained):
 
 
 def _predict(method, checkpoint, data_dir, out):
-    path = api.predict("aasce-cobb", method, checkpoint=checkpoint, data_dir=data_dir, out=out, device="cpu", progress=False)
+    path = api.predict(
+        "aasce-cobb", method, checkpoint=checkpoint, data_dir=data_dir, out=out, device="cpu", progress=False
+    )
     return pd.read_csv(path, dtype={"case_id": str}).set_index("case_id")
 
 
@@ -65,7 +75,15 @@ def test_predictions_are_valid_and_blind_to_hidden_labels(trained, aasce_test, t
 
 def test_case_folder_predictions(trained, aasce_test, tmp_path):
     method, checkpoint, _ = trained
-    out = api.predict("aasce-cobb", method, checkpoint=checkpoint, data_dir=aasce_test, out=tmp_path / "folder", device="cpu", progress=False)
+    out = api.predict(
+        "aasce-cobb",
+        method,
+        checkpoint=checkpoint,
+        data_dir=aasce_test,
+        out=tmp_path / "folder",
+        device="cpu",
+        progress=False,
+    )
     case_ids = read_manifest(aasce_test).case_ids
     loaded = load_predictions("aasce-cobb", out, case_ids=case_ids)
     for case_id in case_ids:

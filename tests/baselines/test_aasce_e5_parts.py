@@ -22,7 +22,12 @@ def _spine(tilts_degrees, *, spacing=12.0, half_width=10.0, half_height=4.0, x=6
 def test_framing_crop_box_reproduces_the_training_margins():
     framing = common.Framing(top=0.1, bottom=0.2, aspect=0.5)
     points = np.array([[50.0, 100.0], [52.0, 300.0]])  # spine from y=100 to y=300 (length 200)
-    assert framing.crop_box(points, (1000, 400)) == (0, 80, 116, 340)  # width 0.5 · 260 = 130 around x=51: -14 clipped to 0, 116
+    assert framing.crop_box(points, (1000, 400)) == (
+        0,
+        80,
+        116,
+        340,
+    )  # width 0.5 · 260 = 130 around x=51: -14 clipped to 0, 116
     assert framing.crop_box(points[:1], (1000, 400)) == (0, 0, 400, 1000)  # nothing found: whole image
     assert framing.crop_box(np.array([[5.0, 10.0], [5.0, 30.0]]), (1000, 400)) == (0, 0, 400, 1000)  # too short
 
@@ -44,7 +49,10 @@ def test_force_count_and_smoothing():
     np.testing.assert_array_equal(common.force_count(_spine([0] * 20), 17), _spine([0] * 20)[:17])
     # corners lying on a cubic x(y) are unchanged by degree-6 smoothing; a jitter is pulled back towards it
     ys = np.linspace(0, 200, 17)
-    landmarks = np.stack([np.stack([1e-5 * (ys - 100) ** 3 + dx, ys + dy], axis=1) for dx, dy in ((0, 0), (20, 0), (0, 8), (20, 8))], axis=1)
+    landmarks = np.stack(
+        [np.stack([1e-5 * (ys - 100) ** 3 + dx, ys + dy], axis=1) for dx, dy in ((0, 0), (20, 0), (0, 8), (20, 8))],
+        axis=1,
+    )
     smooth = common.smooth_landmarks(landmarks.reshape(-1, 2), 6)
     np.testing.assert_allclose(smooth, landmarks.reshape(-1, 2), atol=1e-6)
     noisy = landmarks.copy()
@@ -53,7 +61,9 @@ def test_force_count_and_smoothing():
 
 
 def test_khanal_outlier_rejection():
-    boxes = np.array([[40, 0, 60, 10], [41, 12, 61, 22], [90, 24, 110, 34], [42, 36, 62, 46], [43, 48, 63, 58]], dtype=float)
+    boxes = np.array(
+        [[40, 0, 60, 10], [41, 12, 61, 22], [90, 24, 110, 34], [42, 36, 62, 46], [43, 48, 63, 58]], dtype=float
+    )
     kept = reject_outliers(boxes)
     np.testing.assert_array_equal(kept, boxes[[0, 1, 3, 4]])
     lone_top = np.array([[0, 0, 20, 10], [40, 12, 60, 22], [41, 24, 61, 34]], dtype=float)
@@ -163,17 +173,27 @@ def test_iflytek_fusion_votes_and_averages():
     a = _spine(base)
     b = _spine([t * 1.1 for t in base])
     c = _spine([t if i != 3 else -30 for i, t in enumerate(base)])
-    fused = keypoint.fuse({"method-1": a, "method-2": b, "method-2-squeezed": c}, quality_ratio=1.5, preferred="method-2")
+    fused = keypoint.fuse(
+        {"method-1": a, "method-2": b, "method-2-squeezed": c}, quality_ratio=1.5, preferred="method-2"
+    )
     expected = np.mean([keypoint.angles_at(x, keypoint.select_vertebrae(a)) for x in (a, b, c)], axis=0)
     np.testing.assert_allclose(fused, expected)
     assert keypoint.fuse({"method-1": np.zeros((0, 4, 2))}, quality_ratio=1.5, preferred="method-2") is None
     # Method-1 finds one more vertebra above the first (the indices shift by one): the vote is on positions, so the
     # same vertebrae are agreed and every output is measured at them
     extra = np.concatenate([_spine([0.0], x=60.0) - [0, 12.0], a])
-    shifted = keypoint.fuse({"method-1": extra, "method-2": b, "method-2-squeezed": c}, quality_ratio=1.5, preferred="method-2")
+    shifted = keypoint.fuse(
+        {"method-1": extra, "method-2": b, "method-2-squeezed": c}, quality_ratio=1.5, preferred="method-2"
+    )
     selection = keypoint.select_vertebrae(a)
-    expected = np.mean([keypoint.angles_at(extra, tuple(i + 1 for i in selection)),
-                        keypoint.angles_at(b, selection), keypoint.angles_at(c, selection)], axis=0)
+    expected = np.mean(
+        [
+            keypoint.angles_at(extra, tuple(i + 1 for i in selection)),
+            keypoint.angles_at(b, selection),
+            keypoint.angles_at(c, selection),
+        ],
+        axis=0,
+    )
     np.testing.assert_allclose(shifted, expected)
 
 
@@ -222,8 +242,12 @@ def test_refine_crop_recentres_on_the_points_found_in_each_crop():
     def find_points(crop):
         # the "network" sees a spine from row 100 to 300 at x = 200 of the whole image, but in a crop only the part
         # it contains; in whole-image coordinates the crop starts where the caller cropped it
-        return np.array([[200.0 - find_points.offset[0], 100.0 - find_points.offset[1]],
-                         [200.0 - find_points.offset[0], 300.0 - find_points.offset[1]]])
+        return np.array(
+            [
+                [200.0 - find_points.offset[0], 100.0 - find_points.offset[1]],
+                [200.0 - find_points.offset[0], 300.0 - find_points.offset[1]],
+            ]
+        )
 
     find_points.offset = (0, 0)
     box = common.refine_crop(find_points, image, framing, rounds=1)
@@ -238,8 +262,9 @@ def test_refine_crop_recentres_on_the_points_found_in_each_crop():
     assert calls == [(400, 400), (200, 100)]
     # a start box: the first round looks only at that crop
     calls.clear()
-    assert common.refine_crop(lambda crop: calls.append(crop.shape) or np.zeros((0, 2)), image, framing,
-                              rounds=1, start=(10, 20, 110, 220)) == (10, 20, 110, 220)
+    assert common.refine_crop(
+        lambda crop: calls.append(crop.shape) or np.zeros((0, 2)), image, framing, rounds=1, start=(10, 20, 110, 220)
+    ) == (10, 20, 110, 220)
     assert calls == [(200, 100)]
 
 
@@ -252,7 +277,9 @@ def test_framing_windows_cover_the_image_at_the_training_aspect():
     assert windows[-3:] == [(0, 0, 500, 1000), (150, 0, 650, 1000), (300, 0, 800, 1000)]
     assert len(windows) == 9 + 3
     # a window as wide as the image is centred, once
-    assert common.framing_windows((100, 40), common.Framing(0, 0, 1.0), heights=(1.0,), step=0.1, columns=5) == [(0, 0, 40, 100)]
+    assert common.framing_windows((100, 40), common.Framing(0, 0, 1.0), heights=(1.0,), step=0.1, columns=5) == [
+        (0, 0, 40, 100)
+    ]
 
 
 def test_iflytek_spine_search_picks_the_window_the_network_trusts_most():
@@ -262,8 +289,9 @@ def test_iflytek_spine_search_picks_the_window_the_network_trusts_most():
     config = keypoint.PRESETS["tiny"]
     framing = common.Framing(top=0.0, bottom=0.0, aspect=0.5)
     image = np.zeros((200, 100), dtype=np.float32)
-    windows = common.framing_windows(image.shape, framing, heights=config.window_heights, step=config.window_step,
-                                     columns=config.window_columns)
+    windows = common.framing_windows(
+        image.shape, framing, heights=config.window_heights, step=config.window_step, columns=config.window_columns
+    )
     target = windows[len(windows) // 2]
     image[target[1], target[0]] = 1.0
 

@@ -38,14 +38,21 @@ def test_pyramidal_feature_aggregation_widens_the_angle_head(pfa):
 
 
 def test_tiny_training_lowers_the_loss_and_predicts_valid_angles(aasce_train, aasce_test, tmp_path):
-    stored, table, scores = train_and_predict("multi-task", train_dir=aasce_train, test_dir=aasce_test, tmp_path=tmp_path)
+    stored, table, scores = train_and_predict(
+        "multi-task", train_dir=aasce_train, test_dir=aasce_test, tmp_path=tmp_path
+    )
     assert_loss_falls(stored["losses"])
     assert_valid_angles(table, aasce_test, scores)
 
 
 def test_ablation_without_mask_branch_trains(aasce_train, aasce_test, tmp_path):
-    stored, table, scores = train_and_predict("multi-task", train_dir=aasce_train, test_dir=aasce_test,
-                                              tmp_path=tmp_path, overrides={"mask_branch": False, "pfa": False})
+    stored, table, scores = train_and_predict(
+        "multi-task",
+        train_dir=aasce_train,
+        test_dir=aasce_test,
+        tmp_path=tmp_path,
+        overrides={"mask_branch": False, "pfa": False},
+    )
     assert stored["config"]["mask_branch"] is False
     assert np.isfinite(stored["losses"]).all()
     assert_valid_angles(table, aasce_test, scores)

@@ -13,7 +13,13 @@ from baselines.registry import METHODS, UnknownMethodError, get_method
 
 
 def test_registry_lists_every_family_under_its_task():
-    assert set(METHODS) == {"aasce-cobb", "fracture-ct", "metastatic-body-ct", "vertebra-labelling-xr", "lumbosacral-ct"}
+    assert set(METHODS) == {
+        "aasce-cobb",
+        "fracture-ct",
+        "metastatic-body-ct",
+        "vertebra-labelling-xr",
+        "lumbosacral-ct",
+    }
     assert len(METHODS["aasce-cobb"]) == 9
     spec = get_method("fracture-ct", "dual-pathway-1slice")
     assert spec.module == "baselines.fracture.dual_pathway" and spec.overrides == {"variant": "1slice"}
@@ -41,7 +47,9 @@ def test_build_config_applies_overrides_and_rejects_unknown_settings():
 
 
 def test_config_round_trip_rebuilds_nested_dataclasses():
-    config = dataclasses.replace(seg4reg.PRESETS["standard"], augmentation=Augmentation(rotation_degrees=5.0, scale_range=(0.8, 1.2)))
+    config = dataclasses.replace(
+        seg4reg.PRESETS["standard"], augmentation=Augmentation(rotation_degrees=5.0, scale_range=(0.8, 1.2))
+    )
     rebuilt = api.config_from_dict(seg4reg.Config, dataclasses.asdict(config))
     assert rebuilt == config and isinstance(rebuilt.augmentation, Augmentation)
     with pytest.raises(api.CheckpointError, match="unknown setting"):
@@ -60,20 +68,84 @@ def test_resolve_device():
 @pytest.mark.slow  # trains a tiny baseline through the command line
 def test_cli_train_predict_and_errors(aasce_train, aasce_test, tmp_path, capsys):
     checkpoint = tmp_path / "model.pt"
-    assert cli.main(["train", "aasce-cobb", "detector-corners", "--preset", "tiny", "--data", str(aasce_train),
-                     "--out", str(checkpoint), "--device", "cpu", "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "aasce-cobb",
+                "detector-corners",
+                "--preset",
+                "tiny",
+                "--data",
+                str(aasce_train),
+                "--out",
+                str(checkpoint),
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert checkpoint.is_file()
     out = tmp_path / "pred.csv"
-    assert cli.main(["predict", "aasce-cobb", "detector-corners", "--checkpoint", str(checkpoint), "--data",
-                     str(aasce_test), "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "predict",
+                "aasce-cobb",
+                "detector-corners",
+                "--checkpoint",
+                str(checkpoint),
+                "--data",
+                str(aasce_test),
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert out.read_text().startswith("case_id,pt,mt,tl")
     capsys.readouterr()
-    assert cli.main(["predict", "aasce-cobb", "top-down", "--checkpoint", str(checkpoint), "--data", str(aasce_test),
-                     "--out", str(tmp_path / "x.csv"), "--quiet"]) == 2
+    assert (
+        cli.main(
+            [
+                "predict",
+                "aasce-cobb",
+                "top-down",
+                "--checkpoint",
+                str(checkpoint),
+                "--data",
+                str(aasce_test),
+                "--out",
+                str(tmp_path / "x.csv"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "checkpoint is for method 'detector-corners', not 'top-down'" in capsys.readouterr().err
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    assert cli.main(["predict", "aasce-cobb", "top-down", "--checkpoint", str(tmp_path / "junk.pt"), "--data",
-                     str(aasce_test), "--out", str(tmp_path / "x.csv"), "--quiet"]) == 2
+    assert (
+        cli.main(
+            [
+                "predict",
+                "aasce-cobb",
+                "top-down",
+                "--checkpoint",
+                str(tmp_path / "junk.pt"),
+                "--data",
+                str(aasce_test),
+                "--out",
+                str(tmp_path / "x.csv"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "not a readable baseline checkpoint" in capsys.readouterr().err
     assert cli.main(["list", "--task", "aasce-cobb"]) == 0
     listing = capsys.readouterr().out

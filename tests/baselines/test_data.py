@@ -82,16 +82,16 @@ def test_augmentation_moves_landmarks_with_the_image(aasce_train):
     x, y = np.round(case.landmarks[30]).astype(int)
     marked[y, x] = 1.0
     config = Augmentation(rotation_degrees=20, scale_range=(0.9, 1.1), translate_fraction=0.05, flip_horizontal=1.0)
-    _, moved, (mask,) = augment(case.image, case.landmarks, config=config, rng=np.random.default_rng(3), extra=(marked,))
+    _, moved, (mask,) = augment(
+        case.image, case.landmarks, config=config, rng=np.random.default_rng(3), extra=(marked,)
+    )
     # the horizontal flip swaps left/right corners: landmark 31 (top-left of vertebra 8) becomes index 31 (top-right)
     row, col = np.argwhere(mask > 0)[0]
     assert np.hypot(moved[31, 0] - col, moved[31, 1] - row) <= 1.5
     corners = moved.reshape(17, 4, 2)
     assert (corners[:, 1, 0] > corners[:, 0, 0]).all()  # top-right still right of top-left
     # Cobb angles are invariant to rotation, scaling and mirroring
-    np.testing.assert_allclose(
-        angles_from_landmarks(moved, 160), cobb_angles(case.landmarks, 160), atol=0.5
-    )
+    np.testing.assert_allclose(angles_from_landmarks(moved, 160), cobb_angles(case.landmarks, 160), atol=0.5)
 
 
 def test_vertical_flip_keeps_corner_meaning_and_noise_stays_in_range():

@@ -20,7 +20,9 @@ def _first_conv_grad(model: torch.nn.Module) -> torch.Tensor:
     return next(p for p in model.parameters() if p.ndim == 4).grad
 
 
-@pytest.mark.parametrize("build", [lambda: UNet(depth=3, base_channels=4), lambda: residual_unet(depth=3, base_channels=4)])
+@pytest.mark.parametrize(
+    "build", [lambda: UNet(depth=3, base_channels=4), lambda: residual_unet(depth=3, base_channels=4)]
+)
 def test_unet_keeps_odd_sizes_and_backpropagates(build):
     torch.manual_seed(0)
     model = build()
@@ -144,13 +146,19 @@ def test_faster_rcnn_trains_and_detects():
 
 
 def test_retinanet_and_mask_rcnn_losses():
-    retina = detection.retinanet(backbone="compact", base_channels=4, fpn_channels=8, min_size=96, max_size=96, anchor_sizes=(8, 16))
+    retina = detection.retinanet(
+        backbone="compact", base_channels=4, fpn_channels=8, min_size=96, max_size=96, anchor_sizes=(8, 16)
+    )
     targets = [detection.detection_targets(torch.tensor([[10.0, 10, 30, 20]]), labels_start=0)] * 2
     assert set(retina(_toy_images(), targets)) == {"classification", "bbox_regression"}
     masks = torch.zeros(1, 96, 64)
     masks[0, 10:20, 10:30] = 1
-    mask_rcnn = detection.mask_rcnn(backbone="compact", base_channels=4, fpn_channels=8, min_size=96, max_size=96, anchor_sizes=(8, 16))
-    losses = mask_rcnn(_toy_images(), [detection.detection_targets(torch.tensor([[10.0, 10, 30, 20]]), masks=masks)] * 2)
+    mask_rcnn = detection.mask_rcnn(
+        backbone="compact", base_channels=4, fpn_channels=8, min_size=96, max_size=96, anchor_sizes=(8, 16)
+    )
+    losses = mask_rcnn(
+        _toy_images(), [detection.detection_targets(torch.tensor([[10.0, 10, 30, 20]]), masks=masks)] * 2
+    )
     assert "loss_mask" in losses and torch.isfinite(losses["loss_mask"])
 
 
@@ -170,7 +178,9 @@ def test_domain_discriminator_pushes_features_against_its_loss():
     loss.backward()
     reversed_grad = features.grad.clone()
     features.grad = None
-    plain = torch.nn.functional.binary_cross_entropy_with_logits(discriminator.net[1:](features).squeeze(-1), torch.ones(4))
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(
+        discriminator.net[1:](features).squeeze(-1), torch.ones(4)
+    )
     plain.backward()
     assert torch.allclose(reversed_grad, -features.grad)
 

@@ -59,7 +59,9 @@ def test_every_registered_preset_is_valid():
 
 def test_build_config_refuses_a_bad_override():
     spec = METHODS["aasce-cobb"]["seg4reg"]
-    with pytest.raises(PresetError, match=r"baselines\.aasce\.seg4reg\.Config\.seg_batch: a size or count must be positive"):
+    with pytest.raises(
+        PresetError, match=r"baselines\.aasce\.seg4reg\.Config\.seg_batch: a size or count must be positive"
+    ):
         api.build_config(spec.load(), "tiny", {"seg_batch": 0})
 
 

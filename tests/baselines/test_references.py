@@ -77,5 +77,5 @@ def test_fracture_probabilities_are_monotone_in_density_score(splits):
     probabilities = [p for _, p in pairs]
     assert all(0.0 <= p <= 1.0 for p in probabilities)
     assert probabilities == sorted(probabilities)
-    for case, prediction in predictions.items():
+    for prediction in predictions.values():
         assert prediction["patient"] == max(prediction["vertebrae"].values())

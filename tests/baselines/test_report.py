@@ -21,13 +21,20 @@ def _angles(*values):
 
 def test_fallback_share_and_the_half_rule():
     predictions = {c: _angles(i, 2 * i, 3 * i) for i, c in enumerate("abcd")}
-    half = assess(task="aasce-cobb", method="m", cases={"a": "method", "b": "method", "c": "zeros", "d": "zeros"},
-                  predictions=predictions)
+    half = assess(
+        task="aasce-cobb",
+        method="m",
+        cases={"a": "method", "b": "method", "c": "zeros", "d": "zeros"},
+        predictions=predictions,
+    )
     assert half.fallback_share == 0.5 and not half.constant and not half.degenerate and half.reason == ""
 
-    most = assess(task="aasce-cobb", method="m",
-                  cases={"a": "method", "b": "training-mean", "c": "zeros", "d": "training-mean"},
-                  predictions=predictions)
+    most = assess(
+        task="aasce-cobb",
+        method="m",
+        cases={"a": "method", "b": "training-mean", "c": "zeros", "d": "training-mean"},
+        predictions=predictions,
+    )
     assert most.fallback_share == 0.75
     assert most.degenerate and not most.constant
     assert "3 of 4 cases" in most.reason and "training-mean on 2" in most.reason and "zeros on 1" in most.reason
@@ -36,13 +43,19 @@ def test_fallback_share_and_the_half_rule():
 
 
 def test_constant_predictions_are_degenerate_without_any_fallback():
-    same = assess(task="aasce-cobb", method="m", cases={c: "method" for c in "abc"},
-                  predictions={c: _angles(12.5, 20.0, 7.25) for c in "abc"})
+    same = assess(
+        task="aasce-cobb",
+        method="m",
+        cases={c: "method" for c in "abc"},
+        predictions={c: _angles(12.5, 20.0, 7.25) for c in "abc"},
+    )
     assert same.constant and same.degenerate and same.fallback_share == 0.0
     assert "3 cases got the same prediction" in same.reason
 
     one_differs = {c: _angles(12.5, 20.0, 7.25) for c in "abc"} | {"c": _angles(12.5, 20.0, 7.26)}
-    assert not assess(task="aasce-cobb", method="m", cases={c: "method" for c in "abc"}, predictions=one_differs).constant
+    assert not assess(
+        task="aasce-cobb", method="m", cases={c: "method" for c in "abc"}, predictions=one_differs
+    ).constant
     # the same numbers in another order are another prediction
     swapped = {"a": _angles(1, 2, 3), "b": _angles(3, 2, 1)}
     assert not assess(task="aasce-cobb", method="m", cases={"a": "method", "b": "method"}, predictions=swapped).constant
@@ -59,8 +72,10 @@ def test_empty_masks_and_one_score_everywhere_are_constant_whatever_the_shapes_a
     found = dict(masks, b=np.pad(np.ones((1, 1, 1), np.uint8), 1))
     assert not assess(task="t", method="m", cases={"a": "method", "b": "method"}, predictions=found).constant
 
-    scores = {"p1": {"vertebrae": {"L1": 0.5, "L2": 0.5}, "patient": 0.5},
-              "p2": {"vertebrae": {"T12": 0.5, "L1": 0.5, "L3": 0.5}, "patient": 0.5}}
+    scores = {
+        "p1": {"vertebrae": {"L1": 0.5, "L2": 0.5}, "patient": 0.5},
+        "p2": {"vertebrae": {"T12": 0.5, "L1": 0.5, "L3": 0.5}, "patient": 0.5},
+    }
     assert assess(task="t", method="m", cases={"p1": "method", "p2": "method"}, predictions=scores).constant
     scores["p2"]["vertebrae"]["L3"] = 0.9
     assert not assess(task="t", method="m", cases={"p1": "method", "p2": "method"}, predictions=scores).constant
@@ -74,13 +89,24 @@ def test_no_cases_is_degenerate_and_mismatched_ids_are_refused():
 
 
 def test_report_file_round_trip_and_errors(tmp_path):
-    run = assess(task="aasce-cobb", method="m", cases={"a": "zeros", "b": "method"},
-                 predictions={"a": _angles(0, 0, 0), "b": _angles(1, 2, 3)})
+    run = assess(
+        task="aasce-cobb",
+        method="m",
+        cases={"a": "zeros", "b": "method"},
+        predictions={"a": _angles(0, 0, 0), "b": _angles(1, 2, 3)},
+    )
     assert report_path(tmp_path / "pred.csv") == tmp_path / "pred.csv.report.json"
     assert report_path(tmp_path / "pred") == tmp_path / "pred.report.json"
     path = report.write_report(run, report_path(tmp_path / "pred.csv"))
-    assert json.loads(path.read_text()) == {"method": "m", "task": "aasce-cobb", "cases": {"a": "zeros", "b": "method"},
-                                            "fallback_share": 0.5, "constant": False, "degenerate": False, "reason": ""}
+    assert json.loads(path.read_text()) == {
+        "method": "m",
+        "task": "aasce-cobb",
+        "cases": {"a": "zeros", "b": "method"},
+        "fallback_share": 0.5,
+        "constant": False,
+        "degenerate": False,
+        "reason": "",
+    }
     assert read_report(path) == run
     assert RunReport.from_dict(run.as_dict()) == run
     with pytest.raises(ValueError, match="missing"):
@@ -119,8 +145,15 @@ def test_api_predict_writes_the_report_beside_the_predictions(monkeypatch, tmp_p
     module = SimpleNamespace(Config=_FakeConfig, predict=fake_predict)
     monkeypatch.setattr(api, "get_method", lambda task, method: SimpleNamespace(load=lambda: module))
     monkeypatch.setattr(api, "load_checkpoint", lambda path, **kwargs: {"config": {"seed": 0}})
-    path = api.predict("aasce-cobb", "fake", checkpoint=tmp_path / "x.pt", data_dir=tmp_path, out=tmp_path / "p.csv",
-                       device="cpu", progress=False)
+    path = api.predict(
+        "aasce-cobb",
+        "fake",
+        checkpoint=tmp_path / "x.pt",
+        data_dir=tmp_path,
+        out=tmp_path / "p.csv",
+        device="cpu",
+        progress=False,
+    )
     assert path == tmp_path / "p.csv"
     table = pd.read_csv(path, dtype={"case_id": str})
     assert list(table.columns) == ["case_id", "pt", "mt", "tl"] and list(table["case_id"]) == ["a", "b", "c"]
@@ -133,10 +166,25 @@ def test_api_predict_writes_the_report_beside_the_predictions(monkeypatch, tmp_p
 def test_a_real_method_reports_its_fallback_when_it_finds_no_spine(aasce_train, aasce_test, tmp_path):
     """Top-down needs `min_spine_pixels` spine pixels; asking for more than an image has makes every case fall back
     to the training mean, which the report must say (and flag the run as constant and degenerate)."""
-    checkpoint = api.train("aasce-cobb", "top-down", preset="tiny", data_dir=aasce_train, out=tmp_path / "m.pt",
-                           device="cpu", progress=False, overrides={"min_spine_pixels": 10**9})
-    path = api.predict("aasce-cobb", "top-down", checkpoint=checkpoint, data_dir=aasce_test, out=tmp_path / "p.csv",
-                       device="cpu", progress=False)
+    checkpoint = api.train(
+        "aasce-cobb",
+        "top-down",
+        preset="tiny",
+        data_dir=aasce_train,
+        out=tmp_path / "m.pt",
+        device="cpu",
+        progress=False,
+        overrides={"min_spine_pixels": 10**9},
+    )
+    path = api.predict(
+        "aasce-cobb",
+        "top-down",
+        checkpoint=checkpoint,
+        data_dir=aasce_test,
+        out=tmp_path / "p.csv",
+        device="cpu",
+        progress=False,
+    )
     run = read_report(report_path(path))
     expected_mean = pd.read_csv(aasce_train / "ground_truth" / "angles.csv")[["pt", "mt", "tl"]].mean().to_numpy()
     predicted = pd.read_csv(path)[["pt", "mt", "tl"]].to_numpy(float)

@@ -26,8 +26,9 @@ FAR = {case: (a + 9.0, b + 9.0, c + 9.0) for case, (a, b, c) in HIDDEN_ANGLES.it
 def aasce(eager_tasks):
     """An AASCE challenge with an open test phase (limit 3) that already has one ranked participant, and a second
     challenge so the list has something to filter out."""
-    challenge = ChallengeFactory(slug="aasce-2019", title="AASCE 2019",
-                                 description="Estimate the three **Cobb angles** of each radiograph.")
+    challenge = ChallengeFactory(
+        slug="aasce-2019", title="AASCE 2019", description="Estimate the three **Cobb angles** of each radiograph."
+    )
     phase = PhaseFactory(challenge=challenge, slug="test", title="Test", submission_limit=3)
     rival = RegistrationFactory(challenge=challenge, user__username="rival").user
     upload = SimpleUploadedFile("predictions.csv", predictions_csv(FAR), content_type="text/csv")
@@ -135,7 +136,8 @@ def test_keyboard_skip_link_and_focus(page, live_server, aasce):
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
     outline = page.evaluate(
-        "(() => { const a = document.querySelector('#challenge-results a'); a.focus(); return getComputedStyle(a).outlineStyle; })()"
+        "(() => { const a = document.querySelector('#challenge-results a'); a.focus(); "
+        "return getComputedStyle(a).outlineStyle; })()"
     )
     assert outline == "solid"
 
@@ -149,7 +151,9 @@ def test_login_page_is_accessible(page, live_server, aasce):
     expect(page.locator("#user-menu")).to_have_text("rival")
 
 
-@pytest.mark.parametrize("path", ["/challenges/", "/challenges/aasce-2019/?tab=phases", "/challenges/aasce-2019/phases/test/"])
+@pytest.mark.parametrize(
+    "path", ["/challenges/", "/challenges/aasce-2019/?tab=phases", "/challenges/aasce-2019/phases/test/"]
+)
 def test_phone_width_and_dark_mode(phone_context, browser, live_server, aasce, path):
     page = phone_context.new_page()
     page.goto(path)
@@ -177,7 +181,9 @@ def test_pages_and_live_parts_work_under_a_strict_content_security_policy(page, 
     """No inline script, style or handler anywhere: Bootstrap's menus and htmx's live filter keep working when the
     browser refuses everything inline (the policy the site's CSP middleware can then send)."""
     refused = []
-    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
 
     def with_csp(route):
         response = route.fetch()
@@ -189,8 +195,12 @@ def test_pages_and_live_parts_work_under_a_strict_content_security_policy(page, 
     expect(page.locator("#challenge-results").get_by_role("link", name="AASCE 2019")).to_have_count(0)
     page.get_by_role("button", name="Challenges").click()  # Bootstrap's dropdown (its script, no inline code)
     expect(page.get_by_role("link", name="All challenges")).to_be_visible()
-    for path in ("/challenges/aasce-2019/?tab=phases", "/challenges/aasce-2019/phases/test/", "/accounts/signup/",
-                 "/algorithms/"):
+    for path in (
+        "/challenges/aasce-2019/?tab=phases",
+        "/challenges/aasce-2019/phases/test/",
+        "/accounts/signup/",
+        "/algorithms/",
+    ):
         page.goto(path)
         assert_accessible(page)
     assert refused == []
@@ -198,8 +208,9 @@ def test_pages_and_live_parts_work_under_a_strict_content_security_policy(page, 
 
 def test_reading_without_javascript(browser, live_server, aasce):
     """Pages read fully with JavaScript off: tabs are links, the filter is a GET form, the phone menu stays open."""
-    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844},
-                                  base_url=live_server.url)
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 390, "height": 844}, base_url=live_server.url
+    )
     try:
         page = context.new_page()
         page.goto("/challenges/")
@@ -229,8 +240,14 @@ def test_case_viewer_of_a_training_submission(page, live_server, settings, eager
     folder = settings.DATASETS_ROOT / "viewer" / "train"
     landmark_dataset(folder, {"case_a": rectangle_landmarks(TILTS), "case_b": rectangle_landmarks(TILTS[::-1])})
     train = register_dataset(challenge=challenge, slug="train", folder=folder)
-    phase = PhaseFactory(challenge=challenge, slug="training", title="Training", dataset=train,
-                         training_dataset=train, show_case_results=True)
+    phase = PhaseFactory(
+        challenge=challenge,
+        slug="training",
+        title="Training",
+        dataset=train,
+        training_dataset=train,
+        show_case_results=True,
+    )
     user = RegistrationFactory(challenge=challenge, user__username="viewer").user
     upload = SimpleUploadedFile("p.csv", predictions_csv({"case_a": (24.0, 9.0, 14.0), "case_b": (20.0, 8.0, 12.0)}))
     submission = create_submission(phase=phase, user=user, upload=upload)

@@ -36,15 +36,23 @@ def own_containers_and_mounts(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def docker_client():
-    require_service("docker", runner.engine_available(), why="no Docker engine answers (DOCKER_HOST or the default socket)")
+    require_service(
+        "docker", runner.engine_available(), why="no Docker engine answers (DOCKER_HOST or the default socket)"
+    )
     return runner.docker_client()
 
 
 @pytest.fixture(scope="session")
 def built_images(docker_client):
     """Builds (or finds, by content tag) every image of containers/build.sh."""
-    build = subprocess.run([str(REPO_ROOT / "containers" / "build.sh")],
-                           capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=900)
+    build = subprocess.run(
+        [str(REPO_ROOT / "containers" / "build.sh")],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=900,
+    )
     assert build.returncode == 0, build.stderr[-3000:]
     return docker_client
 
@@ -55,7 +63,11 @@ def sinusoid_spine(path: Path, *, amplitude: float = 25.0, height: int = 512, wi
     rows = np.arange(height)[:, None]
     columns = np.arange(width)[None, :]
     centre = width / 2 + amplitude * np.sin(2 * np.pi * rows / height)
-    image = 40 + 150 * np.exp(-(((columns - centre) / 12) ** 2)) + np.random.default_rng(seed).normal(0, 10, (height, width))
+    image = (
+        40
+        + 150 * np.exp(-(((columns - centre) / 12) ** 2))
+        + np.random.default_rng(seed).normal(0, 10, (height, width))
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
     return float(2 * np.degrees(np.arctan(2 * np.pi * amplitude / height)))
@@ -79,8 +91,11 @@ def managed_containers(client) -> list:
 def output_mounts() -> list[str]:
     """This session's /output tmpfs mounts (SPINEBENCH_OUTPUT_AREAS is its own folder)."""
     prefix = os.environ.get("SPINEBENCH_OUTPUT_AREAS", "")
-    return [line for line in Path("/proc/mounts").read_text().splitlines()
-            if line.startswith("sb-output ") and line.split()[1].startswith(prefix)]
+    return [
+        line
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if line.startswith("sb-output ") and line.split()[1].startswith(prefix)
+    ]
 
 
 # Platform fixtures (Django): an algorithm phase on a dataset of synthetic spines, archives made by `docker save`.
@@ -99,8 +114,12 @@ def write_spine_dataset(folder: Path, *, split: str) -> dict[str, tuple[float, f
     (folder / "ground_truth").mkdir(parents=True, exist_ok=True)
     rows = ["case_id,pt,mt,tl"] + [f"{case},{pt},{mt},{tl}" for case, (pt, mt, tl) in truth.items()]
     (folder / "ground_truth" / "angles.csv").write_text("\n".join(rows) + "\n")
-    write_manifest(folder, Manifest(task="aasce-cobb", split=split, domain=split,
-                                    cases=tuple(CaseEntry(id=case) for case in truth), seed=None))
+    write_manifest(
+        folder,
+        Manifest(
+            task="aasce-cobb", split=split, domain=split, cases=tuple(CaseEntry(id=case) for case in truth), seed=None
+        ),
+    )
     return truth
 
 
@@ -115,10 +134,20 @@ def algorithm_phase(db, settings):
     truth = write_spine_dataset(folder, split="test")
     dataset = register_dataset(challenge=challenge, slug="test", folder=folder)
     phase = Phase.objects.create(
-        challenge=challenge, slug="algorithm-test", title="Algorithm test", task="aasce-cobb",
-        submission_kind=Phase.SubmissionKind.ALGORITHM, dataset=dataset, max_upload_bytes=2 << 30,
-        case_time_limit_seconds=30, memory_limit_mb=256, cpu_limit=1.0, pids_limit=64, output_limit_mb=8,
-        submission_limit=None, extra_metrics=["mae_pt", "mae_mt", "mae_tl"],
+        challenge=challenge,
+        slug="algorithm-test",
+        title="Algorithm test",
+        task="aasce-cobb",
+        submission_kind=Phase.SubmissionKind.ALGORITHM,
+        dataset=dataset,
+        max_upload_bytes=2 << 30,
+        case_time_limit_seconds=30,
+        memory_limit_mb=256,
+        cpu_limit=1.0,
+        pids_limit=64,
+        output_limit_mb=8,
+        submission_limit=None,
+        extra_metrics=["mae_pt", "mae_mt", "mae_tl"],
     )
     phase.truth = truth
     return phase

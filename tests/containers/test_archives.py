@@ -16,8 +16,17 @@ import pytest
 
 from spinebench.algorithms.archives import MAX_JSON_BYTES, ArchiveError, inspect_archive, untagged_stream
 
-from .archive_builders import (BASE_GROUP, BASE_PASSWD, MIB, add_bytes, image_config, layer_tar, link,
-                               passwd_layer, write_archive)
+from .archive_builders import (
+    BASE_GROUP,
+    BASE_PASSWD,
+    MIB,
+    add_bytes,
+    image_config,
+    layer_tar,
+    link,
+    passwd_layer,
+    write_archive,
+)
 
 
 @pytest.mark.parametrize("compress", [False, True])

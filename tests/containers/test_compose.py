@@ -14,12 +14,21 @@ from .conftest import REPO_ROOT
 @pytest.mark.docker  # the docker-compose tool of a Docker installation
 def test_compose_config_passes_and_names_every_role():
     require_service("docker-compose", shutil.which("docker-compose") is not None, why="apt-get install docker-compose")
-    result = subprocess.run(["docker-compose", "config"], cwd=REPO_ROOT, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=60)
+    result = subprocess.run(
+        ["docker-compose", "config"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     assert {"postgres", "redis", "web", "worker", "baselines-worker", "gpu-worker", "beat"} <= set(services)
-    assert "gunicorn" in " ".join(services["web"]["command"] if isinstance(services["web"]["command"], list)
-                                  else [services["web"]["command"]])
+    assert "gunicorn" in " ".join(
+        services["web"]["command"] if isinstance(services["web"]["command"], list) else [services["web"]["command"]]
+    )
     assert "containers-cpu" in " ".join(services["worker"]["command"])
     assert "containers-gpu" in " ".join(services["gpu-worker"]["command"])
     baselines = services["baselines-worker"]

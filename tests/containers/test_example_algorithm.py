@@ -14,8 +14,14 @@ pytestmark = pytest.mark.docker
 
 def test_example_recovers_known_cobb_angle(built_images, case_input, tmp_path):
     input_dir, expected_mt = case_input
-    result = runner.run_algorithm(client=built_images, image=EXAMPLE_IMAGE, input_dir=input_dir,
-                                  collect_to=tmp_path / "pred", limits=runner.PRESETS["tiny"], allowed_names=AASCE_OUTPUTS)
+    result = runner.run_algorithm(
+        client=built_images,
+        image=EXAMPLE_IMAGE,
+        input_dir=input_dir,
+        collect_to=tmp_path / "pred",
+        limits=runner.PRESETS["tiny"],
+        allowed_names=AASCE_OUTPUTS,
+    )
     assert result.succeeded, (result.reason, result.log_tail)
     angles = json.loads((tmp_path / "pred" / "angles.json").read_text())["angles"]
     assert len(angles) == 3 and all(angle >= 0 for angle in angles)
@@ -25,9 +31,15 @@ def test_example_recovers_known_cobb_angle(built_images, case_input, tmp_path):
 def test_example_batch_layout_and_flat_spine(built_images, tmp_path):
     curved = sinusoid_spine(tmp_path / "inputs" / "curved" / "image.png", amplitude=30)
     straight = sinusoid_spine(tmp_path / "inputs" / "straight" / "image.png", amplitude=0.0, seed=1)
-    result = runner.run_algorithm(client=built_images, image=EXAMPLE_IMAGE, input_dir=tmp_path / "inputs",
-                                  collect_to=tmp_path / "pred", limits=runner.PRESETS["tiny"],
-                                  allowed_names=AASCE_OUTPUTS, case_ids=["curved", "straight"])
+    result = runner.run_algorithm(
+        client=built_images,
+        image=EXAMPLE_IMAGE,
+        input_dir=tmp_path / "inputs",
+        collect_to=tmp_path / "pred",
+        limits=runner.PRESETS["tiny"],
+        allowed_names=AASCE_OUTPUTS,
+        case_ids=["curved", "straight"],
+    )
     assert result.succeeded, (result.reason, result.log_tail)
     assert sorted(result.files) == ["curved/angles.json", "straight/angles.json"]
     curved_mt = json.loads((tmp_path / "pred" / "curved" / "angles.json").read_text())["angles"][1]

@@ -23,9 +23,12 @@ def test_howto_page_lists_every_task_layout(client):
             assert f"<code>{name}</code>" in page
 
 
-def test_container_page_is_private_to_creator_and_organizers(client, algorithm_phase, algorithm_participant, algorithm_organizer,
-                                                             django_user_model):
-    submission = Submission.objects.create(phase=algorithm_phase, creator=algorithm_participant, error_message="case x: boom")
+def test_container_page_is_private_to_creator_and_organizers(
+    client, algorithm_phase, algorithm_participant, algorithm_organizer, django_user_model
+):
+    submission = Submission.objects.create(
+        phase=algorithm_phase, creator=algorithm_participant, error_message="case x: boom"
+    )
     url = reverse("algorithms:submission", kwargs={"pk": submission.pk})
     assert client.get(url).status_code == 404  # anonymous
     client.force_login(django_user_model.objects.create_user("stranger", password="correct-horse-battery"))

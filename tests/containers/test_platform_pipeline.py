@@ -31,8 +31,9 @@ def submit_file(phase, user, path, capture):
 
 
 @pytest.mark.docker
-def test_example_algorithm_uploaded_through_api_is_ranked(algorithm_phase, algorithm_participant, saved_images, eager_tasks,
-                                                          django_capture_on_commit_callbacks):
+def test_example_algorithm_uploaded_through_api_is_ranked(
+    algorithm_phase, algorithm_participant, saved_images, eager_tasks, django_capture_on_commit_callbacks
+):
     api = APIClient()
     api.force_authenticate(algorithm_participant)
     archive = saved_images(EXAMPLE_IMAGE)
@@ -60,12 +61,20 @@ def test_example_algorithm_uploaded_through_api_is_ranked(algorithm_phase, algor
 
 
 @pytest.mark.docker
-def test_page_upload_reuses_known_image_and_withholds_hidden_logs(algorithm_phase, algorithm_participant, algorithm_organizer, client,
-                                                                  saved_images, eager_tasks,
-                                                                  django_capture_on_commit_callbacks):
+def test_page_upload_reuses_known_image_and_withholds_hidden_logs(
+    algorithm_phase,
+    algorithm_participant,
+    algorithm_organizer,
+    client,
+    saved_images,
+    eager_tasks,
+    django_capture_on_commit_callbacks,
+):
     archive = saved_images(EXAMPLE_IMAGE)
     client.force_login(algorithm_participant)
-    url = reverse("submissions:create", kwargs={"challenge": algorithm_phase.challenge.slug, "phase": algorithm_phase.slug})
+    url = reverse(
+        "submissions:create", kwargs={"challenge": algorithm_phase.challenge.slug, "phase": algorithm_phase.slug}
+    )
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True), open(archive, "rb") as handle:
             response = client.post(url, {"file": handle, "comment": "example"})
@@ -84,28 +93,33 @@ def test_page_upload_reuses_known_image_and_withholds_hidden_logs(algorithm_phas
 
 
 @pytest.mark.docker
-def test_root_image_archive_is_refused_with_reason(algorithm_phase, algorithm_participant, tmp_path, eager_tasks,
-                                                   django_capture_on_commit_callbacks, docker_client):
+def test_root_image_archive_is_refused_with_reason(
+    algorithm_phase, algorithm_participant, tmp_path, eager_tasks, django_capture_on_commit_callbacks, docker_client
+):
     # docker_client: the pipeline asks the engine about the archive, so this test needs one (skipped through
     # require_service without it, which CI turns into a failure)
     from .test_archives import write_archive
 
     write_archive(tmp_path / "root.tar", user="")
-    submission = submit_file(algorithm_phase, algorithm_participant, tmp_path / "root.tar", django_capture_on_commit_callbacks)
+    submission = submit_file(
+        algorithm_phase, algorithm_participant, tmp_path / "root.tar", django_capture_on_commit_callbacks
+    )
     assert submission.status == "failed"
     assert submission.error_message.startswith("Archive refused: the image runs as root")
     assert not AlgorithmImage.objects.exists()
 
 
 @pytest.mark.docker
-def test_hostile_symlink_image_fails_with_reason_and_leaves_nothing(algorithm_phase, algorithm_participant, saved_images,
-                                                                     eager_tasks, django_capture_on_commit_callbacks):
+def test_hostile_symlink_image_fails_with_reason_and_leaves_nothing(
+    algorithm_phase, algorithm_participant, saved_images, eager_tasks, django_capture_on_commit_callbacks
+):
     archive = saved_images("spinebench/hostile-symlink-output:latest")
     submission = submit_file(algorithm_phase, algorithm_participant, archive, django_capture_on_commit_callbacks)
     assert submission.status == "failed"
     first_case = sorted(algorithm_phase.truth)[0]
     assert submission.error_message == (
-        f"case {first_case}: /output/angles.json is a symbolic link; links are refused, never followed")
+        f"case {first_case}: /output/angles.json is a symbolic link; links are refused, never followed"
+    )
     assert not hasattr(submission, "evaluation") or submission.evaluation is None
     assert managed_containers(runner.docker_client()) == [] and output_mounts() == []
 
@@ -127,13 +141,16 @@ def sweep(submission):
 
 @pytest.mark.parametrize("end", [cancel, sweep], ids=["cancelled by the creator", "failed by the time-limit sweep"])
 @pytest.mark.docker
-def test_ending_a_submission_stops_its_running_container(algorithm_phase, algorithm_participant, saved_images, monkeypatch,
-                                                         django_capture_on_commit_callbacks, end):
+def test_ending_a_submission_stops_its_running_container(
+    algorithm_phase, algorithm_participant, saved_images, monkeypatch, django_capture_on_commit_callbacks, end
+):
     archive = saved_images("spinebench/hostile-sleep:latest")
     # This test is the worker (it runs the pipeline below): with a broker configured, uploads need a live one.
     record_heartbeat(hostname="this-test@host", queues=["containers-cpu"])
     with open(archive, "rb") as handle:  # queued; the pipeline is run below as a worker would run it
-        submission = create_submission(phase=algorithm_phase, user=algorithm_participant, upload=File(handle, name="sleep.tar"))
+        submission = create_submission(
+            phase=algorithm_phase, user=algorithm_participant, upload=File(handle, name="sleep.tar")
+        )
     client = runner.docker_client()
     poll = execution.StopCheck.__call__
     seen = {}
@@ -171,8 +188,9 @@ def test_gpu_phase_goes_to_the_gpu_queue(algorithm_phase, algorithm_participant,
 
 
 @pytest.mark.docker
-def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm_phase, algorithm_participant, saved_images,
-                                                                        django_capture_on_commit_callbacks):
+def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(
+    algorithm_phase, algorithm_participant, saved_images, django_capture_on_commit_callbacks
+):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -180,12 +198,19 @@ def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm
     from spinebench.submissions.status import Status
 
     submission = Submission.objects.create(phase=algorithm_phase, creator=algorithm_participant, status=Status.RUNNING)
-    run = AlgorithmRun.objects.create(submission=submission, worker="dead-host:1",
-                                      heartbeat_at=timezone.now() - timedelta(hours=1))
+    run = AlgorithmRun.objects.create(
+        submission=submission, worker="dead-host:1", heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
     client = runner.docker_client()
-    orphan = client.containers.create("spinebench/hostile-sleep:latest", labels={
-        runner.LABEL_MANAGED: "1", runner.LABEL_SUBMISSION: str(submission.pk), runner.LABEL_JOB: "0",
-        **runner.scope_labels()})
+    orphan = client.containers.create(
+        "spinebench/hostile-sleep:latest",
+        labels={
+            runner.LABEL_MANAGED: "1",
+            runner.LABEL_SUBMISSION: str(submission.pk),
+            runner.LABEL_JOB: "0",
+            **runner.scope_labels(),
+        },
+    )
     dispatched = []
     from spinebench.algorithms import tasks
 
@@ -202,9 +227,15 @@ def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm
     assert submission.status == "queued"
     assert not [c for c in client.containers.list(all=True) if c.id == orphan.id]
     AlgorithmRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())  # a live run keeps its containers
-    live = client.containers.create("spinebench/hostile-sleep:latest", labels={
-        runner.LABEL_MANAGED: "1", runner.LABEL_SUBMISSION: str(submission.pk), runner.LABEL_JOB: "0",
-        **runner.scope_labels()})
+    live = client.containers.create(
+        "spinebench/hostile-sleep:latest",
+        labels={
+            runner.LABEL_MANAGED: "1",
+            runner.LABEL_SUBMISSION: str(submission.pk),
+            runner.LABEL_JOB: "0",
+            **runner.scope_labels(),
+        },
+    )
     Submission.objects.filter(pk=submission.pk).update(status=Status.RUNNING)
     try:
         assert execution.recover(client=client) == {"requeued": 0, "containers_removed": 0}
@@ -213,14 +244,17 @@ def test_recovery_requeues_a_dead_run_and_removes_its_orphan_container(algorithm
 
 
 @pytest.mark.docker
-def test_batch_phase_runs_one_container_over_every_case(algorithm_phase, algorithm_participant, saved_images, eager_tasks,
-                                                        django_capture_on_commit_callbacks):
+def test_batch_phase_runs_one_container_over_every_case(
+    algorithm_phase, algorithm_participant, saved_images, eager_tasks, django_capture_on_commit_callbacks
+):
     from spinebench.algorithms.models import ContainerConfig
 
     config = ContainerConfig.for_phase(algorithm_phase)
     config.mode = ContainerConfig.Mode.BATCH
     config.save()
-    submission = submit_file(algorithm_phase, algorithm_participant, saved_images(EXAMPLE_IMAGE), django_capture_on_commit_callbacks)
+    submission = submit_file(
+        algorithm_phase, algorithm_participant, saved_images(EXAMPLE_IMAGE), django_capture_on_commit_callbacks
+    )
     assert submission.status == "succeeded", submission.error_message
     [job] = submission.algorithm_run.jobs.all()
     assert job.case_id == "" and job.status == "succeeded"

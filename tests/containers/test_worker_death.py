@@ -21,6 +21,7 @@ from .conftest import REPO_ROOT, managed_containers, managed_labels, output_moun
 
 pytestmark = [pytest.mark.docker, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
+
 def start_worker(env: dict, log: Path) -> Worker:
     worker = Worker(env=env, log=log, queues=["containers-cpu"])
     worker.start()
@@ -29,8 +30,18 @@ def start_worker(env: dict, log: Path) -> Worker:
 
 @pytest.fixture
 def slow_archive(built_images, tmp_path):
-    subprocess.run(["docker", "build", "-q", "-t", "spinebench-test/slow-example:latest",
-                    str(REPO_ROOT / "tests" / "containers" / "images" / "slow-example")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "-t",
+            "spinebench-test/slow-example:latest",
+            str(REPO_ROOT / "tests" / "containers" / "images" / "slow-example"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     path = tmp_path / "slow.tar"
     subprocess.run(["docker", "save", "-o", str(path), "spinebench-test/slow-example:latest"], check=True)
     return path
@@ -61,16 +72,20 @@ def test_killed_worker_job_is_retried_and_scored_once(algorithm_phase, algorithm
     second = None
     try:
         with open(slow_archive, "rb") as handle:
-            submission = create_submission(phase=algorithm_phase, user=algorithm_participant,
-                                           upload=File(handle, name="slow.tar"))
+            submission = create_submission(
+                phase=algorithm_phase, user=algorithm_participant, upload=File(handle, name="slow.tar")
+            )
         running = {"label": managed_labels(), "status": "running"}
         orphan = wait_for(lambda: client.containers.list(filters=running), timeout=120, what="a running container")[0]
         first.kill()
         orphan.reload()
         assert orphan.status == "running"  # the dead worker's container outlives it
         second = start_worker(env, tmp_path / "worker-2.log")
-        wait_for(lambda: Submission.objects.get(pk=submission.pk).status in ("succeeded", "failed"), timeout=180,
-                 what="the submission to finish")
+        wait_for(
+            lambda: Submission.objects.get(pk=submission.pk).status in ("succeeded", "failed"),
+            timeout=180,
+            what="the submission to finish",
+        )
     finally:
         for worker in (first, second):
             if worker is not None:

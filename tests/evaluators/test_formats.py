@@ -27,7 +27,10 @@ def aasce(make_dataset):
         ("", "p.csv: the file is empty; expected a header row case_id,pt,mt,tl"),
         ("case_id,pt,mt\nc1,1,2\n", "p.csv: missing column(s) tl; expected header case_id,pt,mt,tl"),
         ("case_id,pt,mt,tl\nc1,1,2,3\n", "p.csv: no prediction for case(s) 'c2'"),
-        ("case_id,pt,mt,tl\nc1,1,2,3\nc2,1,2,3\nc9,1,2,3\n", "p.csv: unknown case(s) 'c9' (not in this phase's test set)"),
+        (
+            "case_id,pt,mt,tl\nc1,1,2,3\nc2,1,2,3\nc9,1,2,3\n",
+            "p.csv: unknown case(s) 'c9' (not in this phase's test set)",
+        ),
         ("case_id,pt,mt,tl\nc1,1,2,3\nc1,1,2,3\n", "p.csv line 3: duplicate case 'c1'"),
         ("case_id,pt,mt,tl\nc1,1,2,3\nc2,1,,3\n", "p.csv line 3: mt '' is not a number"),
         ("case_id,pt,mt,tl\nc1,1,2,inf\nc2,1,2,3\n", "p.csv line 2: tl must be a finite number, got 'inf'"),
@@ -56,7 +59,11 @@ def case_file(root, case_id, name, content):
         ("angles.json", "{not json", "c1/angles.json: not valid UTF-8 JSON"),
         ("angles.json", "", "c1/angles.json: the file is empty"),
         ("angles.json", '{"angles": [1, 2]}', 'c1/angles.json: expected {"angles": [pt, mt, tl]} with three numbers'),
-        ("landmarks.json", '{"landmarks": [[1, 2]], "image_height": 10}', 'c1/landmarks.json: "landmarks" must be 68 pairs'),
+        (
+            "landmarks.json",
+            '{"landmarks": [[1, 2]], "image_height": 10}',
+            'c1/landmarks.json: "landmarks" must be 68 pairs',
+        ),
         ("notes.txt", "hello", "c1: expected angles.json or landmarks.json in the case folder"),
     ],
 )
@@ -73,8 +80,14 @@ def test_fracture_csv_messages(make_dataset, tmp_path):
     for content, message in (
         ("case_id,vertebra,probability\np1,T13,0.5\n", "f.csv line 2: unknown vertebra 'T13'; expected C1..C7"),
         ("case_id,vertebra,probability\np1,T12,1.5\n", "f.csv line 2: probability must lie in [0, 1], got '1.5'"),
-        ("case_id,vertebra,probability\np1,T12,0.5\np1,T12,0.6\n", "f.csv line 3: duplicate vertebra T12 for case 'p1'"),
-        ("case_id,vertebra,probability\np1,T12,0.5\np1,L1,0.6\n", "p1: vertebra(e) L1 are not among the case's vertebrae"),
+        (
+            "case_id,vertebra,probability\np1,T12,0.5\np1,T12,0.6\n",
+            "f.csv line 3: duplicate vertebra T12 for case 'p1'",
+        ),
+        (
+            "case_id,vertebra,probability\np1,T12,0.5\np1,L1,0.6\n",
+            "p1: vertebra(e) L1 are not among the case's vertebrae",
+        ),
     ):
         path = tmp_path / "f.csv"
         path.write_text(content)

@@ -209,8 +209,11 @@ def test_a_bomb_is_refused_from_its_header_before_any_voxel_is_read(segmentation
         raise AssertionError("the voxels were read before the header was checked")
 
     monkeypatch.setattr(sitk, "ReadImage", never)
-    with pytest.raises(PredictionError, match=r"size \(1024, 1024, 512\) differs from the input image's \(10, 9, 8\) "
-                                              r"\(536870912 voxels against 720; refused from the header"):
+    with pytest.raises(
+        PredictionError,
+        match=r"size \(1024, 1024, 512\) differs from the input image's \(10, 9, 8\) "
+        r"\(536870912 voxels against 720; refused from the header",
+    ):
         formats.read_segmentation(path, case_id="m1", reference=reference, allowed_labels=(0, 1))
 
 
@@ -219,10 +222,16 @@ def test_same_voxel_count_other_bytes_or_components_is_refused(segmentation_case
     vector = sitk.Compose([image(np.zeros((8, 9, 10), dtype=np.uint8))] * 3)
     sitk.WriteImage(vector, str(folder / "segmentation.nii.gz"))
     with pytest.raises(PredictionError, match="expected a scalar label map, got 3 components per voxel"):
-        formats.read_segmentation(folder / "segmentation.nii.gz", case_id="m1", reference=reference, allowed_labels=(0, 1))
-    sitk.WriteImage(image(np.zeros((8, 9, 10), dtype=np.complex128).real.astype(np.float64)), str(folder / "segmentation.mha"))
+        formats.read_segmentation(
+            folder / "segmentation.nii.gz", case_id="m1", reference=reference, allowed_labels=(0, 1)
+        )
+    sitk.WriteImage(
+        image(np.zeros((8, 9, 10), dtype=np.complex128).real.astype(np.float64)), str(folder / "segmentation.mha")
+    )
     (folder / "segmentation.nii.gz").unlink()
-    array = formats.read_segmentation(folder / "segmentation.mha", case_id="m1", reference=reference, allowed_labels=(0, 1))
+    array = formats.read_segmentation(
+        folder / "segmentation.mha", case_id="m1", reference=reference, allowed_labels=(0, 1)
+    )
     assert array.shape == (8, 9, 10)  # float64 is the largest accepted scalar
 
 
@@ -278,8 +287,10 @@ def test_a_header_naming_another_file_is_refused(segmentation_case, tmp_path, su
     secret = tmp_path / "secret.raw"
     secret.write_bytes(bytes([7, 9, 42]) * 240)  # 720 bytes: exactly the reference grid as uint8
     if suffix == ".mha":
-        header = ("ObjectType = Image\nNDims = 3\nBinaryData = True\nDimSize = 10 9 8\nElementType = MET_UCHAR\n"
-                  f"ElementDataFile = {secret}\n")
+        header = (
+            "ObjectType = Image\nNDims = 3\nBinaryData = True\nDimSize = 10 9 8\nElementType = MET_UCHAR\n"
+            f"ElementDataFile = {secret}\n"
+        )
     else:
         header = f"NRRD0004\ntype: unsigned char\ndimension: 3\nsizes: 10 9 8\nencoding: raw\ndata file: {secret}\n\n"
     path = folder / f"segmentation{suffix}"
@@ -306,10 +317,16 @@ except formats.PredictionError as error:
     ("fields", "message"),
     [
         ("NDims = -1\nDimSize = 10 9 8\nElementType = MET_UCHAR\n", "NDims '-1' must hold 1 numbers of at least 1"),
-        ("NDims = 3\nDimSize = 10 9 8\nElementType = MET_UCHAR\nElementNumberOfChannels = -2\n", "ElementNumberOfChannels"),
+        (
+            "NDims = 3\nDimSize = 10 9 8\nElementType = MET_UCHAR\nElementNumberOfChannels = -2\n",
+            "ElementNumberOfChannels",
+        ),
         ("NDims = 3\nDimSize = 10 9\nElementType = MET_UCHAR\n", "DimSize '10 9' must hold 3 numbers"),
         ("NDims = 3\nDimSize = 10 9 8\nElementType = MET_NONE\n", "unknown ElementType 'MET_NONE'"),
-        ("NDims = 3\nDimSize = 10 9 8\nElementType = MET_UCHAR\nHeaderSize = -7\n", "HeaderSize = -7 must be at least -1"),
+        (
+            "NDims = 3\nDimSize = 10 9 8\nElementType = MET_UCHAR\nHeaderSize = -7\n",
+            "HeaderSize = -7 must be at least -1",
+        ),
     ],
     ids=["ndims-minus-one", "channels", "dimsize", "element-type", "header-size"],
 )
@@ -325,8 +342,13 @@ def test_metaimage_fields_that_hang_or_crash_itk_are_refused_first(tmp_path, fie
     path.write_bytes(f"ObjectType = Image\n{fields}ElementDataFile = LOCAL\n".encode() + bytes(720))
     root = Path(__file__).resolve().parents[2]
     probe = subprocess.run(
-        [sys.executable, "-c", CRASH_PROBE, str(path)], capture_output=True, text=True, timeout=120, check=False,
-        cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        [sys.executable, "-c", CRASH_PROBE, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
     )
     assert probe.returncode == 0, probe.stderr[-2000:]
     assert probe.stdout.startswith("refused:") and message in probe.stdout, probe.stdout

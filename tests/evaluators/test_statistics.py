@@ -79,7 +79,10 @@ def test_missing_and_empty_entries():
         (lambda: statistics.competition_ranks(values=[1.0], direction="up"), "direction"),
         (lambda: statistics.holm(p_values=[0.5, 1.5]), "p-value"),
         (lambda: statistics.wilcoxon_better(first=[1.0], second=[1.0, 2.0], direction="lower"), "paired"),
-        (lambda: statistics.bootstrap_ranks(replicates=[np.zeros((2, 3))], directions=["lower"], method="sum"), "method"),
+        (
+            lambda: statistics.bootstrap_ranks(replicates=[np.zeros((2, 3))], directions=["lower"], method="sum"),
+            "method",
+        ),
     ],
 )
 def test_bad_input_is_named(call, message):
@@ -131,8 +134,19 @@ def test_set_metric_with_no_defined_resample():
 
 
 def test_competition_ranks_hand_worked():
-    assert statistics.competition_ranks(values=[0.9, 0.7, 0.9, None, 0.1], direction="higher").tolist() == [1, 3, 1, 5, 4]
-    assert statistics.competition_ranks(values=[3.0, float("nan"), 1.0, float("nan")], direction="lower").tolist() == [2, 3, 1, 3]
+    assert statistics.competition_ranks(values=[0.9, 0.7, 0.9, None, 0.1], direction="higher").tolist() == [
+        1,
+        3,
+        1,
+        5,
+        4,
+    ]
+    assert statistics.competition_ranks(values=[3.0, float("nan"), 1.0, float("nan")], direction="lower").tolist() == [
+        2,
+        3,
+        1,
+        3,
+    ]
     columns = statistics.competition_ranks(values=[[1.0, 5.0], [2.0, 5.0]], direction="lower")
     assert columns.tolist() == [[1, 1], [2, 1]]
 
@@ -141,7 +155,9 @@ def test_rank_distribution_hand_worked():
     # A = (0, 10), B = (5, 5), lower better: full means tie (rank 1 both). Draws of two cases: both case 1 (p 1/4):
     # A 0 < B 5, B drops; both case 2 (1/4): A drops; mixed (1/2): tie. So each keeps rank 1 with p = 3/4.
     values = [[0.0, 10.0], [5.0, 5.0]]
-    replicates = statistics.bootstrap_means(values=values, indices=statistics.bootstrap_indices(n_cases=2, samples=4000, seed=1))
+    replicates = statistics.bootstrap_means(
+        values=values, indices=statistics.bootstrap_indices(n_cases=2, samples=4000, seed=1)
+    )
     ranks = statistics.bootstrap_ranks(replicates=[replicates], directions=["lower"])
     summary = statistics.rank_summary(ranks=ranks, reference=[1, 1])
     assert summary[0]["stability"] == pytest.approx(0.75, abs=0.03)
@@ -165,19 +181,23 @@ def test_mean_rank_method_reranks_the_mean_of_metric_ranks():
     b = np.array([[0.1], [0.9], [0.5]])
     ranks = statistics.bootstrap_ranks(replicates=[a, b], directions=["lower", "higher"], method="mean-rank")
     assert ranks[:, 0].tolist() == [2, 1, 3]
-    median = statistics.bootstrap_ranks(replicates=[a, b, a], directions=["lower", "higher", "lower"], method="median-rank")
+    median = statistics.bootstrap_ranks(
+        replicates=[a, b, a], directions=["lower", "higher", "lower"], method="median-rank"
+    )
     assert median[:, 0].tolist() == [1, 2, 3]
 
 
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), entries=st.integers(2, 6), cases=st.integers(2, 8))
 def test_rank_distribution_is_permutation_invariant(data, entries, cases):
-    values = np.array(data.draw(st.lists(st.floats(0, 10, allow_nan=False), min_size=entries * cases,
-                                         max_size=entries * cases))).reshape(entries, cases)
+    values = np.array(
+        data.draw(st.lists(st.floats(0, 10, allow_nan=False), min_size=entries * cases, max_size=entries * cases))
+    ).reshape(entries, cases)
     order = np.array(data.draw(st.permutations(range(entries))))
     indices = statistics.bootstrap_indices(n_cases=cases, samples=30, seed=4)
-    ranks = statistics.bootstrap_ranks(replicates=[statistics.bootstrap_means(values=values, indices=indices)],
-                                       directions=["lower"])
+    ranks = statistics.bootstrap_ranks(
+        replicates=[statistics.bootstrap_means(values=values, indices=indices)], directions=["lower"]
+    )
     shuffled = statistics.bootstrap_ranks(
         replicates=[statistics.bootstrap_means(values=values[order], indices=indices)], directions=["lower"]
     )
@@ -186,7 +206,9 @@ def test_rank_distribution_is_permutation_invariant(data, entries, cases):
     case_order = np.array(data.draw(st.permutations(range(cases))))
     inverse = np.argsort(case_order)
     moved = statistics.bootstrap_means(values=values[:, case_order], indices=inverse[indices])
-    np.testing.assert_allclose(moved, statistics.bootstrap_means(values=values, indices=indices), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        moved, statistics.bootstrap_means(values=values, indices=indices), rtol=1e-12, atol=1e-12
+    )
 
 
 # ------------------------------------------------------------------------------------------------- significance
@@ -221,8 +243,9 @@ def test_wilcoxon_matches_the_enumerated_exact_distribution():
 
 def test_wilcoxon_identical_entries_and_missing_pairs():
     assert statistics.wilcoxon_better(first=[1.0, 2.0], second=[1.0, 2.0], direction="lower") == 1.0
-    with_gap = statistics.wilcoxon_better(first=[1.0, None, 2.0, 0.5, 0.2], second=[2.0, 0.0, 3.5, 3.0, 4.2],
-                                          direction="lower")
+    with_gap = statistics.wilcoxon_better(
+        first=[1.0, None, 2.0, 0.5, 0.2], second=[2.0, 0.0, 3.5, 3.0, 4.2], direction="lower"
+    )
     assert with_gap == pytest.approx(exact_signed_rank_p(np.array([-1.0, -1.5, -2.5, -4.0]), alternative="less"))
 
 
@@ -273,8 +296,11 @@ def test_significance_matrix_equals_pairwise_tests_with_holm(seed, n, k, decimal
             if i != j:
                 d = values[i] - values[j]
                 d = d[~np.isnan(d)]
-                raw[i, j] = 1.0 if not np.any(d != 0) else __import__("scipy").stats.wilcoxon(
-                    d, alternative="greater", zero_method="wilcox").pvalue
+                raw[i, j] = (
+                    1.0
+                    if not np.any(d != 0)
+                    else __import__("scipy").stats.wilcoxon(d, alternative="greater", zero_method="wilcox").pvalue
+                )
     expected = statistics.holm(p_values=raw)
     got = np.array([[np.nan if p is None else p for p in row] for row in result["p"]])
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
@@ -284,7 +310,11 @@ def test_significance_matrix_equals_pairwise_tests_with_holm(seed, n, k, decimal
 def test_short_rows_with_ties_and_zeros_match_scipys_permutation_test(alternative_direction):
     from scipy.stats import wilcoxon
 
-    rows = [[1, 1, -2, 0, 3, 3, -1, 2, 0, 1], [2, 2, 2, -2, 1, 0], [0.5, -0.5, 0.5, 1.0, 1.5, 1.5, 2.0, -2.0, 0.0, 3.0, 1.0, 1.0]]
+    rows = [
+        [1, 1, -2, 0, 3, 3, -1, 2, 0, 1],
+        [2, 2, 2, -2, 1, 0],
+        [0.5, -0.5, 0.5, 1.0, 1.5, 1.5, 2.0, -2.0, 0.0, 3.0, 1.0, 1.0],
+    ]
     alternative = "less" if alternative_direction == "lower" else "greater"
     for row in rows:
         expected = wilcoxon(row, alternative=alternative, zero_method="wilcox").pvalue

@@ -42,7 +42,11 @@ FIELDS = {  # offset, struct format, values
     "sizeof_hdr": (0, "<i", st.sampled_from([348, 540, 0, -348, 1 << 24])),
     "magic": (344, "4s", st.sampled_from([b"n+1\0", b"ni1\0", b"n+2\0", b"\0\0\0\0", b"n+1x"])),
     "qform_code": (252, "<h", st.integers(-5, 5)),
-    "pixdim": (76, "<8f", st.lists(st.sampled_from([0.0, 1.0, -1.0, 1e-30, 1e30, float("nan")]), min_size=8, max_size=8)),
+    "pixdim": (
+        76,
+        "<8f",
+        st.lists(st.sampled_from([0.0, 1.0, -1.0, 1e-30, 1e30, float("nan")]), min_size=8, max_size=8),
+    ),
 }
 
 
@@ -65,8 +69,11 @@ def test_header_fields_300(valid_nifti, tmp_path):
     content, reference = valid_nifti
 
     @fuzz_settings(300)
-    @given(changes=st.dictionaries(st.sampled_from(sorted(FIELDS)), st.just(None), min_size=1, max_size=4),
-           data=st.data(), compress=st.booleans())
+    @given(
+        changes=st.dictionaries(st.sampled_from(sorted(FIELDS)), st.just(None), min_size=1, max_size=4),
+        data=st.data(),
+        compress=st.booleans(),
+    )
     def run(changes, data, compress):
         header = bytearray(content)
         for field in changes:
@@ -83,8 +90,11 @@ def test_damaged_bytes_200(valid_nifti, tmp_path):
     content, reference = valid_nifti
 
     @fuzz_settings(200)
-    @given(edits=st.lists(st.tuples(st.integers(0, 351), st.integers(0, 255)), min_size=1, max_size=12),
-           cut=st.one_of(st.none(), st.integers(0, len(valid_nifti[0]))), compress=st.booleans())
+    @given(
+        edits=st.lists(st.tuples(st.integers(0, 351), st.integers(0, 255)), min_size=1, max_size=12),
+        cut=st.one_of(st.none(), st.integers(0, len(valid_nifti[0]))),
+        compress=st.booleans(),
+    )
     def run(edits, cut, compress):
         damaged = bytearray(content)
         for position, value in edits:
@@ -114,10 +124,14 @@ def test_metaimage_headers_150(valid_nifti, tmp_path):
     _, reference = valid_nifti
 
     @fuzz_settings(150)
-    @given(fields=st.fixed_dictionaries({}, optional=MHA_LINES), payload=st.binary(max_size=700),
-           zeros=st.integers(0, 400))
+    @given(
+        fields=st.fixed_dictionaries({}, optional=MHA_LINES), payload=st.binary(max_size=700), zeros=st.integers(0, 400)
+    )
     def run(fields, payload, zeros):
-        lines = ["ObjectType = Image", *[f"{key} = {value}" for key, value in fields.items() if key != "ElementDataFile"]]
+        lines = [
+            "ObjectType = Image",
+            *[f"{key} = {value}" for key, value in fields.items() if key != "ElementDataFile"],
+        ]
         lines.append(f"ElementDataFile = {fields.get('ElementDataFile', 'LOCAL')}")
         content = ("\n".join(lines) + "\n").encode() + payload + bytes(zeros)
         folder = tmp_path / "mha"

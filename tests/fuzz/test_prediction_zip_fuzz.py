@@ -14,6 +14,7 @@ import zipfile
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from spinebench.uploads.zips import ZipLimits, ZipRefused, check_zip, extract_zip
 
 from .budget import bounded_memory, fuzz_settings, tree
@@ -24,11 +25,16 @@ name_parts = st.one_of(
     st.sampled_from(["case_1", "c2", "segmentation.nii.gz", "..", ".", "", "a" * 300, "\\evil", "C:", "x\x00y", "é"]),
     st.text(min_size=1, max_size=12),
 )
-benign_names = st.lists(st.sampled_from(["case_1", "c2", "sub", "segmentation.nii.gz", "x.json"]), min_size=1,
-                        max_size=3).map("/".join).map(lambda name: name + "/" if name.endswith("sub") else name)
+benign_names = (
+    st.lists(st.sampled_from(["case_1", "c2", "sub", "segmentation.nii.gz", "x.json"]), min_size=1, max_size=3)
+    .map("/".join)
+    .map(lambda name: name + "/" if name.endswith("sub") else name)
+)
 hostile_names = st.lists(name_parts, min_size=1, max_size=4).map("/".join).map(lambda name: name[:2000])
 benign_modes = st.sampled_from([0, stat.S_IFREG | 0o644])
-hostile_modes = st.sampled_from([stat.S_IFDIR | 0o755, stat.S_IFLNK | 0o777, stat.S_IFIFO | 0o600, stat.S_IFCHR | 0o600])
+hostile_modes = st.sampled_from(
+    [stat.S_IFDIR | 0o755, stat.S_IFLNK | 0o777, stat.S_IFIFO | 0o600, stat.S_IFCHR | 0o600]
+)
 payloads = st.one_of(st.binary(max_size=300), st.integers(0, 200_000).map(bytes))  # zeros: small when compressed
 methods = st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
 
@@ -38,8 +44,11 @@ def archives(draw) -> bytes:
     """Half the archives use only sound names and modes (so acceptance and extraction are exercised too); the
     others mix in hostile names, link/device modes, many entries and patched flags or methods."""
     hostile = draw(st.booleans())
-    names, modes = (st.one_of(benign_names, hostile_names), st.one_of(benign_modes, hostile_modes)) if hostile else (
-        benign_names, benign_modes)
+    names, modes = (
+        (st.one_of(benign_names, hostile_names), st.one_of(benign_modes, hostile_modes))
+        if hostile
+        else (benign_names, benign_modes)
+    )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for _ in range(draw(st.integers(0, 25) if hostile else st.integers(0, 6))):

@@ -7,9 +7,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "platform"), str(REPO)]
 
-from celery import signals
+from celery import signals  # noqa: E402 - importable only once the repository is on sys.path (above)
 
-from tests.harness import hooks
+from tests.harness import hooks  # noqa: E402 - likewise
 
 signals.worker_process_init.connect(hooks.install_from_environment, weak=False)
 

@@ -29,7 +29,9 @@ def landmark_dataset(folder, cases: dict) -> None:
         Image.new("L", (100, 190), color=90).save(folder / "inputs" / case_id / "image.png")
     gt = folder / "ground_truth"
     gt.mkdir(parents=True, exist_ok=True)
-    header = ["case_id", "image_height", "image_width"] + [f"x{i}" for i in range(1, 69)] + [f"y{i}" for i in range(1, 69)]
+    header = (
+        ["case_id", "image_height", "image_width"] + [f"x{i}" for i in range(1, 69)] + [f"y{i}" for i in range(1, 69)]
+    )
     rows = [",".join(header)]
     angle_rows = ["case_id,pt,mt,tl"]
     for case_id, points in cases.items():
@@ -37,5 +39,13 @@ def landmark_dataset(folder, cases: dict) -> None:
         angle_rows.append(",".join([case_id, *(f"{value:.6f}" for value in cobb_angles(points, 190))]))
     (gt / "landmarks.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     (gt / "angles.csv").write_text("\n".join(angle_rows) + "\n", encoding="utf-8")
-    write_manifest(folder, Manifest(task="aasce-cobb", split=folder.name, domain="test", seed=None,
-                                    cases=tuple(CaseEntry(id=case_id) for case_id in cases)))
+    write_manifest(
+        folder,
+        Manifest(
+            task="aasce-cobb",
+            split=folder.name,
+            domain="test",
+            seed=None,
+            cases=tuple(CaseEntry(id=case_id) for case_id in cases),
+        ),
+    )

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from spinebench.accounts.tokens import find_token, issue_token
 from spinebench.challenges.models import Challenge
 
-from .aasce_data import TRAIN_ANGLES, smape, HIDDEN_ANGLES
+from .aasce_data import HIDDEN_ANGLES, TRAIN_ANGLES, smape
 from .conftest import csv_upload
 from .factories import PhaseFactory, RegistrationFactory, UserFactory
 
@@ -132,7 +132,9 @@ def test_hidden_phase_is_invisible_to_participants(world):
     phase.save()
     assert api(world["participant"]).get(f"/api/phases/{phase.pk}/").status_code == 404
     assert api(world["organizer"]).get(f"/api/phases/{phase.pk}/").status_code == 200
-    response = api(world["participant"]).post(f"/api/phases/{phase.pk}/submissions/", {"file": csv_upload(GOOD)}, format="multipart")
+    response = api(world["participant"]).post(
+        f"/api/phases/{phase.pk}/submissions/", {"file": csv_upload(GOOD)}, format="multipart"
+    )
     assert response.status_code == 404
 
 

@@ -4,6 +4,7 @@ challenge's organizers may read it, with the error message and hidden per-case r
 
 import pytest
 from rest_framework.test import APIClient
+
 from spinebench.accounts.tokens import issue_token
 
 from .conftest import csv_upload

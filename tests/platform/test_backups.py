@@ -4,6 +4,7 @@ names changed and missing files."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -52,31 +53,60 @@ def test_postgresql_round_trip_restores_rows_and_files(tmp_path, capsys):
 
 
 def test_sqlite_round_trip_in_a_fresh_process(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL",
-                                                             "DJANGO_SETTINGS_MODULE", "MEDIA_ROOT", "DATASETS_ROOT")}
-    env.update(SPINEBENCH_VAR_DIR=str(tmp_path / "var"), PYTHONPATH=os.pathsep.join([str(REPO / "platform"), str(REPO)]))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "MEDIA_ROOT", "DATASETS_ROOT")
+    }
+    env.update(
+        SPINEBENCH_VAR_DIR=str(tmp_path / "var"), PYTHONPATH=os.pathsep.join([str(REPO / "platform"), str(REPO)])
+    )
     spinebench = [sys.executable, "-c", "import sys; from spinebench.cli import main; sys.exit(main())"]
 
     def run(args):
-        result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, encoding="utf-8",
-                                errors="replace", timeout=300)
+        result = subprocess.run(
+            args, cwd=REPO, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300
+        )
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
         return result.stdout
 
     (tmp_path / "var").mkdir()
     run([sys.executable, "manage.py", "migrate", "--verbosity", "0"])
-    run([sys.executable, "manage.py", "shell", "-c",
-         "from django.contrib.auth.models import User; User.objects.create_user('kept')"])
+    run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; User.objects.create_user('kept')",
+        ]
+    )
     upload = tmp_path / "var" / "media" / "submissions" / "1" / "upload.csv"
     upload.parent.mkdir(parents=True)
     upload.write_text("case_id,pt,mt,tl\n", encoding="utf-8")
     run(spinebench + ["backup", str(tmp_path / "backups")])
     (folder,) = (tmp_path / "backups").iterdir()
-    run([sys.executable, "manage.py", "shell", "-c", "from django.contrib.auth.models import User; User.objects.all().delete()"])
+    run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; User.objects.all().delete()",
+        ]
+    )
     upload.write_text("tampered", encoding="utf-8")
     run(spinebench + ["restore", str(folder), "--yes"])
-    out = run([sys.executable, "manage.py", "shell", "-c",
-               "from django.contrib.auth.models import User; print('USERS', list(User.objects.values_list('username', flat=True)))"])
+    out = run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; "
+            "print('USERS', list(User.objects.values_list('username', flat=True)))",
+        ]
+    )
     assert "USERS ['kept']" in out
     assert upload.read_text(encoding="utf-8") == "case_id,pt,mt,tl\n"
 
@@ -89,10 +119,19 @@ def test_a_damaged_backup_is_refused_before_anything_changes(tmp_path, monkeypat
     (folder / "database.dump").write_bytes(b"not what the manifest says")
     (folder / "media" / "a.csv").write_text("a", encoding="utf-8")
     engine = "postgresql" if connection.vendor == "postgresql" else "sqlite"
+    manifest = {
+        "format": 1,
+        "created": "2026-01-01",
+        "database": {"engine": engine, "file": "database.dump", "sha256": "00"},
+        "files": {
+            "media/a.csv": {"size": 1, "sha256": backups.sha256_of(folder / "media" / "a.csv")},
+            "media/gone.csv": {"size": 1, "sha256": "00"},
+        },
+    }
     (folder / "manifest.json").write_text(
-        '{"format": 1, "created": "2026-01-01", "database": {"engine": "%s", "file": "database.dump", '
-        '"sha256": "00"}, "files": {"media/a.csv": {"size": 1, "sha256": "%s"}, "media/gone.csv": {"size": 1, '
-        '"sha256": "00"}}}' % (engine, backups.sha256_of(folder / "media" / "a.csv")), encoding="utf-8")
+        json.dumps(manifest),
+        encoding="utf-8",
+    )
     restored = []
     monkeypatch.setattr(backups, "_restore_database", lambda dump: restored.append(dump))
     assert cli.main(["restore", str(folder), "--yes"]) == 1

@@ -18,21 +18,25 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def three(db):
     now = timezone.now()
-    open_csv = PhaseFactory(challenge=ChallengeFactory(slug="spine-open", title="Spine Open", description="Cobb angles on radiographs."))
+    open_csv = PhaseFactory(
+        challenge=ChallengeFactory(slug="spine-open", title="Spine Open", description="Cobb angles on radiographs.")
+    )
     closed = PhaseFactory(
         challenge=ChallengeFactory(slug="old-one", title="Old One", description="A past edition."),
-        opens_at=now - timedelta(days=30), closes_at=now - timedelta(days=1),
+        opens_at=now - timedelta(days=30),
+        closes_at=now - timedelta(days=1),
     )
     containers = PhaseFactory(
         challenge=ChallengeFactory(slug="boxes", title="Boxes", description="Containers only."),
-        submission_kind=Phase.SubmissionKind.ALGORITHM, opens_at=now + timedelta(days=2),
+        submission_kind=Phase.SubmissionKind.ALGORITHM,
+        opens_at=now + timedelta(days=2),
     )
     return open_csv, closed, containers
 
 
 def titles(client, **params):
     page = client.get(reverse("challenges:list"), params).content.decode()
-    page = page[page.index('id="challenge-results"'):]  # the header's menu lists every challenge
+    page = page[page.index('id="challenge-results"') :]  # the header's menu lists every challenge
     return [title for title in ("Spine Open", "Old One", "Boxes") if f">{title}</a>" in page]
 
 
@@ -40,7 +44,7 @@ def test_list_lives_at_challenges_and_home(client, three):
     assert reverse("challenges:list") == "/challenges/"
     for url in ("/", "/challenges/"):
         page = client.get(url).content.decode()
-        assert page.count("<article class=\"card") == 3 and "3 challenges" in page
+        assert page.count('<article class="card') == 3 and "3 challenges" in page
 
 
 def test_filters(client, three):
@@ -88,7 +92,9 @@ def test_tabs_each_render_without_javascript(client, three):
 
 def test_baselines_tab_lists_registered_methods_with_their_paper(client, three):
     open_csv, _, _ = three
-    page = client.get(reverse("challenges:detail", args=[open_csv.challenge.slug]), {"tab": "baselines"}).content.decode()
+    page = client.get(
+        reverse("challenges:detail", args=[open_csv.challenge.slug]), {"tab": "baselines"}
+    ).content.decode()
     for name in METHODS["aasce-cobb"]:
         assert f"<code>{name}</code>" in page
     assert "No baseline run for this challenge yet." in page and "baselines/aasce/seg4reg.py" in page

@@ -59,11 +59,24 @@ def test_baselines_run_submits_a_scored_baseline(eager_tasks, django_capture_on_
     import phantoms
     from spinebench.datasets.services import register_dataset
 
-    folder = phantoms.generate("aasce-cobb", out=Path(settings.DATASETS_ROOT) / "gen" / "train", cases=3, seed=0, small=True, progress=False)
+    folder = phantoms.generate(
+        "aasce-cobb", out=Path(settings.DATASETS_ROOT) / "gen" / "train", cases=3, seed=0, small=True, progress=False
+    )
     phase.training_dataset = register_dataset(challenge=phase.challenge, slug="gen-train", folder=folder)
     phase.save()
     with django_capture_on_commit_callbacks(execute=True):
-        code = cli.main(["baselines", "run", "aasce-cobb", "scg-net", "--phase", f"{phase.challenge.slug}/{phase.slug}", "--device", "cpu"])
+        code = cli.main(
+            [
+                "baselines",
+                "run",
+                "aasce-cobb",
+                "scg-net",
+                "--phase",
+                f"{phase.challenge.slug}/{phase.slug}",
+                "--device",
+                "cpu",
+            ]
+        )
     assert code == 0, capsys.readouterr()
     baseline = Submission.objects.get(phase=phase, is_baseline=True)
     assert baseline.baseline_method == "scg-net" and baseline.status == "succeeded"
@@ -74,7 +87,9 @@ def test_baselines_run_submits_a_scored_baseline(eager_tasks, django_capture_on_
 
 
 def run(args, env, timeout=600):
-    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout)
+    return subprocess.run(
+        args, cwd=REPO, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout
+    )
 
 
 @pytest.mark.slow
@@ -82,8 +97,14 @@ def test_embedded_sqlite_path_in_a_fresh_process(tmp_path):
     """DATABASE_URL and CELERY_BROKER_URL unset: SQLite and the folder broker under the var dir; import the AASCE
     bundle (small), submit a CSV as a participant: the submission waits in the queue (nothing runs in the
     submitting process) until a worker on the folder broker scores and ranks it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "MEDIA_ROOT", "DATASETS_ROOT")}
-    env.update(SPINEBENCH_VAR_DIR=str(tmp_path / "var"), PYTHONPATH=os.pathsep.join([str(REPO / "platform"), str(REPO)]))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "MEDIA_ROOT", "DATASETS_ROOT")
+    }
+    env.update(
+        SPINEBENCH_VAR_DIR=str(tmp_path / "var"), PYTHONPATH=os.pathsep.join([str(REPO / "platform"), str(REPO)])
+    )
     spinebench = [sys.executable, "-c", "import sys; from spinebench.cli import main; sys.exit(main())"]
     result = run(spinebench + ["bootstrap", "--small", "--max-cases", "3", "--no-baselines"], env)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -99,7 +120,8 @@ phase = Phase.objects.get(challenge__slug="aasce-2019", slug="test")
 user = User.objects.create_user("embedded")
 register(phase.challenge, user)
 truth = load_ground_truth("aasce-cobb", phase.dataset.ground_truth_dir)
-rows = "case_id,pt,mt,tl\\n" + "".join(f"{c},{v['angles'][0]+1},{v['angles'][1]+1},{v['angles'][2]+1}\\n" for c, v in truth.items())
+rows = "case_id,pt,mt,tl\\n" + "".join(f"{c},{v['angles'][0]+1},{v['angles'][1]+1},{v['angles'][2]+1}\\n" for c, v in
+truth.items())
 s = create_submission(phase=phase, user=user, upload=SimpleUploadedFile("p.csv", rows.encode()))
 s.refresh_from_db()
 print("SUBMITTED", s.pk, s.status)

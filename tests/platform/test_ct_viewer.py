@@ -16,6 +16,7 @@ import SimpleITK as sitk
 from django.conf import settings
 from django.urls import reverse
 from PIL import Image
+
 from spinebench.submissions import ct_viewer, labelling_viewer
 
 from .factories import UserFactory
@@ -47,6 +48,7 @@ def has_colour(image: Image.Image, colour) -> int:
 
 # ---- pure drawing helpers -------------------------------------------------------------------------------------------
 
+
 def test_display_size_keeps_the_physical_aspect_ratio():
     # (z, y, x) = (32, 48, 48) at 1.5 mm: 72 x 72 mm axially, 72 wide x 48 high in the other planes.
     assert ct_viewer.display_size((32, 48, 48), (1.5, 1.5, 1.5), "axial") == (384, 384)
@@ -68,6 +70,7 @@ def test_boundary_is_a_two_pixel_ring():
 
 
 # ---- segmentation tasks ---------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def metastatic(eager_tasks, django_capture_on_commit_callbacks):
@@ -96,7 +99,11 @@ def test_training_case_viewer_draws_three_planes_with_reference_and_prediction(
         assert f'name="{plane}" min="0" max="{count - 1}"' in page
     names = {"metastatic-body-ct": {1: "vertebral body"}, "lumbosacral-ct": {1: "bone", 2: "disc", 3: "nerve"}}[task]
     for label in sorted(set(np.unique(truth)) - {0}):
-        assert f'<span class="sb-swatch sb-swatch-{int(label) - 1}" aria-hidden="true"></span></td><th scope="row">{names[int(label)]}</th>' in page
+        assert (
+            f'<span class="sb-swatch sb-swatch-{int(label) - 1}" aria-hidden="true"></span></td>'
+            f'<th scope="row">{names[int(label)]}</th>'
+            in page
+        )
 
     # the default axial slice goes through the reference's centre of mass, and carries each label's outline colour
     centre = round(np.argwhere(truth > 0)[:, 0].mean())
@@ -119,7 +126,9 @@ def test_prediction_outline_is_dashed_and_moved(client, metastatic):
     the prediction (the reference moved SHIFT voxels along x) adds dashed pixels of the same colour to the right."""
     submission = metastatic["training"]
     case_id = first_case(submission)
-    truth = sitk.GetArrayFromImage(sitk.ReadImage(str(submission.phase.dataset.root / "ground_truth" / f"{case_id}.nii.gz")))
+    truth = sitk.GetArrayFromImage(
+        sitk.ReadImage(str(submission.phase.dataset.root / "ground_truth" / f"{case_id}.nii.gz"))
+    )
     client.force_login(metastatic["participant"])
     colour = ct_viewer.PALETTE[0]
     empty = [k for k in range(truth.shape[0]) if not truth[k].any()]
@@ -130,8 +139,8 @@ def test_prediction_outline_is_dashed_and_moved(client, metastatic):
     painted = np.all(image == colour, axis=-1)
     scale = image.shape[1] / truth.shape[2]
     rightmost_truth = (np.argwhere(truth[centre] > 0)[:, 1].max() + 1) * scale
-    assert painted[:, int(rightmost_truth) + 1:].any()  # only the moved prediction reaches past the reference
-    assert not painted[:, int(rightmost_truth + SHIFT * scale) + 3:].any()  # and no further than SHIFT voxels
+    assert painted[:, int(rightmost_truth) + 1 :].any()  # only the moved prediction reaches past the reference
+    assert not painted[:, int(rightmost_truth + SHIFT * scale) + 3 :].any()  # and no further than SHIFT voxels
 
 
 def test_page_form_without_javascript_and_windows(client, metastatic):
@@ -151,7 +160,9 @@ def test_page_form_without_javascript_and_windows(client, metastatic):
 def test_bad_slice_requests_are_400_never_500(client, metastatic):
     submission = metastatic["training"]
     case_id = first_case(submission)
-    nz, _, nx = sitk.GetArrayFromImage(sitk.ReadImage(str(submission.phase.dataset.root / "inputs" / case_id / "image.nii.gz"))).shape
+    nz, _, nx = sitk.GetArrayFromImage(
+        sitk.ReadImage(str(submission.phase.dataset.root / "inputs" / case_id / "image.nii.gz"))
+    ).shape
     client.force_login(metastatic["participant"])
     assert client.get(slice_url(submission, case_id, "axial", nz - 1)).status_code == 200
     for plane, index, query, message in (
@@ -173,8 +184,12 @@ def test_hidden_test_case_slices_are_404_for_participants_and_shown_to_organizer
     submission = metastatic["test"]
     case_id = first_case(submission)
     page_url = reverse("submissions:case", args=[submission.pk, case_id])
-    urls = [page_url, slice_url(submission, case_id, "axial", 0), slice_url(submission, case_id, "axial", 10_000),
-            slice_url(submission, case_id, "oblique", 0)]
+    urls = [
+        page_url,
+        slice_url(submission, case_id, "axial", 0),
+        slice_url(submission, case_id, "axial", 10_000),
+        slice_url(submission, case_id, "oblique", 0),
+    ]
     client.force_login(metastatic["participant"])  # the submission's own creator
     detail = client.get(submission.get_absolute_url()).content.decode()
     assert page_url not in detail and "/slices/" not in detail
@@ -215,6 +230,7 @@ def test_training_viewer_closes_when_its_labels_stop_being_public(client, metast
 
 # ---- fracture-ct ----------------------------------------------------------------------------------------------------
 
+
 def test_fracture_viewer_outlines_vertebrae_and_tabulates_probability_and_grade(
     client, eager_tasks, django_capture_on_commit_callbacks
 ):
@@ -229,8 +245,11 @@ def test_fracture_viewer_outlines_vertebrae_and_tabulates_probability_and_grade(
     client.force_login(world["participant"])
     page = client.get(reverse("submissions:case", args=[submission.pk, case_id])).content.decode()
     for name, grade in grades.items():
-        row = (f'<span class="sb-swatch sb-swatch-{(VERTEBRA_LABELS[name] - 1) % 7}" aria-hidden="true"></span></td>'
-               f'<th scope="row">{name}</th><td class="num">{fracture_probability(grade):.3f}</td><td class="num">{grade}</td>')
+        row = (
+            f'<span class="sb-swatch sb-swatch-{(VERTEBRA_LABELS[name] - 1) % 7}" aria-hidden="true"></span></td>'
+            f'<th scope="row">{name}</th><td class="num">{fracture_probability(grade):.3f}</td>'
+            f'<td class="num">{grade}</td>'
+        )
         assert row in page, name
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "inputs" / case_id / "vertebrae.nii.gz")))
     middle = labels.shape[2] // 2  # a sagittal slice through the spine shows several vertebrae
@@ -244,6 +263,7 @@ def test_fracture_viewer_outlines_vertebrae_and_tabulates_probability_and_grade(
 
 
 # ---- vertebra-labelling-xr ------------------------------------------------------------------------------------------
+
 
 def test_labelling_viewer_shows_each_vertebra_verdict(client, eager_tasks, django_capture_on_commit_callbacks):
     world = viewer_world("vertebra-labelling-xr", django_capture_on_commit_callbacks)
@@ -272,8 +292,10 @@ def test_labelling_viewer_shows_each_vertebra_verdict(client, eager_tasks, djang
     assert has_colour(drawn, labelling_viewer.TRUTH_COLOUR) > 0
 
     hidden = world["test"]
-    urls = [reverse("submissions:case", args=[hidden.pk, first_case(hidden)]),
-            reverse("submissions:case-image", args=[hidden.pk, first_case(hidden)])]
+    urls = [
+        reverse("submissions:case", args=[hidden.pk, first_case(hidden)]),
+        reverse("submissions:case-image", args=[hidden.pk, first_case(hidden)]),
+    ]
     for url in urls:
         assert client.get(url).status_code == 404
     organizer = UserFactory()
@@ -315,8 +337,10 @@ def test_hidden_labelling_truth_never_reaches_a_participant(client, eager_tasks,
             secrets |= {f"{x:.1f}, {y:.1f}", f"{x:.2f}, {y:.2f}"}
     urls = [hidden.get_absolute_url(), f"/api/submissions/{hidden.pk}/"]
     for case_id in hidden.evaluation.case_metrics:
-        urls += [reverse("submissions:case", args=[hidden.pk, case_id]),
-                 reverse("submissions:case-image", args=[hidden.pk, case_id])]
+        urls += [
+            reverse("submissions:case", args=[hidden.pk, case_id]),
+            reverse("submissions:case-image", args=[hidden.pk, case_id]),
+        ]
     hidden.evaluation.published, hidden.evaluation.rank = True, 1
     hidden.evaluation.save()
     for who in (world["participant"], None):

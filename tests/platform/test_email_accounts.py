@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.test import Client
+
 from spinebench.accounts.email_links import VERIFY_SALT, make_token
 from spinebench.accounts.models import ApiToken, Profile
 from spinebench.accounts.profiles import has_verified_email
@@ -49,9 +50,15 @@ def link_path(text: str, marker: str) -> str:
 
 
 def signup(client, *, username="newcomer", email="Newcomer@Example.org"):
-    return client.post("/accounts/signup/", {
-        "username": username, "email": email, "password1": PASSWORD, "password2": PASSWORD,
-    })
+    return client.post(
+        "/accounts/signup/",
+        {
+            "username": username,
+            "email": email,
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
+    )
 
 
 def test_signup_mails_a_link_that_verifies_the_address(smtp):
@@ -167,15 +174,29 @@ def test_profile_validates_orcid_github_and_website():
     user = UserFactory()
     client = Client()
     client.force_login(user)
-    bad = client.post("/accounts/profile/", {
-        "action": "profile", "orcid": "0000-0002-1825-0098", "github": "-bad-", "website": "not a url",
-        "show_on_leaderboards": "profile",
-    }).content.decode()
+    bad = client.post(
+        "/accounts/profile/",
+        {
+            "action": "profile",
+            "orcid": "0000-0002-1825-0098",
+            "github": "-bad-",
+            "website": "not a url",
+            "show_on_leaderboards": "profile",
+        },
+    ).content.decode()
     assert "check digit does not match" in bad and "single hyphens" in bad and "Enter a valid URL" in bad
-    good = client.post("/accounts/profile/", {
-        "action": "profile", "display_name": "Ada", "affiliation": "Lab", "orcid": "0000-0002-1825-0097",
-        "github": "ada-l", "website": "https://example.org", "show_on_leaderboards": "profile",
-    })
+    good = client.post(
+        "/accounts/profile/",
+        {
+            "action": "profile",
+            "display_name": "Ada",
+            "affiliation": "Lab",
+            "orcid": "0000-0002-1825-0097",
+            "github": "ada-l",
+            "website": "https://example.org",
+            "show_on_leaderboards": "profile",
+        },
+    )
     assert good.status_code == 302
     profile = Profile.objects.get(user=user)
     assert (profile.orcid, profile.leaderboard_name) == ("0000-0002-1825-0097", "Ada (Lab)")
@@ -208,8 +229,13 @@ def test_account_and_notification_pages_satisfy_the_content_security_policy():
     user = UserFactory(email="")
     client = Client()
     client.force_login(user)
-    for url in ("/accounts/profile/", "/accounts/tokens/", "/notifications/", "/notifications/preferences/",
-                "/accounts/password_change/"):
+    for url in (
+        "/accounts/profile/",
+        "/accounts/tokens/",
+        "/notifications/",
+        "/notifications/preferences/",
+        "/accounts/password_change/",
+    ):
         assert_page_satisfies_policy(client.get(url))
     anonymous = Client()
     for url in ("/accounts/password_reset/", "/accounts/signup/"):
@@ -236,10 +262,17 @@ def test_signup_with_the_mail_server_down_still_creates_the_account(smtp):
     ("email_url", "expected"),
     [
         (None, {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": "{var}/mail"}),
-        ("smtp+tls://mailer:s3cret@mail.example.org:587", {
-            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "mail.example.org",
-            "EMAIL_PORT": 587, "EMAIL_HOST_USER": "mailer", "EMAIL_HOST_PASSWORD": "s3cret", "EMAIL_USE_TLS": True,
-        }),
+        (
+            "smtp+tls://mailer:s3cret@mail.example.org:587",
+            {
+                "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "EMAIL_HOST": "mail.example.org",
+                "EMAIL_PORT": 587,
+                "EMAIL_HOST_USER": "mailer",
+                "EMAIL_HOST_PASSWORD": "s3cret",
+                "EMAIL_USE_TLS": True,
+            },
+        ),
     ],
     ids=["embedded-files", "email-url"],
 )
@@ -253,7 +286,9 @@ def test_email_settings_come_from_the_environment(tmp_path, email_url, expected)
 
     repo = Path(__file__).resolve().parents[2]
     env = {key: value for key, value in os.environ.items() if key not in ("EMAIL_URL", "DEFAULT_FROM_EMAIL")}
-    env.update({"SPINEBENCH_VAR_DIR": str(tmp_path), "PYTHONPATH": os.pathsep.join([str(repo / "platform"), str(repo)])})
+    env.update(
+        {"SPINEBENCH_VAR_DIR": str(tmp_path), "PYTHONPATH": os.pathsep.join([str(repo / "platform"), str(repo)])}
+    )
     if email_url:
         env["EMAIL_URL"] = email_url
     names = sorted(expected) + ["DEFAULT_FROM_EMAIL"]
@@ -261,7 +296,9 @@ def test_email_settings_come_from_the_environment(tmp_path, email_url, expected)
         "import json; from spinebench.settings import base as s; "
         f"print(json.dumps({{n: getattr(s, n) for n in {names!r}}}))"
     )
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     values = json.loads(out.stdout.strip().splitlines()[-1])
     want = {key: (value.format(var=tmp_path) if isinstance(value, str) else value) for key, value in expected.items()}
     assert values == want | {"DEFAULT_FROM_EMAIL": "SpineBench <noreply@localhost>"}
@@ -276,11 +313,17 @@ def test_embedded_default_writes_mails_under_var_mail(tmp_path):
 
     repo = Path(__file__).resolve().parents[2]
     env = {key: value for key, value in os.environ.items() if key != "EMAIL_URL"}
-    env.update({
-        "SPINEBENCH_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "spinebench.settings.local",
-        "PYTHONPATH": os.pathsep.join([str(repo / "platform"), str(repo)]),
-    })
-    code = "import django; django.setup(); from django.core.mail import send_mail; send_mail('Hi', 'body 42', None, ['a@example.org'])"
+    env.update(
+        {
+            "SPINEBENCH_VAR_DIR": str(tmp_path),
+            "DJANGO_SETTINGS_MODULE": "spinebench.settings.local",
+            "PYTHONPATH": os.pathsep.join([str(repo / "platform"), str(repo)]),
+        }
+    )
+    code = (
+        "import django; django.setup(); from django.core.mail import send_mail; "
+        "send_mail('Hi', 'body 42', None, ['a@example.org'])"
+    )
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=tmp_path, capture_output=True)
     [written] = list((tmp_path / "mail").iterdir())
     text = written.read_text()

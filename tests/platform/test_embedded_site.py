@@ -12,8 +12,8 @@ from collections import Counter
 
 import pytest
 import requests
-from spinebench.algorithms.runner import engine_available
 
+from spinebench.algorithms.runner import engine_available
 from tests.harness.embedded_site import EmbeddedSite
 
 from .aasce_data import predictions_csv

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
+
 from spinebench.accounts.email_links import mark_verified
 from spinebench.challenges.models import Registration
 from spinebench.notifications.kinds import Kind
@@ -173,7 +174,9 @@ def test_registration_decision_notifies(smtp, django_capture_on_commit_callbacks
     assert mail["Subject"] == f"SpineBench: {note.title}" and "one click" in body(mail)
 
 
-def test_status_saves_without_a_change_do_not_notify(phase, participant, eager_tasks, django_capture_on_commit_callbacks):
+def test_status_saves_without_a_change_do_not_notify(
+    phase, participant, eager_tasks, django_capture_on_commit_callbacks
+):
     submission = submit(phase, participant, csv_upload(GOOD), django_capture_on_commit_callbacks)
     assert Notification.objects.filter(user=participant).count() == 1
     submission.comment = "edited"
@@ -182,14 +185,20 @@ def test_status_saves_without_a_change_do_not_notify(phase, participant, eager_t
     assert Notification.objects.filter(user=participant).count() == 1
 
 
-def test_notification_page_lists_and_marks_read(phase, participant, other_user, eager_tasks, django_capture_on_commit_callbacks):
+def test_notification_page_lists_and_marks_read(
+    phase, participant, other_user, eager_tasks, django_capture_on_commit_callbacks
+):
     submit(phase, participant, csv_upload(content=BAD_CSV), django_capture_on_commit_callbacks)
     submit(phase, participant, csv_upload(GOOD), django_capture_on_commit_callbacks)
     first, second = Notification.objects.filter(user=participant).order_by("pk")
     client = Client()
     client.force_login(participant)
     page = client.get("/notifications/").content.decode()
-    assert "2 unread" in page and 'Notifications <span class="badge text-bg-light">2<span class="visually-hidden"> unread</span></span>' in page  # header count and BAD_LINE.replace("'", "&#x27;") in page
+    assert (
+        "2 unread" in page
+        and 'Notifications <span class="badge text-bg-light">2<span class="visually-hidden"> unread</span></span>'
+        in page
+    )  # header count and BAD_LINE.replace("'", "&#x27;") in page
     client.post("/notifications/read/", {"pk": first.pk})
     first.refresh_from_db(), second.refresh_from_db()
     assert first.read_at is not None and second.read_at is None
@@ -226,7 +235,9 @@ def test_broker_down_keeps_the_notification_and_records_why(
     assert note.emailed_at is None and note.email_error.startswith("mail task not started: ")
 
 
-def test_notification_api_lists_own_and_marks_read(phase, participant, other_user, eager_tasks, django_capture_on_commit_callbacks):
+def test_notification_api_lists_own_and_marks_read(
+    phase, participant, other_user, eager_tasks, django_capture_on_commit_callbacks
+):
     from rest_framework.test import APIClient
 
     submit(phase, participant, csv_upload(content=BAD_CSV), django_capture_on_commit_callbacks)
@@ -241,10 +252,15 @@ def test_notification_api_lists_own_and_marks_read(phase, participant, other_use
     assert BAD_LINE in rows[1]["body"] and "email_error" not in rows[1]
     assert api.post(f"/api/notifications/{failed.pk}/read/").json() == {"marked_read": 1}
     unread = api.get("/api/notifications/?unread=1").json()
-    assert [row["kind"] for row in (unread["results"] if isinstance(unread, dict) else unread)] == [Kind.SUBMISSION_SUCCEEDED]
+    assert [row["kind"] for row in (unread["results"] if isinstance(unread, dict) else unread)] == [
+        Kind.SUBMISSION_SUCCEEDED
+    ]
     outsider = APIClient()
     outsider.force_authenticate(other_user)
     assert outsider.post(f"/api/notifications/{failed.pk}/read/").status_code == 404
-    assert outsider.get("/api/notifications/").json() in ([], {"count": 0, "next": None, "previous": None, "results": []})
+    assert outsider.get("/api/notifications/").json() in (
+        [],
+        {"count": 0, "next": None, "previous": None, "results": []},
+    )
     assert api.post("/api/notifications/read-all/").json() == {"marked_read": 1}
     assert b"/api/notifications/read-all/" in APIClient().get("/api/schema/").content

@@ -29,7 +29,12 @@ def test_new_user_registers_joins_uploads_and_sees_the_rank(client, eager_tasks,
 
     response = client.post(
         reverse("signup"),
-        {"username": "newcomer", "email": "newcomer@example.org", "password1": "a-Long-pass-9", "password2": "a-Long-pass-9"},
+        {
+            "username": "newcomer",
+            "email": "newcomer@example.org",
+            "password1": "a-Long-pass-9",
+            "password2": "a-Long-pass-9",
+        },
     )
     assert response.status_code == 302
     page = client.get(reverse("challenges:detail", args=["aasce-2019"])).content.decode()
@@ -120,22 +125,37 @@ def test_hidden_ground_truth_is_absent_from_every_page_and_api_response(
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(near)})
-        client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]),
-                    {"file": csv_upload(content=predictions_csv(GOOD) + b"case_z,1,2,3\n")})
+        client.post(
+            reverse("submissions:create", args=[phase.challenge.slug, phase.slug]),
+            {"file": csv_upload(content=predictions_csv(GOOD) + b"case_z,1,2,3\n")},
+        )
     submissions = list(Submission.objects.filter(phase=phase))
     assert {s.status for s in submissions} == {"succeeded", "failed"}
-    urls = [
-        reverse("challenges:list"),
-        reverse("challenges:detail", args=[phase.challenge.slug]),
-        *[reverse("challenges:detail", args=[phase.challenge.slug]) + f"?tab={tab}" for tab in ("phases", "data", "leaderboards", "baselines")],
-        phase.get_absolute_url(),
-        reverse("leaderboards:export-csv", args=[phase.challenge.slug, phase.slug]),
-        reverse("leaderboards:export-json", args=[phase.challenge.slug, phase.slug]),
-        reverse("submissions:create", args=[phase.challenge.slug, phase.slug]),
-        "/api/challenges/", f"/api/challenges/{phase.challenge.slug}/", "/api/phases/", f"/api/phases/{phase.pk}/",
-        f"/api/phases/{phase.pk}/leaderboard/", f"/api/phases/{phase.pk}/quota/", "/api/submissions/", f"/api/datasets/{phase.dataset_id}/download/",
-        "/api/schema/",
-    ] + [s.get_absolute_url() for s in submissions] + [f"/api/submissions/{s.pk}/" for s in submissions]
+    urls = (
+        [
+            reverse("challenges:list"),
+            reverse("challenges:detail", args=[phase.challenge.slug]),
+            *[
+                reverse("challenges:detail", args=[phase.challenge.slug]) + f"?tab={tab}"
+                for tab in ("phases", "data", "leaderboards", "baselines")
+            ],
+            phase.get_absolute_url(),
+            reverse("leaderboards:export-csv", args=[phase.challenge.slug, phase.slug]),
+            reverse("leaderboards:export-json", args=[phase.challenge.slug, phase.slug]),
+            reverse("submissions:create", args=[phase.challenge.slug, phase.slug]),
+            "/api/challenges/",
+            f"/api/challenges/{phase.challenge.slug}/",
+            "/api/phases/",
+            f"/api/phases/{phase.pk}/",
+            f"/api/phases/{phase.pk}/leaderboard/",
+            f"/api/phases/{phase.pk}/quota/",
+            "/api/submissions/",
+            f"/api/datasets/{phase.dataset_id}/download/",
+            "/api/schema/",
+        ]
+        + [s.get_absolute_url() for s in submissions]
+        + [f"/api/submissions/{s.pk}/" for s in submissions]
+    )
     secrets = hidden_strings()
     for who in (None, user, organizer):
         client.logout()

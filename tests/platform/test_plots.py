@@ -267,8 +267,9 @@ def test_segmentation_overlay_on_a_public_label_phase_only(
     import io
     import zipfile
 
-    import phantoms
     from django.core.files.uploadedfile import SimpleUploadedFile
+
+    import phantoms
 
     challenge = ChallengeFactory()
     folder = phantoms.generate("metastatic-body-ct", out=settings.DATASETS_ROOT / challenge.slug / "train", cases=1,

@@ -23,11 +23,18 @@ def submit(phase, user, upload, capture):
         return create_submission(phase=phase, user=user, upload=upload)
 
 
-def test_counts_accepted_submissions_in_the_rolling_window(phase, participant, eager_tasks, django_capture_on_commit_callbacks):
+def test_counts_accepted_submissions_in_the_rolling_window(
+    phase, participant, eager_tasks, django_capture_on_commit_callbacks
+):
     phase.submission_limit = 2
     phase.save()
     assert submission_quota(phase=phase, user=participant).as_dict() == {
-        "limit": 2, "used": 0, "remaining": 2, "exhausted": False, "period_hours": 24, "next_frees_at": None,
+        "limit": 2,
+        "used": 0,
+        "remaining": 2,
+        "exhausted": False,
+        "period_hours": 24,
+        "next_frees_at": None,
     }
     failed = submit(phase, participant, csv_upload(content=b""), django_capture_on_commit_callbacks)
     assert failed.status == "failed"
@@ -54,7 +61,13 @@ def test_no_limit_and_anonymous(phase, participant, eager_tasks, django_capture_
     phase.save()
     submit(phase, participant, csv_upload(HIDDEN_ANGLES), django_capture_on_commit_callbacks)
     quota = submission_quota(phase=phase, user=participant)
-    assert (quota.limit, quota.used, quota.remaining, quota.exhausted, quota.next_frees_at) == (None, 1, None, False, None)
+    assert (quota.limit, quota.used, quota.remaining, quota.exhausted, quota.next_frees_at) == (
+        None,
+        1,
+        None,
+        False,
+        None,
+    )
     assert submission_quota(phase=phase, user=AnonymousUser()).used == 0
 
 

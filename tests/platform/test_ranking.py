@@ -52,15 +52,23 @@ def test_mean_and_median_of_ranks_hand_worked():
 
 def test_median_differs_from_mean():
     # ranks on a/b/c: X (1, 1, 4) mean 2 median 1; Y (2, 2, 1) mean 1.67 median 2
-    entries = [entry("X", 1, a=1.0, b=1.0, c=9.0), entry("Y", 2, a=2.0, b=2.0, c=1.0),
-               entry("Z", 3, a=3.0, b=3.0, c=2.0), entry("W", 4, a=4.0, b=4.0, c=3.0)]
+    entries = [
+        entry("X", 1, a=1.0, b=1.0, c=9.0),
+        entry("Y", 2, a=2.0, b=2.0, c=1.0),
+        entry("Z", 3, a=3.0, b=3.0, c=2.0),
+        entry("W", 4, a=4.0, b=4.0, c=3.0),
+    ]
     directions = {"a": "lower", "b": "lower", "c": "lower"}
     assert rank_entries(entries, metrics=["a", "b", "c"], directions=directions, method="mean-rank") == [2, 1, 3, 4]
     assert rank_entries(entries, metrics=["a", "b", "c"], directions=directions, method="median-rank") == [1, 2, 3, 4]
 
 
 def test_best_and_latest_per_participant():
-    entries = [entry("A", 1, minutes=0, smape=10.0), entry("A", 2, minutes=5, smape=12.0), entry("B", 3, minutes=1, smape=11.0)]
+    entries = [
+        entry("A", 1, minutes=0, smape=10.0),
+        entry("A", 2, minutes=5, smape=12.0),
+        entry("B", 3, minutes=1, smape=11.0),
+    ]
     best = select_entries(entries, policy="best", metric="smape", direction="lower")
     latest = select_entries(entries, policy="latest", metric="smape", direction="lower")
     assert sorted(e.submission_pk for e in best) == [1, 3]

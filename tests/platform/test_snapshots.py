@@ -13,6 +13,9 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+
+from evaluators import statistics
+from evaluators.layout import CaseEntry, Manifest, write_manifest
 from spinebench.datasets.services import register_dataset
 from spinebench.leaderboards import snapshot_statistics
 from spinebench.leaderboards.exports import safe_csv_cell
@@ -20,9 +23,6 @@ from spinebench.leaderboards.models import LeaderboardSnapshot
 from spinebench.leaderboards.services import rerank_phase
 from spinebench.leaderboards.tasks import compute_snapshot_statistics
 from spinebench.submissions.models import Evaluation
-
-from evaluators import statistics
-from evaluators.layout import CaseEntry, Manifest, write_manifest
 
 from .conftest import csv_upload
 from .factories import (
@@ -55,7 +55,9 @@ def twelve_case_phase(**fields):
 def submit(client, phase, user, predicted, capture):
     client.force_login(user)
     with capture(execute=True):
-        client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(predicted)})
+        client.post(
+            reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(predicted)}
+        )
     client.logout()
 
 
@@ -96,9 +98,13 @@ def test_every_rerank_writes_a_snapshot_and_its_statistics(ranked_phase):
 
     # Only ranks, aggregates and statistics: no case id, no per-case value, no curve.
     stored = json.dumps({"rows": latest.rows, "statistics": latest.statistics})
-    assert "case_0" not in stored and "fpr" not in stored, stored[max(0, stored.find("case_0") - 200):stored.find("case_0") + 50]
+    assert "case_0" not in stored and "fpr" not in stored, stored[
+        max(0, stored.find("case_0") - 200) : stored.find("case_0") + 50
+    ]
     case_values = {
-        f"{value:.6f}" for e in Evaluation.objects.filter(submission__phase=phase) for c in e.case_metrics.values()
+        f"{value:.6f}"
+        for e in Evaluation.objects.filter(submission__phase=phase)
+        for c in e.case_metrics.values()
         for value in c.values()
     }
     assert not any(text in stored for text in case_values)
@@ -127,7 +133,7 @@ def test_views_read_the_snapshot_and_never_compute(client, ranked_phase, monkeyp
         assert not touched, f"{url} read evaluations: {touched}"
     page = client.get(phase.get_absolute_url()).content.decode()
     start = page.index('<section class="leaderboard-statistics"')
-    section = page[start: page.index("</section>", start)]
+    section = page[start : page.index("</section>", start)]
     assert section.count('class="ci-bar"') == 3
     assert 'class="rank-plot"' in section and 'class="significance-map"' in section
     assert "style=" not in section and "<script" not in section
@@ -171,9 +177,18 @@ def test_hidden_phase_statistics_stay_hidden(client, eager_tasks, django_capture
 @pytest.mark.parametrize(
     ("value", "written"),
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
-        ("+1+2", "'+1+2"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
-        ("alice", "alice"), ("a=b", "a=b"), (-1.5, -1.5), (None, None), (True, True), (3, 3),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1+2", "'+1+2"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("alice", "alice"),
+        ("a=b", "a=b"),
+        (-1.5, -1.5),
+        (None, None),
+        (True, True),
+        (3, 3),
     ],
 )
 def test_safe_csv_cell(value, written):
@@ -209,13 +224,25 @@ def fracture_phase():
         f"{case},{name},{grade(i, j)}" for i, case in enumerate(FRACTURE_CASES) for j, name in enumerate(("L1", "L2"))
     ]
     (folder / "ground_truth" / "vertebrae.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    write_manifest(folder, Manifest(task="fracture-ct", split="test", domain="test",
-                                    cases=tuple(CaseEntry(id=c) for c in FRACTURE_CASES), seed=None))
+    write_manifest(
+        folder,
+        Manifest(
+            task="fracture-ct",
+            split="test",
+            domain="test",
+            cases=tuple(CaseEntry(id=c) for c in FRACTURE_CASES),
+            seed=None,
+        ),
+    )
     dataset = register_dataset(challenge=challenge, slug="fracture-test", folder=folder)
-    return PhaseFactory(challenge=challenge, task="fracture-ct", dataset=dataset, training_dataset=None, extra_metrics=[])
+    return PhaseFactory(
+        challenge=challenge, task="fracture-ct", dataset=dataset, training_dataset=None, extra_metrics=[]
+    )
 
 
-def test_set_level_auc_gets_an_interval_by_reevaluating_resamples(client, eager_tasks, django_capture_on_commit_callbacks):
+def test_set_level_auc_gets_an_interval_by_reevaluating_resamples(
+    client, eager_tasks, django_capture_on_commit_callbacks
+):
     from sklearn.metrics import roc_auc_score
 
     phase = fracture_phase()
@@ -227,8 +254,10 @@ def test_set_level_auc_gets_an_interval_by_reevaluating_resamples(client, eager_
         lines += [f"{case},L1,0.5", f"{case},L2,0.4", f"{case},patient,{patient_scores[case]}"]
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]),
-                    {"file": csv_upload(content=("\n".join(lines) + "\n").encode())})
+        client.post(
+            reverse("submissions:create", args=[phase.challenge.slug, phase.slug]),
+            {"file": csv_upload(content=("\n".join(lines) + "\n").encode())},
+        )
     snapshot = LeaderboardSnapshot.objects.filter(phase=phase).latest()
     assert snapshot.statistics_status == "ready"
     entry = snapshot.statistics["entries"][str(snapshot.rows[0]["submission"])]
@@ -254,14 +283,28 @@ def test_figures_escape_participant_names():
     from spinebench.leaderboards.figures import build
     from spinebench.leaderboards.services import Row, SubmissionRef
 
-    rows = [Row(rank=i + 1, participant=name, submission=SubmissionRef(pk=i + 1, is_baseline=False, created=datetime(2026, 1, 1)),
-                values=[float(i)]) for i, name in enumerate(['<script>alert(1)</script>', 'x" onload="y'])]
+    rows = [
+        Row(
+            rank=i + 1,
+            participant=name,
+            submission=SubmissionRef(pk=i + 1, is_baseline=False, created=datetime(2026, 1, 1)),
+            values=[float(i)],
+        )
+        for i, name in enumerate(["<script>alert(1)</script>", 'x" onload="y'])
+    ]
     statistics_json = {
-        "metric": "smape", "direction": "lower", "samples": 10,
+        "metric": "smape",
+        "direction": "lower",
+        "samples": 10,
         "entries": {"1": {"ci_low": 0.0, "ci_high": 0.5}, "2": {"ci_low": 0.5, "ci_high": 1.5}},
         "rank_counts": {"1": {"1": 10}, "2": {"2": 10}},
-        "significance": {"alpha": 0.05, "submissions": [1, 2], "p": [[None, 0.01], [1.0, None]],
-                         "better": [[False, True], [False, False]], "wins": [1, 0]},
+        "significance": {
+            "alpha": 0.05,
+            "submissions": [1, 2],
+            "p": [[None, 0.01], [1.0, None]],
+            "better": [[False, True], [False, False]],
+            "wins": [1, 0],
+        },
     }
     figures = build(statistics=statistics_json, rows=rows, page_rows=rows)
     drawn = figures.rank_plot["svg"] + figures.significance["svg"] + "".join(r.bar for r in figures.intervals)
@@ -281,13 +324,18 @@ def bulk_entries(phase, count: int) -> None:
     submissions = Submission.objects.bulk_create(
         [Submission(phase=phase, creator=user, status="succeeded") for user in users]
     )
-    Evaluation.objects.bulk_create([
-        Evaluation(submission=submission, metrics={
-            "case": {case: {"smape": float(i + c)} for c, case in enumerate(sorted(ANGLES))},
-            "aggregates": {"smape": float(i) + 5.5},
-        })
-        for i, submission in enumerate(submissions)
-    ])
+    Evaluation.objects.bulk_create(
+        [
+            Evaluation(
+                submission=submission,
+                metrics={
+                    "case": {case: {"smape": float(i + c)} for c, case in enumerate(sorted(ANGLES))},
+                    "aggregates": {"smape": float(i) + 5.5},
+                },
+            )
+            for i, submission in enumerate(submissions)
+        ]
+    )
 
 
 def test_a_phase_ranked_before_snapshots_gets_one_on_first_read(client, eager_tasks):
@@ -310,6 +358,6 @@ def test_long_leaderboard_is_paginated(client, eager_tasks, django_capture_on_co
     assert first.count('class="ci-bar"') == 100 and second.count('class="ci-bar"') == 5
     assert "<td>105</td>" in second and "<td>105</td>" not in first  # the last rank
     # the rank plot and the significance map show the top 20 on every page
-    assert second.count('<li>#') == 20 and 'class="rank-plot"' in second
+    assert second.count("<li>#") == 20 and 'class="rank-plot"' in second
     data = client.get(reverse("leaderboards:export-json", args=[phase.challenge.slug, phase.slug])).json()
     assert len(data["rows"]) == 105 and all(row["ci_low"] is not None for row in data["rows"])

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http.multipartparser import MultiPartParser
 from rest_framework.test import APIClient
+
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import SubmissionRefused, create_submission
 from spinebench.submissions.status import (
@@ -107,10 +108,6 @@ def test_truncated_multibyte_and_blank_files():
 # read nowhere.
 
 
-
-
-
-
 def stored_files() -> list[Path]:
     """Submission files in storage (other tests of the session leave checkpoints and plots in MEDIA_ROOT)."""
     root = Path(settings.MEDIA_ROOT) / "submissions"
@@ -135,7 +132,8 @@ def test_api_refuses_an_over_size_body_with_413_and_stores_nothing(phase, partic
     phase.save()
     before = stored_files()
     response = logged_in(participant).post(
-        f"/api/phases/{phase.pk}/submissions/", {"file": SimpleUploadedFile("p.csv", padded_csv(200_000))},
+        f"/api/phases/{phase.pk}/submissions/",
+        {"file": SimpleUploadedFile("p.csv", padded_csv(200_000))},
         format="multipart",
     )
     assert response.status_code == 413, response.content
@@ -191,7 +189,8 @@ def test_the_global_cap_setting_applies_when_stricter_than_the_phase(phase, part
     phase.max_upload_bytes = 10 * 1024**2
     phase.save()
     response = logged_in(participant).post(
-        f"/api/phases/{phase.pk}/submissions/", {"file": SimpleUploadedFile("p.csv", padded_csv(100_000))},
+        f"/api/phases/{phase.pk}/submissions/",
+        {"file": SimpleUploadedFile("p.csv", padded_csv(100_000))},
         format="multipart",
     )
     assert response.status_code == 413 and "the site's limit of 2.0 KiB" in response.json()["detail"]
@@ -213,9 +212,13 @@ class CountingStream:
 
 def multipart_body(payload: bytes, boundary: str = "BOUNDARY") -> bytes:
     return (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.csv\"\r\n"
-        f"Content-Type: text/csv\r\n\r\n"
-    ).encode() + payload + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.csv"\r\n'
+            f"Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + payload
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
 
 
 def parse(body: bytes, *, limit: int, declared: int | None = None):
@@ -233,7 +236,9 @@ def test_the_handler_stops_reading_while_streaming():
     limit = 256 * 1024
     body = multipart_body(b"x" * (limit + 60 * 1024))  # within the declared-length slack: caught while streaming
     refusal, files, _stream, handler = parse(body, limit=limit)
-    assert refusal is not None and refusal.code == "too_large" and "passed 256.0 KiB while it was received" in str(refusal)
+    assert (
+        refusal is not None and refusal.code == "too_large" and "passed 256.0 KiB while it was received" in str(refusal)
+    )
     assert not files
     assert handler.received <= limit + handler.chunk_size
     assert handler.file.closed  # its quarantine file is closed, so deleted
@@ -312,19 +317,27 @@ def test_the_storage_quota_refuses_before_storing(phase, participant, settings):
 def test_organizer_data_is_charged_to_the_challenge(phase, organizer, settings):
     settings.SPINEBENCH_CHALLENGE_STORAGE_QUOTA_BYTES = 10
     key = challenge_account_key(phase.challenge_id)
-    store_upload(upload=SimpleUploadedFile("d.zip", b"12345678"), account_key=key, owner=organizer,
-                 kind=StoredUpload.Kind.DATASET, folder="datasets")
+    store_upload(
+        upload=SimpleUploadedFile("d.zip", b"12345678"),
+        account_key=key,
+        owner=organizer,
+        kind=StoredUpload.Kind.DATASET,
+        folder="datasets",
+    )
     with pytest.raises(Exception, match="storage quota of 10 bytes") as refusal:
-        store_upload(upload=SimpleUploadedFile("e.zip", b"123"), account_key=key, owner=organizer,
-                     kind=StoredUpload.Kind.DATASET, folder="datasets")
+        store_upload(
+            upload=SimpleUploadedFile("e.zip", b"123"),
+            account_key=key,
+            owner=organizer,
+            kind=StoredUpload.Kind.DATASET,
+            folder="datasets",
+        )
     assert refusal.value.code == "quota" and StoredUpload.objects.filter(account__key=key).count() == 1
 
 
 # ---------------------------------------------------------- H3 / H4 / M2: prediction zips that are hostile or broken
 # On commit b6644e4 each of these passed the upload check (which read only the directory) and then raised inside the
 # scoring task's extractall, leaving the submission in `scoring` for good; the bomb was unpacked before any check.
-
-
 
 
 SEGMENTATION = "case_a/segmentation.nii.gz"
@@ -369,25 +382,41 @@ def corrupt_deflate() -> bytes:
 HOSTILE_ZIPS = {
     "bad CRC": (bad_crc, "is corrupt (bad CRC-32)"),
     "encrypted flag": (
-        lambda: patch_headers(build_zip([(SEGMENTATION, PAYLOAD)]), local_offset=6, central_offset=8, value=b"\x01\x00"),
+        lambda: patch_headers(
+            build_zip([(SEGMENTATION, PAYLOAD)]), local_offset=6, central_offset=8, value=b"\x01\x00"
+        ),
         "is encrypted",
     ),
     "unknown method": (
-        lambda: patch_headers(build_zip([(SEGMENTATION, PAYLOAD)]), local_offset=8, central_offset=10, value=b"\x63\x00"),
+        lambda: patch_headers(
+            build_zip([(SEGMENTATION, PAYLOAD)]), local_offset=8, central_offset=10, value=b"\x63\x00"
+        ),
         "uses compression method 99",
     ),
     "corrupt data": (corrupt_deflate, "could not be decompressed (damaged data)"),
-    "300-character name": (lambda: build_zip([(f"case_a/{'n' * 300}.nii.gz", PAYLOAD)]), "has a name of 307 characters"),
+    "300-character name": (
+        lambda: build_zip([(f"case_a/{'n' * 300}.nii.gz", PAYLOAD)]),
+        "has a name of 307 characters",
+    ),
     "file/folder clash": (lambda: build_zip([("case_a", b"x"), (SEGMENTATION, PAYLOAD)]), "which is a file"),
-    "folder/file clash": (lambda: build_zip([(SEGMENTATION + "/", b""), (SEGMENTATION, PAYLOAD)]), "appears twice, or is both"),
+    "folder/file clash": (
+        lambda: build_zip([(SEGMENTATION + "/", b""), (SEGMENTATION, PAYLOAD)]),
+        "appears twice, or is both",
+    ),
     "duplicate member": (lambda: build_zip([(SEGMENTATION, PAYLOAD), (SEGMENTATION, PAYLOAD)]), "appears twice"),
     "symlink": (lambda: build_zip([symlink_entry(SEGMENTATION, "/etc/passwd")]), "is a symbolic link"),
     "symlink loop": (
         lambda: build_zip([symlink_entry("case_a/a.json", "b.json"), symlink_entry("case_a/b.json", "a.json")]),
         "is a symbolic link",
     ),
-    "too many entries": (lambda: build_zip([(f"case_{i}/x.txt", b"1") for i in range(12)]), "12 entries, more than the 10"),
-    "bomb": (lambda: build_zip([(SEGMENTATION, bytes(3 * 1024**2))], method=zipfile.ZIP_DEFLATED), "unpacks to more than 1.0 MiB"),
+    "too many entries": (
+        lambda: build_zip([(f"case_{i}/x.txt", b"1") for i in range(12)]),
+        "12 entries, more than the 10",
+    ),
+    "bomb": (
+        lambda: build_zip([(SEGMENTATION, bytes(3 * 1024**2))], method=zipfile.ZIP_DEFLATED),
+        "unpacks to more than 1.0 MiB",
+    ),
     "escape": (lambda: build_zip([("../../outside.txt", b"x")]), "points outside the archive"),
 }
 
@@ -439,13 +468,19 @@ def test_algorithm_archives_take_the_same_path(participant, phase):
     phase.max_upload_bytes = 4096
     phase.save()
     client = logged_in(participant)
-    too_big = client.post(f"/api/phases/{phase.pk}/submissions/",
-                          {"file": SimpleUploadedFile("a.tar", b"\0" * 100_000)}, format="multipart")
+    too_big = client.post(
+        f"/api/phases/{phase.pk}/submissions/",
+        {"file": SimpleUploadedFile("a.tar", b"\0" * 100_000)},
+        format="multipart",
+    )
     assert too_big.status_code == 413 and "this phase's limit of 4.0 KiB" in too_big.json()["detail"]
-    response = client.post(f"/api/phases/{phase.pk}/submissions/",
-                           {"file": SimpleUploadedFile("a.tar", b"\0" * 2048)}, format="multipart")
+    response = client.post(
+        f"/api/phases/{phase.pk}/submissions/", {"file": SimpleUploadedFile("a.tar", b"\0" * 2048)}, format="multipart"
+    )
     assert response.status_code == 201, response.content
     submission = Submission.objects.get()
     record = StoredUpload.objects.get()
-    assert record.kind == StoredUpload.Kind.ALGORITHM_ARCHIVE and record.storage_name == submission.algorithm_archive.name
+    assert (
+        record.kind == StoredUpload.Kind.ALGORITHM_ARCHIVE and record.storage_name == submission.algorithm_archive.name
+    )
     assert submission.status == "queued" and not submission.predictions_file

@@ -3,6 +3,7 @@ template's autoescape escaped the result again. The summary filter now returns p
 
 import pytest
 from django.template import Context, Template
+
 from spinebench.challenges.templatetags.spinebench import summary
 
 from .factories import ChallengeFactory
@@ -18,9 +19,13 @@ def render_summary(description: str) -> str:
     ("description", "plain", "html"),
     [
         ("Cobb angles & vertebra labels.", "Cobb angles & vertebra labels.", "Cobb angles &amp; vertebra labels."),
-        ("Scores: 1 < 2 and \"quoted\".", "Scores: 1 < 2 and \"quoted\".", "Scores: 1 &lt; 2 and &quot;quoted&quot;."),
+        ('Scores: 1 < 2 and "quoted".', 'Scores: 1 < 2 and "quoted".', "Scores: 1 &lt; 2 and &quot;quoted&quot;."),
         ("AT&amp;T data", "AT&T data", "AT&amp;T data"),  # an entity in the source is one character, escaped once
-        ("Some **bold** and <script>alert(1)</script> text", "Some bold and alert(1) text", "Some bold and alert(1) text"),
+        (
+            "Some **bold** and <script>alert(1)</script> text",
+            "Some bold and alert(1) text",
+            "Some bold and alert(1) text",
+        ),
         ("Literal &lt;b&gt; tag", "Literal <b> tag", "Literal &lt;b&gt; tag"),
     ],
 )

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
+
 from spinebench.accounts.models import ApiToken
 from spinebench.accounts.tokens import issue_token
 

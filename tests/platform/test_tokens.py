@@ -19,6 +19,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
+
 from spinebench.accounts.models import ApiToken
 from spinebench.accounts.permissions import IsWorkerToken
 from spinebench.accounts.tokens import issue_token
@@ -53,7 +54,9 @@ def test_token_endpoint_stores_only_the_hash_and_shows_the_secret_once():
     assert not any(secret in value for value in stored)  # the secret itself is nowhere in the row
     assert (token.user, token.name, token.kind, token.revoked) == (user, "laptop", "user", None)
     listed = with_token(secret).get("/api/auth/tokens/").json()
-    assert listed == [{key: value for key, value in body.items() if key != "token"} | {"last_used": listed[0]["last_used"]}]
+    assert listed == [
+        {key: value for key, value in body.items() if key != "token"} | {"last_used": listed[0]["last_used"]}
+    ]
     assert listed[0]["last_used"] is not None  # this very request used it
     assert secret not in str(listed) and token.key_hash not in str(listed)
 
@@ -101,7 +104,9 @@ def test_expired_revoked_and_unknown_tokens_get_401_saying_why():
     user = UserFactory()
     expired = issue_token(user=user, name="old")
     now = timezone.now()
-    ApiToken.objects.filter(pk=expired.token.pk).update(created=now - timedelta(days=90), expires=now - timedelta(seconds=1))
+    ApiToken.objects.filter(pk=expired.token.pk).update(
+        created=now - timedelta(days=90), expires=now - timedelta(seconds=1)
+    )
     response = with_token(expired.secret).get("/api/challenges/")
     assert response.status_code == 401 and "expired" in response.json()["detail"]
     revoked = issue_token(user=user, name="leaked")
@@ -219,7 +224,6 @@ def test_every_api_route_refuses_a_worker_token():
             assert response.status_code == 403, (method, route, response.status_code, response.content[:300])
             if response["Content-Type"].startswith("application/json"):  # the docs page renders HTML
                 assert "worker endpoints" in response.json()["detail"], (method, route)
-
 
 
 class WorkerOrStaff(APIView):

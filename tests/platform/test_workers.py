@@ -39,8 +39,9 @@ def workers_mode():
 
 
 def beat(queues, *, seconds_ago: float = 0, hostname="scoring@host"):
-    return services.record_heartbeat(hostname=hostname, queues=queues, pid=123, version="1",
-                                     now=timezone.now() - timedelta(seconds=seconds_ago))
+    return services.record_heartbeat(
+        hostname=hostname, queues=queues, pid=123, version="1", now=timezone.now() - timedelta(seconds=seconds_ago)
+    )
 
 
 def test_a_queue_is_served_only_by_a_recent_heartbeat_of_a_worker_consuming_it(workers_mode):
@@ -83,8 +84,9 @@ def test_unserved_algorithm_phase_says_so_and_refuses_uploads(client, workers_mo
     assert refusal.value.code == "no_worker"
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(name='test', user=user).secret}")
-    response = api.post(f"/api/phases/{phase.pk}/submissions/", {"file": csv_upload(name="algorithm.tar")},
-                        format="multipart")
+    response = api.post(
+        f"/api/phases/{phase.pk}/submissions/", {"file": csv_upload(name="algorithm.tar")}, format="multipart"
+    )
     assert response.status_code == 503 and UNSERVED in response.json()["detail"]
     assert response.json()["code"] == "no_worker"
     assert not Submission.objects.exists()
@@ -122,8 +124,7 @@ def stale(submission: Submission, status: str, *, seconds: int) -> Submission:
     """Put `submission` in `status`, last changed `seconds` ago (as a dead worker leaves it)."""
     if submission.status != status:
         transition(submission, status)
-    Submission.objects.filter(pk=submission.pk).update(
-        status_changed_at=timezone.now() - timedelta(seconds=seconds))
+    Submission.objects.filter(pk=submission.pk).update(status_changed_at=timezone.now() - timedelta(seconds=seconds))
     submission.refresh_from_db()
     return submission
 
@@ -136,8 +137,9 @@ def queued(phase, participant, django_capture_on_commit_callbacks):
     return submission
 
 
-def test_a_submission_left_in_scoring_is_requeued_and_scored_once(queued, settings, eager_tasks,
-                                                                   django_capture_on_commit_callbacks):
+def test_a_submission_left_in_scoring_is_requeued_and_scored_once(
+    queued, settings, eager_tasks, django_capture_on_commit_callbacks
+):
     stale(queued, Status.SCORING, seconds=settings.SPINEBENCH_SCORING_LEASE_SECONDS + 1)
     with django_capture_on_commit_callbacks(execute=True):
         assert sweep_stale_submissions() == {"requeued": 1, "failed": 0}
@@ -158,11 +160,14 @@ def test_a_lost_queued_message_is_sent_again_once_per_lease(queued, settings, dj
     assert queued.status == "queued"
 
 
-def test_waiting_in_a_long_queue_is_never_failed_by_the_lease_sweep(queued, settings,
-                                                                    django_capture_on_commit_callbacks):
+def test_waiting_in_a_long_queue_is_never_failed_by_the_lease_sweep(
+    queued, settings, django_capture_on_commit_callbacks
+):
     settings.SPINEBENCH_MAX_REQUEUES = 1
     for _ in range(4):
-        stale(Submission.objects.get(pk=queued.pk), Status.QUEUED, seconds=settings.SPINEBENCH_SCORING_LEASE_SECONDS + 1)
+        stale(
+            Submission.objects.get(pk=queued.pk), Status.QUEUED, seconds=settings.SPINEBENCH_SCORING_LEASE_SECONDS + 1
+        )
         with django_capture_on_commit_callbacks(execute=False):
             assert sweep_stale_submissions() == {"requeued": 1, "failed": 0}
     assert Submission.objects.get(pk=queued.pk).status == "queued"
@@ -175,8 +180,9 @@ def test_a_submission_within_its_lease_is_left_alone(queued, settings, django_ca
     assert dispatched == [] and Submission.objects.get(pk=queued.pk).status == "scoring"
 
 
-def test_a_job_that_keeps_losing_its_worker_is_failed_with_the_reason(queued, settings,
-                                                                      django_capture_on_commit_callbacks):
+def test_a_job_that_keeps_losing_its_worker_is_failed_with_the_reason(
+    queued, settings, django_capture_on_commit_callbacks
+):
     settings.SPINEBENCH_MAX_REQUEUES = 2
     lease = settings.SPINEBENCH_SCORING_LEASE_SECONDS
     for expected in ({"requeued": 1, "failed": 0}, {"requeued": 1, "failed": 0}, {"requeued": 0, "failed": 1}):
@@ -220,8 +226,10 @@ def test_taken_messages_of_the_folder_broker_are_pruned_after_a_day(settings, tm
 
     settings.CELERY_BROKER_URL = "filesystem://"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(tmp_path / "queue"), "data_folder_out": str(tmp_path / "queue"),
-        "control_folder": str(tmp_path / "control"), "processed_folder": str(tmp_path / "processed"),
+        "data_folder_in": str(tmp_path / "queue"),
+        "data_folder_out": str(tmp_path / "queue"),
+        "control_folder": str(tmp_path / "control"),
+        "processed_folder": str(tmp_path / "processed"),
     }
     broker.ensure_folders()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["control", "processed", "queue"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+
 from spinebench.datasets.services import register_dataset
 from spinebench.submissions.services import create_submission
 
@@ -28,8 +29,15 @@ MOVED, DROPPED = "T1", "T2"
 def _dataset(challenge, task: str, split: str):
     import phantoms
 
-    folder = phantoms.generate(task, out=Path(settings.DATASETS_ROOT) / challenge.slug / split, cases=2,
-                               seed=5, domain=split, small=True, progress=False)
+    folder = phantoms.generate(
+        task,
+        out=Path(settings.DATASETS_ROOT) / challenge.slug / split,
+        cases=2,
+        seed=5,
+        domain=split,
+        small=True,
+        progress=False,
+    )
     return register_dataset(challenge=challenge, slug=split, folder=folder)
 
 
@@ -57,7 +65,9 @@ def fracture_probability(grade: int) -> float:
 def fracture_csv(dataset) -> SimpleUploadedFile:
     rows = ["case_id,vertebra,probability"]
     with (dataset.root / "ground_truth" / "vertebrae.csv").open(encoding="utf-8", newline="") as handle:
-        rows += [f"{r['case_id']},{r['vertebra']},{fracture_probability(int(r['grade']))}" for r in csv.DictReader(handle)]
+        rows += [
+            f"{r['case_id']},{r['vertebra']},{fracture_probability(int(r['grade']))}" for r in csv.DictReader(handle)
+        ]
     return SimpleUploadedFile("p.csv", ("\n".join(rows) + "\n").encode(), content_type="text/csv")
 
 
@@ -73,8 +83,12 @@ def labelling_csv(dataset) -> SimpleUploadedFile:
     return SimpleUploadedFile("p.csv", ("\n".join(rows) + "\n").encode(), content_type="text/csv")
 
 
-UPLOADS = {"metastatic-body-ct": segmentation_zip, "lumbosacral-ct": segmentation_zip,
-           "fracture-ct": fracture_csv, "vertebra-labelling-xr": labelling_csv}
+UPLOADS = {
+    "metastatic-body-ct": segmentation_zip,
+    "lumbosacral-ct": segmentation_zip,
+    "fracture-ct": fracture_csv,
+    "vertebra-labelling-xr": labelling_csv,
+}
 
 
 def viewer_world(task: str, capture=None) -> dict:
@@ -86,8 +100,16 @@ def viewer_world(task: str, capture=None) -> dict:
     participant = RegistrationFactory(challenge=challenge).user
     world = {"challenge": challenge, "participant": participant}
     for slug, dataset in (("training", train), ("test", test)):
-        phase = PhaseFactory(challenge=challenge, slug=slug, task=task, dataset=dataset, training_dataset=train,
-                             extra_metrics=[], show_case_results=True, max_upload_bytes=50 * 1024**2)
+        phase = PhaseFactory(
+            challenge=challenge,
+            slug=slug,
+            task=task,
+            dataset=dataset,
+            training_dataset=train,
+            extra_metrics=[],
+            show_case_results=True,
+            max_upload_bytes=50 * 1024**2,
+        )
         with capture(execute=True) if capture else contextlib.nullcontext():
             submission = create_submission(phase=phase, user=participant, upload=UPLOADS[task](dataset))
         submission.refresh_from_db()

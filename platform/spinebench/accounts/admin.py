@@ -29,6 +29,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
 class ProfileAdmin(admin.ModelAdmin):
     """Verification is only set by following a link; operators see it, they do not fake it."""
 
-    list_display = ["user", "display_name", "affiliation", "show_on_leaderboards", "verified_email", "email_verified_at"]
+    list_display = [
+        "user",
+        "display_name",
+        "affiliation",
+        "show_on_leaderboards",
+        "verified_email",
+        "email_verified_at",
+    ]
     search_fields = ["user__username", "display_name", "affiliation", "verified_email"]
     readonly_fields = ["user", "verified_email", "email_verified_at"]

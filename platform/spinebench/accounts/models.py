@@ -29,7 +29,11 @@ class ApiToken(models.Model):
         WORKER = "worker", "Worker (a remote worker host; worker endpoints only)"
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
         help_text="The owner of a user token; empty for a worker token, which belongs to the site.",
     )
     name = models.CharField(max_length=100, help_text="What the token is for, so its owner can tell tokens apart.")
@@ -56,7 +60,9 @@ class ApiToken(models.Model):
                 condition=Q(kind="user", user__isnull=False) | Q(kind="worker", user__isnull=True),
                 name="accounts_apitoken_user_iff_user_kind",
             ),
-            models.CheckConstraint(condition=Q(expires__gt=models.F("created")), name="accounts_apitoken_expires_after_created"),
+            models.CheckConstraint(
+                condition=Q(expires__gt=models.F("created")), name="accounts_apitoken_expires_after_created"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -114,7 +120,9 @@ class Profile(models.Model):
     orcid = models.CharField(max_length=19, blank=True, validators=[validate_orcid], verbose_name="ORCID iD")
     github = models.CharField(max_length=39, blank=True, validators=[validate_github], verbose_name="GitHub username")
     show_on_leaderboards = models.CharField(
-        max_length=10, choices=LeaderboardName.choices, default=LeaderboardName.USERNAME,
+        max_length=10,
+        choices=LeaderboardName.choices,
+        default=LeaderboardName.USERNAME,
         help_text="What leaderboards show for your entries.",
     )
     verified_email = models.EmailField(

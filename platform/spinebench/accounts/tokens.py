@@ -30,7 +30,9 @@ def default_ttl_days() -> int:
     return int(settings.SPINEBENCH_TOKEN_TTL_DAYS)  # accounts.checks refuses a value outside 1..365
 
 
-def issue_token(*, name: str, kind: str = ApiToken.Kind.USER, user=None, expires_in_days: int | None = None) -> IssuedToken:
+def issue_token(
+    *, name: str, kind: str = ApiToken.Kind.USER, user=None, expires_in_days: int | None = None
+) -> IssuedToken:
     """A new token; `expires_in_days` defaults to SPINEBENCH_TOKEN_TTL_DAYS and may not pass a year."""
     days = default_ttl_days() if expires_in_days is None else expires_in_days
     if not 1 <= days <= MAX_TOKEN_DAYS:
@@ -43,8 +45,13 @@ def issue_token(*, name: str, kind: str = ApiToken.Kind.USER, user=None, expires
     secret = secrets.token_urlsafe(32)
     now = timezone.now()
     token = ApiToken.objects.create(
-        user=user, name=name[:100], kind=kind, key_hash=hash_secret(secret), prefix=secret[:6],
-        created=now, expires=now + timedelta(days=days),
+        user=user,
+        name=name[:100],
+        kind=kind,
+        key_hash=hash_secret(secret),
+        prefix=secret[:6],
+        created=now,
+        expires=now + timedelta(days=days),
     )
     return IssuedToken(token=token, secret=secret)
 

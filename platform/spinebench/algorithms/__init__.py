@@ -1,1 +1,2 @@
-"""Algorithm containers: uploaded `docker save` archives, validated, loaded and run sandboxed against a phase's cases."""
+"""Algorithm containers: uploaded `docker save` archives, validated, loaded and run sandboxed against a phase's
+cases."""

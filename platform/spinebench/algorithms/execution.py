@@ -38,14 +38,16 @@ from spinebench.submissions.status import ACTIVE, Status, transition
 
 from . import runner
 from .archives import ArchiveError, inspect_archive, untagged_stream
-from .users import shown
 from .models import AlgorithmImage, AlgorithmRun, ContainerConfig, Job
+from .users import shown
 
 logger = logging.getLogger(__name__)
 
 ENGINE_ERROR = "The container engine failed while running this submission; the organizers have been told."
-NO_ENGINE = ("No container engine answers on the worker that took this submission, so its algorithm cannot run; "
-             "the organizers have been told. Submit again later.")
+NO_ENGINE = (
+    "No container engine answers on the worker that took this submission, so its algorithm cannot run; "
+    "the organizers have been told. Submit again later."
+)
 INTERNAL_ERROR = "The platform failed while running this submission (an internal error); the organizers have been told."
 HEARTBEAT_SECONDS = 2.0
 
@@ -141,20 +143,32 @@ def validated_image(submission_pk: int) -> AlgorithmImage | None:
         fail_if_running(submission_pk, "This submission has no algorithm archive.")
         return None
     try:
-        described = inspect_archive(Path(submission.algorithm_archive.path),
-                                    max_image_bytes=config.image_size_limit_mb << 20)
+        described = inspect_archive(
+            Path(submission.algorithm_archive.path), max_image_bytes=config.image_size_limit_mb << 20
+        )
     except ArchiveError as error:
         run.validation = [["archive", False, str(error)]]
         run.save(update_fields=["validation"])
         fail_if_running(submission_pk, f"Archive refused: {error}")
         return None
-    image, created = AlgorithmImage.objects.get_or_create(image_id=described.image_id, defaults=dict(
-        archive_sha256=described.archive_sha256, creator=submission.creator, repo_tags=described.repo_tags,
-        user=described.user[:128], uid=described.uid, gid=described.gid, architecture=described.architecture,
-        os=described.os, size_bytes=described.size_bytes))
+    image, created = AlgorithmImage.objects.get_or_create(
+        image_id=described.image_id,
+        defaults=dict(
+            archive_sha256=described.archive_sha256,
+            creator=submission.creator,
+            repo_tags=described.repo_tags,
+            user=described.user[:128],
+            uid=described.uid,
+            gid=described.gid,
+            architecture=described.architecture,
+            os=described.os,
+            size_bytes=described.size_bytes,
+        ),
+    )
     if not created:
-        AlgorithmImage.objects.filter(pk=image.pk).update(uploads=F("uploads") + 1, uid=described.uid,
-                                                          gid=described.gid)
+        AlgorithmImage.objects.filter(pk=image.pk).update(
+            uploads=F("uploads") + 1, uid=described.uid, gid=described.gid
+        )
         image.refresh_from_db()
     run.image, run.image_reused = image, not created
     run.validation = [list(check) for check in described.checks]
@@ -170,8 +184,9 @@ def load_image(submission_pk: int, *, image: AlgorithmImage, client: docker.Dock
     submission = Submission.objects.select_related("phase").get(pk=submission_pk)
     config = ContainerConfig.for_phase(submission.phase)
     try:
-        loaded = client.images.load(untagged_stream(Path(submission.algorithm_archive.path),
-                                                    max_image_bytes=config.image_size_limit_mb << 20))
+        loaded = client.images.load(
+            untagged_stream(Path(submission.algorithm_archive.path), max_image_bytes=config.image_size_limit_mb << 20)
+        )
     except ArchiveError as error:
         fail_if_running(submission_pk, f"Archive refused: {error}")
         return False
@@ -180,8 +195,9 @@ def load_image(submission_pk: int, *, image: AlgorithmImage, client: docker.Dock
         fail_if_running(submission_pk, f"Archive refused: the engine could not load the image ({shown(message, 300)})")
         return False
     if image.image_id not in {loaded_image.id for loaded_image in loaded}:
-        fail_if_running(submission_pk, "Archive refused: the archive's image could not be loaded as described by its "
-                                       "manifest.")
+        fail_if_running(
+            submission_pk, "Archive refused: the archive's image could not be loaded as described by its manifest."
+        )
         return False
     return True
 
@@ -200,7 +216,9 @@ def planned_jobs(run: AlgorithmRun, config: ContainerConfig) -> list[tuple[Job, 
     cases = list(dataset.cases.order_by("case_id"))
     if config.mode == ContainerConfig.Mode.BATCH:
         job, _ = Job.objects.get_or_create(run=run, case_id="")
-        return [(job, Path(cases[0].input_dir).parent if cases else dataset.root / "inputs", [c.case_id for c in cases])]
+        return [
+            (job, Path(cases[0].input_dir).parent if cases else dataset.root / "inputs", [c.case_id for c in cases])
+        ]
     return [(Job.objects.get_or_create(run=run, case_id=case.case_id)[0], Path(case.input_dir), None) for case in cases]
 
 
@@ -232,10 +250,17 @@ def run_jobs(submission_pk: int, *, image: AlgorithmImage, client: docker.Docker
         staging = run_root(run) / "staging" / (job.case_id or "batch")
         shutil.rmtree(staging, ignore_errors=True)
         result = runner.run_algorithm(
-            client=client, image=image.image_id, input_dir=input_dir, collect_to=staging, limits=limits,
-            allowed_names=allowed_names, case_ids=batch_cases, should_stop=stop_check,
+            client=client,
+            image=image.image_id,
+            input_dir=input_dir,
+            collect_to=staging,
+            limits=limits,
+            allowed_names=allowed_names,
+            case_ids=batch_cases,
+            should_stop=stop_check,
             labels={runner.LABEL_SUBMISSION: str(submission_pk), runner.LABEL_JOB: str(job.pk)},
-            name=f"spinebench-{submission_pk}-{job.pk}-{job.attempts}", run_as=run_as,
+            name=f"spinebench-{submission_pk}-{job.pk}-{job.attempts}",
+            run_as=run_as,
         )
         reason = result.shown_reason(hide_exit_code=hidden)
         job.exit_code, job.duration_seconds = result.exit_code, result.duration_s
@@ -281,7 +306,9 @@ class StopCheck:
 
 def score(submission_pk: int) -> str:
     with transaction.atomic():
-        submission = Submission.objects.select_for_update(of=("self",)).select_related("phase__dataset").get(pk=submission_pk)
+        submission = (
+            Submission.objects.select_for_update(of=("self",)).select_related("phase__dataset").get(pk=submission_pk)
+        )
         if submission.status != Status.RUNNING:
             return f"nothing to do: {submission.status}"
         transition(submission, Status.SCORING)
@@ -336,6 +363,5 @@ def recover(*, client: docker.DockerClient | None = None) -> dict[str, int]:
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         logger.warning("recovery: no container engine answers; orphan containers are removed at a later sweep")
         return {"requeued": requeued, "containers_removed": 0}
-    removed = runner.remove_managed_containers(
-        client, keep=lambda labels: labels.get(runner.LABEL_SUBMISSION) in live)
+    removed = runner.remove_managed_containers(client, keep=lambda labels: labels.get(runner.LABEL_SUBMISSION) in live)
     return {"requeued": requeued, "containers_removed": removed}

@@ -49,7 +49,7 @@ class ContainerConfig(models.Model):
         return f"container settings of {self.phase}"
 
     @classmethod
-    def for_phase(cls, phase) -> "ContainerConfig":
+    def for_phase(cls, phase) -> ContainerConfig:
         config, _ = cls.objects.get_or_create(phase=phase)
         return config
 

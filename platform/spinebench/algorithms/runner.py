@@ -65,7 +65,9 @@ class Limits:
 
 
 PRESETS: dict[str, Limits] = {
-    "tiny": Limits(memory_mb=128, cpus=0.5, pids=32, wall_clock_s=20, output_mb=8, tmp_mb=8, output_files=32, log_lines=20),
+    "tiny": Limits(
+        memory_mb=128, cpus=0.5, pids=32, wall_clock_s=20, output_mb=8, tmp_mb=8, output_files=32, log_lines=20
+    ),
     "default": Limits(),
     "gpu": Limits(memory_mb=16384, cpus=4.0, pids=512, wall_clock_s=1800, output_mb=1024, tmp_mb=1024, gpu=True),
 }
@@ -125,8 +127,9 @@ _UNREADABLE_FILE = object()
 _RUN_AS_CACHE: dict[str, tuple[int, int]] = {}  # image id -> (uid, gid): ids are content addresses, never stale
 
 
-def image_run_as(client: docker.DockerClient, image_id: str, *,
-                 labels: dict[str, str] | None = None) -> tuple[int, int]:
+def image_run_as(
+    client: docker.DockerClient, image_id: str, *, labels: dict[str, str] | None = None
+) -> tuple[int, int]:
     """(uid, gid) the image's USER resolves to, read from the engine: its config's User, and /etc/passwd and
     /etc/group copied out of a container created (never started) from the image when the User is not numeric.
     UserError when it cannot be resolved or is root."""
@@ -137,8 +140,10 @@ def image_run_as(client: docker.DockerClient, image_id: str, *,
     files = image_files(client, image_id, [path for path, needed in needs.items() if needed], labels=labels or {})
     for path, data in files.items():
         if data is _UNREADABLE_FILE:
-            raise UserError(f"the image's USER {shown(spec)} cannot be resolved: {path} in the image is a link or over "
-                            f"{MAX_ACCOUNT_FILE_BYTES} bytes; use a numeric USER uid:gid")
+            raise UserError(
+                f"the image's USER {shown(spec)} cannot be resolved: {path} in the image is a link or over "
+                f"{MAX_ACCOUNT_FILE_BYTES} bytes; use a numeric USER uid:gid"
+            )
     uid, gid = resolve_user(spec, passwd=files.get("/etc/passwd"), group=files.get("/etc/group"))
     refuse_root(spec, uid, gid)
     if len(_RUN_AS_CACHE) > 256:
@@ -152,8 +157,12 @@ def image_files(client: docker.DockerClient, image_id: str, paths: list[str], *,
     if not paths:
         return {}
     probe = client.api.create_container(
-        image_id, entrypoint=PROBE_ENTRYPOINT, command=[], network_disabled=True,
-        labels={LABEL_MANAGED: "1", LABEL_WORKER: socket.gethostname(), **scope_labels(), **labels})["Id"]
+        image_id,
+        entrypoint=PROBE_ENTRYPOINT,
+        command=[],
+        network_disabled=True,
+        labels={LABEL_MANAGED: "1", LABEL_WORKER: socket.gethostname(), **scope_labels(), **labels},
+    )["Id"]
     try:
         return {path: copied_file(client, probe, path) for path in paths}
     finally:
@@ -191,12 +200,17 @@ class OutputArea:
         self.parent = Path(parent or os.environ.get("SPINEBENCH_OUTPUT_AREAS", tempfile.gettempdir()))
         self.path: Path | None = None
 
-    def __enter__(self) -> "OutputArea":
+    def __enter__(self) -> OutputArea:
         self.parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix="sb-output-", dir=self.parent))
         options = f"size={self.size_mb}m,nr_inodes={self.max_files + 16},mode=0777,nosuid,nodev,noexec"
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "sb-output", str(self.path)],
-                                 capture_output=True, text=True, encoding="utf-8", errors="replace")
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "sb-output", str(self.path)],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
         if mounted.returncode != 0:
             self.path.rmdir()
             raise SandboxRefusal(f"cannot mount the size-capped /output tmpfs: {mounted.stderr.strip()}")
@@ -221,8 +235,14 @@ def release_output_area(path: Path | str | None) -> None:
 # reading /output without following anything -----------------------------------------------------------------------
 
 
-def collect_outputs(source: Path, destination: Path, *, allowed_names: Iterable[str], case_ids: Iterable[str] | None,
-                    max_file_bytes: int) -> list[str]:
+def collect_outputs(
+    source: Path,
+    destination: Path,
+    *,
+    allowed_names: Iterable[str],
+    case_ids: Iterable[str] | None,
+    max_file_bytes: int,
+) -> list[str]:
     """Copy the files the task accepts from `source` to `destination` and return their relative paths.
 
     Per-case runs read `NAME` for each allowed name; batch runs read `<case_id>/NAME`. Every entry met is checked
@@ -286,15 +306,28 @@ def copy_no_follow(source: Path, target: Path, *, max_file_bytes: int, relative:
 # the run --------------------------------------------------------------------------------------------------------
 
 
-def container_options(*, image: str, user: str, input_dir: Path, output_dir: Path, limits: Limits,
-                      labels: dict[str, str], name: str | None) -> dict:
+def container_options(
+    *,
+    image: str,
+    user: str,
+    input_dir: Path,
+    output_dir: Path,
+    limits: Limits,
+    labels: dict[str, str],
+    name: str | None,
+) -> dict:
     options = dict(
         image=image,
         user=user,
         name=name,
         detach=True,
-        labels={LABEL_MANAGED: "1", LABEL_WORKER: socket.gethostname(), LABEL_OUTPUT: str(output_dir),
-                **scope_labels(), **labels},
+        labels={
+            LABEL_MANAGED: "1",
+            LABEL_WORKER: socket.gethostname(),
+            LABEL_OUTPUT: str(output_dir),
+            **scope_labels(),
+            **labels,
+        },
         network_mode="none",
         read_only=True,
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"},
@@ -319,11 +352,20 @@ def container_options(*, image: str, user: str, input_dir: Path, output_dir: Pat
     return options
 
 
-def run_algorithm(*, client: docker.DockerClient, image: str, input_dir: Path, collect_to: Path, limits: Limits,
-                  allowed_names: Iterable[str], case_ids: Iterable[str] | None = None,
-                  labels: dict[str, str] | None = None, name: str | None = None,
-                  should_stop: Callable[[], str | None] | None = None,
-                  run_as: tuple[int, int] | None = None) -> RunResult:
+def run_algorithm(
+    *,
+    client: docker.DockerClient,
+    image: str,
+    input_dir: Path,
+    collect_to: Path,
+    limits: Limits,
+    allowed_names: Iterable[str],
+    case_ids: Iterable[str] | None = None,
+    labels: dict[str, str] | None = None,
+    name: str | None = None,
+    should_stop: Callable[[], str | None] | None = None,
+    run_as: tuple[int, int] | None = None,
+) -> RunResult:
     """Run `image` on `input_dir` and copy the accepted outputs to `collect_to`.
 
     `case_ids` None: one case, outputs `/output/NAME`; otherwise batch mode, outputs `/output/<case_id>/NAME`.
@@ -344,9 +386,17 @@ def run_algorithm(*, client: docker.DockerClient, image: str, input_dir: Path, c
         return RunResult(False, reason=str(error), duration_s=time.monotonic() - started)
     case_ids = None if case_ids is None else list(case_ids)
     with OutputArea(size_mb=limits.output_mb, max_files=limits.output_files) as area:
-        container = client.containers.create(**container_options(
-            image=image_id, user=f"{uid}:{gid}", input_dir=Path(input_dir).resolve(), output_dir=area.path,
-            limits=limits, labels=labels or {}, name=name))
+        container = client.containers.create(
+            **container_options(
+                image=image_id,
+                user=f"{uid}:{gid}",
+                input_dir=Path(input_dir).resolve(),
+                output_dir=area.path,
+                limits=limits,
+                labels=labels or {},
+                name=name,
+            )
+        )
         try:
             stop_reason = wait_for_exit(container, limits=limits, started=started, should_stop=should_stop)
             try:
@@ -361,8 +411,13 @@ def run_algorithm(*, client: docker.DockerClient, image: str, input_dir: Path, c
         result.reason = stop_reason or exit_reason(state, limits=limits, output_full=area.is_full())
         if not result.reason:
             try:
-                result.files = collect_outputs(area.path, Path(collect_to), allowed_names=allowed_names,
-                                               case_ids=case_ids, max_file_bytes=limits.output_mb * MEBIBYTE)
+                result.files = collect_outputs(
+                    area.path,
+                    Path(collect_to),
+                    allowed_names=allowed_names,
+                    case_ids=case_ids,
+                    max_file_bytes=limits.output_mb * MEBIBYTE,
+                )
             except OutputRefusal as refusal:
                 result.reason = str(refusal)
         if not result.reason and not result.files:
@@ -435,8 +490,12 @@ def remove_container(container) -> None:
         pass
 
 
-def remove_managed_containers(client: docker.DockerClient, *, labels: dict[str, str] | None = None,
-                              keep: Callable[[dict[str, str]], bool] | None = None) -> int:
+def remove_managed_containers(
+    client: docker.DockerClient,
+    *,
+    labels: dict[str, str] | None = None,
+    keep: Callable[[dict[str, str]], bool] | None = None,
+) -> int:
     """Kill and remove SpineBench containers matching `labels` (all managed ones when None), except those `keep`
     accepts (given the container's labels); release their /output areas. Returns how many were removed."""
     wanted = {**scope_labels(), **(labels or {})}

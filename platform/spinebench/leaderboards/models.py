@@ -24,7 +24,9 @@ class LeaderboardSnapshot(models.Model):
         default=1, help_text="Version of the phase's evaluation the ranked results come from."
     )
     kind = models.CharField(
-        max_length=16, choices=Kind.choices, default=Kind.LIVE,
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.LIVE,
         help_text="Which leaderboard: the live one, or the public / private part of a split test set.",
     )
     ranking_method = models.CharField(max_length=16, help_text="The phase's ranking method at the time.")
@@ -35,12 +37,15 @@ class LeaderboardSnapshot(models.Model):
         '"values": {metric: value}, "has_curves"}] in leaderboard order.',
     )
     unranked = models.JSONField(
-        default=list, blank=True,
-        help_text="Scored baselines left out of the ranking, each {submission, method, reason, fallback_share, values}: "
+        default=list,
+        blank=True,
+        help_text="Scored baselines left out of the ranking, each {submission, method, reason, fallback_share, "
+        "values}: "
         "constant or mostly-fallback runs, or runs that did not beat the task's trivial reference (shown greyed).",
     )
     statistics = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Per-entry confidence intervals, rank distribution summary and significance matrix (filled by "
         "spinebench.leaderboards.tasks.compute_snapshot_statistics).",
     )

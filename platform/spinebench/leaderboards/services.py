@@ -30,12 +30,21 @@ def _published_results(phase: Phase):
     return (
         # A degenerate baseline (constant, mostly fallbacks, or below the trivial reference) is shown greyed below the
         # leaderboard but never ranked as the method, nor counted in its statistics.
-        Evaluation.objects.filter(submission__phase=phase, submission__status=Status.SUCCEEDED, published=True,
-                                  submission__degenerate_reason="")
+        Evaluation.objects.filter(
+            submission__phase=phase,
+            submission__status=Status.SUCCEEDED,
+            published=True,
+            submission__degenerate_reason="",
+        )
         .annotate(aggregate_values=F("metrics__aggregates"))
         .values(
-            "submission_id", "aggregate_values", "submission__created", "submission__creator_id",
-            "submission__creator__username", "submission__is_baseline", "submission__baseline_method",
+            "submission_id",
+            "aggregate_values",
+            "submission__created",
+            "submission__creator_id",
+            "submission__creator__username",
+            "submission__is_baseline",
+            "submission__baseline_method",
         )
     )
 
@@ -61,14 +70,19 @@ def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
         results = {result["submission_id"]: result for result in _published_results(phase)}
         entries = [
             ranking.Entry(
-                key=_participant(result)[0], submission_pk=pk, created=result["submission__created"],
+                key=_participant(result)[0],
+                submission_pk=pk,
+                created=result["submission__created"],
                 metrics=result["aggregate_values"] or {},
             )
             for pk, result in results.items()
         ]
         ranked = ranking.leaderboard(
-            entries, metrics=metrics, directions={key: phase.direction(key) for key in metrics},
-            method=phase.ranking_method, policy=phase.selection,
+            entries,
+            metrics=metrics,
+            directions={key: phase.direction(key) for key in metrics},
+            method=phase.ranking_method,
+            policy=phase.selection,
         )
         new_rank = {entry.submission_pk: rank for rank, entry in ranked}
         changed = []
@@ -79,7 +93,9 @@ def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
                 changed.append(evaluation)
         Evaluation.objects.bulk_update(changed, ["rank"])
         with_curves = set(
-            Evaluation.objects.filter(submission_id__in=new_rank).exclude(curves={}).values_list("submission_id", flat=True)
+            Evaluation.objects.filter(submission_id__in=new_rank)
+            .exclude(curves={})
+            .values_list("submission_id", flat=True)
         )
         snapshot = LeaderboardSnapshot.objects.create(
             phase=phase,
@@ -87,7 +103,9 @@ def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
             unranked=_unranked_baselines(phase, metrics),
             ranking_method=phase.ranking_method,
             metrics=[{"key": key, "direction": phase.direction(key)} for key in metrics],
-            rows=[_row_record(rank, entry, results[entry.submission_pk], metrics, with_curves) for rank, entry in ranked],
+            rows=[
+                _row_record(rank, entry, results[entry.submission_pk], metrics, with_curves) for rank, entry in ranked
+            ],
             statistics_status=(
                 LeaderboardSnapshot.StatisticsStatus.PENDING if ranked else LeaderboardSnapshot.StatisticsStatus.READY
             ),
@@ -148,7 +166,9 @@ def statistics_snapshot(phase: Phase, latest: LeaderboardSnapshot) -> Leaderboar
         return latest
     return (
         LeaderboardSnapshot.objects.filter(
-            phase=phase, kind=latest.kind, statistics_status=LeaderboardSnapshot.StatisticsStatus.READY,
+            phase=phase,
+            kind=latest.kind,
+            statistics_status=LeaderboardSnapshot.StatisticsStatus.READY,
             evaluation_version=latest.evaluation_version,
         )
         .only(*_HEADER)
@@ -190,7 +210,8 @@ def _rows(snapshot_pk: int, created: str, keys: tuple[str, ...]) -> tuple[Row, .
             rank=record["rank"],
             participant=record["participant"],
             submission=SubmissionRef(
-                pk=record["submission"], is_baseline=record["is_baseline"],
+                pk=record["submission"],
+                is_baseline=record["is_baseline"],
                 created=datetime.fromisoformat(record["created"]),
             ),
             values=[record["values"].get(key) for key in keys],
@@ -242,8 +263,11 @@ def export_records(phase: Phase, board: Leaderboard | None = None) -> list[dict]
     board = board or read_leaderboard(phase)
     source = board.statistics_from
     return _records(
-        board.snapshot.pk, board.snapshot.created.isoformat(), tuple(m["key"] for m in board.snapshot.metrics),
-        source.pk if source else None, _version(source) if source else "",
+        board.snapshot.pk,
+        board.snapshot.created.isoformat(),
+        tuple(m["key"] for m in board.snapshot.metrics),
+        source.pk if source else None,
+        _version(source) if source else "",
     )
 
 
@@ -271,12 +295,18 @@ def _records(snapshot_pk: int, created: str, keys: tuple[str, ...], statistics_p
 def _unranked_baselines(phase: Phase, metrics: list[str]) -> list[dict]:
     """Scored baselines left out of the ranking (Submission.degenerate_reason), with what the page shows of them."""
     found = (
-        Evaluation.objects.filter(submission__phase=phase, submission__status=Status.SUCCEEDED, published=True,
-                                  submission__is_baseline=True)
+        Evaluation.objects.filter(
+            submission__phase=phase, submission__status=Status.SUCCEEDED, published=True, submission__is_baseline=True
+        )
         .exclude(submission__degenerate_reason="")
         .annotate(aggregate_values=F("metrics__aggregates"))
-        .values("submission_id", "aggregate_values", "submission__baseline_method", "submission__degenerate_reason",
-                "submission__fallback_share")
+        .values(
+            "submission_id",
+            "aggregate_values",
+            "submission__baseline_method",
+            "submission__degenerate_reason",
+            "submission__fallback_share",
+        )
         .order_by("submission__baseline_method", "-submission__created")
     )
     return [

@@ -28,7 +28,6 @@ from . import figures
 from .exports import safe_csv_cell
 from .services import export_records, read_leaderboard, unranked_baselines
 
-
 #: How long an export body stays cached (its key changes with every new snapshot, so this only bounds memory).
 EXPORT_CACHE_SECONDS = 600
 #: Leaderboard rows per page: rendering is what a long leaderboard costs (about 1 ms a row), so a page holds 100.
@@ -54,7 +53,9 @@ def phase_leaderboard(request, challenge, phase):
             "rows": [(row, stability.get(row.submission.pk)) for row in rows],
             "show_stability": any(value is not None for value in stability.values()),
             "page_obj": page,
-            "statistics": figures.build(statistics=board.statistics, rows=board.rows, page_rows=rows, places=phase.decimal_places),
+            "statistics": figures.build(
+                statistics=board.statistics, rows=board.rows, page_rows=rows, places=phase.decimal_places
+            ),
             "statistics_pending": board.statistics_pending,
             "statistics_from": board.statistics_from if board.statistics_from != board.snapshot else None,
             "snapshot": board.snapshot,
@@ -74,7 +75,8 @@ def phase_inputs(request, challenge, phase):
     if not can_download_phase_inputs(phase, request.user) or not phase.dataset.exists():
         raise Http404("No inputs to download here (register for the challenge first).")
     return FileResponse(
-        inputs_archive(phase.dataset).open("rb"), as_attachment=True,
+        inputs_archive(phase.dataset).open("rb"),
+        as_attachment=True,
         filename=f"{phase.challenge.slug}-{phase.slug}-inputs.zip",
     )
 
@@ -98,7 +100,8 @@ def _rows_with_evaluations(rows):
     submissions = Submission.objects.select_related("evaluation").in_bulk([row.submission.pk for row in rows])
     return [
         SimpleNamespace(rank=row.rank, participant=row.participant, submission=submissions[row.submission.pk])
-        for row in rows if row.submission.pk in submissions
+        for row in rows
+        if row.submission.pk in submissions
     ]
 
 
@@ -106,9 +109,11 @@ def _cached_body(kind: str, phase: Phase, board, build) -> bytes:
     """An export's body, built once per snapshot (and statistics) in the cache: exports are the same for everyone
     who may see the phase, and a snapshot never changes once its statistics are written."""
     source = board.statistics_from
-    key = (f"leaderboard-{kind}:{phase.pk}:{phase.challenge.slug}:{phase.slug}:{board.snapshot.pk}:"
-           f"{board.snapshot.created.timestamp()}:{board.snapshot.statistics_status}:"
-           f"{source.pk if source else ''}:{source.statistics_status if source else ''}")
+    key = (
+        f"leaderboard-{kind}:{phase.pk}:{phase.challenge.slug}:{phase.slug}:{board.snapshot.pk}:"
+        f"{board.snapshot.created.timestamp()}:{board.snapshot.statistics_status}:"
+        f"{source.pk if source else ''}:{source.statistics_status if source else ''}"
+    )
     body = cache.get(key)
     if body is None:
         body = build()
@@ -145,8 +150,11 @@ def export_json(request, challenge, phase):
                 "challenge": phase.challenge.slug,
                 "phase": phase.slug,
                 "metrics": [
-                    {"key": metric["key"], "title": metric_title(phase.task, metric["key"]),
-                     "direction": metric["direction"]}
+                    {
+                        "key": metric["key"],
+                        "title": metric_title(phase.task, metric["key"]),
+                        "direction": metric["direction"],
+                    }
                     for metric in board.snapshot.metrics
                 ],
                 "ranking_method": board.snapshot.ranking_method,

@@ -38,3 +38,6 @@ class EmailPreference(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "kind"], name="one_email_mute_per_user_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} mutes {self.kind} mail"

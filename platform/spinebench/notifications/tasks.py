@@ -1,4 +1,5 @@
-"""Mailing a notification (queue `scoring`, by CELERY_TASK_ROUTES). The notification row exists before this runs; an SMTP failure is
+"""Mailing a notification (queue `scoring`, by CELERY_TASK_ROUTES). The notification row exists before this runs; an
+SMTP failure is
 retried with exponential backoff, and after the last try the error is recorded on the row, which stays."""
 
 from __future__ import annotations
@@ -29,11 +30,17 @@ def absolute(path: str) -> str:
 
 def build_message(notification: Notification) -> EmailMessage:
     unsubscribe = absolute(
-        reverse("notifications:unsubscribe", kwargs={"token": make_token(user_pk=notification.user_id, kind=notification.kind)})
+        reverse(
+            "notifications:unsubscribe",
+            kwargs={"token": make_token(user_pk=notification.user_id, kind=notification.kind)},
+        )
     )
     context = {
-        "notification": notification, "user": notification.user, "link": absolute(notification.link) if notification.link else "",
-        "unsubscribe": unsubscribe, "kind_label": notification.get_kind_display(),
+        "notification": notification,
+        "user": notification.user,
+        "link": absolute(notification.link) if notification.link else "",
+        "unsubscribe": unsubscribe,
+        "kind_label": notification.get_kind_display(),
         "preferences": absolute(reverse("notifications:preferences")),
     }
     return EmailMessage(
@@ -46,8 +53,12 @@ def build_message(notification: Notification) -> EmailMessage:
 
 
 @shared_task(
-    bind=True, autoretry_for=MAIL_ERRORS, max_retries=MAX_RETRIES,
-    retry_backoff=30, retry_backoff_max=600, retry_jitter=True,
+    bind=True,
+    autoretry_for=MAIL_ERRORS,
+    max_retries=MAX_RETRIES,
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_jitter=True,
 )
 def send_notification_email(self, *, notification_pk: int) -> str:
     notification = Notification.objects.select_related("user").filter(pk=notification_pk).first()

@@ -44,7 +44,9 @@ def preferences(request):
         services.set_email_kinds(user=request.user, kinds_on=form.cleaned_data["kinds"])
         messages.success(request, "Email preferences saved.")
         return redirect("notifications:preferences")
-    return render(request, "notifications/preferences.html", {"form": form, "verified": has_verified_email(request.user)})
+    return render(
+        request, "notifications/preferences.html", {"form": form, "verified": has_verified_email(request.user)}
+    )
 
 
 @csrf_exempt  # the signed token is the authorisation; mail clients POST here for one-click unsubscribe (RFC 8058)

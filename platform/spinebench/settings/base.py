@@ -29,11 +29,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # and then deadlock upgrading to write (SQLite's "database is locked" that no timeout cures); the busy timeout
     # makes a writer wait for the lock instead of failing. synchronous=NORMAL is durable in WAL mode across crashes
     # of the processes (only a power loss may drop the last commits).
-    DATABASES["default"].setdefault("OPTIONS", {}).update({
-        "timeout": env.int("SQLITE_BUSY_TIMEOUT_S", default=30),
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    })
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT_S", default=30),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Storage roots. MEDIA_ROOT holds uploads (never served directly: submission files are private to their creator);
@@ -307,7 +309,9 @@ if EMAIL_URL:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)  # seconds; a hung server fails the try (it is retried) instead of hanging
+EMAIL_TIMEOUT = env.int(
+    "EMAIL_TIMEOUT", default=20
+)  # seconds; a hung server fails the try (it is retried) instead of hanging
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="SpineBench <noreply@localhost>")
 SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # Absolute links in mails sent by tasks (notifications), which have no request to take the host from.
@@ -322,10 +326,12 @@ CELERY_TASK_ROUTES["spinebench.notifications.tasks.*"] = {"queue": "scoring"}
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.accounts.context_processors.account_notice")
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.notifications.context_processors.unread_notifications")
 # Several models have a `kind` field: name their enums in the OpenAPI schema.
-SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
-    "NotificationKindEnum": "spinebench.notifications.kinds.Kind",
-    "ApiTokenKindEnum": "spinebench.accounts.models.ApiToken.Kind",
-})
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "NotificationKindEnum": "spinebench.notifications.kinds.Kind",
+        "ApiTokenKindEnum": "spinebench.accounts.models.ApiToken.Kind",
+    }
+)
 # Bundles uploaded through the site or the API (spinebench.challenges.bundle_schema, untrusted profile): the most
 # cases one generated dataset may ask for.
 SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES = env.int("SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES", default=200)

@@ -70,22 +70,30 @@ def inputs_only_view(dataset: Dataset, folder: Path) -> Path:
     manifest = read_manifest(dataset.root)
     write_manifest(
         folder,
-        Manifest(task=manifest.task, split=manifest.split, domain=manifest.domain, source=manifest.source,
-                 cases=tuple(CaseEntry(id=case.id, group=case.group) for case in manifest.cases)),
+        Manifest(
+            task=manifest.task,
+            split=manifest.split,
+            domain=manifest.domain,
+            source=manifest.source,
+            cases=tuple(CaseEntry(id=case.id, group=case.group) for case in manifest.cases),
+        ),
     )
     os.symlink(dataset.root / "inputs", folder / "inputs", target_is_directory=True)
     return folder
 
 
 def default_checkpoint(phase: Phase, method: str, preset: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / "baseline-checkpoints" / phase.challenge.slug / f"{phase.task}-{method}-{preset}.pt"
+    return (
+        Path(settings.MEDIA_ROOT) / "baseline-checkpoints" / phase.challenge.slug / f"{phase.task}-{method}-{preset}.pt"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ queueing runs
 
 
-def queue_runs(*, phases: Iterable[Phase], methods: set[str] | None = None, preset: str | None = None,
-               device: str = "auto") -> list[BaselineRun]:
+def queue_runs(
+    *, phases: Iterable[Phase], methods: set[str] | None = None, preset: str | None = None, device: str = "auto"
+) -> list[BaselineRun]:
     """A queued run of the task's trivial reference and of every registered method of each phase's task (or of
     `methods`) that has no run of this preset yet (a failed or cancelled one counts as none, so it is tried again);
     dispatched when the transaction commits. The reference comes first: it takes seconds. `preset` None is each
@@ -183,20 +191,36 @@ def execute(run: BaselineRun, *, checkpoint: Path | None = None, progress: bool 
             logger.info("training %s/%s (%s preset) on %s", phase.task, run.method, run.preset, training)
             started = time.monotonic()
             partial = checkpoint.with_name(checkpoint.name + ".partial")
-            api.train(phase.task, run.method, preset=run.preset, data_dir=training.root, out=partial,
-                      device=run.device, progress=progress or monitor.wants_bars)
+            api.train(
+                phase.task,
+                run.method,
+                preset=run.preset,
+                data_dir=training.root,
+                out=partial,
+                device=run.device,
+                progress=progress or monitor.wants_bars,
+            )
             partial.replace(checkpoint)  # a run stopped mid-training never leaves a checkpoint that looks finished
             training_seconds = time.monotonic() - started
         monitor.stage("predicting")
         with tempfile.TemporaryDirectory(prefix="spinebench-baseline-") as tmp:
             data_dir = inputs_only_view(phase.dataset, Path(tmp) / "data")
             out = Path(tmp) / ("predictions.csv" if phase.takes_csv else "predictions")
-            predictions = api.predict(phase.task, run.method, checkpoint=checkpoint, data_dir=data_dir, out=out,
-                                      device=run.device, progress=progress or monitor.wants_bars)
+            predictions = api.predict(
+                phase.task,
+                run.method,
+                checkpoint=checkpoint,
+                data_dir=data_dir,
+                out=out,
+                device=run.device,
+                progress=progress or monitor.wants_bars,
+            )
             monitor.stage("submitting")
             report = _read_report(predictions)
             submission = submit_baseline(
-                phase=phase, method=run.method, predictions_path=predictions,
+                phase=phase,
+                method=run.method,
+                predictions_path=predictions,
                 fallback_share=report.fallback_share if report else None,
                 degenerate_reason=report.reason if report and report.degenerate else "",
             )
@@ -206,8 +230,9 @@ def execute(run: BaselineRun, *, checkpoint: Path | None = None, progress: bool 
         _finish(run.pk, Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000], peak=monitor.peak_bytes())
         return None
     monitor.stop()
-    _finish(run.pk, Status.SUCCEEDED, submission=submission, training_seconds=training_seconds,
-            peak=monitor.peak_bytes())
+    _finish(
+        run.pk, Status.SUCCEEDED, submission=submission, training_seconds=training_seconds, peak=monitor.peak_bytes()
+    )
     return submission
 
 
@@ -226,8 +251,7 @@ def _submit_reference(run: BaselineRun, monitor: _Monitor) -> Submission:
         out = Path(tmp) / ("predictions.csv" if phase.takes_csv else "predictions")
         write_predictions(phase.task, predictions, out)
         monitor.stage("submitting")
-        return submit_baseline(phase=phase, method=REFERENCE_PREFIX + REFERENCES[phase.task].name,
-                               predictions_path=out)
+        return submit_baseline(phase=phase, method=REFERENCE_PREFIX + REFERENCES[phase.task].name, predictions_path=out)
 
 
 def is_reference(submission: Submission) -> bool:
@@ -242,9 +266,12 @@ def judge_baselines(submission: Submission) -> None:
         return
     phase = submission.phase
     reference = (
-        Submission.objects.filter(phase=phase, is_baseline=True, status=Status.SUCCEEDED,
-                                  baseline_method__startswith=REFERENCE_PREFIX)
-        .select_related("evaluation").order_by("-created").first()
+        Submission.objects.filter(
+            phase=phase, is_baseline=True, status=Status.SUCCEEDED, baseline_method__startswith=REFERENCE_PREFIX
+        )
+        .select_related("evaluation")
+        .order_by("-created")
+        .first()
     )
     if reference is None or not hasattr(reference, "evaluation"):
         return
@@ -252,9 +279,14 @@ def judge_baselines(submission: Submission) -> None:
     bar = reference.evaluation.aggregates.get(metric)
     if bar is None:
         return
-    judged = [submission] if not is_reference(submission) else list(
-        Submission.objects.filter(phase=phase, is_baseline=True, status=Status.SUCCEEDED)
-        .exclude(baseline_method__startswith=REFERENCE_PREFIX).select_related("evaluation")
+    judged = (
+        [submission]
+        if not is_reference(submission)
+        else list(
+            Submission.objects.filter(phase=phase, is_baseline=True, status=Status.SUCCEEDED)
+            .exclude(baseline_method__startswith=REFERENCE_PREFIX)
+            .select_related("evaluation")
+        )
     )
     for candidate in judged:
         evaluation = getattr(candidate, "evaluation", None)
@@ -278,8 +310,15 @@ def _read_report(predictions: Path):
     return read_report(path) if path.is_file() else None
 
 
-def _finish(run_pk: int, status: str, *, error: str | None = None, submission: Submission | None = None,
-            training_seconds: float | None = None, peak: int | None = None) -> None:
+def _finish(
+    run_pk: int,
+    status: str,
+    *,
+    error: str | None = None,
+    submission: Submission | None = None,
+    training_seconds: float | None = None,
+    peak: int | None = None,
+) -> None:
     with transaction.atomic():
         run = BaselineRun.objects.select_for_update().get(pk=run_pk)
         if run.status != Status.RUNNING:  # cancelled meanwhile: keep that final state
@@ -290,15 +329,30 @@ def _finish(run_pk: int, status: str, *, error: str | None = None, submission: S
         run.peak_memory_bytes = peak
         run.lease_expires = None
         run.progress = 1.0 if status == Status.SUCCEEDED else run.progress
-        run.save(update_fields=["finished_at", "submission", "training_seconds", "peak_memory_bytes",
-                                "lease_expires", "progress"])
+        run.save(
+            update_fields=[
+                "finished_at",
+                "submission",
+                "training_seconds",
+                "peak_memory_bytes",
+                "lease_expires",
+                "progress",
+            ]
+        )
         if status == Status.SUCCEEDED:
             transition(run, Status.SCORING)  # the machine's path to success: its predictions went to scoring
         transition(run, status, error=error)
 
 
-def run_baseline(*, phase: Phase, method: str, preset: str = "tiny", device: str = "auto",
-                 checkpoint: Path | None = None, progress: bool = True) -> Submission:
+def run_baseline(
+    *,
+    phase: Phase,
+    method: str,
+    preset: str = "tiny",
+    device: str = "auto",
+    checkpoint: Path | None = None,
+    progress: bool = True,
+) -> Submission:
     """The command line's synchronous run: the same row and steps as a background run, executed here."""
     from baselines.registry import get_method
 
@@ -336,8 +390,12 @@ def runs_overview(phases) -> dict:
     return {
         "runs": latest,
         "live": any(run.status in ACTIVE for run in latest),
-        "not_by_default": [(method, excluded_reason(task, method)) for task in tasks
-                           for method in METHODS.get(task, {}) if excluded_reason(task, method)],
+        "not_by_default": [
+            (method, excluded_reason(task, method))
+            for task in tasks
+            for method in METHODS.get(task, {})
+            if excluded_reason(task, method)
+        ],
     }
 
 

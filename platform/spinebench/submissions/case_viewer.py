@@ -90,8 +90,13 @@ def case_view(submission: Submission, case_id: str) -> CaseView:
         cobb_end_vertebrae(predicted["landmarks"], predicted["image_height"]) if "landmarks" in predicted else None
     )
     rows = [
-        (name, float(truth[k]), float(predicted["angles"][k]), _ends(truth_pairs[k]),
-         _ends(predicted_pairs[k]) if predicted_pairs else None)
+        (
+            name,
+            float(truth[k]),
+            float(predicted["angles"][k]),
+            _ends(truth_pairs[k]),
+            _ends(predicted_pairs[k]) if predicted_pairs else None,
+        )
         for k, name in enumerate(ANGLES)
     ]
     return CaseView(case_id=case_id, rows=rows, has_predicted_landmarks=predicted_pairs is not None)
@@ -99,7 +104,7 @@ def case_view(submission: Submission, case_id: str) -> CaseView:
 
 def _cobb_line(axes, landmarks: np.ndarray, vertebra: int, *, length: float, **style) -> None:
     """A line through the vertebra's centre along its direction (mean right corners - mean left corners)."""
-    corners = landmarks[4 * vertebra: 4 * vertebra + 4]  # top-left, top-right, bottom-left, bottom-right
+    corners = landmarks[4 * vertebra : 4 * vertebra + 4]  # top-left, top-right, bottom-left, bottom-right
     centre = corners.mean(axis=0)
     direction = corners[[1, 3]].mean(axis=0) - corners[[0, 2]].mean(axis=0)
     direction = direction / np.linalg.norm(direction)
@@ -147,7 +152,9 @@ def _draw(out: Path, submission: Submission, view: CaseView) -> None:
             _cobb_line(axes, landmarks, vertebra, length=length, color=colour, linewidth=1.6)
         if predicted_pairs is not None:
             for vertebra in predicted_pairs[k]:
-                _cobb_line(axes, predicted_points, vertebra, length=length, color="white", linewidth=1.2, linestyle="--")
+                _cobb_line(
+                    axes, predicted_points, vertebra, length=length, color="white", linewidth=1.2, linestyle="--"
+                )
         axes.set_xlim(0, columns)
         axes.set_ylim(rows, 0)
         axes.set(xticks=[], yticks=[])

@@ -131,8 +131,11 @@ def _read_prediction(submission: Submission, case_id: str) -> dict:
 
 def _volumes(arrays: dict) -> Volumes:
     return Volumes(
-        image=arrays["image"], spacing=tuple(float(v) for v in arrays["spacing"]), truth=arrays.get("truth"),
-        predicted=arrays.get("predicted"), outlines=arrays.get("outlines"),
+        image=arrays["image"],
+        spacing=tuple(float(v) for v in arrays["spacing"]),
+        truth=arrays.get("truth"),
+        predicted=arrays.get("predicted"),
+        outlines=arrays.get("outlines"),
     )
 
 
@@ -226,7 +229,9 @@ def case_view(submission: Submission, volumes: Volumes, case_id: str) -> CaseVie
     probabilities = prediction["vertebrae"]
     names = sorted(set(grades) | set(probabilities), key=lambda name: VERTEBRA_LABELS.get(name, 0))
     rows = [(swatch(VERTEBRA_LABELS[name]), name, probabilities.get(name), grades.get(name)) for name in names]
-    return CaseView(case_id, counts, _centre(volumes.outlines, volumes.image.shape), [], rows, prediction.get("patient"))
+    return CaseView(
+        case_id, counts, _centre(volumes.outlines, volumes.image.shape), [], rows, prediction.get("patient")
+    )
 
 
 def _plane(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
@@ -293,7 +298,8 @@ def render_slice(submission: Submission, volumes: Volumes, plane: str, index: in
     dashes = ((rows // 4 + columns // 4) % 2) == 0
     names = []
     layers = (
-        [(volumes.outlines, None)] if volumes.outlines is not None
+        [(volumes.outlines, None)]
+        if volumes.outlines is not None
         else [(volumes.truth, None), (volumes.predicted, dashes)]
     )
     for volume, pattern in layers:

@@ -83,13 +83,15 @@ def case_view(submission: Submission, case_id: str) -> CaseView:
     rows = []
     for name in sorted(set(truth) | set(predicted), key=lambda n: VERTEBRA_LABELS.get(n, 99)):
         verdict = "identified" if name in outcome.identified else "extra" if name in outcome.extra else "missed"
-        rows.append(Row(
-            vertebra=name,
-            truth=tuple(truth[name]) if name in truth else None,
-            predicted=tuple(predicted[name]) if name in predicted else None,
-            distance=outcome.distances.get(name),
-            verdict=verdict,
-        ))
+        rows.append(
+            Row(
+                vertebra=name,
+                truth=tuple(truth[name]) if name in truth else None,
+                predicted=tuple(predicted[name]) if name in predicted else None,
+                distance=outcome.distances.get(name),
+                verdict=verdict,
+            )
+        )
     return CaseView(case_id=case_id, rows=rows, identified=len(outcome.identified), total=len(truth))
 
 
@@ -128,7 +130,9 @@ def render(submission: Submission, view: CaseView) -> bytes:
         if row.truth is not None:
             x, y = at(row.truth)
             draw.ellipse([x - 5, y - 5, x + 5, y + 5], outline=TRUTH_COLOUR, width=2)
-            draw.text((x - 9, y), row.vertebra, fill=(255, 255, 255), anchor="rm", stroke_width=2, stroke_fill=(0, 0, 0))
+            draw.text(
+                (x - 9, y), row.vertebra, fill=(255, 255, 255), anchor="rm", stroke_width=2, stroke_fill=(0, 0, 0)
+            )
         if row.predicted is not None:
             x, y = at(row.predicted)
             draw.line([(x - 5, y - 5), (x + 5, y + 5)], fill=colour, width=2)

@@ -26,7 +26,11 @@ def submission_upload_path(submission: Submission, filename: str) -> str:
 class Submission(models.Model):
     phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="submissions")
     creator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="submissions",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="submissions",
         help_text="The participant (empty for a baseline run by the platform).",
     )
     is_baseline = models.BooleanField(default=False, help_text="A reference method run by the platform.")
@@ -34,7 +38,9 @@ class Submission(models.Model):
     comment = models.CharField(max_length=500, blank=True)
     predictions_file = models.FileField(upload_to=submission_upload_path, blank=True, max_length=300)
     algorithm_archive = models.FileField(
-        upload_to=submission_upload_path, blank=True, max_length=300,
+        upload_to=submission_upload_path,
+        blank=True,
+        max_length=300,
         help_text="`docker save` archive of an algorithm phase submission (processed by spinebench.algorithms).",
     )
     upload_size = models.PositiveBigIntegerField(default=0)
@@ -45,7 +51,8 @@ class Submission(models.Model):
     started_at = models.DateTimeField(null=True, blank=True, help_text="When scoring (or running) started.")
     finished_at = models.DateTimeField(null=True, blank=True)
     fallback_share = models.FloatField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="Baselines: share of cases whose prediction came from a fallback (training mean, zeros, ...), "
         "not from the method's own output.",
     )
@@ -95,7 +102,8 @@ class Evaluation(models.Model):
     submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="evaluation")
     metrics = models.JSONField(help_text='{"case": {case_id: {metric: value}}, "aggregates": {metric: value}}')
     curves = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='metrics.json "curves" (fracture-ct ROC points per level: {level: {fpr, tpr, thresholds}}); drawn '
         "by spinebench.submissions.plots, never sent through the API.",
     )
@@ -125,7 +133,9 @@ class BaselineRun(models.Model):
 
     phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="baseline_runs")
     method = models.CharField(max_length=64, help_text="Method name in baselines.registry.")
-    preset = models.CharField(max_length=32, default="tiny", help_text="Configuration preset (tiny | standard | paper).")
+    preset = models.CharField(
+        max_length=32, default="tiny", help_text="Configuration preset (tiny | standard | paper)."
+    )
     device = models.CharField(max_length=16, default="auto", help_text="auto, cpu or cuda[:N].")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     status_changed_at = models.DateTimeField(auto_now_add=True)
@@ -140,9 +150,15 @@ class BaselineRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     training_seconds = models.FloatField(null=True, blank=True, help_text="0 when a stored checkpoint was reused.")
-    peak_memory_bytes = models.PositiveBigIntegerField(null=True, blank=True, help_text="Peak resident memory of the run.")
+    peak_memory_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Peak resident memory of the run."
+    )
     submission = models.OneToOneField(
-        Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="baseline_run",
+        Submission,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="baseline_run",
         help_text="The submission holding this run's predictions.",
     )
 

@@ -11,7 +11,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from spinebench.challenges.models import Challenge, Phase, Registration
-from spinebench.workers.services import phase_unserved_message
 from spinebench.uploads.handlers import site_limit
 from spinebench.uploads.limits import UploadRefused
 from spinebench.uploads.models import StoredUpload
@@ -22,6 +21,7 @@ from spinebench.uploads.services import (
     user_account_key,
 )
 from spinebench.uploads.services import discard as discard_file
+from spinebench.workers.services import phase_unserved_message
 
 from .models import Submission, upload_suffix
 from .quota import submission_quota

@@ -33,8 +33,16 @@ SUPPORTED_METHODS = {
 }
 _EOCD = struct.Struct("<4s4H2LH")
 _EOCD_SIGNATURE = b"PK\x05\x06"
-_DATA_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, NotImplementedError,
-                RuntimeError)
+_DATA_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 class ZipRefused(ValueError):
@@ -155,8 +163,9 @@ def _plan(archive: zipfile.ZipFile, *, where: str, limits: ZipLimits) -> list[tu
     return plan
 
 
-def _copy_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, sink, *, budget: int, where: str,
-                 limits: ZipLimits) -> int:
+def _copy_member(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, sink, *, budget: int, where: str, limits: ZipLimits
+) -> int:
     """Decompress one member into `sink` (None: discard), at most `budget` bytes; returns the bytes produced."""
     produced = 0
     try:
@@ -210,7 +219,9 @@ def extract_zip(handle, destination: Path, *, name: str, limits: ZipLimits) -> P
                 target.parent.mkdir(parents=True, exist_ok=True)
                 descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             except OSError as problem:
-                raise ZipRefused(f"{name}: member {quote(member.filename)} could not be unpacked ({problem.strerror})") from None
+                raise ZipRefused(
+                    f"{name}: member {quote(member.filename)} could not be unpacked ({problem.strerror})"
+                ) from None
             with os.fdopen(descriptor, "wb") as sink:
                 budget -= _copy_member(archive, member, sink, budget=budget, where=name, limits=limits)
     return root

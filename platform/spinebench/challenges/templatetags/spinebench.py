@@ -11,7 +11,26 @@ register = template.Library()
 
 ALLOWED_TAGS = sorted(
     set(bleach.sanitizer.ALLOWED_TAGS)
-    | {"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "code", "hr", "br", "table", "thead", "tbody", "tr", "th", "td", "img"}
+    | {
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "pre",
+        "code",
+        "hr",
+        "br",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "img",
+    }
 )
 ALLOWED_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "title"], "abbr": ["title"], "acronym": ["title"]}
 
@@ -19,7 +38,11 @@ ALLOWED_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "title"], "a
 @register.filter
 def markdown(text: str) -> str:
     html = markdown_lib.markdown(text or "", extensions=["tables", "fenced_code"])
-    return mark_safe(bleach.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, protocols=["http", "https", "mailto"], strip=True))
+    return mark_safe(
+        bleach.clean(
+            html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, protocols=["http", "https", "mailto"], strip=True
+        )
+    )
 
 
 @register.filter
