@@ -12,38 +12,15 @@ import time
 
 import pytest
 
-from tests.conftest import require_service
 from tests.harness.embedded_site import EmbeddedSite
 from tests.platform.conftest import SCORING_STEP
 from tests.platform.test_embedded_faults import SEED, STATE, SWEEP
 
-from . import postgres_cluster
+from .conftest import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 SCORED_LINE = "succeeded in"  # Celery's line for a task that returned; the result follows it
-
-
-def wait_until(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-@pytest.fixture
-def cluster():
-    require_service("PostgreSQL server binaries", postgres_cluster.available(),
-                    why="install Debian's postgresql (initdb, pg_ctl) to run a throwaway cluster")
-    owned = postgres_cluster.Cluster()
-    try:
-        owned.start()
-        owned.create_database("spinebench_faults")
-        yield owned
-    finally:
-        owned.destroy()
 
 
 def test_postgres_restart_inside_the_scoring_transaction_ends_scored_once(cluster, tmp_path):

@@ -1,0 +1,61 @@
+"""Fixtures of the fault tests: a throwaway PostgreSQL cluster and a second Docker engine, each owned by one test
+(never the machine's own services), and the container images of tests/containers."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import require_service
+from tests.containers.conftest import REPO_ROOT, built_images, docker_client  # noqa: F401 - fixtures reused here
+
+from . import docker_engine, postgres_cluster
+
+SLOW_EXAMPLE = "spinebench-test/slow-example:latest"
+
+
+def wait_until(predicate, *, timeout: float, what: str, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def cluster():
+    require_service("PostgreSQL server binaries", postgres_cluster.available(),
+                    why="install Debian's postgresql (initdb, pg_ctl) to run a throwaway cluster")
+    owned = postgres_cluster.Cluster()
+    try:
+        owned.start()
+        owned.create_database("spinebench_faults")
+        yield owned
+    finally:
+        owned.destroy()
+
+
+@pytest.fixture
+def own_engine():
+    """A second dockerd owned by the test (see docker_engine.py); needs root, as dockerd does."""
+    require_service("a second Docker engine", docker_engine.available(), why="needs root and dockerd")
+    engine = docker_engine.Engine()
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.destroy()
+
+
+@pytest.fixture
+def slow_archive(built_images, tmp_path):  # noqa: F811 - the fixture imported above
+    """`docker save` of the example algorithm slowed by 3 s per case (built on the shared engine)."""
+    subprocess.run(["docker", "build", "-q", "-t", SLOW_EXAMPLE,
+                    str(REPO_ROOT / "tests" / "containers" / "images" / "slow-example")], check=True,
+                   capture_output=True, timeout=600)
+    path = tmp_path / "slow.tar"
+    subprocess.run(["docker", "save", "-o", str(path), SLOW_EXAMPLE], check=True, timeout=600)
+    return path
