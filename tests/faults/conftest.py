@@ -38,9 +38,10 @@ def cluster():
         owned.destroy()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def own_engine():
-    """A second dockerd owned by the test (see docker_engine.py); needs root, as dockerd does."""
+    """A second dockerd owned by the fault tests (see docker_engine.py), shared by those that leave it clean; needs
+    root, as dockerd does."""
     require_service("a second Docker engine", docker_engine.available(), why="needs root and dockerd")
     engine = docker_engine.Engine()
     try:
@@ -48,6 +49,19 @@ def own_engine():
         yield engine
     finally:
         engine.destroy()
+
+
+@pytest.fixture
+def hostile_archive(built_images, tmp_path):  # noqa: F811 - the fixture imported above
+    """`docker save` of one hostile image of containers/hostile: hostile_archive("huge-output") -> Path."""
+
+    def save(behaviour: str):
+        path = tmp_path / f"hostile-{behaviour}.tar"
+        subprocess.run(["docker", "save", "-o", str(path), f"spinebench/hostile-{behaviour}:latest"], check=True,
+                       timeout=600)
+        return path
+
+    return save
 
 
 @pytest.fixture
