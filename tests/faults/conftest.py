@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,8 @@ from tests.containers.conftest import REPO_ROOT, built_images, docker_client  # 
 from . import docker_engine, postgres_cluster
 
 SLOW_EXAMPLE = "spinebench-test/slow-example:latest"
+#: 15 s per case: longer than the 10 s a stopping engine gives a container before it kills it.
+SLOWER_EXAMPLE = "spinebench-faults/slower-example:latest"
 
 
 def wait_until(predicate, *, timeout: float, what: str, every: float = 0.2):
@@ -72,4 +75,14 @@ def slow_archive(built_images, tmp_path):  # noqa: F811 - the fixture imported a
                    capture_output=True, timeout=600)
     path = tmp_path / "slow.tar"
     subprocess.run(["docker", "save", "-o", str(path), SLOW_EXAMPLE], check=True, timeout=600)
+    return path
+
+
+@pytest.fixture
+def slower_archive(slow_archive, tmp_path):
+    """`docker save` of the example algorithm slowed by 15 s per case (tests/faults/images/slower-example)."""
+    subprocess.run(["docker", "build", "-q", "-t", SLOWER_EXAMPLE, str(Path(__file__).with_name("images") /
+                    "slower-example")], check=True, capture_output=True, timeout=600)
+    path = tmp_path / "slower.tar"
+    subprocess.run(["docker", "save", "-o", str(path), SLOWER_EXAMPLE], check=True, timeout=600)
     return path

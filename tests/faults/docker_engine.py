@@ -68,6 +68,12 @@ class Engine:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
 
+    def restart(self) -> None:
+        """Stop dockerd (it stops its containers, as a service restart does) and start it again on the same folders:
+        images stay, containers are gone."""
+        self.stop(timeout=60)
+        self.start()
+
     def destroy(self) -> None:
         """Stop the engine (its containers with it) and remove its folder."""
         if self.process is not None and self.process.poll() is None:
