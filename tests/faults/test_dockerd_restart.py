@@ -6,8 +6,14 @@ dockerd (docker_engine.py), never the shared one."""
 import pytest
 
 from .conftest import wait_until
-from .test_container_worker_killed import (RECOVER, SEED_ALGORITHM, STATE_ALGORITHM, algorithm_site, managed,
-                                           output_mounts_under)
+from .test_container_worker_killed import (
+    RECOVER,
+    SEED_ALGORITHM,
+    STATE_ALGORITHM,
+    algorithm_site,
+    managed,
+    output_mounts_under,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.docker]
 

@@ -6,7 +6,13 @@ containers by submission number, which another site's database on a shared engin
 import pytest
 
 from .conftest import wait_until
-from .test_container_worker_killed import SEED_ALGORITHM, STATE_ALGORITHM, algorithm_site, managed, output_mounts_under
+from .test_container_worker_killed import (
+    SEED_ALGORITHM,
+    STATE_ALGORITHM,
+    algorithm_site,
+    managed,
+    output_mounts_under,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.docker]
 
