@@ -122,7 +122,7 @@ class OutputArea:
         self.parent = Path(parent or os.environ.get("SPINEBENCH_OUTPUT_AREAS", tempfile.gettempdir()))
         self.path: Path | None = None
 
-    def __enter__(self) -> "OutputArea":
+    def __enter__(self) -> OutputArea:
         self.parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix="sb-output-", dir=self.parent))
         options = f"size={self.size_mb}m,nr_inodes={self.max_files + 16},mode=0777,nosuid,nodev,noexec"
@@ -295,18 +295,25 @@ def run_algorithm(*, client: docker.DockerClient, image: str, input_dir: Path, c
 
 
 def wait_for_exit(container, *, limits: Limits, started: float, should_stop) -> str:
-    """Start the container and wait for it; kill it at the wall-clock limit or when `should_stop` answers."""
+    """Start the container and wait for it; kill it at the wall-clock limit or when `should_stop` answers. When the
+    engine stopped answering meanwhile (restarted) and the container then ended badly, the engine stopped it: that is
+    raised as an engine error, not reported as the algorithm's failure."""
     container.start()
     deadline = started + limits.wall_clock_s
+    engine_lost = False
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             kill_container(container)
             return f"the algorithm ran past the wall-clock limit of {limits.wall_clock_s:g} s and was killed"
         try:
-            container.wait(timeout=min(POLL_SECONDS if should_stop else remaining, remaining))
+            status = container.wait(timeout=min(POLL_SECONDS if should_stop else remaining, remaining))
+            if engine_lost and status.get("StatusCode"):
+                raise docker.errors.DockerException("the container engine went away while the container ran")
             return ""
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        except requests.exceptions.ConnectionError:
+            engine_lost = True
+        except requests.exceptions.ReadTimeout:
             pass
         except docker.errors.NotFound:
             return (should_stop() if should_stop else "") or "the container was removed by the platform while it ran"
