@@ -429,7 +429,9 @@ def run_algorithm(
 
 
 def wait_for_exit(container, *, limits: Limits, started: float, should_stop) -> str:
-    """Start the container and wait for it; kill it at the wall-clock limit or when `should_stop` answers."""
+    """Start the container and wait for it; kill it at the wall-clock limit or when `should_stop` answers. When the
+    engine stopped answering meanwhile (restarted) and the container then ended badly, the engine stopped it: that is
+    raised as an engine error, not reported as the algorithm's failure."""
     try:
         container.start()
     except docker.errors.APIError as error:
@@ -439,15 +441,20 @@ def wait_for_exit(container, *, limits: Limits, started: float, should_stop) -> 
         # the image, not of the engine. The engine's words name host paths, so they are not quoted.
         return "the container could not start: the image's entrypoint or command is missing or cannot be executed"
     deadline = started + limits.wall_clock_s
+    engine_lost = False
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             kill_container(container)
             return f"the algorithm ran past the wall-clock limit of {limits.wall_clock_s:g} s and was killed"
         try:
-            container.wait(timeout=min(POLL_SECONDS if should_stop else remaining, remaining))
+            status = container.wait(timeout=min(POLL_SECONDS if should_stop else remaining, remaining))
+            if engine_lost and status.get("StatusCode"):
+                raise docker.errors.DockerException("the container engine went away while the container ran")
             return ""
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        except requests.exceptions.ConnectionError:
+            engine_lost = True
+        except requests.exceptions.ReadTimeout:
             pass
         except docker.errors.NotFound:
             return (should_stop() if should_stop else "") or "the container was removed by the platform while it ran"
