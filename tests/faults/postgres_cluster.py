@@ -19,8 +19,10 @@ BIN_ROOT = Path("/usr/lib/postgresql")
 
 def server_bin() -> Path | None:
     """The newest installed server's bin folder, or None when no PostgreSQL server is installed."""
-    versions = sorted((path for path in BIN_ROOT.glob("*/bin") if (path / "initdb").exists()),
-                      key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0)
+    versions = sorted(
+        (path for path in BIN_ROOT.glob("*/bin") if (path / "initdb").exists()),
+        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+    )
     return versions[-1] if versions else None
 
 
@@ -65,8 +67,9 @@ class Cluster:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", *args)
 
     def start(self) -> None:
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
-                  "-E", "UTF8")
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"
+        )
         self._pg_ctl("start")
 
     def restart(self) -> None:
@@ -74,8 +77,19 @@ class Cluster:
         self._pg_ctl("-m", "fast", "restart")
 
     def create_database(self, name: str) -> None:
-        self._run(str(self.bin / "psql"), "-h", str(self.root), "-p", str(self.port), "-U", "postgres", "-d", "postgres", "-c",
-                  f'CREATE DATABASE "{name}"')
+        self._run(
+            str(self.bin / "psql"),
+            "-h",
+            str(self.root),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            f'CREATE DATABASE "{name}"',
+        )
 
     def destroy(self) -> None:
         if (self.data / "postmaster.pid").exists():

@@ -1,10 +1,11 @@
 """The container engine restarted while an algorithm runs (a daemon upgrade): the engine stops the container (after
-waiting 10 s for it) and, for a few seconds, does not answer. The submission must end in a final state with a reason (not stuck
-`running`), with no Evaluation unless it succeeded, and nothing left in the engine; the reason names the engine,
-not the participant's algorithm. Only on the fault tests' own
-dockerd (docker_engine.py), never the shared one."""
+waiting 10 s for it) and, for a few seconds, does not answer. The submission must end in a final state with a reason
+(not stuck `running`), with no Evaluation unless it succeeded, and nothing left in the engine; the reason names the
+engine, not the participant's algorithm. Only on the fault tests' own dockerd (docker_engine.py), never the shared
+one."""
 
 import pytest
+
 from spinebench.algorithms.execution import ENGINE_ERROR
 
 from .conftest import wait_until

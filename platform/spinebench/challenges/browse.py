@@ -14,7 +14,6 @@ from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from .models import Challenge, Phase
-from .permissions import visible_challenges
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,11 @@ def open_phase_q(now: datetime, prefix: str = "") -> Q:
     )
 
 
-def browse_challenges(*, user, filters: ChallengeFilters, now: datetime | None = None):
-    """The challenges `user` may see that match `filters`, each with its public phases prefetched (as
-    `listed_phases`). A phase criterion (task, open, containers) must hold for one public phase."""
+def browse_challenges(*, challenges, filters: ChallengeFilters, now: datetime | None = None):
+    """The challenges of `challenges` (those the visitor may see: spinebench.access.visible_challenges) that match
+    `filters`, each with its public phases prefetched (as `listed_phases`). A phase criterion (task, open, containers)
+    must hold for one public phase."""
     now = now or timezone.now()
-    challenges = visible_challenges(user)
     if filters.query:
         challenges = challenges.filter(Q(title__icontains=filters.query) | Q(description__icontains=filters.query))
     phase_q = Q(is_public=True)
@@ -65,11 +64,11 @@ def browse_challenges(*, user, filters: ChallengeFilters, now: datetime | None =
     return challenges.prefetch_related(Prefetch("phases", queryset=public_phases, to_attr="listed_phases"))
 
 
-def listed_tasks(*, user) -> list[str]:
-    """Task ids of the public phases of the challenges `user` may see (the task filter's choices)."""
+def listed_tasks(*, challenges) -> list[str]:
+    """Task ids of the public phases of `challenges` (those the visitor may see: the task filter's choices)."""
     return sorted(
         set(
-            Phase.objects.filter(challenge__in=visible_challenges(user), is_public=True)
+            Phase.objects.filter(challenge__in=challenges, is_public=True)
             .values_list("task", flat=True)
             .distinct()
         )

@@ -8,12 +8,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from spinebench.access import can_download_phase_inputs, visible_challenges, visible_phases
-from spinebench.datasets.models import Dataset
-from spinebench.leaderboards.services import leaderboard_rows
 
-from .browse import ChallengeFilters, baseline_methods, browse_challenges, challenge_badges, listed_tasks, phase_window
+from .browse import ChallengeFilters, browse_challenges, challenge_badges, listed_tasks, phase_window
 from .models import Registration
 from .services import register
+from .tabs import tab_context
 from .templatetags.spinebench import summary
 
 TABS = [
@@ -38,9 +37,9 @@ def challenge_list(request):
             "badges": challenge_badges(challenge, challenge.listed_phases, now=now),
             "links": [(phase.title, phase.get_absolute_url()) for phase in challenge.listed_phases],
         }
-        for challenge in browse_challenges(user=request.user, filters=filters, now=now)
+        for challenge in browse_challenges(challenges=visible_challenges(request.user), filters=filters, now=now)
     ]
-    context = {"cards": cards, "filters": filters, "tasks": listed_tasks(user=request.user)}
+    context = {"cards": cards, "filters": filters, "tasks": listed_tasks(challenges=visible_challenges(request.user))}
     template = "challenges/_results.html" if request.htmx else "challenges/list.html"
     return render(request, template, context)
 
@@ -69,17 +68,12 @@ def challenge_detail(request, slug):
         "is_organizer": is_organizer,
         "is_participant": challenge.is_participant(request.user),
         "pending": challenge.registrations.filter(status=Registration.Status.PENDING) if is_organizer else [],
-        "datasets": challenge.datasets.filter(split=Dataset.Split.TRAIN),
+        "datasets": challenge.datasets.filter(split="train"),
     }
     if tab == "data":
         context["input_phases"] = [phase for phase in phases if can_download_phase_inputs(phase, request.user)]
-    elif tab == "leaderboards":
-        context["boards"] = [(phase, leaderboard_rows(phase)[:3]) for phase in phases]
-    elif tab == "baselines":
-        from spinebench.submissions.baseline_runs import runs_overview
-
-        context["methods"] = baseline_methods(phase.task for phase in phases)
-        context.update(runs_overview(phases))
+    else:
+        context.update(tab_context(tab, request=request, challenge=challenge, phases=phases))
     return render(request, "challenges/detail.html", context)
 
 

@@ -11,3 +11,21 @@ class LeaderboardsConfig(AppConfig):
         from .receivers import rerank_on_ranking_changed
 
         ranking_changed.connect(rerank_on_ranking_changed, dispatch_uid="leaderboards-rerank")
+
+        from spinebench.challenges.tabs import register_tab_context
+
+        from . import services
+        from .tasks import compute_snapshot_statistics
+
+        register_tab_context(
+            "leaderboards",
+            lambda *, request, challenge, phases: {
+                "boards": [(phase, services.leaderboard_rows(phase)[:3]) for phase in phases]
+            },
+        )
+
+        services.register_statistics_starter(
+            lambda snapshot_pk: compute_snapshot_statistics.apply_async(
+                kwargs={"snapshot_pk": snapshot_pk}, countdown=services.STATISTICS_DELAY_SECONDS
+            )
+        )

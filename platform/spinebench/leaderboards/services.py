@@ -3,6 +3,7 @@ exports). Reading never ranks, never computes statistics and never loads per-cas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -58,12 +59,26 @@ def _participant(result: dict) -> tuple[str, str]:
     return f"user:{creator}", result["submission__creator__username"] or "(deleted user)"
 
 
+#: Starts the background computation of a snapshot's statistics; the app's ready() registers the Celery task here, so
+#: this service never imports the task layer above it.
+_statistics_starter: Callable[[int], object] | None = None
+
+
+def register_statistics_starter(start: Callable[[int], object]) -> None:
+    global _statistics_starter
+    _statistics_starter = start
+
+
+def _start_statistics(snapshot_pk: int) -> None:
+    if _statistics_starter is None:
+        raise RuntimeError("no statistics task registered (spinebench.leaderboards is not ready)")
+    _statistics_starter(snapshot_pk)
+
+
 def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
     """Rank one phase's published results, store each evaluation's rank and write a snapshot of the leaderboard;
     its statistics are computed afterwards by a background task (dispatched once this transaction commits). The
     phase row lock serialises concurrent re-rankings of the same phase."""
-    from .tasks import compute_snapshot_statistics
-
     with transaction.atomic():
         phase = Phase.objects.select_for_update().get(pk=phase_pk)
         metrics = phase.leaderboard_metrics
@@ -111,11 +126,7 @@ def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
             ),
         )
         if ranked:
-            transaction.on_commit(
-                lambda: compute_snapshot_statistics.apply_async(
-                    kwargs={"snapshot_pk": snapshot.pk}, countdown=STATISTICS_DELAY_SECONDS
-                )
-            )
+            transaction.on_commit(lambda: _start_statistics(snapshot.pk))
     return snapshot
 
 

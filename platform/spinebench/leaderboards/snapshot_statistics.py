@@ -117,7 +117,7 @@ def _case_values(submissions: list[int], keys: list[str]) -> dict[int, dict[str,
 def _set_level_replicates(phase, submissions: list[int], key: str, cases: list[str], indices) -> np.ndarray | None:
     """(entries, samples) replicate values of a set-level metric, re-evaluated from each entry's predictions; None
     when the task has no resample evaluator (an entry whose predictions cannot be read gets NaN rows)."""
-    from spinebench.submissions.tasks import predictions_location
+    from spinebench.submissions.uploads import predictions_location
 
     if phase.dataset is None or "@" in key:
         return None

@@ -10,4 +10,7 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import services, signals  # noqa: F401 - signals: connects the receivers
+        from .tasks import send_notification_email
+
+        services.register_mailer(lambda pk: send_notification_email.delay(notification_pk=pk))

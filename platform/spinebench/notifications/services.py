@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.db import transaction
 from django.utils import timezone
@@ -31,11 +32,21 @@ def notify(*, user, kind: str, title: str, body: str = "", link: str = "") -> No
     return notification
 
 
-def _dispatch(notification_pk: int) -> None:
-    from .tasks import send_notification_email
+#: Starts the mail task of a notification; NotificationsConfig.ready() registers the Celery task here, so this service
+#: never imports the task layer above it.
+_mailer: Callable[[int], object] | None = None
 
+
+def register_mailer(start: Callable[[int], object]) -> None:
+    global _mailer
+    _mailer = start
+
+
+def _dispatch(notification_pk: int) -> None:
     try:
-        send_notification_email.delay(notification_pk=notification_pk)
+        if _mailer is None:
+            raise RuntimeError("no mail task registered (spinebench.notifications is not ready)")
+        _mailer(notification_pk)
     except Exception as error:  # a broker outage must not break the request; the row records it
         log.exception("notification %s: mail task not started", notification_pk)
         Notification.objects.filter(pk=notification_pk).update(email_error=f"mail task not started: {error}"[:2000])

@@ -24,7 +24,7 @@ import resource
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -124,11 +124,21 @@ def queue_runs(
     return queued
 
 
-def dispatch(run: BaselineRun) -> None:
-    from .baseline_tasks import run_baseline_job
+#: Starts a run on the baselines worker; SubmissionsConfig.ready() registers the Celery task here, so this service
+#: never imports the task layer above it.
+_run_starter: Callable[[int], object] | None = None
 
-    pk = run.pk
-    transaction.on_commit(lambda: run_baseline_job.delay(run_pk=pk))
+
+def register_run_starter(start: Callable[[int], object]) -> None:
+    global _run_starter
+    _run_starter = start
+
+
+def dispatch(run: BaselineRun) -> None:
+    if _run_starter is None:
+        raise RuntimeError("no baseline task registered (spinebench.submissions is not ready)")
+    pk, start = run.pk, _run_starter
+    transaction.on_commit(lambda: start(pk))
 
 
 def sweep_expired_runs(*, now=None) -> int:
