@@ -12,6 +12,7 @@ a non-negative limit) are checked by the models' `full_clean` when the bundle is
 from __future__ import annotations
 
 import datetime as dt
+import reprlib
 import typing
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
@@ -124,7 +125,7 @@ class ChallengeSpec(_Strict):
             return value
         for path in (PurePosixPath(value), PureWindowsPath(value)):
             if path.is_absolute() or path.drive or ".." in path.parts:
-                raise ValueError(f"must be a path inside the bundle, got {value!r}")
+                raise ValueError(f"must be a path inside the bundle, got {_shown(value)}")
         return value
 
 
@@ -145,7 +146,7 @@ class GenerateSpec(_Strict):
     def _seed(cls, value):
         if value == SECRET_SEED or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
             return value
-        raise ValueError(f"expected a non-negative integer or {SECRET_SEED!r}, got {value!r}")
+        raise ValueError(f"expected a non-negative integer or {SECRET_SEED!r}, got {_shown(value)}")
 
     @field_validator("cases")
     @classmethod
@@ -277,10 +278,27 @@ LEADERBOARD_FIELDS = {key: key for key in LeaderboardSpec.model_fields}
 # Validation with key-exact messages
 
 
+#: How much of an uploaded value or key a message quotes: a bundle is hostile input, and one value may be megabytes (or
+#: a YAML alias bomb of millions of items).
+_QUOTE = reprlib.Repr()  # Python 3.11 takes no keyword arguments here
+_QUOTE.maxstring = _QUOTE.maxother = 80
+_QUOTE.maxlist = _QUOTE.maxtuple = _QUOTE.maxdict = _QUOTE.maxset = 5
+_QUOTE.maxlevel = 2
+
+
+def _shown(value: Any) -> str:
+    return _QUOTE.repr(value)
+
+
+def _key(part: Any) -> str:
+    text = str(part)
+    return text if len(text) <= 80 else text[:80] + "…"
+
+
 def _where(file: str, loc: tuple) -> str:
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        path += f"[{part}]" if isinstance(part, int) else (f".{_key(part)}" if path else _key(part))
     return f"{file}: {path}" if path else file
 
 
@@ -328,22 +346,22 @@ def _message(error: ErrorDetails, file: str) -> str:
         if not (isinstance(part, str) and ("[" in part or part in ("int", "str", "float", "bool", "none")))
     )
     if kind == "extra_forbidden":
-        return f"{_where(file, loc[:-1])}: unknown key {loc[-1]!r}{_allowed(_model_at(loc[:-1]))}"
+        return f"{_where(file, loc[:-1])}: unknown key {_shown(loc[-1])}{_allowed(_model_at(loc[:-1]))}"
     if kind == "missing":
-        return f"{_where(file, loc[:-1])}: missing required key {loc[-1]!r}"
+        return f"{_where(file, loc[:-1])}: missing required key {_shown(loc[-1])}"
     where = _where(file, loc)
     if kind.startswith("datetime"):
-        return f"{where}: expected an ISO date-time such as 2026-01-31T23:59:00Z, got {value!r}"
+        return f"{where}: expected an ISO date-time such as 2026-01-31T23:59:00Z, got {_shown(value)}"
     if kind == "literal_error":
-        return f"{where}: Value {value!r} is not a valid choice (expected {error['ctx']['expected']})"
+        return f"{where}: Value {_shown(value)} is not a valid choice (expected {error['ctx']['expected']})"
     if kind == "value_error":
         return f"{where}: {error['ctx']['error']}"
     if kind in ("greater_than", "greater_than_equal"):
         bound = error["ctx"].get("gt", error["ctx"].get("ge"))
         relation = "greater than" if kind == "greater_than" else "at least"
-        return f"{where}: expected a number {relation} {bound}, got {value!r}"
+        return f"{where}: expected a number {relation} {bound}, got {_shown(value)}"
     expected = _TYPE_NAMES.get(kind) or error["msg"].lower().removeprefix("input should be ")
-    return f"{where}: expected {expected}, got {type(value).__name__} {value!r}"
+    return f"{where}: expected {expected}, got {type(value).__name__} {_shown(value)}"
 
 
 def _order(error: ErrorDetails) -> tuple[int, bool, bool]:

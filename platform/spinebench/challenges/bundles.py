@@ -55,14 +55,39 @@ class ImportOptions:
     progress: bool = True
 
 
+#: A challenge.yaml has a few hundred keys and values; YAML aliases can make a tiny file expand to billions (a "billion
+#: laughs" bomb) or to a cycle, which validation would walk: count the expanded values first, and stop early.
+MAX_BUNDLE_VALUES = 100_000
+
+
+def _expands_past(data: object, limit: int) -> bool:
+    stack, seen = [data], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def load_bundle(bundle_dir: Path, *, profile: Profile = TRUSTED) -> dict:
     path = Path(bundle_dir) / BUNDLE_FILE
     if not path.is_file():
         raise BundleError(f"{path}: no {BUNDLE_FILE} in the bundle folder")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise BundleError(f"{path}: not valid YAML ({error})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise BundleError(f"{path.name}: not valid UTF-8 YAML ({str(error)[:200]})") from None
+    if _expands_past(data, MAX_BUNDLE_VALUES):
+        raise BundleError(
+            f"{path.name}: more than {MAX_BUNDLE_VALUES} keys and values once its aliases are expanded (or an alias "
+            "that contains itself): not a challenge description"
+        )
     bundle = validate_bundle(data, file=path.name, profile=profile)
     bundle["_path"] = path
     return bundle
