@@ -24,14 +24,39 @@ SHIPPED = yaml.safe_load((BUNDLES / "aasce-2019" / BUNDLE_FILE).read_text(encodi
 MESSAGE_MAX = 2000  # one refusal names keys and quotes at most a few short values
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.floats(allow_nan=True),
-    st.text(max_size=40), st.sampled_from(["../../etc", "/var/lib", "secret", "x" * 5000, "2026-01-31T23:59:00Z"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True),
+    st.text(max_size=40),
+    st.sampled_from(["../../etc", "/var/lib", "secret", "x" * 5000, "2026-01-31T23:59:00Z"]),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-                      max_leaves=20)
-keys = st.sampled_from(["path", "import", "organizers", "generate", "cases", "seed", "phases", "datasets", "leaderboard",
-                        "primary_metric", "slug", "title", "description_file", "rankng", "task", "real", "container"])
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=20,
+)
+keys = st.sampled_from(
+    [
+        "path",
+        "import",
+        "organizers",
+        "generate",
+        "cases",
+        "seed",
+        "phases",
+        "datasets",
+        "leaderboard",
+        "primary_metric",
+        "slug",
+        "title",
+        "description_file",
+        "rankng",
+        "task",
+        "real",
+        "container",
+    ]
+)
 
 
 def paths_in(node, prefix=()):
@@ -90,8 +115,10 @@ def test_mutated_bundle_is_refused_clearly_or_validated(profile_name, bundle, tm
 @fuzz_settings(EXAMPLES)
 @given(
     text=st.lists(
-        st.sampled_from(list("abc:-&*[]{}!,'\"\n #|>%@`?~\t0123456789")
-                        + ["challenge:", "phases:", "&a", "*a", "!!python/object", "\n  - "]),
+        st.sampled_from(
+            list("abc:-&*[]{}!,'\"\n #|>%@`?~\t0123456789")
+            + ["challenge:", "phases:", "&a", "*a", "!!python/object", "\n  - "]
+        ),
         max_size=60,
     ).map("".join)
 )
@@ -100,10 +127,13 @@ def test_raw_yaml_is_refused_clearly_or_validated(text, tmp_path_factory):
         read(tmp_path_factory.mktemp("raw"), text, untrusted_profile())
 
 
-BILLION_LAUGHS = "\n".join(
-    [f"l0: &l0 [{', '.join(['lol'] * 9)}]"]
-    + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
-) + "\n"
+BILLION_LAUGHS = (
+    "\n".join(
+        [f"l0: &l0 [{', '.join(['lol'] * 9)}]"]
+        + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    )
+    + "\n"
+)
 
 
 @pytest.mark.parametrize(
