@@ -64,7 +64,9 @@ def _numbers(value: Any) -> list[float]:
 
 
 def validate_config(config: Any, *, where: str | None = None) -> None:
-    """Raise PresetError naming the first setting whose value does not fit; recurse into nested dataclasses."""
+    """Raise PresetError naming the first setting whose value does not fit; recurse into nested dataclasses. A size
+    or count that a Config documents as "0: use another setting" is named in its class attribute
+    ``ZERO_MEANS_DEFAULT`` and may be 0."""
     where = where or type(config).__qualname__
     hints = typing.get_type_hints(type(config))
     for field in dataclasses.fields(config):
@@ -79,7 +81,8 @@ def validate_config(config: Any, *, where: str | None = None) -> None:
         numbers = _numbers(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             raise PresetError(f"{name}: must not be negative, got {value!r}")
-        if _is_positive_name(field.name) and any(number <= 0 for number in numbers):
+        zero_allowed = field.name in getattr(type(config), "ZERO_MEANS_DEFAULT", ()) and value == 0
+        if _is_positive_name(field.name) and not zero_allowed and any(number <= 0 for number in numbers):
             raise PresetError(f"{name}: a size or count must be positive, got {value!r}")
 
 

@@ -65,6 +65,7 @@ eleven full-resolution pixels off).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -92,6 +93,9 @@ PAPER = (
 
 @dataclass(frozen=True)
 class Config:
+    #: Settings whose 0 means "use another setting" (baselines.presets.validate_config).
+    ZERO_MEANS_DEFAULT: ClassVar[frozenset[str]] = frozenset({"sb2_batch"})
+
     seed: int = 0
     enhancement: str = "clahe"
     augmentation: Augmentation = Augmentation(rotation_degrees=10.0, scale_range=(0.9, 1.1))

@@ -39,6 +39,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import SimpleITK as sitk
@@ -61,6 +62,9 @@ VIEWS = ("sagittal", "coronal")
 
 @dataclass(frozen=True)
 class Config:
+    #: Settings whose 0 means "use another setting" (baselines.presets.validate_config).
+    ZERO_MEANS_DEFAULT: ClassVar[frozenset[str]] = frozenset({"epochs"})
+
     corrector: bool = True
     input_size: tuple[int, int] = (512, 256)  # (height, width) of the network grid
     base_channels: int = 32

@@ -29,37 +29,52 @@ def submit_file(phase, user, path, capture):
     return submission
 
 
-@pytest.mark.parametrize(("manifest", "message"), [
-    (b'["not an object"]', "Archive refused: manifest.json has the wrong shape"),
-    (b'[{"Config": ["x"], "Layers": []}]', "Archive refused: manifest.json has the wrong shape: Config is not a file"),
-    (b"{not json", "Archive refused: 'manifest.json' in the archive is not valid JSON"),
-])
-def test_archives_with_json_of_the_wrong_shape_fail_at_once(algorithm_phase, participant, tmp_path, eager_tasks,
-                                                            django_capture_on_commit_callbacks, manifest, message):
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (b'["not an object"]', "Archive refused: manifest.json has the wrong shape"),
+        (
+            b'[{"Config": ["x"], "Layers": []}]',
+            "Archive refused: manifest.json has the wrong shape: Config is not a file",
+        ),
+        (b"{not json", "Archive refused: 'manifest.json' in the archive is not valid JSON"),
+    ],
+)
+def test_archives_with_json_of_the_wrong_shape_fail_at_once(
+    algorithm_phase, algorithm_participant, tmp_path, eager_tasks, django_capture_on_commit_callbacks, manifest, message
+):
     write_archive(tmp_path / "bad.tar", manifest=manifest)
-    submission = submit_file(algorithm_phase, participant, tmp_path / "bad.tar", django_capture_on_commit_callbacks)
+    submission = submit_file(
+        algorithm_phase, algorithm_participant, tmp_path / "bad.tar", django_capture_on_commit_callbacks
+    )
     assert submission.status == "failed" and submission.error_message.startswith(message), submission.error_message
 
 
-def test_no_engine_fails_the_submission_at_once(algorithm_phase, participant, tmp_path, eager_tasks, monkeypatch,
-                                                django_capture_on_commit_callbacks):
+def test_no_engine_fails_the_submission_at_once(
+    algorithm_phase, algorithm_participant, tmp_path, eager_tasks, monkeypatch, django_capture_on_commit_callbacks
+):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     write_archive(tmp_path / "image.tar")
     started = time.monotonic()
-    submission = submit_file(algorithm_phase, participant, tmp_path / "image.tar", django_capture_on_commit_callbacks)
+    submission = submit_file(
+        algorithm_phase, algorithm_participant, tmp_path / "image.tar", django_capture_on_commit_callbacks
+    )
     assert time.monotonic() - started < 20
     assert submission.status == "failed" and submission.error_message == execution.NO_ENGINE
     assert submission.finished_at is not None
 
 
-def test_an_unexpected_error_fails_the_submission(algorithm_phase, participant, tmp_path, eager_tasks, monkeypatch,
-                                                 django_capture_on_commit_callbacks):
+def test_an_unexpected_error_fails_the_submission(
+    algorithm_phase, algorithm_participant, tmp_path, eager_tasks, monkeypatch, django_capture_on_commit_callbacks
+):
     def broken(*args, **kwargs):
         raise KeyError("a bug")
 
     monkeypatch.setattr(execution, "inspect_archive", broken)
     write_archive(tmp_path / "image.tar")
-    submission = submit_file(algorithm_phase, participant, tmp_path / "image.tar", django_capture_on_commit_callbacks)
+    submission = submit_file(
+        algorithm_phase, algorithm_participant, tmp_path / "image.tar", django_capture_on_commit_callbacks
+    )
     assert submission.status == "failed" and submission.error_message == execution.INTERNAL_ERROR
 
 
@@ -85,50 +100,59 @@ class StandIn:
         return runner.RunResult(True, exit_code=0, duration_s=0.5, files=list(self.files))
 
 
-def test_exit_codes_and_durations_are_withheld_on_hidden_phases(algorithm_phase, participant, organizer, tmp_path,
-                                                                monkeypatch, client):
+def test_exit_codes_and_durations_are_withheld_on_hidden_phases(
+    algorithm_phase, algorithm_participant, algorithm_organizer, tmp_path, monkeypatch, client
+):
     assert algorithm_phase.dataset.is_hidden
-    stand_in = StandIn(monkeypatch, result=runner.RunResult(False, reason=runner.exit_code_reason(42), exit_code=42,
-                                                            duration_s=3.21))
+    stand_in = StandIn(
+        monkeypatch, result=runner.RunResult(False, reason=runner.exit_code_reason(42), exit_code=42, duration_s=3.21)
+    )
     # (42 and 3.2 are checked in the error message and the page; the API's timestamps may hold any digits)
     write_archive(tmp_path / "image.tar")
     with open(tmp_path / "image.tar", "rb") as handle:
-        submission = create_submission(phase=algorithm_phase, user=participant, upload=File(handle, name="image.tar"))
+        submission = create_submission(
+            phase=algorithm_phase, user=algorithm_participant, upload=File(handle, name="image.tar")
+        )
     assert execution.process_submission(submission.pk, client=object()) == "failed"
     assert stand_in.calls[0]["run_as"] == (1000, 1000) and stand_in.calls[0]["image"].startswith("sha256:")
     submission.refresh_from_db()
     assert "42" not in submission.error_message and "non-zero code (withheld" in submission.error_message
     api = APIClient()
-    api.force_authenticate(participant)
+    api.force_authenticate(algorithm_participant)
     body = api.get(f"/api/submissions/{submission.pk}/").json()
     assert "42" not in body["error_message"] and "non-zero code (withheld" in body["error_message"]
     assert not {"exit_code", "duration_seconds", "jobs"} & set(body)
-    client.force_login(participant)
+    client.force_login(algorithm_participant)
     page = client.get(reverse("algorithms:submission", kwargs={"pk": submission.pk})).content.decode()
     assert "exit-code" not in page and "Exit code" not in page and ">42<" not in page and "3.2" not in page
     assert "non-zero code (withheld" in page
-    client.force_login(organizer)
+    client.force_login(algorithm_organizer)
     page = client.get(reverse("algorithms:submission", kwargs={"pk": submission.pk})).content.decode()
     assert '<td class="exit-code">42</td>' in page and '<td class="duration">3.2</td>' in page
 
 
-def test_exit_codes_are_shown_on_open_phases(algorithm_phase, participant, tmp_path, monkeypatch, client):
+def test_exit_codes_are_shown_on_open_phases(algorithm_phase, algorithm_participant, tmp_path, monkeypatch, client):
     algorithm_phase.dataset.split = "train"
     algorithm_phase.dataset.save()
-    StandIn(monkeypatch, result=runner.RunResult(False, reason=runner.exit_code_reason(42), exit_code=42,
-                                                 duration_s=3.21))
+    StandIn(
+        monkeypatch, result=runner.RunResult(False, reason=runner.exit_code_reason(42), exit_code=42, duration_s=3.21)
+    )
     write_archive(tmp_path / "image.tar")
     with open(tmp_path / "image.tar", "rb") as handle:
-        submission = create_submission(phase=algorithm_phase, user=participant, upload=File(handle, name="image.tar"))
+        submission = create_submission(
+            phase=algorithm_phase, user=algorithm_participant, upload=File(handle, name="image.tar")
+        )
     execution.process_submission(submission.pk, client=object())
     submission.refresh_from_db()
     assert submission.error_message.endswith("the algorithm exited with code 42")
-    client.force_login(participant)
+    client.force_login(algorithm_participant)
     page = client.get(reverse("algorithms:submission", kwargs={"pk": submission.pk})).content.decode()
     assert '<td class="exit-code">42</td>' in page
 
 
-def test_a_reused_submission_id_never_reuses_a_run_folder(algorithm_phase, participant, tmp_path, monkeypatch):
+def test_a_reused_submission_id_never_reuses_a_run_folder(
+    algorithm_phase, algorithm_participant, tmp_path, monkeypatch
+):
     """A fresh database hands out submission ids again: the second submission with the same id must not find the
     first one's predictions (here landmarks.json beside angles.json, which the scorer would have mixed in)."""
     truth = algorithm_phase.truth
@@ -137,8 +161,9 @@ def test_a_reused_submission_id_never_reuses_a_run_folder(algorithm_phase, parti
     def submit_and_run(angles, files, pk=None):
         StandIn(monkeypatch, angles=angles, files=files)
         with open(tmp_path / "image.tar", "rb") as handle:
-            submission = create_submission(phase=algorithm_phase, user=participant,
-                                           upload=File(handle, name="image.tar"))
+            submission = create_submission(
+                phase=algorithm_phase, user=algorithm_participant, upload=File(handle, name="image.tar")
+            )
         if pk is not None:  # the same id again, as a new database would give it
             Submission.objects.filter(pk=submission.pk).update(id=pk)
             submission = Submission.objects.get(pk=pk)
@@ -157,18 +182,20 @@ def test_a_reused_submission_id_never_reuses_a_run_folder(algorithm_phase, parti
     folder = execution.predictions_dir(second.pk)
     assert folder != first_folder
     assert sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*.json")) == sorted(
-        f"{case}/angles.json" for case in truth)
+        f"{case}/angles.json" for case in truth
+    )
     assert second.evaluation.aggregates["smape"] == pytest.approx(0.0, abs=1e-9)
 
 
-def test_recovery_without_an_engine_still_requeues(algorithm_phase, participant, monkeypatch):
+def test_recovery_without_an_engine_still_requeues(algorithm_phase, algorithm_participant, monkeypatch):
     from datetime import timedelta
 
     from django.utils import timezone
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/sec-containers.sock")
-    submission = Submission.objects.create(phase=algorithm_phase, creator=participant, status="running")
-    AlgorithmRun.objects.create(submission=submission, worker="dead:1",
-                                heartbeat_at=timezone.now() - timedelta(hours=1))
+    submission = Submission.objects.create(phase=algorithm_phase, creator=algorithm_participant, status="running")
+    AlgorithmRun.objects.create(
+        submission=submission, worker="dead:1", heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
     monkeypatch.setattr("spinebench.algorithms.tasks.process_algorithm_submission.delay", lambda **kwargs: None)
     assert execution.recover() == {"requeued": 1, "containers_removed": 0}

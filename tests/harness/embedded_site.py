@@ -51,7 +51,11 @@ class EmbeddedSite:
         self.log = self.root / "serve.log"
         self.env = {key: value for key, value in os.environ.items() if key not in OUTER}
         self.env.update(SPINEBENCH_VAR_DIR=str(self.var), PYTHONPATH=python_path(), DEBUG="0",
-                        DJANGO_SETTINGS_MODULE="spinebench.settings.local", **env)
+                        DJANGO_SETTINGS_MODULE="spinebench.settings.local",
+                        # Many participants sign in from one address here, on purpose: the API throttles (which the
+                        # throttling tests check) would answer 429 to a load the tests mean to send.
+                        SPINEBENCH_THROTTLE_ANON="100000/min", SPINEBENCH_THROTTLE_USER="100000/min",
+                        SPINEBENCH_THROTTLE_AUTH_TOKEN="100000/min", **env)
         self.process: subprocess.Popen | None = None
         self.child_pids: list[int] = []
         self.left_behind: list[int] = []

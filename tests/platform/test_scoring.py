@@ -158,6 +158,9 @@ def test_algorithm_phase_stores_the_archive_and_dispatches_the_algorithm_pipelin
 ):
     phase.submission_kind = "algorithm"
     phase.save()
+    from spinebench.workers.services import record_heartbeat
+
+    record_heartbeat(hostname="containers@test", queues=["containers-cpu"])  # a live container worker serves it
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         submission = create_submission(
             phase=phase, user=participant, upload=csv_upload(name="image.tar.gz", content=b"\x1f\x8b archive")

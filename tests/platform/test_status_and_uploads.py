@@ -463,10 +463,12 @@ def test_stored_zip_that_cannot_be_unpacked_fails_scoring_at_once(zip_phase, kin
 @pytest.mark.django_db
 def test_algorithm_archives_take_the_same_path(participant, phase):
     from spinebench.challenges.models import Phase
+    from spinebench.workers.services import record_heartbeat
 
     phase.submission_kind = Phase.SubmissionKind.ALGORITHM
     phase.max_upload_bytes = 4096
     phase.save()
+    record_heartbeat(hostname="containers@test", queues=["containers-cpu"])  # a live container worker serves it
     client = logged_in(participant)
     too_big = client.post(
         f"/api/phases/{phase.pk}/submissions/",

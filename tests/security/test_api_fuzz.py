@@ -67,6 +67,10 @@ def seeded(transactional_db, eager_tasks):
     submission.refresh_from_db()
     assert submission.status == "succeeded", submission.error_message
     spare = issue_token(user=user, name="spare")
+    from spinebench.notifications.models import Notification
+
+    notification = Notification.objects.filter(user=user).first() or Notification.objects.create(
+        user=user, kind="submission_succeeded", title="fuzz", body="fuzz", link="/")
     # Explicit bodies besides the generated ones (which are mostly refused before reaching the service): the token
     # exchange with the user's real password, and real files for the upload: a valid predictions CSV and hostile ones
     # (garbage bytes, a formula cell with an unknown case and non-finite numbers, an empty file).
@@ -83,7 +87,7 @@ def seeded(transactional_db, eager_tasks):
         "bodies": bodies,
         "token": issue_token(user=user, name="fuzz").secret,
         "ids": {"phases": phase.pk, "submissions": submission.pk, "datasets": phase.training_dataset_id,
-                "tokens": spare.token.pk},
+                "tokens": spare.token.pk, "notifications": notification.pk},
         "slug": phase.challenge.slug,
     }
 

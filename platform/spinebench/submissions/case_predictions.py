@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from .models import Submission
-from .tasks import predictions_location
+from .uploads import predictions_location
 
 
 def case_prediction(submission: Submission, case_id: str, read):

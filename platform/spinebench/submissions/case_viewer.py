@@ -17,7 +17,7 @@ import numpy as np
 
 from .models import Submission
 from .plots import _cached, _digest
-from .tasks import predictions_location
+from .uploads import predictions_location
 
 VIEWER_TASKS = ("aasce-cobb",)
 VERTEBRAE = [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
