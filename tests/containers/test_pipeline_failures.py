@@ -22,6 +22,15 @@ from .archive_builders import write_archive
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def container_worker_alive(db):
+    """A live container worker's heartbeat: with a broker configured (CI), uploads to an algorithm phase that no
+    worker serves are refused before these tests' failures could happen."""
+    from spinebench.workers.services import record_heartbeat
+
+    record_heartbeat(hostname="containers@test", queues=["containers-cpu"])
+
+
 def submit_file(phase, user, path, capture):
     with capture(execute=True), open(path, "rb") as handle:
         submission = create_submission(phase=phase, user=user, upload=File(handle, name=path.name))
