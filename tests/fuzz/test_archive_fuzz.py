@@ -10,6 +10,7 @@ Kept small for CI: 80 examples."""
 import gzip
 import io
 import json
+import os
 import tarfile
 import tempfile
 import time
@@ -173,8 +174,8 @@ def tree(root: Path) -> dict[str, tuple[int, float]]:
     return {str(path.relative_to(root)): (path.stat().st_size, path.stat().st_mtime) for path in root.rglob("*")}
 
 
-@settings(max_examples=80, deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow,
-                                                                                 HealthCheck.data_too_large])
+@settings(max_examples=80, deadline=timedelta(seconds=10), database=None, derandomize=bool(os.environ.get("CI")),
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=archives())
 def test_hostile_archives_are_refused_or_described(data):
     with tempfile.TemporaryDirectory(prefix="sec-containers-fuzz-") as root:

@@ -148,3 +148,15 @@ BILLION_LAUGHS = (
 def test_alias_bombs_are_refused_at_once(text, tmp_path):
     with bounded_memory():
         assert read(tmp_path, text, untrusted_profile()) is None
+
+
+@pytest.mark.parametrize("text", ["str: 1\n", "a[: 1\n", "none:\n", "challenge: {title: t, slug: ab, int: 2}\n"])
+def test_keys_named_like_pydantic_union_tags_are_named_in_the_refusal(text, tmp_path):
+    """The fuzzer found it: pydantic's union-member tags (`str`, `int`, `literal[...]`) were stripped from every error
+    location, so an uploaded key called `str` left an empty location and an IndexError instead of a refusal."""
+    key = text.split(":")[0] if text.startswith(("str", "a[", "none")) else "int"
+    with pytest.raises(BundleError, match=rf"unknown key '{key.replace('[', '[[]')}'"):
+        folder = tmp_path / "bundle"
+        folder.mkdir()
+        (folder / BUNDLE_FILE).write_text(text, encoding="utf-8")
+        load_bundle(folder, profile=untrusted_profile())

@@ -339,12 +339,17 @@ _TYPE_NAMES = {
 
 def _message(error: ErrorDetails, file: str) -> str:
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
-    # pydantic appends the member type it tried to a union's location (`int`, `literal['secret']`); drop it.
+    # pydantic appends the member type it tried to a union's location (`int`, `literal['secret']`); drop it. The last
+    # part of an unknown or missing key's location is the key itself (an uploader may call a key `str`): kept.
+    keep_last = kind in ("extra_forbidden", "missing") and bool(loc)
+    path = loc[:-1] if keep_last else loc
     loc = tuple(
         part
-        for part in loc
+        for part in path
         if not (isinstance(part, str) and ("[" in part or part in ("int", "str", "float", "bool", "none")))
-    )
+    ) + (loc[-1:] if keep_last else ())
+    if kind in ("extra_forbidden", "missing") and not loc:
+        return f"{file}: {error['msg']}"
     if kind == "extra_forbidden":
         return f"{_where(file, loc[:-1])}: unknown key {_shown(loc[-1])}{_allowed(_model_at(loc[:-1]))}"
     if kind == "missing":
