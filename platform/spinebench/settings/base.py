@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "spinebench.challenges",
     "spinebench.datasets",
     "spinebench.submissions",
+    "spinebench.evaluation",
     "spinebench.leaderboards",
     "spinebench.algorithms",
     "spinebench.workers",
@@ -322,6 +323,7 @@ SPINEBENCH_EMAIL_LINK_HOURS = env.int("SPINEBENCH_EMAIL_LINK_HOURS", default=48)
 SPINEBENCH_LINK_MAILS_PER_HOUR = env.int("SPINEBENCH_LINK_MAILS_PER_HOUR", default=5)
 # Notifications: listens to submissions and registrations (it comes after them), mails from the scoring queue.
 INSTALLED_APPS.append("spinebench.notifications")
+INSTALLED_APPS.append("spinebench.organizers")  # the highest app: the organizers' console and audit trail
 CELERY_TASK_ROUTES["spinebench.notifications.tasks.*"] = {"queue": "scoring"}
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.accounts.context_processors.account_notice")
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.notifications.context_processors.unread_notifications")

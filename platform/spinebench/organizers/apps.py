@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class OrganizersConfig(AppConfig):
+    """The organizers' workspace: the console pages and API of a challenge's organizers, and the audit trail of
+    everything they do. The highest app: it may use every other one, none uses it (lower apps report organizer
+    actions through `spinebench.challenges.signals.organizer_action`)."""
+
+    name = "spinebench.organizers"
+    label = "organizers"
+
+    def ready(self) -> None:
+        from . import audit
+
+        audit.connect()
