@@ -4,9 +4,11 @@ vertebra (the body inside its cortical shell, lesions included).
 
 The test split repeats every base case in four groups, as the paper's robustness study did: `given` (centred on
 the body, native 1 mm), `translated` (the patch centre moved by up to 20 mm in-plane and 10 mm along the spine),
-`resampled` (rendered at a coarser anisotropic scanner resolution, then linearly resampled to the 1 mm patch grid,
-the mask resampled the same way and thresholded at one half) and `translated+resampled`. The anatomy is the same in
-all four, so the mask moves and blurs with the image.
+`resampled` (the paper's R condition: the image as a scanner with isotropic voxels of 1–2 mm would have taken it,
+then resampled back to the patch grid; the ground-truth mask is the given one, since the anatomy did not change) and
+`translated+resampled`. The anatomy is the same in all four, so the mask moves with the patch but is never degraded.
+For the 1.5 mm `small` patches, a drawn voxel size at or below 1.5 mm leaves the image as it is (the same rule as
+the R training augmentation of `baselines.metastatic`).
 """
 
 from __future__ import annotations
@@ -56,10 +58,26 @@ def render_patch(rng: np.random.Generator, anatomy, *, shape, spacing, centre, n
     return ct.add_noise(layers.hu, rng, noise_sd), layers.centrum, grid
 
 
-def _resample_to(array: np.ndarray, grid: ct.Grid, reference: sitk.Image) -> np.ndarray:
-    image = volume_image(array.astype(np.float32), spacing_xyz=grid.spacing, origin_xyz=grid.origin,
-                         dtype=np.float32)
-    return sitk.GetArrayFromImage(sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, -1000.0))
+def coarser_scan(hu: np.ndarray, *, spacing: tuple[float, float, float], voxel_mm: float) -> np.ndarray:
+    """`hu` (z, y, x) on a grid of `spacing` (x, y, z) mm as a scan with isotropic `voxel_mm` voxels would show it,
+    back on the same grid: each coarse voxel averages a box of `voxel_mm` (approximated by a Gaussian of the same
+    variance, sigma² = (voxel_mm² − spacing²) / 12 per axis), sampled on the coarse grid and interpolated back
+    linearly. Axes whose spacing is already at least `voxel_mm` are left as they are."""
+    if all(s >= voxel_mm for s in spacing):
+        return hu.astype(np.float32)
+    image = sitk.GetImageFromArray(hu.astype(np.float32))
+    image.SetSpacing(tuple(float(s) for s in spacing))
+    sigma = [float(np.sqrt(max(voxel_mm**2 - s**2, 0.0) / 12.0)) for s in spacing]
+    smoothed = sitk.SmoothingRecursiveGaussian(image, sigma) if max(sigma) > 0 else image
+    size = image.GetSize()
+    coarse_spacing = [max(s, voxel_mm) for s in spacing]
+    coarse_size = [max(2, int(round(n * s / c))) for n, s, c in zip(size, spacing, coarse_spacing)]
+    # Both grids cover the same physical box (voxel centres move, the outer edges stay).
+    coarse_origin = [(c - s) / 2 for s, c in zip(spacing, coarse_spacing)]
+    coarse = sitk.Resample(smoothed, coarse_size, sitk.Transform(), sitk.sitkLinear, coarse_origin, coarse_spacing,
+                           image.GetDirection(), -1000.0, sitk.sitkFloat32)
+    back = sitk.Resample(coarse, image, sitk.Transform(), sitk.sitkLinear, -1000.0, sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(back)
 
 
 def make_case(rng: np.random.Generator, *, group: str, small: bool) -> tuple[sitk.Image, sitk.Image]:
@@ -69,21 +87,15 @@ def make_case(rng: np.random.Generator, *, group: str, small: bool) -> tuple[sit
     shape, spacing = (SMALL_PATCH, (1.5, 1.5, 1.5)) if small else (PATCH, (1.0, 1.0, 1.0))
     body_centre = anatomy[2].centre
     offset = rng.uniform(-1, 1, 3) * [20.0, 20.0, 10.0]
-    coarse = (float(rng.uniform(1.4, 2.2)), float(rng.uniform(2.0, 3.5)))
+    voxel_mm = float(rng.uniform(1.0, 2.0))  # the R condition's scanner voxel size (paper: 1-2 mm)
+    rng.uniform()  # a draw the earlier anisotropic R condition made: the other groups' patches stay as they were
     noise_sd = float(rng.uniform(12, 35))
     centre = body_centre + (offset if "translated" in group else 0.0)
     extent = (np.array(shape[::-1]) - 1) * np.asarray(spacing)
     origin = centre - extent / 2
-    if "resampled" not in group:
-        hu, mask, _ = render_patch(rng, anatomy, shape=shape, spacing=spacing, centre=centre, noise_sd=noise_sd)
-    else:
-        native = (coarse[0] * spacing[0], coarse[0] * spacing[1], coarse[1] * spacing[2])
-        native_shape = tuple(int(np.ceil(e / s)) + 2 for e, s in zip(extent[::-1], native[::-1]))
-        hu_c, mask_c, grid_c = render_patch(rng, anatomy, shape=native_shape, spacing=native, centre=centre,
-                                            noise_sd=noise_sd)
-        reference = volume_image(np.zeros(shape, np.int16), spacing_xyz=spacing, origin_xyz=origin)
-        hu = _resample_to(hu_c, grid_c, reference)
-        mask = _resample_to(mask_c.astype(np.float32), grid_c, reference) >= 0.5
+    hu, mask, _ = render_patch(rng, anatomy, shape=shape, spacing=spacing, centre=centre, noise_sd=noise_sd)
+    if "resampled" in group:
+        hu = coarser_scan(hu, spacing=spacing, voxel_mm=voxel_mm)
     image = volume_image(ct.to_hu16(hu), spacing_xyz=spacing, origin_xyz=origin)
     label = volume_image(mask.astype(np.uint8), spacing_xyz=spacing, origin_xyz=origin, dtype=np.uint8)
     return image, label

@@ -10,8 +10,11 @@ Follows Klein et al., "Metastatic Vertebrae Segmentation for Use in a Clinical P
 - Sect. 4.2: three augmentation families, applied on the fly at the native 1 mm grid and combined by
   ``Config.augmentation`` ∈ {N, S, T, R, ST, SR, TR, STR}:
   S (shape) = random rotation about every axis, isotropic scaling, a smooth elastic displacement and left-right
-  mirroring; T (translation) = shifting the crop window so the body is off-centre; R (resampling) = resampling the
-  image to a random voxel size in 1–2 mm and back to 1 mm (the mask is left as is, since the anatomy is unchanged).
+  mirroring; T (translation) = moving the crop window over the patch's real anatomy so the body is off-centre (a
+  window of ``1 − translate_fraction`` of each in-plane extent and ``1 − translate_fraction / 2`` in z at a random
+  position, seen by the network at the same voxel scale as a whole patch; no voxel is invented at the edges);
+  R (resampling) = resampling the image to a random voxel size in 1–2 mm and back to 1 mm (the mask is left as is,
+  since the anatomy is unchanged).
 - Sect. 4.4 evaluation (DSC and Concurrency under the four test conditions) is done by the benchmark
   (``benchmarks/ctxr_metastatic.py``) with ``evaluators``.
 
@@ -20,7 +23,10 @@ Sunnybrook cohort; the ``tiny``/``standard`` presets shrink the network (fewer l
 batch size 1) and let the network see the patch resized to a coarser grid (``input_size``), with the prediction
 resized back onto the input's own grid; augmentation works on the case's own voxel size (SpineBench's small
 phantoms are 1.5 mm, so there R only acts for drawn voxel sizes above 1.5 mm); the rotation/scale/elastic/translation
-ranges are not given in the paper and are our choices (documented in ``Config``).
+ranges are not given in the paper and are our choices (documented in ``Config``). T needs anatomy beyond the
+window, which a task patch only has inside itself, so a T-trained network sees windows smaller than the patch during
+training (a fully convolutional network, so it still predicts whole patches); S's rotations replicate edge voxels
+where a corner of the rotated patch falls outside it.
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ class Config:
     scale_range: tuple[float, float] = (0.9, 1.1)  # S: isotropic zoom
     elastic_voxels: float = 2.0  # S: standard deviation of the smooth displacement
     mirror_probability: float = 0.5  # S: left-right flip
-    translate_fraction: float = 0.25  # T: shift up to this fraction of the in-plane extent (and half that in z)
+    translate_fraction: float = 0.25  # T: the window is this fraction smaller in-plane (half that in z) and moves
     resample_mm: tuple[float, float] = (1.0, 2.0)  # R: random voxel size before resampling back to 1 mm
     seed: int = 0
 
@@ -104,33 +110,47 @@ def augment(image: torch.Tensor, mask: torch.Tensor, *, config: Config, generato
         return low + (high - low) * torch.rand((), generator=generator).item()
 
     families = config.augmentation
-    matrix, shift, elastic = torch.eye(3), [0.0, 0.0, 0.0], None
     if "S" in families:
         limit = math.radians(config.rotation_degrees)
         matrix = rotation_matrix(tuple(uniform(-limit, limit) for _ in range(3))) / uniform(*config.scale_range)
         if torch.rand((), generator=generator).item() < config.mirror_probability:
             matrix = matrix @ torch.diag(torch.tensor([-1.0, 1.0, 1.0]))  # flip x (left-right)
+        elastic = None
         if config.elastic_voxels > 0:
             elastic = elastic_field(tuple(image.shape[2:]), magnitude=config.elastic_voxels, control=4,
                                     generator=generator)
-    if "T" in families:
-        # normalised units: the whole extent is 2, so a fraction f of it is 2f
-        fraction = config.translate_fraction
-        shift = [uniform(-2 * fraction, 2 * fraction), uniform(-2 * fraction, 2 * fraction),
-                 uniform(-fraction, fraction)]
-    if "S" in families or "T" in families:
-        image, mask = warp(image, mask, matrix=matrix, shift=tuple(shift), elastic=elastic)
+        image, mask = warp(image, mask, matrix=matrix, elastic=elastic)
     if "R" in families:
         factor = uniform(*config.resample_mm) / voxel_mm  # a voxel size at or below the grid's changes nothing
         if factor > 1.0:
             image = degrade_resolution(image, factor)
+    if "T" in families:
+        image, mask = moved_window(image, mask, fraction=config.translate_fraction, generator=generator)
     return image, mask
 
 
-def _to_network_grid(image: torch.Tensor, mask: torch.Tensor | None, config: Config):
-    image = F.interpolate(image, size=config.input_size, mode="trilinear", align_corners=False)
+def moved_window(image: torch.Tensor, mask: torch.Tensor, *, fraction: float, generator: torch.Generator):
+    """Crop one window of real anatomy at a random position: ``1 − fraction`` of the in-plane extent and
+    ``1 − fraction / 2`` of the z extent of the (1, 1, D, H, W) image and (1, D, H, W) mask, so that a body centred
+    in the patch ends up off-centre by up to ``fraction / 2`` of the extent (a quarter of ``fraction`` in z)."""
+    size = image.shape[2:]
+    keep = (1.0 - fraction / 2, 1.0 - fraction, 1.0 - fraction)
+    window = [max(1, round(n * k)) for n, k in zip(size, keep)]
+    starts = [int(torch.randint(0, n - w + 1, (), generator=generator)) for n, w in zip(size, window)]
+    region = tuple(slice(a, a + w) for a, w in zip(starts, window))
+    return image[(slice(None), slice(None), *region)], mask[(slice(None), *region)]
+
+
+def _to_network_grid(image: torch.Tensor, mask: torch.Tensor | None, config: Config,
+                     patch_shape: tuple[int, ...] | None = None):
+    """Resize to the grid the network sees: ``config.input_size`` for a whole patch of ``patch_shape`` (default: the
+    image's own), and the same voxel scale for a window cut from such a patch (T augmentation)."""
+    size = config.input_size
+    if patch_shape is not None and tuple(image.shape[2:]) != tuple(patch_shape):
+        size = tuple(max(1, round(n * w / p)) for n, w, p in zip(config.input_size, image.shape[2:], patch_shape))
+    image = F.interpolate(image, size=size, mode="trilinear", align_corners=False)
     if mask is not None:
-        mask = F.interpolate(mask[:, None].float(), size=config.input_size, mode="nearest")[:, 0]
+        mask = F.interpolate(mask[:, None].float(), size=size, mode="nearest")[:, 0]
     return image, mask
 
 
@@ -160,8 +180,9 @@ def train(*, data_dir, config: Config, device="auto", progress: bool = True) -> 
             images, masks = [], []
             for index in order[start: start + config.batch_size]:
                 image, mask, voxel_mm = cases[index]
+                patch_shape = tuple(image.shape[2:])
                 image, mask = augment(image, mask, config=config, generator=generator, voxel_mm=voxel_mm)
-                image, mask = _to_network_grid(image, mask, config)
+                image, mask = _to_network_grid(image, mask, config, patch_shape)
                 images.append(image)
                 masks.append(mask)
             images = torch.cat(images).to(device)

@@ -80,12 +80,24 @@ def test_augmentation_families():
     base = unet3d.PRESETS["tiny"]
     same_image, same_mask = unet3d.augment(image, mask, config=replace(base, augmentation="N"), generator=generator)
     assert torch.equal(same_image, image) and torch.equal(same_mask, mask)
-    shifted_image, shifted_mask = unet3d.augment(
-        image, mask, config=replace(base, augmentation="T", translate_fraction=0.2), generator=generator
-    )
-    before = torch.nonzero(mask[0]).float().mean(0)
-    after = torch.nonzero(shifted_mask[0]).float().mean(0)
-    assert (after - before).abs().max() > 1.0  # the body moved off-centre
+    image[0, 0] += torch.rand(16, 24, 24, generator=torch.Generator().manual_seed(5))  # anatomy everywhere
+    moved = []
+    for _ in range(6):
+        window_image, window_mask = unet3d.augment(
+            image, mask, config=replace(base, augmentation="T", translate_fraction=0.25), generator=generator
+        )
+        # a window of 1 - 0.25 in-plane and 1 - 0.125 in z, cut from the patch: every voxel is real anatomy
+        assert tuple(window_image.shape[2:]) == (14, 18, 18) and tuple(window_mask.shape[1:]) == (14, 18, 18)
+        offsets = [
+            (z, y, x) for z in range(3) for y in range(7) for x in range(7)
+            if torch.equal(window_image[0, 0], image[0, 0, z:z + 14, y:y + 18, x:x + 18])
+        ]
+        assert len(offsets) == 1
+        z, y, x = offsets[0]
+        assert torch.equal(window_mask[0], mask[0, z:z + 14, y:y + 18, x:x + 18])
+        centre = torch.nonzero(window_mask[0]).float().mean(0)
+        moved.append((centre - (torch.tensor([14.0, 18.0, 18.0]) - 1) / 2).abs().max().item())
+    assert max(moved) > 1.0  # the body sits off-centre in the window
     resampled_image, resampled_mask = unet3d.augment(
         image, mask, config=replace(base, augmentation="R", resample_mm=(2.0, 2.0)), generator=generator
     )
