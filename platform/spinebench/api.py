@@ -2,6 +2,7 @@
 Token auth (`Authorization: Token <secret>` or `Bearer <secret>`, from POST /api/auth/token/; spinebench.accounts)
 or the browser session. Worker tokens are refused here: only views with accounts' IsWorkerToken accept them."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -17,6 +18,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from spinebench.access import (
+    can_choose_submissions,
     can_download_dataset,
     can_download_phase_inputs,
     can_view_phase,
@@ -30,8 +32,11 @@ from spinebench.datasets.models import Dataset
 from spinebench.datasets.services import inputs_archive, training_archive
 from spinebench.leaderboards.serializers import LeaderboardSerializer
 from spinebench.leaderboards.services import export_records
+from spinebench.submissions.method_cards import FIELDS as METHOD_CARD_FIELDS
+from spinebench.submissions.method_cards import MethodCard
 from spinebench.submissions.models import Submission
 from spinebench.submissions.quota import submission_quota
+from spinebench.submissions.selection import choosable_submissions, choose_submissions
 from spinebench.submissions.serializers import SubmissionCreateSerializer, SubmissionSerializer
 from spinebench.submissions.services import SubmissionRefused, create_submission
 from spinebench.submissions.uploads import phase_limit_for_url
@@ -149,6 +154,7 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             submission = create_submission(
                 phase=phase, user=request.user, upload=payload.validated_data["file"],
                 comment=payload.validated_data.get("comment", ""),
+                method_card=MethodCard(**{key: payload.validated_data.get(key, "") for key in METHOD_CARD_FIELDS}),
             )
         except SubmissionRefused as refusal:
             return Response(
@@ -156,6 +162,47 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             )
         submission.refresh_from_db()
         return Response(SubmissionSerializer(submission, context={"request": request}).data, status=201)
+
+
+    @extend_schema(
+        request=inline_serializer("ChosenSubmissionsRequest", {
+            "submissions": serializers.ListField(
+                child=serializers.IntegerField(), help_text="Ids of your succeeded submissions; [] clears the choice."
+            ),
+        }),
+        responses=inline_serializer("ChosenSubmissions", {
+            "max_chosen": serializers.IntegerField(help_text="How many you may choose."),
+            "chosen": serializers.ListField(child=serializers.IntegerField()),
+            "choosable": serializers.ListField(
+                child=serializers.IntegerField(), help_text="Your succeeded submissions on this phase."
+            ),
+        }),
+    )
+    @action(detail=True, methods=["get", "post"], permission_classes=[permissions.IsAuthenticated])
+    def chosen(self, request, pk=None, format=None):
+        """Selection `chosen`: which of your succeeded submissions represent you (the best of them is ranked; none
+        chosen: your best counts). POST replaces the choice; an unknown, failed or someone else's submission is a
+        400 keyed by `submissions` that changes nothing."""
+        phase = self.get_object()
+        if not can_choose_submissions(phase, request.user):
+            raise Http404
+        if request.method == "POST":
+            payload = ChosenRequest(data=request.data)
+            payload.is_valid(raise_exception=True)
+            try:
+                choose_submissions(phase=phase, user=request.user, submission_pks=payload.validated_data["submissions"])
+            except DjangoValidationError as error:
+                return Response(error.message_dict, status=400)
+        candidates = choosable_submissions(phase=phase, user=request.user).order_by("pk")
+        return Response({
+            "max_chosen": phase.max_chosen,
+            "chosen": [submission.pk for submission in candidates if submission.chosen],
+            "choosable": [submission.pk for submission in candidates],
+        })
+
+
+class ChosenRequest(serializers.Serializer):
+    submissions = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=100)
 
 
 class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

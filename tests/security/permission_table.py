@@ -294,4 +294,14 @@ ROWS: list[Row] = [
     Row("submission-detail", "GET", "failed submission", cells(404, participant=200, **ORGANIZERS_ONLY, worker=403)),
     Row("dataset-download", "GET", "training dataset", _participants(200, 403, **API_REFUSED)),
     Row("dataset-download", "GET", "hidden test dataset", cells(404, **API_REFUSED)),
+    # Method cards and the `chosen` selection (issue #13): one's own picks only; the world's phase ranks the best
+    # submission, so a choice there is a 400 saying there is nothing to choose (an empty API body: a 400 too).
+    Row("submissions:choose", "GET", "public phase", cells(200, **PAGE_LOGIN)),
+    Row("submissions:choose", "GET", "hidden phase", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    Row("submissions:choose", "POST", "public phase", cells(400, **PAGE_LOGIN)),
+    Row("submissions:choose", "POST", "hidden phase", cells(404, organizer=400, operator=400, **PAGE_LOGIN)),
+    Row("phase-chosen", "GET", "public phase id", cells(200, **API_REFUSED)),
+    Row("phase-chosen", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("phase-chosen", "POST", "public phase id", cells(400, **API_REFUSED)),
+    Row("phase-chosen", "POST", "hidden phase id", cells(404, organizer=400, operator=400, **API_REFUSED)),
 ]

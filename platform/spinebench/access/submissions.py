@@ -45,3 +45,9 @@ def can_see_ground_truth_plots(submission, user) -> bool:
 def can_see_phase_ground_truth_plots(phase: Phase, user) -> bool:
     """The same rule for figures of a whole leaderboard (ROC overlay of the top submissions)."""
     return phase.challenge.is_organizer(user) or (phase_labels_public(phase) and can_view_phase(phase, user))
+
+
+def can_choose_submissions(phase: Phase, user) -> bool:
+    """Picking which of one's own succeeded submissions represent one (selection `chosen`): any signed-in user who
+    may see the phase; what they may pick is their own submissions only (submissions.selection)."""
+    return bool(user and user.is_authenticated) and can_view_phase(phase, user)

@@ -12,6 +12,9 @@ class LeaderboardRowSerializer(serializers.Serializer):
     is_baseline = serializers.BooleanField()
     submission = serializers.IntegerField(help_text="Submission id (GET /api/submissions/{id}/).")
     created = serializers.DateTimeField()
+    method_name = serializers.CharField(help_text="The method card's name (may be empty).")
+    paper_url = serializers.CharField(help_text="The method card's paper link, http(s) or empty.")
+    code_url = serializers.CharField(help_text="The method card's code link, http(s) or empty.")
 
 
 class LeaderboardSerializer(serializers.Serializer):

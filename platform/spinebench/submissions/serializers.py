@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from spinebench.access import can_see_case_results, can_see_private_details
 
+from .method_cards import validate_web_url
 from .models import Submission
 
 
@@ -20,6 +21,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "phase", "participant", "is_baseline", "baseline_method", "comment", "status", "error_message",
             "created", "started_at", "finished_at", "rank", "aggregates", "case_metrics",
+            "method_name", "method_description", "paper_url", "code_url", "chosen",
         ]
 
     def _user(self):
@@ -59,3 +61,7 @@ class UploadField(serializers.FileField):
 class SubmissionCreateSerializer(serializers.Serializer):
     file = UploadField()
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    method_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    method_description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    paper_url = serializers.URLField(max_length=500, required=False, allow_blank=True, validators=[validate_web_url])
+    code_url = serializers.URLField(max_length=500, required=False, allow_blank=True, validators=[validate_web_url])
