@@ -153,7 +153,9 @@ def test_the_choice_page(client, chosen_phase):
     assert list(Submission.objects.filter(phase=phase, chosen=True)) == [worse]
 
 
-def test_a_phase_without_chosen_selection_has_nothing_to_choose(client, eager_tasks, django_capture_on_commit_callbacks):
+def test_a_phase_without_chosen_selection_has_nothing_to_choose(
+    client, eager_tasks, django_capture_on_commit_callbacks
+):
     phase = PhaseFactory()
     user = RegistrationFactory(challenge=phase.challenge).user
     _submit(client, phase, user, HIDDEN_ANGLES, django_capture_on_commit_callbacks)

@@ -63,7 +63,9 @@ class Submission(models.Model):
         "cases). A degenerate run stays visible, greyed, but is not ranked as the method.",
     )
     # The method card: what the leaderboard shows of the method behind the submission.
-    method_name = models.CharField(max_length=100, blank=True, help_text="Name of the method, shown on the leaderboard.")
+    method_name = models.CharField(
+        max_length=100, blank=True, help_text="Name of the method, shown on the leaderboard."
+    )
     method_description = models.CharField(
         max_length=500, blank=True, help_text="A short description of the method (plain text)."
     )

@@ -36,13 +36,11 @@ def choose_submissions(*, phase: Phase, user, submission_pks: Iterable[int]) -> 
     submissions on this phase (failed, still running, someone else's, another phase's, or unknown)."""
     wanted = list(dict.fromkeys(submission_pks))
     if phase.selection != Phase.Selection.CHOSEN:
-        raise ValidationError(
-            {"submissions": f"Phase {phase.title} ranks the {phase.get_selection_display()}; there is nothing to choose."}
-        )
+        shown = phase.get_selection_display()
+        raise ValidationError({"submissions": f"Phase {phase.title} ranks the {shown}; there is nothing to choose."})
     if len(wanted) > phase.max_chosen:
-        raise ValidationError(
-            {"submissions": f"Choose at most {phase.max_chosen} submissions on {phase.title} (you chose {len(wanted)})."}
-        )
+        limit = f"Choose at most {phase.max_chosen} submissions on {phase.title}"
+        raise ValidationError({"submissions": f"{limit} (you chose {len(wanted)})."})
     with transaction.atomic():
         mine = list(own_submissions(phase=phase, user=user).select_for_update().order_by("pk"))
         by_pk = {submission.pk: submission for submission in mine}
