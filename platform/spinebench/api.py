@@ -2,6 +2,8 @@
 Token auth (`Authorization: Token <secret>` or `Bearer <secret>`, from POST /api/auth/token/; spinebench.accounts)
 or the browser session. Worker tokens are refused here: only views with accounts' IsWorkerToken accept them."""
 
+from dataclasses import asdict
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import (
@@ -30,8 +32,11 @@ from spinebench.challenges.serializers import ChallengeSerializer, PhaseSerializ
 from spinebench.challenges.services import register
 from spinebench.datasets.models import Dataset
 from spinebench.datasets.services import inputs_archive, training_archive
-from spinebench.leaderboards.serializers import LeaderboardSerializer
+from spinebench.leaderboards.history import leaderboard_at, parse_moment, phase_history
+from spinebench.leaderboards.serializers import HistorySerializer, LeaderboardSerializer
 from spinebench.leaderboards.services import export_records
+from spinebench.submissions.compare_views import comparable_submission, comparison_for
+from spinebench.submissions.comparison import NotComparable
 from spinebench.submissions.method_cards import FIELDS as METHOD_CARD_FIELDS
 from spinebench.submissions.method_cards import MethodCard
 from spinebench.submissions.models import Submission
@@ -92,11 +97,48 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             raise Http404
         return phase
 
-    @extend_schema(responses=LeaderboardSerializer)
+    @extend_schema(responses=LeaderboardSerializer, parameters=[OpenApiParameter(
+        "at", str, description="The leaderboard as it was at this date (YYYY-MM-DD: the end of that day) or ISO "
+        "date-time; 404 when the phase had no leaderboard yet.",
+    )])
     @action(detail=True, methods=["get"])
     def leaderboard(self, request, pk=None, format=None):
         phase = self.get_object()
-        return Response({"phase": phase.pk, "metrics": phase.leaderboard_metrics, "rows": export_records(phase)})
+        if "at" not in request.query_params:
+            return Response({"phase": phase.pk, "metrics": phase.leaderboard_metrics, "rows": export_records(phase)})
+        try:
+            moment = parse_moment(request.query_params["at"])
+        except ValueError as error:
+            return Response({"at": [str(error)]}, status=400)
+        board = leaderboard_at(phase, moment)
+        if board is None:
+            return Response({"detail": "The phase had no leaderboard yet at that time."}, status=404)
+        return Response({
+            "phase": phase.pk, "metrics": [metric["key"] for metric in board.snapshot.metrics],
+            "rows": export_records(phase, board), "as_of": board.snapshot.created,
+        })
+
+    @extend_schema(responses=HistorySerializer)
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None, format=None):
+        """Every entry's rank and ranking-metric value at each version of the phase's leaderboard, oldest first."""
+        history = phase_history(self.get_object())
+        return Response({
+            "metric": history.metric,
+            "direction": history.direction,
+            "times": history.times,
+            "series": [
+                {
+                    "participant": series.participant,
+                    "is_baseline": series.is_baseline,
+                    "points": [
+                        {"time": p.time, "rank": p.rank, "value": p.value, "submission": p.submission}
+                        for p in series.points
+                    ],
+                }
+                for series in history.series
+            ],
+        })
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     @action(detail=True, methods=["get"], permission_classes=[permissions.IsAuthenticated])
@@ -223,6 +265,38 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         if not can_view_submission(submission, self.request.user):
             raise Http404
         return submission
+
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("with", int, required=True, description="Id of the other submission of the phase."),
+            OpenApiParameter("metric", str, description="Per-case metric (default: the leaderboard's first one)."),
+        ],
+        responses=inline_serializer("Comparison", {
+            "metric": serializers.CharField(), "direction": serializers.CharField(),
+            "cases": serializers.ListField(child=serializers.CharField()),
+            "first": serializers.ListField(child=serializers.FloatField()),
+            "second": serializers.ListField(child=serializers.FloatField()),
+            "differences": serializers.ListField(child=serializers.FloatField(), help_text="first - second"),
+            "mean_difference": serializers.FloatField(allow_null=True),
+            "first_better": serializers.IntegerField(), "second_better": serializers.IntegerField(),
+            "p_value": serializers.FloatField(help_text="Two-sided Wilcoxon signed-rank p-value."),
+            "metrics": serializers.ListField(child=serializers.CharField()),
+        }),
+    )
+    @action(detail=True, methods=["get"])
+    def compare(self, request, pk=None, format=None):
+        """Per-case paired differences with another submission of the same phase and one Wilcoxon signed-rank
+        p-value; only where the phase's labels are public, or for its organizers (404 otherwise)."""
+        first = comparable_submission(pk, request.user)
+        try:
+            comparison = comparison_for(
+                first, other=request.query_params.get("with", ""), metric=request.query_params.get("metric", ""),
+                user=request.user,
+            )
+        except NotComparable as problem:
+            return Response({problem.field: [str(problem)]}, status=400)
+        return Response({**asdict(comparison), "mean_difference": comparison.mean_difference})
 
 
 class DatasetViewSet(viewsets.GenericViewSet):

@@ -304,4 +304,13 @@ ROWS: list[Row] = [
     Row("phase-chosen", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
     Row("phase-chosen", "POST", "public phase id", cells(400, **API_REFUSED)),
     Row("phase-chosen", "POST", "hidden phase id", cells(404, organizer=400, operator=400, **API_REFUSED)),
+    # Leaderboard history: as visible as the leaderboard.
+    *_get_and_post("leaderboards:history", "public phase", cells(200)),
+    *_get_and_post("leaderboards:history", "hidden phase", cells(404, **ORGANIZERS_ONLY)),
+    Row("phase-history", "GET", "public phase id", cells(200, worker=403)),
+    Row("phase-history", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, worker=403)),
+    # Compare: per-case values on a hidden-label phase are for its organizers only (the figures' rule). Without
+    # `with` the page is its empty form and the API a 400 naming the field.
+    *_get_and_post("submissions:compare", "ranked submission", cells(404, **ORGANIZERS_ONLY)),
+    Row("submission-compare", "GET", "ranked submission", cells(404, organizer=400, operator=400, worker=403)),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import baseline_views, choice_views, viewer_views, views
+from . import baseline_views, choice_views, compare_views, viewer_views, views
 
 app_name = "submissions"
 urlpatterns = [
@@ -13,4 +13,5 @@ urlpatterns = [
     path("new/<slug:challenge>/<slug:phase>/", views.submission_create, name="create"),
     path("baselines/<slug:challenge>/", baseline_views.baselines_page, name="baselines"),
     path("choose/<slug:challenge>/<slug:phase>/", choice_views.choose_page, name="choose"),
+    path("<int:pk>/compare/", compare_views.compare_page, name="compare"),
 ]

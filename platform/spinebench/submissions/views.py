@@ -94,6 +94,7 @@ def submission_detail(request, pk):
             "private": can_see_private_details(submission, request.user),
             "plot_kinds": plot_kinds if plots_allowed else [],
             "plots_withheld": bool(plot_kinds) and not plots_allowed,
+            "can_compare": plots_allowed and evaluation is not None,
             "case_viewer": plots_allowed and any(
                 module.viewer_available(submission) for module in (case_viewer, ct_viewer, labelling_viewer)
             ),
