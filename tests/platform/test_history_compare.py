@@ -4,8 +4,7 @@ signed-rank p-value checked against scipy; only where the phase's labels are pub
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -23,8 +22,8 @@ from .test_api import api
 pytestmark = pytest.mark.django_db
 
 ANGLES = {f"case_{i:02d}": (20.0 + 1.7 * i, 15.0 + 0.9 * i, 10.0 + 0.4 * i) for i in range(12)}
-T1 = datetime(2026, 3, 1, 12, 0, tzinfo=dt_timezone.utc)
-T2 = datetime(2026, 3, 5, 12, 0, tzinfo=dt_timezone.utc)
+T1 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+T2 = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
 
 
 def shifted(angles: dict, by: float, *, wobble: float = 0.0) -> dict:
@@ -37,7 +36,9 @@ def shifted(angles: dict, by: float, *, wobble: float = 0.0) -> dict:
 def _submit(client, phase, user, angles, capture) -> Submission:
     client.force_login(user)
     with capture(execute=True):
-        client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(angles)})
+        client.post(
+            reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(angles)}
+        )
     client.logout()
     return Submission.objects.filter(creator=user, phase=phase).latest("created")
 

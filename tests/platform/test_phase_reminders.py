@@ -58,7 +58,8 @@ def test_participants_are_reminded_once_by_site_and_mail(
     assert not Notification.objects.filter(user=people["pending"]).exists()
     assert sorted(m["To"] for m in smtp.inbox.messages) == sorted([people["ana"].email, people["ben"].email])
     [mail] = smtp.inbox.to(people["ana"].email)
-    assert f"closes in about 20 hours" in mail["Subject"] and f"http://testserver{phase.get_absolute_url()}" in body(mail)
+    assert "closes in about 20 hours" in mail["Subject"]
+    assert f"http://testserver{phase.get_absolute_url()}" in body(mail)
 
     # Beat runs again (and again): nobody is reminded twice.
     with django_capture_on_commit_callbacks(execute=True):

@@ -48,6 +48,7 @@ def send_closing_reminders(*, now: datetime | None = None) -> int:
 
 
 def _remind(*, phase: Phase, user, now: datetime) -> int:
+    assert phase.closes_at is not None  # closing_phases() selects phases with a closing time
     try:
         with transaction.atomic():
             PhaseReminder.objects.create(user=user, phase=phase, created=now)
