@@ -5,7 +5,7 @@ or the browser session. Worker tokens are refused here: only views with accounts
 from dataclasses import asdict
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import FileResponse, Http404
+from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiRequest,
@@ -30,6 +30,7 @@ from spinebench.access import (
 from spinebench.challenges.models import Phase
 from spinebench.challenges.serializers import ChallengeSerializer, PhaseSerializer, RegistrationSerializer
 from spinebench.challenges.services import register
+from spinebench.datasets.byte_ranges import ranged_file_response
 from spinebench.datasets.models import Dataset
 from spinebench.datasets.services import inputs_archive, training_archive
 from spinebench.leaderboards.history import leaderboard_at, parse_moment, phase_history
@@ -152,9 +153,8 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             return Response({"detail": "Register for the challenge to download the phase's inputs."}, status=403)
         if not phase.dataset.exists():
             raise Http404
-        return FileResponse(
-            inputs_archive(phase.dataset).open("rb"), as_attachment=True,
-            filename=f"{phase.challenge.slug}-{phase.slug}-inputs.zip",
+        return ranged_file_response(
+            request, inputs_archive(phase.dataset), filename=f"{phase.challenge.slug}-{phase.slug}-inputs.zip"
         )
 
     @extend_schema(
@@ -314,7 +314,6 @@ class DatasetViewSet(viewsets.GenericViewSet):
             return Response({"detail": "Register for the challenge to download its training data."}, status=403)
         if not dataset.exists():
             raise Http404
-        return FileResponse(
-            training_archive(dataset).open("rb"), as_attachment=True,
-            filename=f"{dataset.challenge.slug}-{dataset.slug}.zip",
+        return ranged_file_response(
+            request, training_archive(dataset), filename=f"{dataset.challenge.slug}-{dataset.slug}.zip"
         )
