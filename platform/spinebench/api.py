@@ -6,9 +6,11 @@ from dataclasses import asdict
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiRequest,
+    OpenApiResponse,
     extend_schema,
     extend_schema_view,
     inline_serializer,
@@ -57,6 +59,8 @@ UPLOAD_REQUEST = OpenApiRequest(
         "description": "Name the part `*.csv` for predictions, `*.tar`/`*.tar.gz` for an algorithm archive.",
     }}}},
 )
+#: A 400 answer: the field at fault -> its messages (`{"at": ["..."]}`).
+FIELD_ERRORS = OpenApiResponse(OpenApiTypes.OBJECT, description="The field at fault and why: {field: [message]}.")
 REFUSAL_STATUS = {
     "not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429,
     "too_large": 413, "quota": 413, "no_worker": 503,
@@ -98,7 +102,7 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             raise Http404
         return phase
 
-    @extend_schema(responses=LeaderboardSerializer, parameters=[OpenApiParameter(
+    @extend_schema(responses={200: LeaderboardSerializer, 400: FIELD_ERRORS}, parameters=[OpenApiParameter(
         "at", str, description="The leaderboard as it was at this date (YYYY-MM-DD: the end of that day) or ISO "
         "date-time; 404 when the phase had no leaderboard yet.",
     )])
@@ -212,13 +216,13 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
                 child=serializers.IntegerField(), help_text="Ids of your succeeded submissions; [] clears the choice."
             ),
         }),
-        responses=inline_serializer("ChosenSubmissions", {
+        responses={200: inline_serializer("ChosenSubmissions", {
             "max_chosen": serializers.IntegerField(help_text="How many you may choose."),
             "chosen": serializers.ListField(child=serializers.IntegerField()),
             "choosable": serializers.ListField(
                 child=serializers.IntegerField(), help_text="Your succeeded submissions on this phase."
             ),
-        }),
+        }), 400: FIELD_ERRORS},
     )
     @action(detail=True, methods=["get", "post"], permission_classes=[permissions.IsAuthenticated])
     def chosen(self, request, pk=None, format=None):
@@ -272,7 +276,7 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             OpenApiParameter("with", int, required=True, description="Id of the other submission of the phase."),
             OpenApiParameter("metric", str, description="Per-case metric (default: the leaderboard's first one)."),
         ],
-        responses=inline_serializer("Comparison", {
+        responses={400: FIELD_ERRORS, 200: inline_serializer("Comparison", {
             "metric": serializers.CharField(), "direction": serializers.CharField(),
             "cases": serializers.ListField(child=serializers.CharField()),
             "first": serializers.ListField(child=serializers.FloatField()),
@@ -282,7 +286,7 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             "first_better": serializers.IntegerField(), "second_better": serializers.IntegerField(),
             "p_value": serializers.FloatField(help_text="Two-sided Wilcoxon signed-rank p-value."),
             "metrics": serializers.ListField(child=serializers.CharField()),
-        }),
+        })},
     )
     @action(detail=True, methods=["get"])
     def compare(self, request, pk=None, format=None):

@@ -16,7 +16,7 @@ from spinebench.submissions.models import Submission
 
 from .aasce_data import HIDDEN_ANGLES
 from .conftest import csv_upload
-from .factories import PhaseFactory, RegistrationFactory, UserFactory, aasce_dataset
+from .factories import ChallengeFactory, PhaseFactory, RegistrationFactory, UserFactory, aasce_dataset
 from .test_api import api
 
 pytestmark = pytest.mark.django_db
@@ -114,9 +114,9 @@ def test_a_hidden_phase_history_is_as_hidden_as_its_leaderboard(client, two_entr
 @pytest.fixture
 def public_label_phase(client, eager_tasks, django_capture_on_commit_callbacks):
     """A phase scored against a training split (labels public) with per-case results shown: two participants."""
-    phase = PhaseFactory(show_case_results=True)
-    phase.dataset = aasce_dataset(phase.challenge, split="train", slug="scored-train", angles=ANGLES)
-    phase.save()
+    challenge = ChallengeFactory()
+    scored = aasce_dataset(challenge, split="train", slug="scored-train", angles=ANGLES)
+    phase = PhaseFactory(challenge=challenge, dataset=scored, show_case_results=True)
     users = [RegistrationFactory(challenge=phase.challenge).user for _ in range(2)]
     a = _submit(client, phase, users[0], shifted(ANGLES, 0.5, wobble=0.7), django_capture_on_commit_callbacks)
     b = _submit(client, phase, users[1], shifted(ANGLES, 1.5, wobble=-0.4), django_capture_on_commit_callbacks)
