@@ -74,6 +74,8 @@ def test_method_card_from_the_form_is_shown_escaped_with_links(client, eager_tas
     page = client.get(phase.get_absolute_url()).content.decode()
     assert "&lt;b&gt;SpineNet&lt;/b&gt; v2" in page and "<b>SpineNet</b>" not in page
     assert 'href="https://example.org/paper"' in page and 'href="http://example.org/code"' in page
+    detail = client.get(submission.get_absolute_url()).content.decode()
+    assert "A U-Net." in detail and "&lt;b&gt;SpineNet" in detail
     board = api().get(f"/api/phases/{phase.pk}/leaderboard/").json()
     assert board["rows"][0]["method_name"] == "<b>SpineNet</b> v2"
     assert board["rows"][0]["paper_url"] == "https://example.org/paper"
@@ -121,6 +123,8 @@ def test_choosing_by_api_ranks_the_chosen_submission(chosen_phase):
     assert answer.status_code == 200, answer.content
     assert answer.json() == {"max_chosen": 1, "chosen": [worse.pk], "choosable": [best.pk, worse.pk]}
     assert _ranked(phase) == [theirs.pk, worse.pk]  # worse (+4 degrees) now below the other participant (+1)
+    assert api(user).get(f"/api/submissions/{worse.pk}/").json()["chosen"] is True
+    assert api().get(f"/api/submissions/{worse.pk}/").json()["chosen"] is False  # a private choice
     assert api(user).post(f"/api/phases/{phase.pk}/chosen/", {"submissions": []}, format="json").status_code == 200
     assert _ranked(phase) == [best.pk, theirs.pk]
 

@@ -15,6 +15,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
     rank = serializers.SerializerMethodField()
     aggregates = serializers.SerializerMethodField()
     case_metrics = serializers.SerializerMethodField()
+    chosen = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
@@ -30,6 +31,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
     def get_comment(self, submission) -> str:
         """The submitter's private note: for them and the challenge's organizers only (the page hides it too)."""
         return submission.comment if can_see_private_details(submission, self._user()) else ""
+
+    def get_chosen(self, submission) -> bool:
+        """Whether the submitter chose it to represent them (selection `chosen`): theirs and the organizers' to know."""
+        return submission.chosen and can_see_private_details(submission, self._user())
 
     def get_error_message(self, submission) -> str:
         return submission.error_message if can_see_private_details(submission, self._user()) else ""
