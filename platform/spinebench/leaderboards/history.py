@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time
+from functools import lru_cache
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -16,8 +17,9 @@ from .models import LeaderboardSnapshot
 from .services import Leaderboard
 
 LIVE = LeaderboardSnapshot.Kind.LIVE
-#: The most snapshots a history reads (the newest ones); older ones stay stored and reachable by date.
-HISTORY_SNAPSHOTS = 500
+#: The most snapshots a history reads (the newest ones; each holds every ranked row): older ones stay stored and
+#: reachable by date (`snapshot_at`).
+HISTORY_SNAPSHOTS = 200
 
 
 @dataclass(frozen=True)
@@ -55,29 +57,35 @@ def entry_key(row: dict) -> str:
     return f"baseline:{row.get('method', '')}" if row.get("is_baseline") else f"user:{row.get('user')}"
 
 
-def _current_version(phase: Phase) -> int:
-    """The evaluation version of the newest snapshot (1 before any): older versions' ranks are another scoring."""
-    return (
-        LeaderboardSnapshot.objects.filter(phase=phase, kind=LIVE)
-        .order_by("-created", "-pk")
-        .values_list("evaluation_version", flat=True)
-        .first()
-    ) or 1
-
-
 def phase_history(phase: Phase, *, limit: int = HISTORY_SNAPSHOTS) -> History:
     """Rank and ranking-metric value per entry over the phase's live snapshots of its current evaluation version,
-    oldest first (the newest `limit` snapshots)."""
-    version = _current_version(phase)
+    oldest first (the newest `limit` snapshots). Built once per process and newest snapshot (a new snapshot is a new
+    key); callers must not modify what they get."""
+    latest = (
+        LeaderboardSnapshot.objects.filter(phase=phase, kind=LIVE)
+        .order_by("-created", "-pk")
+        .values_list("pk", "evaluation_version", "created")
+        .first()
+    )
+    if latest is None:
+        metric = phase.ranking_metric
+        return History(metric=metric, direction=phase.direction(metric), times=[], series=[])
+    return _history(phase.pk, latest[0], latest[1], latest[2].isoformat(), limit)
+
+
+@lru_cache(maxsize=16)
+def _history(phase_pk: int, latest_pk: int, version: int, created: str, limit: int) -> History:
+    """`created` is part of the key so that a primary key used again (a rolled-back test database) never hits an old
+    entry."""
     found = list(
-        LeaderboardSnapshot.objects.filter(phase=phase, kind=LIVE, evaluation_version=version)
+        LeaderboardSnapshot.objects.filter(phase_id=phase_pk, kind=LIVE, evaluation_version=version, pk__lte=latest_pk)
         .order_by("-created", "-pk")
         .values_list("created", "metrics", "rows")[:limit]
     )
     found.reverse()
-    metric = found[-1][1][0] if found and found[-1][1] else {"key": phase.ranking_metric, "direction": ""}
+    metric = found[-1][1][0] if found[-1][1] else {"key": "", "direction": ""}
     series: dict[str, Series] = {}
-    for created, metrics, rows in found:
+    for taken, metrics, rows in found:
         key_of_value = metrics[0]["key"] if metrics else metric["key"]
         for row in rows:
             key = entry_key(row)
@@ -87,10 +95,10 @@ def phase_history(phase: Phase, *, limit: int = HISTORY_SNAPSHOTS) -> History:
             entry.participant = row["participant"]  # the newest name shown
             entry.points.append(
                 Point(
-                    time=created, rank=row["rank"], value=row["values"].get(key_of_value), submission=row["submission"]
+                    time=taken, rank=row["rank"], value=row["values"].get(key_of_value), submission=row["submission"]
                 )
             )
-    latest_time = found[-1][0] if found else None
+    latest_time = found[-1][0]
     ordered = sorted(series.values(), key=lambda s: (s.last.time != latest_time, s.last.rank, s.participant))
     return History(
         metric=metric["key"], direction=metric.get("direction", ""), times=[item[0] for item in found], series=ordered
