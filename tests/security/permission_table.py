@@ -294,4 +294,23 @@ ROWS: list[Row] = [
     Row("submission-detail", "GET", "failed submission", cells(404, participant=200, **ORGANIZERS_ONLY, worker=403)),
     Row("dataset-download", "GET", "training dataset", _participants(200, 403, **API_REFUSED)),
     Row("dataset-download", "GET", "hidden test dataset", cells(404, **API_REFUSED)),
+    # Method cards and the `chosen` selection (issue #13): one's own picks only; the world's phase ranks the best
+    # submission, so a choice there is a 400 saying there is nothing to choose (an empty API body: a 400 too).
+    Row("submissions:choose", "GET", "public phase", cells(200, **PAGE_LOGIN)),
+    Row("submissions:choose", "GET", "hidden phase", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    Row("submissions:choose", "POST", "public phase", cells(400, **PAGE_LOGIN)),
+    Row("submissions:choose", "POST", "hidden phase", cells(404, organizer=400, operator=400, **PAGE_LOGIN)),
+    Row("phase-chosen", "GET", "public phase id", cells(200, **API_REFUSED)),
+    Row("phase-chosen", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("phase-chosen", "POST", "public phase id", cells(400, **API_REFUSED)),
+    Row("phase-chosen", "POST", "hidden phase id", cells(404, organizer=400, operator=400, **API_REFUSED)),
+    # Leaderboard history: as visible as the leaderboard.
+    *_get_and_post("leaderboards:history", "public phase", cells(200)),
+    *_get_and_post("leaderboards:history", "hidden phase", cells(404, **ORGANIZERS_ONLY)),
+    Row("phase-history", "GET", "public phase id", cells(200, worker=403)),
+    Row("phase-history", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, worker=403)),
+    # Compare: per-case values on a hidden-label phase are for its organizers only (the figures' rule). Without
+    # `with` the page is its empty form and the API a 400 naming the field.
+    *_get_and_post("submissions:compare", "ranked submission", cells(404, **ORGANIZERS_ONLY)),
+    Row("submission-compare", "GET", "ranked submission", cells(404, organizer=400, operator=400, worker=403)),
 ]

@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
 
 from spinebench.accounts.tokens import issue_token
 from spinebench.submissions.services import create_submission
-from tests.platform.aasce_data import predictions_csv
-from tests.platform.factories import PhaseFactory, RegistrationFactory
+from tests.platform.aasce_data import HIDDEN_ANGLES, predictions_csv
+from tests.platform.factories import ChallengeFactory, PhaseFactory, RegistrationFactory, aasce_dataset
 
 EXAMPLES = int(os.environ.get("SPINEBENCH_FUZZ_EXAMPLES", "20"))  # per operation; raise it for a deeper local run
 PASSWORD = "correct-horse-battery"  # tests.platform.factories.UserFactory's
@@ -60,12 +60,19 @@ OPERATIONS = _operations()
 def seeded(transactional_db, eager_tasks):
     """One public challenge with a phase (hidden test labels), a registered user with a ranked submission, their
     token, and a spare token of theirs that DELETE may revoke without ending the run's authentication."""
-    phase = PhaseFactory()
+    # Scored against a split with public labels, selection `chosen`: the compare and choice operations can succeed.
+    challenge = ChallengeFactory()
+    scored = aasce_dataset(challenge, split="train", slug="fuzz-scored", angles=HIDDEN_ANGLES)
+    phase = PhaseFactory(challenge=challenge, dataset=scored, show_case_results=True, selection="chosen")
     user = RegistrationFactory(challenge=phase.challenge).user
     upload = SimpleUploadedFile("p.csv", predictions_csv(GOOD), content_type="text/csv")
     submission = create_submission(phase=phase, user=user, upload=upload, comment="fuzz")
     submission.refresh_from_db()
     assert submission.status == "succeeded", submission.error_message
+    other = create_submission(
+        phase=phase, user=RegistrationFactory(challenge=phase.challenge).user,
+        upload=SimpleUploadedFile("p.csv", predictions_csv(HIDDEN_ANGLES), content_type="text/csv"),
+    )
     spare = issue_token(user=user, name="spare")
     from spinebench.notifications.models import Notification
 
@@ -76,6 +83,7 @@ def seeded(transactional_db, eager_tasks):
     # (garbage bytes, a formula cell with an unknown case and non-finite numbers, an empty file).
     bodies = {
         ("POST", "/api/auth/token/"): [{"username": user.username, "password": PASSWORD, "name": "fuzz exchange"}],
+        ("POST", "/api/phases/{id}/chosen/"): [{"submissions": [submission.pk]}, {"submissions": []}],
         ("POST", "/api/phases/{id}/submissions/"): [
             {"file": predictions_csv(GOOD), "comment": "fuzz"},
             {"file": bytes(range(256)) * 4},
@@ -85,6 +93,7 @@ def seeded(transactional_db, eager_tasks):
     }
     return {
         "bodies": bodies,
+        "queries": {("GET", "/api/submissions/{id}/compare/"): {"with": other.pk}},
         "token": issue_token(user=user, name="fuzz").secret,
         "ids": {"phases": phase.pk, "submissions": submission.pk, "datasets": phase.training_dataset_id,
                 "tokens": spare.token.pk, "notifications": notification.pk},
@@ -111,6 +120,10 @@ def _fuzz(live_server, seeded, method: str, path: str, headers: dict) -> list[in
     if real:
         sources.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real))
     media_type = next(iter(operation.body)).media_type if operation.body else None
+    if (method, path) in seeded["queries"]:
+        sources.append(
+            operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real, query=seeded["queries"][method, path])
+        )
     sources += [
         operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real, body=body, media_type=media_type)
         for body in seeded["bodies"].get((method, path), ())

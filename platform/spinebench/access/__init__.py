@@ -16,6 +16,8 @@ from .challenges import (
 from .datasets import can_download_dataset
 from .shortcuts import get_visible_phase
 from .submissions import (
+    can_choose_submissions,
+    can_compare_submission,
     can_see_case_results,
     can_see_ground_truth_plots,
     can_see_phase_ground_truth_plots,
@@ -24,6 +26,8 @@ from .submissions import (
 )
 
 __all__ = [
+    "can_choose_submissions",
+    "can_compare_submission",
     "can_download_dataset",
     "can_download_phase_inputs",
     "can_see_case_results",

@@ -45,3 +45,16 @@ def can_see_ground_truth_plots(submission, user) -> bool:
 def can_see_phase_ground_truth_plots(phase: Phase, user) -> bool:
     """The same rule for figures of a whole leaderboard (ROC overlay of the top submissions)."""
     return phase.challenge.is_organizer(user) or (phase_labels_public(phase) and can_view_phase(phase, user))
+
+
+def can_choose_submissions(phase: Phase, user) -> bool:
+    """Picking which of one's own succeeded submissions represent one (selection `chosen`): any signed-in user who
+    may see the phase; what they may pick is their own submissions only (submissions.selection)."""
+    return bool(user and user.is_authenticated) and can_view_phase(phase, user)
+
+
+def can_compare_submission(submission, user) -> bool:
+    """Comparing a submission case by case with another: per-case values against one's own predictions give the
+    labels, so the rule of the figures drawn from labels (organizers; others only where the phase's labels are
+    public and they may see the submission). The other submission must pass the same rule."""
+    return can_view_submission(submission, user) and can_see_ground_truth_plots(submission, user)

@@ -207,6 +207,7 @@ class LeaderboardSpec(_Strict):
     selection: Literal[_choices(Phase.Selection)] = Field(  # type: ignore[valid-type]
         None, description=_help(Phase, "selection")
     )
+    max_chosen: StrictInt | None = Field(None, description=_help(Phase, "max_chosen"))
     auto_publish: StrictBool | None = Field(None, description=_help(Phase, "auto_publish"))
 
 

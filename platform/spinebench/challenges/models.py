@@ -99,6 +99,7 @@ class Phase(models.Model):
     class Selection(models.TextChoices):
         BEST = "best", "best submission per participant"
         LATEST = "latest", "latest submission per participant"
+        CHOSEN = "chosen", "best of the submissions each participant chose"
 
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
     slug = models.SlugField(help_text="URL name of the phase inside its challenge, e.g. test.")
@@ -188,6 +189,11 @@ class Phase(models.Model):
     selection = models.CharField(
         max_length=16, choices=Selection.choices, default=Selection.BEST,
         help_text="Which submission of a participant is on the leaderboard.",
+    )
+    max_chosen = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1)],
+        help_text="Selection `chosen`: how many succeeded submissions a participant may choose to represent them "
+        "(the best of them is ranked; until they choose, their best one counts).",
     )
     auto_publish = models.BooleanField(
         default=True,

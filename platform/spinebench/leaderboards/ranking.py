@@ -17,7 +17,7 @@ from datetime import datetime
 from evaluators import statistics
 
 METHODS = ("primary", "mean-rank", "median-rank")
-POLICIES = ("best", "latest")
+POLICIES = ("best", "latest", "chosen")
 DIRECTIONS = ("higher", "lower")
 
 
@@ -27,6 +27,7 @@ class Entry:
     submission_pk: int
     created: datetime
     metrics: Mapping[str, float | None]
+    chosen: bool = False  # picked by its participant (selection policy "chosen")
 
 
 def _sort_value(value: float | None, direction: str) -> float:
@@ -51,9 +52,14 @@ def competition_ranks(values: Sequence[float | None], *, direction: str) -> list
 
 
 def select_entries(entries: Sequence[Entry], *, policy: str, metric: str, direction: str) -> list[Entry]:
-    """One entry per key: the best by `metric` (ties: the earliest) or the latest (ties: the higher pk)."""
+    """One entry per key: the best by `metric` (ties: the earliest) or the latest (ties: the higher pk). Policy
+    "chosen": the best of the entries its participant chose; a key with no chosen entry keeps its best one."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    if policy == "chosen":
+        with_choice = {entry.key for entry in entries if entry.chosen}
+        entries = [entry for entry in entries if entry.chosen or entry.key not in with_choice]
+        policy = "best"
     chosen: dict[str, Entry] = {}
     for entry in entries:
         current = chosen.get(entry.key)

@@ -12,9 +12,37 @@ class LeaderboardRowSerializer(serializers.Serializer):
     is_baseline = serializers.BooleanField()
     submission = serializers.IntegerField(help_text="Submission id (GET /api/submissions/{id}/).")
     created = serializers.DateTimeField()
+    method_name = serializers.CharField(help_text="The method card's name (may be empty).")
+    paper_url = serializers.CharField(help_text="The method card's paper link, http(s) or empty.")
+    code_url = serializers.CharField(help_text="The method card's code link, http(s) or empty.")
 
 
 class LeaderboardSerializer(serializers.Serializer):
     phase = serializers.IntegerField()
     metrics = serializers.ListField(child=serializers.CharField(), help_text="Leaderboard columns, ranking one first.")
     rows = LeaderboardRowSerializer(many=True)
+    as_of = serializers.DateTimeField(
+        required=False, help_text="With `?at=`: the time of the leaderboard version answered."
+    )
+
+
+class HistoryPointSerializer(serializers.Serializer):
+    time = serializers.DateTimeField()
+    rank = serializers.IntegerField()
+    value = serializers.FloatField(allow_null=True, help_text="The ranking metric's value.")
+    submission = serializers.IntegerField()
+
+
+class HistorySeriesSerializer(serializers.Serializer):
+    participant = serializers.CharField()
+    is_baseline = serializers.BooleanField()
+    points = HistoryPointSerializer(many=True)
+
+
+class HistorySerializer(serializers.Serializer):
+    """GET /api/phases/{id}/history/: the leaderboard over time, read from its snapshots."""
+
+    metric = serializers.CharField(help_text="The ranking metric whose values the points carry.")
+    direction = serializers.CharField()
+    times = serializers.ListField(child=serializers.DateTimeField(), help_text="Each leaderboard version's time.")
+    series = HistorySeriesSerializer(many=True)

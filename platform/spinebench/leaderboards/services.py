@@ -46,6 +46,10 @@ def _published_results(phase: Phase):
             "submission__creator__username",
             "submission__is_baseline",
             "submission__baseline_method",
+            "submission__chosen",
+            "submission__method_name",
+            "submission__paper_url",
+            "submission__code_url",
         )
     )
 
@@ -89,6 +93,7 @@ def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
                 submission_pk=pk,
                 created=result["submission__created"],
                 metrics=result["aggregate_values"] or {},
+                chosen=result["submission__chosen"],
             )
             for pk, result in results.items()
         ]
@@ -141,6 +146,9 @@ def _row_record(rank: int, entry: ranking.Entry, result: dict, metrics: list[str
         "created": entry.created.isoformat(),
         "values": {key: entry.metrics.get(key) for key in metrics},
         "has_curves": entry.submission_pk in with_curves,
+        "method_name": result["submission__method_name"],
+        "paper_url": result["submission__paper_url"],
+        "code_url": result["submission__code_url"],
     }
 
 
@@ -208,6 +216,9 @@ class Row:
     values: list[float | None]
     method: str = ""
     has_curves: bool = False
+    method_name: str = ""
+    paper_url: str = ""
+    code_url: str = ""
 
 
 def snapshot_rows(snapshot: LeaderboardSnapshot) -> list[Row]:
@@ -228,6 +239,9 @@ def _rows(snapshot_pk: int, created: str, keys: tuple[str, ...]) -> tuple[Row, .
             values=[record["values"].get(key) for key in keys],
             method=record.get("method", ""),
             has_curves=record.get("has_curves", False),
+            method_name=record.get("method_name", ""),
+            paper_url=record.get("paper_url", ""),
+            code_url=record.get("code_url", ""),
         )
         for record in _content(snapshot_pk, created, "rows")
     )
@@ -295,6 +309,9 @@ def _records(snapshot_pk: int, created: str, keys: tuple[str, ...], statistics_p
                 "is_baseline": row.submission.is_baseline,
                 "submission": row.submission.pk,
                 "created": row.submission.created.isoformat(),
+                "method_name": row.method_name,
+                "paper_url": row.paper_url,
+                "code_url": row.code_url,
                 **dict(zip(keys, row.values)),
                 "ci_low": interval.get("ci_low"),
                 "ci_high": interval.get("ci_high"),

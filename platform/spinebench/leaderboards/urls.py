@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import history_views, views
 
 app_name = "leaderboards"
 urlpatterns = [
@@ -9,4 +9,5 @@ urlpatterns = [
     path("challenges/<slug:challenge>/phases/<slug:phase>/roc.png", views.phase_roc, name="roc"),
     path("challenges/<slug:challenge>/phases/<slug:phase>/leaderboard.csv", views.export_csv, name="export-csv"),
     path("challenges/<slug:challenge>/phases/<slug:phase>/leaderboard.json", views.export_json, name="export-json"),
+    path("challenges/<slug:challenge>/phases/<slug:phase>/history/", history_views.phase_history_page, name="history"),
 ]

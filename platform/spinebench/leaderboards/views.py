@@ -20,6 +20,7 @@ from spinebench.access import (
 )
 from spinebench.challenges.models import Phase
 from spinebench.challenges.registry import metric_title
+from spinebench.datasets.byte_ranges import ranged_file_response
 from spinebench.datasets.services import inputs_archive
 from spinebench.submissions import plots
 from spinebench.submissions.models import Submission
@@ -74,10 +75,8 @@ def phase_inputs(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
     if not can_download_phase_inputs(phase, request.user) or not phase.dataset.exists():
         raise Http404("No inputs to download here (register for the challenge first).")
-    return FileResponse(
-        inputs_archive(phase.dataset).open("rb"),
-        as_attachment=True,
-        filename=f"{phase.challenge.slug}-{phase.slug}-inputs.zip",
+    return ranged_file_response(
+        request, inputs_archive(phase.dataset), filename=f"{phase.challenge.slug}-{phase.slug}-inputs.zip"
     )
 
 
@@ -128,7 +127,8 @@ def export_csv(request, challenge, phase):
     def build() -> bytes:
         buffer = io.StringIO()
         metrics = [metric["key"] for metric in board.snapshot.metrics]
-        fields = ["rank", "participant", "is_baseline", "submission", "created", *metrics, "ci_low", "ci_high"]
+        fields = ["rank", "participant", "is_baseline", "submission", "created", "method_name", "paper_url", "code_url",
+                  *metrics, "ci_low", "ci_high"]
         writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
         for record in export_records(phase, board):

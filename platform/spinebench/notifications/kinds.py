@@ -8,3 +8,4 @@ class Kind(models.TextChoices):
     SUBMISSION_FAILED = "submission_failed", "A submission of mine failed"
     REGISTRATION_APPROVED = "registration_approved", "My registration for a challenge was approved"
     REGISTRATION_REJECTED = "registration_rejected", "My registration for a challenge was rejected"
+    PHASE_CLOSING = "phase_closing", "A phase of a challenge I take part in closes within 24 hours"

@@ -41,3 +41,18 @@ class EmailPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} mutes {self.kind} mail"
+
+
+class PhaseReminder(models.Model):
+    """One row per (user, phase) whose closing reminder was made: the reminder is sent once, however often the
+    periodic task runs and whatever the phase's dates become later."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="phase_reminders")
+    phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="closing_reminders")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "phase"], name="one_closing_reminder_per_user_phase")]
+
+    def __str__(self) -> str:
+        return f"closing reminder of phase {self.phase_id} for {self.user_id}"

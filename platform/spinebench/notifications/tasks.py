@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from .models import Notification
+from .reminders import send_closing_reminders
 from .services import wants_email
 from .unsubscribe import make_token
 
@@ -80,3 +81,9 @@ def send_notification_email(self, *, notification_pk: int) -> str:
         raise  # autoretry_for schedules the next try with backoff
     Notification.objects.filter(pk=notification_pk).update(emailed_at=timezone.now(), email_error="")
     return "sent"
+
+
+@shared_task
+def send_phase_closing_reminders() -> int:
+    """Beat: the reminders of phases closing within a day (notifications.reminders), each made once."""
+    return send_closing_reminders()

@@ -325,6 +325,11 @@ SPINEBENCH_LINK_MAILS_PER_HOUR = env.int("SPINEBENCH_LINK_MAILS_PER_HOUR", defau
 INSTALLED_APPS.append("spinebench.notifications")
 INSTALLED_APPS.append("spinebench.organizers")  # the highest app: the organizers' console and audit trail
 CELERY_TASK_ROUTES["spinebench.notifications.tasks.*"] = {"queue": "scoring"}
+# A day before a phase closes its participants get a reminder (once each); beat looks for closing phases this often.
+CELERY_BEAT_SCHEDULE["phase-closing-reminders"] = {
+    "task": "spinebench.notifications.tasks.send_phase_closing_reminders",
+    "schedule": env.int("SPINEBENCH_REMINDER_INTERVAL_S", default=900),
+}
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.accounts.context_processors.account_notice")
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("spinebench.notifications.context_processors.unread_notifications")
 # Several models have a `kind` field: name their enums in the OpenAPI schema.

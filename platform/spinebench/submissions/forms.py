@@ -1,6 +1,20 @@
 from django import forms
 
+from .method_cards import validate_web_url
+
 
 class SubmissionForm(forms.Form):
     file = forms.FileField(help_text="Predictions CSV (or a `docker save` archive for an algorithm phase).")
     comment = forms.CharField(max_length=500, required=False)
+    method_name = forms.CharField(max_length=100, required=False, help_text="Shown on the leaderboard.")
+    method_description = forms.CharField(
+        max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="A sentence or two."
+    )
+    paper_url = forms.URLField(
+        max_length=500, required=False, validators=[validate_web_url], assume_scheme="https",
+        help_text="http(s) link to the paper.",
+    )
+    code_url = forms.URLField(
+        max_length=500, required=False, validators=[validate_web_url], assume_scheme="https",
+        help_text="http(s) link to the code.",
+    )

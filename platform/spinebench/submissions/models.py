@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from .method_cards import validate_web_url
 from .status import ACTIVE, Status
 
 _UPLOAD_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".csv", ".zip")
@@ -60,6 +61,24 @@ class Submission(models.Model):
         blank=True,
         help_text="Baselines: why this run is degenerate (constant predictions, or fallbacks on more than half the "
         "cases). A degenerate run stays visible, greyed, but is not ranked as the method.",
+    )
+    # The method card: what the leaderboard shows of the method behind the submission.
+    method_name = models.CharField(
+        max_length=100, blank=True, help_text="Name of the method, shown on the leaderboard."
+    )
+    method_description = models.CharField(
+        max_length=500, blank=True, help_text="A short description of the method (plain text)."
+    )
+    paper_url = models.URLField(
+        max_length=500, blank=True, validators=[validate_web_url], help_text="Link to the paper (http or https)."
+    )
+    code_url = models.URLField(
+        max_length=500, blank=True, validators=[validate_web_url], help_text="Link to the code (http or https)."
+    )
+    chosen = models.BooleanField(
+        default=False,
+        help_text="Picked by its participant to represent them on a phase whose selection is `chosen` (the best of "
+        "the picked ones is ranked).",
     )
 
     class Meta:

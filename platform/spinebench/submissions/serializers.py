@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from spinebench.access import can_see_case_results, can_see_private_details
 
+from .method_cards import validate_web_url
 from .models import Submission
 
 
@@ -14,12 +15,14 @@ class SubmissionSerializer(serializers.ModelSerializer):
     rank = serializers.SerializerMethodField()
     aggregates = serializers.SerializerMethodField()
     case_metrics = serializers.SerializerMethodField()
+    chosen = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
         fields = [
             "id", "phase", "participant", "is_baseline", "baseline_method", "comment", "status", "error_message",
             "created", "started_at", "finished_at", "rank", "aggregates", "case_metrics",
+            "method_name", "method_description", "paper_url", "code_url", "chosen",
         ]
 
     def _user(self):
@@ -28,6 +31,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
     def get_comment(self, submission) -> str:
         """The submitter's private note: for them and the challenge's organizers only (the page hides it too)."""
         return submission.comment if can_see_private_details(submission, self._user()) else ""
+
+    def get_chosen(self, submission) -> bool:
+        """Whether the submitter chose it to represent them (selection `chosen`): theirs and the organizers' to know."""
+        return submission.chosen and can_see_private_details(submission, self._user())
 
     def get_error_message(self, submission) -> str:
         return submission.error_message if can_see_private_details(submission, self._user()) else ""
@@ -59,3 +66,7 @@ class UploadField(serializers.FileField):
 class SubmissionCreateSerializer(serializers.Serializer):
     file = UploadField()
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    method_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    method_description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    paper_url = serializers.URLField(max_length=500, required=False, allow_blank=True, validators=[validate_web_url])
+    code_url = serializers.URLField(max_length=500, required=False, allow_blank=True, validators=[validate_web_url])

@@ -23,6 +23,7 @@ from spinebench.uploads.services import (
 from spinebench.uploads.services import discard as discard_file
 from spinebench.workers.services import phase_unserved_message
 
+from .method_cards import MethodCard
 from .models import Submission, upload_suffix
 from .quota import submission_quota
 from .status import Status, transition
@@ -70,12 +71,16 @@ def _lock_participant(challenge: Challenge, user) -> None:
     Registration.objects.select_for_update().get(pk=registration.pk)
 
 
-def create_submission(*, phase: Phase, user, upload, comment: str = "") -> Submission:
+def create_submission(
+    *, phase: Phase, user, upload, comment: str = "", method_card: MethodCard | None = None
+) -> Submission:
     """Accept an upload (a predictions CSV or zip, or an algorithm archive for an algorithm phase) or raise
     SubmissionRefused. Problems with the file itself give a submission in `failed` with the reason (it does not count
     against the limit, and its file is never stored); an accepted file is stored through spinebench.uploads (charged
     to the participant's storage quota) and the submission queued, dispatched when the transaction commits."""
     check_can_submit(phase=phase, user=user)
+    method_card = method_card or MethodCard()
+    method_card.validate()  # field-keyed ValidationError before anything is stored
     account_key = user_account_key(user)
     try:
         check_upload_size(upload, limit=site_limit())  # over the phase's own limit: a failed submission below
@@ -87,7 +92,10 @@ def create_submission(*, phase: Phase, user, upload, comment: str = "") -> Submi
         with transaction.atomic():
             _lock_participant(phase.challenge, user)
             _check_submission_limit(phase, user)
-            submission = Submission(phase=phase, creator=user, comment=comment[:500], upload_size=upload.size or 0)
+            submission = Submission(
+                phase=phase, creator=user, comment=comment[:500], upload_size=upload.size or 0,
+                **method_card.as_fields(),
+            )
             submission.save()
             transition(submission, Status.VALIDATING)
             problem = _validation_problem(phase, upload)

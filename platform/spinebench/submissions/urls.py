@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import baseline_views, viewer_views, views
+from . import baseline_views, choice_views, compare_views, viewer_views, views
 
 app_name = "submissions"
 urlpatterns = [
@@ -12,4 +12,6 @@ urlpatterns = [
     path("<int:pk>/cases/<str:case_id>/slices/<str:plane>/<str:index>.png", viewer_views.ct_slice, name="case-slice"),
     path("new/<slug:challenge>/<slug:phase>/", views.submission_create, name="create"),
     path("baselines/<slug:challenge>/", baseline_views.baselines_page, name="baselines"),
+    path("choose/<slug:challenge>/<slug:phase>/", choice_views.choose_page, name="choose"),
+    path("<int:pk>/compare/", compare_views.compare_page, name="compare"),
 ]

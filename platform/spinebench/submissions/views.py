@@ -19,6 +19,8 @@ from spinebench.uploads.middleware import upload_limit
 
 from . import case_viewer, ct_viewer, labelling_viewer, plots
 from .forms import SubmissionForm
+from .method_cards import FIELDS as METHOD_CARD_FIELDS
+from .method_cards import MethodCard
 from .models import Submission
 from .quota import submission_quota
 from .services import SubmissionRefused, cancel_submission, create_submission
@@ -39,7 +41,8 @@ def submission_create(request, challenge, phase):
     elif request.method == "POST" and form.is_valid():
         try:
             submission = create_submission(
-                phase=phase, user=request.user, upload=form.cleaned_data["file"], comment=form.cleaned_data["comment"]
+                phase=phase, user=request.user, upload=form.cleaned_data["file"], comment=form.cleaned_data["comment"],
+                method_card=MethodCard(**{field: form.cleaned_data[field] for field in METHOD_CARD_FIELDS}),
             )
         except SubmissionRefused as refusal:
             form.add_error(None, str(refusal))
@@ -91,6 +94,7 @@ def submission_detail(request, pk):
             "private": can_see_private_details(submission, request.user),
             "plot_kinds": plot_kinds if plots_allowed else [],
             "plots_withheld": bool(plot_kinds) and not plots_allowed,
+            "can_compare": plots_allowed and evaluation is not None,
             "case_viewer": plots_allowed and any(
                 module.viewer_available(submission) for module in (case_viewer, ct_viewer, labelling_viewer)
             ),

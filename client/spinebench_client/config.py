@@ -1,0 +1,50 @@
+"""Where the client keeps the server address and the API token: one JSON file in the user's config directory,
+created with mode 0600 (the token is a password)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+
+class NotLoggedIn(Exception):
+    pass
+
+
+def config_path() -> Path:
+    """`SPINEBENCH_CLIENT_CONFIG`, else `<config dir>/spinebench/client.json` (XDG_CONFIG_HOME or ~/.config; %APPDATA%
+    on Windows)."""
+    explicit = os.environ.get("SPINEBENCH_CLIENT_CONFIG")
+    if explicit:
+        return Path(explicit)
+    if sys.platform == "win32" and os.environ.get("APPDATA"):
+        base = Path(os.environ["APPDATA"])
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "spinebench" / "client.json"
+
+
+def save(*, server: str, token: str) -> Path:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Created 0600 before anything is written; an existing file is narrowed too.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump({"server": server.rstrip("/"), "token": token}, handle)
+    os.chmod(path, 0o600)
+    return path
+
+
+def load() -> dict:
+    path = config_path()
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotLoggedIn("Not logged in: run `spinebench-client login --server URL` first.") from None
+    except (OSError, ValueError) as error:
+        raise NotLoggedIn(f"Cannot read {path} ({error}); run `spinebench-client login` again.") from None
+    if not isinstance(stored, dict) or not stored.get("server") or not stored.get("token"):
+        raise NotLoggedIn(f"{path} holds no server and token; run `spinebench-client login` again.")
+    return stored

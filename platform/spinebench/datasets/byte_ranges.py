@@ -1,0 +1,78 @@
+"""Serving a stored archive with HTTP range requests (RFC 9110 section 14), so an interrupted download resumes.
+
+One range only: `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` (the last n bytes) answers 206 with `Content-Range:
+bytes a-b/size`; a range starting at or past the end answers 416 with `Content-Range: bytes */size`; anything else
+(several ranges, another unit, a malformed header) is ignored and the whole file sent with 200, as the RFC allows.
+`If-Range` with a different ETag (the archive was rebuilt) also sends the whole file. The ETag names the stored
+archive (built once per dataset version) and its size."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+CHUNK = 256 * 1024
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None | str:
+    """(first, last) byte positions, inclusive; None: send everything; "unsatisfiable": 416."""
+    match = _RANGE.match(header.strip())
+    if match is None or not (match.group(1) or match.group(2)):
+        return None
+    start, end = match.group(1), match.group(2)
+    if not start:  # suffix: the last `end` bytes
+        length = int(end)
+        if length == 0:
+            return "unsatisfiable"
+        return max(0, size - length), size - 1
+    first = int(start)
+    last = min(int(end), size - 1) if end else size - 1
+    if first >= size:
+        return "unsatisfiable"
+    if end and int(end) < first:
+        return None  # an invalid range is ignored
+    return first, last
+
+
+def _slice(path: Path, first: int, last: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        handle.seek(first)
+        left = last - first + 1
+        while left > 0:
+            block = handle.read(min(CHUNK, left))
+            if not block:
+                return
+            left -= len(block)
+            yield block
+
+
+def etag_of(path: Path) -> str:
+    return f'"{path.stem}-{path.stat().st_size}"'
+
+
+def ranged_file_response(request, path: Path, *, filename: str) -> HttpResponse | StreamingHttpResponse:
+    """The file as an attachment, answering a single byte range with 206."""
+    size = path.stat().st_size
+    etag = etag_of(path)
+    wanted = request.headers.get("Range", "")
+    if_range = request.headers.get("If-Range", "")
+    chosen = parse_range(wanted, size) if wanted and (not if_range or if_range == etag) else None
+    response: HttpResponse | StreamingHttpResponse
+    if chosen == "unsatisfiable":
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+    elif isinstance(chosen, tuple):
+        first, last = chosen
+        response = StreamingHttpResponse(_slice(path, first, last), status=206, content_type="application/zip")
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response["Content-Length"] = str(last - first + 1)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    else:
+        response = FileResponse(path.open("rb"), as_attachment=True, filename=filename)
+    response["Accept-Ranges"] = "bytes"
+    response["ETag"] = etag
+    return response
