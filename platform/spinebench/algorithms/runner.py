@@ -469,7 +469,10 @@ def wait_for_exit(container, *, limits: Limits, started: float, should_stop) -> 
         except requests.exceptions.ReadTimeout:
             pass
         except docker.errors.NotFound:
-            return (should_stop() if should_stop else "") or "the container was removed by the platform while it ran"
+            reason = should_stop() if should_stop else ""
+            if engine_lost and not reason:  # gone with the engine's restart, not removed by the platform
+                raise docker.errors.DockerException("the container vanished while the engine was away") from None
+            return reason or "the container was removed by the platform while it ran"
         if should_stop and (reason := should_stop()):
             kill_container(container)
             return reason

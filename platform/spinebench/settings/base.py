@@ -348,3 +348,6 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 SPINEBENCH_INSTANCE_ID = env("SPINEBENCH_INSTANCE_ID", default="") or hashlib.sha256(
     f"{SECRET_KEY}\0{DATABASES['default']['NAME']}".encode()
 ).hexdigest()[:16]
+# A container run whose engine went away (restarted) goes back to its queue and is tried again after this many
+# seconds, at most SPINEBENCH_MAX_REQUEUES times.
+SPINEBENCH_ENGINE_RETRY_SECONDS = env.int("SPINEBENCH_ENGINE_RETRY_SECONDS", default=15)
