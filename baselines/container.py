@@ -10,14 +10,19 @@ prints every registered method with ``ok`` or the reason the image cannot import
 
 On the host, ``build_method_image(checkpoint=, tag=, family_image=)`` makes a per-method image ``FROM`` the family
 image with the checkpoint baked in (``docker build``, offline), checks it with ``--check``, and optionally
-``docker save``s it into an archive that uploads to an algorithm phase like any participant image.
+``docker save``s it into an archive that uploads to an algorithm phase like any participant image. The family image
+is referred to by its image id only: a name is looked up in the trusted image registry that
+``containers/build.sh`` writes when it builds the family (never resolved through the engine's tag, which an
+uploaded archive could once re-point), and the built image is checked to sit on exactly that image's layers.
 ``spinebench baselines image CKPT --tag TAG [--save ARCHIVE]`` is the command for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,8 +38,11 @@ METHOD_DOCKERFILE = """\
 ARG FAMILY_IMAGE
 FROM ${FAMILY_IMAGE}
 COPY checkpoint.pt /opt/spinebench/checkpoint.pt
-LABEL org.spinebench.baseline.task="%(task)s" org.spinebench.baseline.method="%(method)s"
+LABEL org.spinebench.baseline.task="%(task)s" org.spinebench.baseline.method="%(method)s" \\
+      org.spinebench.baseline.family="%(family)s"
 """
+IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class ImageBuildError(RuntimeError):
@@ -168,28 +176,77 @@ def _docker(*args: str, what: str) -> str:
     return result.stdout
 
 
+def trusted_registry() -> Path:
+    """The trusted image registry of the platform's images ({reference: image id}, written by containers/build.sh
+    through platform/spinebench/algorithms/trusted_images.py): ``$SPINEBENCH_TRUSTED_IMAGES``, else
+    ``$SPINEBENCH_VAR_DIR/trusted-images.json``, else the repository's ``var/trusted-images.json``."""
+    explicit = os.environ.get("SPINEBENCH_TRUSTED_IMAGES")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("SPINEBENCH_VAR_DIR") or REPO_ROOT / "var") / "trusted-images.json"
+
+
+def family_image_id(family_image: str) -> str:
+    """The image id to build on: an id as given, a name (``spinebench/baselines-cpu`` = ``...:latest``) as recorded
+    in the trusted registry when it was built. Either must be in the engine under that very id. The engine's tag is
+    never consulted, so an image re-tagged with the family's name changes nothing."""
+    if IMAGE_ID.fullmatch(family_image):
+        image_id = family_image
+    else:
+        reference = family_image if ":" in family_image.rsplit("/", 1)[-1] else f"{family_image}:latest"
+        path = trusted_registry()
+        try:
+            recorded = json.loads(path.read_text())
+        except FileNotFoundError:
+            recorded = {}
+        except (OSError, ValueError) as error:
+            raise ImageBuildError(f"the trusted image registry {path} is unreadable ({error})") from None
+        image_id = recorded.get(reference) if isinstance(recorded, dict) else None
+        if not isinstance(image_id, str) or not IMAGE_ID.fullmatch(image_id):
+            raise ImageBuildError(
+                f"{reference} has no recorded image id in {path}: build it with containers/build.sh baselines "
+                "(or give the family image's id)"
+            )
+    found = _docker("image", "inspect", "--format", "{{.Id}}", image_id,
+                    what=f"family image {family_image} ({image_id[:19]}; build it: containers/build.sh baselines)")
+    if found.strip() != image_id:
+        raise ImageBuildError(f"the engine answered {found.strip()[:19]} for family image {image_id[:19]}")
+    return image_id
+
+
+def _layers(image: str) -> list[str]:
+    return json.loads(_docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", image,
+                              what=f"inspecting {image}"))
+
+
 def build_method_image(*, checkpoint, tag: str, family_image: str = FAMILY_IMAGE, save_to=None) -> str:
-    """Build ``tag`` FROM ``family_image`` with ``checkpoint`` baked in, check that the image loads it and imports
-    the method (a method the image cannot run fails here, with the container's message), and ``docker save`` it to
-    ``save_to`` when given. Returns the image id."""
+    """Build ``tag`` FROM the family image's id (``family_image_id``) with ``checkpoint`` baked in, check that it
+    sits on that image's layers, loads the checkpoint and imports the method (a method the image cannot run fails
+    here, with the container's message), and ``docker save`` it to ``save_to`` when given. Returns the image id."""
     from baselines import api
 
     checkpoint = Path(checkpoint)
     stored = api.load_checkpoint(checkpoint)
-    _docker("image", "inspect", family_image,
-            what=f"family image {family_image} (build it: containers/build.sh baselines)")
+    family_id = family_image_id(family_image)
     with tempfile.TemporaryDirectory(prefix="baseline-image-") as context:
         context = Path(context)
         shutil.copyfile(checkpoint, context / "checkpoint.pt")
-        (context / "Dockerfile").write_text(METHOD_DOCKERFILE % {"task": stored["task"], "method": stored["method"]})
-        _docker("build", "-q", "--build-arg", f"FAMILY_IMAGE={family_image}", "-t", tag, str(context),
+        (context / "Dockerfile").write_text(
+            METHOD_DOCKERFILE % {"task": stored["task"], "method": stored["method"], "family": family_id}
+        )
+        _docker("build", "-q", "--build-arg", f"FAMILY_IMAGE={family_id}", "-t", tag, str(context),
                 what=f"building {tag}")
-    _docker("run", "--rm", "--network", "none", "--read-only", tag, "--check",
+    image_id = _docker("image", "inspect", "--format", "{{.Id}}", tag, what=f"inspecting {tag}").strip()
+    family_layers = _layers(family_id)
+    built_layers = _layers(image_id)
+    if built_layers[: len(family_layers)] != family_layers or len(built_layers) != len(family_layers) + 1:
+        raise ImageBuildError(f"{tag} is not the family image {family_id[:19]} plus its checkpoint layer")
+    _docker("run", "--rm", "--network", "none", "--read-only", image_id, "--check",
             what=f"checking that {family_image} can run {stored['task']} {stored['method']} ({tag})")
     if save_to is not None:
         Path(save_to).parent.mkdir(parents=True, exist_ok=True)
         _docker("save", "-o", str(save_to), tag, what=f"saving {tag}")
-    return _docker("image", "inspect", "--format", "{{.Id}}", tag, what=f"inspecting {tag}").strip()
+    return image_id
 
 
 def _image_command(args) -> int:
@@ -209,7 +266,11 @@ def add_image_command(subparsers, guard) -> None:
     parser = subparsers.add_parser("image", help="build an algorithm image for a trained baseline (Docker)")
     parser.add_argument("checkpoint", help="checkpoint written by `baselines train`")
     parser.add_argument("--tag", required=True, help="image name:tag to build")
-    parser.add_argument("--family", default=FAMILY_IMAGE, help=f"baseline family image (default {FAMILY_IMAGE})")
+    parser.add_argument(
+        "--family",
+        default=FAMILY_IMAGE,
+        help=f"baseline family image: an image id, or a name recorded by containers/build.sh (default {FAMILY_IMAGE})",
+    )
     parser.add_argument("--save", help="also `docker save` the image to this archive (upload it to a phase)")
     parser.set_defaults(func=guard(_image_command))
 

@@ -3,15 +3,22 @@ fills one AASCE phase with N submissions (ORM, realistic per-case metrics from t
 once (a leaderboard snapshot; its statistics computed and timed), then runs C clients, each a signed-in
 participant looping over the pages with think time, for a bounded duration.
 
-Prints p50 / p95 / p99 / max server round trip per kind of request, beside a static file served by the same
-gunicorn in the same run (the reference for what the machine can do at all), and the errors.
+Prints, per kind of request, p50 / p95 / p99 / max of the round trip and the server's own CPU time per request
+(p50 / p95, from gunicorn's request hooks in benchmarks/load_timing.py: what a request costs, without the wait for
+a core), beside a static file served by the same gunicorn in the same run (the reference for what the machine can
+do at all: each p95 also as a ratio to the static file's), the errors and the machine's load average during the run
+(the wall times of a shared machine say as much about its other users as about the site).
 
-    nice -n 10 .venv/bin/python benchmarks/load_site.py                       # full size: 1000 submissions, 50 clients
-    .venv/bin/python benchmarks/load_site.py --clients 10 --duration 30       # a quick check
+    nice -n 10 .venv/bin/python benchmarks/load_site.py             # issue #16's mix: 1000 submissions, 50 clients
+    nice -n 10 .venv/bin/python benchmarks/load_site.py --pages     # issue #14: every main page, same set-up
+    .venv/bin/python benchmarks/load_site.py --quick [--pages]      # 300 submissions, 10 clients, 20 s
 
-Embedded default: SQLite and tasks in-process (a submission POST then scores, re-ranks and computes the
-statistics inside the request). With DATABASE_URL (a database of its own: the script migrates it and adds one
-challenge) and CELERY_BROKER_URL set, it uses them and starts a Celery worker on the `scoring` queue for the run.
+Two mixes: the default one (leaderboard page, its JSON, the API leaderboard, the submit page, submission POSTs)
+and `--pages` (challenge list, challenge page, phase page with its leaderboard, submit page, a submission's page and
+the case viewer, the latter as an organizer of the challenge: the test phase's labels are hidden from
+participants). Embedded default: SQLite and tasks in-process (a submission POST then scores, re-ranks and computes
+the statistics inside the request). With DATABASE_URL (a database of its own: the script migrates it and adds one
+challenge), CELERY_BROKER_URL and CACHE_URL set, it uses them and starts a Celery worker on the `scoring` queue.
 Goal (issue "Security and reliability campaign", check 5): p95 < 100 ms for reads, 0 errors.
 """
 
@@ -32,22 +39,24 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-KINDS = (
-    "leaderboard page",
-    "leaderboard JSON",
-    "API leaderboard",
-    "phase submit page",
-    "submission POST",
-    "static file",
-)
 #: Share of each client's requests by kind (the static file is the reference: as often as the leaderboard page).
-WEIGHTS = {
+LOAD_MIX = {
     "leaderboard page": 0.25,
     "leaderboard JSON": 0.15,
     "API leaderboard": 0.1,
     "phase submit page": 0.2,
     "submission POST": 0.05,
     "static file": 0.25,
+}
+#: `--pages`: the main pages of issue "The site as a product", equally often.
+PAGES_MIX = {
+    "challenge list": 1,
+    "challenge page": 1,
+    "leaderboard page": 1,
+    "phase submit page": 1,
+    "submission page": 1,
+    "case viewer": 1,
+    "static file": 1,
 }
 STATIC_PATH = "/static/admin/css/base.css"
 REQUEST_TIMEOUT_S = 30
@@ -69,7 +78,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pages", action="store_true", help="the main pages mix (issue #14) instead of issue #16's")
+    parser.add_argument(
+        "--quick", action="store_true", help="a quick check: 300 submissions, 10 clients, 20 s, 30 cases"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.submissions, args.participants, args.clients, args.duration, args.cases = 300, 300, 10, 20.0, 30
     if not 1 <= args.clients <= 500 or not 1 <= args.duration <= 1800 or args.think < 0:
         parser.error("--clients 1..500, --duration 1..1800 s, --think >= 0")
     if args.participants < args.clients or args.submissions < args.participants:
@@ -105,11 +120,11 @@ def populate(args, var_dir: Path) -> dict:
     django.setup()
     import numpy as np
     from django.contrib.auth import get_user_model
+    from django.core.files.base import ContentFile
     from django.core.management import call_command
     from django.db import transaction
 
     from evaluators import scoring
-    from evaluators.layout import CaseEntry, Manifest, write_manifest
     from spinebench.challenges.models import Challenge, Phase, Registration
     from spinebench.datasets.services import register_dataset
     from spinebench.leaderboards import snapshot_statistics
@@ -124,19 +139,8 @@ def populate(args, var_dir: Path) -> dict:
     slug = f"load-{int(time.time())}"
     challenge = Challenge.objects.create(slug=slug, title="Load test", description="Benchmark challenge.")
     cases = [f"case_{i:04d}" for i in range(args.cases)]
-    truth = {case: {"angles": rng.uniform([5, 10, 5], [40, 60, 40])} for case in cases}
     folder = Path(os.environ["SPINEBENCH_VAR_DIR"]) / "datasets" / slug / "test"
-    (folder / "ground_truth").mkdir(parents=True)
-    lines = ["case_id,pt,mt,tl"] + [
-        f"{c},{a[0]:.3f},{a[1]:.3f},{a[2]:.3f}" for c, t in truth.items() for a in [t["angles"]]
-    ]
-    (folder / "ground_truth" / "angles.csv").write_text("\n".join(lines) + "\n")
-    write_manifest(
-        folder,
-        Manifest(
-            task="aasce-cobb", split="test", domain="test", cases=tuple(CaseEntry(id=c) for c in cases), seed=None
-        ),
-    )
+    truth = write_spines(folder, cases, rng)
     dataset = register_dataset(challenge=challenge, slug="test", folder=folder)
     phase = Phase.objects.create(
         challenge=challenge,
@@ -164,12 +168,13 @@ def populate(args, var_dir: Path) -> dict:
                 for i in range(args.submissions)
             ]
         )
-        evaluations = []
+        evaluations, first_predicted = [], None
         for submission in submissions:
             skill = rng.uniform(0.5, 8.0)  # each submission's typical error in degrees
             predicted = {
                 c: {"angles": np.clip(t["angles"] + rng.normal(0, skill, 3), 0, None)} for c, t in truth.items()
             }
+            first_predicted = first_predicted or predicted
             scores = scoring.score_aasce(truth, predicted)
             evaluations.append(
                 Evaluation(
@@ -178,7 +183,12 @@ def populate(args, var_dir: Path) -> dict:
                 )
             )
         Evaluation.objects.bulk_create(evaluations)
+        # The case viewer draws a submission's predictions: the first one gets its file (the others need none).
+        first = submissions[0]
+        first.predictions_file.save("predictions.csv", ContentFile(predictions_csv(first_predicted)), save=True)
     created_s = time.perf_counter() - started
+    organizer = User.objects.create(username=f"{slug}-organizer", password=hashed.password)
+    challenge.organizers.add(organizer)
     started = time.perf_counter()
     with transaction.atomic():
         snapshot = rerank_phase(phase.pk)
@@ -205,6 +215,10 @@ def populate(args, var_dir: Path) -> dict:
         "challenge": slug,
         "phase": "test",
         "usernames": [u.username for u in users[: args.clients]],
+        "organizer": organizer.username,
+        "own_submission": {users[i % len(users)].username: s.pk for i, s in enumerate(submissions)},
+        "viewer_submission": submissions[0].pk,
+        "viewer_case": cases[0],
         "password": password,
         "csv": csv_body.encode(),
         "created_s": created_s,
@@ -214,6 +228,60 @@ def populate(args, var_dir: Path) -> dict:
         "database": connection.vendor,
         "phase_pk": phase.pk,
     }
+
+
+def write_spines(folder: Path, cases: list[str], rng) -> dict:
+    """A test split of synthetic radiographs with landmarks (what the case viewer draws): each vertebra a tilted
+    rectangle, so each case's Cobb angles follow from its tilts; returns {case: {"angles": [pt, mt, tl]}}."""
+    import math
+
+    import numpy as np
+    from PIL import Image
+
+    from evaluators.cobb import cobb_angles
+    from evaluators.layout import CaseEntry, Manifest, write_manifest
+
+    height, width = 190, 100
+    truth, landmark_rows, angle_rows = {}, [], ["case_id,pt,mt,tl"]
+    for case in cases:
+        tilts = np.cumsum(rng.normal(0, 3.0, 17))
+        points = []
+        for vertebra, tilt in enumerate(tilts):
+            c, s = math.cos(math.radians(tilt)), math.sin(math.radians(tilt))
+            for dx, dy in ((-8, -3), (8, -3), (-8, 3), (8, 3)):
+                points.append([50.0 + c * dx - s * dy, 12.0 + 10.0 * vertebra + s * dx + c * dy])
+        landmarks = np.array(points)
+        angles = np.asarray(cobb_angles(landmarks, height), dtype=float)
+        truth[case] = {"angles": angles}
+        (folder / "inputs" / case).mkdir(parents=True)
+        Image.new("L", (width, height), color=90).save(folder / "inputs" / case / "image.png")
+        landmark_rows.append(
+            ",".join([case, str(height), str(width), *map(str, landmarks[:, 0]), *map(str, landmarks[:, 1])])
+        )
+        angle_rows.append(f"{case},{angles[0]:.6f},{angles[1]:.6f},{angles[2]:.6f}")
+    header = [
+        "case_id",
+        "image_height",
+        "image_width",
+        *(f"x{i}" for i in range(1, 69)),
+        *(f"y{i}" for i in range(1, 69)),
+    ]
+    (folder / "ground_truth").mkdir(parents=True)
+    (folder / "ground_truth" / "landmarks.csv").write_text("\n".join([",".join(header), *landmark_rows]) + "\n")
+    (folder / "ground_truth" / "angles.csv").write_text("\n".join(angle_rows) + "\n")
+    write_manifest(
+        folder,
+        Manifest(
+            task="aasce-cobb", split="test", domain="test", cases=tuple(CaseEntry(id=c) for c in cases), seed=None
+        ),
+    )
+    return truth
+
+
+def predictions_csv(predicted: dict) -> bytes:
+    lines = ["case_id,pt,mt,tl"]
+    lines += [f"{case},{p['angles'][0]:.4f},{p['angles'][1]:.4f},{p['angles'][2]:.4f}" for case, p in predicted.items()]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def free_port() -> int:
@@ -275,22 +343,32 @@ def signed_in(base: str, username: str, password: str):
     return session
 
 
-def client_loop(*, base, session, setup, think, stop_at, rng, results, lock) -> None:
-    urls = {
-        "leaderboard page": f"/challenges/{setup['challenge']}/phases/{setup['phase']}/",
-        "leaderboard JSON": f"/challenges/{setup['challenge']}/phases/{setup['phase']}/leaderboard.json",
+def request_urls(setup: dict, username: str) -> dict[str, str]:
+    challenge, phase = setup["challenge"], setup["phase"]
+    return {
+        "challenge list": "/challenges/",
+        "challenge page": f"/challenges/{challenge}/",
+        "leaderboard page": f"/challenges/{challenge}/phases/{phase}/",
+        "leaderboard JSON": f"/challenges/{challenge}/phases/{phase}/leaderboard.json",
         "API leaderboard": f"/api/phases/{setup['phase_pk']}/leaderboard/",
-        "phase submit page": f"/submissions/new/{setup['challenge']}/{setup['phase']}/",
+        "phase submit page": f"/submissions/new/{challenge}/{phase}/",
+        "submission POST": f"/submissions/new/{challenge}/{phase}/",
+        "submission page": f"/submissions/{setup['own_submission'][username]}/",
+        "case viewer": f"/submissions/{setup['viewer_submission']}/cases/{setup['viewer_case']}/",
         "static file": STATIC_PATH,
     }
-    kinds, weights = list(WEIGHTS), list(WEIGHTS.values())
+
+
+def client_loop(*, base, session, organizer, username, mix, setup, think, stop_at, rng, results, lock) -> None:
+    urls = request_urls(setup, username)
+    kinds, weights = list(mix), list(mix.values())
     time.sleep(rng.uniform(0, think))  # spread the first requests
     while time.monotonic() < stop_at:
         kind = rng.choices(kinds, weights)[0]
         started = time.perf_counter()
         try:
             if kind == "submission POST":
-                url = urls["phase submit page"]
+                url = urls[kind]
                 token = session.cookies.get("csrftoken")
                 response = session.post(
                     base + url,
@@ -302,7 +380,8 @@ def client_loop(*, base, session, setup, think, stop_at, rng, results, lock) -> 
                 )
                 ok = response.status_code == 302
             else:
-                response = session.get(base + urls[kind], timeout=REQUEST_TIMEOUT_S)
+                who = organizer if kind == "case viewer" else session
+                response = who.get(base + urls[kind], timeout=REQUEST_TIMEOUT_S)
                 response.content  # noqa: B018  (read the whole body)
                 ok = response.status_code == 200
             error = None if ok else f"HTTP {response.status_code}"
@@ -311,22 +390,52 @@ def client_loop(*, base, session, setup, think, stop_at, rng, results, lock) -> 
         elapsed = time.perf_counter() - started
         with lock:
             results[kind].append(elapsed)
+            results["sent"].append(("POST" if kind == "submission POST" else "GET", urls[kind], kind))
             if error:
                 results["errors"].append(f"{kind}: {error}")
         time.sleep(rng.uniform(0.5 * think, 1.5 * think))
 
 
-def percentiles(values: list[float]) -> str:
+def percentile_cells(values: list[float]) -> list[float]:
     import numpy as np
 
     if not values:
-        return f"{0:>7} {'-':>8} {'-':>8} {'-':>8} {'-':>8}"
-    p50, p95, p99 = np.percentile(np.array(values) * 1000, [50, 95, 99])
-    return f"{len(values):>7} {p50:8.1f} {p95:8.1f} {p99:8.1f} {max(values) * 1000:8.1f}"
+        return []
+    p50, p95, p99 = np.percentile(np.array(values), [50, 95, 99])
+    return [p50, p95, p99, max(values)]
+
+
+def server_cpu(timing_dir: Path, sent: list[tuple[str, str, str]]) -> dict[str, list[float]]:
+    """CPU ms per request by kind, from the gunicorn hooks' logs (a request is matched by method and path; the
+    sign-in and warm-up requests before the clock ran have paths of their own or are few)."""
+    kind_of = {(method, path): kind for method, path, kind in sent}
+    cpu: dict[str, list[float]] = defaultdict(list)
+    for log in timing_dir.glob("*.log"):
+        for line in log.read_text().splitlines():
+            method, rest = line.split(" ", 1)
+            path, milliseconds = rest.rsplit(" ", 1)
+            kind = kind_of.get((method, path))
+            if kind:
+                cpu[kind].append(float(milliseconds))
+    return cpu
+
+
+class LoadSampler(threading.Thread):
+    """The machine's 1-minute load average every 2 s while the clients run."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples: list[float] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(2.0):
+            self.samples.append(os.getloadavg()[0])
 
 
 def main() -> int:
     args = parse_args()
+    mix = PAGES_MIX if args.pages else LOAD_MIX
     with tempfile.TemporaryDirectory(prefix="spinebench-load-") as tmp:
         var_dir = Path(tmp)
         print(
@@ -335,6 +444,9 @@ def main() -> int:
         )
         setup = populate(args, var_dir)
         env = environment(var_dir)
+        timing_dir = var_dir / "timing"
+        timing_dir.mkdir()
+        env["SPINEBENCH_TIMING_DIR"] = str(timing_dir)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         python = sys.executable
@@ -346,6 +458,8 @@ def main() -> int:
                     "-m",
                     "gunicorn",
                     "spinebench.wsgi:application",
+                    "--config",
+                    str(REPO / "benchmarks" / "load_timing.py"),
                     "--bind",
                     f"127.0.0.1:{port}",
                     "--workers",
@@ -386,11 +500,19 @@ def main() -> int:
                     worker_log,
                 )
             )
+        notes = []
         try:
             wait_until_up(base, processes[0], server_log)
             sessions = [signed_in(base, name, setup["password"]) for name in setup["usernames"]]
+            organizer = signed_in(base, setup["organizer"], setup["password"])
             for session in sessions:  # each client has its CSRF cookie from the submit page before the clock runs
                 session.get(base + f"/submissions/new/{setup['challenge']}/test/", timeout=REQUEST_TIMEOUT_S)
+            if "case viewer" in mix:
+                url = request_urls(setup, setup["usernames"][0])["case viewer"]
+                status = organizer.get(base + url, timeout=REQUEST_TIMEOUT_S).status_code
+                if status != 200:
+                    mix = {kind: weight for kind, weight in mix.items() if kind != "case viewer"}
+                    notes.append(f"case viewer left out: HTTP {status} for {url} before the run")
             results, lock = defaultdict(list), threading.Lock()
             stop_at = time.monotonic() + args.duration
             threads = [
@@ -400,6 +522,9 @@ def main() -> int:
                     kwargs={
                         "base": base,
                         "session": session,
+                        "organizer": organizer,
+                        "username": username,
+                        "mix": mix,
                         "setup": setup,
                         "think": args.think,
                         "stop_at": stop_at,
@@ -408,32 +533,37 @@ def main() -> int:
                         "lock": lock,
                     },
                 )
-                for index, session in enumerate(sessions)
+                for index, (session, username) in enumerate(zip(sessions, setup["usernames"], strict=True))
             ]
-            load_before = os.getloadavg()[0]
+            sampler = LoadSampler()
+            sampler.samples.append(os.getloadavg()[0])
+            sampler.start()
             started = time.monotonic()
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join(timeout=max(0.0, stop_at - time.monotonic()) + REQUEST_TIMEOUT_S + 5)
             wall = time.monotonic() - started
-            load = (load_before, os.getloadavg()[0])
+            sampler.done.set()
+            sampler.samples.append(os.getloadavg()[0])
         finally:
             for process in processes:
                 stop(process)
-        report(args, setup, results, wall, load)
+        cpu = server_cpu(timing_dir, results["sent"])
+        report(args, setup, mix, results, cpu, wall, sampler.samples, notes)
         if results["errors"]:
             tail = [line for line in server_log.read_text(errors="replace").splitlines() if line.strip()][-15:]
             print("gunicorn log (last lines):\n  " + "\n  ".join(tail))
         return 1 if results["errors"] else 0
 
 
-def report(args, setup, results, wall: float, load: tuple[float, float]) -> None:
-    total = sum(len(results[kind]) for kind in KINDS)
+def report(args, setup, mix, results, cpu, wall: float, load: list[float], notes: list[str]) -> None:
+    total = sum(len(results[kind]) for kind in mix)
     print(
-        f"\nSpineBench load: {args.clients} clients, think {args.think} s, {args.duration:.0f} s, gunicorn "
-        f"{args.workers} workers x {args.threads} threads, {setup['database']}, "
-        f"{'Celery worker' if os.environ.get('CELERY_BROKER_URL') else 'tasks in-process'}"
+        f"\nSpineBench load ({'main pages' if args.pages else 'issue #16 mix'}): {args.clients} clients, think "
+        f"{args.think} s, {args.duration:.0f} s, gunicorn {args.workers} workers x {args.threads} threads, "
+        f"{setup['database']}, {'Celery worker' if os.environ.get('CELERY_BROKER_URL') else 'tasks in-process'}, "
+        f"cache {'CACHE_URL' if os.environ.get('CACHE_URL') else 'per process (locmem)'}"
     )
     print(
         f"phase: {args.submissions} submissions, {setup['entries']} leaderboard entries, {args.cases} cases; "
@@ -445,12 +575,28 @@ def report(args, setup, results, wall: float, load: tuple[float, float]) -> None
         )
     )
     print(
-        f"{total} requests in {wall:.1f} s ({total / wall:.1f}/s); machine load average {load[0]:.1f} before, "
-        f"{load[1]:.1f} after ({os.cpu_count()} CPUs)\n"
+        f"{total} requests in {wall:.1f} s ({total / wall:.1f}/s); machine load average (1 min) during the run: mean "
+        f"{sum(load) / len(load):.1f}, max {max(load):.1f} on {os.cpu_count()} CPUs\n"
     )
-    print(f"{'request':<20} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    for kind in KINDS:
-        print(f"{kind:<20} {percentiles(results[kind])}")
+    static = percentile_cells(results["static file"])
+    header = ["request", "count", "p50 ms", "p95 ms", "p99 ms", "max ms", "p95/static", "cpu p50", "cpu p95"]
+    print(f"{header[0]:<20}" + "".join(f"{title:>11}" for title in header[1:]))
+    for kind in mix:
+        cells = percentile_cells(results[kind])
+        if not cells:
+            print(f"{kind:<20}{0:>11}")
+            continue
+        ratio = f"{cells[1] / static[1]:.1f}x" if static and static[1] > 0 else "-"
+        cpu_cells = percentile_cells(cpu.get(kind, []))
+        cpu_text = "".join(f"{value:>11.1f}" for value in cpu_cells[:2]) if cpu_cells else f"{'-':>11}{'-':>11}"
+        print(
+            f"{kind:<20}{len(results[kind]):>11}"
+            + "".join(f"{value * 1000:>11.1f}" for value in cells)
+            + f"{ratio:>11}{cpu_text}"
+        )
+    print("(cpu: the server's CPU ms per request, measured in gunicorn; the other times are client round trips)")
+    for note in notes:
+        print(f"note: {note}")
     errors = results["errors"]
     print(f"\nerrors: {len(errors)}")
     for line, count in sorted(((e, errors.count(e)) for e in set(errors)), key=lambda item: -item[1])[:10]:

@@ -73,9 +73,9 @@ def output_mounts_under(folder) -> list[str]:
         return [line.split()[1] for line in mounts if line.split()[1].startswith(str(folder))]
 
 
-def algorithm_site(tmp_path, engine) -> EmbeddedSite:
+def algorithm_site(tmp_path, engine, **extra: str) -> EmbeddedSite:
     site = EmbeddedSite(tmp_path, DOCKER_HOST=engine.host, SPINEBENCH_CONTAINER_LEASE_SECONDS="3",
-                        SPINEBENCH_OUTPUT_AREAS=str(tmp_path / "output-areas"))
+                        SPINEBENCH_OUTPUT_AREAS=str(tmp_path / "output-areas"), **extra)
     site.migrate()
     return site
 

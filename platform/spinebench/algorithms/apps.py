@@ -7,14 +7,21 @@ class AlgorithmsConfig(AppConfig):
     verbose_name = "Algorithm containers"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from spinebench.challenges.bundles import register_container_handler
         from spinebench.challenges.models import Phase
         from spinebench.submissions.services import register_pipeline
 
-        from . import signals  # noqa: F401 - connects the container stop on cancel/fail
+        from . import (
+            runner,
+            signals,  # noqa: F401 - connects the container stop on cancel/fail
+        )
         from .bundles import apply_container_config
         from .tasks import process_algorithm_submission
 
+        # Containers are labelled with this site's instance id; recovery removes only those (a shared engine).
+        runner.configure_scope(settings.SPINEBENCH_INSTANCE_ID)
         register_container_handler(apply_container_config)  # a phase's `container:` mapping in challenge.yaml
         register_pipeline(
             str(Phase.SubmissionKind.ALGORITHM), lambda pk: process_algorithm_submission.delay(submission_pk=pk)

@@ -3,10 +3,15 @@ its archive, run one container per case (or one batch container) through `runner
 `PRED/<case_id>/...` folder and score it with the platform's `score_predictions`.
 
 Never stuck: an archive that cannot be validated or loaded, an engine that does not answer, and any unexpected error
-end the submission `failed` with a reason at once. The image is loaded from a stream without any tag from the
-archive (archives.untagged_stream) and referred to by its id only. Each run works in its own folder, named by the
-run's UUID, never by the submission id (ids are reused by a fresh database, and a reused folder would merge old
-predictions into the new run). On phases whose test data are hidden, exit codes are withheld from the reasons.
+end the submission `failed` with a reason at once. An engine that goes away during a run (restarted, or its
+connection lost) is the platform's fault, not the algorithm's: the submission goes back to its queue and is tried
+again after SPINEBENCH_ENGINE_RETRY_SECONDS (only its unfinished jobs run again), at most SPINEBENCH_MAX_REQUEUES
+times (the workers app's Requeue counter), then fails with the engine's reason.
+
+The image is loaded from a stream without any tag from the archive (archives.untagged_stream) and referred to by its id
+only. Each run works in its own folder, named by the run's UUID, never by the submission id (ids are reused by a fresh
+database, and a reused folder would merge old predictions into the new run). On phases whose test data are hidden, exit
+codes are withheld from the reasons.
 
 Idempotent: every step checks the status under a row lock. A worker that dies leaves the submission `running` with a
 heartbeat that stops; the redelivered message (or the recovery sweep) finds the lease stale, removes the dead
@@ -35,6 +40,7 @@ from spinebench.submissions.models import Submission
 from spinebench.submissions.scoring import score_predictions
 from spinebench.submissions.services import dispatch
 from spinebench.submissions.status import ACTIVE, Status, transition
+from spinebench.workers.services import note_requeue, requeue_count
 
 from . import runner
 from .archives import ArchiveError, inspect_archive, untagged_stream
@@ -49,6 +55,12 @@ NO_ENGINE = (
     "the organizers have been told. Submit again later."
 )
 INTERNAL_ERROR = "The platform failed while running this submission (an internal error); the organizers have been told."
+ENGINE_LOST = (
+    "The container engine went away while running this submission (restarted or unreachable) each time it was "
+    "tried ({tries} times), so it was not finished; the organizers have been told. Submit again later."
+)
+#: Requeue counter kind (spinebench.workers) of submissions sent back to their queue after an engine fault.
+ENGINE_FAULT_REQUEUES = "algorithm-engine-fault"
 HEARTBEAT_SECONDS = 2.0
 
 
@@ -91,6 +103,9 @@ def process_submission(submission_pk: int, *, client: docker.DockerClient | None
         try:
             client = client or runner.docker_client()
         except (docker.errors.DockerException, requests.exceptions.RequestException):
+            if requeue_count(kind=ENGINE_FAULT_REQUEUES, object_id=submission_pk):  # still away after a fault
+                logger.warning("container engine still unreachable for submission %s", submission_pk)
+                return requeue_after_engine_fault(submission_pk)
             logger.exception("no container engine answers for submission %s", submission_pk)
             fail_if_running(submission_pk, NO_ENGINE)
             return "failed"
@@ -101,14 +116,39 @@ def process_submission(submission_pk: int, *, client: docker.DockerClient | None
         if outcome != "done":
             return outcome
         return score(submission_pk)
-    except (docker.errors.DockerException, runner.SandboxRefusal, requests.exceptions.RequestException):
-        logger.exception("container engine error on submission %s", submission_pk)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+        if isinstance(error, docker.errors.APIError) and error.is_client_error():  # the engine refused a request
+            logger.exception("container engine refused a request of submission %s", submission_pk)
+            fail_if_running(submission_pk, ENGINE_ERROR)
+            return "failed"
+        logger.warning("container engine lost during submission %s: %s", submission_pk, error)
+        return requeue_after_engine_fault(submission_pk)
+    except runner.SandboxRefusal:
+        logger.exception("sandbox refused on submission %s", submission_pk)
         fail_if_running(submission_pk, ENGINE_ERROR)
         return "failed"
     except Exception:  # noqa: BLE001 - whatever went wrong, the submission must not stay running
         logger.exception("unexpected error on submission %s", submission_pk)
         fail_if_running(submission_pk, INTERNAL_ERROR)
         return "failed"
+
+
+def requeue_after_engine_fault(submission_pk: int) -> str:
+    """The engine went away during the run: back to `queued` for the caller to send again later ("requeued"), or
+    `failed` with the reason once it happened more than SPINEBENCH_MAX_REQUEUES times ("failed")."""
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().filter(pk=submission_pk).first()
+        if submission is None or submission.status != Status.RUNNING:
+            return f"nothing to do: {submission.status if submission else 'gone'}"
+        count = note_requeue(kind=ENGINE_FAULT_REQUEUES, object_id=submission_pk)
+        if count > settings.SPINEBENCH_MAX_REQUEUES:
+            submission.finished_at = timezone.now()
+            submission.save(update_fields=["finished_at"])
+            transition(submission, Status.FAILED, error=ENGINE_LOST.format(tries=count))
+            return "failed"
+        transition(submission, Status.QUEUED)
+    logger.warning("submission %s requeued after a container engine fault (%s)", submission_pk, count)
+    return "requeued"
 
 
 def claim_run(submission_pk: int) -> str:

@@ -102,11 +102,23 @@ class OutputRefusal(RuntimeError):
     """What the container left in /output is refused (symlink, special file, too large, too many files)."""
 
 
+#: This site's instance id (SPINEBENCH_INSTANCE_ID), set by the algorithms app at ready time; None outside Django.
+_instance_scope: str | None = None
+
+
+def configure_scope(scope: str | None) -> None:
+    """Label every container this process creates with `scope`, and limit every search and clean-up to it."""
+    global _instance_scope
+    _instance_scope = scope or None
+
+
 def scope_labels() -> dict[str, str]:
-    """`SPINEBENCH_CONTAINER_SCOPE`, when set, labels every container this process creates and limits every search
-    and clean-up to that label: two platforms (or two test sessions) sharing one engine never see or remove each
-    other's containers. Unset: one platform per engine, every managed container is ours."""
-    scope = os.environ.get("SPINEBENCH_CONTAINER_SCOPE", "")
+    """The scope label of every container this process creates, and the filter of every search and clean-up: two
+    sites (or two test sessions) sharing one engine never see or remove each other's containers. The scope is
+    `SPINEBENCH_CONTAINER_SCOPE` when set (the container tests give each session its own), else the site's instance
+    id (configure_scope; Django's ready time); with neither (the runner used without the platform), every managed
+    container is in scope."""
+    scope = os.environ.get("SPINEBENCH_CONTAINER_SCOPE", "") or _instance_scope
     return {LABEL_SCOPE: scope} if scope else {}
 
 
@@ -457,7 +469,10 @@ def wait_for_exit(container, *, limits: Limits, started: float, should_stop) -> 
         except requests.exceptions.ReadTimeout:
             pass
         except docker.errors.NotFound:
-            return (should_stop() if should_stop else "") or "the container was removed by the platform while it ran"
+            reason = should_stop() if should_stop else ""
+            if engine_lost and not reason:  # gone with the engine's restart, not removed by the platform
+                raise docker.errors.DockerException("the container vanished while the engine was away") from None
+            return reason or "the container was removed by the platform while it ran"
         if should_stop and (reason := should_stop()):
             kill_container(container)
             return reason

@@ -5,6 +5,7 @@ the recovery task goes to `containers-cpu`, whose workers reach the engine."""
 from __future__ import annotations
 
 from celery import Task, shared_task
+from django.conf import settings
 
 from spinebench.celery import QUEUE_CONTAINERS_CPU, QUEUE_CONTAINERS_GPU
 
@@ -34,6 +35,8 @@ def process_algorithm_submission(self, *, submission_pk: int) -> str:
     outcome = execution.process_submission(submission_pk)
     if outcome == "busy":  # a live worker holds the run; look again once its lease could have lapsed
         raise self.retry(countdown=execution.lease_seconds())
+    if outcome == "requeued":  # the engine went away (restarted): try again once it could be back
+        raise self.retry(countdown=settings.SPINEBENCH_ENGINE_RETRY_SECONDS)
     return outcome
 
 

@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
+from django.utils.functional import SimpleLazyObject
 
 from spinebench.access import (
     can_download_phase_inputs,
@@ -31,6 +32,8 @@ from .services import export_records, read_leaderboard, unranked_baselines
 
 #: How long an export body stays cached (its key changes with every new snapshot, so this only bounds memory).
 EXPORT_CACHE_SECONDS = 600
+#: How long a rendered leaderboard fragment stays cached (its key changes with every snapshot: this bounds memory).
+BOARD_CACHE_SECONDS = 600
 #: Leaderboard rows per page: rendering is what a long leaderboard costs (about 1 ms a row), so a page holds 100.
 ROWS_PER_PAGE = 100
 
@@ -40,22 +43,26 @@ def phase_leaderboard(request, challenge, phase):
     board = read_leaderboard(phase)
     metrics = [metric["key"] for metric in board.snapshot.metrics]
     page = Paginator(board.rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
-    rows = list(page.object_list)
-    stability = {row.submission.pk: board.entry_statistics(row.submission.pk).get("stability") for row in rows}
+    columns = [(key, metric_title(phase.task, key), phase.direction(key)) for key in metrics]
     overlay = [row for row in board.rows if row.has_curves][: plots.OVERLAY_TOP]
     plots_allowed = can_see_phase_ground_truth_plots(phase, request.user)
+    # The table, its statistics and figures are built only when the rendered fragment is not cached (lazily).
+    rows = list(page.object_list)
+    shown = SimpleLazyObject(lambda: _rows_with_stability(board, rows))
     return render(
         request,
         "leaderboards/phase.html",
         {
             "phase": phase,
             "challenge": phase.challenge,
-            "columns": [(key, metric_title(phase.task, key), phase.direction(key)) for key in metrics],
-            "rows": [(row, stability.get(row.submission.pk)) for row in rows],
-            "show_stability": any(value is not None for value in stability.values()),
+            "columns": columns,
+            "rows": shown,
+            "show_stability": SimpleLazyObject(lambda: any(stability is not None for _, stability in shown)),
             "page_obj": page,
-            "statistics": figures.build(
-                statistics=board.statistics, rows=board.rows, page_rows=rows, places=phase.decimal_places
+            "statistics": SimpleLazyObject(
+                lambda: figures.build(
+                    statistics=board.statistics, rows=board.rows, page_rows=rows, places=phase.decimal_places
+                )
             ),
             "statistics_pending": board.statistics_pending,
             "statistics_from": board.statistics_from if board.statistics_from != board.snapshot else None,
@@ -64,8 +71,39 @@ def phase_leaderboard(request, challenge, phase):
             "can_download_inputs": can_download_phase_inputs(phase, request.user),
             "roc_overlay": len(overlay) if plots_allowed else 0,
             "plots_withheld": bool(overlay) and not plots_allowed,
-            "degenerate_baselines": unranked_baselines(board.snapshot),
+            "degenerate_baselines": SimpleLazyObject(lambda: unranked_baselines(board.snapshot)),
+            "board_key": board_key(phase=phase, board=board, page_number=page.number, columns=columns),
+            "board_cache_seconds": BOARD_CACHE_SECONDS,
         },
+    )
+
+
+def _rows_with_stability(board, rows) -> list:
+    return [(row, board.entry_statistics(row.submission.pk).get("stability")) for row in rows]
+
+
+def board_key(*, phase: Phase, board, page_number: int, columns: list) -> str:
+    """What the rendered leaderboard fragment (table, unranked baselines, legend, statistics) depends on: the
+    snapshot and the one its statistics come from (a snapshot's rows never change, its statistics are written once,
+    with their status), the page, and the phase's fields the fragment shows. Nothing about the viewer: the fragment
+    is the same for everyone who may see the page, so one rendering serves them all."""
+    source = board.statistics_from
+    return "|".join(
+        str(part)
+        for part in (
+            phase.pk,
+            phase.challenge.slug,
+            phase.slug,
+            phase.task,
+            phase.decimal_places,
+            board.snapshot.pk,
+            board.snapshot.created.timestamp(),
+            board.snapshot.statistics_status,
+            source.pk if source else "",
+            source.statistics_status if source else "",
+            page_number,
+            columns,
+        )
     )
 
 

@@ -2,6 +2,7 @@
 (django-environ); the defaults are the embedded ones: SQLite under var/, files on local disk, Celery workers on a
 broker that is a folder under var/ (`spinebench serve` starts them)."""
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -342,3 +343,16 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 # Bundles uploaded through the site or the API (spinebench.challenges.bundle_schema, untrusted profile): the most
 # cases one generated dataset may ask for.
 SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES = env.int("SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES", default=200)
+# The cache (rendered leaderboard fragments and export bodies, keyed by snapshot; DRF throttles): per process in
+# the embedded default; set CACHE_URL (e.g. redis://127.0.0.1:6379/1, a Redis database of its own: a cache clear
+# empties it) so that every web process shares one.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# This site's containers on a Docker engine carry this id (label org.spinebench.scope) and its recovery removes only
+# containers with it, so several sites can share one engine. Default: derived from SECRET_KEY and the database name
+# (two sites differ in one of them); set it explicitly, the same, on remote container workers.
+SPINEBENCH_INSTANCE_ID = env("SPINEBENCH_INSTANCE_ID", default="") or hashlib.sha256(
+    f"{SECRET_KEY}\0{DATABASES['default']['NAME']}".encode()
+).hexdigest()[:16]
+# A container run whose engine went away (restarted) goes back to its queue and is tried again after this many
+# seconds, at most SPINEBENCH_MAX_REQUEUES times.
+SPINEBENCH_ENGINE_RETRY_SECONDS = env.int("SPINEBENCH_ENGINE_RETRY_SECONDS", default=15)
