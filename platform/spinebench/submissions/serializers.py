@@ -57,5 +57,14 @@ class UploadField(serializers.FileField):
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
-    file = UploadField()
+    file = UploadField(required=False, help_text="The file itself, in this request (small files).")
+    upload = serializers.UUIDField(
+        required=False,
+        help_text="Instead of `file`: the id of your finished chunked upload (POST /api/uploads/, for large files).",
+    )
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        if ("file" in attrs) == ("upload" in attrs):
+            raise serializers.ValidationError({"file": ["Send either `file` or `upload` (not both)."]})
+        return attrs

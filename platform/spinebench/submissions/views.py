@@ -39,7 +39,8 @@ def submission_create(request, challenge, phase):
     elif request.method == "POST" and form.is_valid():
         try:
             submission = create_submission(
-                phase=phase, user=request.user, upload=form.cleaned_data["file"], comment=form.cleaned_data["comment"]
+                phase=phase, user=request.user, upload=form.cleaned_data["file"] or None,
+                upload_session=form.cleaned_data["upload"], comment=form.cleaned_data["comment"],
             )
         except SubmissionRefused as refusal:
             form.add_error(None, str(refusal))
