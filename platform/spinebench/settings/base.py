@@ -316,6 +316,8 @@ SPINEBENCH_MAX_PREDICTIONS_ZIP_BYTES = env.int("SPINEBENCH_MAX_PREDICTIONS_ZIP_B
 SPINEBENCH_UPLOAD_CHUNK_MAX_BYTES = env.int("SPINEBENCH_UPLOAD_CHUNK_MAX_BYTES", default=64 * 1024**2)
 SPINEBENCH_UPLOAD_SESSION_HOURS = env.int("SPINEBENCH_UPLOAD_SESSION_HOURS", default=24)
 SPINEBENCH_UPLOAD_SESSIONS_DIR = env("SPINEBENCH_UPLOAD_SESSIONS_DIR", default="")
+# The submission page sends files larger than this through the chunk API, in chunks of this size.
+SPINEBENCH_PAGE_CHUNK_BYTES = env.int("SPINEBENCH_PAGE_CHUNK_BYTES", default=8 * 1024**2)
 # Email (Django's email framework). Production: EMAIL_URL, e.g. smtp+tls://user:password@mail.example.org:587
 # (django-environ's email_url). Without it (the embedded default, `make run`) every mail is written as a file under
 # var/mail/ (SPINEBENCH_VAR_DIR/mail), so sign-up and password reset work on a laptop without a mail server.

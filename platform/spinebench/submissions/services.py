@@ -117,7 +117,7 @@ def create_submission(*, phase: Phase, user, upload=None, upload_session=None, c
                 return submission
             if claimed is None:
                 claimed = store_upload(
-                    upload=upload, account_key=account_key, owner=user, kind=_upload_kind(phase),
+                    upload=upload, account_key=account_key, owner=user, kind=upload_kind(phase),
                     folder=f"submissions/{phase.pk}", suffix=upload_suffix(upload.name or ""),
                 )
                 stored_name = claimed.storage_name
@@ -136,7 +136,7 @@ def create_submission(*, phase: Phase, user, upload=None, upload_session=None, c
 def _claim(phase: Phase, user, upload_session) -> StoredUpload:
     """The stored file of the submitter's finished upload session, of the kind this phase takes."""
     try:
-        return claim_upload(session_id=upload_session, owner=user, kinds={_upload_kind(phase)})
+        return claim_upload(session_id=upload_session, owner=user, kinds={upload_kind(phase)})
     except SessionError as error:
         raise SubmissionRefused(str(error), code="bad_upload") from None
 
@@ -168,7 +168,7 @@ def _file_field(phase: Phase) -> str:
     return "algorithm_archive" if phase.submission_kind == Phase.SubmissionKind.ALGORITHM else "predictions_file"
 
 
-def _upload_kind(phase: Phase) -> str:
+def upload_kind(phase: Phase) -> str:
     if phase.submission_kind == Phase.SubmissionKind.ALGORITHM:
         return StoredUpload.Kind.ALGORITHM_ARCHIVE
     return StoredUpload.Kind.PREDICTIONS_CSV if phase.takes_csv else StoredUpload.Kind.PREDICTIONS_ZIP

@@ -1,5 +1,6 @@
 """Submission upload page, submission page (status, error, aggregates, per-case metrics where allowed), cancel."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
@@ -16,12 +17,13 @@ from spinebench.access import (
 from spinebench.challenges.registry import metric_title
 from spinebench.uploads.handlers import refusal_of
 from spinebench.uploads.middleware import upload_limit
+from spinebench.uploads.models import StoredUpload
 
 from . import case_viewer, ct_viewer, labelling_viewer, plots
 from .forms import SubmissionForm
 from .models import Submission
 from .quota import submission_quota
-from .services import SubmissionRefused, cancel_submission, create_submission
+from .services import SubmissionRefused, cancel_submission, create_submission, upload_kind
 from .uploads import phase_limit_for_url
 
 
@@ -58,8 +60,16 @@ def submission_create(request, challenge, phase):
             "is_participant": phase.challenge.is_participant(request.user),
             "used": submission_quota(phase=phase, user=request.user).used,
             "mine": Submission.objects.filter(phase=phase, creator=request.user)[:20],
+            "chunked_kind": _chunked_kind(phase),
+            "chunk_bytes": settings.SPINEBENCH_PAGE_CHUNK_BYTES,
         },
     )
+
+
+def _chunked_kind(phase) -> str:
+    """The chunk API's kind for this phase's large files (archives, prediction zips); CSVs travel in the form."""
+    kind = upload_kind(phase)
+    return "" if kind == StoredUpload.Kind.PREDICTIONS_CSV else kind
 
 
 def submission_detail(request, pk):
