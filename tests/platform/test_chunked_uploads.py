@@ -138,7 +138,7 @@ def test_out_of_order_overlapping_and_oversize_chunks_are_refused(client, settin
     session_id = create(client, data).json()["id"]
     assert put(client, session_id, data[:2 * KIB], offset=0).status_code == 200
     gap = put(client, session_id, data[3 * KIB:4 * KIB], offset=3 * KIB)
-    assert gap.status_code == 409 and gap.json()["code"] == "offset_mismatch" and gap.json()["offset"] == 2 * KIB
+    assert gap.status_code == 409 and gap.json()["code"] == "offset_mismatch" and gap.json()["upload_offset"] == 2 * KIB
     overlap = put(client, session_id, data[KIB:3 * KIB], offset=KIB)
     assert overlap.status_code == 409 and overlap["Upload-Offset"] == str(2 * KIB)
     retried = put(client, session_id, data[:2 * KIB], offset=0)  # a chunk sent twice is not appended twice
@@ -177,7 +177,7 @@ def test_finalise_refuses_bytes_that_do_not_match_the_declared_sha256(client):
     data, other = payload(5000), payload(5000, seed=1)
     session_id = create(client, data, declared_sha=sha(other)).json()["id"]
     early = client.post(f"/api/uploads/{session_id}/finalise/")
-    assert early.status_code == 409 and early.json()["code"] == "incomplete" and early.json()["offset"] == 0
+    assert early.status_code == 409 and early.json()["code"] == "incomplete" and early.json()["upload_offset"] == 0
     assert put(client, session_id, data, offset=0).status_code == 200
     refused = client.post(f"/api/uploads/{session_id}/finalise/")
     assert refused.status_code == 400 and refused.json()["code"] == "sha256_mismatch" and "sha256" in refused.json()

@@ -57,7 +57,7 @@ class UploadField(serializers.FileField):
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
-    file = UploadField(required=False, help_text="The file itself, in this request (small files).")
+    file = UploadField(required=False)  # the file itself, in this request (small files)
     upload = serializers.UUIDField(
         required=False,
         help_text="Instead of `file`: the id of your finished chunked upload (POST /api/uploads/, for large files).",

@@ -28,8 +28,9 @@ from spinebench.access import can_use_upload_session
 from . import chunked
 from .limits import UploadRefused
 from .models import UploadSession
-from .serializers import UploadSessionCreateSerializer, UploadSessionSerializer
+from .serializers import UploadErrorSerializer, UploadSessionCreateSerializer, UploadSessionSerializer
 
+REFUSALS = {code: UploadErrorSerializer for code in (400, 409, 410, 413)}
 CONTENT_RANGE = re.compile(r"^bytes (\d{1,19})-(\d{1,19})/(\d{1,19}|\*)$")
 CHUNK_PARAMETERS = [
     OpenApiParameter("offset", int, OpenApiParameter.QUERY, required=False,
@@ -98,7 +99,8 @@ class UploadSessionViewSet(viewsets.GenericViewSet):
         data = UploadSessionSerializer(session, context={"request": self.request}).data
         return _offset_header(Response(data, status=status_code), session.offset)
 
-    @extend_schema(request=UploadSessionCreateSerializer, responses={201: UploadSessionSerializer})
+    @extend_schema(request=UploadSessionCreateSerializer,
+                   responses={201: UploadSessionSerializer, 413: UploadErrorSerializer})
     def create(self, request, format=None):
         """Start a resumable upload: its kind, size and sha256. The kind's size cap and your storage quota are
         checked now (413), before any byte is sent."""
@@ -124,7 +126,7 @@ class UploadSessionViewSet(viewsets.GenericViewSet):
         return self._session_response(self.get_object())
 
     @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, parameters=CHUNK_PARAMETERS,
-                   responses={200: UploadSessionSerializer})
+                   responses={200: UploadSessionSerializer, **REFUSALS})
     def update(self, request, pk=None, format=None):
         """One chunk at the session's current offset. Refused: another offset (409, with the offset to resume
         from), a chunk over the chunk cap or past the declared size (413), a checksum mismatch (400; nothing kept)."""
@@ -140,7 +142,7 @@ class UploadSessionViewSet(viewsets.GenericViewSet):
             return _error(error)
         return self._session_response(session)
 
-    @extend_schema(request=None, responses={200: UploadSessionSerializer})
+    @extend_schema(request=None, responses={200: UploadSessionSerializer, **REFUSALS})
     @action(detail=True, methods=["post"])
     def finalise(self, request, pk=None, format=None):
         """Check the whole file against the declared sha256 and store it (once: the same bytes already stored for

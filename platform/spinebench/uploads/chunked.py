@@ -50,7 +50,8 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
 
 class SessionError(Exception):
     """A refused request on a session. `field` names what was wrong (a request field or header) for a field-keyed
-    answer; `code` is for clients; `status` the HTTP status; `offset` the session's offset where resuming matters."""
+    answer; `code` is for clients; `status` the HTTP status; `offset` the session's offset where resuming matters
+    (answered as `upload_offset`)."""
 
     def __init__(self, message: str, *, code: str, field: str = "detail", status: int = 400,
                  offset: int | None = None):
@@ -58,11 +59,13 @@ class SessionError(Exception):
         self.code, self.field, self.status, self.offset = code, field, status, offset
 
     def as_dict(self) -> dict:
-        payload: dict[str, object] = {self.field: [str(self)], "code": self.code}
-        if self.field == "detail":
-            payload["detail"] = str(self)
+        """`detail` and `code` always; the message again under the field it is about; `upload_offset` (as in the
+        Upload-Offset header) where the client should resume."""
+        payload: dict[str, object] = {"detail": str(self), "code": self.code}
+        if self.field != "detail":
+            payload[self.field] = [str(self)]
         if self.offset is not None:
-            payload["offset"] = self.offset
+            payload["upload_offset"] = self.offset
         return payload
 
 

@@ -52,3 +52,15 @@ class UploadSessionSerializer(serializers.ModelSerializer):
 
     def get_deduplicated(self, session: UploadSession) -> bool:
         return session.status == UploadSession.Status.COMPLETE and not session.stored_here
+
+
+class UploadErrorSerializer(serializers.Serializer):
+    """A refused upload request. Besides these, the message is repeated under the field or header it is about
+    (e.g. `Upload-Chunk-SHA256`, `offset`, `sha256`)."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="e.g. `offset_mismatch`, `chunk_checksum`, `chunk_too_large`, "
+                                 "`sha256_mismatch`, `incomplete`, `expired`, `too_large`, `quota`.")
+    upload_offset = serializers.IntegerField(required=False, help_text="Where to resume (also `Upload-Offset`).")
+    limit_bytes = serializers.IntegerField(required=False, help_text="The limit a `too_large` or `quota` refusal "
+                                           "applied.")
