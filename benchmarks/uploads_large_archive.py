@@ -211,6 +211,7 @@ from pathlib import Path
 from django.core.files.storage import default_storage
 from spinebench.algorithms import runner
 from spinebench.algorithms.archives import inspect_archive, untagged_stream
+from spinebench.algorithms.execution import engine_load
 from spinebench.uploads.models import StoredUpload
 
 def peak_rss_mib():
@@ -224,7 +225,7 @@ path, cap = Path(default_storage.path(record.storage_name)), int(sys.argv[2])
 started = time.monotonic()
 described = inspect_archive(path, max_image_bytes=cap)
 validated = time.monotonic()
-loaded = client.images.load(untagged_stream(path, max_image_bytes=cap, sha256=record.sha256))
+loaded = engine_load(client, untagged_stream(path, max_image_bytes=cap, sha256=record.sha256))
 done = time.monotonic()
 assert described.image_id in {image.id for image in loaded}, "the engine did not load the archive's image"
 client.images.remove(described.image_id, force=True)

@@ -74,3 +74,26 @@ def test_memory_stays_flat_while_a_large_archive_streams(tmp_path):
     finally:
         tracemalloc.stop()
     assert total > 48 * MIB and peak < 8 * MIB, peak
+
+
+def test_the_engine_load_waits_longer_than_the_clients_usual_timeout(settings):
+    """The engine answers a load only after unpacking every layer: that one call gets the long timeout, and the
+    client's usual one comes back afterwards (also when the load fails)."""
+    from types import SimpleNamespace
+
+    from spinebench.algorithms.execution import engine_load
+
+    settings.SPINEBENCH_IMAGE_LOAD_TIMEOUT_S = 1234
+    seen = []
+
+    def load(stream):
+        seen.append((client.api.timeout, b"".join(stream)))
+        if len(seen) > 1:
+            raise RuntimeError("the engine went away")
+        return ["image"]
+
+    client = SimpleNamespace(api=SimpleNamespace(timeout=60), images=SimpleNamespace(load=load))
+    assert engine_load(client, iter([b"a", b"b"])) == ["image"]
+    with pytest.raises(RuntimeError):
+        engine_load(client, iter([b"c"]))
+    assert seen == [(1234, b"ab"), (1234, b"c")] and client.api.timeout == 60

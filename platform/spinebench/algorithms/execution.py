@@ -187,7 +187,7 @@ def load_image(submission_pk: int, *, image: AlgorithmImage, client: docker.Dock
     submission = Submission.objects.select_related("phase").get(pk=submission_pk)
     config = ContainerConfig.for_phase(submission.phase)
     try:
-        loaded = client.images.load(untagged_stream(
+        loaded = engine_load(client, untagged_stream(
             Path(submission.algorithm_archive.path), max_image_bytes=config.image_size_limit_mb << 20,
             sha256=recorded_sha256(submission),
         ))
@@ -204,6 +204,18 @@ def load_image(submission_pk: int, *, image: AlgorithmImage, client: docker.Dock
         )
         return False
     return True
+
+
+def engine_load(client: docker.DockerClient, stream) -> list:
+    """Load a tar stream into the engine. The engine answers only once it has unpacked every layer, minutes after
+    the last byte for a multi-GB archive: the client's usual timeout (seconds) would cut it off, so this one call
+    waits up to SPINEBENCH_IMAGE_LOAD_TIMEOUT_S."""
+    usual = client.api.timeout
+    client.api.timeout = settings.SPINEBENCH_IMAGE_LOAD_TIMEOUT_S
+    try:
+        return client.images.load(stream)
+    finally:
+        client.api.timeout = usual
 
 
 def recorded_sha256(submission: Submission) -> str | None:

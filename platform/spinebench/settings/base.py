@@ -318,6 +318,8 @@ SPINEBENCH_UPLOAD_SESSION_HOURS = env.int("SPINEBENCH_UPLOAD_SESSION_HOURS", def
 SPINEBENCH_UPLOAD_SESSIONS_DIR = env("SPINEBENCH_UPLOAD_SESSIONS_DIR", default="")
 # The submission page sends files larger than this through the chunk API, in chunks of this size.
 SPINEBENCH_PAGE_CHUNK_BYTES = env.int("SPINEBENCH_PAGE_CHUNK_BYTES", default=8 * 1024**2)
+# Loading an algorithm archive into the engine: how long the engine may take to answer (it unpacks every layer first).
+SPINEBENCH_IMAGE_LOAD_TIMEOUT_S = env.int("SPINEBENCH_IMAGE_LOAD_TIMEOUT_S", default=1800)
 # Email (Django's email framework). Production: EMAIL_URL, e.g. smtp+tls://user:password@mail.example.org:587
 # (django-environ's email_url). Without it (the embedded default, `make run`) every mail is written as a file under
 # var/mail/ (SPINEBENCH_VAR_DIR/mail), so sign-up and password reset work on a laptop without a mail server.
