@@ -18,7 +18,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404 here, not a 500
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from spinebench.access import (
@@ -63,7 +63,7 @@ UPLOAD_REQUEST = OpenApiRequest(
 FIELD_ERRORS = OpenApiResponse(OpenApiTypes.OBJECT, description="The field at fault and why: {field: [message]}.")
 REFUSAL_STATUS = {
     "not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429,
-    "too_large": 413, "quota": 413, "no_worker": 503,
+    "too_large": 413, "quota": 413, "no_worker": 503, "bad_upload": 400,
 }
 
 
@@ -182,9 +182,10 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
         (the same rule the upload refusal applies)."""
         return Response(submission_quota(phase=self.get_object(), user=request.user).as_dict())
 
-    @extend_schema(request={"multipart/form-data": UPLOAD_REQUEST}, responses={201: SubmissionSerializer})
+    @extend_schema(request={"multipart/form-data": UPLOAD_REQUEST, "application/json": SubmissionCreateSerializer},
+                   responses={201: SubmissionSerializer})
     @action(
-        detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser],
+        detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser, JSONParser],
         permission_classes=[permissions.IsAuthenticated], serializer_class=SubmissionCreateSerializer,
     )
     @upload_limit(phase_limit_for_url)
@@ -198,14 +199,15 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
         payload.is_valid(raise_exception=True)
         try:
             submission = create_submission(
-                phase=phase, user=request.user, upload=payload.validated_data["file"],
-                comment=payload.validated_data.get("comment", ""),
+                phase=phase, user=request.user, upload=payload.validated_data.get("file"),
+                upload_session=payload.validated_data.get("upload"), comment=payload.validated_data.get("comment", ""),
                 method_card=MethodCard(**{key: payload.validated_data.get(key, "") for key in METHOD_CARD_FIELDS}),
             )
         except SubmissionRefused as refusal:
-            return Response(
-                {"detail": str(refusal), "code": refusal.code}, status=REFUSAL_STATUS.get(refusal.code, 400)
-            )
+            body = {"detail": str(refusal), "code": refusal.code}
+            if refusal.code == "bad_upload":  # field-keyed: the `upload` session id was the problem
+                body["upload"] = [str(refusal)]
+            return Response(body, status=REFUSAL_STATUS.get(refusal.code, 400))
         submission.refresh_from_db()
         return Response(SubmissionSerializer(submission, context={"request": request}).data, status=201)
 

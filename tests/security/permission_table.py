@@ -17,6 +17,7 @@ from spinebench.accounts.tokens import issue_token
 from spinebench.challenges.models import Registration
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import create_submission
+from spinebench.uploads.chunked import open_session
 from tests.platform.aasce_data import HIDDEN_ANGLES, predictions_csv
 from tests.platform.factories import ChallengeFactory, PhaseFactory, RegistrationFactory, UserFactory
 
@@ -94,7 +95,9 @@ def build_world() -> World:
     own = issue_token(user=users["participant"], name=TOKEN_NAME)
     world.tokens["participant"] = own.secret
     world.tokens["worker"] = issue_token(name="matrix worker", kind=ApiToken.Kind.WORKER).secret
+    upload_session = open_session(owner=users["participant"], kind="algorithm_archive", size=10, sha256="ab" * 32)
     world.objects = {
+        "upload_session": upload_session,
         "challenge": challenge, "phase": phase, "hidden_phase": hidden_phase, "foreign": foreign,
         "foreign_phase": foreign_phase, "pending": pending, "ranked": ranked, "failed": failed,
         "train": phase.training_dataset, "test": phase.dataset, "participant_token": own.token,
@@ -143,6 +146,7 @@ TARGETS = {
     "password reset link": lambda w: {"uidb64": "MQ", "token": "set-password"},
     "forged signed link": lambda w: {"token": "forged-link-token"},
     "participant's notification": lambda w: {"pk": w.notification.pk},
+    "participant's upload session": lambda w: {"pk": str(w.upload_session.pk)},
 }
 
 
@@ -313,4 +317,13 @@ ROWS: list[Row] = [
     # `with` the page is its empty form and the API a 400 naming the field.
     *_get_and_post("submissions:compare", "ranked submission", cells(404, **ORGANIZERS_ONLY)),
     Row("submission-compare", "GET", "ranked submission", cells(404, organizer=400, operator=400, worker=403)),
+    # API: chunked upload sessions, their owner only (an operator too gets 404). An empty create is a validation
+    # error; the owner's empty PUT names the missing offset (400) and an early finalise the missing bytes (409).
+    Row("upload-session-list", "POST", "-", cells(400, **API_REFUSED)),
+    Row("upload-session-detail", "GET", "participant's upload session", cells(404, participant=200, **API_REFUSED)),
+    Row("upload-session-detail", "PUT", "participant's upload session", cells(404, participant=400, **API_REFUSED)),
+    Row("upload-session-detail", "DELETE", "participant's upload session",
+        cells(404, participant=204, **API_REFUSED)),
+    Row("upload-session-finalise", "POST", "participant's upload session",
+        cells(404, participant=409, **API_REFUSED)),
 ]

@@ -9,6 +9,8 @@ requests reach real challenges, phases, submissions and datasets rather than onl
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import re
 from collections import Counter
@@ -28,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from spinebench.accounts.tokens import issue_token
 from spinebench.submissions.services import create_submission
+from spinebench.uploads.chunked import open_session, write_chunk
 from tests.platform.aasce_data import HIDDEN_ANGLES, predictions_csv
 from tests.platform.factories import ChallengeFactory, PhaseFactory, RegistrationFactory, aasce_dataset
 
@@ -91,12 +94,23 @@ def seeded(transactional_db, eager_tasks):
             {"file": b""},
         ],
     }
+    # Chunked uploads: an open session (a chunk with its digest at offset 0 succeeds) and a full one to finalise.
+    chunk = bytes(range(256)) * 4
+    receiving = open_session(owner=user, kind="algorithm_archive", size=len(chunk),
+                             sha256=hashlib.sha256(chunk).hexdigest())
+    full = open_session(owner=user, kind="predictions_zip", size=len(chunk), sha256=hashlib.sha256(chunk).hexdigest())
+    write_chunk(session=full, offset=0, length=len(chunk), chunk_sha256=hashlib.sha256(chunk).hexdigest(),
+                read=io.BytesIO(chunk).read)
+    bodies[("PUT", "/api/uploads/{id}/")] = [chunk]
     return {
         "bodies": bodies,
         "queries": {("GET", "/api/submissions/{id}/compare/"): {"with": other.pk}},
+        "extras": {("PUT", "/api/uploads/{id}/"): {
+            "headers": {"Upload-Chunk-SHA256": hashlib.sha256(chunk).hexdigest()}, "query": {"offset": 0}}},
         "token": issue_token(user=user, name="fuzz").secret,
         "ids": {"phases": phase.pk, "submissions": submission.pk, "datasets": phase.training_dataset_id,
-                "tokens": spare.token.pk, "notifications": notification.pk},
+                "tokens": spare.token.pk, "notifications": notification.pk, "uploads": str(receiving.pk),
+                "/api/uploads/{id}/finalise/": str(full.pk)},
         "slug": phase.challenge.slug,
     }
 
@@ -107,7 +121,7 @@ def _real_parameters(path: str, seeded: dict) -> dict:
         parameters["slug"] = seeded["slug"]
     if "{id}" in path:
         collection = re.search(r"/(\w+)/\{id\}", path).group(1)
-        parameters["id"] = seeded["ids"][collection]
+        parameters["id"] = seeded["ids"].get(path, seeded["ids"][collection])
     return parameters
 
 
@@ -125,7 +139,8 @@ def _fuzz(live_server, seeded, method: str, path: str, headers: dict) -> list[in
             operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real, query=seeded["queries"][method, path])
         )
     sources += [
-        operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real, body=body, media_type=media_type)
+        operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real, body=body, media_type=media_type,
+                              **seeded["extras"].get((method, path), {}))
         for body in seeded["bodies"].get((method, path), ())
     ]
     calls = []

@@ -56,7 +56,8 @@ def test_schema_describes_what_the_api_answers():
     leaderboard = paths["/api/phases/{id}/leaderboard/"]["get"]["responses"]["200"]["content"]["application/json"]
     assert leaderboard["schema"]["$ref"].endswith("/Leaderboard")
     upload = paths["/api/phases/{id}/submissions/"]["post"]["requestBody"]["content"]
-    assert list(upload) == ["multipart/form-data"]
+    # multipart for a file; JSON for the id of a finished chunked upload (`upload`), never urlencoded
+    assert list(upload) == ["multipart/form-data", "application/json"]
     assert paths["/api/auth/token/"]["post"]["responses"].keys() >= {"200", "400", "429"}
     assert "401" not in paths["/api/auth/token/"]["post"]["responses"]  # no authentication there at all
     assert [p["name"] for p in paths["/api/phases/"]["get"]["parameters"]] == ["challenge"]

@@ -24,6 +24,7 @@ from .submissions import (
     can_see_private_details,
     can_view_submission,
 )
+from .uploads import can_use_upload_session
 
 __all__ = [
     "can_choose_submissions",
@@ -34,6 +35,7 @@ __all__ = [
     "can_see_ground_truth_plots",
     "can_see_phase_ground_truth_plots",
     "can_see_private_details",
+    "can_use_upload_session",
     "can_view_phase",
     "can_view_submission",
     "get_visible_phase",

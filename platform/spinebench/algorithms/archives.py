@@ -14,6 +14,10 @@ The image id is the sha256 of the config file, as Docker computes it, so a re-up
 `RepoTags` are never applied: `untagged_stream` yields the archive with them removed from manifest.json, without
 the legacy `repositories` file and without image names in an OCI `index.json`, and that stream is what the engine
 loads, so an upload can never re-point a tag (e.g. `spinebench/evaluator:latest`).
+
+The stream is read from the stored file in MiB pieces (memory stays flat for a multi-GB archive) and, given the
+digest recorded when the upload arrived, hashes the file on the way: a file that changed since (corrupted or
+swapped on disk) raises ArchiveError before the manifest is sent, and without a manifest the engine loads nothing.
 """
 
 from __future__ import annotations
@@ -112,6 +116,62 @@ class BoundedReader(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+class HashingReader(io.RawIOBase):
+    """A seekable file whose whole content is hashed exactly once, in file order, however its reader moves: bytes a
+    forward seek skips are read and hashed on the way, bytes read again after a backward seek are not hashed twice.
+    `finish()` hashes the rest of the file and gives the hex digest of all of it."""
+
+    def __init__(self, raw):
+        self.raw, self.digest, self.hashed = raw, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def _hash_until(self, target: int) -> None:
+        """Hash the file from the hashed frontier up to `target` (reading the gap)."""
+        position = self.raw.tell()
+        self.raw.seek(self.hashed)
+        while self.hashed < target:
+            piece = self.raw.read(min(CHUNK, target - self.hashed))
+            if not piece:
+                break
+            self.digest.update(piece)
+            self.hashed += len(piece)
+        self.raw.seek(position)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        target = self.raw.seek(offset, whence)
+        if target > self.hashed:
+            self._hash_until(target)
+        return target
+
+    def read(self, size: int = -1) -> bytes:
+        start = self.raw.tell()
+        if start > self.hashed:
+            self._hash_until(start)
+        data = self.raw.read(size)
+        end = start + len(data)
+        if end > self.hashed:
+            self.digest.update(data[self.hashed - start:])
+            self.hashed = end
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def finish(self) -> str:
+        self._hash_until(self.raw.seek(0, io.SEEK_END))
+        return self.digest.hexdigest()
 
 
 def decompressed(raw, *, what: str, limit: int | None = None):
@@ -406,13 +466,15 @@ def sanitised_index(index) -> bytes:
     return json.dumps({**index, "manifests": manifests}).encode()
 
 
-def untagged_stream(path: Path, *, max_image_bytes: int) -> Iterator[bytes]:
+def untagged_stream(path: Path, *, max_image_bytes: int, sha256: str | None = None) -> Iterator[bytes]:
     """The archive as an uncompressed tar stream for the engine's load endpoint, with no name in it: manifest.json
     without RepoTags, no `repositories`, index.json without image names. One pass over the archive (the rewritten
     JSON members go last; inspect_archive requires them to be regular files). Call after inspect_archive accepted
-    the archive; members are checked again on the way."""
+    the archive; members are checked again on the way. With `sha256` (the digest recorded at upload) the file is
+    hashed in the same pass and a mismatch raises ArchiveError before the manifest goes out."""
     replaced: dict[str, bytes] = {}
-    with open(path, "rb") as raw:
+    with open(path, "rb") as handle:
+        raw = HashingReader(handle)
         archive = open_tar(raw, what=Path(path).name, limit=stream_limit(max_image_bytes))
         with archive, reading(Path(path).name):
             total = 0
@@ -427,6 +489,9 @@ def untagged_stream(path: Path, *, max_image_bytes: int) -> Iterator[bytes]:
                     replaced[name] = read_member(archive, {name: member}, name, max_bytes=MAX_JSON_BYTES)
                     continue
                 yield from member_blocks(archive, member)
+        if sha256 is not None and raw.finish() != sha256:
+            raise ArchiveError("the stored archive no longer matches the SHA-256 recorded when it was uploaded "
+                               "(changed or corrupted on disk); refused")
     if "manifest.json" not in replaced:
         raise ArchiveError("manifest.json is missing from the archive")
     for name, data in replaced.items():

@@ -40,6 +40,7 @@ from spinebench.submissions.models import Submission
 from spinebench.submissions.scoring import score_predictions
 from spinebench.submissions.services import dispatch
 from spinebench.submissions.status import ACTIVE, Status, transition
+from spinebench.uploads.models import StoredUpload
 from spinebench.workers.services import note_requeue, requeue_count
 
 from . import runner
@@ -186,6 +187,8 @@ def validated_image(submission_pk: int) -> AlgorithmImage | None:
         described = inspect_archive(
             Path(submission.algorithm_archive.path), max_image_bytes=config.image_size_limit_mb << 20
         )
+        if described.archive_sha256 != (recorded_sha256(submission) or described.archive_sha256):
+            raise ArchiveError("the stored archive does not match the SHA-256 recorded when it was uploaded")
     except ArchiveError as error:
         run.validation = [["archive", False, str(error)]]
         run.save(update_fields=["validation"])
@@ -224,9 +227,10 @@ def load_image(submission_pk: int, *, image: AlgorithmImage, client: docker.Dock
     submission = Submission.objects.select_related("phase").get(pk=submission_pk)
     config = ContainerConfig.for_phase(submission.phase)
     try:
-        loaded = client.images.load(
-            untagged_stream(Path(submission.algorithm_archive.path), max_image_bytes=config.image_size_limit_mb << 20)
-        )
+        loaded = engine_load(client, untagged_stream(
+            Path(submission.algorithm_archive.path), max_image_bytes=config.image_size_limit_mb << 20,
+            sha256=recorded_sha256(submission),
+        ))
     except ArchiveError as error:
         fail_if_running(submission_pk, f"Archive refused: {error}")
         return False
@@ -240,6 +244,26 @@ def load_image(submission_pk: int, *, image: AlgorithmImage, client: docker.Dock
         )
         return False
     return True
+
+
+def engine_load(client: docker.DockerClient, stream) -> list:
+    """Load a tar stream into the engine. The engine answers only once it has unpacked every layer, minutes after
+    the last byte for a multi-GB archive: the client's usual timeout (seconds) would cut it off, so this one call
+    waits up to SPINEBENCH_IMAGE_LOAD_TIMEOUT_S."""
+    usual = client.api.timeout
+    client.api.timeout = settings.SPINEBENCH_IMAGE_LOAD_TIMEOUT_S
+    try:
+        return client.images.load(stream)
+    finally:
+        client.api.timeout = usual
+
+
+def recorded_sha256(submission: Submission) -> str | None:
+    """The archive's digest spinebench.uploads computed while it arrived (None for a file stored another way):
+    validation and loading both check the stored file against it."""
+    return StoredUpload.objects.filter(storage_name=submission.algorithm_archive.name).values_list(
+        "sha256", flat=True
+    ).first()
 
 
 def image_in_engine(client: docker.DockerClient, image_id: str) -> bool:

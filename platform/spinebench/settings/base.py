@@ -241,6 +241,7 @@ CELERY_TASK_ROUTES = {
     "spinebench.submissions.tasks.*": {"queue": "scoring"},
     "spinebench.leaderboards.tasks.*": {"queue": "scoring"},
     "spinebench.workers.tasks.*": {"queue": "scoring"},
+    "spinebench.uploads.tasks.*": {"queue": "scoring"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
@@ -267,6 +268,11 @@ CELERY_BEAT_SCHEDULE = {
     "prune-worker-records": {
         "task": "spinebench.workers.tasks.prune",
         "schedule": 3600,
+    },
+    # Chunked upload sessions past their expiry lose their partial bytes (and an unclaimed finished upload).
+    "sweep-upload-sessions": {
+        "task": "spinebench.uploads.tasks.sweep_upload_sessions",
+        "schedule": env.int("SPINEBENCH_SWEEP_INTERVAL_S", default=60) * 10,
     },
 }
 # A queued or scoring submission untouched this long has lost its worker (or its message): requeue it.
@@ -302,6 +308,19 @@ SPINEBENCH_USER_STORAGE_QUOTA_BYTES = env.int("SPINEBENCH_USER_STORAGE_QUOTA_BYT
 SPINEBENCH_CHALLENGE_STORAGE_QUOTA_BYTES = env.int("SPINEBENCH_CHALLENGE_STORAGE_QUOTA_BYTES", default=500 * 1024**3)
 # Any zip read from an upload: at most this many entries (its unpacked bytes are capped by the phase).
 SPINEBENCH_ZIP_MAX_ENTRIES = env.int("SPINEBENCH_ZIP_MAX_ENTRIES", default=10_000)
+# Resumable chunked uploads (spinebench.uploads.chunked): the largest file of each kind a session may declare, the
+# largest chunk one PUT may carry, how long an untouched session lives, and where partial bytes wait (empty: a
+# hidden folder under MEDIA_ROOT, so finalising is a rename on the same disk).
+SPINEBENCH_MAX_ALGORITHM_ARCHIVE_BYTES = env.int("SPINEBENCH_MAX_ALGORITHM_ARCHIVE_BYTES", default=20 * 1024**3)
+SPINEBENCH_MAX_DATASET_ARCHIVE_BYTES = env.int("SPINEBENCH_MAX_DATASET_ARCHIVE_BYTES", default=50 * 1024**3)
+SPINEBENCH_MAX_PREDICTIONS_ZIP_BYTES = env.int("SPINEBENCH_MAX_PREDICTIONS_ZIP_BYTES", default=10 * 1024**3)
+SPINEBENCH_UPLOAD_CHUNK_MAX_BYTES = env.int("SPINEBENCH_UPLOAD_CHUNK_MAX_BYTES", default=64 * 1024**2)
+SPINEBENCH_UPLOAD_SESSION_HOURS = env.int("SPINEBENCH_UPLOAD_SESSION_HOURS", default=24)
+SPINEBENCH_UPLOAD_SESSIONS_DIR = env("SPINEBENCH_UPLOAD_SESSIONS_DIR", default="")
+# The submission page sends files larger than this through the chunk API, in chunks of this size.
+SPINEBENCH_PAGE_CHUNK_BYTES = env.int("SPINEBENCH_PAGE_CHUNK_BYTES", default=8 * 1024**2)
+# Loading an algorithm archive into the engine: how long the engine may take to answer (it unpacks every layer first).
+SPINEBENCH_IMAGE_LOAD_TIMEOUT_S = env.int("SPINEBENCH_IMAGE_LOAD_TIMEOUT_S", default=1800)
 # Email (Django's email framework). Production: EMAIL_URL, e.g. smtp+tls://user:password@mail.example.org:587
 # (django-environ's email_url). Without it (the embedded default, `make run`) every mail is written as a file under
 # var/mail/ (SPINEBENCH_VAR_DIR/mail), so sign-up and password reset work on a laptop without a mail server.

@@ -4,7 +4,13 @@ from .method_cards import validate_web_url
 
 
 class SubmissionForm(forms.Form):
-    file = forms.FileField(help_text="Predictions CSV (or a `docker save` archive for an algorithm phase).")
+    """A file in the request, or (filled in by the page's chunked uploader, static/spinebench/chunked_upload.js) the
+    id of the submitter's finished upload session for a large file."""
+
+    file = forms.FileField(
+        required=False, help_text="Predictions CSV (or a `docker save` archive for an algorithm phase)."
+    )
+    upload = forms.UUIDField(required=False, widget=forms.HiddenInput)
     comment = forms.CharField(max_length=500, required=False)
     method_name = forms.CharField(max_length=100, required=False, help_text="Shown on the leaderboard.")
     method_description = forms.CharField(
@@ -18,3 +24,9 @@ class SubmissionForm(forms.Form):
         max_length=500, required=False, validators=[validate_web_url], assume_scheme="https",
         help_text="http(s) link to the code.",
     )
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors and bool(cleaned.get("file")) == bool(cleaned.get("upload")):
+            self.add_error("file", "Choose one file to upload.")
+        return cleaned

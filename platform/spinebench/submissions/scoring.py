@@ -106,11 +106,11 @@ def release_failed_upload(submission: Submission) -> None:
     name = submission.predictions_file.name
     if submission.is_baseline or not name:
         return
-    from spinebench.uploads.services import discard
+    from .services import release_unreferenced
 
     Submission.objects.filter(pk=submission.pk).update(predictions_file="")
     submission.predictions_file.name = ""
-    transaction.on_commit(lambda: discard(name))
+    release_unreferenced(name)  # a chunked upload stored once may back another submission too
 
 
 def fail(submission: Submission, reason: str) -> None:

@@ -64,9 +64,18 @@ class UploadField(serializers.FileField):
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
-    file = UploadField()
+    file = UploadField(required=False)  # the file itself, in this request (small files)
+    upload = serializers.UUIDField(
+        required=False,
+        help_text="Instead of `file`: the id of your finished chunked upload (POST /api/uploads/, for large files).",
+    )
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True)
     method_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     method_description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     paper_url = serializers.URLField(max_length=500, required=False, allow_blank=True, validators=[validate_web_url])
     code_url = serializers.URLField(max_length=500, required=False, allow_blank=True, validators=[validate_web_url])
+
+    def validate(self, attrs):
+        if ("file" in attrs) == ("upload" in attrs):
+            raise serializers.ValidationError({"file": ["Send either `file` or `upload` (not both)."]})
+        return attrs

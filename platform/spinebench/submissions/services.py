@@ -7,10 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from spinebench.challenges.models import Challenge, Phase, Registration
+from spinebench.uploads.chunked import SessionError
+from spinebench.uploads.chunked import claim as claim_upload
 from spinebench.uploads.handlers import site_limit
 from spinebench.uploads.limits import UploadRefused
 from spinebench.uploads.models import StoredUpload
@@ -72,44 +76,60 @@ def _lock_participant(challenge: Challenge, user) -> None:
 
 
 def create_submission(
-    *, phase: Phase, user, upload, comment: str = "", method_card: MethodCard | None = None
+    *, phase: Phase, user, upload=None, upload_session=None, comment: str = "", method_card: MethodCard | None = None
 ) -> Submission:
     """Accept an upload (a predictions CSV or zip, or an algorithm archive for an algorithm phase) or raise
-    SubmissionRefused. Problems with the file itself give a submission in `failed` with the reason (it does not count
-    against the limit, and its file is never stored); an accepted file is stored through spinebench.uploads (charged
-    to the participant's storage quota) and the submission queued, dispatched when the transaction commits."""
+    SubmissionRefused. The file comes as `upload` (streamed in with the request) or as `upload_session`, the id of
+    the submitter's finalised chunked upload (spinebench.uploads.chunked), whose stored file is used as it is.
+    Problems with the file itself give a submission in `failed` with the reason (it does not count against the
+    limit, and its file is not kept); an accepted file is stored through spinebench.uploads (charged to the
+    participant's storage quota) and the submission queued, dispatched when the transaction commits."""
     check_can_submit(phase=phase, user=user)
     method_card = method_card or MethodCard()
     method_card.validate()  # field-keyed ValidationError before anything is stored
+    if (upload is None) == (upload_session is None):
+        raise SubmissionRefused("Send either a file or the id of a finished upload session, not both.",
+                                code="bad_upload")
     account_key = user_account_key(user)
-    try:
-        check_upload_size(upload, limit=site_limit())  # over the phase's own limit: a failed submission below
-        check_quota(account_key=account_key, size=upload.size or 0)
-    except UploadRefused as refusal:
-        raise SubmissionRefused(str(refusal), code=refusal.code) from None
+    if upload is not None:
+        try:
+            check_upload_size(upload, limit=site_limit())  # over the phase's own limit: a failed submission below
+            check_quota(account_key=account_key, size=upload.size or 0)
+        except UploadRefused as refusal:
+            raise SubmissionRefused(str(refusal), code=refusal.code) from None
     stored_name = ""
     try:
         with transaction.atomic():
             _lock_participant(phase.challenge, user)
             _check_submission_limit(phase, user)
+            claimed = None if upload_session is None else _claim(phase, user, upload_session)
+            if claimed is not None:
+                upload = File(default_storage.open(claimed.storage_name), name=claimed.original_name or "upload")
             submission = Submission(
                 phase=phase, creator=user, comment=comment[:500], upload_size=upload.size or 0,
                 **method_card.as_fields(),
             )
             submission.save()
             transition(submission, Status.VALIDATING)
-            problem = _validation_problem(phase, upload)
+            try:
+                problem = _validation_problem(phase, upload)
+            finally:
+                if claimed is not None:
+                    upload.close()
             if problem is not None:
                 submission.finished_at = timezone.now()
                 submission.save(update_fields=["finished_at"])
                 transition(submission, Status.FAILED, error=problem)
+                if claimed is not None:
+                    release_unreferenced(claimed.storage_name)
                 return submission
-            stored = store_upload(
-                upload=upload, account_key=account_key, owner=user, kind=_upload_kind(phase),
-                folder=f"submissions/{phase.pk}", suffix=upload_suffix(upload.name or ""),
-            )
-            stored_name = stored.storage_name
-            getattr(submission, _file_field(phase)).name = stored_name
+            if claimed is None:
+                claimed = store_upload(
+                    upload=upload, account_key=account_key, owner=user, kind=upload_kind(phase),
+                    folder=f"submissions/{phase.pk}", suffix=upload_suffix(upload.name or ""),
+                )
+                stored_name = claimed.storage_name
+            getattr(submission, _file_field(phase)).name = claimed.storage_name
             submission.save(update_fields=[_file_field(phase)])
             transition(submission, Status.QUEUED)
             dispatch(submission)
@@ -119,6 +139,24 @@ def create_submission(
         discard_file(stored_name)  # the transaction rolled back: its record is gone, the file must go too
         raise
     return submission
+
+
+def _claim(phase: Phase, user, upload_session) -> StoredUpload:
+    """The stored file of the submitter's finished upload session, of the kind this phase takes."""
+    try:
+        return claim_upload(session_id=upload_session, owner=user, kinds={upload_kind(phase)})
+    except SessionError as error:
+        raise SubmissionRefused(str(error), code="bad_upload") from None
+
+
+def release_unreferenced(storage_name: str) -> None:
+    """Delete a stored submission file (after commit) unless a submission still uses it: a chunked upload stored
+    once may back several submissions of the same account."""
+    if not storage_name:
+        return
+    in_use = Submission.objects.filter(Q(predictions_file=storage_name) | Q(algorithm_archive=storage_name))
+    if not in_use.exists():
+        transaction.on_commit(lambda: discard_file(storage_name))
 
 
 def _check_submission_limit(phase: Phase, user) -> None:
@@ -138,7 +176,7 @@ def _file_field(phase: Phase) -> str:
     return "algorithm_archive" if phase.submission_kind == Phase.SubmissionKind.ALGORITHM else "predictions_file"
 
 
-def _upload_kind(phase: Phase) -> str:
+def upload_kind(phase: Phase) -> str:
     if phase.submission_kind == Phase.SubmissionKind.ALGORITHM:
         return StoredUpload.Kind.ALGORITHM_ARCHIVE
     return StoredUpload.Kind.PREDICTIONS_CSV if phase.takes_csv else StoredUpload.Kind.PREDICTIONS_ZIP

@@ -1,5 +1,6 @@
 """Submission upload page, submission page (status, error, aggregates, per-case metrics where allowed), cancel."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
@@ -16,6 +17,7 @@ from spinebench.access import (
 from spinebench.challenges.registry import metric_title
 from spinebench.uploads.handlers import refusal_of
 from spinebench.uploads.middleware import upload_limit
+from spinebench.uploads.models import StoredUpload
 
 from . import case_viewer, ct_viewer, labelling_viewer, plots
 from .forms import SubmissionForm
@@ -23,7 +25,7 @@ from .method_cards import FIELDS as METHOD_CARD_FIELDS
 from .method_cards import MethodCard
 from .models import Submission
 from .quota import submission_quota
-from .services import SubmissionRefused, cancel_submission, create_submission
+from .services import SubmissionRefused, cancel_submission, create_submission, upload_kind
 from .uploads import phase_limit_for_url
 
 
@@ -41,7 +43,8 @@ def submission_create(request, challenge, phase):
     elif request.method == "POST" and form.is_valid():
         try:
             submission = create_submission(
-                phase=phase, user=request.user, upload=form.cleaned_data["file"], comment=form.cleaned_data["comment"],
+                phase=phase, user=request.user, upload=form.cleaned_data["file"] or None,
+                upload_session=form.cleaned_data["upload"], comment=form.cleaned_data["comment"],
                 method_card=MethodCard(**{field: form.cleaned_data[field] for field in METHOD_CARD_FIELDS}),
             )
         except SubmissionRefused as refusal:
@@ -60,8 +63,16 @@ def submission_create(request, challenge, phase):
             "is_participant": phase.challenge.is_participant(request.user),
             "used": submission_quota(phase=phase, user=request.user).used,
             "mine": Submission.objects.filter(phase=phase, creator=request.user)[:20],
+            "chunked_kind": _chunked_kind(phase),
+            "chunk_bytes": settings.SPINEBENCH_PAGE_CHUNK_BYTES,
         },
     )
+
+
+def _chunked_kind(phase) -> str:
+    """The chunk API's kind for this phase's large files (archives, prediction zips); CSVs travel in the form."""
+    kind = upload_kind(phase)
+    return "" if kind == StoredUpload.Kind.PREDICTIONS_CSV else kind
 
 
 def submission_detail(request, pk):
