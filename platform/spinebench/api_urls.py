@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from . import api
 from .notifications.api import NotificationViewSet
+from .teams.api import InvitationViewSet, TeamCapViewSet, TeamViewSet
 
 router = DefaultRouter()
 router.register("challenges", api.ChallengeViewSet, basename="challenge")
@@ -10,6 +11,9 @@ router.register("phases", api.PhaseViewSet, basename="phase")
 router.register("submissions", api.SubmissionViewSet, basename="submission")
 router.register("datasets", api.DatasetViewSet, basename="dataset")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("teams", TeamViewSet, basename="team")
+router.register("team-invitations", InvitationViewSet, basename="team-invitation")
+router.register("team-caps", TeamCapViewSet, basename="team-cap")
 
 urlpatterns = [
     path("auth/", include("spinebench.accounts.api_urls")),

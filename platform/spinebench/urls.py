@@ -11,6 +11,7 @@ handler404 = "spinebench.errors.page_not_found"  # JSON under /api/
 urlpatterns = [
     path("", include("spinebench.challenges.urls")),
     path("", include("spinebench.leaderboards.urls")),
+    path("", include("spinebench.teams.urls")),
     path("submissions/", include("spinebench.submissions.urls")),
     path("datasets/", include("spinebench.datasets.urls")),
     path("accounts/", include("spinebench.accounts.urls")),

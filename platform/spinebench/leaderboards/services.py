@@ -46,15 +46,19 @@ def _published_results(phase: Phase):
             "submission__creator__username",
             "submission__is_baseline",
             "submission__baseline_method",
+            "submission__team_id",
+            "submission__team__name",
         )
     )
 
 
 def _participant(result: dict) -> tuple[str, str]:
-    """(leaderboard key, display name), as Submission.participant_key / participant_name."""
+    """(leaderboard key, display name), as Submission.participant_key / participant_name: a team is one entry."""
     if result["submission__is_baseline"]:
         method = result["submission__baseline_method"]
         return f"baseline:{method}", method
+    if result["submission__team_id"]:
+        return f"team:{result['submission__team_id']}", result["submission__team__name"]
     creator = result["submission__creator_id"]
     return f"user:{creator}", result["submission__creator__username"] or "(deleted user)"
 
@@ -136,6 +140,7 @@ def _row_record(rank: int, entry: ranking.Entry, result: dict, metrics: list[str
         "submission": entry.submission_pk,
         "participant": _participant(result)[1],
         "user": None if result["submission__is_baseline"] else result["submission__creator_id"],
+        "team": result["submission__team_id"],
         "is_baseline": result["submission__is_baseline"],
         "method": result["submission__baseline_method"] if result["submission__is_baseline"] else "",
         "created": entry.created.isoformat(),
@@ -208,6 +213,10 @@ class Row:
     values: list[float | None]
     method: str = ""
     has_curves: bool = False
+    team: int | None = None  # the entry's team (spinebench.teams), whose page lists its members
+
+    def team_url(self) -> str:
+        return reverse("teams:detail", kwargs={"pk": self.team}) if self.team else ""
 
 
 def snapshot_rows(snapshot: LeaderboardSnapshot) -> list[Row]:
@@ -228,6 +237,7 @@ def _rows(snapshot_pk: int, created: str, keys: tuple[str, ...]) -> tuple[Row, .
             values=[record["values"].get(key) for key in keys],
             method=record.get("method", ""),
             has_curves=record.get("has_curves", False),
+            team=record.get("team"),
         )
         for record in _content(snapshot_pk, created, "rows")
     )
@@ -293,6 +303,7 @@ def _records(snapshot_pk: int, created: str, keys: tuple[str, ...], statistics_p
                 "rank": row.rank,
                 "participant": row.participant,
                 "is_baseline": row.submission.is_baseline,
+                "team": row.team,
                 "submission": row.submission.pk,
                 "created": row.submission.created.isoformat(),
                 **dict(zip(keys, row.values)),

@@ -8,3 +8,4 @@ class Kind(models.TextChoices):
     SUBMISSION_FAILED = "submission_failed", "A submission of mine failed"
     REGISTRATION_APPROVED = "registration_approved", "My registration for a challenge was approved"
     REGISTRATION_REJECTED = "registration_rejected", "My registration for a challenge was rejected"
+    TEAM_INVITATION = "team_invitation", "I was invited to join a team"
