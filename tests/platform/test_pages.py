@@ -96,7 +96,7 @@ def test_exports(client, eager_tasks, django_capture_on_commit_callbacks):
         client.post(reverse("submissions:create", args=[phase.challenge.slug, phase.slug]), {"file": csv_upload(GOOD)})
     csv_text = client.get(reverse("leaderboards:export-csv", args=[phase.challenge.slug, phase.slug])).content.decode()
     header, row = csv_text.strip().splitlines()
-    assert header == "rank,participant,is_baseline,submission,created,smape,mae_pt,mae_mt,mae_tl,ci_low,ci_high"
+    assert header == "rank,participant,is_baseline,submission,created,smape,mae_pt,mae_mt,mae_tl,ci_low,ci_high,team"
     assert row.startswith(f"1,{user.username},False,")
     data = client.get(reverse("leaderboards:export-json", args=[phase.challenge.slug, phase.slug])).json()
     assert data["rows"][0]["rank"] == 1 and data["metrics"][0] == {

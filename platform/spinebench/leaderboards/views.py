@@ -128,7 +128,7 @@ def export_csv(request, challenge, phase):
     def build() -> bytes:
         buffer = io.StringIO()
         metrics = [metric["key"] for metric in board.snapshot.metrics]
-        fields = ["rank", "participant", "is_baseline", "submission", "created", *metrics, "ci_low", "ci_high"]
+        fields = ["rank", "participant", "is_baseline", "submission", "created", *metrics, "ci_low", "ci_high", "team"]
         writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
         for record in export_records(phase, board):
