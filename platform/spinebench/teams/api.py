@@ -143,7 +143,7 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=InvitationSerializer(many=True))
-    @action(detail=True, methods=["get"], url_path="invitations")
+    @action(detail=True, methods=["get"], url_path="invitations", permission_classes=[permissions.IsAuthenticated])
     def invitations(self, request, pk=None, format=None):
         """The team's pending invitations (its members and the challenge's organizers)."""
         team = self.get_object()
