@@ -2,6 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from . import api
+from .leaderboards.dashboard_api import MySubmissionViewSet
 from .notifications.api import NotificationViewSet
 from .teams.api import InvitationViewSet, TeamCapViewSet, TeamViewSet
 
@@ -14,6 +15,7 @@ router.register("notifications", NotificationViewSet, basename="notification")
 router.register("teams", TeamViewSet, basename="team")
 router.register("team-invitations", InvitationViewSet, basename="team-invitation")
 router.register("team-caps", TeamCapViewSet, basename="team-cap")
+router.register("my-submissions", MySubmissionViewSet, basename="my-submission")
 
 urlpatterns = [
     path("auth/", include("spinebench.accounts.api_urls")),

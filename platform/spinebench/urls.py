@@ -16,6 +16,7 @@ urlpatterns = [
     path("datasets/", include("spinebench.datasets.urls")),
     path("accounts/", include("spinebench.accounts.urls")),
     path("notifications/", include("spinebench.notifications.urls")),
+    path("dashboard/", include("spinebench.leaderboards.dashboard_urls")),
     path("api/", include("spinebench.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),

@@ -343,4 +343,7 @@ ROWS: list[Row] = [
         cells(404, participant=200, other_participant=403, **API_REFUSED)),
     Row("team-cap-detail", "GET", "challenge slug", cells(200, worker=403)),
     Row("team-cap-detail", "PUT", "challenge slug", cells(403, organizer=400, operator=400, **API_REFUSED)),
+    # The dashboard: one's own challenges and submissions only (page and API).
+    *_get_and_post("dashboard:home", "-", cells(200, **PAGE_LOGIN)),
+    Row("my-submission-list", "GET", "-", cells(200, **API_REFUSED)),
 ]

@@ -26,8 +26,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from spinebench.accounts.email_links import mark_verified
 from spinebench.accounts.tokens import issue_token
 from spinebench.submissions.services import create_submission
+from spinebench.teams import services as teams
 from tests.platform.aasce_data import predictions_csv
 from tests.platform.factories import PhaseFactory, RegistrationFactory
 
@@ -71,6 +73,9 @@ def seeded(transactional_db, eager_tasks):
 
     notification = Notification.objects.filter(user=user).first() or Notification.objects.create(
         user=user, kind="submission_succeeded", title="fuzz", body="fuzz", link="/")
+    mark_verified(user=user, email=user.email)
+    team = teams.create_team(challenge=phase.challenge, user=user, name="fuzz team")
+    invitation = teams.invite(team=team, by=user, who=RegistrationFactory(challenge=phase.challenge).user.username)
     # Explicit bodies besides the generated ones (which are mostly refused before reaching the service): the token
     # exchange with the user's real password, and real files for the upload: a valid predictions CSV and hostile ones
     # (garbage bytes, a formula cell with an unknown case and non-finite numbers, an empty file).
@@ -87,7 +92,8 @@ def seeded(transactional_db, eager_tasks):
         "bodies": bodies,
         "token": issue_token(user=user, name="fuzz").secret,
         "ids": {"phases": phase.pk, "submissions": submission.pk, "datasets": phase.training_dataset_id,
-                "tokens": spare.token.pk, "notifications": notification.pk},
+                "tokens": spare.token.pk, "notifications": notification.pk, "teams": team.pk,
+                "team-invitations": invitation.pk},
         "slug": phase.challenge.slug,
     }
 
@@ -97,7 +103,7 @@ def _real_parameters(path: str, seeded: dict) -> dict:
     if "{slug}" in path:
         parameters["slug"] = seeded["slug"]
     if "{id}" in path:
-        collection = re.search(r"/(\w+)/\{id\}", path).group(1)
+        collection = re.search(r"/([\w-]+)/\{id\}", path).group(1)
         parameters["id"] = seeded["ids"][collection]
     return parameters
 

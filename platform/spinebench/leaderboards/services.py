@@ -214,6 +214,7 @@ class Row:
     method: str = ""
     has_curves: bool = False
     team: int | None = None  # the entry's team (spinebench.teams), whose page lists its members
+    user: int | None = None  # the submitter (None: a baseline)
 
     def team_url(self) -> str:
         return reverse("teams:detail", kwargs={"pk": self.team}) if self.team else ""
@@ -238,6 +239,7 @@ def _rows(snapshot_pk: int, created: str, keys: tuple[str, ...]) -> tuple[Row, .
             method=record.get("method", ""),
             has_curves=record.get("has_curves", False),
             team=record.get("team"),
+            user=record.get("user"),
         )
         for record in _content(snapshot_pk, created, "rows")
     )

@@ -92,7 +92,7 @@ class Submission(models.Model):
     def participant_name(self) -> str:
         if self.is_baseline:
             return self.baseline_method
-        if self.team_id:
+        if self.team is not None:
             return self.team.name
         return self.creator.get_username() if self.creator else "(deleted user)"
 

@@ -72,8 +72,10 @@ class TeamCapSerializer(serializers.Serializer):
     max_team_size = serializers.IntegerField(min_value=1, allow_null=True, help_text="null: no cap.")
 
 
+#: A refusal: the field at fault (or `__all__`) to its messages, and the reason's code.
 REFUSAL = inline_serializer(
-    "TeamRefusal", {"code": serializers.CharField(help_text="Why, e.g. in_other_team, team_full, email_unverified.")}
+    "TeamRefusal",
+    {"code": serializers.CharField(required=False, help_text="Why, e.g. in_other_team, team_full, email_unverified.")},
 )
 
 
