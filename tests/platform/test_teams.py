@@ -317,3 +317,43 @@ def test_invitation_notifies_on_site_and_by_mail(smtp, team, ben, eager_tasks, d
     assert "ana invites you to join team Vertebrae United" in text
     assert f"/challenges/{team.challenge.slug}/teams/" in text
     assert not smtp.inbox.to(team.leader.email)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_members_submitting_in_parallel_share_the_team_limit(celery_worker_process):
+    """Against PostgreSQL: two members, ten uploads each at once, a team limit of 3: the team's row lock lets exactly
+    three through, whoever sends them."""
+    import threading
+    from collections import Counter
+
+    from django.db import connection
+
+    from tests.conftest import wait_for
+
+    assert connection.vendor == "postgresql"
+    phase = PhaseFactory(submission_limit=3)
+    ana, ben = member(phase.challenge, "ana"), member(phase.challenge, "ben")
+    team = services.create_team(challenge=phase.challenge, user=ana, name="Parallel")
+    services.accept(invitation=services.invite(team=team, by=ana, who="ben"))
+    barrier = threading.Barrier(20)
+    outcomes = []
+
+    def attempt(user):
+        try:
+            barrier.wait()
+            create_submission(phase=phase, user=user, upload=csv_upload(NEAR))
+            outcomes.append("accepted")
+        except SubmissionRefused as refusal:
+            outcomes.append(refusal.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt, args=(user,)) for user in (ana, ben) * 10]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Counter(outcomes) == {"accepted": 3, "limit": 17}, outcomes
+    assert Submission.objects.filter(phase=phase, team=team).count() == 3
+    wait_for(lambda: not Submission.objects.filter(phase=phase).exclude(status="succeeded").exists(), what="scoring")
