@@ -12,7 +12,7 @@ from spinebench.access import scores_visible
 from .dashboard import SUBMISSIONS_SHOWN, my_submissions
 
 
-class QuotaSerializer(serializers.Serializer):
+class DashboardQuotaSerializer(serializers.Serializer):
     limit = serializers.IntegerField(allow_null=True, help_text="Submissions per window; null: no limit.")
     used = serializers.IntegerField(help_text="Counted submissions in the window (your team's, in a team).")
     remaining = serializers.IntegerField(allow_null=True)
@@ -36,7 +36,7 @@ class MySubmissionSerializer(serializers.Serializer):
         allow_null=True, help_text="Rank on the latest leaderboard when this submission is your (team's) entry."
     )
     score = serializers.FloatField(allow_null=True, help_text="The phase's ranking metric.")
-    quota = QuotaSerializer()
+    quota = DashboardQuotaSerializer()
     url = serializers.CharField()
     logs_url = serializers.CharField(allow_null=True, help_text="The container runs and their logs.")
     resubmit_url = serializers.CharField(allow_null=True, help_text="The upload page, while the phase is open.")

@@ -225,6 +225,9 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return self._answer(request, "withdraw", lambda invitation, user: can_lead_team(invitation.team, user))
 
 
+SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The challenge's slug.")
+
+
 class TeamCapViewSet(viewsets.ViewSet):
     """A challenge's cap on team size: anyone who sees the challenge reads it; its organizers set it."""
 
@@ -235,11 +238,11 @@ class TeamCapViewSet(viewsets.ViewSet):
     def _challenge(self, slug):
         return get_object_or_404(visible_challenges(self.request.user), slug=slug)
 
-    @extend_schema(responses=TeamCapSerializer)
+    @extend_schema(parameters=[SLUG], responses=TeamCapSerializer)
     def retrieve(self, request, slug=None, format=None):
         return Response({"max_team_size": services.max_team_size(self._challenge(slug))})
 
-    @extend_schema(request=TeamCapSerializer, responses=TeamCapSerializer)
+    @extend_schema(parameters=[SLUG], request=TeamCapSerializer, responses=TeamCapSerializer)
     def update(self, request, slug=None, format=None):
         challenge = self._challenge(slug)
         if not can_set_team_cap(challenge, request.user):
