@@ -44,7 +44,7 @@ def signed_in(user) -> Client:
 
 
 def test_dashboard_shows_challenges_and_submissions_with_position_score_and_team_quota(
-    phase, participant, django_capture_on_commit_callbacks
+    phase, participant, eager_tasks, django_capture_on_commit_callbacks
 ):
     phase.submission_limit = 4
     phase.save()
@@ -70,7 +70,7 @@ def test_dashboard_shows_challenges_and_submissions_with_position_score_and_team
     assert page.count('id="submission-') == 1
 
 
-def test_position_is_read_from_the_latest_snapshot(phase, participant, django_capture_on_commit_callbacks):
+def test_position_is_read_from_the_latest_snapshot(phase, participant, eager_tasks, django_capture_on_commit_callbacks):
     mine = scored(phase, participant, NEAR, django_capture_on_commit_callbacks)
     latest = LeaderboardSnapshot.objects.filter(phase=phase).latest()
     rows = [dict(row, rank=7) for row in latest.rows]  # a later snapshot (as a re-score would write) says 7
@@ -99,7 +99,7 @@ def test_status_updates_live_until_every_submission_is_final(phase, participant)
 
 
 def test_api_lists_my_submissions_with_the_same_facts(
-    phase, participant, other_user, django_capture_on_commit_callbacks
+    phase, participant, other_user, eager_tasks, django_capture_on_commit_callbacks
 ):
     mine = scored(phase, participant, NEAR, django_capture_on_commit_callbacks)
     queued = create_submission(phase=phase, user=participant, upload=csv_upload(FAR))
@@ -121,7 +121,7 @@ def test_api_lists_my_submissions_with_the_same_facts(
 
 
 def test_scores_and_positions_withheld_where_scores_visible_refuses(
-    phase, participant, monkeypatch, django_capture_on_commit_callbacks
+    phase, participant, monkeypatch, eager_tasks, django_capture_on_commit_callbacks
 ):
     mine = scored(phase, participant, NEAR, django_capture_on_commit_callbacks)
     monkeypatch.setattr("spinebench.leaderboards.dashboard_views.scores_visible", lambda phase, user: False)

@@ -198,7 +198,7 @@ def test_leader_hands_leadership_on_before_leaving_and_the_last_member_closes_th
 
 
 def test_a_team_is_one_leaderboard_entry_with_one_shared_limit(
-    phase, team, ben, django_capture_on_commit_callbacks
+    phase, team, ben, eager_tasks, django_capture_on_commit_callbacks
 ):
     phase.submission_limit = 2
     phase.save()
@@ -236,7 +236,7 @@ def test_a_team_is_one_leaderboard_entry_with_one_shared_limit(
 
 
 def test_joining_after_submitting_moves_the_submissions_and_the_history_keeps_the_holder(
-    phase, team, ben, django_capture_on_commit_callbacks
+    phase, team, ben, eager_tasks, django_capture_on_commit_callbacks
 ):
     phase.submission_limit = 3
     phase.save()
