@@ -357,3 +357,17 @@ def test_members_submitting_in_parallel_share_the_team_limit(celery_worker_proce
     assert Counter(outcomes) == {"accepted": 3, "limit": 17}, outcomes
     assert Submission.objects.filter(phase=phase, team=team).count() == 3
     wait_for(lambda: not Submission.objects.filter(phase=phase).exclude(status="succeeded").exists(), what="scoring")
+
+
+def test_a_team_with_submissions_cannot_be_deleted_until_they_are_gone(
+    phase, team, eager_tasks, django_capture_on_commit_callbacks
+):
+    from django.db.models import RestrictedError
+
+    submit(phase, team.leader, NEAR, django_capture_on_commit_callbacks)
+    with pytest.raises(RestrictedError):
+        Team.objects.filter(pk=team.pk).delete()
+    assert Team.objects.filter(pk=team.pk).exists()
+    phase.delete()  # its submissions go with it; nothing holds the team any more
+    Team.objects.filter(pk=team.pk).delete()
+    assert not Team.objects.filter(pk=team.pk).exists() and not Submission.objects.exists()

@@ -35,7 +35,7 @@ class Submission(models.Model):
     )
     team = models.ForeignKey(
         "teams.Team",
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,  # a team stays while it has submissions (a cascade from above may take both)
         null=True,
         blank=True,
         related_name="submissions",
