@@ -2,7 +2,9 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from . import api
+from .leaderboards.dashboard_api import MySubmissionViewSet
 from .notifications.api import NotificationViewSet
+from .teams.api import InvitationViewSet, TeamCapViewSet, TeamViewSet
 from .uploads.api import UploadSessionViewSet
 
 router = DefaultRouter()
@@ -12,6 +14,10 @@ router.register("submissions", api.SubmissionViewSet, basename="submission")
 router.register("datasets", api.DatasetViewSet, basename="dataset")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("uploads", UploadSessionViewSet, basename="upload-session")
+router.register("teams", TeamViewSet, basename="team")
+router.register("team-invitations", InvitationViewSet, basename="team-invitation")
+router.register("team-caps", TeamCapViewSet, basename="team-cap")
+router.register("my-submissions", MySubmissionViewSet, basename="my-submission")
 
 urlpatterns = [
     path("auth/", include("spinebench.accounts.api_urls")),

@@ -98,7 +98,7 @@ def test_exports(client, eager_tasks, django_capture_on_commit_callbacks):
     header, row = csv_text.strip().splitlines()
     assert header == (
         "rank,participant,is_baseline,submission,created,method_name,paper_url,code_url,smape,mae_pt,mae_mt,mae_tl,"
-        "ci_low,ci_high"
+        "ci_low,ci_high,team"
     )
     assert row.startswith(f"1,{user.username},False,")
     data = client.get(reverse("leaderboards:export-json", args=[phase.challenge.slug, phase.slug])).json()

@@ -18,7 +18,7 @@ IDENTITIES = (
     "outsider",  # signed in, no registration anywhere
     "participant",  # approved registration; the submitter of the world's submissions
     "other_participant",  # approved registration on the same challenge, not the submitter
-    "team_mate",  # see permission_table.world(): an alias of other_participant until teams exist (issue #13)
+    "team_mate",  # approved registration, in the participant's team (permission_table.build_world)
     "organizer",  # of this challenge
     "other_organizer",  # organizer of another (hidden) challenge only
     "operator",  # site operator: is_staff and is_superuser

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase
 
+from spinebench.accounts.email_links import mark_verified
 from spinebench.accounts.models import ApiToken
 from spinebench.accounts.tokens import issue_token
 from spinebench.challenges.models import Registration
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import create_submission
+from spinebench.teams import services as teams
 from spinebench.uploads.chunked import open_session
 from tests.platform.aasce_data import HIDDEN_ANGLES, predictions_csv
 from tests.platform.factories import ChallengeFactory, PhaseFactory, RegistrationFactory, UserFactory
@@ -66,9 +68,9 @@ def build_world() -> World:
     users = {name: UserFactory() for name in ("outsider", "participant", "other_participant", "organizer",
                                               "other_organizer")}
     users["operator"] = UserFactory(is_staff=True, is_superuser=True)
-    # Teams do not exist yet: a team mate sees what any other participant of the challenge sees. Issue #13 (teams)
-    # replaces this alias with a real team mate of the participant and refines the rows where the answers differ.
-    users["team_mate"] = users["other_participant"]
+    # The team mate: a participant in the participant's team (the participant leads it), so the world's submissions
+    # are the team's. other_participant has a pending invitation to it (and no verified email address).
+    users["team_mate"] = UserFactory()
     world.users = {"anonymous": None, "worker": None, **users}
 
     phase = PhaseFactory(show_case_results=False)  # public phase scored against hidden test labels
@@ -77,8 +79,13 @@ def build_world() -> World:
     hidden_phase = PhaseFactory(challenge=challenge, is_public=False, title=HIDDEN_PHASE_TITLE)
     foreign = ChallengeFactory(is_public=False, title=FOREIGN_CHALLENGE_TITLE, organizers=[users["other_organizer"]])
     foreign_phase = PhaseFactory(challenge=foreign)
-    for name in ("participant", "other_participant"):
+    for name in ("participant", "other_participant", "team_mate"):
         RegistrationFactory(challenge=challenge, user=users[name])
+    for name in ("participant", "team_mate"):
+        mark_verified(user=users[name], email=users[name].email)
+    team = teams.create_team(challenge=challenge, user=users["participant"], name="Matrix team")
+    teams.accept(invitation=teams.invite(team=team, by=users["participant"], who=users["team_mate"].username))
+    invitation = teams.invite(team=team, by=users["participant"], who=users["other_participant"].username)
     pending = RegistrationFactory(
         challenge=challenge, user=UserFactory(username=APPLICANT), status=Registration.Status.PENDING
     )
@@ -101,7 +108,7 @@ def build_world() -> World:
         "challenge": challenge, "phase": phase, "hidden_phase": hidden_phase, "foreign": foreign,
         "foreign_phase": foreign_phase, "pending": pending, "ranked": ranked, "failed": failed,
         "train": phase.training_dataset, "test": phase.dataset, "participant_token": own.token,
-        "notification": notification,
+        "notification": notification, "team": team, "invitation": invitation,
     }
     organizers = frozenset({"organizer", "operator"})
     world.secrets = [
@@ -147,6 +154,11 @@ TARGETS = {
     "forged signed link": lambda w: {"token": "forged-link-token"},
     "participant's notification": lambda w: {"pk": w.notification.pk},
     "participant's upload session": lambda w: {"pk": str(w.upload_session.pk)},
+    "team": lambda w: {"pk": w.team.pk},
+    "invitation (accept)": lambda w: {"pk": w.invitation.pk, "answer": "accept"},
+    "invitation (withdraw)": lambda w: {"pk": w.invitation.pk, "answer": "withdraw"},
+    "invitation id": lambda w: {"pk": w.invitation.pk},
+    "challenge slug": lambda w: {"slug": w.challenge.slug},
 }
 
 
@@ -200,7 +212,9 @@ ROWS: list[Row] = [
     *_get_and_post("leaderboards:export-json", "hidden phase", cells(404, **ORGANIZERS_ONLY)),
     # Submissions (pages).
     *_get_and_post("submissions:detail", "ranked submission", cells(200)),
-    *_get_and_post("submissions:detail", "failed submission", cells(404, participant=200, **ORGANIZERS_ONLY)),
+    # A team mate sees the team's submissions (not their comment, error or logs: the submitter's private details).
+    *_get_and_post("submissions:detail", "failed submission",
+                   cells(404, participant=200, team_mate=200, **ORGANIZERS_ONLY)),
     # Bland-Altman points read against one's own predictions give every hidden label: organizers only.
     *_get_and_post("submissions:plot", "ranked submission's Bland-Altman plot", cells(404, **ORGANIZERS_ONLY)),
     *_post_only("submissions:cancel", "ranked submission",
@@ -295,7 +309,8 @@ ROWS: list[Row] = [
     # API: submissions and datasets. The list is the caller's own submissions (anonymous: an empty list).
     Row("submission-list", "GET", "-", cells(200, worker=403)),
     Row("submission-detail", "GET", "ranked submission", cells(200, worker=403)),
-    Row("submission-detail", "GET", "failed submission", cells(404, participant=200, **ORGANIZERS_ONLY, worker=403)),
+    Row("submission-detail", "GET", "failed submission",
+        cells(404, participant=200, team_mate=200, **ORGANIZERS_ONLY, worker=403)),
     Row("dataset-download", "GET", "training dataset", _participants(200, 403, **API_REFUSED)),
     Row("dataset-download", "GET", "hidden test dataset", cells(404, **API_REFUSED)),
     # Method cards and the `chosen` selection (issue #13): one's own picks only; the world's phase ranks the best
@@ -326,4 +341,41 @@ ROWS: list[Row] = [
         cells(404, participant=204, **API_REFUSED)),
     Row("upload-session-finalise", "POST", "participant's upload session",
         cells(404, participant=409, **API_REFUSED)),
+    # Teams (pages): the participant leads "Matrix team", the team mate is in it, other_participant is invited (an
+    # unverified address: accepting is refused with a message). Actions redirect back with what happened or why.
+    *_get_and_post("teams:list", "challenge", cells(200)),
+    *_get_and_post("teams:list", "hidden challenge", cells(404, other_organizer=200, operator=200)),
+    *_post_only("teams:create", "challenge", cells(302, **PAGE_LOGIN)),
+    *_post_only("teams:create", "hidden challenge", cells(404, other_organizer=302, operator=302, **PAGE_LOGIN)),
+    *_post_only("teams:cap", "challenge", cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    *_get_and_post("teams:detail", "team", cells(200)),
+    *_post_only("teams:invite", "team", cells(404, participant=302, **PAGE_LOGIN)),
+    *_post_only("teams:transfer", "team", cells(404, participant=302, **PAGE_LOGIN)),
+    *_post_only("teams:leave", "team", cells(404, participant=302, team_mate=302, **PAGE_LOGIN)),
+    *_post_only("teams:invitation-answer", "invitation (accept)", cells(404, other_participant=302, **PAGE_LOGIN)),
+    *_post_only("teams:invitation-answer", "invitation (withdraw)", cells(404, participant=302, **PAGE_LOGIN)),
+    # API: teams. Without data a create, invite or transfer is a 400 naming the field; the leader may not leave while
+    # the team mate remains (400), the team mate may (204).
+    Row("team-list", "GET", "-", cells(200, worker=403)),
+    Row("team-list", "POST", "-", cells(400, **API_REFUSED)),
+    Row("team-detail", "GET", "team", cells(200, worker=403)),
+    Row("team-invite", "POST", "team", cells(403, participant=400, **API_REFUSED)),
+    Row("team-transfer", "POST", "team", cells(403, participant=400, **API_REFUSED)),
+    Row("team-leave", "POST", "team", cells(403, participant=400, team_mate=204, **API_REFUSED)),
+    Row("team-invitations", "GET", "team",
+        cells(403, participant=200, team_mate=200, organizer=200, operator=200, **API_REFUSED)),
+    Row("team-invitation-list", "GET", "-", cells(200, **API_REFUSED)),
+    Row("team-invitation-detail", "GET", "invitation id",
+        cells(404, participant=200, other_participant=200, **API_REFUSED)),
+    Row("team-invitation-accept", "POST", "invitation id",
+        cells(404, participant=403, other_participant=400, **API_REFUSED)),
+    Row("team-invitation-decline", "POST", "invitation id",
+        cells(404, participant=403, other_participant=200, **API_REFUSED)),
+    Row("team-invitation-withdraw", "POST", "invitation id",
+        cells(404, participant=200, other_participant=403, **API_REFUSED)),
+    Row("team-cap-detail", "GET", "challenge slug", cells(200, worker=403)),
+    Row("team-cap-detail", "PUT", "challenge slug", cells(403, organizer=400, operator=400, **API_REFUSED)),
+    # The dashboard: one's own challenges and submissions only (page and API).
+    *_get_and_post("dashboard:home", "-", cells(200, **PAGE_LOGIN)),
+    Row("my-submission-list", "GET", "-", cells(200, **API_REFUSED)),
 ]

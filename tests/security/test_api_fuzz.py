@@ -28,8 +28,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from spinebench.accounts.email_links import mark_verified
 from spinebench.accounts.tokens import issue_token
 from spinebench.submissions.services import create_submission
+from spinebench.teams import services as teams
 from spinebench.uploads.chunked import open_session, write_chunk
 from tests.platform.aasce_data import HIDDEN_ANGLES, predictions_csv
 from tests.platform.factories import ChallengeFactory, PhaseFactory, RegistrationFactory, aasce_dataset
@@ -81,6 +83,19 @@ def seeded(transactional_db, eager_tasks):
 
     notification = Notification.objects.filter(user=user).first() or Notification.objects.create(
         user=user, kind="submission_succeeded", title="fuzz", body="fuzz", link="/")
+    # Teams: the user leads a team of the phase's challenge (which they also organize, for the team-size cap) with a
+    # pending invitation out, and is invited to a team of a second challenge, where they are in no team yet.
+    mark_verified(user=user, email=user.email)
+    phase.challenge.organizers.add(user)
+    team = teams.create_team(challenge=phase.challenge, user=user, name="fuzz team")
+    sent = teams.invite(team=team, by=user, who=RegistrationFactory(challenge=phase.challenge).user.username)
+    spare_invitee = RegistrationFactory(challenge=phase.challenge).user
+    elsewhere = PhaseFactory().challenge
+    RegistrationFactory(challenge=elsewhere, user=user)
+    host = RegistrationFactory(challenge=elsewhere).user
+    mark_verified(user=host, email=host.email)
+    received = teams.invite(team=teams.create_team(challenge=elsewhere, user=host, name="host team"), by=host,
+                            who=user.username)
     # Explicit bodies besides the generated ones (which are mostly refused before reaching the service): the token
     # exchange with the user's real password, and real files for the upload: a valid predictions CSV and hostile ones
     # (garbage bytes, a formula cell with an unknown case and non-finite numbers, an empty file).
@@ -93,6 +108,10 @@ def seeded(transactional_db, eager_tasks):
             {"file": b"case_id,pt,mt,tl\n=HYPERLINK(1),1,2,3\ncase_z,1e309,-0,nan\n", "comment": "x" * 500},
             {"file": b""},
         ],
+        ("POST", "/api/teams/"): [{"challenge": elsewhere.slug, "name": "fuzz created"}],
+        ("POST", "/api/teams/{id}/invite/"): [{"who": spare_invitee.username}],
+        ("POST", "/api/teams/{id}/transfer/"): [{"to": user.username}],
+        ("PUT", "/api/team-caps/{slug}/"): [{"max_team_size": 3}],
     }
     # Chunked uploads: an open session (a chunk with its digest at offset 0 succeeds) and a full one to finalise.
     chunk = bytes(range(256)) * 4
@@ -110,7 +129,11 @@ def seeded(transactional_db, eager_tasks):
         "token": issue_token(user=user, name="fuzz").secret,
         "ids": {"phases": phase.pk, "submissions": submission.pk, "datasets": phase.training_dataset_id,
                 "tokens": spare.token.pk, "notifications": notification.pk, "uploads": str(receiving.pk),
-                "/api/uploads/{id}/finalise/": str(full.pk)},
+                "teams": team.pk, "team-invitations": sent.pk},
+        # Operations whose success needs another object of the same collection than the others get.
+        "path_ids": {"/api/team-invitations/{id}/accept/": received.pk,
+                     "/api/team-invitations/{id}/decline/": received.pk,
+                     "/api/uploads/{id}/finalise/": str(full.pk)},
         "slug": phase.challenge.slug,
     }
 
@@ -120,8 +143,8 @@ def _real_parameters(path: str, seeded: dict) -> dict:
     if "{slug}" in path:
         parameters["slug"] = seeded["slug"]
     if "{id}" in path:
-        collection = re.search(r"/(\w+)/\{id\}", path).group(1)
-        parameters["id"] = seeded["ids"].get(path, seeded["ids"][collection])
+        collection = re.search(r"/([\w-]+)/\{id\}", path).group(1)
+        parameters["id"] = seeded["path_ids"].get(path, seeded["ids"][collection])
     return parameters
 
 

@@ -2,8 +2,8 @@
 and the Celery tasks alike (docs/architecture.md). It sits between two layers: it reads every app's models and
 services, and every app's views, API viewsets and tasks ask it; models and services never import it.
 
-One module per kind of object (`challenges`, `submissions`, `datasets`), plus `shortcuts` for views. Import the
-rules from here: `from spinebench.access import can_view_phase`.
+One module per kind of object (`challenges`, `submissions`, `datasets`, `teams`, `scores`), plus `shortcuts` for
+views. Import the rules from here: `from spinebench.access import can_view_phase`.
 """
 
 from .challenges import (
@@ -14,6 +14,7 @@ from .challenges import (
     visible_phases,
 )
 from .datasets import can_download_dataset
+from .scores import scores_visible
 from .shortcuts import get_visible_phase
 from .submissions import (
     can_choose_submissions,
@@ -24,9 +25,24 @@ from .submissions import (
     can_see_private_details,
     can_view_submission,
 )
+from .teams import (
+    can_answer_invitation,
+    can_lead_team,
+    can_see_team_invitations,
+    can_set_team_cap,
+    can_view_team,
+    is_team_member,
+)
 from .uploads import can_use_upload_session
 
 __all__ = [
+    "can_answer_invitation",
+    "can_lead_team",
+    "can_see_team_invitations",
+    "can_set_team_cap",
+    "can_view_team",
+    "is_team_member",
+    "scores_visible",
     "can_choose_submissions",
     "can_compare_submission",
     "can_download_dataset",

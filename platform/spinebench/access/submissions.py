@@ -5,14 +5,18 @@ from __future__ import annotations
 from spinebench.challenges.models import Phase
 
 from .challenges import can_view_phase, phase_labels_public
+from .teams import is_team_mates_submission
 
 
 def can_view_submission(submission, user) -> bool:
-    """The creator and organizers always; anyone when it is on a public leaderboard."""
+    """The creator, their team mates (a submission of their team) and organizers always; anyone when it is on a
+    public leaderboard."""
     phase = submission.phase
     if phase.challenge.is_organizer(user):
         return True
     if user and user.is_authenticated and submission.creator_id == user.pk:
+        return True
+    if is_team_mates_submission(submission, user) and can_view_phase(phase, user):
         return True
     evaluation = getattr(submission, "evaluation", None)
     return (

@@ -10,6 +10,9 @@ class LeaderboardRowSerializer(serializers.Serializer):
     rank = serializers.IntegerField(allow_null=True)
     participant = serializers.CharField()
     is_baseline = serializers.BooleanField()
+    team = serializers.IntegerField(
+        allow_null=True, help_text="The entry's team (GET /api/teams/{id}/ lists its members); null: one person."
+    )
     submission = serializers.IntegerField(help_text="Submission id (GET /api/submissions/{id}/).")
     created = serializers.DateTimeField()
     method_name = serializers.CharField(help_text="The method card's name (may be empty).")

@@ -50,15 +50,19 @@ def _published_results(phase: Phase):
             "submission__method_name",
             "submission__paper_url",
             "submission__code_url",
+            "submission__team_id",
+            "submission__team__name",
         )
     )
 
 
 def _participant(result: dict) -> tuple[str, str]:
-    """(leaderboard key, display name), as Submission.participant_key / participant_name."""
+    """(leaderboard key, display name), as Submission.participant_key / participant_name: a team is one entry."""
     if result["submission__is_baseline"]:
         method = result["submission__baseline_method"]
         return f"baseline:{method}", method
+    if result["submission__team_id"]:
+        return f"team:{result['submission__team_id']}", result["submission__team__name"]
     creator = result["submission__creator_id"]
     return f"user:{creator}", result["submission__creator__username"] or "(deleted user)"
 
@@ -141,6 +145,7 @@ def _row_record(rank: int, entry: ranking.Entry, result: dict, metrics: list[str
         "submission": entry.submission_pk,
         "participant": _participant(result)[1],
         "user": None if result["submission__is_baseline"] else result["submission__creator_id"],
+        "team": result["submission__team_id"],
         "is_baseline": result["submission__is_baseline"],
         "method": result["submission__baseline_method"] if result["submission__is_baseline"] else "",
         "created": entry.created.isoformat(),
@@ -219,6 +224,11 @@ class Row:
     method_name: str = ""
     paper_url: str = ""
     code_url: str = ""
+    team: int | None = None  # the entry's team (spinebench.teams), whose page lists its members
+    user: int | None = None  # the submitter (None: a baseline)
+
+    def team_url(self) -> str:
+        return reverse("teams:detail", kwargs={"pk": self.team}) if self.team else ""
 
 
 def snapshot_rows(snapshot: LeaderboardSnapshot) -> list[Row]:
@@ -242,6 +252,8 @@ def _rows(snapshot_pk: int, created: str, keys: tuple[str, ...]) -> tuple[Row, .
             method_name=record.get("method_name", ""),
             paper_url=record.get("paper_url", ""),
             code_url=record.get("code_url", ""),
+            team=record.get("team"),
+            user=record.get("user"),
         )
         for record in _content(snapshot_pk, created, "rows")
     )
@@ -307,6 +319,7 @@ def _records(snapshot_pk: int, created: str, keys: tuple[str, ...], statistics_p
                 "rank": row.rank,
                 "participant": row.participant,
                 "is_baseline": row.submission.is_baseline,
+                "team": row.team,
                 "submission": row.submission.pk,
                 "created": row.submission.created.isoformat(),
                 "method_name": row.method_name,

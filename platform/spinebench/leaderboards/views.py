@@ -166,7 +166,7 @@ def export_csv(request, challenge, phase):
         buffer = io.StringIO()
         metrics = [metric["key"] for metric in board.snapshot.metrics]
         fields = ["rank", "participant", "is_baseline", "submission", "created", "method_name", "paper_url", "code_url",
-                  *metrics, "ci_low", "ci_high"]
+                  *metrics, "ci_low", "ci_high", "team"]
         writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
         for record in export_records(phase, board):

@@ -9,3 +9,4 @@ class Kind(models.TextChoices):
     REGISTRATION_APPROVED = "registration_approved", "My registration for a challenge was approved"
     REGISTRATION_REJECTED = "registration_rejected", "My registration for a challenge was rejected"
     PHASE_CLOSING = "phase_closing", "A phase of a challenge I take part in closes within 24 hours"
+    TEAM_INVITATION = "team_invitation", "I was invited to join a team"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
+from django.urls import reverse
 
 from spinebench.challenges.models import Registration
 from spinebench.submissions.models import Submission
 from spinebench.submissions.status import Status
+from spinebench.teams.signals import invitation_sent
 
 from .kinds import Kind
 from .services import notify
@@ -77,3 +79,17 @@ def registration_saved(sender, instance: Registration, created, update_fields=No
             title=f"Registration for {challenge.title} rejected",
             body=f"An organizer of {challenge.title} did not approve your registration.",
         )
+
+
+@receiver(invitation_sent)
+def team_invitation_sent(sender, invitation, **kwargs):
+    team = invitation.team
+    challenge = team.challenge
+    inviter = invitation.invited_by.get_username() if invitation.invited_by else "A team leader"
+    notify(
+        user=invitation.invitee, kind=Kind.TEAM_INVITATION, link=team.get_absolute_url(),
+        title=f"Invitation to team {team.name} of {challenge.title}",
+        body=f"{inviter} invites you to join team {team.name} of {challenge.title}. Accept or decline on the "
+        f"challenge's teams page: {reverse('teams:list', kwargs={'slug': challenge.slug})}\n"
+        "Joining needs a verified email address and an approved registration for the challenge.",
+    )

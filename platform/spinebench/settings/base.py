@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_htmx",  # ships htmx.min.js; its middleware sets request.htmx
     "spinebench.challenges",
+    "spinebench.teams",
     "spinebench.datasets",
     "spinebench.submissions",
     "spinebench.evaluation",

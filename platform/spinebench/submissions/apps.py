@@ -13,6 +13,15 @@ class SubmissionsConfig(AppConfig):
 
         register_pipeline(str(Phase.SubmissionKind.CSV), lambda pk: score_submission.delay(submission_pk=pk))
 
+        from spinebench.teams.signals import member_joined
+
+        from .team_moves import move_submissions_to_team
+
+        member_joined.connect(
+            lambda sender, team, user, **kwargs: move_submissions_to_team(team=team, user=user),
+            dispatch_uid="submissions.move_to_team", weak=False,
+        )
+
         from spinebench.challenges.browse import baseline_methods
         from spinebench.challenges.tabs import register_tab_context
 

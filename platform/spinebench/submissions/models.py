@@ -34,6 +34,15 @@ class Submission(models.Model):
         related_name="submissions",
         help_text="The participant (empty for a baseline run by the platform).",
     )
+    team = models.ForeignKey(
+        "teams.Team",
+        on_delete=models.RESTRICT,  # a team stays while it has submissions (a cascade from above may take both)
+        null=True,
+        blank=True,
+        related_name="submissions",
+        help_text="The creator's team when it was made, or the team they joined afterwards (spinebench.teams): the "
+        "team's one leaderboard entry and its submission limit.",
+    )
     is_baseline = models.BooleanField(default=False, help_text="A reference method run by the platform.")
     baseline_method = models.CharField(max_length=64, blank=True, help_text="Method name in baselines.registry.")
     comment = models.CharField(max_length=500, blank=True)
@@ -93,13 +102,17 @@ class Submission(models.Model):
 
     @property
     def participant_key(self) -> str:
-        """Who a leaderboard row belongs to: the user, or each baseline method separately."""
-        return f"baseline:{self.baseline_method}" if self.is_baseline else f"user:{self.creator_id}"
+        """Who a leaderboard row belongs to: the team, else the user, or each baseline method separately."""
+        if self.is_baseline:
+            return f"baseline:{self.baseline_method}"
+        return f"team:{self.team_id}" if self.team_id else f"user:{self.creator_id}"
 
     @property
     def participant_name(self) -> str:
         if self.is_baseline:
             return self.baseline_method
+        if self.team is not None:
+            return self.team.name
         return self.creator.get_username() if self.creator else "(deleted user)"
 
     @property

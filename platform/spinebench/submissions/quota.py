@@ -5,6 +5,10 @@ enforced.
 
 The window is rolling: a submission counts for `phase.submission_limit_period_hours` after it was created, and only
 while it is not failed or cancelled (a broken file must not cost a try).
+
+Teams (spinebench.teams): a member of a team shares the team's quota, counting every submission of the phase that
+belongs to the team (made by any member, or moved to the team when its creator joined); a user in no team counts
+their own submissions that belong to no team (those they made as a member stay with that team after they leave).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.utils import timezone
+
+from spinebench.teams.services import team_of
 
 from .models import Submission
 from .status import COUNTED
@@ -53,17 +59,20 @@ class Quota:
 
 
 def submission_quota(*, phase, user, now: datetime | None = None) -> Quota:
-    """The quota of `user` on `phase` at `now` (default: the current time). Anonymous users have used nothing.
+    """The quota of `user` (their team's, when they have one in the phase's challenge) on `phase` at `now` (default:
+    the current time). Anonymous users have used nothing.
 
-    Callers that act on the answer (creating a submission) hold the participant's lock first, so two parallel uploads
-    cannot both see the last free slot."""
+    Callers that act on the answer (creating a submission) hold the participant's lock (and their team's) first, so
+    two parallel uploads cannot both see the last free slot."""
     now = now or timezone.now()
     period = phase.submission_limit_period
     if not (user and user.is_authenticated):
         return Quota(limit=phase.submission_limit, used=0, period=period, now=now, next_frees_at=None)
+    team = team_of(challenge=phase.challenge, user=user)
+    owner = {"team": team} if team is not None else {"creator": user, "team__isnull": True}
     created = list(
         Submission.objects.filter(
-            phase=phase, creator=user, is_baseline=False, status__in=COUNTED, created__gt=now - period,
+            phase=phase, **owner, is_baseline=False, status__in=COUNTED, created__gt=now - period,
         ).order_by("created").values_list("created", flat=True)
     )
     frees_at = created[0] + period if created and phase.submission_limit is not None else None

@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from spinebench.challenges.models import Challenge, Phase, Registration
+from spinebench.teams.models import Team
+from spinebench.teams.services import team_of
 from spinebench.uploads.chunked import SessionError
 from spinebench.uploads.chunked import claim as claim_upload
 from spinebench.uploads.handlers import site_limit
@@ -66,13 +68,17 @@ def check_can_submit(*, phase: Phase, user) -> None:
         raise SubmissionRefused(unserved, code="no_worker")
 
 
-def _lock_participant(challenge: Challenge, user) -> None:
-    """Serialise one participant's submissions to one challenge: lock their registration row (PostgreSQL
-    SELECT ... FOR UPDATE; SQLite serialises writers by itself). Organizers get an approved row on first use."""
+def _lock_participant(challenge: Challenge, user) -> Team | None:
+    """Serialise one participant's submissions to one challenge: lock their registration row, then their team's
+    row when they have one, so that the members of a team submit one after the other (PostgreSQL
+    SELECT ... FOR UPDATE; SQLite serialises writers by itself). Organizers get an approved row on first use. The
+    same order as spinebench.teams.services takes them in when the user joins a team. Returns the team."""
     registration, _ = Registration.objects.get_or_create(
         challenge=challenge, user=user, defaults={"status": Registration.Status.APPROVED}
     )
     Registration.objects.select_for_update().get(pk=registration.pk)
+    team = team_of(challenge=challenge, user=user)
+    return Team.objects.select_for_update().get(pk=team.pk) if team is not None else None
 
 
 def create_submission(
@@ -100,13 +106,13 @@ def create_submission(
     stored_name = ""
     try:
         with transaction.atomic():
-            _lock_participant(phase.challenge, user)
+            team = _lock_participant(phase.challenge, user)
             _check_submission_limit(phase, user)
             claimed = None if upload_session is None else _claim(phase, user, upload_session)
             if claimed is not None:
                 upload = File(default_storage.open(claimed.storage_name), name=claimed.original_name or "upload")
             submission = Submission(
-                phase=phase, creator=user, comment=comment[:500], upload_size=upload.size or 0,
+                phase=phase, creator=user, team=team, comment=comment[:500], upload_size=upload.size or 0,
                 **method_card.as_fields(),
             )
             submission.save()
@@ -164,8 +170,9 @@ def _check_submission_limit(phase: Phase, user) -> None:
     quota = submission_quota(phase=phase, user=user)
     if quota.exhausted:
         frees_at = timezone.localtime(quota.next_frees_at).strftime("%Y-%m-%d %H:%M %Z")
+        whose = " by your team" if team_of(challenge=phase.challenge, user=user) else ""
         raise SubmissionRefused(
-            f"Submission limit reached: {quota.used} of {quota.limit} submissions in the last "
+            f"Submission limit reached: {quota.used} of {quota.limit} submissions{whose} in the last "
             f"{quota.period_hours} h (failed and cancelled ones do not count). The next one frees up at "
             f"{frees_at}.",
             code="limit",

@@ -1,0 +1,14 @@
+"""Whether a user may read the scores and leaderboard positions of a phase's submissions on the dashboard and in its
+API: the one place that decides it, so that a blind phase (scores withheld until the reveal) changes this function
+only."""
+
+from __future__ import annotations
+
+from spinebench.challenges.models import Phase
+
+from .challenges import can_view_phase
+
+
+def scores_visible(phase: Phase, user) -> bool:
+    """Scores and positions show wherever the phase's leaderboard shows."""
+    return can_view_phase(phase, user)
