@@ -75,10 +75,11 @@ def import_bundle(bundle_dir, options: ImportOptions | None = None, *, profile: 
 
 def _import_phase(challenge: Challenge, spec: dict, datasets: dict[str, Dataset], *, where: str) -> None:
     phase = save_phase(challenge, spec, where=where)
+    scored, training = spec.get("dataset"), spec.get("training_dataset")
     try:
         services.link_phase_datasets(
-            phase=phase, dataset=datasets.get(spec.get("dataset")),
-            training_dataset=datasets.get(spec.get("training_dataset")),
+            phase=phase, dataset=datasets.get(scored) if scored else None,
+            training_dataset=datasets.get(training) if training else None,
         )
     except ValidationError as error:
         raise keyed_error(error, where) from None
