@@ -227,7 +227,7 @@ class Phase(models.Model):
 
     def _dataset_link(self):
         try:
-            return self.dataset_link  # type: ignore[attr-defined]  # reverse accessor of datasets.PhaseDatasets
+            return self.dataset_link  # reverse accessor of datasets.PhaseDatasets
         except ObjectDoesNotExist:
             return None
 
