@@ -126,7 +126,7 @@ def populate(args, var_dir: Path) -> dict:
 
     from evaluators import scoring
     from spinebench.challenges.models import Challenge, Phase, Registration
-    from spinebench.datasets.services import register_dataset
+    from spinebench.datasets.services import link_phase_datasets, register_dataset
     from spinebench.leaderboards import snapshot_statistics
     from spinebench.leaderboards.models import LeaderboardSnapshot
     from spinebench.leaderboards.services import rerank_phase
@@ -147,10 +147,10 @@ def populate(args, var_dir: Path) -> dict:
         slug="test",
         title="Test phase",
         task="aasce-cobb",
-        dataset=dataset,
         submission_limit=None,
         extra_metrics=["mae_pt", "mae_mt", "mae_tl"],
     )
+    link_phase_datasets(phase=phase, dataset=dataset)
     User = get_user_model()
     users = User.objects.bulk_create([User(username=f"{slug}-p{i:04d}") for i in range(args.participants)])
     password = "load-test-pass-9"

@@ -20,8 +20,10 @@ import functools
 import json
 import math
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +40,7 @@ ANGLE_COLUMNS = ("pt", "mt", "tl")
 MAX_LISTED = 5  # case ids named in one message at most
 
 
-def _listing(items) -> str:
+def _listing(items: Iterable[str]) -> str:
     items = sorted(items)
     shown = ", ".join(repr(item) for item in items[:MAX_LISTED])
     return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
@@ -48,7 +50,7 @@ MAX_JSON_BYTES = 16 * 1024**2  # a per-case JSON prediction (centroids, probabil
 QUOTE_MAX = 80  # characters of untrusted input quoted in one message at most
 
 
-def _quote_text(value) -> str:
+def _quote_text(value: object) -> str:
     """repr() of untrusted input, cut to QUOTE_MAX characters with an ellipsis (a value may be megabytes long)."""
     text = value if isinstance(value, str) else str(value)
     return repr(text if len(text) <= QUOTE_MAX else text[:QUOTE_MAX] + "…")
@@ -78,11 +80,11 @@ class Table:
 
     path: Path
     frame: pd.DataFrame
-    error: type
+    error: type[Exception]
     lines: tuple[int, ...]
 
     @classmethod
-    def read(cls, path: Path, columns: tuple[str, ...], error: type) -> Table:
+    def read(cls, path: Path, columns: tuple[str, ...], error: type[Exception]) -> Table:
         """Read a CSV whose first non-blank row names at least `columns`."""
         if not path.is_file():
             raise error(f"{path.name}: file not found")
@@ -119,7 +121,7 @@ class Table:
     def _strings(self, column: str) -> pd.Series:
         return self.frame[column]  # stripped when read
 
-    def require(self, valid: np.ndarray, message) -> None:
+    def require(self, valid: np.ndarray, message: Callable[[int], str]) -> None:
         """Raise `message(index)` for the first row where `valid` is False."""
         if not np.all(valid):
             index = int(np.argmin(valid))
@@ -131,13 +133,14 @@ class Table:
         if not valid.all():
             index = int(np.argmin(valid))
             _case_id(values.iloc[index], where=self.where(index), error=self.error)
-        return values.tolist()
+        case_ids: list[str] = values.tolist()  # pandas has no type stubs here: its results are Any
+        return case_ids
 
     def numbers(self, column: str) -> np.ndarray:
         raw = self._strings(column)
         # pandas' parser takes only plain decimals (no '1_0', no other scripts' digits: tests pin it); `_number`
         # explains the first value it refused.
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        values: np.ndarray = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
         finite = np.isfinite(values)
         if not finite.all():
             index = int(np.argmin(finite))
@@ -145,26 +148,27 @@ class Table:
             raise self.error(f"{self.where(index)}: {column} {_quote_text(raw.iloc[index])} is not a number")
         return values
 
-    def vertebrae(self, *, allow=()) -> list[str]:
+    def vertebrae(self, *, allow: tuple[str, ...] = ()) -> list[str]:
         values = self._strings("vertebra")
         valid = values.isin([*layout.VERTEBRA_LABELS, *allow]).to_numpy(dtype=bool)
         if not valid.all():
             index = int(np.argmin(valid))
             _vertebra(values.iloc[index], where=self.where(index), error=self.error, allow=allow)
-        return values.tolist()
+        names: list[str] = values.tolist()
+        return names
 
-    def unique(self, keys: list[tuple], message) -> None:
+    def unique(self, keys: list[tuple[object, ...]], message: Callable[[int], str]) -> None:
         """Raise `message(index)` for the first row whose key repeats an earlier row's."""
         duplicated = pd.Series(keys, dtype=object).duplicated().to_numpy(dtype=bool)
         self.require(~duplicated, message)
 
 
 @functools.lru_cache(maxsize=8)
-def _joined(pattern: re.Pattern) -> re.Pattern:
+def _joined(pattern: re.Pattern[str]) -> re.Pattern[str]:
     return re.compile(f"(?:{pattern.pattern.strip('^$')})(?:\x00(?:{pattern.pattern.strip('^$')}))*")
 
 
-def _matches(pattern: re.Pattern, values: pd.Series) -> np.ndarray:
+def _matches(pattern: re.Pattern[str], values: pd.Series) -> np.ndarray:
     """Which values `pattern` matches in full. One regex call over the NUL-joined column when all match (the common
     case; a NUL inside a field can only make it fail), a loop to find the offenders otherwise."""
     if len(values) and _joined(pattern).fullmatch("\x00".join(values)):
@@ -172,7 +176,7 @@ def _matches(pattern: re.Pattern, values: pd.Series) -> np.ndarray:
     return np.fromiter((pattern.fullmatch(value) is not None for value in values), dtype=bool, count=len(values))
 
 
-def _records(handle, *, where: str, error: type) -> tuple[list[list[str]], list[int]]:
+def _records(handle: Iterable[str], *, where: str, error: type[Exception]) -> tuple[list[list[str]], list[int]]:
     """The non-blank records of a CSV with the physical line each starts on (a quoted field may hold newlines)."""
     reader = csv.reader(handle, skipinitialspace=True, strict=True)
     records, lines, start = [], [], 1
@@ -187,7 +191,7 @@ def _records(handle, *, where: str, error: type) -> tuple[list[list[str]], list[
     return records, lines
 
 
-def _number(value, *, where: str, what: str, error: type) -> float:
+def _number(value: object, *, where: str, what: str, error: type[Exception]) -> float:
     """A finite float from a CSV field or a JSON value: a JSON number, or a string in plain decimal notation."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise error(f"{where}: {what} {_quote_text(value)} is not a number")
@@ -213,7 +217,7 @@ def _number(value, *, where: str, what: str, error: type) -> float:
     return number
 
 
-def _case_id(value: str, *, where: str, error: type) -> str:
+def _case_id(value: str, *, where: str, error: type[Exception]) -> str:
     case_id = value.strip()
     if not layout.CASE_ID_PATTERN.fullmatch(case_id):
         raise error(
@@ -223,7 +227,7 @@ def _case_id(value: str, *, where: str, error: type) -> str:
     return case_id
 
 
-def _vertebra(value: str, *, where: str, error: type, allow=()) -> str:
+def _vertebra(value: str, *, where: str, error: type[Exception], allow: tuple[str, ...] = ()) -> str:
     name = value.strip()
     if name not in layout.VERTEBRA_LABELS and name not in allow:
         expected = "C1..C7, T1..T12, L1..L6, S1, S2" + "".join(f" or {extra!r}" for extra in allow)
@@ -242,7 +246,7 @@ class GroundTruthSource:
     manifest: layout.Manifest | None
 
     @classmethod
-    def locate(cls, path) -> GroundTruthSource:
+    def locate(cls, path: str | Path) -> GroundTruthSource:
         """Accept a dataset folder (with dataset.json) or its ground_truth/ folder (manifest read from the parent
         when present), or a bare ground-truth folder."""
         path = Path(path)
@@ -257,7 +261,7 @@ class GroundTruthSource:
         return cls(directory=path, manifest=None)
 
 
-def _aasce_ground_truth(gt_dir: Path) -> dict:
+def _aasce_ground_truth(gt_dir: Path) -> dict[str, Any]:
     angles_path = gt_dir / "angles.csv"
     if angles_path.is_file():
         return _angles_table(Table.read(angles_path, ("case_id", *ANGLE_COLUMNS), GroundTruthError))
@@ -273,20 +277,20 @@ def _aasce_ground_truth(gt_dir: Path) -> dict:
     return {case_id: {"angles": cobb_angles(p, h)} for case_id, p, h in zip(case_ids, points, heights)}
 
 
-def _fracture_ground_truth(gt_dir: Path) -> dict:
+def _fracture_ground_truth(gt_dir: Path) -> dict[str, Any]:
     table = Table.read(gt_dir / "vertebrae.csv", ("case_id", "vertebra", "grade"), GroundTruthError)
     case_ids, vertebrae, grades = table.case_ids(), table.vertebrae(), table.numbers("grade")
     table.require(np.isin(grades, (0, 1, 2, 3)), lambda i: f"grade must be a Genant grade 0-3, got {grades[i]:g}")
     table.unique(
         list(zip(case_ids, vertebrae)), lambda i: f"duplicate vertebra {vertebrae[i]} for case {case_ids[i]!r}"
     )
-    truth: dict[str, dict] = {}
+    truth: dict[str, dict[str, Any]] = {}
     for case_id, vertebra, grade in zip(case_ids, vertebrae, grades):
         truth.setdefault(case_id, {"vertebrae": {}})["vertebrae"][vertebra] = int(grade)
     return truth
 
 
-def _read_json(path: Path, error: type, *, where: str | None = None) -> dict:
+def _read_json(path: Path, error: type[Exception], *, where: str | None = None) -> dict[str, Any]:
     where = where or path.name
     if path.stat().st_size == 0:
         raise error(f"{where}: the file is empty")
@@ -305,7 +309,9 @@ def _read_json(path: Path, error: type, *, where: str | None = None) -> dict:
     return data
 
 
-def _centroids(data: dict, *, where: str, error: type, dimension: int | None = None) -> dict:
+def _centroids(
+    data: dict[str, Any], *, where: str, error: type[Exception], dimension: int | None = None
+) -> dict[str, Any]:
     centroids = data.get("centroids")
     if not isinstance(centroids, dict):
         raise error(f'{where}: expected a key "centroids" holding {{vertebra: [x, y]}}')
@@ -320,7 +326,7 @@ def _centroids(data: dict, *, where: str, error: type, dimension: int | None = N
     return parsed
 
 
-def _labelling_ground_truth(gt_dir: Path) -> dict:
+def _labelling_ground_truth(gt_dir: Path) -> dict[str, Any]:
     truth = {}
     for path in sorted(gt_dir.glob("*.json")):
         case_id = _case_id(path.stem, where=path.name, error=GroundTruthError)
@@ -342,7 +348,7 @@ def _image_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def load_ground_truth(task_id: str, gt_dir) -> dict:
+def load_ground_truth(task_id: str, gt_dir: str | Path) -> dict[str, Any]:
     """{case_id: ground truth} for `task_id` from a ground_truth/ folder or a dataset folder (docs/formats.md).
 
     When a manifest is found its case ids are the test set: ground truth must exist for each of them (extra
@@ -369,7 +375,7 @@ def load_ground_truth(task_id: str, gt_dir) -> dict:
 # --------------------------------------------------------------------------------------------------- predictions
 
 
-def _check_cases(found: dict, case_ids, *, where: str) -> dict:
+def _check_cases(found: dict[str, Any], case_ids: Iterable[str], *, where: str) -> dict[str, Any]:
     expected = list(case_ids)
     extra = set(found) - set(expected)
     if extra:
@@ -380,7 +386,7 @@ def _check_cases(found: dict, case_ids, *, where: str) -> dict:
     return {case_id: found[case_id] for case_id in expected}
 
 
-def _angles_table(table: Table) -> dict:
+def _angles_table(table: Table) -> dict[str, Any]:
     case_ids = table.case_ids()
     angles = np.column_stack([table.numbers(column) for column in ANGLE_COLUMNS])
     table.require(angles.min(axis=1) >= 0, lambda i: "Cobb angles must be non-negative degrees")
@@ -388,11 +394,11 @@ def _angles_table(table: Table) -> dict:
     return {case_id: {"angles": values} for case_id, values in zip(case_ids, angles)}
 
 
-def _angles_csv(path: Path) -> dict:
+def _angles_csv(path: Path) -> dict[str, Any]:
     return _angles_table(Table.read(path, ("case_id", *ANGLE_COLUMNS), PredictionError))
 
 
-def _fracture_csv(path: Path) -> dict:
+def _fracture_csv(path: Path) -> dict[str, Any]:
     table = Table.read(path, ("case_id", "vertebra", "probability"), PredictionError)
     case_ids, vertebrae = table.case_ids(), table.vertebrae(allow=("patient",))
     probabilities = table.numbers("probability")
@@ -408,7 +414,7 @@ def _fracture_csv(path: Path) -> dict:
             else f"duplicate vertebra {vertebrae[i]} for case {case_ids[i]!r}"
         ),
     )
-    found: dict[str, dict] = {}
+    found: dict[str, dict[str, Any]] = {}
     for case_id, vertebra, probability in zip(case_ids, vertebrae, probabilities):
         prediction = found.setdefault(case_id, {"vertebrae": {}, "patient": None})
         if vertebra == "patient":
@@ -418,27 +424,27 @@ def _fracture_csv(path: Path) -> dict:
     return found
 
 
-def _probability(value, *, where: str) -> float:
+def _probability(value: object, *, where: str) -> float:
     probability = _number(value, where=where, what="probability", error=PredictionError)
     if not 0.0 <= probability <= 1.0:
         raise PredictionError(f"{where}: probability must lie in [0, 1], got {_quote_text(value)}")
     return probability
 
 
-def _labelling_csv(path: Path) -> dict:
+def _labelling_csv(path: Path) -> dict[str, Any]:
     table = Table.read(path, ("case_id", "vertebra", "x", "y"), PredictionError)
     case_ids, vertebrae = table.case_ids(), table.vertebrae()
     xs, ys = table.numbers("x"), table.numbers("y")
     table.unique(
         list(zip(case_ids, vertebrae)), lambda i: f"duplicate vertebra {vertebrae[i]} for case {case_ids[i]!r}"
     )
-    found: dict[str, dict] = {}
+    found: dict[str, dict[str, Any]] = {}
     for case_id, vertebra, x, y in zip(case_ids, vertebrae, xs, ys):
         found.setdefault(case_id, {"centroids": {}})["centroids"][vertebra] = (float(x), float(y))
     return found
 
 
-def _aasce_case(case_dir: Path) -> dict:
+def _aasce_case(case_dir: Path) -> dict[str, Any]:
     angles_path, landmarks_path = case_dir / "angles.json", case_dir / "landmarks.json"
     where = f"{case_dir.name}/{angles_path.name}"
     if angles_path.is_file():
@@ -469,7 +475,7 @@ def _aasce_case(case_dir: Path) -> dict:
         raise PredictionError(f"{where}: {problem}") from None
 
 
-def _fracture_case(case_dir: Path) -> dict:
+def _fracture_case(case_dir: Path) -> dict[str, Any]:
     path = case_dir / "fractures.json"
     where = f"{case_dir.name}/{path.name}"
     if not path.is_file():
@@ -489,7 +495,7 @@ def _fracture_case(case_dir: Path) -> dict:
     }
 
 
-def _labelling_case(case_dir: Path) -> dict:
+def _labelling_case(case_dir: Path) -> dict[str, Any]:
     path = case_dir / "centroids.json"
     if not path.is_file():
         raise PredictionError(f"{case_dir.name}: expected centroids.json in the case folder")
@@ -533,7 +539,7 @@ def _single_csv(path: Path) -> Path:
     return path
 
 
-def load_predictions(task_id: str, path, *, case_ids) -> dict:
+def load_predictions(task_id: str, path: str | Path, *, case_ids: Iterable[str]) -> dict[str, Any]:
     """{case_id: prediction} from a phase CSV file or a folder of case folders (docs/formats.md), for exactly the
     cases `case_ids` (missing, duplicate and unknown cases are errors). A folder holding a single .csv file and
     nothing else is read as that CSV."""
@@ -569,7 +575,7 @@ ORIGIN_TOLERANCE = 1e-3  # in voxel spacings
 DIRECTION_TOLERANCE = 1e-4
 
 
-def _read_image(path: Path, *, where: str, error: type) -> sitk.Image:
+def _read_image(path: Path, *, where: str, error: type[Exception]) -> sitk.Image:
     if path.stat().st_size == 0:
         raise error(f"{where}: the file is empty")
     try:
@@ -578,7 +584,7 @@ def _read_image(path: Path, *, where: str, error: type) -> sitk.Image:
         raise error(f"{where}: could not be read as an image (.nii.gz, .mha or .nrrd)") from None
 
 
-def _rounded(values) -> tuple:
+def _rounded(values: Iterable[float]) -> tuple[float, ...]:
     return tuple(round(float(v), 4) for v in values)
 
 
@@ -634,7 +640,9 @@ def check_segmentation_header(path: Path, *, where: str, reference: sitk.Image) 
         raise PredictionError(f"{where}: {header.bytes_per_component} bytes per voxel; use an integer label type")
 
 
-def read_segmentation(path, *, case_id: str, reference: sitk.Image, allowed_labels) -> np.ndarray:
+def read_segmentation(
+    path: str | Path, *, case_id: str, reference: sitk.Image, allowed_labels: Iterable[int]
+) -> np.ndarray:
     """The predicted label map of one case as a numpy array (SimpleITK axis order z, y, x), after checking that it
     is a readable scalar image on the reference grid whose values are all in `allowed_labels` (the grid is checked
     from the header first, see `check_segmentation_header`)."""
@@ -665,11 +673,11 @@ def read_segmentation(path, *, case_id: str, reference: sitk.Image, allowed_labe
 # --------------------------------------------------------------------------------------------------------- write
 
 
-def _json_ready(prediction: dict) -> dict:
+def _json_ready(prediction: dict[str, Any]) -> dict[str, Any]:
     return {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in prediction.items()}
 
 
-def _write_case(task_id: str, case_dir: Path, prediction) -> None:
+def _write_case(task_id: str, case_dir: Path, prediction: Any) -> None:
     case_dir.mkdir(parents=True, exist_ok=True)
     if task_id in SEGMENTATION_TASKS:
         if not isinstance(prediction, sitk.Image):
@@ -695,7 +703,7 @@ def _write_case(task_id: str, case_dir: Path, prediction) -> None:
     (case_dir / name).write_text(json.dumps(data, indent=1) + "\n")
 
 
-def _csv_rows(task_id: str, predictions: dict):
+def _csv_rows(task_id: str, predictions: dict[str, Any]) -> Iterator[tuple[str, ...]]:
     if task_id == "aasce-cobb":
         yield ("case_id", *ANGLE_COLUMNS)
         for case_id, prediction in predictions.items():
@@ -717,7 +725,7 @@ def _csv_rows(task_id: str, predictions: dict):
                 yield (case_id, vertebra, repr(float(x)), repr(float(y)))
 
 
-def write_predictions(task_id: str, predictions: dict, out) -> Path:
+def write_predictions(task_id: str, predictions: dict[str, Any], out: str | Path) -> Path:
     """Write `{case_id: prediction}` as `out/<case_id>/...` (the container shape), or as one phase CSV when `out`
     ends in .csv (aasce-cobb, fracture-ct, vertebra-labelling-xr). Returns `out`."""
     _check_task(task_id)

@@ -62,7 +62,7 @@ def _head(path: Path, count: int) -> bytes:
         return raw.read(count)
 
 
-def read_nifti_header(path) -> ImageHeader:
+def read_nifti_header(path: str | Path) -> ImageHeader:
     """The grid of a NIfTI-1/-2 file from its header alone; HeaderError names the first field that makes no sense."""
     head = _head(Path(path), NIFTI2_SIZE)
     if len(head) < NIFTI1_SIZE:
@@ -130,7 +130,7 @@ def _positive_ints(text: str, *, field: str, count: int | None = None) -> tuple[
     return values
 
 
-def read_metaimage_header(path) -> ImageHeader:
+def read_metaimage_header(path: str | Path) -> ImageHeader:
     """The grid of a MetaImage (.mha) from its text header, every field checked (ITK's own reader hangs on some,
     e.g. `NDims = -1`), and only with its voxels in the file itself (`ElementDataFile = LOCAL`)."""
     fields: dict[str, str] = {}
@@ -157,15 +157,15 @@ def read_metaimage_header(path) -> ImageHeader:
     channels = _positive_ints(fields.get("ElementNumberOfChannels", "1"), field="ElementNumberOfChannels", count=1)[0]
     for field, smallest in (("HeaderSize", -1), ("CompressedDataSize", 0)):  # HeaderSize -1: data at the end
         try:
-            value = int(fields.get(field, "0"))
+            number = int(fields.get(field, "0"))
         except ValueError:
             raise HeaderError(f"{field} {fields[field][:40]!r} is not a whole number") from None
-        if value < smallest:
-            raise HeaderError(f"{field} = {value} must be at least {smallest}")
+        if number < smallest:
+            raise HeaderError(f"{field} = {number} must be at least {smallest}")
     return ImageHeader(size=size, components=channels, bytes_per_component=METAIMAGE_TYPES[fields["ElementType"]])
 
 
-def read_nrrd_header(path) -> ImageHeader:
+def read_nrrd_header(path: str | Path) -> ImageHeader:
     """The grid of a NRRD file from its text header (fields checked as for MetaImage); detached data refused."""
     lines = _text_header(Path(path)).split(b"\n")
     if not lines[0].startswith(b"NRRD"):
@@ -197,7 +197,7 @@ def read_nrrd_header(path) -> ImageHeader:
     return ImageHeader(size=size, components=1, bytes_per_component=NRRD_TYPES[kind])
 
 
-def read_image_header(path) -> ImageHeader:
+def read_image_header(path: str | Path) -> ImageHeader:
     """The grid of any supported image file (.nii, .nii.gz, .mha, .nrrd) from its header alone, every field checked
     here before ITK's reader sees the file; ITK's header-only read must then agree."""
     path = Path(path)

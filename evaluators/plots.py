@@ -5,39 +5,49 @@ one PNG and returns its path (and the numbers it drew where those are useful).""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from evaluators import metrics, statistics  # noqa: E402
 
 ANGLE_NAMES = ("PT", "MT", "TL")
 
 
-def roc_band(labels, scores, *, n_bootstrap=200, seed=0, clusters=None, confidence=0.95, grid=101):
+def roc_band(
+    labels: npt.ArrayLike, scores: npt.ArrayLike, *, n_bootstrap: int = 200, seed: int = 0,
+    clusters: npt.ArrayLike | None = None, confidence: float = 0.95, grid: int = 101,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr grid, lower tpr, upper tpr): a pointwise percentile band of the ROC curve over the resamples of
     `statistics.bootstrap_samples` (stratified, or clustered when `clusters` is given); each resample's curve is
     read at the grid with the step (maximum tpr at fpr <= x) convention."""
-    labels = np.asarray(labels)
-    scores = np.asarray(scores, dtype=np.float64)
+    label_array = np.asarray(labels)
+    score_array = np.asarray(scores, dtype=np.float64)
     fpr_grid = np.linspace(0, 1, grid)
     curves = []
-    for chunk in statistics.bootstrap_samples(labels, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
+    for chunk in statistics.bootstrap_samples(label_array, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters):
         for row in chunk:
             row = row[row >= 0]
-            if np.unique(labels[row]).size < 2:
+            if np.unique(label_array[row]).size < 2:
                 continue
-            fpr, tpr, _ = metrics.roc_curve(labels[row], scores[row])
+            fpr, tpr, _ = metrics.roc_curve(label_array[row], score_array[row])
             curves.append(tpr[np.searchsorted(fpr, fpr_grid, side="right") - 1])
     tail = 100 * (1 - confidence) / 2
     lower, upper = np.percentile(np.array(curves), [tail, 100 - tail], axis=0)
     return fpr_grid, lower, upper
 
 
-def plot_roc(out, *, curves: dict, band=None, points: dict | None = None, hull=False, title: str = "") -> Path:
+def plot_roc(
+    out: str | Path, *, curves: dict[str, dict[str, Any]],
+    band: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    points: dict[str, tuple[float, float]] | None = None, hull: bool = False, title: str = "",
+) -> Path:
     """ROC figure. `curves`: {name: {"fpr": [...], "tpr": [...]}} (metrics.json "curves" entries) with an optional
     "auc" and "ci" (low, high) per curve for the legend; `band`: (fpr grid, lower, upper) from `roc_band`;
     `points`: {name: (fpr, tpr)} operating points (e.g. the threshold 0.5 of each submission); `hull`: also draw
@@ -66,7 +76,7 @@ def plot_roc(out, *, curves: dict, band=None, points: dict | None = None, hull=F
     return _save(figure, out)
 
 
-def bland_altman(ground_truth, predictions) -> dict[str, dict[str, float]]:
+def bland_altman(ground_truth: npt.ArrayLike, predictions: npt.ArrayLike) -> dict[str, dict[str, float]]:
     """Per angle: bias = mean(p - g) and the 95% limits of agreement bias ± 1.96 SD (SD with ddof = 1)."""
     truth = np.asarray(ground_truth, dtype=np.float64)
     predicted = np.asarray(predictions, dtype=np.float64)
@@ -74,7 +84,7 @@ def bland_altman(ground_truth, predictions) -> dict[str, dict[str, float]]:
         raise ValueError(
             f"ground_truth and predictions: expected two (N >= 2, 3) arrays, got {truth.shape} and {predicted.shape}"
         )
-    stats = {}
+    stats: dict[str, dict[str, float]] = {}
     for index, name in enumerate(ANGLE_NAMES):
         difference = predicted[:, index] - truth[:, index]
         bias, spread = difference.mean(), 1.96 * difference.std(ddof=1)
@@ -82,7 +92,9 @@ def bland_altman(ground_truth, predictions) -> dict[str, dict[str, float]]:
     return stats
 
 
-def plot_bland_altman(out, *, ground_truth, predictions, title: str = "") -> tuple[Path, dict]:
+def plot_bland_altman(
+    out: str | Path, *, ground_truth: npt.ArrayLike, predictions: npt.ArrayLike, title: str = ""
+) -> tuple[Path, dict[str, dict[str, float]]]:
     """Bland-Altman plots of the three Cobb angles (difference p - g against the mean (p + g)/2), with the bias
     and the limits of agreement of `bland_altman`. Returns (path, stats)."""
     truth = np.asarray(ground_truth, dtype=np.float64)
@@ -103,10 +115,10 @@ def plot_bland_altman(out, *, ground_truth, predictions, title: str = "") -> tup
     return _save(figure, out), stats
 
 
-def _save(figure, out) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+def _save(figure: Figure, out: str | Path) -> Path:
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(out, dpi=110)
+    figure.savefig(path, dpi=110)
     plt.close(figure)
-    return out
+    return path

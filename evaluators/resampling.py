@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +34,7 @@ def is_case_mean(task_id: str, metric: str) -> bool:
 
 
 def resample_evaluator(
-    task_id: str, *, predictions, ground_truth, case_ids: Sequence[str]
+    task_id: str, *, predictions: str | Path, ground_truth: str | Path, case_ids: Sequence[str]
 ) -> Callable[[np.ndarray], dict[str, float]] | None:
     """A function of an array of positions into `case_ids` (a case drawn twice counts twice) returning the task's
     set-level aggregates on that resample, or None when the task has no set-level metric. The predictions and
@@ -49,17 +51,19 @@ def resample_evaluator(
     return _fracture_evaluator(truth, predicted, case_ids)
 
 
-def _fracture_evaluator(truth: dict, predicted: dict, case_ids: list[str]) -> Callable[[np.ndarray], dict[str, float]]:
+def _fracture_evaluator(
+    truth: dict[str, Any], predicted: dict[str, Any], case_ids: list[str]
+) -> Callable[[np.ndarray], dict[str, float]]:
     """Pooled fracture metrics of a resample: the patient arrays indexed by the drawn cases, the vertebra arrays by
     every vertebra of every drawn case (a clustered resample: the patient is the unit), then the same formulas as
     `evaluators.scoring.score_fracture` (AUC without its own nested interval)."""
     vertebra_case, grades, vertebra_scores, patient_labels, patient_scores = scoring.fracture_arrays(truth, predicted)
     vertebra_labels = (grades >= 1).astype(int)
     position_of = {case_id: position for position, case_id in enumerate(case_ids)}
-    members = [[] for _ in case_ids]
+    member_lists: list[list[int]] = [[] for _ in case_ids]
     for index, case_id in enumerate(vertebra_case):
-        members[position_of[case_id]].append(index)
-    members = [np.array(indices, dtype=np.int64) for indices in members]
+        member_lists[position_of[case_id]].append(index)
+    members = [np.array(indices, dtype=np.int64) for indices in member_lists]
 
     def evaluate(positions: np.ndarray) -> dict[str, float]:
         positions = np.asarray(positions)

@@ -14,8 +14,9 @@ any subset of cases (called for the whole test set and for each group), and opti
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -37,16 +38,18 @@ LUMBOSACRAL_CLASSES = {1: "bone", 2: "disc", 3: "nerve"}
 class TaskScores:
     case: dict[str, dict[str, float]]
     aggregate: Callable[[list[str]], dict[str, float]]
-    curves: dict = field(default_factory=dict)
+    curves: dict[str, Any] = field(default_factory=dict)
 
 
-def mean_aggregate(case: dict[str, dict[str, float]], *, undefined_counts=()) -> Callable[[list[str]], dict]:
+def mean_aggregate(
+    case: dict[str, dict[str, float]], *, undefined_counts: Collection[str] = ()
+) -> Callable[[list[str]], dict[str, float]]:
     """Aggregator: the mean over the subset of each case metric, ignoring NaN; for each key in `undefined_counts`
     also `<key>_undefined`, the number of cases left out because the value was NaN."""
 
     def aggregate(case_ids: list[str]) -> dict[str, float]:
         keys = list(case[case_ids[0]]) if case_ids else []
-        result = {}
+        result: dict[str, float] = {}
         for key in keys:
             values = np.array([case[case_id][key] for case_id in case_ids], dtype=np.float64)
             finite = values[~np.isnan(values)]
@@ -58,7 +61,7 @@ def mean_aggregate(case: dict[str, dict[str, float]], *, undefined_counts=()) ->
     return aggregate
 
 
-def score_aasce(ground_truth: dict, predictions: dict, *, progress: bool = False) -> TaskScores:
+def score_aasce(ground_truth: dict[str, Any], predictions: dict[str, Any], *, progress: bool = False) -> TaskScores:
     case_ids = list(ground_truth)
     truth = np.array([ground_truth[c]["angles"] for c in case_ids])
     predicted = np.array([predictions[c]["angles"] for c in case_ids])
@@ -71,7 +74,9 @@ def score_aasce(ground_truth: dict, predictions: dict, *, progress: bool = False
     return TaskScores(case=case, aggregate=mean_aggregate(case))
 
 
-def fracture_arrays(ground_truth: dict, predictions: dict):
+def fracture_arrays(
+    ground_truth: dict[str, Any], predictions: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Flat vertebra arrays (case, grade, score) and patient arrays (label, score), validating coverage."""
     vertebra_case, grades, vertebra_scores, patient_labels, patient_scores = [], [], [], [], []
     for case_id, truth in ground_truth.items():
@@ -100,13 +105,16 @@ def fracture_arrays(ground_truth: dict, predictions: dict):
     )
 
 
-def _curve(labels: np.ndarray, scores: np.ndarray) -> dict:
+def _curve(labels: np.ndarray, scores: np.ndarray) -> dict[str, list[float | None]]:
     fpr, tpr, thresholds = metrics.roc_curve(labels, scores)
-    clean = lambda values: [None if not math.isfinite(v) else float(v) for v in values]  # noqa: E731
+
+    def clean(values: np.ndarray) -> list[float | None]:
+        return [None if not math.isfinite(v) else float(v) for v in values]
+
     return {"fpr": clean(fpr), "tpr": clean(tpr), "thresholds": clean(thresholds)}
 
 
-def score_fracture(ground_truth: dict, predictions: dict, *, progress: bool = False) -> TaskScores:
+def score_fracture(ground_truth: dict[str, Any], predictions: dict[str, Any], *, progress: bool = False) -> TaskScores:
     """Patient level: fractured when any vertebra has grade >= 1; score = the patient score when given, else the
     maximum vertebra score. AUC intervals: stratified bootstrap (patients), clustered by patient (vertebrae).
     Per case: whether the patient decision at 0.5 is right, and the fraction of its vertebrae decided right; the
@@ -129,7 +137,7 @@ def score_fracture(ground_truth: dict, predictions: dict, *, progress: bool = Fa
     def aggregate(subset: list[str]) -> dict[str, float]:
         patients = np.isin(np.array(case_ids), subset)
         vertebrae = np.isin(vertebra_case, subset)
-        result = {}
+        result: dict[str, float] = {}
         for level, labels, scores, clusters in (
             ("patient", patient_labels[patients], patient_scores[patients], None),
             ("vertebra", vertebra_labels[vertebrae], vertebra_scores[vertebrae], vertebra_case[vertebrae]),
@@ -153,7 +161,7 @@ def score_fracture(ground_truth: dict, predictions: dict, *, progress: bool = Fa
     return TaskScores(case=case, aggregate=aggregate, curves=curves)
 
 
-def score_labelling(ground_truth: dict, predictions: dict, *, progress: bool = False) -> TaskScores:
+def score_labelling(ground_truth: dict[str, Any], predictions: dict[str, Any], *, progress: bool = False) -> TaskScores:
     """Identification per case (metrics.identification, 20 mm), pooled over vertebrae for the aggregates."""
     outcomes = {
         case_id: metrics.identification(truth["centroids"], predictions[case_id]["centroids"])
@@ -183,7 +191,9 @@ def score_labelling(ground_truth: dict, predictions: dict, *, progress: bool = F
     return TaskScores(case=case, aggregate=aggregate)
 
 
-def _segmentation_pairs(task_id: str, ground_truth: dict, predictions: dict, *, progress: bool):
+def _segmentation_pairs(
+    task_id: str, ground_truth: dict[str, Any], predictions: dict[str, Any], *, progress: bool
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, tuple[float, ...]]]:
     """Yield (case_id, reference array, predicted array, spacing in numpy axis order), one case at a time."""
     for case_id in tqdm(list(ground_truth), desc=f"scoring {task_id}", unit="case", disable=not progress):
         reference_image = read_ground_truth_image(ground_truth[case_id])
@@ -194,9 +204,11 @@ def _segmentation_pairs(task_id: str, ground_truth: dict, predictions: dict, *, 
         yield case_id, reference, predicted, tuple(reversed(reference_image.GetSpacing()))
 
 
-def score_metastatic(ground_truth: dict, predictions: dict, *, progress: bool = False) -> TaskScores:
+def score_metastatic(
+    ground_truth: dict[str, Any], predictions: dict[str, Any], *, progress: bool = False
+) -> TaskScores:
     """Dice and Concurrency of the vertebral-body mask (label 1) per case; both empty counts 1.0."""
-    case = {}
+    case: dict[str, dict[str, float]] = {}
     for case_id, reference, predicted, _ in _segmentation_pairs(
         "metastatic-body-ct", ground_truth, predictions, progress=progress
     ):
@@ -205,15 +217,17 @@ def score_metastatic(ground_truth: dict, predictions: dict, *, progress: bool = 
     return TaskScores(case=case, aggregate=mean_aggregate(case))
 
 
-def score_lumbosacral(ground_truth: dict, predictions: dict, *, progress: bool = False) -> TaskScores:
+def score_lumbosacral(
+    ground_truth: dict[str, Any], predictions: dict[str, Any], *, progress: bool = False
+) -> TaskScores:
     """Dice and ASSD (in voxels, as the paper reports) per class bone / disc / nerve, and their class means."""
-    case = {}
+    case: dict[str, dict[str, float]] = {}
     labels = list(LUMBOSACRAL_CLASSES)
     for case_id, reference, predicted, _ in _segmentation_pairs(
         "lumbosacral-ct", ground_truth, predictions, progress=progress
     ):
         distances = metrics.surface_distances(reference, predicted, spacing=1.0, labels=labels, units="voxels")
-        values = {}
+        values: dict[str, float] = {}
         for label, name in LUMBOSACRAL_CLASSES.items():
             values[f"dice_{name}"] = distances[label].dice
             values[f"assd_{name}"] = distances[label].assd

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import rankdata, wilcoxon
 
 DIRECTIONS = ("higher", "lower")
@@ -47,13 +49,13 @@ def _confidence(confidence: float) -> float:
     return float(confidence)
 
 
-def _positive_int(value, name: str) -> int:
+def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     return int(value)
 
 
-def _table(values, name: str = "values") -> np.ndarray:
+def _table(values: ArrayLike, name: str = "values") -> np.ndarray:
     """(entries, cases) float array, None -> NaN, +-inf -> NaN (not a measurement)."""
     try:
         table = np.array(values, dtype=np.float64)
@@ -65,7 +67,7 @@ def _table(values, name: str = "values") -> np.ndarray:
     return table
 
 
-def _vector(values, name: str = "values") -> np.ndarray:
+def _vector(values: ArrayLike, name: str = "values") -> np.ndarray:
     try:
         vector = np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -95,7 +97,7 @@ def multiplicities(drawn: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(offset.ravel(), minlength=rows * n).reshape(rows, n)
 
 
-def bootstrap_means(*, values, indices) -> np.ndarray:
+def bootstrap_means(*, values: ArrayLike, indices: ArrayLike) -> np.ndarray:
     """(entries, samples) replicate means: for replicate b with case multiplicities w_bc,
 
         mean_eb = sum_c w_bc v_ec / sum_c w_bc [v_ec not missing]
@@ -114,7 +116,7 @@ def bootstrap_means(*, values, indices) -> np.ndarray:
         return np.where(counts > 0, totals / np.where(counts > 0, counts, 1.0), np.nan)
 
 
-def bootstrap_set_metric(*, evaluate: Callable[[np.ndarray], float], indices) -> np.ndarray:
+def bootstrap_set_metric(*, evaluate: Callable[[np.ndarray], float], indices: ArrayLike) -> np.ndarray:
     """(samples,) replicate values of a set-level metric (ROC AUC, a pooled rate): ``evaluate(row)`` receives one
     row of case positions (with repeats: a case drawn twice counts twice) and returns the metric of that resample,
     re-evaluated from scratch. A resample on which the metric is undefined (e.g. one class only) gives NaN and is
@@ -131,7 +133,7 @@ def bootstrap_set_metric(*, evaluate: Callable[[np.ndarray], float], indices) ->
     return result
 
 
-def percentile_interval(*, replicates, confidence: float = 0.95) -> tuple[float, float]:
+def percentile_interval(*, replicates: ArrayLike, confidence: float = 0.95) -> tuple[float, float]:
     """(lower, upper): the (1-confidence)/2 and (1+confidence)/2 percentiles (linear interpolation) of the finite
     replicates; (NaN, NaN) when there are none."""
     confidence = _confidence(confidence)
@@ -144,7 +146,7 @@ def percentile_interval(*, replicates, confidence: float = 0.95) -> tuple[float,
     return float(lower), float(upper)
 
 
-def percentile_intervals(*, replicates, confidence: float = 0.95) -> np.ndarray:
+def percentile_intervals(*, replicates: ArrayLike, confidence: float = 0.95) -> np.ndarray:
     """(entries, 2) percentile intervals of each row of an (entries, samples) replicate table (`percentile_interval`
     row by row, vectorised)."""
     confidence = _confidence(confidence)
@@ -160,7 +162,9 @@ def percentile_intervals(*, replicates, confidence: float = 0.95) -> np.ndarray:
     return result
 
 
-def mean_ci(*, values, samples: int = 1000, seed: int = 0, confidence: float = 0.95) -> tuple[float, float, float]:
+def mean_ci(
+    *, values: ArrayLike, samples: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float, float]:
     """(mean, lower, upper): the mean of one entry's per-case values (missing left out) and its percentile bootstrap
     interval over `samples` case resamples (`bootstrap_indices`, `bootstrap_means`). A constant entry has a
     zero-width interval at its value; no value at all gives NaN everywhere."""
@@ -192,13 +196,15 @@ def set_metric_ci(
 # --------------------------------------------------------------------------------- ROC (stratified / clustered)
 
 
-def class_or_cluster_draws(positive, *, n_bootstrap: int, seed: int, clusters) -> Iterator[tuple[np.ndarray, ...]]:
+def class_or_cluster_draws(
+    positive: ArrayLike, *, n_bootstrap: int, seed: int, clusters: ArrayLike | None
+) -> Iterator[tuple[np.ndarray, ...]]:
     """The raw draws of `bootstrap_samples`, `BOOTSTRAP_CHUNK` replicates (rows) at a time, from
     ``default_rng(seed)``: stratified -> (positive positions, negative positions); clustered -> (cluster positions,)."""
     positive = np.asarray(positive).astype(bool)
     rng = np.random.default_rng(seed)
     n_positive = int(positive.sum())
-    n_clusters = None if clusters is None else np.unique(np.asarray(clusters)).size
+    n_clusters = 0 if clusters is None else int(np.unique(np.asarray(clusters)).size)
     for start in range(0, n_bootstrap, BOOTSTRAP_CHUNK):
         size = min(BOOTSTRAP_CHUNK, n_bootstrap - start)
         if clusters is None:
@@ -210,7 +216,9 @@ def class_or_cluster_draws(positive, *, n_bootstrap: int, seed: int, clusters) -
             yield (rng.integers(0, n_clusters, size=(size, n_clusters), dtype=np.int32),)
 
 
-def bootstrap_samples(labels, *, n_bootstrap: int, seed: int = 0, clusters=None) -> Iterator[np.ndarray]:
+def bootstrap_samples(
+    labels: ArrayLike, *, n_bootstrap: int, seed: int = 0, clusters: ArrayLike | None = None
+) -> Iterator[np.ndarray]:
     """Yield the bootstrap resamples of a labelled sample as index matrices, `BOOTSTRAP_CHUNK` replicates (rows) at
     a time.
 
@@ -239,7 +247,7 @@ def bootstrap_samples(labels, *, n_bootstrap: int, seed: int = 0, clusters=None)
 # ------------------------------------------------------------------------------------------------------ ranking
 
 
-def competition_ranks(*, values, direction: str) -> np.ndarray:
+def competition_ranks(*, values: ArrayLike, direction: str) -> np.ndarray:
     """Standard competition ranks ("1224") of each column of an (entries, columns) table, or of a 1-D vector:
     rank_i = 1 + #{j : v_j strictly better than v_i}. Equal values share a rank; missing values are worse than
     every number and share the last rank among themselves."""
@@ -247,7 +255,8 @@ def competition_ranks(*, values, direction: str) -> np.ndarray:
     if _direction(direction) == "higher":
         keys = -keys
     keys[np.isnan(keys)] = np.inf
-    return rankdata(keys, method="min", axis=0).astype(np.int64)
+    ranks: np.ndarray = rankdata(keys, method="min", axis=0).astype(np.int64)
+    return ranks
 
 
 def bootstrap_ranks(
@@ -272,7 +281,7 @@ def bootstrap_ranks(
     return competition_ranks(values=combined, direction="lower")
 
 
-def rank_summary(*, ranks, reference) -> list[dict]:
+def rank_summary(*, ranks: ArrayLike, reference: ArrayLike) -> list[dict[str, float]]:
     """Per entry (row of an (entries, samples) rank table): the median bootstrap rank, the 2.5th and 97.5th
     percentile ranks (the rank's 95 % interval) and `stability`, the fraction of replicates in which the entry
     holds its `reference` rank (its rank on the full test set; 1.0 = never moves)."""
@@ -292,7 +301,7 @@ def rank_summary(*, ranks, reference) -> list[dict]:
     ]
 
 
-def rank_counts(*, ranks) -> list[dict[int, int]]:
+def rank_counts(*, ranks: ArrayLike) -> list[dict[int, int]]:
     """Per entry, how many replicates gave it each rank: {rank: count} (the blobs of the rank-stability plot)."""
     table = np.asarray(ranks)
     result = []
@@ -305,7 +314,7 @@ def rank_counts(*, ranks) -> list[dict[int, int]]:
 # ------------------------------------------------------------------------------------------------- significance
 
 
-def wilcoxon_better(*, first, second, direction: str) -> float:
+def wilcoxon_better(*, first: ArrayLike, second: ArrayLike, direction: str) -> float:
     """One-sided p-value of the Wilcoxon signed-rank test that `first` is better than `second` on paired per-case
     values (scipy.stats.wilcoxon). With d_c = first_c - second_c over the cases where both have a value, zero
     differences dropped (Wilcoxon's rule), W+ = the sum of the ranks of |d_c| over the positive d_c; the
@@ -362,12 +371,12 @@ def _sign_flip_p(rows: list[np.ndarray], m: int, alternative: str) -> np.ndarray
     patterns = (np.arange(2**m)[:, None] >> np.arange(m)) & 1  # (2^m, m): which differences are positive
     null = patterns @ ranks.T  # (2^m, rows)
     gamma = np.abs(np.finfo(np.float64).eps * 100 * observed)
-    if alternative == "less":
-        return np.count_nonzero(null <= observed + gamma, axis=0) / 2**m
-    return np.count_nonzero(null >= observed - gamma, axis=0) / 2**m
+    extreme = null <= observed + gamma if alternative == "less" else null >= observed - gamma
+    p_values: np.ndarray = np.count_nonzero(extreme, axis=0) / 2**m
+    return p_values
 
 
-def holm(*, p_values) -> np.ndarray:
+def holm(*, p_values: ArrayLike) -> np.ndarray:
     """Holm's step-down adjusted p-values, same shape and order as `p_values` (NaN entries are not tests and stay
     NaN). With the m finite p-values sorted p_(1) <= ... <= p_(m):
 
@@ -387,7 +396,7 @@ def holm(*, p_values) -> np.ndarray:
     return adjusted.reshape(raw.shape)
 
 
-def significance_matrix(*, values, direction: str, alpha: float = 0.05) -> dict:
+def significance_matrix(*, values: ArrayLike, direction: str, alpha: float = 0.05) -> dict[str, Any]:
     """Pairwise one-sided Wilcoxon signed-rank tests among k entries (rows of an (entries, cases) table of paired
     per-case values, usually the top of the leaderboard), Holm-corrected over all k(k-1) ordered pairs.
 

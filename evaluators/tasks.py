@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from evaluators import formats, scoring
 
@@ -43,15 +45,18 @@ class Task:
                 return metric
         raise KeyError(f"task {self.id} has no metric {key!r}")
 
-    def evaluate(self, *, predictions, ground_truth, groups=None, progress=False) -> dict:
+    def evaluate(
+        self, *, predictions: str | Path, ground_truth: str | Path, groups: dict[str, str] | None = None,
+        progress: bool = False,
+    ) -> dict[str, Any]:
         return evaluate(self.id, predictions=predictions, ground_truth=ground_truth, groups=groups, progress=progress)
 
 
-def _higher(key, title, unit=""):
+def _higher(key: str, title: str, unit: str = "") -> Metric:
     return Metric(key=key, title=title, direction="higher", unit=unit)
 
 
-def _lower(key, title, unit=""):
+def _lower(key: str, title: str, unit: str = "") -> Metric:
     return Metric(key=key, title=title, direction="lower", unit=unit)
 
 
@@ -160,12 +165,14 @@ def get_task(task_id: str) -> Task:
         raise KeyError(f"unknown task {task_id!r}; expected one of {', '.join(TASKS)}") from None
 
 
-def _json_value(value) -> float | None:
+def _json_value(value: float) -> float | None:
     value = float(value)
     return None if math.isnan(value) or math.isinf(value) else value
 
 
-def _groupings(task_id: str, ground_truth: dict, groups: dict | None) -> list[dict[str, str]]:
+def _groupings(
+    task_id: str, ground_truth: dict[str, Any], groups: dict[str, str] | None
+) -> list[dict[str, str]]:
     groupings = [groups] if groups else []
     if task_id == "vertebra-labelling-xr":
         views = {case_id: truth["view"] for case_id, truth in ground_truth.items() if truth.get("view")}
@@ -174,7 +181,10 @@ def _groupings(task_id: str, ground_truth: dict, groups: dict | None) -> list[di
     return groupings
 
 
-def evaluate(task_id: str, *, predictions, ground_truth, groups=None, progress=False) -> dict:
+def evaluate(
+    task_id: str, *, predictions: str | Path, ground_truth: str | Path, groups: dict[str, str] | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Score `predictions` (a phase CSV file or a folder of case folders) against `ground_truth` (a dataset
     folder or its ground_truth/ folder). The case list is the manifest's when one is found, else the ground
     truth's. `groups`: {case_id: group}; defaults to the manifest's groups."""

@@ -14,8 +14,10 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import SimpleITK as sitk
 from PIL import Image
 from tqdm import tqdm
@@ -47,7 +49,10 @@ def write_image(path: Path, image: sitk.Image) -> Path:
     return path
 
 
-def volume_image(array_zyx: np.ndarray, *, spacing_xyz, origin_xyz=(0.0, 0.0, 0.0), dtype=np.int16) -> sitk.Image:
+def volume_image(
+    array_zyx: np.ndarray, *, spacing_xyz: Iterable[float], origin_xyz: Iterable[float] = (0.0, 0.0, 0.0),
+    dtype: npt.DTypeLike = np.int16,
+) -> sitk.Image:
     """A SimpleITK image from a (z, y, x) numpy array with identity direction."""
     image = sitk.GetImageFromArray(np.ascontiguousarray(array_zyx.astype(dtype, copy=False)))
     image.SetSpacing(tuple(float(s) for s in spacing_xyz))
@@ -55,13 +60,13 @@ def volume_image(array_zyx: np.ndarray, *, spacing_xyz, origin_xyz=(0.0, 0.0, 0.
     return image
 
 
-def write_json(path: Path, data) -> Path:
+def write_json(path: Path, data: object) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
 
 
-def rounded(values, digits: int = 3) -> list[float]:
+def rounded(values: Iterable[float], digits: int = 3) -> list[float]:
     return [round(float(v), digits) for v in values]
 
 
@@ -72,28 +77,30 @@ class GeneratedCase:
     id: str
     group: str | None
     preview: np.ndarray | None  # 2D uint8 image for the montage (any size; None past the montage's cases)
-    extra: dict | None = None
-    rows: dict[str, list] = field(default_factory=dict)  # split-wide ground-truth rows by table name
+    extra: dict[str, Any] | None = None
+    rows: dict[str, list[Any]] = field(default_factory=dict)  # split-wide ground-truth rows by table name
 
 
 Job = tuple[str, "str | None", Callable[[Path, Path], GeneratedCase]]
-_WORKER_STATE: tuple = ()  # (jobs, out, gt_dir, montage cases) in a forked worker (closures cannot be pickled)
+#: (jobs, out, gt_dir, montage cases) in a forked worker (closures cannot be pickled)
+_WORKER_STATE: tuple[Any, ...] = ()
 
 
-def _run_job(jobs: list, out: Path, gt_dir: Path, montage_cases: int, index: int) -> GeneratedCase:
+def _run_job(jobs: list[Job], out: Path, gt_dir: Path, montage_cases: int, index: int) -> GeneratedCase:
     cid, _group, writer = jobs[index]
     case = writer(case_input_dir(out, cid), gt_dir)
     preview = thumbnail(case.preview) if index < montage_cases and case.preview is not None else None
     return GeneratedCase(id=case.id, group=case.group, preview=preview, extra=case.extra, rows=case.rows)
 
 
-def _install_worker(*state) -> None:
+def _install_worker(*state: Any) -> None:
     global _WORKER_STATE
     _WORKER_STATE = state
 
 
 def _run_in_worker(index: int) -> GeneratedCase:
-    return _run_job(*_WORKER_STATE, index)
+    jobs, out, gt_dir, montage_cases = _WORKER_STATE
+    return _run_job(jobs, out, gt_dir, montage_cases, index)
 
 
 def thumbnail(array: np.ndarray) -> np.ndarray:
@@ -155,6 +162,6 @@ def run_cases(
     return out
 
 
-def table_rows(cases: list[GeneratedCase], name: str) -> list:
+def table_rows(cases: list[GeneratedCase], name: str) -> list[Any]:
     """The rows every case contributed to the split-wide table `name`, in case order."""
     return [row for case in cases for row in case.rows.get(name, [])]

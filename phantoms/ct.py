@@ -16,9 +16,12 @@ the set of voxels at least half covered. Work happens inside each part's boundin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from evaluators.layout import VERTEBRA_LABELS
 
@@ -28,6 +31,15 @@ HU = {"air": -1000.0, "fat": -95.0, "muscle": 45.0, "organ": 35.0, "csf": 12.0, 
       "cortical": 900.0, "arch": 520.0}
 PART_BONE, PART_DISC, PART_NERVE = 1, 2, 3
 ARCH_THICKNESS = 4.5  # mm, pedicles and laminae
+#: Signed distance (mm, negative inside) at local coordinates x, y, z.
+Distance = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+#: A part of the neural arch: local box centre, half extent, signed distance.
+ArchPart = tuple[np.ndarray, np.ndarray, Distance]
+#: A lesion: (vertebra name, centre in its local frame, radius in mm, HU).
+Lesion = tuple[str, np.ndarray, float, float]
+#: The local x, y, z arrays of a region, or three Nones when the box misses the grid (its region is None then, and
+#: every caller checks the region first).
+LocalCoordinates = tuple[Any, Any, Any]
 
 
 def level_index(name: str) -> float:
@@ -88,7 +100,8 @@ def rotation(sagittal_deg: float, coronal_deg: float, axial_deg: float) -> np.nd
     rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
     ry = np.array([[np.cos(c), 0, np.sin(c)], [0, 1, 0], [-np.sin(c), 0, np.cos(c)]])
     rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
-    return (ry @ rx @ rz).T
+    rotation: np.ndarray = (ry @ rx @ rz).T
+    return rotation
 
 
 def sagittal_profile(name: str) -> float:
@@ -188,17 +201,20 @@ def coverage(distance: np.ndarray, voxel: float) -> np.ndarray:
     return np.clip(0.5 - distance / voxel, 0.0, 1.0)
 
 
-def _capsule(x, y, z, start, end, radius):
+def _capsule(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, start: npt.ArrayLike, end: npt.ArrayLike, radius: float
+) -> np.ndarray:
     """Signed distance to a capsule from `start` to `end` (local coordinates)."""
-    start, end = np.asarray(start, np.float32), np.asarray(end, np.float32)
-    axis = end - start
-    t = ((x - start[0]) * axis[0] + (y - start[1]) * axis[1] + (z - start[2]) * axis[2]) / float(axis @ axis)
+    p, q = np.asarray(start, np.float32), np.asarray(end, np.float32)
+    axis = q - p
+    t = ((x - p[0]) * axis[0] + (y - p[1]) * axis[1] + (z - p[2]) * axis[2]) / float(axis @ axis)
     t = np.clip(t, 0.0, 1.0)
-    return np.sqrt((x - start[0] - t * axis[0]) ** 2 + (y - start[1] - t * axis[1]) ** 2
-                   + (z - start[2] - t * axis[2]) ** 2) - radius
+    distance: np.ndarray = np.sqrt((x - p[0] - t * axis[0]) ** 2 + (y - p[1] - t * axis[1]) ** 2
+                                   + (z - p[2] - t * axis[2]) ** 2) - radius
+    return distance
 
 
-def endplate_half_height(v: Vertebra, xn, yn) -> np.ndarray:
+def endplate_half_height(v: Vertebra, xn: np.ndarray, yn: np.ndarray) -> np.ndarray:
     """Half height over the endplate (normalised local xn, yn in the unit disc): physiological concavity plus the
     fracture's shape (wedge: anterior collapse; biconcave: central; crush: everywhere)."""
     radial = np.clip(1.0 - (xn**2 + yn**2), 0.0, 1.0)
@@ -208,7 +224,8 @@ def endplate_half_height(v: Vertebra, xn, yn) -> np.ndarray:
         profile = radial
     else:
         profile = np.ones_like(radial)
-    return v.half_height * (1.0 - 0.04 * radial) * (1.0 - v.loss * profile)
+    half: np.ndarray = v.half_height * (1.0 - 0.04 * radial) * (1.0 - v.loss * profile)
+    return half
 
 
 @dataclass
@@ -220,7 +237,7 @@ class Layers:
     part: np.ndarray
     centrum: np.ndarray
     centrum_of: int | None = None  # only this vertebra's centrum is recorded (metastatic patches)
-    lesions: list = field(default_factory=list)  # (name, centre local, radius, hu)
+    lesions: list[Lesion] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -234,7 +251,9 @@ class Frame:
 WORLD = Frame(centre=np.zeros(3), axes=np.eye(3))
 
 
-def _local(v: Vertebra | Frame, grid: Grid, extent: np.ndarray, offset=(0.0, 0.0, 0.0)):
+def _local(
+    v: Vertebra | Frame, grid: Grid, extent: np.ndarray, offset: npt.ArrayLike = (0.0, 0.0, 0.0)
+) -> tuple[tuple[slice, slice, slice] | None, LocalCoordinates]:
     """Region and local coordinates of the box `offset ± extent` (local) around the frame of `v`."""
     corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * extent + offset
     world = v.centre + corners @ v.axes
@@ -248,7 +267,10 @@ def _local(v: Vertebra | Frame, grid: Grid, extent: np.ndarray, offset=(0.0, 0.0
     return region, local
 
 
-def paint(layers: Layers, region, cover: np.ndarray, hu, *, part: int | None = None, vertebra: int | None = None):
+def paint(
+    layers: Layers, region: tuple[slice, ...], cover: np.ndarray, hu: float | np.ndarray, *, part: int | None = None,
+    vertebra: int | None = None,
+) -> None:
     """Blend `hu` (scalar or array) into the region by `cover`, and label voxels at least half covered."""
     target = layers.hu[region]
     target += (hu - target) * cover
@@ -280,22 +302,26 @@ def draw_disc(layers: Layers, grid: Grid, upper: Vertebra, lower: Vertebra) -> N
     paint(layers, region, coverage(distance, grid.voxel), HU["disc"] + annulus, part=PART_DISC)
 
 
-def _posterior_parts(v: Vertebra) -> list[tuple[np.ndarray, np.ndarray, object]]:
+def _posterior_parts(v: Vertebra) -> list[ArchPart]:
     """The neural arch as (local box centre, half extent, signed distance of local x, y, z) parts: a ring around the
     canal (pedicles and laminae), articular columns, transverse processes or sacral alae, spinous process."""
     a, b, hh, rc = v.half_width, v.half_depth, v.half_height, v.canal
     yc = canal_centre(v)
 
-    def ring(x, y, z):
+    def ring(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         r = np.sqrt(x**2 + (y - yc) ** 2)
         return np.maximum(np.maximum(rc - r, r - rc - ARCH_THICKNESS), np.abs(z - 0.15 * hh) - 0.5 * hh)
 
     outer = rc + ARCH_THICKNESS + 2
-    parts = [(np.array([0.0, yc, 0.15 * hh]), np.array([outer, outer, 0.5 * hh + 2]), ring)]
+    parts: list[ArchPart] = [(np.array([0.0, yc, 0.15 * hh]), np.array([outer, outer, 0.5 * hh + 2]), ring)]
 
-    def capsule(p, q, radius):
-        p, q = np.asarray(p, float), np.asarray(q, float)
-        return (p + q) / 2, np.abs(p - q) / 2 + radius + 2, lambda x, y, z: _capsule(x, y, z, p, q, radius)
+    def capsule(start: tuple[float, float, float], end: tuple[float, float, float], radius: float) -> ArchPart:
+        p, q = np.asarray(start, float), np.asarray(end, float)
+
+        def distance(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+            return _capsule(x, y, z, p, q, radius)
+
+        return (p + q) / 2, np.abs(p - q) / 2 + radius + 2, distance
 
     for side in (-1.0, 1.0):
         column = 0.35 * v.disc_below + hh
@@ -304,14 +330,25 @@ def _posterior_parts(v: Vertebra) -> list[tuple[np.ndarray, np.ndarray, object]]
         if v.is_sacrum:  # alae: broad lateral masses
             centre = np.array([side * (a + 12), 0.4 * b, 0.0])
             half = np.array([20.0, b * 0.8, hh * 1.1])
-            parts.append((centre, half + 2, lambda x, y, z, c=centre, h=half: (np.sqrt(
-                ((x - c[0]) / h[0]) ** 2 + ((y - c[1]) / h[1]) ** 2 + ((z - c[2]) / h[2]) ** 2) - 1.0) * h.min()))
+            parts.append((centre, half + 2, _ellipsoid_distance(centre, half)))
         elif v.transverse > 0:
             parts.append(capsule((side * rc, yc - 2, 0.2 * hh), (side * (a + v.transverse), yc + 4, 0.3 * hh), 3.3))
     if v.spinous > 0:
         tip_drop = -0.9 * hh if v.name.startswith("T") else -0.3 * hh
         parts.append(capsule((0, yc + rc + 2, 0), (0, yc + rc + v.spinous, tip_drop), 3.4))
     return parts
+
+
+def _ellipsoid_distance(centre: np.ndarray, half: np.ndarray) -> Distance:
+    """Approximate signed distance to the axis-aligned ellipsoid of `centre` and half axes `half` (local)."""
+
+    def distance(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        radial = np.sqrt(((x - centre[0]) / half[0]) ** 2 + ((y - centre[1]) / half[1]) ** 2
+                         + ((z - centre[2]) / half[2]) ** 2)
+        scaled: np.ndarray = (radial - 1.0) * half.min()
+        return scaled
+
+    return distance
 
 
 def _relative(inner: tuple[slice, ...], outer: tuple[slice, ...]) -> tuple[slice, ...]:
@@ -338,11 +375,11 @@ def draw_vertebra(layers: Layers, grid: Grid, v: Vertebra, rng: np.random.Genera
             pieces.append((region, distance(px, py, pz), v.cortex * 1.6))
     if not pieces:
         return
-    region = _union([p[0] for p in pieces])
-    shape = tuple(s.stop - s.start for s in region)
+    whole = _union([p[0] for p in pieces])
+    shape = tuple(s.stop - s.start for s in whole)
     cover_outer, cover_inner = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
     for piece_region, distance, inset in pieces:
-        rel = _relative(piece_region, region)
+        rel = _relative(piece_region, whole)
         np.maximum(cover_outer[rel], coverage(distance, vox), out=cover_outer[rel])
         np.maximum(cover_inner[rel], coverage(distance + inset, vox), out=cover_inner[rel])
     # the canal (CSF) first, so this vertebra's bone is painted over it
@@ -352,9 +389,9 @@ def draw_vertebra(layers: Layers, grid: Grid, v: Vertebra, rng: np.random.Genera
     if canal_region is not None:
         canal = np.maximum(np.sqrt(cx**2 + (cy - yc) ** 2) - v.canal, np.abs(cz) - hh - v.disc_below)
         paint(layers, canal_region, coverage(canal, vox) * (layers.part[canal_region] != PART_BONE), HU["csf"])
-    paint(layers, region, cover_outer, HU["cortical"] * rng.uniform(0.85, 1.1), part=PART_BONE, vertebra=v.label)
+    paint(layers, whole, cover_outer, HU["cortical"] * rng.uniform(0.85, 1.1), part=PART_BONE, vertebra=v.label)
     trabecular = v.trabecular_hu + 25.0 * rng.standard_normal(shape, dtype=np.float32)
-    paint(layers, region, cover_inner, trabecular)
+    paint(layers, whole, cover_inner, trabecular)
     if body_region is None:
         return
     centrum_cover = coverage(body + v.cortex, vox)
@@ -375,7 +412,9 @@ def draw_nerve_roots(layers: Layers, grid: Grid, upper: Vertebra, *, radius: flo
                          [side * (rc + 7.0), yc - 3.0, -hh - gap * 0.3],
                          [side * (rc + 22.0), yc - 12.0, -hh - gap - 10.0],
                          [side * (rc + 36.0), yc - 24.0, -hh - gap - 22.0]])
-        segments = [(path[1], path[2], radius + 2.5, HU["fat"], None)]
+        segments: list[tuple[np.ndarray, np.ndarray, float, float, int | None]] = [
+            (path[1], path[2], radius + 2.5, HU["fat"], None)
+        ]
         segments += [(p, q, radius, HU["nerve"], PART_NERVE) for p, q in zip(path[:-1], path[1:])]
         for p, q, r, hu, part in segments:
             region, (x, y, z) = _local(upper, grid, np.abs(p - q) / 2 + r + 2, offset=(p + q) / 2)
@@ -387,29 +426,30 @@ def draw_nerve_roots(layers: Layers, grid: Grid, upper: Vertebra, *, radius: flo
             paint(layers, region, cover, hu, part=part)
 
 
-def paint_capsule(layers: Layers, grid: Grid, start, end, radius: float, hu: float, *,
+def paint_capsule(layers: Layers, grid: Grid, start: npt.ArrayLike, end: npt.ArrayLike, radius: float, hu: float, *,
                   frame: Vertebra | Frame = WORLD, core_hu: float | None = None, cortex: float = 1.3) -> None:
     """A bone-like (or metal) capsule between two points of `frame`; with `core_hu`, a cortex around a core."""
-    start, end = np.asarray(start, float), np.asarray(end, float)
-    region, (x, y, z) = _local(frame, grid, np.abs(start - end) / 2 + radius + 2, offset=(start + end) / 2)
+    p, q = np.asarray(start, float), np.asarray(end, float)
+    region, (x, y, z) = _local(frame, grid, np.abs(p - q) / 2 + radius + 2, offset=(p + q) / 2)
     if region is None:
         return
-    d = _capsule(x, y, z, start, end, radius)
+    d = _capsule(x, y, z, p, q, radius)
     paint(layers, region, coverage(d, grid.voxel), hu)
     if core_hu is not None:
         paint(layers, region, coverage(d + cortex, grid.voxel), core_hu)
 
 
-def paint_ellipsoid(layers: Layers, grid: Grid, centre, radii, hu: float, *, shell: float | None = None,
+def paint_ellipsoid(layers: Layers, grid: Grid, centre: npt.ArrayLike, radii: npt.ArrayLike, hu: float, *,
+                    shell: float | None = None,
                     core_hu: float = 0.0) -> None:
     """An axis-aligned ellipsoid (world frame); with `shell` (mm), a shell of `hu` around a core of `core_hu`."""
-    centre, radii = np.asarray(centre, float), np.asarray(radii, float)
-    region, (x, y, z) = _local(WORLD, grid, radii + 2, offset=centre)
+    middle, axes = np.asarray(centre, float), np.asarray(radii, float)
+    region, (x, y, z) = _local(WORLD, grid, axes + 2, offset=middle)
     if region is None:
         return
-    r = np.sqrt(((x - centre[0]) / radii[0]) ** 2 + ((y - centre[1]) / radii[1]) ** 2
-                + ((z - centre[2]) / radii[2]) ** 2)
-    d = (r - 1.0) * float(radii.min())
+    r = np.sqrt(((x - middle[0]) / axes[0]) ** 2 + ((y - middle[1]) / axes[1]) ** 2
+                + ((z - middle[2]) / axes[2]) ** 2)
+    d = (r - 1.0) * float(axes.min())
     paint(layers, region, coverage(d, grid.voxel), hu)
     if shell is not None:
         paint(layers, region, coverage(d + shell, grid.voxel), core_hu)
@@ -454,7 +494,11 @@ def body_background(grid: Grid, rng: np.random.Generator, *, spine_centre: np.nd
     slice_hu[inner] = HU["organ"]
     paraspinal = [(0, 45, 35, 22), (-35, 35, 22, 25), (35, 35, 22, 25)]
     psoas = [(-38, -15, 16, 20), (38, -15, 16, 20)]
-    ellipse = lambda mx, my, rx, ry: ((x - mx) / rx) ** 2 + ((y - my) / ry) ** 2 < 1.0  # noqa: E731
+
+    def ellipse(mx: float, my: float, rx: float, ry: float) -> np.ndarray:
+        inside: np.ndarray = ((x - mx) / rx) ** 2 + ((y - my) / ry) ** 2 < 1.0
+        return inside
+
     back = np.zeros_like(inner)
     for muscle in paraspinal:
         back |= ellipse(*muscle)
@@ -486,7 +530,7 @@ def add_noise(hu: np.ndarray, rng: np.random.Generator, sd: float) -> np.ndarray
 
 def render(grid: Grid, spine: list[Vertebra], rng: np.random.Generator, *, background: np.ndarray,
            nerves: dict[str, float] | None = None, centrum_of: int | None = None,
-           lesions: list | None = None, ribs: bool = True) -> Layers:
+           lesions: list[Lesion] | None = None, ribs: bool = True) -> Layers:
     """Paint ribs, discs, canal, vertebrae (and nerve roots: upper level name -> radius) over `background`."""
     layers = Layers(hu=background.astype(np.float32, copy=False), vertebra=np.zeros(grid.shape, np.uint8),
                     part=np.zeros(grid.shape, np.uint8), centrum=np.zeros(grid.shape, bool),
@@ -506,7 +550,8 @@ def render(grid: Grid, spine: list[Vertebra], rng: np.random.Generator, *, backg
 
 
 def to_hu16(hu: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
+    clipped: np.ndarray = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
+    return clipped
 
 
 def centroids_mm(labels: np.ndarray, grid: Grid, values: list[int]) -> dict[int, list[float]]:

@@ -61,7 +61,9 @@ def sample_fractures(rng: np.random.Generator, names: list[str], severity: float
     return fractures
 
 
-def make_case(rng: np.random.Generator, *, small: bool, fracture_free: bool = False):
+def make_case(
+    rng: np.random.Generator, *, small: bool, fracture_free: bool = False
+) -> tuple[sitk.Image, sitk.Image, dict[str, list[float]], list[tuple[str, int, str]]]:
     """(image, label map, centroids {name: [x, y, z]}, vertebrae [(name, grade, shape)]); `fracture_free` drops the
     sampled fractures (after drawing them, so the rest of the case is unchanged)."""
     top = ct.ORDER.index(str(rng.choice([f"T{i}" for i in range(4, 10)])))

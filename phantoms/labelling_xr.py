@@ -22,9 +22,9 @@ import numpy as np
 import SimpleITK as sitk
 from scipy.ndimage import gaussian_filter
 
-from evaluators.layout import VERTEBRA_NAMES
+from evaluators.layout import VERTEBRA_LABELS, VERTEBRA_NAMES
 from phantoms import ct
-from phantoms.common import GeneratedCase, case_id, case_rng, rounded, run_cases, write_image, write_json
+from phantoms.common import GeneratedCase, Job, case_id, case_rng, rounded, run_cases, write_image, write_json
 from phantoms.montage import to_uint8
 
 TASK_ID = "vertebra-labelling-xr"
@@ -46,7 +46,8 @@ def _axis_rotation(axis: int, degrees: float) -> np.ndarray:
 def water_excess(hu: np.ndarray, *, axis: int, step: float) -> np.ndarray:
     """Line integral (mm of water) of the attenuation above water along `axis` of a HU volume with `step` mm
     voxels; bone and metal attenuate several times more at radiographic energies than their CT numbers suggest."""
-    return np.where(hu > 0, hu * BONE_BOOST, hu).sum(axis=axis) * (step / 1000.0)
+    excess: np.ndarray = np.where(hu > 0, hu * BONE_BOOST, hu).sum(axis=axis) * (step / 1000.0)
+    return excess
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def radiograph(line: np.ndarray, *, pixel_mm: float, exposure: Exposure, rng: np
     black, white = np.percentile(processed, [1.0, 99.8])
     signal = np.clip((processed - black) / max(white - black, 1e-6), 0, 1) ** exposure.gamma
     signal = signal + rng.normal(0, exposure.noise, signal.shape)
-    return np.clip(signal * 4095, 0, 4095).astype(np.uint16)
+    pixels: np.ndarray = np.clip(signal * 4095, 0, 4095).astype(np.uint16)
+    return pixels
 
 
 def sample_spine(rng: np.random.Generator, view: str) -> list[ct.Vertebra]:
@@ -132,17 +134,22 @@ def soft_tissue_path(grid: ct.Grid, spine: list[ct.Vertebra], view: str, rng: np
         u = (np.arange(ny) * grid.spacing[1] + grid.origin[1])[None, :] - centre_y[:, None]
         semi, across = half_d[:, None], half_w[:, None]
         lung_semi, lung_across = half_d[:, None] * 0.7, half_w[:, None] * 0.36
-    chord = lambda offset, a, b: 2 * b * np.sqrt(np.clip(1 - (offset / a) ** 2, 0, 1))  # noqa: E731
+
+    def chord(offset: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        length: np.ndarray = 2 * b * np.sqrt(np.clip(1 - (offset / a) ** 2, 0, 1))
+        return length
+
     path = chord(u, semi, across)
     thorax = ((z > z_t11) & (z < z_t1 + 10))[:, None]
     if view == "coronal":  # the two lungs side by side
         lungs = chord(u - lung_u, lung_semi, lung_across) + chord(u + lung_u, lung_semi, lung_across)
     else:  # both lungs lie on the beam
         lungs = 2 * chord(u, lung_semi, lung_across)
-    return path - 0.8 * thorax * lungs
+    thickness: np.ndarray = path - 0.8 * thorax * lungs
+    return thickness
 
 
-def make_case(rng: np.random.Generator, *, small: bool):
+def make_case(rng: np.random.Generator, *, small: bool) -> tuple[sitk.Image, str, dict[str, list[float]]]:
     """(2D image, view, centroids {name: [x, y]} in mm)."""
     view = str(rng.choice(VIEWS))
     spine = sample_spine(rng, view)
@@ -155,7 +162,8 @@ def make_case(rng: np.random.Generator, *, small: bool):
     spacing = (pixel, depth, pixel) if view == "coronal" else (depth, pixel, pixel)
     low = np.array([centre[0] - half_lateral, centre[1] - 200.0, bottom])
     high = np.array([centre[0] + half_lateral, centre[1] + 120.0, top])
-    shape = tuple(int(np.ceil((h - lo) / s)) + 1 for h, lo, s in zip(high[::-1], low[::-1], spacing[::-1]))
+    nz, ny, nx = (int(np.ceil((h - lo) / s)) + 1 for h, lo, s in zip(high[::-1], low[::-1], spacing[::-1]))
+    shape = (nz, ny, nx)
     grid = ct.Grid(shape=shape, spacing=spacing, origin=tuple(low))
     layers = ct.render(grid, spine, rng, background=np.zeros(shape, np.float32))
     draw_context(layers, grid, spine, rng)
@@ -166,7 +174,7 @@ def make_case(rng: np.random.Generator, *, small: bool):
     exposure = Exposure(blur=rng.uniform(0.5, 1.2) * (1.0 if small else 1.5), flatten=rng.uniform(0.6, 0.8),
                         gamma=rng.uniform(0.8, 1.3), noise=rng.uniform(0.005, 0.02))
     pixels = radiograph(line, pixel_mm=pixel, exposure=exposure, rng=rng)[::-1]  # superior up
-    keep = [ct.VERTEBRA_LABELS[n] for n in LABELLED]
+    keep = [VERTEBRA_LABELS[n] for n in LABELLED]
     centroids3d = ct.centroids_mm(layers.vertebra, grid, keep)
     lateral = 0 if view == "coronal" else 1
     centroids = {VERTEBRA_NAMES[k]: rounded([c[lateral], -c[2]], 2) for k, c in centroids3d.items()}
@@ -178,7 +186,7 @@ def make_case(rng: np.random.Generator, *, small: bool):
 
 def generate(*, out: Path, cases: int, seed: int, domain: str, layout: str, small: bool, progress: bool,
              workers: int = 1) -> Path:
-    def job(index: int):
+    def job(index: int) -> Job:
         cid = case_id(index)
 
         def write(input_dir: Path, gt_dir: Path) -> GeneratedCase:

@@ -16,11 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import SimpleITK as sitk
 
 from phantoms import ct
 from phantoms.common import GeneratedCase, Job, case_id, case_rng, run_cases, volume_image, write_image
 from phantoms.montage import to_uint8
+
+#: (chosen level, the spine around it, its vertebra, its lesions).
+Anatomy = tuple[str, list[ct.Vertebra], ct.Vertebra, list[ct.Lesion]]
 
 TASK_ID = "metastatic-body-ct"
 GROUPS = ("given", "translated", "resampled", "translated+resampled")
@@ -29,7 +33,7 @@ SMALL_PATCH = (32, 48, 48)  # (z, y, x) voxels at 1.5 mm: still the whole body, 
 LEVELS = [f"T{i}" for i in range(6, 13)] + [f"L{i}" for i in range(1, 5)]
 
 
-def sample_anatomy(rng: np.random.Generator):
+def sample_anatomy(rng: np.random.Generator) -> Anatomy:
     """The spine around a chosen vertebra (centred at the world origin) and its lesions."""
     level = str(rng.choice(LEVELS))
     index = ct.ORDER.index(level)
@@ -37,7 +41,7 @@ def sample_anatomy(rng: np.random.Generator):
     params = ct.sample_params(rng, osteoporosis=float(rng.uniform(0, 0.5)))
     spine = ct.build_spine(rng, names, params=params, anchor=np.zeros(3), anchor_level=level)
     target = spine[names.index(level)]
-    lesions = []
+    lesions: list[ct.Lesion] = []
     for _ in range(int(min(rng.poisson(1.6), 4))):
         lytic = rng.random() < 0.55
         radius = float(rng.uniform(3.0, 9.0))
@@ -47,11 +51,14 @@ def sample_anatomy(rng: np.random.Generator):
     return level, spine, target, lesions
 
 
-def render_patch(rng: np.random.Generator, anatomy, *, shape, spacing, centre, noise_sd: float):
+def render_patch(
+    rng: np.random.Generator, anatomy: Anatomy, *, shape: tuple[int, int, int], spacing: tuple[float, float, float],
+    centre: npt.ArrayLike, noise_sd: float,
+) -> tuple[np.ndarray, np.ndarray, ct.Grid]:
     """HU array and centrum mask on the grid of `shape` voxels of `spacing` mm centred at world `centre`."""
     level, spine, target, lesions = anatomy
     extent = (np.array(shape[::-1]) - 1) * np.asarray(spacing)
-    grid = ct.Grid(shape=tuple(shape), spacing=tuple(spacing), origin=tuple(np.asarray(centre) - extent / 2))
+    grid = ct.Grid(shape=shape, spacing=spacing, origin=tuple(np.asarray(centre) - extent / 2))
     thorax = 1e9 if level.startswith("L") else -1e9
     background = ct.body_background(grid, rng, spine_centre=target.centre, thorax_z=thorax)
     layers = ct.render(grid, spine, rng, background=background, centrum_of=target.label, lesions=lesions)

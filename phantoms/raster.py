@@ -4,11 +4,16 @@ polylines. Coordinates are (x, y) in canvas pixels, pixel centres at integers.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw
 from skimage.draw import ellipse as _ellipse
 
 SUPERSAMPLE = 2
+#: An (x, y) pair: a centre, or semi-axes.
+Point = Sequence[float] | np.ndarray
 
 
 def add_polygon(canvas: np.ndarray, points_xy: np.ndarray, value: float) -> None:
@@ -28,7 +33,7 @@ def add_polygon(canvas: np.ndarray, points_xy: np.ndarray, value: float) -> None
     canvas[y0:y1, x0:x1] += (value / 255.0) * cover
 
 
-def add_ellipse(canvas: np.ndarray, centre_xy, radii_xy, value: float, *, angle_deg: float = 0.0) -> None:
+def add_ellipse(canvas: np.ndarray, centre_xy: Point, radii_xy: Point, value: float, *, angle_deg: float = 0.0) -> None:
     """Ellipse with semi-axes `radii_xy` along x and y before a rotation of `angle_deg` (towards +x from down)."""
     rx, ry = max(float(radii_xy[0]), 0.5), max(float(radii_xy[1]), 0.5)
     rows, cols = _ellipse(float(centre_xy[1]), float(centre_xy[0]), ry, rx, shape=canvas.shape,
@@ -36,24 +41,24 @@ def add_ellipse(canvas: np.ndarray, centre_xy, radii_xy, value: float, *, angle_
     canvas[rows, cols] += value
 
 
-def add_ring(canvas: np.ndarray, centre_xy, radii_xy, value: float, *, inner: float = 0.6,
+def add_ring(canvas: np.ndarray, centre_xy: Point, radii_xy: Point, value: float, *, inner: float = 0.6,
              angle_deg: float = 0.0) -> None:
     """An elliptic ring (cortical bone seen end-on): the ellipse minus a concentric one `inner` times its size."""
     add_ellipse(canvas, centre_xy, radii_xy, value, angle_deg=angle_deg)
     add_ellipse(canvas, centre_xy, (radii_xy[0] * inner, radii_xy[1] * inner), -value * 0.7, angle_deg=angle_deg)
 
 
-def strip_polygon(points_xy: np.ndarray, half_widths) -> np.ndarray:
+def strip_polygon(points_xy: np.ndarray, half_widths: npt.ArrayLike) -> np.ndarray:
     """Outline polygon of a band of half-width `half_widths` (scalar or per point) around a polyline."""
-    points_xy = np.asarray(points_xy, dtype=np.float64)
-    tangent = np.gradient(points_xy, axis=0)
+    points = np.asarray(points_xy, dtype=np.float64)
+    tangent = np.gradient(points, axis=0)
     tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
     normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
-    half = np.broadcast_to(np.asarray(half_widths, dtype=np.float64), (len(points_xy),))[:, None]
-    return np.concatenate([points_xy + normal * half, (points_xy - normal * half)[::-1]])
+    half = np.broadcast_to(np.asarray(half_widths, dtype=np.float64), (len(points),))[:, None]
+    return np.concatenate([points + normal * half, (points - normal * half)[::-1]])
 
 
-def add_strip(canvas: np.ndarray, points_xy: np.ndarray, half_widths, value: float) -> None:
+def add_strip(canvas: np.ndarray, points_xy: np.ndarray, half_widths: npt.ArrayLike, value: float) -> None:
     add_polygon(canvas, strip_polygon(points_xy, half_widths), value)
 
 

@@ -102,9 +102,10 @@ def centrum_mask(array: np.ndarray, mask_id: int, cord_id: int, *, anterior_inde
     body = binary_erosion(body, structure=np.ones((3, 5, 5), bool))
     components, count = label(body)
     if count == 0:
-        return body
+        return np.asarray(body, dtype=bool)
     sizes = np.bincount(components.ravel())[1:]
-    return components == (int(np.argmax(sizes)) + 1)
+    largest: np.ndarray = components == (int(np.argmax(sizes)) + 1)
+    return largest
 
 
 def _physical_centroid(image: sitk.Image, mask: np.ndarray) -> np.ndarray:
@@ -180,7 +181,8 @@ def _drr(ct_image: sitk.Image, *, view: str) -> sitk.Image:
     size = [int(np.floor((n - 1) * s / DRR_PIXEL)) + 1 for n, s in zip(native.GetSize(), native.GetSpacing())]
     square = sitk.Resample(native, size, sitk.Transform(), sitk.sitkLinear, native.GetOrigin(),
                            (DRR_PIXEL, DRR_PIXEL), native.GetDirection(), 0.0, sitk.sitkFloat32)
-    return sitk.Cast(sitk.Clamp(square, lowerBound=0, upperBound=4095), sitk.sitkUInt16)
+    drr: sitk.Image = sitk.Cast(sitk.Clamp(square, lowerBound=0, upperBound=4095), sitk.sitkUInt16)
+    return drr
 
 
 def build_labelling(out: Path, *, progress: bool, levels: list[str] | None = None) -> Path:

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+import numpy.typing as npt
 from scipy.stats import rankdata
 
 from evaluators.statistics import class_or_cluster_draws, multiplicities
 
 
-def _labels_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+def _labels_scores(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(labels)
     scores = np.asarray(scores, dtype=np.float64)
     if labels.ndim != 1 or scores.shape != labels.shape:
@@ -26,7 +27,7 @@ def _labels_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     return labels.astype(bool), scores
 
 
-def roc_auc(labels, scores) -> float:
+def roc_auc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     """Area under the ROC curve as the Mann-Whitney statistic:
 
     AUC = (R_+ - n_+(n_+ + 1)/2) / (n_+ n_-), R_+ the sum of the positives' mid-ranks among all scores, i.e. the
@@ -42,7 +43,9 @@ def roc_auc(labels, scores) -> float:
     return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
 
 
-def _bootstrap_weights(positive, scores, *, n_bootstrap, seed, clusters) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _bootstrap_weights(
+    positive: np.ndarray, scores: np.ndarray, *, n_bootstrap: int, seed: int, clusters: npt.ArrayLike | None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Per chunk of replicates of `evaluators.statistics.bootstrap_samples`: (multiplicity of every positive
     sample, in np.flatnonzero order; total multiplicity of the negatives at each distinct negative score, in increasing
     score order)."""
@@ -68,7 +71,10 @@ def _bootstrap_weights(positive, scores, *, n_bootstrap, seed, clusters) -> Iter
         yield weights[:, cluster_of[positive]], np.add.reduceat(negative_weights, value_starts, axis=1)
 
 
-def _weighted_aucs(positive_scores, negative_values, positive_weights, negative_value_weights) -> np.ndarray:
+def _weighted_aucs(
+    positive_scores: np.ndarray, negative_values: np.ndarray, positive_weights: np.ndarray,
+    negative_value_weights: np.ndarray,
+) -> np.ndarray:
     """AUC of each row of weights (multiplicities), ties half: Σ_i w_i C_i / (W_+ W_-), with C_i the weighted
     count of negatives scoring below positive i plus half of those scoring equal (`negative_values`: the distinct
     negative scores, increasing). Integer weights keep every sum exact up to the final division."""
@@ -85,7 +91,8 @@ def _weighted_aucs(positive_scores, negative_values, positive_weights, negative_
 
 
 def roc_auc_ci(
-    labels, scores, *, n_bootstrap=2000, seed=0, clusters=None, confidence=0.95
+    labels: npt.ArrayLike, scores: npt.ArrayLike, *, n_bootstrap: int = 2000, seed: int = 0,
+    clusters: npt.ArrayLike | None = None, confidence: float = 0.95,
 ) -> tuple[float, float, float]:
     """(AUC, lower, upper): the Mann-Whitney AUC and its percentile bootstrap interval.
 
@@ -99,8 +106,10 @@ def roc_auc_ci(
     positive, scores = _labels_scores(labels, scores)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence: expected a number in (0, 1), got {confidence}")
-    if clusters is not None and len(clusters) != positive.size:
-        raise ValueError(f"clusters: expected {positive.size} cluster ids, one per score, got {len(clusters)}")
+    if clusters is not None and np.asarray(clusters).size != positive.size:
+        raise ValueError(
+            f"clusters: expected {positive.size} cluster ids, one per score, got {np.asarray(clusters).size}"
+        )
     auc = roc_auc(positive, scores)
     if np.isnan(auc):
         return auc, float("nan"), float("nan")
@@ -118,7 +127,7 @@ def roc_auc_ci(
     return auc, float(lower), float(upper)
 
 
-def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_curve(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, thresholds): one point per distinct score, thresholds descending, predicting positive when
     score >= threshold; the first point (0, 0) has threshold +inf. Same points as scikit-learn's `roc_curve` with
     `drop_intermediate=False`. Undefined rates (a class absent) are NaN."""
@@ -134,7 +143,7 @@ def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return fpr, tpr, np.r_[np.inf, sorted_scores[last_of_value]]
 
 
-def roc_convex_hull(points) -> np.ndarray:
+def roc_convex_hull(points: npt.ArrayLike) -> np.ndarray:
     """Upper convex hull of ROC points (fpr, tpr) together with (0, 0) and (1, 1), as (k, 2) vertices by
     increasing fpr: the operating points reachable by choosing among, or randomly mixing, a family of classifiers
     (Provost & Fawcett). Collinear points are dropped."""
@@ -160,7 +169,7 @@ def _ratio(numerator: float, denominator: float, *, undefined: float) -> float:
     return undefined if denominator == 0 else numerator / denominator
 
 
-def binary_scores(labels, scores, *, threshold: float) -> dict[str, float]:
+def binary_scores(labels: npt.ArrayLike, scores: npt.ArrayLike, *, threshold: float) -> dict[str, float]:
     """Scores of the decision `score >= threshold`, from the counts TP, FP, TN, FN:
 
     recall = TP/(TP+FN), precision = TP/(TP+FP), F1 = 2PR/(P+R), specificity = TN/(TN+FP).
@@ -183,7 +192,7 @@ def binary_scores(labels, scores, *, threshold: float) -> dict[str, float]:
     return {"recall": recall, "precision": precision, "f1": f1, "specificity": specificity}
 
 
-def recall_per_grade(grades, scores, *, threshold: float) -> dict[int, float]:
+def recall_per_grade(grades: npt.ArrayLike, scores: npt.ArrayLike, *, threshold: float) -> dict[int, float]:
     """{grade: fraction of the vertebrae of that grade with score >= threshold} for every grade >= 1 present
     (Genant grades 1-3: the sensitivity for mild, moderate and severe fractures)."""
     grades = np.asarray(grades)

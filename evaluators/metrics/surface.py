@@ -26,12 +26,15 @@ surface distances (`SurfaceDistances.dice`, `.concurrency`) without a second pas
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from evaluators.metrics.labels import LabelCounts, label_crops
+from evaluators.metrics.labels import LabelCounts, LabelCrop, label_crops
 from evaluators.metrics.overlap import concurrency_from_counts, dice_from_counts
 
 UNITS = ("mm", "voxels")
@@ -47,7 +50,8 @@ def surface_voxels(mask: np.ndarray) -> np.ndarray:
             neighbour = list(inner)
             neighbour[axis] = slice(shift, shift + mask.shape[axis])
             interior &= padded[tuple(neighbour)]
-    return mask & ~interior
+    surface: np.ndarray = mask & ~interior
+    return surface
 
 
 def _nearest(source: np.ndarray, target: np.ndarray, spacing: np.ndarray, target_tree: cKDTree) -> np.ndarray:
@@ -64,14 +68,14 @@ def _tree(surface: np.ndarray, spacing: np.ndarray) -> cKDTree:
 
 
 def directed_distances(
-    reference_surface: np.ndarray, prediction_surface: np.ndarray, spacing
+    reference_surface: np.ndarray, prediction_surface: np.ndarray, spacing: npt.ArrayLike
 ) -> tuple[np.ndarray, np.ndarray]:
     """(d(S_ref -> S_pred), d(S_pred -> S_ref)): for every voxel of one surface (in np.argwhere order), the exact
     Euclidean distance to the nearest voxel of the other, with `spacing` per array axis."""
-    spacing = np.asarray(spacing, dtype=np.float64)
+    scale = np.asarray(spacing, dtype=np.float64)
     return (
-        _nearest(reference_surface, prediction_surface, spacing, _tree(prediction_surface, spacing)),
-        _nearest(prediction_surface, reference_surface, spacing, _tree(reference_surface, spacing)),
+        _nearest(reference_surface, prediction_surface, scale, _tree(prediction_surface, scale)),
+        _nearest(prediction_surface, reference_surface, scale, _tree(reference_surface, scale)),
     )
 
 
@@ -101,47 +105,48 @@ class SurfaceDistances:
 
     @property
     def both_empty(self) -> bool:
-        return self.defined and self.reference_to_prediction.size == 0
+        return self.reference_to_prediction is not None and self.reference_to_prediction.size == 0
 
-    def _metric(self, compute) -> float:
-        if not self.defined:
+    def _metric(self, compute: Callable[[np.ndarray, np.ndarray], Any]) -> float:
+        """`compute(d(ref->pred), d(pred->ref))` as a float; NaN when undefined, 0 when both masks are empty."""
+        if self.reference_to_prediction is None or self.prediction_to_reference is None:
             return float("nan")
         if self.both_empty:
             return 0.0
-        return float(compute())
+        return float(compute(self.reference_to_prediction, self.prediction_to_reference))
 
     @property
     def mean_reference_to_prediction(self) -> float:
         """mean d(S_ref -> S_pred)."""
-        return self._metric(lambda: self.reference_to_prediction.mean())
+        return self._metric(lambda to_prediction, _: to_prediction.mean())
 
     @property
     def mean_prediction_to_reference(self) -> float:
         """mean d(S_pred -> S_ref)."""
-        return self._metric(lambda: self.prediction_to_reference.mean())
+        return self._metric(lambda _, to_reference: to_reference.mean())
 
     @property
     def assd(self) -> float:
         """Pooled: (Σ d(ref->pred) + Σ d(pred->ref)) / (|S_ref| + |S_pred|)."""
         return self._metric(
-            lambda: (self.reference_to_prediction.sum() + self.prediction_to_reference.sum())
-            / (self.reference_to_prediction.size + self.prediction_to_reference.size)
+            lambda to_prediction, to_reference: (to_prediction.sum() + to_reference.sum())
+            / (to_prediction.size + to_reference.size)
         )
 
     @property
     def masd(self) -> float:
         """½(mean d(ref->pred) + mean d(pred->ref))."""
-        return self._metric(lambda: 0.5 * (self.reference_to_prediction.mean() + self.prediction_to_reference.mean()))
+        return self._metric(lambda to_prediction, to_reference: 0.5 * (to_prediction.mean() + to_reference.mean()))
 
     @property
     def hd95(self) -> float:
         """95th percentile (linear) of the pooled directed distances."""
         return self._metric(
-            lambda: np.percentile(np.concatenate([self.reference_to_prediction, self.prediction_to_reference]), 95)
+            lambda to_prediction, to_reference: np.percentile(np.concatenate([to_prediction, to_reference]), 95)
         )
 
 
-def _spacing(spacing, ndim: int, units: str) -> tuple[float, ...]:
+def _spacing(spacing: npt.ArrayLike, ndim: int, units: str) -> tuple[float, ...]:
     if units not in UNITS:
         raise ValueError(f"units: expected one of {UNITS}, got {units!r}")
     if units == "voxels":
@@ -152,7 +157,7 @@ def _spacing(spacing, ndim: int, units: str) -> tuple[float, ...]:
     return tuple(float(value) for value in values)
 
 
-def _label_distances(crop, spacing) -> SurfaceDistances:
+def _label_distances(crop: LabelCrop, spacing: tuple[float, ...]) -> SurfaceDistances:
     counts = crop.counts
     if counts.reference == 0 and counts.prediction == 0:
         return SurfaceDistances(np.zeros(0), np.zeros(0), counts)
@@ -164,38 +169,62 @@ def _label_distances(crop, spacing) -> SurfaceDistances:
     return SurfaceDistances(to_prediction, to_reference, counts)
 
 
-def surface_distances(reference, prediction, *, spacing, labels=None, units="mm"):
+@overload
+def surface_distances(
+    reference: npt.ArrayLike, prediction: npt.ArrayLike, *, spacing: npt.ArrayLike, labels: None = None,
+    units: str = "mm",
+) -> SurfaceDistances: ...
+@overload
+def surface_distances(
+    reference: npt.ArrayLike, prediction: npt.ArrayLike, *, spacing: npt.ArrayLike, labels: Iterable[int],
+    units: str = "mm",
+) -> dict[int, SurfaceDistances]: ...
+def surface_distances(
+    reference: npt.ArrayLike, prediction: npt.ArrayLike, *, spacing: npt.ArrayLike,
+    labels: Iterable[int] | None = None, units: str = "mm",
+) -> SurfaceDistances | dict[int, SurfaceDistances]:
     """`SurfaceDistances` of the foreground (labels=None, non-zero voxels) or {label: SurfaceDistances}.
 
     `spacing`: voxel size per array axis (numpy order) in mm, one number or one per axis; ignored when
     `units="voxels"` (distances then count voxel steps).
     """
-    ndim = np.ndim(reference)
-    spacing = _spacing(spacing, ndim, units)
-    result = {
-        crop.label: _label_distances(crop, spacing)
-        for crop in label_crops(reference, prediction, labels=labels)
-    }
-    return result[None] if labels is None else result
-
-
-def _derived(name: str, reference, prediction, *, spacing, labels, units):
-    distances = surface_distances(reference, prediction, spacing=spacing, labels=labels, units=units)
+    scale = _spacing(spacing, np.ndim(reference), units)
+    result = {crop.label: _label_distances(crop, scale) for crop in label_crops(reference, prediction, labels=labels)}
     if labels is None:
-        return getattr(distances, name)
-    return {label: getattr(value, name) for label, value in distances.items()}
+        return result[None]
+    return {label: value for label, value in result.items() if label is not None}
 
 
-def assd(reference, prediction, *, spacing, labels=None, units="mm"):
+def _derived(
+    name: str, reference: npt.ArrayLike, prediction: npt.ArrayLike, *, spacing: npt.ArrayLike,
+    labels: Iterable[int] | None, units: str,
+) -> float | dict[int, float]:
+    if labels is None:
+        distances = surface_distances(reference, prediction, spacing=spacing, units=units)
+        return float(getattr(distances, name))
+    per_label = surface_distances(reference, prediction, spacing=spacing, labels=labels, units=units)
+    return {label: float(getattr(value, name)) for label, value in per_label.items()}
+
+
+def assd(
+    reference: npt.ArrayLike, prediction: npt.ArrayLike, *, spacing: npt.ArrayLike,
+    labels: Iterable[int] | None = None, units: str = "mm",
+) -> float | dict[int, float]:
     """Average symmetric surface distance (pooled, MedPy 0.5.2); see the module docstring for rules and units."""
     return _derived("assd", reference, prediction, spacing=spacing, labels=labels, units=units)
 
 
-def masd(reference, prediction, *, spacing, labels=None, units="mm"):
+def masd(
+    reference: npt.ArrayLike, prediction: npt.ArrayLike, *, spacing: npt.ArrayLike,
+    labels: Iterable[int] | None = None, units: str = "mm",
+) -> float | dict[int, float]:
     """Mean of the two directed average surface distances; see the module docstring."""
     return _derived("masd", reference, prediction, spacing=spacing, labels=labels, units=units)
 
 
-def hd95(reference, prediction, *, spacing, labels=None, units="mm"):
+def hd95(
+    reference: npt.ArrayLike, prediction: npt.ArrayLike, *, spacing: npt.ArrayLike,
+    labels: Iterable[int] | None = None, units: str = "mm",
+) -> float | dict[int, float]:
     """95th-percentile Hausdorff distance over the pooled directed distances (MedPy 0.5.2)."""
     return _derived("hd95", reference, prediction, spacing=spacing, labels=labels, units=units)

@@ -119,7 +119,7 @@ def _baselines_run(args) -> int:
 
 def _challenge_import(args) -> int:
     setup_django()
-    from spinebench.challenges.bundles import BundleError, ImportOptions, import_bundle
+    from spinebench.datasets.bundles import BundleError, ImportOptions, import_bundle
 
     options = ImportOptions(generate=not args.no_generate, small=args.small, max_cases=args.max_cases, force=args.force)
     try:
@@ -183,7 +183,7 @@ def _bootstrap(args) -> int:
     setup_django()
     from django.core.management import call_command
 
-    from spinebench.challenges.bundles import ImportOptions, import_bundle
+    from spinebench.datasets.bundles import ImportOptions, import_bundle
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
@@ -229,7 +229,7 @@ def _queue_baselines(challenges, *, methods: str | None, preset: str | None, dev
     phases = [
         phase
         for challenge in challenges
-        for phase in challenge.phases.filter(submission_kind="csv").select_related("dataset")
+        for phase in challenge.phases.filter(submission_kind="csv").select_related("dataset_link__dataset")
         if phase.dataset is not None and phase.dataset.is_hidden and phase.dataset.exists()
     ]
     wanted = set(methods.split(",")) if methods else None

@@ -127,7 +127,7 @@ def write_spine_dataset(folder: Path, *, split: str) -> dict[str, tuple[float, f
 def algorithm_phase(db, settings):
     """An AASCE algorithm phase on a hidden test split of synthetic spines, with small container limits."""
     from spinebench.challenges.models import Challenge, Phase
-    from spinebench.datasets.services import register_dataset
+    from spinebench.datasets.services import link_phase_datasets, register_dataset
 
     challenge = Challenge.objects.create(slug="aasce-containers", title="AASCE containers")
     folder = Path(settings.DATASETS_ROOT) / challenge.slug / "test"
@@ -139,7 +139,6 @@ def algorithm_phase(db, settings):
         title="Algorithm test",
         task="aasce-cobb",
         submission_kind=Phase.SubmissionKind.ALGORITHM,
-        dataset=dataset,
         max_upload_bytes=2 << 30,
         case_time_limit_seconds=30,
         memory_limit_mb=256,
@@ -149,6 +148,7 @@ def algorithm_phase(db, settings):
         submission_limit=None,
         extra_metrics=["mae_pt", "mae_mt", "mae_tl"],
     )
+    link_phase_datasets(phase=phase, dataset=dataset)
     phase.truth = truth
     return phase
 

@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from spinebench.algorithms import execution
 from spinebench.algorithms.bundles import apply_container_config
 from spinebench.algorithms.models import ContainerConfig
-from spinebench.challenges.bundles import BundleError, ImportOptions, import_bundle
 from spinebench.challenges.models import Phase
+from spinebench.datasets.bundles import BundleError, ImportOptions, import_bundle
 from spinebench.submissions.models import Submission
 from tests.platform.aasce_data import smape
 

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from spinebench.challenges.models import Challenge, Phase, Registration
-from spinebench.datasets.services import register_dataset
+from spinebench.datasets.services import link_phase_datasets, register_dataset
 from spinebench.submissions.services import create_submission
 from tests.containers.conftest import write_spine_dataset
 challenge = Challenge.objects.create(slug="faults", title="Faults")
@@ -34,9 +34,10 @@ write_spine_dataset(folder, split="test")
 dataset = register_dataset(challenge=challenge, slug="test", folder=folder)
 phase = Phase.objects.create(
     challenge=challenge, slug="algorithm", title="Algorithm", task="aasce-cobb",
-    submission_kind=Phase.SubmissionKind.ALGORITHM, dataset=dataset, max_upload_bytes=2 << 30,
+    submission_kind=Phase.SubmissionKind.ALGORITHM, max_upload_bytes=2 << 30,
     case_time_limit_seconds=30, memory_limit_mb=256, cpu_limit=1.0, pids_limit=64, output_limit_mb=%(output_mb)d,
     submission_limit=None, extra_metrics=["mae_pt", "mae_mt", "mae_tl"])
+link_phase_datasets(phase=phase, dataset=dataset)
 user = get_user_model().objects.create_user("participant", password="correct-horse-battery")
 Registration.objects.create(challenge=challenge, user=user, status=Registration.Status.APPROVED)
 with open(%(archive)r, "rb") as handle:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from spinebench.challenges.models import Challenge, Phase, Registration
+from spinebench.datasets.models import PhaseDatasets
 from spinebench.datasets.services import register_dataset
 
 from .aasce_data import HIDDEN_ANGLES, TRAIN_ANGLES, write_aasce_dataset
@@ -58,21 +59,36 @@ def aasce_dataset(challenge, *, split: str, slug: str | None = None, angles=None
     return register_dataset(challenge=challenge, slug=slug, folder=folder)
 
 
+class PhaseDatasetsFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PhaseDatasets
+
+
 class PhaseFactory(factory.django.DjangoModelFactory):
-    """An AASCE CSV test phase scored against HIDDEN_ANGLES, with a downloadable training split."""
+    """An AASCE CSV test phase scored against HIDDEN_ANGLES, with a downloadable training split. `dataset=` and
+    `training_dataset=` (a Dataset or None) go to the phase's datasets.PhaseDatasets link."""
 
     class Meta:
         model = Phase
+        skip_postgeneration_save = True
+
+    class Params:
+        dataset = factory.LazyAttribute(
+            lambda phase: aasce_dataset(phase.challenge, split="test", slug=f"{phase.slug}-test")
+        )
+        training_dataset = factory.LazyAttribute(
+            lambda phase: aasce_dataset(phase.challenge, split="train", slug=f"{phase.slug}-train")
+        )
 
     challenge = factory.SubFactory(ChallengeFactory)
     slug = factory.Sequence(lambda n: f"phase-{n}")
     title = factory.Sequence(lambda n: f"Phase {n}")
     task = "aasce-cobb"
-    dataset = factory.LazyAttribute(
-        lambda phase: aasce_dataset(phase.challenge, split="test", slug=f"{phase.slug}-test")
-    )
-    training_dataset = factory.LazyAttribute(
-        lambda phase: aasce_dataset(phase.challenge, split="train", slug=f"{phase.slug}-train")
-    )
     submission_limit = 10
     extra_metrics = ["mae_pt", "mae_mt", "mae_tl"]
+    dataset_link = factory.RelatedFactory(
+        PhaseDatasetsFactory,
+        factory_related_name="phase",
+        dataset=factory.SelfAttribute("..dataset"),
+        training_dataset=factory.SelfAttribute("..training_dataset"),
+    )

@@ -27,13 +27,13 @@ pytestmark = pytest.mark.django_db
 def learnable_phase():
     """A phase whose training split is a small generated phantom set (the factories' images are blank)."""
     import phantoms
-    from spinebench.datasets.services import register_dataset
+    from spinebench.datasets.services import link_phase_datasets, register_dataset
 
     phase = PhaseFactory()
     folder = phantoms.generate("aasce-cobb", out=Path(settings.DATASETS_ROOT) / phase.slug / "gen-train", cases=3,
                                seed=0, small=True, progress=False)
-    phase.training_dataset = register_dataset(challenge=phase.challenge, slug=f"{phase.slug}-gen", folder=folder)
-    phase.save()
+    training = register_dataset(challenge=phase.challenge, slug=f"{phase.slug}-gen", folder=folder)
+    link_phase_datasets(phase=phase, training_dataset=training)
     return phase
 
 

@@ -6,9 +6,9 @@ import pytest
 import yaml
 from django.conf import settings
 
-from spinebench.challenges.bundles import BundleError, ImportOptions, import_bundle
 from spinebench.challenges.models import Challenge, Phase
 from spinebench.cli import BUNDLES_DIR
+from spinebench.datasets.bundles import BundleError, ImportOptions, import_bundle
 
 from .aasce_data import TRAIN_ANGLES, write_aasce_dataset
 
@@ -139,7 +139,7 @@ def test_hidden_test_split_refuses_a_public_seed(tmp_path):
 
 
 def test_secret_seed_is_drawn_at_generation_and_kept_private(tmp_path, monkeypatch):
-    from spinebench.challenges import bundles
+    from spinebench.datasets import bundles
 
     drawn = iter([123456, 654321])
     monkeypatch.setattr(bundles.secrets, "randbelow", lambda bound: next(drawn))

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from spinebench.challenges.models import Phase
-from spinebench.datasets.services import register_dataset
+from spinebench.datasets.services import link_phase_datasets, register_dataset
 from spinebench.submissions.services import create_submission
 
 from .factories import ChallengeFactory, RegistrationFactory
@@ -25,14 +25,11 @@ def metastatic_phase():
     folder = phantoms.generate("metastatic-body-ct", out=Path(settings.DATASETS_ROOT) / challenge.slug / "test",
                                cases=1, seed=3, domain="test", small=True, progress=False)
     dataset = register_dataset(challenge=challenge, slug="test", folder=folder)
-    return Phase.objects.create(
-        challenge=challenge,
-        slug="test",
-        title="Test",
-        task="metastatic-body-ct",
-        dataset=dataset,
-        max_upload_bytes=50 * 1024**2,
+    phase = Phase.objects.create(
+        challenge=challenge, slug="test", title="Test", task="metastatic-body-ct", max_upload_bytes=50 * 1024**2
     )
+    link_phase_datasets(phase=phase, dataset=dataset)
+    return phase
 
 
 def zipped(files: dict[str, bytes]) -> SimpleUploadedFile:

@@ -57,13 +57,14 @@ def test_baselines_run_submits_a_scored_baseline(eager_tasks, django_capture_on_
     phase = PhaseFactory()
     # The inputs of the factories' datasets are tiny blank images; generate a learnable training split instead.
     import phantoms
-    from spinebench.datasets.services import register_dataset
+    from spinebench.datasets.services import link_phase_datasets, register_dataset
 
     folder = phantoms.generate(
         "aasce-cobb", out=Path(settings.DATASETS_ROOT) / "gen" / "train", cases=3, seed=0, small=True, progress=False
     )
-    phase.training_dataset = register_dataset(challenge=phase.challenge, slug="gen-train", folder=folder)
-    phase.save()
+    link_phase_datasets(
+        phase=phase, training_dataset=register_dataset(challenge=phase.challenge, slug="gen-train", folder=folder)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         code = cli.main(
             [

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from spinebench.challenges.models import Challenge, Registration
+from spinebench.datasets.services import link_phase_datasets
 from spinebench.submissions.models import Submission
 
 from .aasce_data import HIDDEN_ANGLES, predictions_csv
@@ -176,8 +177,7 @@ def test_hidden_ground_truth_is_absent_from_every_page_and_api_response(
 def test_leaderboard_shows_rank_stability(client, eager_tasks, django_capture_on_commit_callbacks):
     angles = {f"case_{i:02d}": (20.0 + i, 15.0 + i / 2, 10.0 + i / 3) for i in range(12)}
     phase = PhaseFactory()
-    phase.dataset = aasce_dataset(phase.challenge, split="test", slug="twelve", angles=angles)
-    phase.save()
+    link_phase_datasets(phase=phase, dataset=aasce_dataset(phase.challenge, split="test", slug="twelve", angles=angles))
     users = [RegistrationFactory(challenge=phase.challenge).user for _ in range(2)]
     far = {case: (a + 20, b + 20, c + 20) for case, (a, b, c) in angles.items()}  # worse on every case
     for user, predicted in zip(users, (angles, far)):

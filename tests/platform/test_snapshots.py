@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from evaluators import statistics
 from evaluators.layout import CaseEntry, Manifest, write_manifest
-from spinebench.datasets.services import register_dataset
+from spinebench.datasets.services import link_phase_datasets, register_dataset
 from spinebench.leaderboards import snapshot_statistics
 from spinebench.leaderboards.exports import safe_csv_cell
 from spinebench.leaderboards.models import LeaderboardSnapshot
@@ -47,8 +47,7 @@ def shifted(by: float, *, every_other: float = 0.0) -> dict:
 
 def twelve_case_phase(**fields):
     phase = PhaseFactory(**fields)
-    phase.dataset = aasce_dataset(phase.challenge, split="test", slug="twelve", angles=ANGLES)
-    phase.save()
+    link_phase_datasets(phase=phase, dataset=aasce_dataset(phase.challenge, split="test", slug="twelve", angles=ANGLES))
     return phase
 
 

@@ -289,7 +289,9 @@ def planned_jobs(run: AlgorithmRun, config: ContainerConfig) -> list[tuple[Job, 
 def run_jobs(submission_pk: int, *, image: AlgorithmImage, client: docker.DockerClient) -> str:
     from evaluators.tasks import get_task
 
-    run = AlgorithmRun.objects.select_related("submission__phase__dataset").get(submission_id=submission_pk)
+    run = AlgorithmRun.objects.select_related("submission__phase__dataset_link__dataset").get(
+        submission_id=submission_pk
+    )
     phase = run.submission.phase
     if phase.dataset is None:
         fail_if_running(submission_pk, "This phase has no test dataset to run the algorithm on.")
@@ -371,7 +373,7 @@ class StopCheck:
 def score(submission_pk: int) -> str:
     with transaction.atomic():
         submission = (
-            Submission.objects.select_for_update(of=("self",)).select_related("phase__dataset").get(pk=submission_pk)
+            Submission.objects.select_for_update(of=("self",)).select_related("phase__dataset_link__dataset").get(pk=submission_pk)
         )
         if submission.status != Status.RUNNING:
             return f"nothing to do: {submission.status}"

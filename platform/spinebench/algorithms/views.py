@@ -25,7 +25,9 @@ def logs_visible(submission, user) -> bool:
 
 
 def submission_jobs(request, pk):
-    submission = get_object_or_404(Submission.objects.select_related("phase__challenge", "phase__dataset"), pk=pk)
+    submission = get_object_or_404(
+        Submission.objects.select_related("phase__challenge", "phase__dataset_link__dataset"), pk=pk
+    )
     if not can_see_private_details(submission, request.user):
         raise Http404
     run = AlgorithmRun.objects.filter(submission=submission).select_related("image").first()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
@@ -115,14 +115,6 @@ class Phase(models.Model):
         max_length=64, validators=[registry.validate_task_id],
         help_text="Task id from the evaluators' task registry (evaluators.tasks), e.g. aasce-cobb.",
     )
-    dataset = models.ForeignKey(
-        "datasets.Dataset", on_delete=models.PROTECT, related_name="scored_phases", null=True, blank=True,
-        help_text="The dataset submissions are scored against. A test split's ground truth is never served.",
-    )
-    training_dataset = models.ForeignKey(
-        "datasets.Dataset", on_delete=models.SET_NULL, related_name="training_phases", null=True, blank=True,
-        help_text="A training split participants of this phase may download, labels included.",
-    )
     opens_at = models.DateTimeField(null=True, blank=True, help_text="Submissions accepted from (empty: always).")
     closes_at = models.DateTimeField(
         null=True, blank=True, help_text="Submissions accepted until (empty: never closes)."
@@ -214,6 +206,37 @@ class Phase(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("leaderboards:phase", kwargs={"challenge": self.challenge.slug, "phase": self.slug})
 
+    # datasets ------------------------------------------------------------------------------------------------
+    # The link row (`datasets.PhaseDatasets`) belongs to the datasets app, above this one; it is read through its
+    # reverse accessor, which needs no import. Set it with `spinebench.datasets.services.link_phase_datasets`.
+    @property
+    def dataset(self):
+        """The dataset submissions are scored against, or None."""
+        link = self._dataset_link()
+        return link.dataset if link is not None else None
+
+    @property
+    def dataset_id(self) -> int | None:
+        link = self._dataset_link()
+        return link.dataset_id if link is not None else None
+
+    @property
+    def training_dataset(self):
+        """The training split participants of this phase may download, or None."""
+        link = self._dataset_link()
+        return link.training_dataset if link is not None else None
+
+    @property
+    def training_dataset_id(self) -> int | None:
+        link = self._dataset_link()
+        return link.training_dataset_id if link is not None else None
+
+    def _dataset_link(self):
+        try:
+            return self.dataset_link  # reverse accessor of datasets.PhaseDatasets
+        except ObjectDoesNotExist:
+            return None
+
     # leaderboard configuration -------------------------------------------------------------------------------
     @property
     def ranking_metric(self) -> str:
@@ -237,13 +260,6 @@ class Phase(models.Model):
         self.validate_leaderboard_config()
         if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
             raise ValidationError({"closes_at": "closes_at must be after opens_at"})
-        for field, dataset in (("dataset", self.dataset), ("training_dataset", self.training_dataset)):
-            if dataset is not None and dataset.task != self.task:
-                raise ValidationError(
-                    {field: f"dataset {dataset} is for task {dataset.task!r}, the phase's task is {self.task!r}"}
-                )
-        if self.training_dataset is not None and self.training_dataset.split != "train":
-            raise ValidationError({"training_dataset": "only a train split can be offered for download"})
 
     def validate_leaderboard_config(self) -> None:
         """Check the leaderboard fields against the task registry; the error is keyed by the field at fault."""

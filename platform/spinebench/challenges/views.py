@@ -55,7 +55,7 @@ def challenge_detail(request, slug):
         challenge.registrations.filter(user=request.user).first() if request.user.is_authenticated else None
     )
     is_organizer = challenge.is_organizer(request.user)
-    phases = list(visible_phases(challenge, request.user).select_related("dataset", "challenge"))
+    phases = list(visible_phases(challenge, request.user).select_related("dataset_link__dataset", "challenge"))
     now = timezone.now()
     context = {
         "challenge": challenge,

@@ -1,10 +1,14 @@
-"""A Dataset is one SpineBench dataset folder (docs/formats.md) under DATASETS_ROOT; a Case is one of its cases."""
+"""A Dataset is one SpineBench dataset folder (docs/formats.md) under DATASETS_ROOT; a Case is one of its cases;
+PhaseDatasets says which datasets a phase scores against and offers for download. The link lives here, not on
+`challenges.Phase`, because challenges sits below datasets in the app order (docs/architecture.md): a phase reads its
+datasets through the reverse accessor (`phase.dataset`, `phase.training_dataset` are properties over it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from spinebench.challenges import registry
@@ -78,3 +82,36 @@ class Case(models.Model):
         from evaluators.layout import case_input_dir
 
         return case_input_dir(self.dataset.root, self.case_id)
+
+
+class PhaseDatasets(models.Model):
+    """The datasets of one phase: the one its submissions are scored against and the training split its
+    participants may download. A phase without this row has neither."""
+
+    phase = models.OneToOneField("challenges.Phase", on_delete=models.CASCADE, related_name="dataset_link")
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.PROTECT, related_name="scored_phase_links", null=True, blank=True,
+        help_text="The dataset submissions are scored against. A test split's ground truth is never served.",
+    )
+    training_dataset = models.ForeignKey(
+        Dataset, on_delete=models.SET_NULL, related_name="training_phase_links", null=True, blank=True,
+        help_text="A training split participants of this phase may download, labels included.",
+    )
+
+    class Meta:
+        verbose_name = "phase datasets"
+        verbose_name_plural = "phase datasets"
+
+    def __str__(self) -> str:
+        return f"datasets of {self.phase}"
+
+    def clean(self) -> None:
+        """Both datasets are of the phase's task; only a train split is offered for download."""
+        super().clean()
+        for field, dataset in (("dataset", self.dataset), ("training_dataset", self.training_dataset)):
+            if dataset is not None and dataset.task != self.phase.task:
+                raise ValidationError(
+                    {field: f"dataset {dataset} is for task {dataset.task!r}, the phase's task is {self.phase.task!r}"}
+                )
+        if self.training_dataset is not None and self.training_dataset.split != Dataset.Split.TRAIN:
+            raise ValidationError({"training_dataset": "only a train split can be offered for download"})

@@ -18,7 +18,7 @@ Status = LeaderboardSnapshot.StatisticsStatus
 
 @shared_task(name="spinebench.leaderboards.tasks.compute_snapshot_statistics")
 def compute_snapshot_statistics(*, snapshot_pk: int) -> str:
-    snapshot = LeaderboardSnapshot.objects.select_related("phase__dataset").filter(pk=snapshot_pk).first()
+    snapshot = LeaderboardSnapshot.objects.select_related("phase__dataset_link__dataset").filter(pk=snapshot_pk).first()
     if snapshot is None or snapshot.statistics_status != Status.PENDING:
         return "done"
     newer = LeaderboardSnapshot.objects.filter(

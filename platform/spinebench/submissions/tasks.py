@@ -46,7 +46,7 @@ def score_submission(*, submission_pk: int) -> str:
         try:
             submission = (
                 Submission.objects.select_for_update(nowait=True, of=("self",))
-                .select_related("phase__dataset")
+                .select_related("phase__dataset_link__dataset")
                 .get(pk=submission_pk)
             )
         except OperationalError:  # the lock is held: a live duplicate delivery is scoring it

@@ -41,7 +41,10 @@ def viewer_available(submission: Submission) -> bool:
 
 def _permitted(request, pk: int) -> Submission:
     submission = get_object_or_404(
-        Submission.objects.select_related("phase__challenge", "phase__dataset", "creator", "evaluation"), pk=pk
+        Submission.objects.select_related(
+            "phase__challenge", "phase__dataset_link__dataset", "creator", "evaluation"
+        ),
+        pk=pk,
     )
     if not can_view_submission(submission, request.user) or not can_see_ground_truth_plots(submission, request.user):
         raise Http404

@@ -116,7 +116,10 @@ def submission_detail(request, pk):
 def _viewable_case(request, pk, case_id):
     """The submission and the view of one of its cases, or 404: the figures' rule (never a hidden test case)."""
     submission = get_object_or_404(
-        Submission.objects.select_related("phase__challenge", "phase__dataset", "creator", "evaluation"), pk=pk
+        Submission.objects.select_related(
+            "phase__challenge", "phase__dataset_link__dataset", "creator", "evaluation"
+        ),
+        pk=pk,
     )
     if not can_view_submission(submission, request.user) or not can_see_ground_truth_plots(submission, request.user):
         raise Http404
@@ -158,7 +161,10 @@ def submission_plot(request, pk, kind):
     """A figure of the submission's evaluation as PNG: whoever may see the submission page, and only where the
     figure's per-case ground truth may be shown (spinebench.access.can_see_ground_truth_plots)."""
     submission = get_object_or_404(
-        Submission.objects.select_related("phase__challenge", "phase__dataset", "creator", "evaluation"), pk=pk
+        Submission.objects.select_related(
+            "phase__challenge", "phase__dataset_link__dataset", "creator", "evaluation"
+        ),
+        pk=pk,
     )
     if not can_view_submission(submission, request.user) or not can_see_ground_truth_plots(submission, request.user):
         raise Http404
