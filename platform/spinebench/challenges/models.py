@@ -193,6 +193,11 @@ class Phase(models.Model):
         default=True,
         help_text="Put a succeeded submission on the leaderboard at once (otherwise an organizer publishes it).",
     )
+    evaluation_version = models.PositiveIntegerField(
+        default=1,
+        help_text="Version of this phase's evaluation (ground truth and evaluator): every score records the version "
+        "that produced it; a re-score of the phase moves it to the next version at once for all its submissions.",
+    )
 
     class Meta:
         ordering = ["challenge", "order", "pk"]

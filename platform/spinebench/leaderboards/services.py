@@ -115,6 +115,7 @@ def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
         snapshot = LeaderboardSnapshot.objects.create(
             phase=phase,
             kind=LIVE,
+            evaluation_version=phase.evaluation_version,
             unranked=_unranked_baselines(phase, metrics),
             ranking_method=phase.ranking_method,
             metrics=[{"key": key, "direction": phase.direction(key)} for key in metrics],

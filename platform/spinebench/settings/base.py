@@ -239,6 +239,7 @@ CELERY_TASK_ROUTES = {
     "spinebench.submissions.baseline_tasks.*": {"queue": "baselines"},
     "spinebench.submissions.tasks.*": {"queue": "scoring"},
     "spinebench.leaderboards.tasks.*": {"queue": "scoring"},
+    "spinebench.evaluation.tasks.*": {"queue": "scoring"},
     "spinebench.workers.tasks.*": {"queue": "scoring"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

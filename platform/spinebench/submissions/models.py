@@ -111,6 +111,11 @@ class Evaluation(models.Model):
     duration_seconds = models.FloatField(default=0.0, help_text="Time the evaluator took.")
     published = models.BooleanField(default=True, help_text="Shown on the phase leaderboard.")
     rank = models.PositiveIntegerField(null=True, blank=True, help_text="Leaderboard rank (empty: not ranked).")
+    version = models.PositiveIntegerField(
+        default=1,
+        help_text="The phase's evaluation version that produced these scores (a re-score keeps the replaced ones in "
+        "spinebench.evaluation's history).",
+    )
 
     def __str__(self) -> str:
         return f"evaluation of submission {self.submission_id}"
