@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from . import api
 from .notifications.api import NotificationViewSet
+from .organizers.evaluation_api import MonitoredSubmissionViewSet, RescoreJobViewSet
 
 router = DefaultRouter()
 router.register("challenges", api.ChallengeViewSet, basename="challenge")
@@ -10,6 +11,8 @@ router.register("phases", api.PhaseViewSet, basename="phase")
 router.register("submissions", api.SubmissionViewSet, basename="submission")
 router.register("datasets", api.DatasetViewSet, basename="dataset")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("rescore-jobs", RescoreJobViewSet, basename="rescore-job")
+router.register("monitor/submissions", MonitoredSubmissionViewSet, basename="monitored-submission")
 
 urlpatterns = [
     path("auth/", include("spinebench.accounts.api_urls")),

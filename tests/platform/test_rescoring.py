@@ -45,6 +45,10 @@ def _correct_labels(phase, angles):
     write_aasce_dataset(phase.dataset.root, angles, split="test")
 
 
+def _evaluations(phase) -> dict:
+    return {e.submission_id: (e.metrics, e.rank, e.version) for e in Evaluation.objects.filter(submission__phase=phase)}
+
+
 def _rescore(phase, organizer, capture, note="labels of all cases corrected"):
     with capture(execute=True):
         job = start_rescore(phase=phase, actor=organizer, note=note)
@@ -97,7 +101,7 @@ def test_a_failing_submission_fails_the_job_and_changes_nothing(
     phase, organizer, scored, django_capture_on_commit_callbacks
 ):
     first, second = scored
-    before = {e.submission_id: (e.metrics, e.rank, e.version) for e in Evaluation.objects.filter(submission__phase=phase)}
+    before = _evaluations(phase)
     snapshots = LeaderboardSnapshot.objects.filter(phase=phase).count()
     # A case added to the test set: no stored predictions cover it.
     _correct_labels(phase, {**CORRECTED, "case_d": (10.0, 10.0, 10.0)})
@@ -110,8 +114,7 @@ def test_a_failing_submission_fails_the_job_and_changes_nothing(
     assert "case_d" in job.error_message and "evaluation version 1" in job.error_message
     phase.refresh_from_db()
     assert phase.evaluation_version == 1
-    after = {e.submission_id: (e.metrics, e.rank, e.version) for e in Evaluation.objects.filter(submission__phase=phase)}
-    assert after == before
+    assert _evaluations(phase) == before
     assert not PastEvaluation.objects.exists() and not StagedScore.objects.exists()
     assert LeaderboardSnapshot.objects.filter(phase=phase).count() == snapshots
 

@@ -14,6 +14,12 @@ from .challenges import (
     visible_phases,
 )
 from .datasets import can_download_dataset
+from .evaluation import (
+    can_cancel_submission,
+    can_moderate_submission,
+    can_monitor_submissions,
+    can_rescore_phase,
+)
 from .shortcuts import get_visible_phase
 from .submissions import (
     can_see_case_results,
@@ -24,6 +30,10 @@ from .submissions import (
 )
 
 __all__ = [
+    "can_cancel_submission",
+    "can_moderate_submission",
+    "can_monitor_submissions",
+    "can_rescore_phase",
     "can_download_dataset",
     "can_download_phase_inputs",
     "can_see_case_results",

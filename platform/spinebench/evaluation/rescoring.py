@@ -83,7 +83,9 @@ def start_rescore(*, phase: Phase, actor, note: str = "") -> RescoreJob:
         locked = Phase.objects.select_for_update().select_related("challenge").get(pk=phase.pk)
         active = RescoreJob.objects.filter(phase=locked, status__in=ACTIVE).first()
         if active is not None:
-            raise RescoreRefused(f"Re-score job {active.pk} of this phase is still {active.status}; wait for it to end.")
+            raise RescoreRefused(
+                f"Re-score job {active.pk} of this phase is still {active.status}; wait for it to end."
+            )
         if locked.dataset is None:
             raise RescoreRefused("This phase has no dataset to score against.")
         job = RescoreJob.objects.create(
@@ -231,7 +233,8 @@ def _switch(job_pk: int) -> bool:
         for evaluation in current:
             score = staged[evaluation.submission_id]
             evaluation.metrics, evaluation.curves = score.metrics, score.curves
-            evaluation.duration_seconds, evaluation.version, evaluation.created = score.duration_seconds, job.to_version, now
+            evaluation.duration_seconds, evaluation.version = score.duration_seconds, job.to_version
+            evaluation.created = now
         Evaluation.objects.bulk_update(current, ["metrics", "curves", "duration_seconds", "version", "created"])
         Phase.objects.filter(pk=phase.pk).update(evaluation_version=job.to_version)
         StagedScore.objects.filter(job=job).delete()

@@ -15,8 +15,9 @@ from spinebench.submissions.status import ACTIVE, Status
 
 class RescoreJob(models.Model):
     """One re-score of a phase, moving through the one status state machine (spinebench.submissions.status):
-    pending -> validating -> queued -> running -> scoring (the switch) -> succeeded | failed. `scored` of `total` submissions are
-    evaluated so far; a failure names the submission in `error_message` and leaves the phase as it was."""
+    pending -> validating -> queued -> running -> scoring (the switch) -> succeeded | failed. `scored` of `total`
+    submissions are evaluated so far; a failure names the submission in `error_message` and leaves the phase as it
+    was."""
 
     phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="rescore_jobs")
     requested_by = models.ForeignKey(
@@ -67,6 +68,9 @@ class StagedScore(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "submission"], name="one_staged_score_per_submission")]
 
+    def __str__(self) -> str:
+        return f"staged score of submission {self.submission_id} for re-score job {self.job_id}"
+
 
 class PastEvaluation(models.Model):
     """An evaluation a re-score replaced: what the submission scored under an earlier version of its phase's
@@ -86,7 +90,9 @@ class PastEvaluation(models.Model):
 
     class Meta:
         ordering = ["submission_id", "-version"]
-        constraints = [models.UniqueConstraint(fields=["submission", "version"], name="one_past_evaluation_per_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "version"], name="one_past_evaluation_per_version")
+        ]
 
     def __str__(self) -> str:
         return f"version {self.version} evaluation of submission {self.submission_id}"

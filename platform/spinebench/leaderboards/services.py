@@ -36,6 +36,7 @@ def _published_results(phase: Phase):
             submission__status=Status.SUCCEEDED,
             published=True,
             submission__degenerate_reason="",
+            submission__hidden_from_leaderboard=False,  # taken off by an organizer (submissions.moderation)
         )
         .annotate(aggregate_values=F("metrics__aggregates"))
         .values(

@@ -61,6 +61,20 @@ class Submission(models.Model):
         help_text="Baselines: why this run is degenerate (constant predictions, or fallbacks on more than half the "
         "cases). A degenerate run stays visible, greyed, but is not ranked as the method.",
     )
+    hidden_from_leaderboard = models.BooleanField(
+        default=False, help_text="An organizer took this submission off the leaderboard (see hidden_reason)."
+    )
+    hidden_reason = models.CharField(
+        max_length=500, blank=True, help_text="Why an organizer hid the submission (shown to the submitter)."
+    )
+    rerun_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reruns",
+        help_text="The submission whose upload an organizer ran again as this one (not counted against the limit).",
+    )
 
     class Meta:
         ordering = ["-created", "-pk"]

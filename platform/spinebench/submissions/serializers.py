@@ -14,12 +14,13 @@ class SubmissionSerializer(serializers.ModelSerializer):
     rank = serializers.SerializerMethodField()
     aggregates = serializers.SerializerMethodField()
     case_metrics = serializers.SerializerMethodField()
+    hidden_reason = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
         fields = [
             "id", "phase", "participant", "is_baseline", "baseline_method", "comment", "status", "error_message",
-            "created", "started_at", "finished_at", "rank", "aggregates", "case_metrics",
+            "created", "started_at", "finished_at", "rank", "aggregates", "case_metrics", "hidden_reason",
         ]
 
     def _user(self):
@@ -31,6 +32,13 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     def get_error_message(self, submission) -> str:
         return submission.error_message if can_see_private_details(submission, self._user()) else ""
+
+    def get_hidden_reason(self, submission) -> str:
+        """Why the organizers took the submission off the leaderboard (empty: it is not hidden); for the submitter
+        and the organizers."""
+        if not submission.hidden_from_leaderboard or not can_see_private_details(submission, self._user()):
+            return ""
+        return submission.hidden_reason
 
     def _evaluation(self, submission):
         return getattr(submission, "evaluation", None)
@@ -59,3 +67,9 @@ class UploadField(serializers.FileField):
 class SubmissionCreateSerializer(serializers.Serializer):
     file = UploadField()
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, help_text="Shown to the submitter with the cancelled status."
+    )

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from spinebench.access import (
+    can_cancel_submission,
     can_see_case_results,
     can_see_ground_truth_plots,
     can_see_private_details,
@@ -21,7 +22,7 @@ from . import case_viewer, ct_viewer, labelling_viewer, plots
 from .forms import SubmissionForm
 from .models import Submission
 from .quota import submission_quota
-from .services import SubmissionRefused, cancel_submission, create_submission
+from .services import CancelRefused, SubmissionRefused, cancel_submission, create_submission
 from .uploads import phase_limit_for_url
 
 
@@ -164,8 +165,13 @@ def _leaderboard_order(phase, aggregates: dict) -> list[str]:
 @require_POST
 def submission_cancel(request, pk):
     submission = get_object_or_404(Submission, pk=pk)
-    if not can_see_private_details(submission, request.user):
+    if not can_cancel_submission(submission, request.user):
         raise Http404
-    if cancel_submission(submission):
-        messages.success(request, "Submission cancelled.")
+    try:
+        cancelled = cancel_submission(submission, reason=request.POST.get("reason", "")[:500], actor=request.user)
+    except CancelRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        if cancelled:
+            messages.success(request, "Submission cancelled.")
     return redirect(submission)
