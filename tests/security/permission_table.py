@@ -14,7 +14,8 @@ from django.test import TestCase
 
 from spinebench.accounts.models import ApiToken
 from spinebench.accounts.tokens import issue_token
-from spinebench.challenges.models import Registration
+from spinebench.challenges.models import Phase, Registration
+from spinebench.evaluation.models import RescoreJob
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import create_submission
 from tests.platform.aasce_data import HIDDEN_ANGLES, predictions_csv
@@ -99,6 +100,8 @@ def build_world() -> World:
         "foreign_phase": foreign_phase, "pending": pending, "ranked": ranked, "failed": failed,
         "train": phase.training_dataset, "test": phase.dataset, "participant_token": own.token,
         "notification": notification,
+        # A re-score of the hidden phase that has not started: the public phase is free to be re-scored.
+        "rescore_job": RescoreJob.objects.create(phase=hidden_phase, from_version=1, to_version=2),
     }
     organizers = frozenset({"organizer", "operator"})
     world.secrets = [
@@ -143,6 +146,11 @@ TARGETS = {
     "password reset link": lambda w: {"uidb64": "MQ", "token": "set-password"},
     "forged signed link": lambda w: {"token": "forged-link-token"},
     "participant's notification": lambda w: {"pk": w.notification.pk},
+    "challenge (monitor)": lambda w: {"challenge": w.challenge.slug},
+    "hidden challenge (monitor)": lambda w: {"challenge": w.foreign.slug},
+    "ranked submission (monitor)": lambda w: {"challenge": w.challenge.slug, "pk": w.ranked.pk},
+    "failed submission (monitor)": lambda w: {"challenge": w.challenge.slug, "pk": w.failed.pk},
+    "hidden phase's re-score job": lambda w: {"pk": w.rescore_job.pk},
 }
 
 
@@ -165,6 +173,16 @@ def _get_and_post(name: str, target: str, expect: dict, **kwargs) -> list[Row]:
 def _post_only(name: str, target: str, expect: dict, **kwargs) -> list[Row]:
     """A @login_required @require_POST view: GET is 405 once signed in."""
     return [Row(name, "POST", target, expect, **kwargs), Row(name, "GET", target, cells(405, **PAGE_LOGIN))]
+
+
+def _rescore_public_phase() -> dict:
+    """The world's public phase (the hidden phase's sibling), named in a request body."""
+    return {"phase": Phase.objects.get(title=HIDDEN_PHASE_TITLE).challenge.phases.get(is_public=True).pk,
+            "note": "matrix re-score"}
+
+
+def _hide_reason() -> dict:
+    return {"reason": "matrix: predictions copied from another team"}
 
 
 def _participants(status, default, **overrides) -> dict:
@@ -294,4 +312,49 @@ ROWS: list[Row] = [
     Row("submission-detail", "GET", "failed submission", cells(404, participant=200, **ORGANIZERS_ONLY, worker=403)),
     Row("dataset-download", "GET", "training dataset", _participants(200, 403, **API_REFUSED)),
     Row("dataset-download", "GET", "hidden test dataset", cells(404, **API_REFUSED)),
+    # The one cancel endpoint: the submitter and the organizers pass the access policy, and learn that a finished
+    # submission cannot be cancelled (409); others who may see the submission are refused (403), the rest get 404.
+    Row("submission-cancel", "POST", "ranked submission",
+        cells(403, participant=409, organizer=409, operator=409, **API_REFUSED)),
+    Row("submission-cancel", "POST", "failed submission",
+        cells(404, participant=409, organizer=409, operator=409, **API_REFUSED)),
+    # Organizers' scoring control (pages): the submission monitor, its actions, re-scoring a phase.
+    *_get_and_post("organizer_evaluation:monitor", "challenge (monitor)", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_get_and_post("organizer_evaluation:monitor", "hidden challenge (monitor)",
+                   cells(404, other_organizer=200, operator=200, **PAGE_LOGIN)),
+    *_get_and_post("organizer_evaluation:submission", "ranked submission (monitor)",
+                   cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_get_and_post("organizer_evaluation:submission", "failed submission (monitor)",
+                   cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_post_only("organizer_evaluation:hide", "ranked submission (monitor)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN), data=_hide_reason),
+    *_post_only("organizer_evaluation:restore", "ranked submission (monitor)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    *_post_only("organizer_evaluation:rerun", "ranked submission (monitor)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    Row("organizer_evaluation:rescore", "GET", "public phase", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    Row("organizer_evaluation:rescore", "POST", "public phase",
+        cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    # Its re-score job is still pending: the form comes back with the reason.
+    *_get_and_post("organizer_evaluation:rescore", "hidden phase", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    Row("organizer_evaluation:rescore", "GET", "hidden challenge's phase",
+        cells(404, other_organizer=200, operator=200, **PAGE_LOGIN)),
+    Row("organizer_evaluation:rescore", "POST", "hidden challenge's phase",
+        cells(404, other_organizer=302, operator=302, **PAGE_LOGIN)),
+    *_get_and_post("organizer_evaluation:rescore-progress", "hidden phase's re-score job",
+                   cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    # API: re-score jobs (one's own challenges' only; another phase id is "does not exist", 400 on `phase`).
+    Row("rescore-job-list", "GET", "-", cells(200, **API_REFUSED)),
+    Row("rescore-job-list", "POST", "-", cells(400, organizer=201, operator=201, **API_REFUSED),
+        data=_rescore_public_phase),
+    Row("rescore-job-detail", "GET", "hidden phase's re-score job", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    # API: the submission monitor. The list needs ?challenge=<slug> (tests/platform/test_monitor.py asks with it).
+    Row("monitored-submission-list", "GET", "-", cells(400, **API_REFUSED)),
+    Row("monitored-submission-detail", "GET", "ranked submission", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("monitored-submission-detail", "GET", "failed submission", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("monitored-submission-hide", "POST", "ranked submission", cells(404, **ORGANIZERS_ONLY, **API_REFUSED),
+        data=_hide_reason),
+    Row("monitored-submission-restore", "POST", "ranked submission", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("monitored-submission-rerun", "POST", "ranked submission",
+        cells(404, organizer=201, operator=201, **API_REFUSED)),
 ]

@@ -34,7 +34,7 @@ def _phase(request: HttpRequest, challenge: str, phase: str) -> Phase:
 @login_required
 def phase_rescore(request: HttpRequest, challenge: str, phase: str) -> HttpResponse:
     found = _phase(request, challenge, phase)
-    form = RescoreForm(request.POST or None)
+    form = RescoreForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             job = start_rescore(phase=found, actor=request.user, note=form.cleaned_data["note"])
