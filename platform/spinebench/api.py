@@ -21,6 +21,7 @@ from spinebench.access import (
     can_cancel_submission,
     can_download_dataset,
     can_download_phase_inputs,
+    can_see_scores,
     can_view_phase,
     can_view_submission,
     visible_challenges,
@@ -93,6 +94,8 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def leaderboard(self, request, pk=None, format=None):
         phase = self.get_object()
+        if not can_see_scores(phase, request.user):
+            raise PermissionDenied("This phase's leaderboard is blind until its organizers reveal it.")
         return Response({"phase": phase.pk, "metrics": phase.leaderboard_metrics, "rows": export_records(phase)})
 
     @extend_schema(responses={(200, "application/zip"): bytes})

@@ -3,7 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from . import api
 from .notifications.api import NotificationViewSet
-from .organizers.evaluation_api import MonitoredSubmissionViewSet, RescoreJobViewSet
+from .organizers.evaluation_api import MonitoredSubmissionViewSet, PhaseRevealView, RescoreJobViewSet
 
 router = DefaultRouter()
 router.register("challenges", api.ChallengeViewSet, basename="challenge")
@@ -16,5 +16,6 @@ router.register("monitor/submissions", MonitoredSubmissionViewSet, basename="mon
 
 urlpatterns = [
     path("auth/", include("spinebench.accounts.api_urls")),
+    path("phases/<int:pk>/reveal/", PhaseRevealView.as_view(), name="phase-reveal"),
     path("", include(router.urls)),
 ]

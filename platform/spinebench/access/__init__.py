@@ -19,6 +19,8 @@ from .evaluation import (
     can_moderate_submission,
     can_monitor_submissions,
     can_rescore_phase,
+    can_reveal_scores,
+    can_see_scores,
 )
 from .shortcuts import get_visible_phase
 from .submissions import (
@@ -34,6 +36,8 @@ __all__ = [
     "can_moderate_submission",
     "can_monitor_submissions",
     "can_rescore_phase",
+    "can_reveal_scores",
+    "can_see_scores",
     "can_download_dataset",
     "can_download_phase_inputs",
     "can_see_case_results",

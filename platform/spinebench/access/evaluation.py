@@ -6,6 +6,16 @@ from __future__ import annotations
 from spinebench.challenges.models import Challenge, Phase
 
 
+def can_see_scores(phase: Phase, user) -> bool:
+    """Scores, ranks and everything drawn from them (leaderboards, exports, statistics, figures, per-case results):
+    everyone who sees the phase, except on a blind phase not revealed yet, where only its organizers do."""
+    return not phase.scores_hidden or phase.challenge.is_organizer(user)
+
+
+def can_reveal_scores(phase: Phase, user) -> bool:
+    return phase.challenge.is_organizer(user)
+
+
 def can_cancel_submission(submission, user) -> bool:
     """The submitter, and the organizers of its challenge (site operators count as organizers everywhere)."""
     if submission.phase.challenge.is_organizer(user):

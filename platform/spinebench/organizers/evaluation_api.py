@@ -17,9 +17,16 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from spinebench.access import can_moderate_submission, can_monitor_submissions, can_rescore_phase
+from spinebench.access import (
+    can_moderate_submission,
+    can_monitor_submissions,
+    can_rescore_phase,
+    can_reveal_scores,
+)
 from spinebench.challenges.models import Challenge, Phase
+from spinebench.challenges.visibility import RevealRefused, reveal_scores
 from spinebench.evaluation.models import PastEvaluation, RescoreJob
 from spinebench.evaluation.rescoring import RescoreRefused, start_rescore
 from spinebench.submissions.models import Submission
@@ -164,6 +171,13 @@ class MonitoredSubmissionDetailSerializer(MonitoredSubmissionSerializer):
         return ContainerLogSerializer(container_logs(submission), many=True).data
 
 
+class RevealSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Phase
+        fields = ["id", "score_visibility", "scores_revealed_at"]
+        read_only_fields = fields
+
+
 class HideSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, help_text="Shown to the submitter.")
 
@@ -248,3 +262,25 @@ class MonitoredSubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         except ModerationRefused as refusal:
             raise ValidationError({refusal.field: [str(refusal)]}) from None
         return self._answer(request, rerun, status.HTTP_201_CREATED)
+
+
+class PhaseRevealView(APIView):
+    """`POST /api/phases/{id}/reveal/`: reveal a blind phase's leaderboard (its organizers; audited)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={200: RevealSerializer},
+        description="Reveal a blind phase's leaderboard: from then on everyone who sees the phase sees its scores "
+        "and ranks. One audited action that cannot be undone; 409 when the phase is not blind or already revealed.",
+    )
+    def post(self, request: Request, pk: int, format=None) -> Response:
+        phase = get_object_or_404(_organized_phases(request.user), pk=pk)
+        if not can_reveal_scores(phase, request.user):
+            raise NotFound
+        try:
+            phase = reveal_scores(phase=phase, actor=request.user)
+        except RevealRefused as refusal:
+            return Response({"detail": str(refusal), "code": "not_blind"}, status=status.HTTP_409_CONFLICT)
+        return Response(RevealSerializer(phase).data)

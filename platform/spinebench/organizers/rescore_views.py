@@ -1,5 +1,6 @@
-"""Re-scoring a phase from its organizers' page: the phase's evaluation version, its re-score jobs with a progress
-bar (an htmx fragment polled while a job is active) and the form that starts one (spinebench.evaluation.rescoring)."""
+"""A phase's scoring page for its organizers: revealing a blind leaderboard, and re-scoring the phase (its
+evaluation version, its re-score jobs with a progress bar, an htmx fragment polled while a job is active, and the
+form that starts one: spinebench.evaluation.rescoring)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
-from spinebench.access import can_rescore_phase
+from spinebench.access import can_rescore_phase, can_reveal_scores
 from spinebench.challenges.models import Phase
+from spinebench.challenges.visibility import RevealRefused, reveal_scores
 from spinebench.evaluation.models import RescoreJob
 from spinebench.evaluation.rescoring import RescoreRefused, start_rescore
 
@@ -49,6 +52,22 @@ def phase_rescore(request: HttpRequest, challenge: str, phase: str) -> HttpRespo
         "organizers/rescore/phase.html",
         {"challenge": found.challenge, "phase": found, "form": form, "jobs": jobs},
     )
+
+
+@login_required
+@require_POST
+def phase_reveal(request: HttpRequest, challenge: str, phase: str) -> HttpResponse:
+    """Reveal a blind phase's leaderboard (one audited action; participants see scores and ranks from then on)."""
+    found = _phase(request, challenge, phase)
+    if not can_reveal_scores(found, request.user):
+        raise Http404
+    try:
+        reveal_scores(phase=found, actor=request.user)
+    except RevealRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, "The leaderboard is revealed: participants now see scores and ranks.")
+    return redirect("organizer_evaluation:rescore", challenge=challenge, phase=phase)
 
 
 @login_required

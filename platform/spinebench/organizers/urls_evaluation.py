@@ -13,5 +13,6 @@ urlpatterns = [
     path("<slug:challenge>/submissions/<int:pk>/restore/", monitor_views.submission_restore, name="restore"),
     path("<slug:challenge>/submissions/<int:pk>/rerun/", monitor_views.submission_rerun, name="rerun"),
     path("<slug:challenge>/phases/<slug:phase>/rescore/", rescore_views.phase_rescore, name="rescore"),
+    path("<slug:challenge>/phases/<slug:phase>/reveal/", rescore_views.phase_reveal, name="reveal"),
     path("rescore-jobs/<int:pk>/", rescore_views.rescore_progress, name="rescore-progress"),
 ]

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from spinebench.access import can_see_case_results, can_see_private_details
+from spinebench.access import can_see_case_results, can_see_private_details, can_see_scores
 
 from .models import Submission
 
@@ -41,6 +41,9 @@ class SubmissionSerializer(serializers.ModelSerializer):
         return submission.hidden_reason
 
     def _evaluation(self, submission):
+        """The evaluation, for those who may see its scores (a blind phase's participants see only the status)."""
+        if not can_see_scores(submission.phase, self._user()):
+            return None
         return getattr(submission, "evaluation", None)
 
     def get_rank(self, submission) -> int | None:

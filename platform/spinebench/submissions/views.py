@@ -11,6 +11,7 @@ from spinebench.access import (
     can_see_case_results,
     can_see_ground_truth_plots,
     can_see_private_details,
+    can_see_scores,
     can_view_submission,
     get_visible_phase,
 )
@@ -67,12 +68,13 @@ def submission_detail(request, pk):
     if not can_view_submission(submission, request.user):
         raise Http404
     phase = submission.phase
-    evaluation = getattr(submission, "evaluation", None)
+    # A blind phase's participants see the status only (no scores, rank, per-case results or figures).
+    evaluation = getattr(submission, "evaluation", None) if can_see_scores(phase, request.user) else None
     aggregates = evaluation.aggregates if evaluation else {}
     show_cases = evaluation is not None and can_see_case_results(submission, request.user)
     case_metrics = evaluation.case_metrics if show_cases else {}
     case_columns = sorted({key for values in case_metrics.values() for key in values})
-    plot_kinds = plots.submission_plot_kinds(submission) if submission.status == "succeeded" else []
+    plot_kinds = plots.submission_plot_kinds(submission) if evaluation and submission.status == "succeeded" else []
     plots_allowed = can_see_ground_truth_plots(submission, request.user)
     return render(
         request,
