@@ -30,6 +30,7 @@ APPLICANT = "pending-applicant-zr5"
 TOKEN_NAME = "participant laptop token mw2"
 GOOD_PREDICTIONS = {"case_a": (30.0, 25.0, 15.0), "case_b": (17.0, 20.0, 12.0), "case_c": (26.0, 21.0, 10.0)}
 BAD_PREDICTIONS = b"case_id,pt,mt,tl\ncase_a,not-a-number,1,1\n"
+BLIND_PREDICTIONS = {"case_a": (33.0, 29.5, 13.25), "case_b": (16.5, 23.0, 12.0), "case_c": (25.75, 18.0, 12.5)}
 
 
 @dataclass
@@ -86,6 +87,11 @@ def build_world() -> World:
     assert ranked.status == "succeeded" and ranked.evaluation.rank == 1, ranked.error_message
     failed = _submit(phase=phase, user=users["participant"], content=BAD_PREDICTIONS)
     assert failed.status == "failed"
+    # A blind phase of the same challenge: scored and ranked, but its score is for the organizers only.
+    blind_phase = PhaseFactory(challenge=challenge, score_visibility=Phase.ScoreVisibility.BLIND)
+    blind = _submit(phase=blind_phase, user=users["participant"], content=predictions_csv(BLIND_PREDICTIONS))
+    assert blind.status == "succeeded" and blind.evaluation.rank == 1, blind.error_message
+    blind_score = blind.evaluation.aggregates["smape"]
 
     from spinebench.notifications.models import Notification
 
@@ -102,6 +108,7 @@ def build_world() -> World:
         "notification": notification,
         # A re-score of the hidden phase that has not started: the public phase is free to be re-scored.
         "rescore_job": RescoreJob.objects.create(phase=hidden_phase, from_version=1, to_version=2),
+        "blind_phase": blind_phase, "blind": blind,
     }
     organizers = frozenset({"organizer", "operator"})
     world.secrets = [
@@ -111,6 +118,9 @@ def build_world() -> World:
         Secret("a hidden challenge's title", FOREIGN_CHALLENGE_TITLE, frozenset({"other_organizer", "operator"})),
         Secret("a pending applicant's name", APPLICANT, organizers),
         Secret("the participant's token name", TOKEN_NAME, frozenset({"participant"})),
+        # As pages write it (3 decimals) and as the API, JSON and CSV write it (all digits).
+        Secret("a blind phase's score (page)", f"{blind_score:.3f}", organizers),
+        Secret("a blind phase's score (data)", repr(blind_score)[:7], organizers),
     ]
     assert set(world.users) == set(IDENTITIES)
     return world
@@ -151,6 +161,9 @@ TARGETS = {
     "ranked submission (monitor)": lambda w: {"challenge": w.challenge.slug, "pk": w.ranked.pk},
     "failed submission (monitor)": lambda w: {"challenge": w.challenge.slug, "pk": w.failed.pk},
     "hidden phase's re-score job": lambda w: {"pk": w.rescore_job.pk},
+    "blind phase": lambda w: _phase_page(w.blind_phase),
+    "blind phase id": lambda w: {"pk": w.blind_phase.pk},
+    "blind phase's submission": lambda w: {"pk": w.blind.pk},
 }
 
 
@@ -177,7 +190,8 @@ def _post_only(name: str, target: str, expect: dict, **kwargs) -> list[Row]:
 
 def _rescore_public_phase() -> dict:
     """The world's public phase (the hidden phase's sibling), named in a request body."""
-    return {"phase": Phase.objects.get(title=HIDDEN_PHASE_TITLE).challenge.phases.get(is_public=True).pk,
+    phases = Phase.objects.get(title=HIDDEN_PHASE_TITLE).challenge.phases
+    return {"phase": phases.get(is_public=True, score_visibility=Phase.ScoreVisibility.PUBLIC).pk,
             "note": "matrix re-score"}
 
 
@@ -357,4 +371,17 @@ ROWS: list[Row] = [
     Row("monitored-submission-restore", "POST", "ranked submission", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
     Row("monitored-submission-rerun", "POST", "ranked submission",
         cells(404, organizer=201, operator=201, **API_REFUSED)),
+    # Blind leaderboards: the page exists for everyone (it says the phase is blind), scores only for organizers.
+    *_get_and_post("leaderboards:phase", "blind phase", cells(200)),
+    *_get_and_post("leaderboards:export-csv", "blind phase", cells(404, **ORGANIZERS_ONLY)),
+    *_get_and_post("leaderboards:export-json", "blind phase", cells(404, **ORGANIZERS_ONLY)),
+    Row("phase-leaderboard", "GET", "blind phase id", cells(403, **ORGANIZERS_ONLY)),
+    *_get_and_post("submissions:detail", "blind phase's submission", cells(404, participant=200, **ORGANIZERS_ONLY)),
+    Row("submission-detail", "GET", "blind phase's submission",
+        cells(404, participant=200, **ORGANIZERS_ONLY, worker=403)),
+    # Revealing: a public phase has nothing to reveal (the page says so; the API answers 409).
+    *_post_only("organizer_evaluation:reveal", "public phase", cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    *_post_only("organizer_evaluation:reveal", "blind phase", cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    Row("phase-reveal", "POST", "public phase id", cells(404, organizer=409, operator=409, **API_REFUSED)),
+    Row("phase-reveal", "POST", "blind phase id", cells(404, organizer=200, operator=200, **API_REFUSED)),
 ]
