@@ -143,3 +143,21 @@ def test_reveal_from_the_scoring_page(blind):
     public = PhaseFactory(challenge=phase.challenge)
     client.post(f"/organizers/{phase.challenge.slug}/phases/{public.slug}/reveal/")
     assert AuditEvent.objects.filter(action="leaderboard.reveal").count() == 1  # a public phase has nothing to reveal
+
+
+def test_a_bundle_makes_a_phase_blind(tmp_path):
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from spinebench.challenges.bundles import BundleError, import_bundle
+
+    from .aasce_data import TRAIN_ANGLES, write_aasce_dataset
+    from .test_bundles import FAST, minimal, write_bundle
+
+    write_aasce_dataset(Path(settings.DATASETS_ROOT) / "mini-src" / "train", TRAIN_ANGLES, split="train")
+
+    challenge = import_bundle(write_bundle(tmp_path / "b", minimal(leaderboard={"score_visibility": "blind"})), FAST)
+    assert challenge.phases.get().scores_hidden
+    with pytest.raises(BundleError, match="phases\\[0\\].leaderboard.score_visibility: Value 'secret'"):
+        import_bundle(write_bundle(tmp_path / "c", minimal(leaderboard={"score_visibility": "secret"})), FAST)
