@@ -134,3 +134,17 @@ def test_a_redelivered_job_does_nothing_twice(phase, organizer, scored, django_c
 
     assert rescore_phase(job_pk=job.pk) == "nothing to do: succeeded"
     assert PastEvaluation.objects.count() == 2
+
+
+def test_a_job_whose_worker_died_gives_way_to_a_new_one(phase, organizer, scored, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    lost = start_rescore(phase=phase, actor=organizer)  # never run: as if its worker died with the message
+    silent_since = timezone.now() - timedelta(seconds=settings.SPINEBENCH_SCORING_LEASE_SECONDS + 5)
+    RescoreJob.objects.filter(pk=lost.pk).update(progressed_at=silent_since)
+    fresh = start_rescore(phase=phase, actor=organizer)
+    lost.refresh_from_db()
+    assert lost.status == "failed" and "worker stopped without finishing" in lost.error_message
+    assert fresh.status == "queued" and fresh.pk != lost.pk

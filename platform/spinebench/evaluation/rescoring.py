@@ -17,8 +17,10 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -81,7 +83,10 @@ def start_rescore(*, phase: Phase, actor, note: str = "") -> RescoreJob:
     when the phase has no dataset to score against. Reported to the audit trail."""
     with transaction.atomic():
         locked = Phase.objects.select_for_update().select_related("challenge").get(pk=phase.pk)
-        active = RescoreJob.objects.filter(phase=locked, status__in=ACTIVE).first()
+        active = RescoreJob.objects.select_for_update().filter(phase=locked, status__in=ACTIVE).first()
+        if active is not None and _lost(active):
+            _give_up(active)
+            active = None
         if active is not None:
             raise RescoreRefused(
                 f"Re-score job {active.pk} of this phase is still {active.status}; wait for it to end."
@@ -111,6 +116,23 @@ def start_rescore(*, phase: Phase, actor, note: str = "") -> RescoreJob:
     return job
 
 
+def _lost(job: RescoreJob) -> bool:
+    """No sign of life for longer than the scoring lease: its worker died (the embedded broker never redelivers)."""
+    return timezone.now() - job.progressed_at > timedelta(seconds=settings.SPINEBENCH_SCORING_LEASE_SECONDS)
+
+
+def _give_up(job: RescoreJob) -> None:
+    StagedScore.objects.filter(job=job).delete()
+    job.finished_at = timezone.now()
+    job.save(update_fields=["finished_at"])
+    transition(
+        job,
+        Status.FAILED,
+        error=f"Its worker stopped without finishing (no progress since {job.progressed_at:%Y-%m-%d %H:%M}). Nothing "
+        f"changed: the leaderboard still shows evaluation version {job.from_version}.",
+    )
+
+
 def run_rescore(*, job_pk: int) -> str:
     """The job's work (the Celery task calls this): claim, evaluate what is not staged yet, switch. Idempotent."""
     with transaction.atomic():
@@ -118,8 +140,8 @@ def run_rescore(*, job_pk: int) -> str:
         if job is None:
             return "gone"
         if job.status == Status.QUEUED:
-            job.started_at = timezone.now()
-            job.save(update_fields=["started_at"])
+            job.started_at = job.progressed_at = timezone.now()
+            job.save(update_fields=["started_at", "progressed_at"])
             transition(job, Status.RUNNING)
         elif job.status != Status.RUNNING:
             return f"nothing to do: {job.status}"
@@ -162,7 +184,9 @@ def _stage(job: RescoreJob, submission: Submission) -> bool:
                 "duration_seconds": time.monotonic() - started,
             },
         )
-        RescoreJob.objects.filter(pk=job.pk).update(scored=StagedScore.objects.filter(job=job).count())
+        RescoreJob.objects.filter(pk=job.pk).update(
+            scored=StagedScore.objects.filter(job=job).count(), progressed_at=timezone.now()
+        )
     return True
 
 

@@ -39,6 +39,11 @@ class RescoreJob(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    progressed_at = models.DateTimeField(
+        auto_now_add=True,
+        help_text="Last sign of life: creation, claim or one more submission evaluated. An active job silent for "
+        "longer than SPINEBENCH_SCORING_LEASE_SECONDS lost its worker; the next re-score of the phase fails it.",
+    )
 
     class Meta:
         ordering = ["-created", "-pk"]
