@@ -27,7 +27,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from spinebench.accounts.tokens import issue_token
+from spinebench.challenges.models import Phase
+from spinebench.evaluation.rescoring import start_rescore
+from spinebench.submissions.models import Submission
 from spinebench.submissions.services import create_submission
+from spinebench.submissions.status import Status
 from tests.platform.aasce_data import predictions_csv
 from tests.platform.factories import PhaseFactory, RegistrationFactory
 
@@ -67,6 +71,12 @@ def seeded(transactional_db, eager_tasks):
     submission.refresh_from_db()
     assert submission.status == "succeeded", submission.error_message
     spare = issue_token(user=user, name="spare")
+    # The user also organizes the challenge, so that organizers' operations reach their success path: a re-score job
+    # to read, a blind phase to reveal, and a queued submission to cancel.
+    phase.challenge.organizers.add(user)
+    job = start_rescore(phase=phase, actor=user)
+    blind = PhaseFactory(challenge=phase.challenge, score_visibility=Phase.ScoreVisibility.BLIND)
+    waiting = Submission.objects.create(phase=phase, creator=user, status=Status.QUEUED)
     from spinebench.notifications.models import Notification
 
     notification = Notification.objects.filter(user=user).first() or Notification.objects.create(
@@ -76,6 +86,7 @@ def seeded(transactional_db, eager_tasks):
     # (garbage bytes, a formula cell with an unknown case and non-finite numbers, an empty file).
     bodies = {
         ("POST", "/api/auth/token/"): [{"username": user.username, "password": PASSWORD, "name": "fuzz exchange"}],
+        ("POST", "/api/rescore-jobs/"): [{"phase": phase.pk, "note": "fuzz"}],
         ("POST", "/api/phases/{id}/submissions/"): [
             {"file": predictions_csv(GOOD), "comment": "fuzz"},
             {"file": bytes(range(256)) * 4},
@@ -87,7 +98,9 @@ def seeded(transactional_db, eager_tasks):
         "bodies": bodies,
         "token": issue_token(user=user, name="fuzz").secret,
         "ids": {"phases": phase.pk, "submissions": submission.pk, "datasets": phase.training_dataset_id,
-                "tokens": spare.token.pk, "notifications": notification.pk},
+                "tokens": spare.token.pk, "notifications": notification.pk, "rescore-jobs": job.pk},
+        "path_ids": {"/api/phases/{id}/reveal/": blind.pk, "/api/submissions/{id}/cancel/": waiting.pk},
+        "queries": {("GET", "/api/monitor/submissions/"): {"challenge": phase.challenge.slug}},
         "slug": phase.challenge.slug,
     }
 
@@ -97,8 +110,8 @@ def _real_parameters(path: str, seeded: dict) -> dict:
     if "{slug}" in path:
         parameters["slug"] = seeded["slug"]
     if "{id}" in path:
-        collection = re.search(r"/(\w+)/\{id\}", path).group(1)
-        parameters["id"] = seeded["ids"][collection]
+        collection = re.search(r"/([\w-]+)/\{id\}", path).group(1)
+        parameters["id"] = seeded["path_ids"].get(path, seeded["ids"][collection])
     return parameters
 
 
@@ -110,6 +123,8 @@ def _fuzz(live_server, seeded, method: str, path: str, headers: dict) -> list[in
     real = _real_parameters(path, seeded)
     if real:
         sources.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real))
+    if query := seeded["queries"].get((method, path)):
+        sources.append(operation.as_strategy(GenerationMode.POSITIVE, query=query))
     media_type = next(iter(operation.body)).media_type if operation.body else None
     sources += [
         operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real, body=body, media_type=media_type)

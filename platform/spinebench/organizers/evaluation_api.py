@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -57,7 +63,7 @@ class OrganizedPhaseField(serializers.PrimaryKeyRelatedField):
 class RescoreJobSerializer(serializers.ModelSerializer):
     phase = OrganizedPhaseField()
     requested_by = serializers.CharField(source="requested_by.get_username", read_only=True, default="")
-    failed_submission = serializers.PrimaryKeyRelatedField(read_only=True)
+    failed_submission = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = RescoreJob
@@ -74,8 +80,10 @@ class RescoreJobSerializer(serializers.ModelSerializer):
 @extend_schema_view(
     list=extend_schema(
         parameters=[OpenApiParameter("phase", int, description="Only this phase's jobs.")],
+        responses={200: RescoreJobSerializer(many=True), 400: OpenApiResponse(description="`phase` is no id.")},
         description="Re-score jobs of the phases of challenges you organize, newest first.",
     ),
+    retrieve=extend_schema(parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)]),
     create=extend_schema(
         description="Start re-scoring a phase: every succeeded submission is evaluated again in the background; when "
         "all are done the phase switches to the next evaluation version at once. Refused (400, key `phase`) while "
@@ -194,7 +202,15 @@ MONITOR_FILTERS = [
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=MONITOR_FILTERS, description="The submission monitor of a challenge you organize."),
+    list=extend_schema(
+        parameters=MONITOR_FILTERS,
+        responses={
+            200: MonitoredSubmissionSerializer(many=True),
+            400: OpenApiResponse(description="A filter's value is wrong (keyed by the filter)."),
+            404: OpenApiResponse(description="No challenge you organize has this slug."),
+        },
+        description="The submission monitor of a challenge you organize.",
+    ),
     retrieve=extend_schema(description="One submission with its evaluation history and container logs."),
 )
 class MonitoredSubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -271,7 +287,10 @@ class PhaseRevealView(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: RevealSerializer},
+        responses={
+            200: RevealSerializer,
+            409: OpenApiResponse(description="The phase is not blind, or its leaderboard is revealed already."),
+        },
         description="Reveal a blind phase's leaderboard: from then on everyone who sees the phase sees its scores "
         "and ranks. One audited action that cannot be undone; 409 when the phase is not blind or already revealed.",
     )
