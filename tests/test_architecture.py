@@ -145,7 +145,8 @@ def graph() -> grimp.ImportGraph:
 UPPER = ("views", "api", "tasks", "serializers", "admin", "urls", "forms", "apps", "templatetags", "management",
          "receivers", "plots", "api_urls", "context_processors", "baseline_views", "viewer_views", "baseline_tasks",
          "case_viewer", "ct_viewer", "labelling_viewer", "case_predictions", "celery_hooks", "serve",
-         "choice_views", "history_views", "compare_views", "dashboard_views", "dashboard_api", "dashboard_urls")
+         "choice_views", "history_views", "compare_views", "dashboard_views", "dashboard_api", "dashboard_urls",
+         "monitor_views", "rescore_views", "urls_evaluation", "evaluation_api")
 
 
 def layer_of(module: str) -> str:

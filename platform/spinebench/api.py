@@ -17,14 +17,17 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404 here, not a 500
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from spinebench.access import (
+    can_cancel_submission,
     can_choose_submissions,
     can_download_dataset,
     can_download_phase_inputs,
+    can_see_scores,
     can_view_phase,
     can_view_submission,
     visible_challenges,
@@ -45,8 +48,8 @@ from spinebench.submissions.method_cards import MethodCard
 from spinebench.submissions.models import Submission
 from spinebench.submissions.quota import submission_quota
 from spinebench.submissions.selection import choosable_submissions, choose_submissions
-from spinebench.submissions.serializers import SubmissionCreateSerializer, SubmissionSerializer
-from spinebench.submissions.services import SubmissionRefused, create_submission
+from spinebench.submissions.serializers import CancelSerializer, SubmissionCreateSerializer, SubmissionSerializer
+from spinebench.submissions.services import CancelRefused, SubmissionRefused, cancel_submission, create_submission
 from spinebench.submissions.uploads import phase_limit_for_url
 from spinebench.uploads.handlers import refusal_of
 from spinebench.uploads.middleware import upload_limit
@@ -109,6 +112,8 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def leaderboard(self, request, pk=None, format=None):
         phase = self.get_object()
+        if not can_see_scores(phase, request.user):
+            raise PermissionDenied("This phase's leaderboard is blind until its organizers reveal it.")
         if "at" not in request.query_params:
             return Response({"phase": phase.pk, "metrics": phase.leaderboard_metrics, "rows": export_records(phase)})
         try:
@@ -271,6 +276,27 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         if not can_view_submission(submission, self.request.user):
             raise Http404
         return submission
+
+    @extend_schema(
+        request=CancelSerializer,
+        responses={200: SubmissionSerializer, 403: None, 404: None, 409: None},
+        description="Cancel an unfinished submission (its creator or the challenge's organizers): final status "
+        "`cancelled` with the reason in `error_message`; a running container is stopped. Cancelling a cancelled "
+        "submission again answers 200 and changes nothing; a succeeded or failed one answers 409.",
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def cancel(self, request, pk=None, format=None):
+        submission = self.get_object()
+        if not can_cancel_submission(submission, request.user):
+            raise PermissionDenied("Only the submitter and the challenge's organizers may cancel a submission.")
+        serializer = CancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            cancel_submission(submission, reason=serializer.validated_data.get("reason", ""), actor=request.user)
+        except CancelRefused as refusal:
+            return Response({"detail": str(refusal), "code": "finished"}, status=status.HTTP_409_CONFLICT)
+        submission.refresh_from_db()
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)
 
 
     @extend_schema(

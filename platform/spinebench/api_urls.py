@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from . import api
 from .leaderboards.dashboard_api import MySubmissionViewSet
 from .notifications.api import NotificationViewSet
+from .organizers.evaluation_api import MonitoredSubmissionViewSet, PhaseRevealView, RescoreJobViewSet
 from .teams.api import InvitationViewSet, TeamCapViewSet, TeamViewSet
 from .uploads.api import UploadSessionViewSet
 
@@ -18,8 +19,11 @@ router.register("teams", TeamViewSet, basename="team")
 router.register("team-invitations", InvitationViewSet, basename="team-invitation")
 router.register("team-caps", TeamCapViewSet, basename="team-cap")
 router.register("my-submissions", MySubmissionViewSet, basename="my-submission")
+router.register("rescore-jobs", RescoreJobViewSet, basename="rescore-job")
+router.register("monitor/submissions", MonitoredSubmissionViewSet, basename="monitored-submission")
 
 urlpatterns = [
     path("auth/", include("spinebench.accounts.api_urls")),
+    path("phases/<int:pk>/reveal/", PhaseRevealView.as_view(), name="phase-reveal"),
     path("", include(router.urls)),
 ]

@@ -21,5 +21,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("algorithms/", include("spinebench.algorithms.urls")),
+    path("organizers/", include("spinebench.organizers.urls_evaluation")),
     path("admin/", admin.site.urls),
 ]

@@ -42,7 +42,7 @@ def refusal(mutate, profile=TRUSTED) -> str:
     [
         (lambda d: d["phases"][1].update(leaderboard={"rankng": "primary"}),
          "challenge.yaml: phases[1].leaderboard: unknown key 'rankng' (allowed: auto_publish, decimal_places, "
-         "extra_metrics, max_chosen, metric_directions, primary_metric, ranking_method, selection)"),
+         "extra_metrics, max_chosen, metric_directions, primary_metric, ranking_method, score_visibility, selection)"),
         (lambda d: d["datasets"]["train"]["generate"].update(sed=1),
          "challenge.yaml: datasets.train.generate: unknown key 'sed' (allowed: cases, domain, seed, small, task)"),
         (lambda d: d["datasets"]["train"]["generate"].update(seed=-1),

@@ -15,7 +15,8 @@ from django.test import TestCase
 from spinebench.accounts.email_links import mark_verified
 from spinebench.accounts.models import ApiToken
 from spinebench.accounts.tokens import issue_token
-from spinebench.challenges.models import Registration
+from spinebench.challenges.models import Phase, Registration
+from spinebench.evaluation.models import RescoreJob
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import create_submission
 from spinebench.teams import services as teams
@@ -32,6 +33,7 @@ APPLICANT = "pending-applicant-zr5"
 TOKEN_NAME = "participant laptop token mw2"
 GOOD_PREDICTIONS = {"case_a": (30.0, 25.0, 15.0), "case_b": (17.0, 20.0, 12.0), "case_c": (26.0, 21.0, 10.0)}
 BAD_PREDICTIONS = b"case_id,pt,mt,tl\ncase_a,not-a-number,1,1\n"
+BLIND_PREDICTIONS = {"case_a": (33.0, 29.5, 13.25), "case_b": (16.5, 23.0, 12.0), "case_c": (25.75, 18.0, 12.5)}
 
 
 @dataclass
@@ -93,6 +95,11 @@ def build_world() -> World:
     assert ranked.status == "succeeded" and ranked.evaluation.rank == 1, ranked.error_message
     failed = _submit(phase=phase, user=users["participant"], content=BAD_PREDICTIONS)
     assert failed.status == "failed"
+    # A blind phase of the same challenge: scored and ranked, but its score is for the organizers only.
+    blind_phase = PhaseFactory(challenge=challenge, score_visibility=Phase.ScoreVisibility.BLIND)
+    blind = _submit(phase=blind_phase, user=users["participant"], content=predictions_csv(BLIND_PREDICTIONS))
+    assert blind.status == "succeeded" and blind.evaluation.rank == 1, blind.error_message
+    blind_score = blind.evaluation.aggregates["smape"]
 
     from spinebench.notifications.models import Notification
 
@@ -109,6 +116,9 @@ def build_world() -> World:
         "foreign_phase": foreign_phase, "pending": pending, "ranked": ranked, "failed": failed,
         "train": phase.training_dataset, "test": phase.dataset, "participant_token": own.token,
         "notification": notification, "team": team, "invitation": invitation,
+        # A re-score of the hidden phase that has not started: the public phase is free to be re-scored.
+        "rescore_job": RescoreJob.objects.create(phase=hidden_phase, from_version=1, to_version=2),
+        "blind_phase": blind_phase, "blind": blind,
     }
     organizers = frozenset({"organizer", "operator"})
     world.secrets = [
@@ -118,6 +128,9 @@ def build_world() -> World:
         Secret("a hidden challenge's title", FOREIGN_CHALLENGE_TITLE, frozenset({"other_organizer", "operator"})),
         Secret("a pending applicant's name", APPLICANT, organizers),
         Secret("the participant's token name", TOKEN_NAME, frozenset({"participant"})),
+        # As pages write it (3 decimals) and as the API, JSON and CSV write it (all digits).
+        Secret("a blind phase's score (page)", f"{blind_score:.3f}", organizers),
+        Secret("a blind phase's score (data)", repr(blind_score)[:7], organizers),
     ]
     assert set(world.users) == set(IDENTITIES)
     return world
@@ -159,6 +172,14 @@ TARGETS = {
     "invitation (withdraw)": lambda w: {"pk": w.invitation.pk, "answer": "withdraw"},
     "invitation id": lambda w: {"pk": w.invitation.pk},
     "challenge slug": lambda w: {"slug": w.challenge.slug},
+    "challenge (monitor)": lambda w: {"challenge": w.challenge.slug},
+    "hidden challenge (monitor)": lambda w: {"challenge": w.foreign.slug},
+    "ranked submission (monitor)": lambda w: {"challenge": w.challenge.slug, "pk": w.ranked.pk},
+    "failed submission (monitor)": lambda w: {"challenge": w.challenge.slug, "pk": w.failed.pk},
+    "hidden phase's re-score job": lambda w: {"pk": w.rescore_job.pk},
+    "blind phase": lambda w: _phase_page(w.blind_phase),
+    "blind phase id": lambda w: {"pk": w.blind_phase.pk},
+    "blind phase's submission": lambda w: {"pk": w.blind.pk},
 }
 
 
@@ -181,6 +202,17 @@ def _get_and_post(name: str, target: str, expect: dict, **kwargs) -> list[Row]:
 def _post_only(name: str, target: str, expect: dict, **kwargs) -> list[Row]:
     """A @login_required @require_POST view: GET is 405 once signed in."""
     return [Row(name, "POST", target, expect, **kwargs), Row(name, "GET", target, cells(405, **PAGE_LOGIN))]
+
+
+def _rescore_public_phase() -> dict:
+    """The world's public phase (the hidden phase's sibling), named in a request body."""
+    phases = Phase.objects.get(title=HIDDEN_PHASE_TITLE).challenge.phases
+    return {"phase": phases.get(is_public=True, score_visibility=Phase.ScoreVisibility.PUBLIC).pk,
+            "note": "matrix re-score"}
+
+
+def _hide_reason() -> dict:
+    return {"reason": "matrix: predictions copied from another team"}
 
 
 def _participants(status, default, **overrides) -> dict:
@@ -378,4 +410,62 @@ ROWS: list[Row] = [
     # The dashboard: one's own challenges and submissions only (page and API).
     *_get_and_post("dashboard:home", "-", cells(200, **PAGE_LOGIN)),
     Row("my-submission-list", "GET", "-", cells(200, **API_REFUSED)),
+    # The one cancel endpoint: the submitter and the organizers pass the access policy, and learn that a finished
+    # submission cannot be cancelled (409); others who may see the submission are refused (403), the rest get 404.
+    Row("submission-cancel", "POST", "ranked submission",
+        cells(403, participant=409, organizer=409, operator=409, **API_REFUSED)),
+    Row("submission-cancel", "POST", "failed submission",
+        cells(404, participant=409, organizer=409, operator=409, **API_REFUSED)),
+    # Organizers' scoring control (pages): the submission monitor, its actions, re-scoring a phase.
+    *_get_and_post("organizer_evaluation:monitor", "challenge (monitor)", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_get_and_post("organizer_evaluation:monitor", "hidden challenge (monitor)",
+                   cells(404, other_organizer=200, operator=200, **PAGE_LOGIN)),
+    *_get_and_post("organizer_evaluation:submission", "ranked submission (monitor)",
+                   cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_get_and_post("organizer_evaluation:submission", "failed submission (monitor)",
+                   cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_post_only("organizer_evaluation:hide", "ranked submission (monitor)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN), data=_hide_reason),
+    *_post_only("organizer_evaluation:restore", "ranked submission (monitor)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    *_post_only("organizer_evaluation:rerun", "ranked submission (monitor)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    Row("organizer_evaluation:rescore", "GET", "public phase", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    Row("organizer_evaluation:rescore", "POST", "public phase",
+        cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    # Its re-score job is still pending: the form comes back with the reason.
+    *_get_and_post("organizer_evaluation:rescore", "hidden phase", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    Row("organizer_evaluation:rescore", "GET", "hidden challenge's phase",
+        cells(404, other_organizer=200, operator=200, **PAGE_LOGIN)),
+    Row("organizer_evaluation:rescore", "POST", "hidden challenge's phase",
+        cells(404, other_organizer=302, operator=302, **PAGE_LOGIN)),
+    *_get_and_post("organizer_evaluation:rescore-progress", "hidden phase's re-score job",
+                   cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    # API: re-score jobs (one's own challenges' only; another phase id is "does not exist", 400 on `phase`).
+    Row("rescore-job-list", "GET", "-", cells(200, **API_REFUSED)),
+    Row("rescore-job-list", "POST", "-", cells(400, organizer=201, operator=201, **API_REFUSED),
+        data=_rescore_public_phase),
+    Row("rescore-job-detail", "GET", "hidden phase's re-score job", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    # API: the submission monitor. The list needs ?challenge=<slug> (tests/platform/test_monitor.py asks with it).
+    Row("monitored-submission-list", "GET", "-", cells(400, **API_REFUSED)),
+    Row("monitored-submission-detail", "GET", "ranked submission", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("monitored-submission-detail", "GET", "failed submission", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("monitored-submission-hide", "POST", "ranked submission", cells(404, **ORGANIZERS_ONLY, **API_REFUSED),
+        data=_hide_reason),
+    Row("monitored-submission-restore", "POST", "ranked submission", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("monitored-submission-rerun", "POST", "ranked submission",
+        cells(404, organizer=201, operator=201, **API_REFUSED)),
+    # Blind leaderboards: the page exists for everyone (it says the phase is blind), scores only for organizers.
+    *_get_and_post("leaderboards:phase", "blind phase", cells(200)),
+    *_get_and_post("leaderboards:export-csv", "blind phase", cells(404, **ORGANIZERS_ONLY)),
+    *_get_and_post("leaderboards:export-json", "blind phase", cells(404, **ORGANIZERS_ONLY)),
+    Row("phase-leaderboard", "GET", "blind phase id", cells(403, **ORGANIZERS_ONLY)),
+    *_get_and_post("submissions:detail", "blind phase's submission", cells(404, participant=200, **ORGANIZERS_ONLY)),
+    Row("submission-detail", "GET", "blind phase's submission",
+        cells(404, participant=200, **ORGANIZERS_ONLY, worker=403)),
+    # Revealing: a public phase has nothing to reveal (the page says so; the API answers 409).
+    *_post_only("organizer_evaluation:reveal", "public phase", cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    *_post_only("organizer_evaluation:reveal", "blind phase", cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    Row("phase-reveal", "POST", "public phase id", cells(404, organizer=409, operator=409, **API_REFUSED)),
+    Row("phase-reveal", "POST", "blind phase id", cells(404, organizer=200, operator=200, **API_REFUSED)),
 ]

@@ -30,7 +30,11 @@ from schemathesis.specs.openapi.checks import (
 
 from spinebench.accounts.email_links import mark_verified
 from spinebench.accounts.tokens import issue_token
+from spinebench.challenges.models import Phase
+from spinebench.evaluation.rescoring import start_rescore
+from spinebench.submissions.models import Submission
 from spinebench.submissions.services import create_submission
+from spinebench.submissions.status import Status
 from spinebench.teams import services as teams
 from spinebench.uploads.chunked import open_session, write_chunk
 from tests.platform.aasce_data import HIDDEN_ANGLES, predictions_csv
@@ -79,6 +83,12 @@ def seeded(transactional_db, eager_tasks):
         upload=SimpleUploadedFile("p.csv", predictions_csv(HIDDEN_ANGLES), content_type="text/csv"),
     )
     spare = issue_token(user=user, name="spare")
+    # The user also organizes the challenge, so that organizers' operations reach their success path: a re-score job
+    # to read, a blind phase to reveal, and a queued submission to cancel.
+    phase.challenge.organizers.add(user)
+    job = start_rescore(phase=phase, actor=user)
+    blind = PhaseFactory(challenge=phase.challenge, score_visibility=Phase.ScoreVisibility.BLIND)
+    waiting = Submission.objects.create(phase=phase, creator=user, status=Status.QUEUED)
     from spinebench.notifications.models import Notification
 
     notification = Notification.objects.filter(user=user).first() or Notification.objects.create(
@@ -102,6 +112,7 @@ def seeded(transactional_db, eager_tasks):
     bodies = {
         ("POST", "/api/auth/token/"): [{"username": user.username, "password": PASSWORD, "name": "fuzz exchange"}],
         ("POST", "/api/phases/{id}/chosen/"): [{"submissions": [submission.pk]}, {"submissions": []}],
+        ("POST", "/api/rescore-jobs/"): [{"phase": phase.pk, "note": "fuzz"}],
         ("POST", "/api/phases/{id}/submissions/"): [
             {"file": predictions_csv(GOOD), "comment": "fuzz"},
             {"file": bytes(range(256)) * 4},
@@ -123,17 +134,19 @@ def seeded(transactional_db, eager_tasks):
     bodies[("PUT", "/api/uploads/{id}/")] = [chunk]
     return {
         "bodies": bodies,
-        "queries": {("GET", "/api/submissions/{id}/compare/"): {"with": other.pk}},
+        "queries": {("GET", "/api/submissions/{id}/compare/"): {"with": other.pk},
+                    ("GET", "/api/monitor/submissions/"): {"challenge": phase.challenge.slug}},
         "extras": {("PUT", "/api/uploads/{id}/"): {
             "headers": {"Upload-Chunk-SHA256": hashlib.sha256(chunk).hexdigest()}, "query": {"offset": 0}}},
         "token": issue_token(user=user, name="fuzz").secret,
         "ids": {"phases": phase.pk, "submissions": submission.pk, "datasets": phase.training_dataset_id,
                 "tokens": spare.token.pk, "notifications": notification.pk, "uploads": str(receiving.pk),
-                "teams": team.pk, "team-invitations": sent.pk},
+                "teams": team.pk, "team-invitations": sent.pk, "rescore-jobs": job.pk},
         # Operations whose success needs another object of the same collection than the others get.
         "path_ids": {"/api/team-invitations/{id}/accept/": received.pk,
                      "/api/team-invitations/{id}/decline/": received.pk,
-                     "/api/uploads/{id}/finalise/": str(full.pk)},
+                     "/api/uploads/{id}/finalise/": str(full.pk),
+                     "/api/phases/{id}/reveal/": blind.pk, "/api/submissions/{id}/cancel/": waiting.pk},
         "slug": phase.challenge.slug,
     }
 

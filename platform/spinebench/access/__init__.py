@@ -14,6 +14,14 @@ from .challenges import (
     visible_phases,
 )
 from .datasets import can_download_dataset
+from .evaluation import (
+    can_cancel_submission,
+    can_moderate_submission,
+    can_monitor_submissions,
+    can_rescore_phase,
+    can_reveal_scores,
+    can_see_scores,
+)
 from .scores import scores_visible
 from .shortcuts import get_visible_phase
 from .submissions import (
@@ -45,6 +53,12 @@ __all__ = [
     "scores_visible",
     "can_choose_submissions",
     "can_compare_submission",
+    "can_cancel_submission",
+    "can_moderate_submission",
+    "can_monitor_submissions",
+    "can_rescore_phase",
+    "can_reveal_scores",
+    "can_see_scores",
     "can_download_dataset",
     "can_download_phase_inputs",
     "can_see_case_results",

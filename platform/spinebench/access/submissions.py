@@ -5,6 +5,7 @@ from __future__ import annotations
 from spinebench.challenges.models import Phase
 
 from .challenges import can_view_phase, phase_labels_public
+from .evaluation import can_see_scores
 from .teams import is_team_mates_submission
 
 
@@ -20,7 +21,11 @@ def can_view_submission(submission, user) -> bool:
         return True
     evaluation = getattr(submission, "evaluation", None)
     return (
-        can_view_phase(phase, user) and evaluation is not None and evaluation.published and evaluation.rank is not None
+        can_view_phase(phase, user)
+        and can_see_scores(phase, user)  # a blind phase's leaderboard, not revealed yet, shows no one's entry
+        and evaluation is not None
+        and evaluation.published
+        and evaluation.rank is not None
     )
 
 
@@ -33,7 +38,9 @@ def can_see_private_details(submission, user) -> bool:
 
 def can_see_case_results(submission, user) -> bool:
     return submission.phase.challenge.is_organizer(user) or (
-        submission.phase.show_case_results and can_view_submission(submission, user)
+        submission.phase.show_case_results
+        and can_see_scores(submission.phase, user)
+        and can_view_submission(submission, user)
     )
 
 
@@ -42,13 +49,17 @@ def can_see_ground_truth_plots(submission, user) -> bool:
     read against one's own scores give every case's label): organizers always; anyone else who may see the
     submission only on a phase whose labels are public. Never for a hidden test set."""
     return submission.phase.challenge.is_organizer(user) or (
-        phase_labels_public(submission.phase) and can_view_submission(submission, user)
+        phase_labels_public(submission.phase)
+        and can_see_scores(submission.phase, user)
+        and can_view_submission(submission, user)
     )
 
 
 def can_see_phase_ground_truth_plots(phase: Phase, user) -> bool:
     """The same rule for figures of a whole leaderboard (ROC overlay of the top submissions)."""
-    return phase.challenge.is_organizer(user) or (phase_labels_public(phase) and can_view_phase(phase, user))
+    return phase.challenge.is_organizer(user) or (
+        phase_labels_public(phase) and can_see_scores(phase, user) and can_view_phase(phase, user)
+    )
 
 
 def can_choose_submissions(phase: Phase, user) -> bool:

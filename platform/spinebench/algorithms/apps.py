@@ -26,3 +26,14 @@ class AlgorithmsConfig(AppConfig):
         register_pipeline(
             str(Phase.SubmissionKind.ALGORITHM), lambda pk: process_algorithm_submission.delay(submission_pk=pk)
         )
+
+        from contextlib import nullcontext
+
+        from spinebench.evaluation.rescoring import register_predictions_source
+
+        from .execution import predictions_dir
+
+        # A re-score reads an algorithm's predictions where its container runs left them.
+        register_predictions_source(
+            str(Phase.SubmissionKind.ALGORITHM), lambda submission: nullcontext(predictions_dir(submission.pk))
+        )

@@ -209,6 +209,9 @@ class LeaderboardSpec(_Strict):
     )
     max_chosen: StrictInt | None = Field(None, description=_help(Phase, "max_chosen"))
     auto_publish: StrictBool | None = Field(None, description=_help(Phase, "auto_publish"))
+    score_visibility: Literal[_choices(Phase.ScoreVisibility)] = Field(  # type: ignore[valid-type]
+        None, description=_help(Phase, "score_visibility")
+    )
 
 
 class ContainerSpec(_Strict):

@@ -96,6 +96,10 @@ class Phase(models.Model):
         MEAN_RANK = "mean-rank", "mean of per-metric ranks"
         MEDIAN_RANK = "median-rank", "median of per-metric ranks"
 
+    class ScoreVisibility(models.TextChoices):
+        PUBLIC = "public", "public: scores and ranks are shown as submissions are scored"
+        BLIND = "blind", "blind: participants see only succeeded or failed until the organizers reveal the leaderboard"
+
     class Selection(models.TextChoices):
         BEST = "best", "best submission per participant"
         LATEST = "latest", "latest submission per participant"
@@ -191,6 +195,20 @@ class Phase(models.Model):
         default=True,
         help_text="Put a succeeded submission on the leaderboard at once (otherwise an organizer publishes it).",
     )
+    score_visibility = models.CharField(
+        max_length=16, choices=ScoreVisibility.choices, default=ScoreVisibility.PUBLIC,
+        help_text="Who sees scores and ranks: everyone who sees the phase (public), or, on a blind phase, only its "
+        "organizers until they reveal the leaderboard (participants see succeeded or failed, nothing more, in pages, "
+        "the API, exports, figures and notifications). Separate from is_public, which hides the whole phase.",
+    )
+    scores_revealed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the organizers revealed this blind phase's leaderboard (empty: not yet)."
+    )
+    evaluation_version = models.PositiveIntegerField(
+        default=1,
+        help_text="Version of this phase's evaluation (ground truth and evaluator): every score records the version "
+        "that produced it; a re-score of the phase moves it to the next version at once for all its submissions.",
+    )
 
     class Meta:
         ordering = ["challenge", "order", "pk"]
@@ -236,6 +254,10 @@ class Phase(models.Model):
             return self.dataset_link  # reverse accessor of datasets.PhaseDatasets
         except ObjectDoesNotExist:
             return None
+    @property
+    def scores_hidden(self) -> bool:
+        """A blind phase whose leaderboard is not revealed yet: scores and ranks are for its organizers only."""
+        return self.score_visibility == self.ScoreVisibility.BLIND and self.scores_revealed_at is None
 
     # leaderboard configuration -------------------------------------------------------------------------------
     @property

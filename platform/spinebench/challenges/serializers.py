@@ -20,7 +20,8 @@ class PhaseSerializer(serializers.ModelSerializer):
             "id", "challenge", "slug", "title", "description", "task", "submission_kind", "is_open", "opens_at",
             "closes_at", "submission_limit", "submission_limit_period_hours", "max_upload_bytes",
             "show_case_results", "primary_metric", "metrics", "ranking_method", "selection", "decimal_places",
-            "training_dataset", "accepting_uploads", "not_accepting_reason", "max_chosen",
+            "training_dataset", "accepting_uploads", "not_accepting_reason", "max_chosen", "score_visibility",
+            "scores_revealed_at", "evaluation_version",
         ]
 
     def get_metrics(self, phase) -> list[dict]:

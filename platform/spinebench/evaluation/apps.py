@@ -7,3 +7,9 @@ class EvaluationConfig(AppConfig):
 
     name = "spinebench.evaluation"
     label = "evaluation"
+
+    def ready(self) -> None:
+        from .rescoring import register_rescore_starter
+        from .tasks import rescore_phase
+
+        register_rescore_starter(lambda job_pk: rescore_phase.delay(job_pk=job_pk))

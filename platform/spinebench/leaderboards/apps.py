@@ -12,6 +12,7 @@ class LeaderboardsConfig(AppConfig):
 
         ranking_changed.connect(rerank_on_ranking_changed, dispatch_uid="leaderboards-rerank")
 
+        from spinebench.access import can_see_scores
         from spinebench.challenges.tabs import register_tab_context
 
         from . import services
@@ -20,7 +21,11 @@ class LeaderboardsConfig(AppConfig):
         register_tab_context(
             "leaderboards",
             lambda *, request, challenge, phases: {
-                "boards": [(phase, services.leaderboard_rows(phase)[:3]) for phase in phases]
+                # A blind phase's top rows are for its organizers only (the tab says the phase is blind).
+                "boards": [
+                    (phase, services.leaderboard_rows(phase)[:3] if can_see_scores(phase, request.user) else [])
+                    for phase in phases
+                ]
             },
         )
 

@@ -36,6 +36,7 @@ def _published_results(phase: Phase):
             submission__status=Status.SUCCEEDED,
             published=True,
             submission__degenerate_reason="",
+            submission__hidden_from_leaderboard=False,  # taken off by an organizer (submissions.moderation)
         )
         .annotate(aggregate_values=F("metrics__aggregates"))
         .values(
@@ -124,6 +125,7 @@ def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
         snapshot = LeaderboardSnapshot.objects.create(
             phase=phase,
             kind=LIVE,
+            evaluation_version=phase.evaluation_version,
             unranked=_unranked_baselines(phase, metrics),
             ranking_method=phase.ranking_method,
             metrics=[{"key": key, "direction": phase.direction(key)} for key in metrics],

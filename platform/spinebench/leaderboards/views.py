@@ -17,6 +17,7 @@ from django.utils.functional import SimpleLazyObject
 from spinebench.access import (
     can_download_phase_inputs,
     can_see_phase_ground_truth_plots,
+    can_see_scores,
     get_visible_phase,
 )
 from spinebench.challenges.models import Phase
@@ -40,6 +41,18 @@ ROWS_PER_PAGE = 100
 
 def phase_leaderboard(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
+    if not can_see_scores(phase, request.user):  # a blind phase: the page says so and shows no score or rank
+        return render(
+            request,
+            "leaderboards/phase.html",
+            {
+                "phase": phase,
+                "challenge": phase.challenge,
+                "blind": True,
+                "is_participant": phase.challenge.is_participant(request.user),
+                "can_download_inputs": can_download_phase_inputs(phase, request.user),
+            },
+        )
     board = read_leaderboard(phase)
     metrics = [metric["key"] for metric in board.snapshot.metrics]
     page = Paginator(board.rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
@@ -160,6 +173,8 @@ def _cached_body(kind: str, phase: Phase, board, build) -> bytes:
 
 def export_csv(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
+    if not can_see_scores(phase, request.user):
+        raise Http404("This phase's leaderboard is blind until its organizers reveal it.")
     board = read_leaderboard(phase)
 
     def build() -> bytes:
@@ -180,6 +195,8 @@ def export_csv(request, challenge, phase):
 
 def export_json(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
+    if not can_see_scores(phase, request.user):
+        raise Http404("This phase's leaderboard is blind until its organizers reveal it.")
     board = read_leaderboard(phase)
 
     def build() -> bytes:

@@ -241,6 +241,7 @@ CELERY_TASK_ROUTES = {
     "spinebench.submissions.baseline_tasks.*": {"queue": "baselines"},
     "spinebench.submissions.tasks.*": {"queue": "scoring"},
     "spinebench.leaderboards.tasks.*": {"queue": "scoring"},
+    "spinebench.evaluation.tasks.*": {"queue": "scoring"},
     "spinebench.workers.tasks.*": {"queue": "scoring"},
     "spinebench.uploads.tasks.*": {"queue": "scoring"},
 }

@@ -3,7 +3,7 @@ from django.contrib import admin
 from spinebench.challenges.signals import ranking_changed
 
 from .models import Evaluation, Submission
-from .services import cancel_submission
+from .services import CancelRefused, cancel_submission
 
 
 class EvaluationInline(admin.StackedInline):
@@ -23,7 +23,10 @@ class SubmissionAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel the selected submissions")
     def cancel(self, request, queryset):
         for submission in queryset:
-            cancel_submission(submission)
+            try:
+                cancel_submission(submission, actor=request.user)
+            except CancelRefused as refusal:
+                self.message_user(request, str(refusal), level="warning")
 
 
 @admin.register(Evaluation)

@@ -89,6 +89,20 @@ class Submission(models.Model):
         help_text="Picked by its participant to represent them on a phase whose selection is `chosen` (the best of "
         "the picked ones is ranked).",
     )
+    hidden_from_leaderboard = models.BooleanField(
+        default=False, help_text="An organizer took this submission off the leaderboard (see hidden_reason)."
+    )
+    hidden_reason = models.CharField(
+        max_length=500, blank=True, help_text="Why an organizer hid the submission (shown to the submitter)."
+    )
+    rerun_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reruns",
+        help_text="The submission whose upload an organizer ran again as this one (not counted against the limit).",
+    )
 
     class Meta:
         ordering = ["-created", "-pk"]
@@ -143,6 +157,11 @@ class Evaluation(models.Model):
     duration_seconds = models.FloatField(default=0.0, help_text="Time the evaluator took.")
     published = models.BooleanField(default=True, help_text="Shown on the phase leaderboard.")
     rank = models.PositiveIntegerField(null=True, blank=True, help_text="Leaderboard rank (empty: not ranked).")
+    version = models.PositiveIntegerField(
+        default=1,
+        help_text="The phase's evaluation version that produced these scores (a re-score keeps the replaced ones in "
+        "spinebench.evaluation's history).",
+    )
 
     def __str__(self) -> str:
         return f"evaluation of submission {self.submission_id}"

@@ -73,6 +73,7 @@ def submission_quota(*, phase, user, now: datetime | None = None) -> Quota:
     created = list(
         Submission.objects.filter(
             phase=phase, **owner, is_baseline=False, status__in=COUNTED, created__gt=now - period,
+            rerun_of__isnull=True,  # an organizer's re-run of an upload costs the participant nothing
         ).order_by("created").values_list("created", flat=True)
     )
     frees_at = created[0] + period if created and phase.submission_limit is not None else None

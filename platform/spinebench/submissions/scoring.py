@@ -16,6 +16,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from spinebench.challenges.models import Phase
 from spinebench.challenges.signals import ranking_changed
 
 from .models import Evaluation, Submission
@@ -80,6 +81,7 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
     evaluation, _ = Evaluation.objects.update_or_create(
         submission=submission,
         defaults={
+            "version": current_evaluation_version(submission.phase_id),
             "metrics": {
                 "case": finite_or_none(metrics.get("case", {})),
                 "aggregates": finite_or_none(metrics.get("aggregates", {})),
@@ -98,6 +100,13 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
         judge_baselines(submission)  # a method that does not beat its trivial reference is not ranked as the method
     ranking_changed.send(sender=Submission, phase_pk=submission.phase_id)  # the leaderboards app ranks the phase
     return evaluation
+
+
+def current_evaluation_version(phase_pk: int) -> int:
+    """The phase's evaluation version, read under the phase's row lock: a re-score switches the version while holding
+    that lock, so a score written in this transaction is labelled with the version it joins (the re-score's last
+    step re-evaluates what was scored under the old one while it ran). The re-ranking takes the same lock next."""
+    return Phase.objects.select_for_update().values_list("evaluation_version", flat=True).get(pk=phase_pk)
 
 
 def release_failed_upload(submission: Submission) -> None:

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from spinebench.access import can_see_case_results, can_see_private_details
+from spinebench.access import can_see_case_results, can_see_private_details, can_see_scores
 
 from .method_cards import validate_web_url
 from .models import Submission
@@ -16,12 +16,13 @@ class SubmissionSerializer(serializers.ModelSerializer):
     aggregates = serializers.SerializerMethodField()
     case_metrics = serializers.SerializerMethodField()
     chosen = serializers.SerializerMethodField()
+    hidden_reason = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
         fields = [
             "id", "phase", "participant", "is_baseline", "baseline_method", "comment", "status", "error_message",
-            "created", "started_at", "finished_at", "rank", "aggregates", "case_metrics",
+            "created", "started_at", "finished_at", "rank", "aggregates", "case_metrics", "hidden_reason",
             "method_name", "method_description", "paper_url", "code_url", "chosen",
         ]
 
@@ -39,7 +40,17 @@ class SubmissionSerializer(serializers.ModelSerializer):
     def get_error_message(self, submission) -> str:
         return submission.error_message if can_see_private_details(submission, self._user()) else ""
 
+    def get_hidden_reason(self, submission) -> str:
+        """Why the organizers took the submission off the leaderboard (empty: it is not hidden); for the submitter
+        and the organizers."""
+        if not submission.hidden_from_leaderboard or not can_see_private_details(submission, self._user()):
+            return ""
+        return submission.hidden_reason
+
     def _evaluation(self, submission):
+        """The evaluation, for those who may see its scores (a blind phase's participants see only the status)."""
+        if not can_see_scores(submission.phase, self._user()):
+            return None
         return getattr(submission, "evaluation", None)
 
     def get_rank(self, submission) -> int | None:
@@ -79,3 +90,9 @@ class SubmissionCreateSerializer(serializers.Serializer):
         if ("file" in attrs) == ("upload" in attrs):
             raise serializers.ValidationError({"file": ["Send either `file` or `upload` (not both)."]})
         return attrs
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, help_text="Shown to the submitter with the cancelled status."
+    )

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from spinebench.challenges.models import Challenge, Phase, Registration
+from spinebench.challenges.signals import report_organizer_action
 from spinebench.teams.models import Team
 from spinebench.teams.services import team_of
 from spinebench.uploads.chunked import SessionError
@@ -255,15 +256,33 @@ def _zip_folder(folder: Path) -> Path:
     return Path(shutil.make_archive(str(base), "zip", root_dir=folder))
 
 
-def cancel_submission(submission: Submission) -> bool:
-    """Cancel a submission that has not finished; returns False when it already had."""
+class CancelRefused(Exception):
+    """A submission that already finished (succeeded or failed) cannot be cancelled; the message says so."""
+
+
+def cancel_submission(submission: Submission, *, reason: str = "", actor=None) -> bool:
+    """Cancel a submission that has not finished: final status `cancelled`, with the reason in its error message
+    (shown to the submitter). A running algorithm container is stopped when this commits (spinebench.algorithms'
+    receiver of the status change; its runner also polls the status). Idempotent: returns False when the submission
+    was already cancelled. Raises CancelRefused for a succeeded or failed one. When `actor` is not the submitter
+    (an organizer of the challenge), the cancel goes to the audit trail with the reason."""
     with transaction.atomic():
-        locked = Submission.objects.select_for_update().get(pk=submission.pk)
-        if not locked.is_active:
+        locked = Submission.objects.select_for_update().select_related("phase__challenge").get(pk=submission.pk)
+        if locked.status == Status.CANCELLED:
             return False
+        if not locked.is_active:
+            raise CancelRefused(f"Submission {locked.pk} has already {locked.status}; only an unfinished submission "
+                                "can be cancelled.")
+        by_organizer = actor is not None and actor.pk != locked.creator_id
+        message = "Cancelled by an organizer" if by_organizer else "Cancelled"
         locked.finished_at = timezone.now()
         locked.save(update_fields=["finished_at"])
-        transition(locked, Status.CANCELLED, error="Cancelled.")
+        transition(locked, Status.CANCELLED, error=f"{message}: {reason}" if reason else f"{message}.")
+        if by_organizer:
+            report_organizer_action(
+                challenge=locked.phase.challenge, actor=actor, action="submission.cancel",
+                target=f"submission {locked.pk}", changes={"status": [submission.status, Status.CANCELLED]},
+                note=reason,
+            )
     submission.refresh_from_db()
     return True
-

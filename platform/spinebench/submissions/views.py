@@ -8,9 +8,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from spinebench.access import (
+    can_cancel_submission,
     can_see_case_results,
     can_see_ground_truth_plots,
     can_see_private_details,
+    can_see_scores,
     can_view_submission,
     get_visible_phase,
 )
@@ -25,7 +27,7 @@ from .method_cards import FIELDS as METHOD_CARD_FIELDS
 from .method_cards import MethodCard
 from .models import Submission
 from .quota import submission_quota
-from .services import SubmissionRefused, cancel_submission, create_submission, upload_kind
+from .services import CancelRefused, SubmissionRefused, cancel_submission, create_submission, upload_kind
 from .uploads import phase_limit_for_url
 
 
@@ -80,12 +82,13 @@ def submission_detail(request, pk):
     if not can_view_submission(submission, request.user):
         raise Http404
     phase = submission.phase
-    evaluation = getattr(submission, "evaluation", None)
+    # A blind phase's participants see the status only (no scores, rank, per-case results or figures).
+    evaluation = getattr(submission, "evaluation", None) if can_see_scores(phase, request.user) else None
     aggregates = evaluation.aggregates if evaluation else {}
     show_cases = evaluation is not None and can_see_case_results(submission, request.user)
     case_metrics = evaluation.case_metrics if show_cases else {}
     case_columns = sorted({key for values in case_metrics.values() for key in values})
-    plot_kinds = plots.submission_plot_kinds(submission) if submission.status == "succeeded" else []
+    plot_kinds = plots.submission_plot_kinds(submission) if evaluation and submission.status == "succeeded" else []
     plots_allowed = can_see_ground_truth_plots(submission, request.user)
     return render(
         request,
@@ -185,8 +188,13 @@ def _leaderboard_order(phase, aggregates: dict) -> list[str]:
 @require_POST
 def submission_cancel(request, pk):
     submission = get_object_or_404(Submission, pk=pk)
-    if not can_see_private_details(submission, request.user):
+    if not can_cancel_submission(submission, request.user):
         raise Http404
-    if cancel_submission(submission):
-        messages.success(request, "Submission cancelled.")
+    try:
+        cancelled = cancel_submission(submission, reason=request.POST.get("reason", "")[:500], actor=request.user)
+    except CancelRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        if cancelled:
+            messages.success(request, "Submission cancelled.")
     return redirect(submission)

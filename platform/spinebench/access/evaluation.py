@@ -1,0 +1,37 @@
+"""Organizers' control of scoring: cancelling a submission, re-scoring a phase, the submission monitor and its
+actions (re-run, hide from and restore to the leaderboard)."""
+
+from __future__ import annotations
+
+from spinebench.challenges.models import Challenge, Phase
+
+
+def can_see_scores(phase: Phase, user) -> bool:
+    """Scores, ranks and everything drawn from them (leaderboards, exports, statistics, figures, per-case results):
+    everyone who sees the phase, except on a blind phase not revealed yet, where only its organizers do."""
+    return not phase.scores_hidden or phase.challenge.is_organizer(user)
+
+
+def can_reveal_scores(phase: Phase, user) -> bool:
+    return phase.challenge.is_organizer(user)
+
+
+def can_cancel_submission(submission, user) -> bool:
+    """The submitter, and the organizers of its challenge (site operators count as organizers everywhere)."""
+    if submission.phase.challenge.is_organizer(user):
+        return True
+    return bool(user and user.is_authenticated and submission.creator_id == user.pk)
+
+
+def can_rescore_phase(phase: Phase, user) -> bool:
+    return phase.challenge.is_organizer(user)
+
+
+def can_monitor_submissions(challenge: Challenge, user) -> bool:
+    """The submission monitor of a challenge: every submission of every phase (hidden ones too), with logs."""
+    return challenge.is_organizer(user)
+
+
+def can_moderate_submission(submission, user) -> bool:
+    """Re-run a submission, hide it from the leaderboard or restore it: the challenge's organizers."""
+    return submission.phase.challenge.is_organizer(user)
