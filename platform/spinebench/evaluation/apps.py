@@ -7,3 +7,10 @@ class EvaluationConfig(AppConfig):
 
     name = "spinebench.evaluation"
     label = "evaluation"
+
+    def ready(self) -> None:
+        from spinebench.challenges.registry import register_declaration
+
+        from .images import phase_declaration
+
+        register_declaration(phase_declaration)  # custom phases' metrics, read by challenges.registry

@@ -1,2 +1,6 @@
 """The evaluation app's models. Each kind lives in its own module below and is re-exported here, so that the
 versioned evaluations and the evaluation images grow without touching each other."""
+
+from .images import CustomEvaluation, DeclaredMetric, EvaluationImage, EvaluationImageRun
+
+__all__ = ["CustomEvaluation", "DeclaredMetric", "EvaluationImage", "EvaluationImageRun"]

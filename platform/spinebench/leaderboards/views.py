@@ -19,7 +19,6 @@ from spinebench.access import (
     get_visible_phase,
 )
 from spinebench.challenges.models import Phase
-from spinebench.challenges.registry import metric_title
 from spinebench.datasets.services import inputs_archive
 from spinebench.submissions import plots
 from spinebench.submissions.models import Submission
@@ -49,7 +48,7 @@ def phase_leaderboard(request, challenge, phase):
         {
             "phase": phase,
             "challenge": phase.challenge,
-            "columns": [(key, metric_title(phase.task, key), phase.direction(key)) for key in metrics],
+            "columns": [(key, phase.metric_title(key), phase.direction(key)) for key in metrics],
             "rows": [(row, stability.get(row.submission.pk)) for row in rows],
             "show_stability": any(value is not None for value in stability.values()),
             "page_obj": page,
@@ -152,7 +151,7 @@ def export_json(request, challenge, phase):
                 "metrics": [
                     {
                         "key": metric["key"],
-                        "title": metric_title(phase.task, metric["key"]),
+                        "title": phase.metric_title(metric["key"]),
                         "direction": metric["direction"],
                     }
                     for metric in board.snapshot.metrics
