@@ -28,8 +28,8 @@ import shutil
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
 from pathlib import Path
+from typing import Any, NoReturn
 
 from evaluators.tasks import Metric, Task
 
@@ -217,7 +217,9 @@ def _number(value: object, *, where: str) -> float:
     return number
 
 
-def validated_metrics(document: object, *, declaration: Declaration, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def validated_metrics(
+    document: object, *, declaration: Declaration, case_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
     """The metrics.json document reduced to the declared metrics, or ContractError naming what is wrong. The result
     has the platform's shape: `case` holds the per-case metrics of every case in `case_ids`, `aggregates` every
     declared metric (and `metric@group` values of declared metrics the image chose to report)."""

@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from . import api
 from .notifications.api import NotificationViewSet
+from .organizers.evaluation_image_api import EvaluationImagesView, MetricDeclarationView
 
 router = DefaultRouter()
 router.register("challenges", api.ChallengeViewSet, basename="challenge")
@@ -13,5 +14,7 @@ router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("auth/", include("spinebench.accounts.api_urls")),
+    path("phases/<int:pk>/metric-declaration/", MetricDeclarationView.as_view(), name="phase-metric-declaration"),
+    path("phases/<int:pk>/evaluation-images/", EvaluationImagesView.as_view(), name="phase-evaluation-images"),
     path("", include(router.urls)),
 ]

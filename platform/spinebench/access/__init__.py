@@ -14,6 +14,7 @@ from .challenges import (
     visible_phases,
 )
 from .datasets import can_download_dataset
+from .evaluation import can_manage_phase_evaluation
 from .shortcuts import get_visible_phase
 from .submissions import (
     can_see_case_results,
@@ -26,6 +27,7 @@ from .submissions import (
 __all__ = [
     "can_download_dataset",
     "can_download_phase_inputs",
+    "can_manage_phase_evaluation",
     "can_see_case_results",
     "can_see_ground_truth_plots",
     "can_see_phase_ground_truth_plots",
