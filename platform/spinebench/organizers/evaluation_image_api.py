@@ -27,6 +27,9 @@ from spinebench.uploads.handlers import refusal_of
 
 
 class DeclaredMetricSerializer(serializers.ModelSerializer):
+    key = serializers.CharField(max_length=64, help_text="The key in metrics.json, e.g. mae (checked by the service, "
+                                "whose refusal names the key).")
+
     class Meta:
         model = DeclaredMetric
         fields = ["key", "label", "direction", "primary", "scope"]
