@@ -103,6 +103,8 @@ def test_custom_leaderboard_ranks_by_the_declared_direction(organizer_api):
     assert board["metrics"] == ["abs_error", "hit_rate"]
     page = organizer_api.get(phase.get_absolute_url()).content.decode()
     assert "Absolute error (mm)" in page
+    detail = organizer_api.get(reverse("submissions:detail", kwargs={"pk": submissions["low"].pk}))
+    assert detail.status_code == 200 and "Absolute error (mm)" in detail.content.decode()
 
 
 def test_organizer_page_declares_metrics_line_by_line(client):
