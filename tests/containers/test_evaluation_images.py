@@ -252,3 +252,61 @@ def test_hostile_evaluation_images_are_contained(custom_phase, saved_images, hos
     assert tree_digest(custom_phase.ground_truth.parent) == before
     assert managed_containers(runner.docker_client()) == [] and output_mounts() == []
     assert json.loads((custom_phase.ground_truth.parent / "dataset.json").read_text())["task"] == "custom"
+
+
+@pytest.fixture
+def evaluator_for_aasce(built_images, tmp_path):
+    """`docker save` of what an organizer builds to score a built-in task through the custom path: the evaluator
+    image with the task as its command."""
+    client = built_images
+    context = tmp_path / "aasce-evaluation"
+    context.mkdir()
+    (context / "Dockerfile").write_text('ARG EVALUATOR\nFROM ${EVALUATOR}\nCMD ["aasce-cobb"]\n')
+    image, _ = client.images.build(
+        path=str(context), tag=f"spinebench-test/aasce-evaluation:{uuid.uuid4().hex[:12]}", rm=True,
+        buildargs={"EVALUATOR": recorded_image(client, "spinebench/evaluator:latest")})
+    archive = tmp_path / "aasce-evaluation.tar"
+    with open(archive, "wb") as sink:
+        for chunk in image.save(named=False):
+            sink.write(chunk)
+    yield archive
+    try:
+        client.images.remove(image.id, force=True)
+    except Exception:  # noqa: BLE001 - already gone
+        pass
+
+
+def test_algorithm_phase_scored_by_an_image_matches_the_built_in_scoring(
+    algorithm_phase, algorithm_participant, algorithm_organizer, evaluator_for_aasce, saved_images, eager_tasks,
+    django_capture_on_commit_callbacks,
+):
+    """The same algorithm on the same hidden test set: scored in-process by the built-in task, and by the evaluator
+    image as the custom phase's evaluation (predictions handed over as the algorithm's outputs under /input)."""
+    from django.core.files import File
+
+    from spinebench.challenges.models import Phase
+    from spinebench.evaluation.declarations import declare_metrics
+    from spinebench.submissions.services import create_submission
+
+    capture = django_capture_on_commit_callbacks
+    custom = Phase.objects.create(
+        challenge=algorithm_phase.challenge, slug="algorithm-custom", title="Algorithm, custom evaluation",
+        task="custom", submission_kind=Phase.SubmissionKind.ALGORITHM, dataset=algorithm_phase.dataset,
+        max_upload_bytes=2 << 30, case_time_limit_seconds=30, memory_limit_mb=512, cpu_limit=1.0, pids_limit=64,
+        output_limit_mb=8, submission_limit=None)
+    keys = ["smape", "mae_pt", "mae_mt", "mae_tl"]
+    declare_metrics(phase=custom, actor=algorithm_organizer, output_files=["angles.json"], metrics=[
+        {"key": key, "label": key, "direction": "lower", "primary": key == "smape", "scope": "aggregate"}
+        for key in keys])
+    custom.organizer = algorithm_organizer
+    upload_image(custom, evaluator_for_aasce, capture)
+    scored = {}
+    for phase in (algorithm_phase, custom):
+        with capture(execute=True), open(saved_images("spinebench/example-algorithm:latest"), "rb") as handle:
+            submission = create_submission(phase=phase, user=algorithm_participant,
+                                           upload=File(handle, name="algorithm.tar"))
+        submission.refresh_from_db()
+        assert submission.status == "succeeded", submission.error_message
+        scored[phase.task] = submission.evaluation.aggregates
+    assert {key: scored["custom"][key] for key in keys} == {key: scored["aasce-cobb"][key] for key in keys}
+    assert managed_containers(runner.docker_client()) == [] and output_mounts() == []
