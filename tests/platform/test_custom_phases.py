@@ -132,3 +132,26 @@ def test_organizer_page_declares_metrics_line_by_line(client):
     assert "abs_error, Absolute error, lower, case, primary" in page
     client.force_login(UserFactory())
     assert client.get(reverse("evaluation_images:page", kwargs=kwargs)).status_code == 404
+
+
+def test_custom_phase_without_an_image_fails_its_submissions_with_the_reason(organizer_api, eager_tasks,
+                                                                             django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from spinebench.challenges.models import Registration
+    from spinebench.submissions.services import create_submission
+    from spinebench.workers.services import phase_unserved_message, record_heartbeat
+
+    phase = organizer_api.phase
+    put(organizer_api)
+    follow_declaration(phase, phase_declaration(phase))
+    record_heartbeat(hostname="this-test@host", queues=["containers-cpu"])  # the queue a custom phase's scoring uses
+    assert phase_unserved_message(phase) == ""
+    participant = UserFactory()
+    Registration.objects.create(challenge=phase.challenge, user=participant, status=Registration.Status.APPROVED)
+    upload = SimpleUploadedFile("lengths.csv", b"case_id,length_mm\ncase_a,1\n", content_type="text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        submission = create_submission(phase=phase, user=participant, upload=upload)
+    submission.refresh_from_db()
+    assert submission.status == "failed"
+    assert submission.error_message == "This phase has no evaluation image yet; the organizers have been told."
