@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiRequest, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.generics import get_object_or_404
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -67,6 +67,15 @@ class EvaluationImagesSerializer(serializers.Serializer):
 
 class ImageUploadSerializer(serializers.Serializer):
     archive = serializers.FileField(help_text="`docker save` archive (.tar, .tar.gz, .tar.bz2, .tar.xz).")
+
+
+IMAGE_UPLOAD_REQUEST = OpenApiRequest(
+    ImageUploadSerializer,
+    encoding={"archive": {"headers": {"Content-Disposition": {
+        "schema": {"type": "string"}, "example": 'form-data; name="archive"; filename="evaluation.tar"',
+        "description": "A file part: `*.tar`, `*.tar.gz`, `*.tar.bz2` or `*.tar.xz`.",
+    }}}},
+)
 
 
 def _managed_phase(request, pk) -> Phase:
@@ -135,7 +144,7 @@ class EvaluationImagesView(APIView):
     def get(self, request, pk, format=None):
         return Response(self._payload(_managed_phase(request, pk)))
 
-    @extend_schema(request={"multipart/form-data": ImageUploadSerializer}, responses={201: EvaluationImagesSerializer})
+    @extend_schema(request={"multipart/form-data": IMAGE_UPLOAD_REQUEST}, responses={201: EvaluationImagesSerializer})
     def post(self, request, pk, format=None):
         phase = _managed_phase(request, pk)
         data = request.data
