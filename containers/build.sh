@@ -3,7 +3,7 @@
 #   spinebench/base       debootstrap minbase bookworm + python3, numpy, Pillow, a non-root user `algorithm` (uid 1000),
 #                         imported with `docker import`
 #   spinebench/evaluator  base + the evaluators package and its dependencies copied from the platform's virtualenv
-#   spinebench/example-algorithm, spinebench/hostile-<behaviour>   `docker build` FROM the base
+#   spinebench/example-algorithm, spinebench/example-evaluation, spinebench/hostile-<behaviour>   `docker build` FROM the base
 #   spinebench/baselines-cpu  base + the CPU torch wheel ($SPINEBENCH_TORCH_WHEEL) + baselines/ and evaluators/ with
 #                         their distributions from the virtualenv (on demand only: `containers/build.sh baselines`)
 # Each image is tagged with a content hash of its build inputs (and `latest`); an image whose tag exists is skipped.
@@ -145,7 +145,7 @@ build_hostile() {
 }
 
 mkdir -p "$WORK"
-targets=${*:-base evaluator example-algorithm hostile}
+targets=${*:-base evaluator example-algorithm example-evaluation hostile}
 build_base
 verify_trusted "$BASE"   # every other image is built FROM it, referred to by its id
 BASE_ID=$(image_id "$BASE")
@@ -154,9 +154,10 @@ for target in $targets; do
     base) ;;
     evaluator) build_evaluator ;;
     example-algorithm) build_layered example-algorithm containers/example-algorithm ;;
+    example-evaluation) build_layered example-evaluation containers/example-evaluation ;;
     hostile) build_hostile ;;
     baselines) build_baselines ;;
-    *) log "unknown image '$target' (expected: base evaluator example-algorithm hostile baselines)"; exit 2 ;;
+    *) log "unknown image '$target' (expected: base evaluator example-algorithm example-evaluation hostile baselines)"; exit 2 ;;
   esac
 done
 log "done"

@@ -146,7 +146,8 @@ UPPER = ("views", "api", "tasks", "serializers", "admin", "urls", "forms", "apps
          "receivers", "plots", "api_urls", "context_processors", "baseline_views", "viewer_views", "baseline_tasks",
          "case_viewer", "ct_viewer", "labelling_viewer", "case_predictions", "celery_hooks", "serve",
          "choice_views", "history_views", "compare_views", "dashboard_views", "dashboard_api", "dashboard_urls",
-         "monitor_views", "rescore_views", "urls_evaluation", "evaluation_api")
+         "monitor_views", "rescore_views", "urls_evaluation", "evaluation_api", "evaluation_image_views",
+         "evaluation_image_api", "urls_images")
 
 
 def layer_of(module: str) -> str:

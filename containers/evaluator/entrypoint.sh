@@ -1,8 +1,11 @@
 #!/bin/sh
-# evaluate TASK: predictions mounted at /predictions (a CSV file or PRED/<case_id>/ folders), the dataset (or its
-# ground_truth/ folder) at /dataset, both read-only; writes /output/metrics.json.
+# evaluate TASK under the evaluation container contract (docs/evaluation.md): the predictions in /input
+# (/input/predictions.csv, or /input/<case_id>/ folders; /input/predictions.json describes them), the ground truth
+# read-only at /opt/ml/input/data/ground_truth (its manifest at /opt/ml/input/data/dataset.json); writes
+# /output/metrics.json. The task is the first argument, else $SPINEBENCH_TASK.
 set -eu
-task=${1:?usage: TASK_ID [PREDICTIONS_PATH]}
-predictions=${2:-/predictions}
-exec python3 -m evaluators.cli evaluate "$task" --predictions "$predictions" --ground-truth /dataset \
-  --output /output/metrics.json --quiet
+task=${1:-${SPINEBENCH_TASK:?usage: TASK_ID (or set SPINEBENCH_TASK)}}
+predictions=/input
+if [ -f /input/predictions.csv ]; then predictions=/input/predictions.csv; fi
+exec python3 -m evaluators.cli evaluate "$task" --predictions "$predictions" \
+  --ground-truth /opt/ml/input/data/ground_truth --output /output/metrics.json --quiet

@@ -5,6 +5,7 @@ from . import api
 from .leaderboards.dashboard_api import MySubmissionViewSet
 from .notifications.api import NotificationViewSet
 from .organizers.evaluation_api import MonitoredSubmissionViewSet, PhaseRevealView, RescoreJobViewSet
+from .organizers.evaluation_image_api import EvaluationImagesView, MetricDeclarationView
 from .teams.api import InvitationViewSet, TeamCapViewSet, TeamViewSet
 from .uploads.api import UploadSessionViewSet
 
@@ -25,5 +26,7 @@ router.register("monitor/submissions", MonitoredSubmissionViewSet, basename="mon
 urlpatterns = [
     path("auth/", include("spinebench.accounts.api_urls")),
     path("phases/<int:pk>/reveal/", PhaseRevealView.as_view(), name="phase-reveal"),
+    path("phases/<int:pk>/metric-declaration/", MetricDeclarationView.as_view(), name="phase-metric-declaration"),
+    path("phases/<int:pk>/evaluation-images/", EvaluationImagesView.as_view(), name="phase-evaluation-images"),
     path("", include(router.urls)),
 ]

@@ -23,4 +23,5 @@ urlpatterns = [
     path("algorithms/", include("spinebench.algorithms.urls")),
     path("organizers/", include("spinebench.organizers.urls_evaluation")),
     path("admin/", admin.site.urls),
+    path("organize/", include("spinebench.organizers.urls_images")),
 ]

@@ -1,5 +1,6 @@
-"""The evaluator image gives the same metrics.json as `python -m evaluators.cli evaluate` on the host, for a folder of
-per-case predictions and for a phase CSV, with predictions and dataset mounted read-only and no network."""
+"""The evaluator image, run under the evaluation container contract (docs/evaluation.md), gives the same metrics.json
+as the platform's built-in scoring path (`evaluators.tasks.evaluate`) and as `python -m evaluators.cli evaluate` on
+the host, for a folder of per-case predictions and for a phase CSV, read-only inputs and no network."""
 
 import json
 import os
@@ -8,6 +9,8 @@ import sys
 
 import pytest
 
+from evaluators.contract import GROUND_TRUTH_MOUNT, MANIFEST_MOUNT, stage_predictions
+from evaluators.tasks import evaluate
 from spinebench.algorithms.trusted_images import recorded_image
 
 from .conftest import REPO_ROOT, write_spine_dataset
@@ -24,15 +27,21 @@ def host_metrics(predictions, dataset, out):
     return json.loads(out.read_text())
 
 
-def container_metrics(client, *, predictions, target, dataset, out_dir):
+def container_metrics(client, *, predictions, dataset, work):
+    """The evaluator under the evaluation container contract: the predictions staged into /input with
+    predictions.json (as the platform stages them), the ground truth and its manifest read-only under
+    /opt/ml/input/data/."""
+    stage_predictions(predictions, work / "input")
+    out_dir = work / "output"
     out_dir.mkdir()
     out_dir.chmod(0o777)  # the image runs as uid 1000
     evaluator = recorded_image(client, "spinebench/evaluator:latest")  # run by the id build.sh recorded
     client.containers.run(
-        evaluator, ["aasce-cobb", target], remove=True, network_mode="none", read_only=True,
-        cap_drop=["ALL"], volumes={str(predictions): {"bind": target, "mode": "ro"},
-                                   str(dataset): {"bind": "/dataset", "mode": "ro"},
-                                   str(out_dir): {"bind": "/output", "mode": "rw"}})
+        evaluator, ["aasce-cobb"], remove=True, network_mode="none", read_only=True, cap_drop=["ALL"],
+        volumes={str(work / "input"): {"bind": "/input", "mode": "ro"},
+                 str(dataset / "ground_truth"): {"bind": GROUND_TRUTH_MOUNT, "mode": "ro"},
+                 str(dataset / "dataset.json"): {"bind": MANIFEST_MOUNT, "mode": "ro"},
+                 str(out_dir): {"bind": "/output", "mode": "rw"}})
     return json.loads((out_dir / "metrics.json").read_text())
 
 
@@ -45,9 +54,11 @@ def test_evaluator_container_matches_the_cli(built_images, tmp_path):
         (folder / case / "angles.json").write_text(json.dumps({"angles": angles}))
     csv = tmp_path / "pred.csv"
     csv.write_text("case_id,pt,mt,tl\n" + "".join(f"{c},{a[0]},{a[1]},{a[2]}\n" for c, a in PREDICTED.items()))
-    for predictions, target in ((folder, "/predictions"), (csv, "/predictions.csv")):
+    for predictions in (folder, csv):
         expected = host_metrics(predictions, dataset, tmp_path / f"host-{predictions.name}.json")
-        got = container_metrics(built_images, predictions=predictions, target=target, dataset=dataset,
-                                out_dir=tmp_path / f"out-{predictions.name}")
-        assert got == expected
+        built_in = evaluate("aasce-cobb", predictions=predictions, ground_truth=dataset / "ground_truth",
+                            groups=None)  # what the platform's built-in scoring path calls
+        got = container_metrics(built_images, predictions=predictions, dataset=dataset,
+                                work=tmp_path / f"work-{predictions.name}")
+        assert got == expected == json.loads(json.dumps(built_in))
         assert set(got["case"]) == set(PREDICTED) and got["aggregates"]["smape"] > 0

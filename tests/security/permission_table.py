@@ -468,4 +468,22 @@ ROWS: list[Row] = [
     *_post_only("organizer_evaluation:reveal", "blind phase", cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
     Row("phase-reveal", "POST", "public phase id", cells(404, organizer=409, operator=409, **API_REFUSED)),
     Row("phase-reveal", "POST", "blind phase id", cells(404, organizer=200, operator=200, **API_REFUSED)),
+    # A phase's evaluation (metric declaration, evaluation images): its challenge's organizers only; the POSTs carry
+    # no data, so an organizer gets the form's (page) or the serializer's (API) refusal and nothing changes.
+    *_get_and_post("evaluation_images:page", "public phase", cells(404, organizer=200, operator=200, **PAGE_LOGIN)),
+    *_get_and_post("evaluation_images:page", "hidden challenge's phase",
+                   cells(404, other_organizer=200, operator=200, **PAGE_LOGIN)),
+    *_post_only("evaluation_images:declare", "public phase", cells(404, organizer=400, operator=400, **PAGE_LOGIN)),
+    *_post_only("evaluation_images:upload", "public phase", cells(404, organizer=400, operator=400, **PAGE_LOGIN)),
+    *_post_only("evaluation_images:upload", "hidden challenge's phase",
+                cells(404, other_organizer=400, operator=400, **PAGE_LOGIN)),
+    Row("phase-metric-declaration", "GET", "public phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("phase-metric-declaration", "GET", "hidden challenge's phase id",
+        cells(404, other_organizer=200, operator=200, **API_REFUSED)),
+    Row("phase-metric-declaration", "PUT", "public phase id",
+        cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("phase-evaluation-images", "GET", "public phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("phase-evaluation-images", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("phase-evaluation-images", "POST", "public phase id",
+        cells(404, organizer=400, operator=400, **API_REFUSED)),
 ]

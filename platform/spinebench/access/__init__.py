@@ -16,6 +16,7 @@ from .challenges import (
 from .datasets import can_download_dataset
 from .evaluation import (
     can_cancel_submission,
+    can_manage_phase_evaluation,
     can_moderate_submission,
     can_monitor_submissions,
     can_rescore_phase,
@@ -61,6 +62,7 @@ __all__ = [
     "can_see_scores",
     "can_download_dataset",
     "can_download_phase_inputs",
+    "can_manage_phase_evaluation",
     "can_see_case_results",
     "can_see_ground_truth_plots",
     "can_see_phase_ground_truth_plots",

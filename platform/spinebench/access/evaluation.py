@@ -35,3 +35,9 @@ def can_monitor_submissions(challenge: Challenge, user) -> bool:
 def can_moderate_submission(submission, user) -> bool:
     """Re-run a submission, hide it from the leaderboard or restore it: the challenge's organizers."""
     return submission.phase.challenge.is_organizer(user)
+
+
+def can_manage_phase_evaluation(phase: Phase, user) -> bool:
+    """Evaluation images and metric declarations of a phase: only the challenge's organizers (and site operators) see
+    and change them; the runs' errors and logs may quote the ground truth, so nobody else reads them."""
+    return phase.challenge.is_organizer(user)

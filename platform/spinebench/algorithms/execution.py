@@ -36,6 +36,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from spinebench.challenges import registry
 from spinebench.submissions.models import Submission
 from spinebench.submissions.scoring import score_predictions
 from spinebench.submissions.services import dispatch
@@ -287,7 +288,6 @@ def planned_jobs(run: AlgorithmRun, config: ContainerConfig) -> list[tuple[Job, 
 
 
 def run_jobs(submission_pk: int, *, image: AlgorithmImage, client: docker.DockerClient) -> str:
-    from evaluators.tasks import get_task
 
     run = AlgorithmRun.objects.select_related("submission__phase__dataset_link__dataset").get(
         submission_id=submission_pk
@@ -299,7 +299,7 @@ def run_jobs(submission_pk: int, *, image: AlgorithmImage, client: docker.Docker
     config = ContainerConfig.for_phase(phase)
     plan = planned_jobs(run, config)
     limits = config.limits(cases=phase.dataset.cases.count())
-    allowed_names = get_task(phase.task).output_files
+    allowed_names = registry.phase_task(phase).output_files
     hidden = phase.dataset.is_hidden
     run_as = (image.uid, image.gid) if image.uid is not None and image.gid is not None else None
     predictions = run_root(run) / "predictions"
@@ -429,5 +429,11 @@ def recover(*, client: docker.DockerClient | None = None) -> dict[str, int]:
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         logger.warning("recovery: no container engine answers; orphan containers are removed at a later sweep")
         return {"requeued": requeued, "containers_removed": 0}
-    removed = runner.remove_managed_containers(client, keep=lambda labels: labels.get(runner.LABEL_SUBMISSION) in live)
+    scoring = {str(pk) for pk in Submission.objects.filter(status=Status.SCORING).values_list("pk", flat=True)}
+    removed = runner.remove_managed_containers(
+        client,
+        keep=lambda labels: (
+            labels.get(runner.LABEL_SUBMISSION) in live or labels.get(runner.LABEL_EVALUATION) in scoring
+        ),
+    )
     return {"requeued": requeued, "containers_removed": removed}

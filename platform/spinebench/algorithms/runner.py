@@ -44,6 +44,7 @@ LABEL_SUBMISSION = "org.spinebench.submission"
 LABEL_WORKER = "org.spinebench.worker"
 LABEL_OUTPUT = "org.spinebench.output-area"
 LABEL_SCOPE = "org.spinebench.scope"
+LABEL_EVALUATION = "org.spinebench.evaluation"  # an evaluation image's run: the submission it scores
 LOG_LINE_CHARS = 300
 POLL_SECONDS = 0.5
 MEBIBYTE = 1 << 20
@@ -327,7 +328,10 @@ def container_options(
     limits: Limits,
     labels: dict[str, str],
     name: str | None,
+    read_only_mounts: dict[str, Path] | None = None,
 ) -> dict:
+    """`read_only_mounts` {container path: host path}: more read-only bind mounts (an evaluation container's ground
+    truth at /opt/ml/input/data/ground_truth)."""
     options = dict(
         image=image,
         user=user,
@@ -346,6 +350,8 @@ def container_options(
         mounts=[
             Mount("/input", str(input_dir), type="bind", read_only=True),
             Mount("/output", str(output_dir), type="bind"),
+            *(Mount(target, str(Path(source).resolve()), type="bind", read_only=True)
+              for target, source in (read_only_mounts or {}).items()),
         ],
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
@@ -377,13 +383,15 @@ def run_algorithm(
     name: str | None = None,
     should_stop: Callable[[], str | None] | None = None,
     run_as: tuple[int, int] | None = None,
+    read_only_mounts: dict[str, Path] | None = None,
 ) -> RunResult:
     """Run `image` on `input_dir` and copy the accepted outputs to `collect_to`.
 
     `case_ids` None: one case, outputs `/output/NAME`; otherwise batch mode, outputs `/output/<case_id>/NAME`.
     `should_stop` is polled while the container runs; a non-empty answer (e.g. "the submission was cancelled")
     kills the container and becomes the reason. The container and the /output tmpfs are always removed.
-    `run_as` (uid, gid): the image's user as resolved when its archive was validated; None resolves it here."""
+    `run_as` (uid, gid): the image's user as resolved when its archive was validated; None resolves it here.
+    `read_only_mounts` {container path: host path}: more read-only inputs (an evaluation run's ground truth)."""
     started = time.monotonic()
     try:
         image_id = resolve_image(client, image)
@@ -407,6 +415,7 @@ def run_algorithm(
                 limits=limits,
                 labels=labels or {},
                 name=name,
+                read_only_mounts=read_only_mounts,
             )
         )
         try:

@@ -262,12 +262,12 @@ class Phase(models.Model):
     # leaderboard configuration -------------------------------------------------------------------------------
     @property
     def ranking_metric(self) -> str:
-        return self.primary_metric or registry.get_task(self.task).primary
+        return self.primary_metric or registry.phase_task(self).primary
 
     @property
     def takes_csv(self) -> bool:
         """Predictions phases of tasks with a CSV format take one CSV; the others a zip of per-case folders."""
-        return "csv" in registry.get_task(self.task).prediction_formats
+        return "csv" in registry.phase_task(self).prediction_formats
 
     @property
     def leaderboard_metrics(self) -> list[str]:
@@ -275,7 +275,10 @@ class Phase(models.Model):
         return [self.ranking_metric] + [key for key in self.extra_metrics if key != self.ranking_metric]
 
     def direction(self, key: str) -> str:
-        return self.metric_directions.get(key) or registry.default_direction(self.task, key)
+        return self.metric_directions.get(key) or registry.phase_direction(self, key)
+
+    def metric_title(self, key: str) -> str:
+        return registry.phase_metric_title(self, key)
 
     def clean(self) -> None:
         super().clean()
@@ -292,13 +295,13 @@ class Phase(models.Model):
                 {"metric_directions": "metric_directions must be an object {metric: 'higher'|'lower'}"}
             )
         for field, keys in (
-            ("primary_metric", [self.ranking_metric]),
+            ("primary_metric", [self.ranking_metric] if self.ranking_metric else []),  # custom: none declared yet
             ("extra_metrics", self.extra_metrics),
             ("metric_directions", list(self.metric_directions)),
         ):
             for key in keys:
                 try:
-                    registry.default_direction(self.task, key)
+                    registry.phase_direction(self, key)
                 except ValidationError as error:
                     raise ValidationError({field: error.messages}) from None
         for key, direction in self.metric_directions.items():

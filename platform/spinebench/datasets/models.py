@@ -106,10 +106,11 @@ class PhaseDatasets(models.Model):
         return f"datasets of {self.phase}"
 
     def clean(self) -> None:
-        """Both datasets are of the phase's task; only a train split is offered for download."""
+        """Both datasets are of the phase's task (any task for a custom phase, which its evaluation image scores);
+        only a train split is offered for download."""
         super().clean()
         for field, dataset in (("dataset", self.dataset), ("training_dataset", self.training_dataset)):
-            if dataset is not None and dataset.task != self.phase.task:
+            if dataset is not None and dataset.task != self.phase.task and self.phase.task != registry.CUSTOM_TASK:
                 raise ValidationError(
                     {field: f"dataset {dataset} is for task {dataset.task!r}, the phase's task is {self.phase.task!r}"}
                 )

@@ -13,3 +13,8 @@ class EvaluationConfig(AppConfig):
         from .tasks import rescore_phase
 
         register_rescore_starter(lambda job_pk: rescore_phase.delay(job_pk=job_pk))
+        from spinebench.challenges.registry import register_declaration
+
+        from .images import phase_declaration
+
+        register_declaration(phase_declaration)  # custom phases' metrics, read by challenges.registry

@@ -156,7 +156,9 @@ def run_rescore(*, job_pk: int) -> str:
 
 def _unstaged(job: RescoreJob) -> list[Submission]:
     staged = StagedScore.objects.filter(job=job).values("submission_id")
-    pending = rescored_submissions(job.phase_id).exclude(pk__in=staged).select_related("phase__dataset", "creator")
+    pending = rescored_submissions(job.phase_id).exclude(pk__in=staged).select_related(
+        "phase__dataset_link__dataset", "creator"
+    )
     found = list(pending.order_by("pk"))
     RescoreJob.objects.filter(pk=job.pk).update(total=StagedScore.objects.filter(job=job).count() + len(found))
     return found

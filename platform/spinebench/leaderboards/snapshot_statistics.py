@@ -16,6 +16,7 @@ import numpy as np
 
 from evaluators import resampling
 from evaluators import statistics as stats
+from spinebench.challenges import registry
 from spinebench.submissions.models import Evaluation, Submission
 
 from .models import LeaderboardSnapshot
@@ -55,7 +56,7 @@ def compute(snapshot: LeaderboardSnapshot) -> dict:
     if len(cases) < MIN_CASES:
         result["unavailable"]["ci"] = f"fewer than {MIN_CASES} test cases"
         return result
-    set_level = [key for key in needed if not resampling.is_case_mean(phase.task, key)]
+    set_level = [key for key in needed if not registry.is_case_mean(phase, key)]
     samples = SET_LEVEL_SAMPLES if set_level else CASE_MEAN_SAMPLES
     indices = stats.bootstrap_indices(n_cases=len(cases), samples=samples, seed=SEED)
     result["samples"] = samples
@@ -119,8 +120,8 @@ def _set_level_replicates(phase, submissions: list[int], key: str, cases: list[s
     when the task has no resample evaluator (an entry whose predictions cannot be read gets NaN rows)."""
     from spinebench.submissions.uploads import predictions_location
 
-    if phase.dataset is None or "@" in key:
-        return None
+    if phase.dataset is None or "@" in key or phase.task == registry.CUSTOM_TASK:
+        return None  # an evaluation image's set-level metric would need one container run per resample
     table = np.full((len(submissions), indices.shape[0]), np.nan)
     found = False
     stored = Submission.objects.in_bulk(submissions)

@@ -21,7 +21,6 @@ from spinebench.access import (
     get_visible_phase,
 )
 from spinebench.challenges.models import Phase
-from spinebench.challenges.registry import metric_title
 from spinebench.datasets.byte_ranges import ranged_file_response
 from spinebench.datasets.services import inputs_archive
 from spinebench.submissions import plots
@@ -56,7 +55,7 @@ def phase_leaderboard(request, challenge, phase):
     board = read_leaderboard(phase)
     metrics = [metric["key"] for metric in board.snapshot.metrics]
     page = Paginator(board.rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
-    columns = [(key, metric_title(phase.task, key), phase.direction(key)) for key in metrics]
+    columns = [(key, phase.metric_title(key), phase.direction(key)) for key in metrics]
     overlay = [row for row in board.rows if row.has_curves][: plots.OVERLAY_TOP]
     plots_allowed = can_see_phase_ground_truth_plots(phase, request.user)
     # The table, its statistics and figures are built only when the rendered fragment is not cached (lazily).
@@ -207,7 +206,7 @@ def export_json(request, challenge, phase):
                 "metrics": [
                     {
                         "key": metric["key"],
-                        "title": metric_title(phase.task, metric["key"]),
+                        "title": phase.metric_title(metric["key"]),
                         "direction": metric["direction"],
                     }
                     for metric in board.snapshot.metrics

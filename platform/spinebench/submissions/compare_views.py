@@ -14,7 +14,7 @@ from .comparison import Comparison, NotComparable, compare_submissions
 from .models import Submission
 from .svg_charts import difference_chart
 
-_RELATED = ("phase__challenge", "phase__dataset", "creator", "evaluation")
+_RELATED = ("phase__challenge", "phase__dataset_link__dataset", "creator", "evaluation")
 
 
 def comparable_submission(pk, user) -> Submission:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.db import transaction
@@ -44,13 +45,33 @@ def finite_or_none(value):
     return number if math.isfinite(number) else None
 
 
+class ImageEvaluationFailed(Exception):
+    """An evaluation image did not produce valid metrics; the message is the one safe to show the submitter (the
+    organizers' detail is recorded by the runner)."""
+
+
+#: (submission, predictions path) -> metrics of a custom phase, by running its evaluation image. Registered at
+#: ready time by spinebench.algorithms (which runs containers); this app never imports it.
+_image_evaluator: Callable[[Submission, Path], dict] | None = None
+
+
+def register_image_evaluator(evaluate: Callable[[Submission, Path], dict]) -> None:
+    global _image_evaluator
+    _image_evaluator = evaluate
+
+
 def evaluate_predictions(submission: Submission, predictions_path: Path) -> dict:
+    from evaluators.contract import CUSTOM_TASK
     from evaluators.tasks import evaluate
 
     phase = submission.phase
     dataset = phase.dataset
     if dataset is None:
         raise RuntimeError(f"phase {phase} has no dataset to score against")
+    if phase.task == CUSTOM_TASK:
+        if _image_evaluator is None:
+            raise RuntimeError("no evaluation image runner is registered (spinebench.algorithms is not installed)")
+        return _image_evaluator(submission, Path(predictions_path))
     return evaluate(
         phase.task,
         predictions=Path(predictions_path),
@@ -73,6 +94,9 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
         # The stored file has a random name; call it what the participant knows it as.
         fail(submission, str(error).replace(Path(predictions_path).name, "predictions" + Path(predictions_path).suffix))
         release_failed_upload(submission)
+        return None
+    except ImageEvaluationFailed as failure:
+        fail(submission, str(failure))
         return None
     except Exception:
         logger.exception("scoring submission %s failed", submission.pk)

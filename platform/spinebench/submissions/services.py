@@ -214,9 +214,19 @@ def register_pipeline(kind: str, start: Callable[[int], object]) -> None:
     _PIPELINES[kind] = start
 
 
+#: The pipeline of predictions submissions to a custom phase: scoring runs the phase's evaluation image, so it goes
+#: to a container worker (registered by spinebench.algorithms).
+CUSTOM_EVALUATION_PIPELINE = "custom-evaluation"
+
+
 def dispatch(submission: Submission) -> None:
-    """Start processing after commit: the CSV scoring task, or the algorithm pipeline (spinebench.algorithms)."""
+    """Start processing after commit: the CSV scoring task, the algorithm pipeline (spinebench.algorithms), or the
+    scoring of a custom phase's predictions on a container worker."""
+    from evaluators.contract import CUSTOM_TASK
+
     pk, kind = submission.pk, submission.phase.submission_kind
+    if kind == Phase.SubmissionKind.CSV and submission.phase.task == CUSTOM_TASK:
+        kind = CUSTOM_EVALUATION_PIPELINE
     if kind not in _PIPELINES:
         raise RuntimeError(f"no pipeline registered for submissions of kind {kind!r}")
     start = _PIPELINES[kind]

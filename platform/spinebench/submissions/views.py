@@ -16,7 +16,6 @@ from spinebench.access import (
     can_view_submission,
     get_visible_phase,
 )
-from spinebench.challenges.registry import metric_title
 from spinebench.uploads.handlers import refusal_of
 from spinebench.uploads.middleware import upload_limit
 from spinebench.uploads.models import StoredUpload
@@ -99,7 +98,7 @@ def submission_detail(request, pk):
             "challenge": phase.challenge,
             "evaluation": evaluation,
             "aggregates": [
-                (metric_title(phase.task, key), aggregates[key]) for key in _leaderboard_order(phase, aggregates)
+                (phase.metric_title(key), aggregates[key]) for key in _leaderboard_order(phase, aggregates)
             ],
             "case_columns": case_columns,
             "case_rows": [

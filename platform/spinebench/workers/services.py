@@ -65,15 +65,16 @@ def queue_is_served(queue: str, *, within_s: float | None = None, now: datetime 
 
 
 def phase_queue(phase) -> str | None:
-    """The container queue an algorithm phase's submissions run on; None for phases scored from uploaded files
-    (those wait in the scoring queue and are scored whenever a worker is back)."""
+    """The container queue an algorithm phase's submissions run on, and a custom phase's (its evaluation image runs
+    there); None for other phases scored from uploaded files (those wait in the scoring queue and are scored
+    whenever a worker is back)."""
     if phase.submission_kind != "algorithm":
-        return None
+        return QUEUE_CONTAINERS_CPU if phase.task == "custom" else None
     return QUEUE_CONTAINERS_GPU if phase.requires_gpu else QUEUE_CONTAINERS_CPU
 
 
 def phase_unserved_message(phase) -> str:
-    """The participant-facing reason an algorithm phase takes no upload now, or "" when it does."""
+    """The participant-facing reason an algorithm (or custom) phase takes no upload now, or "" when it does."""
     queue = phase_queue(phase)
     if queue is None or queue_is_served(queue):
         return ""

@@ -1,0 +1,208 @@
+"""Organizers' evaluation images: accepting an upload (the same `docker save` validation as algorithm archives) and
+running an image to score one submission of a custom phase under the algorithm sandbox (docs/evaluation.md).
+
+Upload: the archive goes through the one upload path (size cap, the challenge's storage quota), is validated by
+`archives.inspect_archive` (members, size, one linux/amd64 image, a non-root USER) and recorded by its image id; a
+refused archive is deleted at once and nothing changes. The phase's metrics must be declared first: the upload makes
+the phase `custom` and its leaderboard follows the declaration.
+
+Scoring (`evaluate_with_image`, registered as the submissions app's image evaluator; it runs on a container
+worker): the image is loaded into the engine without any tag (archives.untagged_stream) and run by its id with the
+sandbox of an algorithm container (no network, read-only root, every capability dropped, bounded memory, pids, CPU,
+wall clock, a size-capped /output) and its resolved non-root uid. /input holds the staged predictions and
+predictions.json, the ground truth is a read-only bind mount, so the image can read it and never change it.
+Whatever goes wrong is recorded in an EvaluationImageRun for the organizers; the submitter sees only "the
+evaluation failed" on a phase whose test data are hidden.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import requests
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from evaluators.contract import (
+    GROUND_TRUTH_MOUNT,
+    MANIFEST_MOUNT,
+    METRICS_JSON,
+    ContractError,
+    parse_metrics,
+    stage_predictions,
+    validated_metrics,
+)
+from evaluators.layout import MANIFEST
+from spinebench.challenges.models import Phase
+from spinebench.challenges.signals import report_organizer_action
+from spinebench.evaluation.declarations import follow_declaration
+from spinebench.evaluation.images import CustomEvaluation, EvaluationImage, EvaluationImageRun, phase_declaration
+from spinebench.submissions.models import Submission
+from spinebench.submissions.scoring import ImageEvaluationFailed
+from spinebench.uploads.handlers import site_limit
+from spinebench.uploads.limits import UploadRefused
+from spinebench.uploads.models import StoredUpload
+from spinebench.uploads.services import challenge_account_key, check_upload_size, discard, store_upload
+
+from . import runner
+from .archives import ArchiveError, inspect_archive, untagged_stream
+from .users import shown
+
+logger = logging.getLogger(__name__)
+
+HIDDEN_FAILURE = "The evaluation failed; the organizers have been told."
+METRICS_LIMIT_MB = 16
+
+
+# upload -----------------------------------------------------------------------------------------------------------
+
+
+def upload_evaluation_image(*, phase: Phase, actor, upload) -> EvaluationImage:
+    """Validate and record an uploaded evaluation image for `phase`, make it the phase's image and the phase custom.
+    ValidationError keyed by `archive` when it is refused (nothing is kept then)."""
+    declaration = phase_declaration(phase)
+    if declaration is None:
+        raise ValidationError({"archive": "Declare the metrics this image reports first (the phase's metric "
+                                          "declaration): the leaderboard is ranked by them."})
+    custom, _ = CustomEvaluation.objects.get_or_create(phase=phase)
+    try:
+        check_upload_size(upload, limit=site_limit())
+        stored = store_upload(upload=upload, account_key=challenge_account_key(phase.challenge_id), owner=actor,
+                              kind=StoredUpload.Kind.EVALUATION_IMAGE, folder=f"evaluation-images/{phase.pk}",
+                              suffix=".tar")
+    except UploadRefused as refusal:
+        raise ValidationError({"archive": str(refusal)}) from None
+    try:
+        described = inspect_archive(Path(default_storage.path(stored.storage_name)),
+                                    max_image_bytes=custom.image_size_limit_mb << 20)
+    except ArchiveError as error:
+        discard(stored.storage_name)
+        raise ValidationError({"archive": f"Archive refused: {error}"}) from None
+    try:
+        with transaction.atomic():
+            locked = Phase.objects.select_for_update().get(pk=phase.pk)
+            image = EvaluationImage.objects.filter(phase=locked, image_id=described.image_id).first()
+            if image is None:
+                image = EvaluationImage.objects.create(
+                    phase=locked, image_id=described.image_id, archive=stored.storage_name,
+                    archive_sha256=described.archive_sha256, size_bytes=described.size_bytes,
+                    user=described.user[:128], uid=described.uid, gid=described.gid, repo_tags=described.repo_tags,
+                    validation=[list(check) for check in described.checks], creator=actor,
+                )
+            else:
+                transaction.on_commit(lambda: discard(stored.storage_name))  # the same image is stored already
+            CustomEvaluation.objects.filter(pk=custom.pk).update(image=image)
+            follow_declaration(locked, declaration)
+            report_organizer_action(
+                challenge=locked.challenge, actor=actor, action="phase.evaluation_image", target=f"phase {locked.pk}",
+                changes={"evaluation_image": [custom.image.image_id if custom.image else None, image.image_id]},
+                note=f"{described.size_bytes} bytes, user {shown(described.user)}",
+            )
+    except BaseException:
+        if not EvaluationImage.objects.filter(archive=stored.storage_name).exists():
+            discard(stored.storage_name)
+        raise
+    return image
+
+
+# scoring ----------------------------------------------------------------------------------------------------------
+
+
+def evaluate_with_image(submission: Submission, predictions_path: Path) -> dict:
+    """Run the phase's evaluation image on `predictions_path`; the validated metrics, or ImageEvaluationFailed."""
+    phase = submission.phase
+    custom = CustomEvaluation.objects.select_related("image").filter(phase=phase).first()
+    declaration = phase_declaration(phase)
+    if custom is None or custom.image is None or declaration is None:
+        raise ImageEvaluationFailed("This phase has no evaluation image yet; the organizers have been told.")
+    image, dataset = custom.image, phase.dataset
+    if dataset is None:
+        raise ImageEvaluationFailed("This phase has no test dataset to score against.")
+    hidden = dataset.is_hidden
+    started = time.monotonic()
+    run = EvaluationImageRun(submission=submission, image=image)
+    work = Path(tempfile.mkdtemp(prefix="sb-evaluation-"))
+    try:
+        metrics, log_tail = _run(image=image, custom=custom, phase=phase, submission=submission,
+                                 predictions_path=predictions_path, work=work)
+        run.log_tail = "\n".join(log_tail)
+        run.succeeded = True
+        return validated_metrics(metrics, declaration=declaration, case_ids=dataset.case_ids())
+    except _RunFailed as failure:
+        run.log_tail = "\n".join(failure.log_tail)
+        run.organizer_error = str(failure)
+    except ContractError as error:
+        run.succeeded = False
+        run.organizer_error = f"metrics.json breaks the contract: {error}"
+    except (docker.errors.DockerException, runner.SandboxRefusal, requests.exceptions.RequestException) as error:
+        logger.exception("container engine error while evaluating submission %s", submission.pk)
+        run.organizer_error = f"the container engine failed: {shown(str(error), 300)}"
+    finally:
+        run.duration_seconds = time.monotonic() - started
+        run.save()
+        shutil.rmtree(work, ignore_errors=True)
+    logger.warning("evaluation image %s failed on submission %s: %s", image.image_id[:19], submission.pk,
+                   run.organizer_error)
+    raise ImageEvaluationFailed(HIDDEN_FAILURE if hidden else f"The evaluation failed: {run.organizer_error}")
+
+
+class _RunFailed(Exception):
+    def __init__(self, message: str, log_tail: list[str] | None = None):
+        super().__init__(message)
+        self.log_tail = log_tail or []
+
+
+def _run(*, image: EvaluationImage, custom: CustomEvaluation, phase: Phase, submission: Submission,
+         predictions_path: Path, work: Path) -> tuple[object, list[str]]:
+    """The parsed metrics.json and the log tail of one sandboxed run."""
+    client = runner.docker_client()
+    load_evaluation_image(client, image=image, max_image_bytes=custom.image_size_limit_mb << 20)
+    try:
+        stage_predictions(predictions_path, work / "input")
+    except ContractError as error:
+        raise _RunFailed(f"the predictions cannot be given to the image: {error}") from None
+    dataset = phase.dataset
+    if dataset is None:
+        raise _RunFailed("the phase has no test dataset")
+    mounts = {GROUND_TRUTH_MOUNT: dataset.ground_truth_dir}
+    if (dataset.root / MANIFEST).is_file():
+        mounts[MANIFEST_MOUNT] = dataset.root / MANIFEST
+    limits = runner.Limits(
+        memory_mb=phase.memory_limit_mb, cpus=phase.cpu_limit, pids=phase.pids_limit,
+        wall_clock_s=float(custom.time_limit_seconds), output_mb=METRICS_LIMIT_MB, tmp_mb=256, output_files=16,
+        gpu=False, log_lines=50,
+    )
+    result = runner.run_algorithm(
+        client=client, image=image.image_id, input_dir=work / "input", collect_to=work / "output", limits=limits,
+        allowed_names=(METRICS_JSON,), labels={runner.LABEL_EVALUATION: str(submission.pk)},
+        run_as=(image.uid, image.gid), read_only_mounts=mounts,
+    )
+    if not result.succeeded:
+        reason = result.reason.replace("the algorithm", "the evaluation image")
+        raise _RunFailed(reason, result.log_tail)
+    return parse_metrics((work / "output" / METRICS_JSON).read_bytes()), result.log_tail
+
+
+def load_evaluation_image(client: docker.DockerClient, *, image: EvaluationImage, max_image_bytes: int) -> None:
+    """Make sure the engine has the image, loading its archive without any of its tags."""
+    try:
+        client.images.get(image.image_id)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        loaded = client.images.load(untagged_stream(Path(default_storage.path(image.archive)),
+                                                    max_image_bytes=max_image_bytes))
+    except ArchiveError as error:
+        raise _RunFailed(f"the stored archive was refused: {error}") from None
+    except (docker.errors.ImageLoadError, docker.errors.APIError) as error:
+        message = getattr(error, "explanation", None) or str(error)
+        raise _RunFailed(f"the engine could not load the image ({shown(message, 300)})") from None
+    if image.image_id not in {loaded_image.id for loaded_image in loaded}:
+        raise _RunFailed("the archive's image could not be loaded as described by its manifest")
