@@ -11,7 +11,7 @@ from spinebench.challenges.signals import ranking_changed, report_organizer_acti
 from spinebench.uploads.services import challenge_account_key, store_upload
 
 from .models import Submission, upload_suffix
-from .services import _file_field, _upload_kind, dispatch
+from .services import _file_field, dispatch, upload_kind
 from .status import Status, transition
 
 
@@ -81,7 +81,7 @@ def rerun_submission(*, submission: Submission, actor) -> Submission:
         with stored_file.open("rb") as handle:
             stored = store_upload(
                 upload=File(handle, name=f"rerun-of-{original.pk}{suffix}"),
-                account_key=challenge_account_key(phase.challenge_id), owner=actor, kind=_upload_kind(phase),
+                account_key=challenge_account_key(phase.challenge_id), owner=actor, kind=upload_kind(phase),
                 folder=f"submissions/{phase.pk}", suffix=suffix,
             )
         getattr(rerun, _file_field(phase)).name = stored.storage_name

@@ -8,9 +8,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
-    initial = True
-
     dependencies = [
+        ('evaluation', '0001_versioned_evaluations_and_rescore_jobs'),
         ('challenges', '0003_submission_kind_help'),
         ('submissions', '0003_baseline_runs_and_degenerate_flags'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
