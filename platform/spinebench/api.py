@@ -122,6 +122,10 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
                 "next_frees_at": serializers.DateTimeField(
                     allow_null=True, help_text="When the oldest counted submission leaves the window."
                 ),
+                "total_limit": serializers.IntegerField(
+                    allow_null=True, help_text="Submissions over the whole phase; null: no total limit."
+                ),
+                "total_used": serializers.IntegerField(help_text="Counted submissions over the whole phase."),
             },
         )
     )

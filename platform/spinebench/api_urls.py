@@ -13,5 +13,6 @@ router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("auth/", include("spinebench.accounts.api_urls")),
+    path("organizers/", include("spinebench.organizers.api_urls")),
     path("", include(router.urls)),
 ]

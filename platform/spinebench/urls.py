@@ -20,4 +20,5 @@ urlpatterns = [
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("algorithms/", include("spinebench.algorithms.urls")),
     path("admin/", admin.site.urls),
+    path("", include("spinebench.organizers.urls")),
 ]

@@ -14,6 +14,14 @@ from .challenges import (
     visible_phases,
 )
 from .datasets import can_download_dataset
+from .organizers import (
+    can_create_challenge,
+    can_manage_challenge,
+    can_run_organizer_job,
+    get_managed_challenge,
+    get_managed_phase,
+    managed_challenges,
+)
 from .shortcuts import get_visible_phase
 from .submissions import (
     can_see_case_results,
@@ -24,6 +32,12 @@ from .submissions import (
 )
 
 __all__ = [
+    "can_create_challenge",
+    "can_manage_challenge",
+    "can_run_organizer_job",
+    "get_managed_challenge",
+    "get_managed_phase",
+    "managed_challenges",
     "can_download_dataset",
     "can_download_phase_inputs",
     "can_see_case_results",

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -33,7 +33,7 @@ def challenge_list(request):
         {
             "title": challenge.title,
             "url": challenge.get_absolute_url(),
-            "text": summary(challenge.description),
+            "text": challenge.summary or summary(challenge.description),
             "badges": challenge_badges(challenge, challenge.listed_phases, now=now),
             "links": [(phase.title, phase.get_absolute_url()) for phase in challenge.listed_phases],
         }
@@ -100,3 +100,13 @@ def registration_decide(request, slug, pk, decision):
     registration.save(update_fields=["status"])
     messages.success(request, f"{registration.user} {registration.status}.")
     return redirect(challenge)
+
+
+def challenge_logo(request, slug):
+    """The challenge's logo (a PNG the site re-encoded itself), for whoever may see the challenge."""
+    challenge = _challenge(request, slug)
+    if not challenge.logo:
+        raise Http404
+    response = FileResponse(challenge.logo.open("rb"), content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -11,5 +11,7 @@ class OrganizersConfig(AppConfig):
 
     def ready(self) -> None:
         from . import audit
+        from .admin_site import restrict_admin_to_operators
 
         audit.connect()
+        restrict_admin_to_operators()

@@ -337,3 +337,8 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 # Bundles uploaded through the site or the API (spinebench.challenges.bundle_schema, untrusted profile): the most
 # cases one generated dataset may ask for.
 SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES = env.int("SPINEBENCH_UPLOADED_BUNDLE_MAX_CASES", default=200)
+# The organizers' console (spinebench.organizers): when set, only members of this group (and site operators) may
+# create challenges; empty: any signed-in user. Logos and banners: the largest accepted image file and side.
+SPINEBENCH_CHALLENGE_CREATORS_GROUP = env.str("SPINEBENCH_CHALLENGE_CREATORS_GROUP", default="")
+SPINEBENCH_CHALLENGE_IMAGE_MAX_BYTES = env.int("SPINEBENCH_CHALLENGE_IMAGE_MAX_BYTES", default=2 * 1024 * 1024)
+SPINEBENCH_CHALLENGE_IMAGE_MAX_SIDE = env.int("SPINEBENCH_CHALLENGE_IMAGE_MAX_SIDE", default=4096)

@@ -116,6 +116,12 @@ def create_submission(*, phase: Phase, user, upload, comment: str = "") -> Submi
 def _check_submission_limit(phase: Phase, user) -> None:
     """The one rule of the submission quota service (`quota.py`), applied under the participant's lock."""
     quota = submission_quota(phase=phase, user=user)
+    if quota.total_exhausted:
+        raise SubmissionRefused(
+            f"Submission limit reached: {quota.total_used} of {quota.total_limit} submissions on this phase "
+            "(failed and cancelled ones do not count).",
+            code="limit",
+        )
     if quota.exhausted:
         frees_at = timezone.localtime(quota.next_frees_at).strftime("%Y-%m-%d %H:%M %Z")
         raise SubmissionRefused(
