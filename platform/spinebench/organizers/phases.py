@@ -43,7 +43,7 @@ def _apply(phase: Phase, data: dict[str, Any]) -> None:
 def _validate(phase: Phase) -> None:
     """Every field's own validators, the model's clean() and the slug's uniqueness in the challenge, collected into
     one ValidationError keyed by field."""
-    phase.full_clean(exclude=["challenge"])
+    phase.full_clean()
 
 
 @transaction.atomic
