@@ -143,6 +143,10 @@ TARGETS = {
     "password reset link": lambda w: {"uidb64": "MQ", "token": "set-password"},
     "forged signed link": lambda w: {"token": "forged-link-token"},
     "participant's notification": lambda w: {"pk": w.notification.pk},
+    "challenge's organizer": lambda w: {"slug": w.challenge.slug, "user_pk": w.users["organizer"].pk},
+    "challenge's organizer (API)": lambda w: {"slug": w.challenge.slug, "username": w.users["organizer"].username},
+    "hidden phase (console)": lambda w: {"slug": w.challenge.slug, "pk": w.hidden_phase.pk},
+    "public phase (console move)": lambda w: {"slug": w.challenge.slug, "pk": w.phase.pk, "direction": "down"},
 }
 
 
@@ -294,4 +298,50 @@ ROWS: list[Row] = [
     Row("submission-detail", "GET", "failed submission", cells(404, participant=200, **ORGANIZERS_ONLY, worker=403)),
     Row("dataset-download", "GET", "training dataset", _participants(200, 403, **API_REFUSED)),
     Row("dataset-download", "GET", "hidden test dataset", cells(404, **API_REFUSED)),
+    # A challenge's logo: the world's challenges have none (tests/platform/test_organizer_console.py serves one).
+    *_get_and_post("challenges:logo", "challenge", cells(404)),
+    *_get_and_post("challenges:logo", "hidden challenge", cells(404)),
+    # Organizers' console (pages): any signed-in user may create a challenge (an empty POST: the empty form again);
+    # a challenge's console is for its organizers and site operators, 404 for everyone else.
+    *_get_and_post("organizers:index", "-", cells(200, **PAGE_LOGIN)),
+    *_get_and_post("organizers:preview", "-", cells(200, **PAGE_LOGIN)),
+    *_get_and_post("organizers:create", "-", cells(200, **PAGE_LOGIN)),
+    *_get_and_post("organizers:overview", "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_get_and_post("organizers:overview", "hidden challenge",
+                   cells(404, other_organizer=200, operator=200, **PAGE_LOGIN)),
+    *_get_and_post("organizers:phases", "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_get_and_post("organizers:audit", "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_get_and_post("organizers:audit", "hidden challenge",
+                   cells(404, other_organizer=200, operator=200, **PAGE_LOGIN)),
+    *[row for name in ("organizers:challenge", "organizers:organizers", "organizers:phase-create",
+                       "organizers:registrations")
+      for row in _get_and_post(name, "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN))],
+    *_get_and_post("organizers:phase-edit", "hidden phase (console)", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_post_only("organizers:phase-move", "public phase (console move)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    # Removing the only organizer is refused (a message, back to the list); the others never reach the challenge.
+    *_post_only("organizers:organizer-remove", "challenge's organizer",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    # API: the organizers' console. An empty body is a validation error (400) for whoever may act.
+    Row("organizer-challenge-list", "GET", "-", cells(200, **API_REFUSED)),
+    Row("organizer-challenge-list", "POST", "-", cells(400, **API_REFUSED)),
+    Row("organizer-challenge-detail", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-detail", "GET", "hidden challenge",
+        cells(404, other_organizer=200, operator=200, **API_REFUSED)),
+    Row("organizer-challenge-detail", "PATCH", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-add-organizer", "POST", "challenge",
+        cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("organizer-challenge-remove-organizer", "POST", "challenge's organizer (API)",
+        cells(404, organizer=400, operator=400, **API_REFUSED), why="the last organizer stays"),
+    Row("organizer-challenge-phases", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-phases", "POST", "challenge", cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("organizer-challenge-registrations", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-decide-registrations", "POST", "challenge",
+        cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("organizer-challenge-audit", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-phase-detail", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-phase-detail", "GET", "hidden challenge's phase id",
+        cells(404, other_organizer=200, operator=200, **API_REFUSED)),
+    Row("organizer-phase-detail", "PATCH", "public phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-phase-move", "POST", "public phase id", cells(404, organizer=400, operator=400, **API_REFUSED)),
 ]
