@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from . import api
 from .notifications.api import NotificationViewSet
+from .organizers.api_urls import import_urlpatterns
 
 router = DefaultRouter()
 router.register("challenges", api.ChallengeViewSet, basename="challenge")
@@ -14,5 +15,6 @@ router.register("notifications", NotificationViewSet, basename="notification")
 urlpatterns = [
     path("auth/", include("spinebench.accounts.api_urls")),
     path("organizers/", include("spinebench.organizers.api_urls")),
+    *import_urlpatterns,
     path("", include(router.urls)),
 ]

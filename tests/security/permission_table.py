@@ -90,6 +90,9 @@ def build_world() -> World:
 
     notification = Notification.objects.filter(user=users["participant"]).first() or Notification.objects.create(
         user=users["participant"], kind="submission_failed", title="matrix notification", body=COMMENT, link="/")
+    from spinebench.organizers.models import BundleImport
+
+    bundle_import = BundleImport.objects.create(uploader=users["organizer"], archive="bundles/matrix.zip", slug="mx")
     world.tokens = {name: issue_token(user=user, name="matrix").secret for name, user in users.items()}
     own = issue_token(user=users["participant"], name=TOKEN_NAME)
     world.tokens["participant"] = own.secret
@@ -98,7 +101,7 @@ def build_world() -> World:
         "challenge": challenge, "phase": phase, "hidden_phase": hidden_phase, "foreign": foreign,
         "foreign_phase": foreign_phase, "pending": pending, "ranked": ranked, "failed": failed,
         "train": phase.training_dataset, "test": phase.dataset, "participant_token": own.token,
-        "notification": notification,
+        "notification": notification, "bundle_import": bundle_import,
     }
     organizers = frozenset({"organizer", "operator"})
     world.secrets = [
@@ -143,6 +146,7 @@ TARGETS = {
     "password reset link": lambda w: {"uidb64": "MQ", "token": "set-password"},
     "forged signed link": lambda w: {"token": "forged-link-token"},
     "participant's notification": lambda w: {"pk": w.notification.pk},
+    "organizer's bundle import": lambda w: {"pk": w.bundle_import.pk},
     "challenge's organizer": lambda w: {"slug": w.challenge.slug, "user_pk": w.users["organizer"].pk},
     "challenge's organizer (API)": lambda w: {"slug": w.challenge.slug, "username": w.users["organizer"].username},
     "hidden phase (console)": lambda w: {"slug": w.challenge.slug, "pk": w.hidden_phase.pk},
@@ -344,4 +348,11 @@ ROWS: list[Row] = [
         cells(404, other_organizer=200, operator=200, **API_REFUSED)),
     Row("organizer-phase-detail", "PATCH", "public phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
     Row("organizer-phase-move", "POST", "public phase id", cells(404, organizer=400, operator=400, **API_REFUSED)),
+    # Bundle upload: any signed-in user (an empty upload is a field error); the job is its uploader's.
+    *_get_and_post("organizers:import", "-", cells(200, **PAGE_LOGIN)),
+    *_get_and_post("organizers:import-status", "organizer's bundle import",
+                   cells(404, organizer=200, operator=200, **PAGE_LOGIN)),
+    Row("challenge-import", "POST", "-", cells(400, **API_REFUSED)),
+    Row("organizer-import-detail", "GET", "organizer's bundle import",
+        cells(404, organizer=200, operator=200, **API_REFUSED)),
 ]

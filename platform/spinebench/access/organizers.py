@@ -56,3 +56,8 @@ def get_managed_phase(user, slug: str, phase_pk: int) -> Phase:
 def can_run_organizer_job(challenge: Challenge, user) -> bool:
     """A background job started by an organizer acts only while its starter still manages the challenge."""
     return can_manage_challenge(challenge, user)
+
+
+def can_view_bundle_import(job, user) -> bool:
+    """An uploaded bundle's import job: its uploader and site operators."""
+    return bool(user and user.is_authenticated and (user.is_superuser or job.uploader_id == user.pk))

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import get_object_or_404
@@ -16,14 +16,22 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from spinebench.access import can_create_challenge, get_managed_challenge, managed_challenges
+from spinebench.challenges.bundle_schema import BundleError
 from spinebench.challenges.models import Challenge, Phase
+from spinebench.uploads.handlers import refusal_of
+from spinebench.uploads.limits import UploadRefused
+from spinebench.uploads.zips import ZipRefused
 
 from . import phases as phase_services
 from . import services
+from .bundle_imports import start_bundle_import
 from .images import reencode_image
+from .models import BundleImport
 from .registrations import decide_registrations
 from .serializers import (
     AuditEventSerializer,
+    BundleImportSerializer,
+    BundleUploadSerializer,
     ManagedChallengeSerializer,
     ManagedPhaseSerializer,
     ManagedRegistrationSerializer,
@@ -199,3 +207,43 @@ class ManagedPhaseViewSet(viewsets.GenericViewSet):
         phase_services.move_phase(phase=phase, actor=request.user,
                                   offset=-1 if payload.validated_data["direction"] == "up" else 1)
         return Response(self.get_serializer(phase.challenge.phases.all(), many=True).data)
+
+
+class BundleImportStatusViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """One of your bundle imports: status, stage, progress (0-100), the error of a failed one, the challenge."""
+
+    serializer_class = BundleImportSerializer
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get_queryset(self):
+        user = self.request.user
+        jobs = BundleImport.objects.select_related("challenge")
+        return jobs if user.is_superuser else jobs.filter(uploader=user)
+
+
+class BundleImportViewSet(viewsets.GenericViewSet):
+    """Create a challenge from a bundle zip (`POST /api/challenges/import/`, multipart field `bundle`): checked at
+    once under the untrusted profile (400 with the key at fault), then imported in the background (202 with the
+    job); poll `GET /api/organizers/imports/{id}/` for its progress. You become the challenge's organizer."""
+
+    serializer_class = BundleImportSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [MultiPartParser]
+    queryset = BundleImport.objects.none()
+
+    @extend_schema(request={"multipart/form-data": BundleUploadSerializer}, responses={202: BundleImportSerializer})
+    def create(self, request, format=None):
+        if not can_create_challenge(request.user):
+            raise PermissionDenied("Creating challenges is limited to a group of users on this site.")
+        refusal = refusal_of(request)
+        if refusal is not None:
+            return Response(refusal.as_dict(), status=refusal.status)
+        payload = BundleUploadSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            job = start_bundle_import(upload=payload.validated_data["bundle"], uploader=request.user)
+        except UploadRefused as refused:
+            return Response(refused.as_dict(), status=refused.status)
+        except (BundleError, ZipRefused) as error:
+            raise serializers.ValidationError({"bundle": [str(error)]}) from None
+        return Response(BundleImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -62,6 +62,14 @@ class ChallengeForm(forms.ModelForm):
         return {name: self.cleaned_data[name] for name in CHALLENGE_FIELDS}
 
 
+class BundleUploadForm(forms.Form):
+    bundle = forms.FileField(
+        label="Bundle zip",
+        help_text="A zip with challenge.yaml at its top (see docs/bundles.md). Datasets are generated on the server; "
+        "paths to server folders and organizer lists are not accepted.",
+    )
+
+
 class OrganizerInviteForm(forms.Form):
     user = forms.CharField(max_length=254, label="Username or email", help_text="An existing SpineBench account.")
 

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from spinebench.challenges.models import Challenge, Phase, Registration
 
-from .models import AuditEvent
+from .models import AuditEvent, BundleImport
 from .phases import PHASE_FIELDS
 from .services import CHALLENGE_FIELDS
 
@@ -71,3 +71,15 @@ class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = ["id", "created", "actor", "action", "target", "changes", "note"]
+
+
+class BundleUploadSerializer(serializers.Serializer):
+    bundle = serializers.FileField(help_text="A zip with challenge.yaml at its top (docs/bundles.md).")
+
+
+class BundleImportSerializer(serializers.ModelSerializer):
+    challenge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = BundleImport
+        fields = ["id", "slug", "status", "stage", "progress", "error", "challenge", "created", "finished"]

@@ -8,18 +8,39 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from spinebench.access import can_create_challenge, get_managed_challenge, get_managed_phase, managed_challenges
+from spinebench.access import (
+    can_create_challenge,
+    can_view_bundle_import,
+    get_managed_challenge,
+    get_managed_phase,
+    managed_challenges,
+)
 from spinebench.challenges import registry
+from spinebench.challenges.bundle_schema import BundleError
 from spinebench.challenges.models import Registration
 from spinebench.challenges.templatetags.spinebench import markdown
+from spinebench.uploads.handlers import refusal_of
+from spinebench.uploads.limits import UploadRefused
+from spinebench.uploads.zips import ZipRefused
 
 from . import phases as phase_services
 from . import services
-from .forms import AuditFilterForm, ChallengeForm, OrganizerInviteForm, PhaseForm, RegistrationDecisionForm, add_errors
+from .bundle_imports import start_bundle_import
+from .forms import (
+    AuditFilterForm,
+    BundleUploadForm,
+    ChallengeForm,
+    OrganizerInviteForm,
+    PhaseForm,
+    RegistrationDecisionForm,
+    add_errors,
+)
+from .models import BundleImport
 from .registrations import decide_registrations
 
 AUDIT_PAGE_SIZE = 50
@@ -61,6 +82,35 @@ def challenge_create(request):
             messages.success(request, f"Challenge {challenge.title} created; you are its organizer.")
             return redirect("organizers:overview", slug=challenge.slug)
     return render(request, "organizers/challenge_create.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def bundle_import(request):
+    """Create (or update one of one's own) challenges from a bundle zip; the import runs in the background."""
+    if not can_create_challenge(request.user):
+        raise PermissionDenied("Creating challenges is limited to a group of users on this site.")
+    form = BundleUploadForm(request.POST or None, request.FILES or None)
+    refusal = refusal_of(request)
+    if refusal is not None:
+        form.add_error("bundle", str(refusal))
+    elif request.method == "POST" and form.is_valid():
+        try:
+            job = start_bundle_import(upload=form.cleaned_data["bundle"], uploader=request.user)
+        except (BundleError, ZipRefused, UploadRefused) as error:
+            form.add_error("bundle", str(error))
+        else:
+            return redirect("organizers:import-status", pk=job.pk)
+    return render(request, "organizers/import.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def bundle_import_status(request, pk):
+    """The job's progress; htmx polls the status block while it runs."""
+    job = get_object_or_404(BundleImport, pk=pk)
+    if not can_view_bundle_import(job, request.user):
+        raise Http404
+    template = "organizers/_import_status.html" if request.htmx else "organizers/import_status.html"
+    return render(request, template, {"job": job})
 
 
 @login_required
