@@ -256,3 +256,24 @@ def test_admin_is_for_site_operators_only(client):
     assert response.status_code == 302 and reverse("admin:login") in response["Location"]
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_participant_list_exports_as_csv_with_formulas_neutralised(client, organizer, phase):
+    import csv
+
+    challenge = phase.challenge
+    tricky = RegistrationFactory(challenge=challenge, user__username="=HYPERLINK(1)",
+                                 status=Registration.Status.REJECTED, decision_message="@SUM(A1)").user
+    client.force_login(organizer)
+    response = client.get(reverse("organizers:registrations-csv", args=[challenge.slug]))
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0] == ["username", "email", "status", "registered_at", "decision_message"]
+    assert ["'=HYPERLINK(1)", tricky.email, "rejected"] == rows[-1][:3] and rows[-1][4] == "'@SUM(A1)"
+    assert len(rows) == 1 + challenge.registrations.count()
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(organizer)
+    exported = api.get(reverse("organizer-challenge-export-registrations", args=[challenge.slug]))
+    assert exported.status_code == 200 and exported.content == response.content

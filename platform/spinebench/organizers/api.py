@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -27,7 +28,7 @@ from . import services
 from .bundle_imports import start_bundle_import
 from .images import reencode_image
 from .models import BundleImport
-from .registrations import decide_registrations
+from .registrations import decide_registrations, participants_csv
 from .serializers import (
     AuditEventSerializer,
     BundleImportSerializer,
@@ -160,6 +161,16 @@ class ManagedChallengeViewSet(viewsets.GenericViewSet):
             decision=payload.validated_data["decision"], message=payload.validated_data["message"],
         ))
         return Response(ManagedRegistrationSerializer(decided, many=True).data)
+
+    @extend_schema(responses={(200, "text/csv"): bytes})
+    @action(detail=True, methods=["get"], url_path="registrations/export")
+    def export_registrations(self, request, slug=None, format=None):
+        """The participant list as CSV (username, email, status, registered_at, decision_message); cells that a
+        spreadsheet would read as a formula start with an apostrophe."""
+        challenge = self.get_object()
+        response = HttpResponse(participants_csv(challenge), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{challenge.slug}-participants.csv"'
+        return response
 
     @extend_schema(responses={200: AuditEventSerializer(many=True)}, parameters=[
         OpenApiParameter("action", str, description="Only events of this action, e.g. phase.update."),

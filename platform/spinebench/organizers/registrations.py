@@ -3,6 +3,8 @@ travels with the notice (the notifications app sends "registration approved/reje
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
@@ -10,6 +12,7 @@ from django.db import transaction
 
 from spinebench.challenges.models import Challenge, Registration
 from spinebench.challenges.signals import report_organizer_action
+from spinebench.leaderboards.exports import safe_csv_cell
 
 DECISIONS = {"approve": Registration.Status.APPROVED, "reject": Registration.Status.REJECTED}
 
@@ -45,3 +48,24 @@ def decide_registrations(
             changes={"status": [before, status.value]}, note=message.strip(),
         )
     return found
+
+
+#: Columns of the participant export, in order.
+EXPORT_COLUMNS = ("username", "email", "status", "registered_at", "decision_message")
+
+
+def participant_rows(challenge: Challenge) -> list[list[str]]:
+    """One row per registration (oldest first) under EXPORT_COLUMNS, every cell made safe for spreadsheets (a cell
+    that would start a formula gets a leading apostrophe: users choose their own names)."""
+    rows = [list(EXPORT_COLUMNS)]
+    for registration in challenge.registrations.select_related("user").order_by("created", "pk"):
+        values = (registration.user.get_username(), registration.user.email, registration.status,
+                  registration.created.isoformat(), registration.decision_message)
+        rows.append([safe_csv_cell(value) for value in values])
+    return rows
+
+
+def participants_csv(challenge: Challenge) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(participant_rows(challenge))
+    return buffer.getvalue()

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -41,7 +41,7 @@ from .forms import (
     add_errors,
 )
 from .models import BundleImport
-from .registrations import decide_registrations
+from .registrations import decide_registrations, participants_csv
 
 AUDIT_PAGE_SIZE = 50
 
@@ -256,6 +256,14 @@ def registrations(request, slug):
     return _console(request, challenge, "registrations", "organizers/registrations.html", {
         "form": form, "rows": rows,
     }, status=400 if form.errors else 200)
+
+
+@login_required
+def registrations_csv(request, slug):
+    challenge = get_managed_challenge(request.user, slug)
+    response = HttpResponse(participants_csv(challenge), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{challenge.slug}-participants.csv"'
+    return response
 
 
 @login_required
