@@ -269,7 +269,7 @@ def test_participant_list_exports_as_csv_with_formulas_neutralised(client, organ
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0] == ["username", "email", "status", "registered_at", "decision_message"]
-    assert ["'=HYPERLINK(1)", tricky.email, "rejected"] == rows[-1][:3] and rows[-1][4] == "'@SUM(A1)"
+    assert ["'=HYPERLINK(1)", "'" + tricky.email, "rejected"] == rows[-1][:3] and rows[-1][4] == "'@SUM(A1)"
     assert len(rows) == 1 + challenge.registrations.count()
     from rest_framework.test import APIClient
 
