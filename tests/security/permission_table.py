@@ -302,6 +302,14 @@ ROWS: list[Row] = [
     Row("submission-detail", "GET", "failed submission", cells(404, participant=200, **ORGANIZERS_ONLY, worker=403)),
     Row("dataset-download", "GET", "training dataset", _participants(200, 403, **API_REFUSED)),
     Row("dataset-download", "GET", "hidden test dataset", cells(404, **API_REFUSED)),
+    # Terms: the world's challenges have none (tests/platform/test_challenge_terms.py has the versions and gates).
+    *_get_and_post("challenges:terms", "challenge", cells(404)),
+    *_get_and_post("challenges:terms", "hidden challenge", cells(404)),
+    Row("challenge-terms", "GET", "challenge", cells(404, worker=403)),
+    Row("challenge-accept-terms", "POST", "challenge", cells(404, **API_REFUSED)),
+    *_get_and_post("organizers:terms", "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    Row("organizer-challenge-terms", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-terms", "POST", "challenge", cells(404, organizer=400, operator=400, **API_REFUSED)),
     # A challenge's logo: the world's challenges have none (tests/platform/test_organizer_console.py serves one).
     *_get_and_post("challenges:logo", "challenge", cells(404)),
     *_get_and_post("challenges:logo", "hidden challenge", cells(404)),

@@ -287,3 +287,34 @@ class Phase(models.Model):
     @property
     def submission_limit_period(self) -> timedelta:
         return timedelta(hours=self.submission_limit_period_hours)
+
+
+class ChallengeTerms(models.Model):
+    """One version of a challenge's terms / data-use agreement (markdown). The newest version is the one in force: a
+    participant accepts it before downloading training data or submitting, and a new version asks again."""
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="terms_versions")
+    version = models.PositiveIntegerField(help_text="1, 2, ... in the order the organizers published them.")
+    text = models.TextField(help_text="Markdown; rendered with raw HTML stripped.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["challenge", "-version"]
+        constraints = [models.UniqueConstraint(fields=["challenge", "version"], name="one_terms_version")]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug} terms v{self.version}"
+
+
+class TermsAcceptance(models.Model):
+    """A user's acceptance of one version of the terms, with its time."""
+
+    terms = models.ForeignKey(ChallengeTerms, on_delete=models.CASCADE, related_name="acceptances")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="terms_acceptances")
+    accepted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["terms", "user"], name="one_acceptance_per_version")]
+
+    def __str__(self) -> str:
+        return f"{self.user} accepted {self.terms}"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Count
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -39,6 +40,8 @@ from .serializers import (
     OrganizerInviteSerializer,
     PhaseMoveSerializer,
     RegistrationDecisionSerializer,
+    TermsPublishSerializer,
+    TermsVersionSerializer,
 )
 from .services import CHALLENGE_FIELDS
 
@@ -161,6 +164,24 @@ class ManagedChallengeViewSet(viewsets.GenericViewSet):
             decision=payload.validated_data["decision"], message=payload.validated_data["message"],
         ))
         return Response(ManagedRegistrationSerializer(decided, many=True).data)
+
+    @extend_schema(methods=["GET"], request=None, responses={200: TermsVersionSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=TermsPublishSerializer, responses={201: TermsVersionSerializer})
+    @action(detail=True, methods=["get", "post"], url_path="terms")
+    def terms(self, request, slug=None, format=None):
+        """The versions of the terms, newest first, with how many accepted each; POST publishes a new version (every
+        participant accepts it again before downloading or submitting)."""
+        challenge = self.get_object()
+        if request.method == "GET":
+            versions = challenge.terms_versions.annotate(accepted=Count("acceptances")).order_by("-version")
+            return Response(TermsVersionSerializer(versions, many=True).data)
+        payload = TermsPublishSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        terms = _service(lambda: services.publish_challenge_terms(
+            challenge=challenge, actor=request.user, text=payload.validated_data["text"]
+        ))
+        terms.accepted = 0
+        return Response(TermsVersionSerializer(terms).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={(200, "text/csv"): bytes})
     @action(detail=True, methods=["get"], url_path="registrations/export")

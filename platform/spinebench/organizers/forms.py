@@ -70,6 +70,14 @@ class BundleUploadForm(forms.Form):
     )
 
 
+class TermsForm(forms.Form):
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12}), label="Terms (markdown)",
+        help_text="Publishing makes a new version: every participant accepts it again before downloading training "
+        "data or submitting.",
+    )
+
+
 class OrganizerInviteForm(forms.Form):
     user = forms.CharField(max_length=254, label="Username or email", help_text="An existing SpineBench account.")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
-from spinebench.challenges.models import Challenge, Phase, Registration
+from spinebench.challenges.models import Challenge, ChallengeTerms, Phase, Registration
 
 from .models import AuditEvent, BundleImport
 from .phases import PHASE_FIELDS
@@ -83,3 +83,16 @@ class BundleImportSerializer(serializers.ModelSerializer):
     class Meta:
         model = BundleImport
         fields = ["id", "slug", "status", "stage", "progress", "error", "challenge", "created", "finished"]
+
+
+class TermsVersionSerializer(serializers.ModelSerializer):
+    accepted = serializers.IntegerField(read_only=True, help_text="How many users accepted this version.")
+
+    class Meta:
+        model = ChallengeTerms
+        fields = ["version", "text", "created", "accepted"]
+        read_only_fields = ["version", "created"]
+
+
+class TermsPublishSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text="Markdown; raw HTML is stripped when shown.")

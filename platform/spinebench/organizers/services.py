@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from spinebench.challenges.models import Challenge
 from spinebench.challenges.signals import report_organizer_action
+from spinebench.challenges.terms import current_terms, publish_terms
 
 from .changes import changed, field_values
 
@@ -116,3 +117,17 @@ def remove_organizer(*, challenge: Challenge, actor, user) -> None:
     report_organizer_action(
         challenge=challenge, actor=actor, action="organizer.remove", target=f"user {user.get_username()}",
     )
+
+
+def publish_challenge_terms(*, challenge: Challenge, actor, text: str):
+    """A new version of the terms; every participant must accept it before downloading or submitting again."""
+    if not text.strip():
+        raise ValidationError({"text": "The terms cannot be empty."})
+    with transaction.atomic():
+        previous = current_terms(challenge)
+        terms = publish_terms(challenge, text=text)
+        report_organizer_action(
+            challenge=challenge, actor=actor, action="terms.publish", target=f"terms v{terms.version}",
+            changes={"version": [previous.version if previous else None, terms.version]},
+        )
+    return terms

@@ -24,6 +24,7 @@ urlpatterns = [
     path("challenges/<slug:slug>/manage/phases/<int:pk>/", views.phase_edit, name="phase-edit"),
     path("challenges/<slug:slug>/manage/phases/<int:pk>/move/<str:direction>/", views.phase_move, name="phase-move"),
     path("challenges/<slug:slug>/manage/registrations/", views.registrations, name="registrations"),
+    path("challenges/<slug:slug>/manage/terms/", views.terms, name="terms"),
     path("challenges/<slug:slug>/manage/registrations.csv", views.registrations_csv, name="registrations-csv"),
     path("challenges/<slug:slug>/manage/audit/", views.audit, name="audit"),
 ]

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,6 +25,7 @@ from spinebench.challenges import registry
 from spinebench.challenges.bundle_schema import BundleError
 from spinebench.challenges.models import Registration
 from spinebench.challenges.templatetags.spinebench import markdown
+from spinebench.challenges.terms import current_terms
 from spinebench.uploads.handlers import refusal_of
 from spinebench.uploads.limits import UploadRefused
 from spinebench.uploads.zips import ZipRefused
@@ -38,6 +40,7 @@ from .forms import (
     OrganizerInviteForm,
     PhaseForm,
     RegistrationDecisionForm,
+    TermsForm,
     add_errors,
 )
 from .models import BundleImport
@@ -255,6 +258,27 @@ def registrations(request, slug):
     rows = challenge.registrations.select_related("user").order_by("status", "-created")
     return _console(request, challenge, "registrations", "organizers/registrations.html", {
         "form": form, "rows": rows,
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+def terms(request, slug):
+    challenge = get_managed_challenge(request.user, slug)
+    current = current_terms(challenge)
+    form = TermsForm(request.POST or None, initial={"text": current.text if current else ""})
+    if request.method == "POST" and form.is_valid():
+        try:
+            published = services.publish_challenge_terms(
+                challenge=challenge, actor=request.user, text=form.cleaned_data["text"]
+            )
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, f"Version {published.version} of the terms is in force.")
+            return redirect("organizers:terms", slug=slug)
+    versions = challenge.terms_versions.annotate(accepted=Count("acceptances")).order_by("-version")
+    return _console(request, challenge, "registrations", "organizers/terms.html", {
+        "form": form, "current": current, "versions": versions,
     }, status=400 if form.errors else 200)
 
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from spinebench.challenges.models import Challenge, Phase, Registration
+from spinebench.challenges.terms import has_accepted_current_terms
 from spinebench.uploads.handlers import site_limit
 from spinebench.uploads.limits import UploadRefused
 from spinebench.uploads.models import StoredUpload
@@ -52,6 +53,10 @@ def check_can_submit(*, phase: Phase, user) -> None:
         raise SubmissionRefused(
             f"You are not an approved participant of {challenge.title}; register for the challenge first.",
             code="not_participant",
+        )
+    if not has_accepted_current_terms(challenge, user):
+        raise SubmissionRefused(
+            f"Accept the current terms of {challenge.title} on the challenge page before submitting.", code="terms"
         )
     if not (phase.is_public or challenge.is_organizer(user)):
         raise SubmissionRefused("This phase is not open to participants.", code="hidden")

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('challenges', '0004_organizer_console_fields'),
+        ('challenges', '0004_organizer_console'),
         ('organizers', '0001_audit_trail'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
