@@ -36,6 +36,10 @@ PASSWORD = "correct-horse-battery"  # tests.platform.factories.UserFactory's
 GOOD = {"case_a": (30.0, 25.0, 15.0), "case_b": (17.0, 20.0, 12.0), "case_c": (26.0, 21.0, 10.0)}
 #: Operations that store files or build archives: fewer cases (each upload is scored at once).
 CAPPED = {("POST", "/api/phases/{id}/submissions/"): 8}
+#: Operations whose success path the fuzzer does not reach (still fuzzed for no 5xx and schema conformance): the
+#: bundle import needs a zip part with a file name, which schemathesis' multipart encoding does not send here; its
+#: success and refusals are tested in tests/platform/test_bundle_upload.py.
+SUCCESS_NOT_REACHED = {("POST", "/api/challenges/import/")}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -71,6 +75,18 @@ def seeded(transactional_db, eager_tasks):
 
     notification = Notification.objects.filter(user=user).first() or Notification.objects.create(
         user=user, kind="submission_succeeded", title="fuzz", body="fuzz", link="/")
+    # The user also organizes the challenge (with a co-organizer to remove), which has terms, a pending applicant
+    # and a finished bundle import of theirs: the console's operations reach their success paths too.
+    from spinebench.challenges.models import ChallengeTerms, Registration
+    from spinebench.organizers.models import BundleImport
+    from tests.platform.factories import UserFactory
+
+    co_organizer, outsider = UserFactory(), UserFactory()
+    phase.challenge.organizers.add(user, co_organizer)
+    ChallengeTerms.objects.create(challenge=phase.challenge, version=1, text="fuzz terms")
+    applicant = RegistrationFactory(challenge=phase.challenge, status=Registration.Status.PENDING)
+    bundle_import = BundleImport.objects.create(uploader=user, archive="bundles/fuzz.zip", slug="fuzz-import")
+    organizers = "/api/organizers/challenges/{slug}/"
     # Explicit bodies besides the generated ones (which are mostly refused before reaching the service): the token
     # exchange with the user's real password, and real files for the upload: a valid predictions CSV and hostile ones
     # (garbage bytes, a formula cell with an unknown case and non-finite numbers, an empty file).
@@ -82,13 +98,19 @@ def seeded(transactional_db, eager_tasks):
             {"file": b"case_id,pt,mt,tl\n=HYPERLINK(1),1,2,3\ncase_z,1e309,-0,nan\n", "comment": "x" * 500},
             {"file": b""},
         ],
+        ("POST", organizers + "organizers/"): [{"user": outsider.username}],
+        ("POST", organizers + "phases/"): [{"slug": "fuzz-phase", "title": "Fuzz", "task": "aasce-cobb"}],
+        ("POST", organizers + "registrations/decide/"): [{"registrations": [applicant.pk], "decision": "approve"}],
+        ("POST", organizers + "terms/"): [{"text": "Version two of the fuzz terms."}],
+        ("POST", "/api/organizers/phases/{id}/move/"): [{"direction": "down"}],
     }
     return {
         "bodies": bodies,
         "token": issue_token(user=user, name="fuzz").secret,
         "ids": {"phases": phase.pk, "submissions": submission.pk, "datasets": phase.training_dataset_id,
-                "tokens": spare.token.pk, "notifications": notification.pk},
+                "tokens": spare.token.pk, "notifications": notification.pk, "imports": bundle_import.pk},
         "slug": phase.challenge.slug,
+        "username": co_organizer.username,
     }
 
 
@@ -96,6 +118,8 @@ def _real_parameters(path: str, seeded: dict) -> dict:
     parameters = {}
     if "{slug}" in path:
         parameters["slug"] = seeded["slug"]
+    if "{username}" in path:
+        parameters["username"] = seeded["username"]
     if "{id}" in path:
         collection = re.search(r"/(\w+)/\{id\}", path).group(1)
         parameters["id"] = seeded["ids"][collection]
@@ -137,7 +161,7 @@ def _fuzz(live_server, seeded, method: str, path: str, headers: dict) -> list[in
 def test_operation_conforms_and_never_fails(live_server, seeded, identity, method, path):
     headers = {"Authorization": f"Token {seeded['token']}"} if identity == "user-token" else {}
     statuses = _fuzz(live_server, seeded, method, path, headers)
-    if identity == "user-token":  # the run reached the handler's success path, not only refusals
+    if identity == "user-token" and (method, path) not in SUCCESS_NOT_REACHED:  # the success path was reached
         assert any(200 <= status < 300 for status in statuses), statuses
 
 

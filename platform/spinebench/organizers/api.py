@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -44,6 +44,14 @@ from .serializers import (
     TermsVersionSerializer,
 )
 from .services import CHALLENGE_FIELDS
+
+#: Multipart only; the part must be a file (with a file name), as a browser's file input sends it.
+BUNDLE_REQUEST = OpenApiRequest(
+    BundleUploadSerializer,
+    encoding={"bundle": {"headers": {"Content-Disposition": {
+        "schema": {"type": "string"}, "example": 'form-data; name="bundle"; filename="bundle.zip"',
+    }}}},
+)
 
 
 def _service(call: Callable[[], Any]) -> Any:
@@ -123,8 +131,6 @@ class ManagedChallengeViewSet(viewsets.GenericViewSet):
         challenge = self.get_object()
         user = get_object_or_404(challenge.organizers.all(), username=username)
         _service(lambda: services.remove_organizer(challenge=challenge, actor=request.user, user=user))
-        if not challenge.is_organizer(request.user):
-            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(self.get_serializer(challenge).data)
 
     @extend_schema(methods=["GET"], request=None, responses={200: ManagedPhaseSerializer(many=True)})
@@ -246,6 +252,7 @@ class BundleImportStatusViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewS
 
     serializer_class = BundleImportSerializer
     permission_classes = [permissions.IsAuthenticated]
+    queryset = BundleImport.objects.none()  # for the schema; get_queryset() keeps the caller's own
 
     def get_queryset(self):
         user = self.request.user
@@ -263,7 +270,7 @@ class BundleImportViewSet(viewsets.GenericViewSet):
     parser_classes = [MultiPartParser]
     queryset = BundleImport.objects.none()
 
-    @extend_schema(request={"multipart/form-data": BundleUploadSerializer}, responses={202: BundleImportSerializer})
+    @extend_schema(request={"multipart/form-data": BUNDLE_REQUEST}, responses={202: BundleImportSerializer})
     def create(self, request, format=None):
         if not can_create_challenge(request.user):
             raise PermissionDenied("Creating challenges is limited to a group of users on this site.")

@@ -60,7 +60,9 @@ class ManagedRegistrationSerializer(serializers.ModelSerializer):
 
 
 class RegistrationDecisionSerializer(serializers.Serializer):
-    registrations = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
+    registrations = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), allow_empty=False
+    )
     decision = serializers.ChoiceField(choices=["approve", "reject"])
     message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
@@ -78,7 +80,9 @@ class BundleUploadSerializer(serializers.Serializer):
 
 
 class BundleImportSerializer(serializers.ModelSerializer):
-    challenge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    challenge = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="The imported challenge (null until done)."
+    )
 
     class Meta:
         model = BundleImport
