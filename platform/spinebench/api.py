@@ -33,8 +33,14 @@ from spinebench.access import (
     visible_challenges,
 )
 from spinebench.challenges.models import Phase
-from spinebench.challenges.serializers import ChallengeSerializer, PhaseSerializer, RegistrationSerializer
+from spinebench.challenges.serializers import (
+    ChallengeSerializer,
+    PhaseSerializer,
+    RegistrationSerializer,
+    TermsSerializer,
+)
 from spinebench.challenges.services import register
+from spinebench.challenges.terms import accept_current_terms, current_terms
 from spinebench.datasets.byte_ranges import ranged_file_response
 from spinebench.datasets.models import Dataset
 from spinebench.datasets.services import inputs_archive, training_archive
@@ -65,7 +71,7 @@ UPLOAD_REQUEST = OpenApiRequest(
 #: A 400 answer: the field at fault -> its messages (`{"at": ["..."]}`).
 FIELD_ERRORS = OpenApiResponse(OpenApiTypes.OBJECT, description="The field at fault and why: {field: [message]}.")
 REFUSAL_STATUS = {
-    "not_authenticated": 401, "not_participant": 403, "hidden": 403, "closed": 409, "limit": 429,
+    "not_authenticated": 401, "not_participant": 403, "terms": 403, "hidden": 403, "closed": 409, "limit": 429,
     "too_large": 413, "quota": 413, "no_worker": 503, "bad_upload": 400,
 }
 
@@ -82,6 +88,28 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
     def register(self, request, slug=None, format=None):
         registration = register(self.get_object(), request.user)
         return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: TermsSerializer})
+    @action(detail=True, methods=["get"])
+    def terms(self, request, slug=None, format=None):
+        """The terms / data-use agreement in force (404 when the challenge has none), and whether you accepted it."""
+        challenge = self.get_object()
+        terms = current_terms(challenge)
+        if terms is None:
+            raise Http404
+        return Response(TermsSerializer(terms, context={"request": request}).data)
+
+    @extend_schema(request=None, responses={200: TermsSerializer})
+    @action(detail=True, methods=["post"], url_path="terms/accept", permission_classes=[permissions.IsAuthenticated])
+    def accept_terms(self, request, slug=None, format=None):
+        """Accept the terms in force (needed before downloading training data or submitting); kept with the version
+        and the time. A new version must be accepted again."""
+        challenge = self.get_object()
+        terms = current_terms(challenge)
+        if terms is None:
+            raise Http404
+        accept_current_terms(challenge, request.user)
+        return Response(TermsSerializer(terms, context={"request": request}).data)
 
 
 @extend_schema_view(list=extend_schema(parameters=[
@@ -178,6 +206,10 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
                 "next_frees_at": serializers.DateTimeField(
                     allow_null=True, help_text="When the oldest counted submission leaves the window."
                 ),
+                "total_limit": serializers.IntegerField(
+                    allow_null=True, help_text="Submissions over the whole phase; null: no total limit."
+                ),
+                "total_used": serializers.IntegerField(help_text="Counted submissions over the whole phase."),
             },
         )
     )

@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from . import api
 from .leaderboards.dashboard_api import MySubmissionViewSet
 from .notifications.api import NotificationViewSet
+from .organizers.api_urls import import_urlpatterns
 from .organizers.evaluation_api import MonitoredSubmissionViewSet, PhaseRevealView, RescoreJobViewSet
 from .organizers.evaluation_image_api import EvaluationImagesView, MetricDeclarationView
 from .teams.api import InvitationViewSet, TeamCapViewSet, TeamViewSet
@@ -28,5 +29,7 @@ urlpatterns = [
     path("phases/<int:pk>/reveal/", PhaseRevealView.as_view(), name="phase-reveal"),
     path("phases/<int:pk>/metric-declaration/", MetricDeclarationView.as_view(), name="phase-metric-declaration"),
     path("phases/<int:pk>/evaluation-images/", EvaluationImagesView.as_view(), name="phase-evaluation-images"),
+    path("organizers/", include("spinebench.organizers.api_urls")),
+    *import_urlpatterns,
     path("", include(router.urls)),
 ]

@@ -24,4 +24,5 @@ urlpatterns = [
     path("organizers/", include("spinebench.organizers.urls_evaluation")),
     path("admin/", admin.site.urls),
     path("organize/", include("spinebench.organizers.urls_images")),
+    path("", include("spinebench.organizers.urls")),
 ]

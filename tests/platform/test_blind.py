@@ -150,7 +150,8 @@ def test_a_bundle_makes_a_phase_blind(tmp_path):
 
     from django.conf import settings
 
-    from spinebench.challenges.bundles import BundleError, import_bundle
+    from spinebench.challenges.bundles import BundleError
+    from spinebench.datasets.bundles import import_bundle
 
     from .aasce_data import TRAIN_ANGLES, write_aasce_dataset
     from .test_bundles import FAST, minimal, write_bundle

@@ -35,6 +35,8 @@ def test_counts_accepted_submissions_in_the_rolling_window(
         "exhausted": False,
         "period_hours": 24,
         "next_frees_at": None,
+        "total_limit": None,
+        "total_used": 0,
     }
     failed = submit(phase, participant, csv_upload(content=b""), django_capture_on_commit_callbacks)
     assert failed.status == "failed"
@@ -100,3 +102,22 @@ def test_pages_state_the_quota(client, phase, participant, eager_tasks, django_c
         assert "You have used all 2 submissions" in page, url
     oldest = Submission.objects.filter(phase=phase).order_by("created").first()
     assert (oldest.created + timedelta(hours=24)).strftime("%Y-%m-%d %H:%M") in page
+
+
+def test_phase_total_limits_over_the_whole_phase(phase, participant, eager_tasks, django_capture_on_commit_callbacks):
+    """A total per phase counts every accepted submission, however old; once used up it never frees."""
+    phase.submission_limit, phase.submission_total_limit = 5, 2
+    phase.save()
+    first = submit(phase, participant, csv_upload(), django_capture_on_commit_callbacks)
+    Submission.objects.filter(pk=first.pk).update(created=timezone.now() - timedelta(days=30))  # out of the window
+    submit(phase, participant, csv_upload(), django_capture_on_commit_callbacks)
+    quota = submission_quota(phase=phase, user=participant)
+    assert (quota.used, quota.total_used, quota.remaining, quota.exhausted) == (1, 2, 0, True)
+    assert quota.next_frees_at is None
+    with pytest.raises(SubmissionRefused, match="2 of 2 submissions on this phase") as refused:
+        submit(phase, participant, csv_upload(), django_capture_on_commit_callbacks)
+    assert refused.value.code == "limit"
+    phase.submission_total_limit = 3
+    phase.save()
+    quota = submission_quota(phase=phase, user=participant)
+    assert (quota.remaining, quota.exhausted) == (1, False)  # min(5 - 1, 3 - 2)

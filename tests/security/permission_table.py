@@ -105,6 +105,9 @@ def build_world() -> World:
 
     notification = Notification.objects.filter(user=users["participant"]).first() or Notification.objects.create(
         user=users["participant"], kind="submission_failed", title="matrix notification", body=COMMENT, link="/")
+    from spinebench.organizers.models import BundleImport
+
+    bundle_import = BundleImport.objects.create(uploader=users["organizer"], archive="bundles/matrix.zip", slug="mx")
     world.tokens = {name: issue_token(user=user, name="matrix").secret for name, user in users.items()}
     own = issue_token(user=users["participant"], name=TOKEN_NAME)
     world.tokens["participant"] = own.secret
@@ -115,7 +118,7 @@ def build_world() -> World:
         "challenge": challenge, "phase": phase, "hidden_phase": hidden_phase, "foreign": foreign,
         "foreign_phase": foreign_phase, "pending": pending, "ranked": ranked, "failed": failed,
         "train": phase.training_dataset, "test": phase.dataset, "participant_token": own.token,
-        "notification": notification, "team": team, "invitation": invitation,
+        "notification": notification, "team": team, "invitation": invitation, "bundle_import": bundle_import,
         # A re-score of the hidden phase that has not started: the public phase is free to be re-scored.
         "rescore_job": RescoreJob.objects.create(phase=hidden_phase, from_version=1, to_version=2),
         "blind_phase": blind_phase, "blind": blind,
@@ -180,6 +183,11 @@ TARGETS = {
     "blind phase": lambda w: _phase_page(w.blind_phase),
     "blind phase id": lambda w: {"pk": w.blind_phase.pk},
     "blind phase's submission": lambda w: {"pk": w.blind.pk},
+    "organizer's bundle import": lambda w: {"pk": w.bundle_import.pk},
+    "challenge's organizer": lambda w: {"slug": w.challenge.slug, "user_pk": w.users["organizer"].pk},
+    "challenge's organizer (API)": lambda w: {"slug": w.challenge.slug, "username": w.users["organizer"].username},
+    "hidden phase (console)": lambda w: {"slug": w.challenge.slug, "pk": w.hidden_phase.pk},
+    "public phase (console move)": lambda w: {"slug": w.challenge.slug, "pk": w.phase.pk, "direction": "down"},
 }
 
 
@@ -486,4 +494,68 @@ ROWS: list[Row] = [
     Row("phase-evaluation-images", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
     Row("phase-evaluation-images", "POST", "public phase id",
         cells(404, organizer=400, operator=400, **API_REFUSED)),
+    # Terms: the world's challenges have none (tests/platform/test_challenge_terms.py has the versions and gates).
+    *_get_and_post("challenges:terms", "challenge", cells(404)),
+    *_get_and_post("challenges:terms", "hidden challenge", cells(404)),
+    Row("challenge-terms", "GET", "challenge", cells(404, worker=403)),
+    Row("challenge-accept-terms", "POST", "challenge", cells(404, **API_REFUSED)),
+    *_get_and_post("organizers:terms", "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    Row("organizer-challenge-terms", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-terms", "POST", "challenge", cells(404, organizer=400, operator=400, **API_REFUSED)),
+    # A challenge's logo: the world's challenges have none (tests/platform/test_organizer_console.py serves one).
+    *_get_and_post("challenges:logo", "challenge", cells(404)),
+    *_get_and_post("challenges:logo", "hidden challenge", cells(404)),
+    # Organizers' console (pages): any signed-in user may create a challenge (an empty POST: the empty form again);
+    # a challenge's console is for its organizers and site operators, 404 for everyone else.
+    *_get_and_post("organizers:index", "-", cells(200, **PAGE_LOGIN)),
+    *_get_and_post("organizers:preview", "-", cells(200, **PAGE_LOGIN)),
+    *_get_and_post("organizers:create", "-", cells(200, **PAGE_LOGIN)),
+    *_get_and_post("organizers:overview", "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_get_and_post("organizers:overview", "hidden challenge",
+                   cells(404, other_organizer=200, operator=200, **PAGE_LOGIN)),
+    *_get_and_post("organizers:phases", "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_get_and_post("organizers:audit", "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_get_and_post("organizers:registrations-csv", "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_get_and_post("organizers:audit", "hidden challenge",
+                   cells(404, other_organizer=200, operator=200, **PAGE_LOGIN)),
+    *[row for name in ("organizers:challenge", "organizers:organizers", "organizers:phase-create",
+                       "organizers:registrations")
+      for row in _get_and_post(name, "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN))],
+    *_get_and_post("organizers:phase-edit", "hidden phase (console)", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_post_only("organizers:phase-move", "public phase (console move)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    # Removing the only organizer is refused (a message, back to the list); the others never reach the challenge.
+    *_post_only("organizers:organizer-remove", "challenge's organizer",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    # API: the organizers' console. An empty body is a validation error (400) for whoever may act.
+    Row("organizer-challenge-list", "GET", "-", cells(200, **API_REFUSED)),
+    Row("organizer-challenge-list", "POST", "-", cells(400, **API_REFUSED)),
+    Row("organizer-challenge-detail", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-detail", "GET", "hidden challenge",
+        cells(404, other_organizer=200, operator=200, **API_REFUSED)),
+    Row("organizer-challenge-detail", "PATCH", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-add-organizer", "POST", "challenge",
+        cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("organizer-challenge-remove-organizer", "POST", "challenge's organizer (API)",
+        cells(404, organizer=400, operator=400, **API_REFUSED), why="the last organizer stays"),
+    Row("organizer-challenge-phases", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-phases", "POST", "challenge", cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("organizer-challenge-registrations", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-decide-registrations", "POST", "challenge",
+        cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("organizer-challenge-audit", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-export-registrations", "GET", "challenge",
+        cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-phase-detail", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-phase-detail", "GET", "hidden challenge's phase id",
+        cells(404, other_organizer=200, operator=200, **API_REFUSED)),
+    Row("organizer-phase-detail", "PATCH", "public phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-phase-move", "POST", "public phase id", cells(404, organizer=400, operator=400, **API_REFUSED)),
+    # Bundle upload: any signed-in user (an empty upload is a field error); the job is its uploader's.
+    *_get_and_post("organizers:import", "-", cells(200, **PAGE_LOGIN)),
+    *_get_and_post("organizers:import-status", "organizer's bundle import",
+                   cells(404, organizer=200, operator=200, **PAGE_LOGIN)),
+    Row("challenge-import", "POST", "-", cells(400, **API_REFUSED)),
+    Row("organizer-import-detail", "GET", "organizer's bundle import",
+        cells(404, organizer=200, operator=200, **API_REFUSED)),
 ]

@@ -23,6 +23,15 @@ from .evaluation import (
     can_reveal_scores,
     can_see_scores,
 )
+from .organizers import (
+    can_create_challenge,
+    can_manage_challenge,
+    can_run_organizer_job,
+    can_view_bundle_import,
+    get_managed_challenge,
+    get_managed_phase,
+    managed_challenges,
+)
 from .scores import scores_visible
 from .shortcuts import get_visible_phase
 from .submissions import (
@@ -60,6 +69,13 @@ __all__ = [
     "can_rescore_phase",
     "can_reveal_scores",
     "can_see_scores",
+    "can_create_challenge",
+    "can_manage_challenge",
+    "can_run_organizer_job",
+    "can_view_bundle_import",
+    "get_managed_challenge",
+    "get_managed_phase",
+    "managed_challenges",
     "can_download_dataset",
     "can_download_phase_inputs",
     "can_manage_phase_evaluation",

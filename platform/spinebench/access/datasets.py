@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from spinebench.challenges.terms import has_accepted_current_terms
+
 
 def can_download_dataset(dataset, user) -> bool:
-    """Training splits only (labels included), for approved participants and organizers of its challenge."""
+    """Training splits only (labels included), for approved participants who accepted the challenge's current terms
+    (when it has terms), and its organizers."""
     if dataset.is_hidden or dataset.challenge is None:
         return False
-    return dataset.challenge.is_participant(user)
+    return dataset.challenge.is_participant(user) and has_accepted_current_terms(dataset.challenge, user)

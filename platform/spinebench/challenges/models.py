@@ -22,7 +22,15 @@ class Challenge(models.Model):
 
     slug = models.SlugField(unique=True, help_text="URL name of the challenge, e.g. aasce-2019.")
     title = models.CharField(max_length=200)
+    summary = models.CharField(
+        max_length=300, blank=True,
+        help_text="One or two sentences for the challenge list (empty: the description's start).",
+    )
     description = models.TextField(blank=True, help_text="Markdown; rendered with raw HTML stripped.")
+    logo = models.FileField(
+        upload_to="challenge-images/", blank=True,
+        help_text="Logo shown on the challenge page: re-encoded as PNG by the site, metadata (EXIF) removed.",
+    )
     organizers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="organized_challenges",
         help_text="Users who manage this challenge, see every submission and approve registrations.",
@@ -72,6 +80,9 @@ class Registration(models.Model):
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="registrations")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="registrations")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decision_message = models.TextField(
+        blank=True, help_text="An organizer's message with the approval or rejection, sent with its notice.",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -135,6 +146,11 @@ class Phase(models.Model):
     )
     submission_limit_period_hours = models.PositiveIntegerField(
         default=24, validators=[MinValueValidator(1)], help_text="Length of the submission-limit window in hours.",
+    )
+    submission_total_limit = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Submissions per participant over the whole phase (failed and cancelled ones do not count); "
+        "empty = no total limit.",
     )
     max_upload_bytes = models.PositiveBigIntegerField(
         default=10 * 1024 * 1024, help_text="Largest accepted upload (CSV file or algorithm archive) in bytes.",
@@ -318,3 +334,34 @@ class Phase(models.Model):
     @property
     def submission_limit_period(self) -> timedelta:
         return timedelta(hours=self.submission_limit_period_hours)
+
+
+class ChallengeTerms(models.Model):
+    """One version of a challenge's terms / data-use agreement (markdown). The newest version is the one in force: a
+    participant accepts it before downloading training data or submitting, and a new version asks again."""
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="terms_versions")
+    version = models.PositiveIntegerField(help_text="1, 2, ... in the order the organizers published them.")
+    text = models.TextField(help_text="Markdown; rendered with raw HTML stripped.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["challenge", "-version"]
+        constraints = [models.UniqueConstraint(fields=["challenge", "version"], name="one_terms_version")]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug} terms v{self.version}"
+
+
+class TermsAcceptance(models.Model):
+    """A user's acceptance of one version of the terms, with its time."""
+
+    terms = models.ForeignKey(ChallengeTerms, on_delete=models.CASCADE, related_name="acceptances")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="terms_acceptances")
+    accepted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["terms", "user"], name="one_acceptance_per_version")]
+
+    def __str__(self) -> str:
+        return f"{self.user} accepted {self.terms}"

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from spinebench.workers.services import phase_unserved_message
 
-from .models import Challenge, Phase, Registration
+from .models import Challenge, ChallengeTerms, Phase, Registration
 
 
 class PhaseSerializer(serializers.ModelSerializer):
@@ -58,3 +58,19 @@ class RegistrationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Registration
         fields = ["challenge", "status", "created"]
+
+
+class TermsSerializer(serializers.ModelSerializer):
+    accepted_at = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ChallengeTerms
+        fields = ["version", "text", "created", "accepted_at"]
+
+    def get_accepted_at(self, terms) -> str | None:
+        """When you accepted this version (null: not accepted, or not signed in)."""
+        user = self.context["request"].user
+        if not user.is_authenticated:
+            return None
+        acceptance = terms.acceptances.filter(user=user).first()
+        return acceptance.accepted_at.isoformat() if acceptance else None

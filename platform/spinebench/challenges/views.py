@@ -1,8 +1,9 @@
 """Public challenge pages (no account needed), registration and the organizers' approval of registrations."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -14,6 +15,7 @@ from .models import Registration
 from .services import register
 from .tabs import tab_context
 from .templatetags.spinebench import summary
+from .terms import accept_current_terms, current_terms, has_accepted_current_terms
 
 TABS = [
     ("overview", "Overview"),
@@ -33,7 +35,7 @@ def challenge_list(request):
         {
             "title": challenge.title,
             "url": challenge.get_absolute_url(),
-            "text": summary(challenge.description),
+            "text": challenge.summary or summary(challenge.description),
             "badges": challenge_badges(challenge, challenge.listed_phases, now=now),
             "links": [(phase.title, phase.get_absolute_url()) for phase in challenge.listed_phases],
         }
@@ -69,6 +71,7 @@ def challenge_detail(request, slug):
         "is_participant": challenge.is_participant(request.user),
         "pending": challenge.registrations.filter(status=Registration.Status.PENDING) if is_organizer else [],
         "datasets": challenge.datasets.filter(split="train"),
+        "terms_pending": request.user.is_authenticated and not has_accepted_current_terms(challenge, request.user),
     }
     if tab == "data":
         context["input_phases"] = [phase for phase in phases if can_download_phase_inputs(phase, request.user)]
@@ -100,3 +103,30 @@ def registration_decide(request, slug, pk, decision):
     registration.save(update_fields=["status"])
     messages.success(request, f"{registration.user} {registration.status}.")
     return redirect(challenge)
+
+
+def challenge_logo(request, slug):
+    """The challenge's logo (a PNG the site re-encoded itself), for whoever may see the challenge."""
+    challenge = _challenge(request, slug)
+    if not challenge.logo:
+        raise Http404
+    response = FileResponse(challenge.logo.open("rb"), content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def challenge_terms(request, slug):
+    """The terms in force (anyone who may see the challenge may read them); a signed-in user accepts them with POST,
+    recorded with the version and the time."""
+    challenge = _challenge(request, slug)
+    terms = current_terms(challenge)
+    if terms is None:
+        raise Http404
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+        accept_current_terms(challenge, request.user)
+        messages.success(request, f"You accepted version {terms.version} of the terms of {challenge.title}.")
+        return redirect(challenge)
+    accepted = request.user.is_authenticated and terms.acceptances.filter(user=request.user).first()
+    return render(request, "challenges/terms.html", {"challenge": challenge, "terms": terms, "accepted": accepted})

@@ -62,6 +62,11 @@ def submission_saved(sender, instance: Submission, created, update_fields=None, 
         )
 
 
+def _with_message(body: str, message: str) -> str:
+    """The notice's text, followed by the organizer's own message when they wrote one."""
+    return f"{body}\n\nMessage from the organizers:\n{message}" if message.strip() else body
+
+
 @receiver(post_save, sender=Registration)
 def registration_saved(sender, instance: Registration, created, update_fields=None, **kwargs):
     if created or (update_fields is not None and "status" not in update_fields):
@@ -71,13 +76,16 @@ def registration_saved(sender, instance: Registration, created, update_fields=No
     if status == Registration.Status.APPROVED:
         notify(
             user=instance.user, kind=Kind.REGISTRATION_APPROVED, link=challenge.get_absolute_url(),
-            title=f"Registration for {challenge.title} approved", body=f"You can now submit to {challenge.title}.",
+            title=f"Registration for {challenge.title} approved",
+            body=_with_message(f"You can now submit to {challenge.title}.", instance.decision_message),
         )
     elif status == Registration.Status.REJECTED:
         notify(
             user=instance.user, kind=Kind.REGISTRATION_REJECTED, link=challenge.get_absolute_url(),
             title=f"Registration for {challenge.title} rejected",
-            body=f"An organizer of {challenge.title} did not approve your registration.",
+            body=_with_message(
+                f"An organizer of {challenge.title} did not approve your registration.", instance.decision_message
+            ),
         )
 
 

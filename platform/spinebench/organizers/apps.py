@@ -10,6 +10,9 @@ class OrganizersConfig(AppConfig):
     label = "organizers"
 
     def ready(self) -> None:
-        from . import audit
+        from . import audit, bundle_imports, tasks
+        from .admin_site import restrict_admin_to_operators
 
         audit.connect()
+        restrict_admin_to_operators()
+        bundle_imports.register_import_starter(tasks.start_bundle_import_task)

@@ -24,3 +24,39 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target}".strip()
+
+
+class BundleImport(models.Model):
+    """One challenge bundle (a zip with challenge.yaml) uploaded through the site or the API, imported in the
+    background under the untrusted profile. The uploader follows its progress; a failure leaves no challenge, phase
+    or dataset row behind and says why."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "waiting for a worker"
+        RUNNING = "running", "importing"
+        SUCCEEDED = "succeeded", "imported"
+        FAILED = "failed", "failed"
+
+    uploader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    archive = models.CharField(max_length=255, help_text="Storage name of the uploaded zip (spinebench.uploads).")
+    original_name = models.CharField(max_length=255, blank=True)
+    slug = models.SlugField(help_text="The challenge slug the bundle names.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=200, blank=True, help_text="What the job is doing now, in words.")
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done, 0-100.")
+    error = models.TextField(blank=True, help_text="Why the import failed (key-exact for bundle errors).")
+    challenge = models.ForeignKey(
+        "challenges.Challenge", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created", "-pk")
+
+    def __str__(self) -> str:
+        return f"import of {self.slug} ({self.status})"
+
+    @property
+    def done(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

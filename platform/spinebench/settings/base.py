@@ -377,3 +377,9 @@ SPINEBENCH_INSTANCE_ID = env("SPINEBENCH_INSTANCE_ID", default="") or hashlib.sh
 # A container run whose engine went away (restarted) goes back to its queue and is tried again after this many
 # seconds, at most SPINEBENCH_MAX_REQUEUES times.
 SPINEBENCH_ENGINE_RETRY_SECONDS = env.int("SPINEBENCH_ENGINE_RETRY_SECONDS", default=15)
+# The organizers' console (spinebench.organizers): when set, only members of this group (and site operators) may
+# create challenges; empty: any signed-in user. Logos and banners: the largest accepted image file and side.
+SPINEBENCH_CHALLENGE_CREATORS_GROUP = env.str("SPINEBENCH_CHALLENGE_CREATORS_GROUP", default="")
+SPINEBENCH_CHALLENGE_IMAGE_MAX_BYTES = env.int("SPINEBENCH_CHALLENGE_IMAGE_MAX_BYTES", default=2 * 1024 * 1024)
+SPINEBENCH_CHALLENGE_IMAGE_MAX_SIDE = env.int("SPINEBENCH_CHALLENGE_IMAGE_MAX_SIDE", default=4096)
+CELERY_TASK_ROUTES["spinebench.organizers.tasks.*"] = {"queue": "scoring"}  # bundle imports (phantom generation)

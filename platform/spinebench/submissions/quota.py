@@ -4,7 +4,9 @@ in `services.create_submission` all ask `submission_quota`, so the rule that a p
 enforced.
 
 The window is rolling: a submission counts for `phase.submission_limit_period_hours` after it was created, and only
-while it is not failed or cancelled (a broken file must not cost a try).
+while it is not failed or cancelled (a broken file must not cost a try). A phase may also set a total over its whole
+life (`phase.submission_total_limit`), counted the same way: remaining = min(limit - used, total_limit - total_used),
+and a total once used up never frees (next_frees_at is then None).
 
 Teams (spinebench.teams): a member of a team shares the team's quota, counting every submission of the phase that
 belongs to the team (made by any member, or moved to the team when its creator joined); a user in no team counts
@@ -33,14 +35,22 @@ class Quota:
     period: timedelta
     now: datetime
     next_frees_at: datetime | None  # when the oldest counted submission leaves the window (None: nothing to free)
+    total_limit: int | None = None  # None: no total over the whole phase
+    total_used: int = 0  # counted submissions over the whole phase
 
     @property
     def remaining(self) -> int | None:
-        return None if self.limit is None else max(0, self.limit - self.used)
+        left = [limit - used for limit, used in ((self.limit, self.used), (self.total_limit, self.total_used))
+                if limit is not None]
+        return max(0, min(left)) if left else None
+
+    @property
+    def total_exhausted(self) -> bool:
+        return self.total_limit is not None and self.total_used >= self.total_limit
 
     @property
     def exhausted(self) -> bool:
-        return self.limit is not None and self.used >= self.limit
+        return self.total_exhausted or (self.limit is not None and self.used >= self.limit)
 
     @property
     def period_hours(self) -> int:
@@ -55,6 +65,8 @@ class Quota:
             "exhausted": self.exhausted,
             "period_hours": self.period_hours,
             "next_frees_at": self.next_frees_at.isoformat() if self.next_frees_at else None,
+            "total_limit": self.total_limit,
+            "total_used": self.total_used,
         }
 
 
@@ -66,15 +78,20 @@ def submission_quota(*, phase, user, now: datetime | None = None) -> Quota:
     two parallel uploads cannot both see the last free slot."""
     now = now or timezone.now()
     period = phase.submission_limit_period
+    total_limit = phase.submission_total_limit
     if not (user and user.is_authenticated):
-        return Quota(limit=phase.submission_limit, used=0, period=period, now=now, next_frees_at=None)
+        return Quota(limit=phase.submission_limit, used=0, period=period, now=now, next_frees_at=None,
+                     total_limit=total_limit)
     team = team_of(challenge=phase.challenge, user=user)
     owner = {"team": team} if team is not None else {"creator": user, "team__isnull": True}
-    created = list(
-        Submission.objects.filter(
-            phase=phase, **owner, is_baseline=False, status__in=COUNTED, created__gt=now - period,
-            rerun_of__isnull=True,  # an organizer's re-run of an upload costs the participant nothing
-        ).order_by("created").values_list("created", flat=True)
+    counted = Submission.objects.filter(
+        phase=phase, **owner, is_baseline=False, status__in=COUNTED,
+        rerun_of__isnull=True,  # an organizer's re-run of an upload costs the participant nothing
     )
+    created = list(counted.filter(created__gt=now - period).order_by("created").values_list("created", flat=True))
+    total_used = counted.count() if total_limit is not None else 0
     frees_at = created[0] + period if created and phase.submission_limit is not None else None
-    return Quota(limit=phase.submission_limit, used=len(created), period=period, now=now, next_frees_at=frees_at)
+    if total_limit is not None and total_used >= total_limit:
+        frees_at = None  # a used-up total never frees
+    return Quota(limit=phase.submission_limit, used=len(created), period=period, now=now, next_frees_at=frees_at,
+                 total_limit=total_limit, total_used=total_used)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from spinebench.challenges.models import Challenge, Phase, Registration
 from spinebench.challenges.signals import report_organizer_action
+from spinebench.challenges.terms import has_accepted_current_terms
 from spinebench.teams.models import Team
 from spinebench.teams.services import team_of
 from spinebench.uploads.chunked import SessionError
@@ -60,6 +61,10 @@ def check_can_submit(*, phase: Phase, user) -> None:
         raise SubmissionRefused(
             f"You are not an approved participant of {challenge.title}; register for the challenge first.",
             code="not_participant",
+        )
+    if not has_accepted_current_terms(challenge, user):
+        raise SubmissionRefused(
+            f"Accept the current terms of {challenge.title} on the challenge page before submitting.", code="terms"
         )
     if not (phase.is_public or challenge.is_organizer(user)):
         raise SubmissionRefused("This phase is not open to participants.", code="hidden")
@@ -169,6 +174,12 @@ def release_unreferenced(storage_name: str) -> None:
 def _check_submission_limit(phase: Phase, user) -> None:
     """The one rule of the submission quota service (`quota.py`), applied under the participant's lock."""
     quota = submission_quota(phase=phase, user=user)
+    if quota.total_exhausted:
+        raise SubmissionRefused(
+            f"Submission limit reached: {quota.total_used} of {quota.total_limit} submissions on this phase "
+            "(failed and cancelled ones do not count).",
+            code="limit",
+        )
     if quota.exhausted:
         frees_at = timezone.localtime(quota.next_frees_at).strftime("%Y-%m-%d %H:%M %Z")
         whose = " by your team" if team_of(challenge=phase.challenge, user=user) else ""

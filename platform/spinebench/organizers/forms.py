@@ -1,0 +1,130 @@
+"""The console's forms. They only shape input: the rules live in the models' validation and the services, whose
+ValidationErrors (keyed by field) the views put back on the form with `add_errors`."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from spinebench.challenges import registry
+from spinebench.challenges.models import Challenge, Phase, Registration
+
+from .images import reencode_image
+from .phases import PHASE_FIELDS
+from .services import CHALLENGE_FIELDS
+
+
+def add_errors(form: forms.BaseForm, error: ValidationError) -> None:
+    """Put a service's ValidationError on the form, each message under its field (or on the form itself)."""
+    messages = error.message_dict if hasattr(error, "error_dict") else {None: error.messages}
+    for field, texts in messages.items():
+        key = field if field in form.fields else None
+        for text in texts:
+            form.add_error(key, text if key is not None or field in (None, "__all__") else f"{field}: {text}")
+
+
+class ChallengeForm(forms.ModelForm):
+    logo = forms.FileField(
+        required=False,
+        help_text="PNG, JPEG, GIF or WebP; re-encoded as PNG by the site, metadata removed.",
+    )
+    remove_logo = forms.BooleanField(required=False, label="Remove the current logo")
+
+    class Meta:
+        model = Challenge
+        fields = list(CHALLENGE_FIELDS)
+        widgets = {
+            "description": forms.Textarea(attrs={
+                "rows": 12, "hx-post": "", "hx-trigger": "input changed delay:400ms", "hx-target": "#preview",
+                "hx-swap": "innerHTML",
+            }),
+        }
+
+    def __init__(self, *args, preview_url: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["description"].widget.attrs["hx-post"] = preview_url
+        if not (self.instance.pk and self.instance.logo):
+            del self.fields["remove_logo"]
+
+    def clean_logo(self):
+        upload = self.cleaned_data.get("logo")
+        if not upload:
+            return None
+        try:
+            return reencode_image(upload)
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["logo"]) from None
+
+    def _post_clean(self) -> None:
+        """Model validation belongs to the service (one transaction); the form checks field shapes only."""
+
+    def service_data(self) -> dict:
+        return {name: self.cleaned_data[name] for name in CHALLENGE_FIELDS}
+
+
+class BundleUploadForm(forms.Form):
+    bundle = forms.FileField(
+        label="Bundle zip",
+        help_text="A zip with challenge.yaml at its top (see docs/bundles.md). Datasets are generated on the server; "
+        "paths to server folders and organizer lists are not accepted.",
+    )
+
+
+class TermsForm(forms.Form):
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12}), label="Terms (markdown)",
+        help_text="Publishing makes a new version: every participant accepts it again before downloading training "
+        "data or submitting.",
+    )
+
+
+class OrganizerInviteForm(forms.Form):
+    user = forms.CharField(max_length=254, label="Username or email", help_text="An existing SpineBench account.")
+
+
+def _task_choices() -> list[tuple[str, str]]:
+    return [(task_id, task_id) for task_id in registry.task_ids()]
+
+
+class PhaseForm(forms.ModelForm):
+    task = forms.ChoiceField(choices=_task_choices, help_text=Phase._meta.get_field("task").help_text)
+
+    class Meta:
+        model = Phase
+        fields = list(PHASE_FIELDS)
+        widgets = {
+            "opens_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "closes_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "description": forms.Textarea(attrs={"rows": 5}),
+        }
+
+    def _post_clean(self) -> None:
+        """As ChallengeForm: the service validates the model inside its transaction."""
+
+    def service_data(self) -> dict:
+        return {name: self.cleaned_data[name] for name in PHASE_FIELDS}
+
+
+class RegistrationDecisionForm(forms.Form):
+    registrations = forms.ModelMultipleChoiceField(queryset=Registration.objects.none(), label="Registrations")
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    message = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: sent with the approval or rejection notice.",
+    )
+
+    def __init__(self, *args, challenge: Challenge, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["registrations"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = challenge.registrations.select_related("user")
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(required=False, label="Action", widget=forms.Select(attrs={"class": "form-select"}))
+
+    def __init__(self, *args, actions: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["action"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "every action")] + [(name, name) for name in actions]

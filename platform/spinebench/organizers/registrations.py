@@ -1,0 +1,71 @@
+"""Organizers' decisions on registrations: approve or reject one or many at once, with an optional message that
+travels with the notice (the notifications app sends "registration approved/rejected" when the status changes)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from spinebench.challenges.models import Challenge, Registration
+from spinebench.challenges.signals import report_organizer_action
+from spinebench.leaderboards.exports import safe_csv_cell
+
+DECISIONS = {"approve": Registration.Status.APPROVED, "reject": Registration.Status.REJECTED}
+
+
+@transaction.atomic
+def decide_registrations(
+    *, challenge: Challenge, actor, registration_pks: Iterable[int], decision: str, message: str = ""
+) -> list[Registration]:
+    """Set every named registration of `challenge` to the decision's status. A pk that is not a registration of this
+    challenge refuses the whole batch (nothing changes)."""
+    if decision not in DECISIONS:
+        raise ValidationError({"decision": f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}"})
+    wanted = sorted(set(registration_pks))
+    if not wanted:
+        raise ValidationError({"registrations": "Choose at least one registration."})
+    found = list(
+        challenge.registrations.select_for_update().select_related("user").filter(pk__in=wanted).order_by("pk")
+    )
+    missing = sorted(set(wanted) - {registration.pk for registration in found})
+    if missing:
+        raise ValidationError({"registrations": f"No registration of this challenge has the id {missing[0]}."})
+    status = DECISIONS[decision]
+    for registration in found:
+        before = registration.status
+        if before == status:
+            continue
+        registration.status = status
+        registration.decision_message = message.strip()
+        registration.save(update_fields=["status", "decision_message"])
+        report_organizer_action(
+            challenge=challenge, actor=actor, action=f"registration.{decision}",
+            target=f"registration of {registration.user.get_username()}",
+            changes={"status": [before, status.value]}, note=message.strip(),
+        )
+    return found
+
+
+#: Columns of the participant export, in order.
+EXPORT_COLUMNS = ("username", "email", "status", "registered_at", "decision_message")
+
+
+def participant_rows(challenge: Challenge) -> list[list[str]]:
+    """One row per registration (oldest first) under EXPORT_COLUMNS, every cell made safe for spreadsheets (a cell
+    that would start a formula gets a leading apostrophe: users choose their own names)."""
+    rows = [list(EXPORT_COLUMNS)]
+    for registration in challenge.registrations.select_related("user").order_by("created", "pk"):
+        values = (registration.user.get_username(), registration.user.email, registration.status,
+                  registration.created.isoformat(), registration.decision_message)
+        rows.append([safe_csv_cell(value) for value in values])
+    return rows
+
+
+def participants_csv(challenge: Challenge) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(participant_rows(challenge))
+    return buffer.getvalue()

@@ -1,0 +1,102 @@
+"""The console API's representations. Writes go through the organizers' services, which validate; these
+serializers check shapes and name the fields for the OpenAPI schema."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from spinebench.challenges.models import Challenge, ChallengeTerms, Phase, Registration
+
+from .models import AuditEvent, BundleImport
+from .phases import PHASE_FIELDS
+from .services import CHALLENGE_FIELDS
+
+
+class ManagedChallengeSerializer(serializers.ModelSerializer):
+    organizers = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
+    logo = serializers.FileField(
+        write_only=True, required=False, help_text="PNG, JPEG, GIF or WebP; stored re-encoded as PNG, metadata removed."
+    )
+    remove_logo = serializers.BooleanField(write_only=True, required=False, default=False)
+    logo_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Challenge
+        fields = [*CHALLENGE_FIELDS, "organizers", "logo", "remove_logo", "logo_url", "created"]
+        extra_kwargs: dict[str, dict] = {"slug": {"validators": []}}  # uniqueness is the service's (one transaction)
+
+    def get_logo_url(self, challenge) -> str | None:
+        return reverse("challenges:logo", kwargs={"slug": challenge.slug}) if challenge.logo else None
+
+
+class OrganizerInviteSerializer(serializers.Serializer):
+    user = serializers.CharField(max_length=254, help_text="Username or email of an existing account.")
+
+
+class ManagedPhaseSerializer(serializers.ModelSerializer):
+    challenge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Phase
+        fields = ["id", "challenge", "order", *PHASE_FIELDS]
+        read_only_fields = ["order"]
+        extra_kwargs: dict[str, dict] = {"slug": {"validators": []}}
+
+    def get_validators(self):
+        return []  # the (challenge, slug) uniqueness is checked by the service with the challenge it knows
+
+
+class PhaseMoveSerializer(serializers.Serializer):
+    direction = serializers.ChoiceField(choices=["up", "down"])
+
+
+class ManagedRegistrationSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Registration
+        fields = ["id", "user", "status", "decision_message", "created"]
+
+
+class RegistrationDecisionSerializer(serializers.Serializer):
+    registrations = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), allow_empty=False
+    )
+    decision = serializers.ChoiceField(choices=["approve", "reject"])
+    message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_name")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created", "actor", "action", "target", "changes", "note"]
+
+
+class BundleUploadSerializer(serializers.Serializer):
+    bundle = serializers.FileField(help_text="A zip with challenge.yaml at its top (docs/bundles.md).")
+
+
+class BundleImportSerializer(serializers.ModelSerializer):
+    challenge = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="The imported challenge (null until done)."
+    )
+
+    class Meta:
+        model = BundleImport
+        fields = ["id", "slug", "status", "stage", "progress", "error", "challenge", "created", "finished"]
+
+
+class TermsVersionSerializer(serializers.ModelSerializer):
+    accepted = serializers.IntegerField(read_only=True, help_text="How many users accepted this version.")
+
+    class Meta:
+        model = ChallengeTerms
+        fields = ["version", "text", "created", "accepted"]
+        read_only_fields = ["version", "created"]
+
+
+class TermsPublishSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text="Markdown; raw HTML is stripped when shown.")

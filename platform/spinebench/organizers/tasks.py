@@ -1,0 +1,17 @@
+"""The organizers' background jobs (Celery): each takes primary keys as keyword-only arguments and acts once."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import bundle_imports
+
+
+@shared_task(name="spinebench.organizers.tasks.import_bundle")
+def import_bundle(*, import_pk: int) -> str:
+    """Import an uploaded challenge bundle (organizers.bundle_imports.run_bundle_import)."""
+    return bundle_imports.run_bundle_import(import_pk=import_pk).status
+
+
+def start_bundle_import_task(import_pk: int) -> None:
+    import_bundle.delay(import_pk=import_pk)
