@@ -154,6 +154,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--spread-seeds", default="0,1,2", help="training seeds for --spread")
     parser.add_argument(
+        "--reuse-checkpoints",
+        action="store_true",
+        help="predict with the checkpoints an earlier run of the same preset left under --data-root (no training)",
+    )
+    parser.add_argument(
         "--throughput",
         type=float,
         default=0.0,
@@ -167,6 +172,7 @@ def main(argv=None) -> int:
     from baselines.api import resolve_device
 
     torch.set_num_threads(args.threads)
+    importlib.import_module("ctxr_common").REUSE_CHECKPOINTS = args.reuse_checkpoints
     device = str(resolve_device(args.device))
     wanted = [name.strip() for name in args.only.split(",") if name.strip() and name.strip() != "none"]
     unknown = sorted(set(wanted) - set(SECTIONS))

@@ -29,13 +29,20 @@ def dataset(task: str, out: Path, *, cases: int, seed: int, test: bool, small: b
     return out, f"phantoms.generate(small={small})"
 
 
+#: Set by ``baselines_ct_xr.py --reuse-checkpoints``: predict with a checkpoint an earlier run of the same preset left
+#: in the work folder instead of training again (the tables then say that their times exclude training).
+REUSE_CHECKPOINTS = False
+
+
 def train_and_score(task: str, method: str, *, preset: str, train_dir: Path, test_dir: Path, work: Path,
                     device: str, overrides: dict | None = None) -> dict:
     """Train one registered method with ``baselines.api``, predict the test inputs from ``inputs/`` only and
     return the ``evaluators.tasks.evaluate`` metrics object, plus the run report under ``"run_report"``."""
     work.mkdir(parents=True, exist_ok=True)
-    checkpoint = api.train(task, method, preset=preset, data_dir=train_dir, out=work / f"{method}.pt",
-                           device=device, progress=False, overrides=overrides)
+    checkpoint = work / f"{method}.pt"
+    if not (REUSE_CHECKPOINTS and checkpoint.is_file()):
+        checkpoint = api.train(task, method, preset=preset, data_dir=train_dir, out=checkpoint,
+                               device=device, progress=False, overrides=overrides)
     predictions = api.predict(task, method, checkpoint=checkpoint, data_dir=test_dir, out=work / f"{method}-pred",
                               device=device, progress=False)
     return {**tasks.evaluate(task, predictions=predictions, ground_truth=test_dir),

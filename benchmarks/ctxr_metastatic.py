@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ctxr_common
 import numpy as np
 import SimpleITK as sitk
 from ctxr_common import (
@@ -80,7 +81,8 @@ def run(*, data_root: Path, device: str, preset: str) -> str:
         f"Preset `{preset}`, device `{device}`; data: {source}, {n_train} training cases, {n_test} test base cases "
         f"× 4 test conditions. Cells: mean ± std over test cases, measured in this run; in parentheses the paper's "
         f"value (paper, different data: 530 in-house training segmentations, a GPU and 200 epochs). "
-        f"Training + prediction time per model: "
+        + ("Prediction time per model (the checkpoints of an earlier run of this preset were reused, so no training "
+         "time was measured): " if ctxr_common.REUSE_CHECKPOINTS else "Training + prediction time per model: ")
         + ", ".join(f"{c}_M {seconds[c]:.0f} s" for c in ORDER) + ".",
     ]
     for title, key, paper in (("Dice", "dice", PAPER_DICE), ("Concurrency", "concurrency", PAPER_CONCURRENCY)):

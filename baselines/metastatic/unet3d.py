@@ -52,6 +52,7 @@ from baselines.nn.volumes import (
     rotation_matrix,
     soft_dice_loss,
     warp,
+    window_starts,
 )
 
 TASK = "metastatic-body-ct"
@@ -129,13 +130,20 @@ def augment(image: torch.Tensor, mask: torch.Tensor, *, config: Config, generato
     return image, mask
 
 
+def window_shape(patch_shape: tuple[int, ...], fraction: float) -> tuple[int, int, int]:
+    """The (z, y, x) size of a T window cut from a patch of ``patch_shape``: ``1 − fraction`` of each in-plane extent
+    and ``1 − fraction / 2`` of the z extent."""
+    keep = (1.0 - fraction / 2, 1.0 - fraction, 1.0 - fraction)
+    z, y, x = (max(1, round(n * k)) for n, k in zip(patch_shape, keep))
+    return z, y, x
+
+
 def moved_window(image: torch.Tensor, mask: torch.Tensor, *, fraction: float, generator: torch.Generator):
     """Crop one window of real anatomy at a random position: ``1 − fraction`` of the in-plane extent and
     ``1 − fraction / 2`` of the z extent of the (1, 1, D, H, W) image and (1, D, H, W) mask, so that a body centred
     in the patch ends up off-centre by up to ``fraction / 2`` of the extent (a quarter of ``fraction`` in z)."""
     size = image.shape[2:]
-    keep = (1.0 - fraction / 2, 1.0 - fraction, 1.0 - fraction)
-    window = [max(1, round(n * k)) for n, k in zip(size, keep)]
+    window = window_shape(tuple(size), fraction)
     starts = [int(torch.randint(0, n - w + 1, (), generator=generator)) for n, w in zip(size, window)]
     region = tuple(slice(a, a + w) for a, w in zip(starts, window))
     return image[(slice(None), slice(None), *region)], mask[(slice(None), *region)]
@@ -207,10 +215,35 @@ def predict(*, checkpoint: dict, data_dir, config: Config, device="auto", progre
     for case_id in tqdm(case_ids(data_dir), desc="predict", disable=not progress):
         reference = input_image(data_dir, case_id)
         hu = array(reference)
-        image, _ = _to_network_grid(_normalise(hu, config), None, config)
-        with torch.no_grad(), autocast(device):
-            probability = torch.sigmoid(net(image.to(device)).float()).cpu()
-        probability = F.interpolate(probability, size=hu.shape, mode="trilinear", align_corners=False)
+        image = _normalise(hu, config)
+        if "T" in config.augmentation:
+            probability = _windowed_probability(net, image, config=config, device=device)
+        else:
+            probability = _probability(net, image, config=config, device=device, patch_shape=hu.shape)
         predictions[case_id] = label_image_like((probability[0, 0] > 0.5).numpy(), reference)
     return predictions
 
+
+def _probability(net, image: torch.Tensor, *, config: Config, device, patch_shape) -> torch.Tensor:
+    """Foreground probability of one (1, 1, D, H, W) patch or window, on its own grid."""
+    grid_image, _ = _to_network_grid(image, None, config, tuple(patch_shape))
+    with torch.no_grad(), autocast(device):
+        probability = torch.sigmoid(net(grid_image.to(device)).float()).cpu()
+    return F.interpolate(probability, size=tuple(image.shape[2:]), mode="trilinear", align_corners=False)
+
+
+def _windowed_probability(net, image: torch.Tensor, *, config: Config, device) -> torch.Tensor:
+    """A T-trained network predicts as it was trained: windows of the training window's size (and so the same
+    padding inside the network), placed every half window over the patch; overlapping voxels get the mean."""
+    shape = tuple(image.shape[2:])
+    window = window_shape(shape, config.translate_fraction)
+    total, count = torch.zeros((1, 1, *shape)), torch.zeros(shape)
+    for z in window_starts(shape[0], window[0], max(1, window[0] // 2)):
+        for y in window_starts(shape[1], window[1], max(1, window[1] // 2)):
+            for x in window_starts(shape[2], window[2], max(1, window[2] // 2)):
+                box = (slice(z, z + window[0]), slice(y, y + window[1]), slice(x, x + window[2]))
+                crop = image[(slice(None), slice(None), *box)]
+                total[(slice(None), slice(None), *box)] += _probability(net, crop, config=config, device=device,
+                                                                        patch_shape=shape)
+                count[box] += 1
+    return total / count

@@ -159,8 +159,12 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(responses=HistorySerializer)
     @action(detail=True, methods=["get"])
     def history(self, request, pk=None, format=None):
-        """Every entry's rank and ranking-metric value at each version of the phase's leaderboard, oldest first."""
-        history = phase_history(self.get_object())
+        """Every entry's rank and ranking-metric value at each version of the phase's leaderboard, oldest first (a
+        blind phase's history is as withheld as its leaderboard until the reveal)."""
+        phase = self.get_object()
+        if not can_see_scores(phase, request.user):
+            raise PermissionDenied("This phase's leaderboard is blind until its organizers reveal it.")
+        history = phase_history(phase)
         return Response({
             "metric": history.metric,
             "direction": history.direction,

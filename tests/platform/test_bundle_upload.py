@@ -135,10 +135,11 @@ def test_api_import_reports_progress_and_a_failure_in_the_job_leaves_nothing(
     client = APIClient()
     client.force_authenticate(user)
     before = snapshot()
-    from spinebench.challenges import bundles
+    from spinebench.challenges.bundles import BundleError
+    from spinebench.datasets import bundles
 
     def broken_phase(*args, **kwargs):
-        raise bundles.BundleError("challenge.yaml: phases[0].task: simulated failure after the datasets")
+        raise BundleError("challenge.yaml: phases[0].task: simulated failure after the datasets")
 
     monkeypatch.setattr(bundles, "_import_phase", broken_phase)
     with django_capture_on_commit_callbacks(execute=True):

@@ -147,3 +147,25 @@ def test_dashboard_is_linked_from_the_user_menu_and_needs_a_login(participant):
     assert 'href="/dashboard/"' in signed_in(participant).get("/challenges/").content.decode()
     response = Client().get("/dashboard/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_dashboard_cancels_one_own_unfinished_submission_through_the_one_cancel_service(phase, participant):
+    """The dashboard offers Cancel for the user's own submission while it is not final (not for a team mate's, not
+    for a final one); pressing it cancels through the same service as the API, and the row then shows it final."""
+    mark_verified(user=participant, email=participant.email)
+    mate = RegistrationFactory(challenge=phase.challenge).user
+    mark_verified(user=mate, email=mate.email)
+    team = teams.create_team(challenge=phase.challenge, user=participant, name="Cancellers")
+    teams.accept(invitation=teams.invite(team=team, by=participant, who=mate.username))
+    waiting = Submission.objects.create(phase=phase, creator=participant, team=team, status=Status.QUEUED)
+    mates = Submission.objects.create(phase=phase, creator=mate, team=team, status=Status.QUEUED)
+    cancel_url = reverse("submissions:cancel", kwargs={"pk": waiting.pk})
+    client = signed_in(participant)
+    page = client.get(reverse("dashboard:home")).content.decode()
+    assert f'action="{cancel_url}"' in page
+    assert reverse("submissions:cancel", kwargs={"pk": mates.pk}) not in page  # a team mate's: theirs to cancel
+    client.post(cancel_url, {"reason": "wrong file"})
+    waiting.refresh_from_db()
+    assert waiting.status == Status.CANCELLED
+    page = client.get(reverse("dashboard:home")).content.decode()
+    assert f'action="{cancel_url}"' not in page

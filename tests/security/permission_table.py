@@ -423,7 +423,7 @@ ROWS: list[Row] = [
     Row("submission-cancel", "POST", "ranked submission",
         cells(403, participant=409, organizer=409, operator=409, **API_REFUSED)),
     Row("submission-cancel", "POST", "failed submission",
-        cells(404, participant=409, organizer=409, operator=409, **API_REFUSED)),
+        cells(404, participant=409, team_mate=403, organizer=409, operator=409, **API_REFUSED)),
     # Organizers' scoring control (pages): the submission monitor, its actions, re-scoring a phase.
     *_get_and_post("organizer_evaluation:monitor", "challenge (monitor)", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
     *_get_and_post("organizer_evaluation:monitor", "hidden challenge (monitor)",
@@ -468,9 +468,14 @@ ROWS: list[Row] = [
     *_get_and_post("leaderboards:export-csv", "blind phase", cells(404, **ORGANIZERS_ONLY)),
     *_get_and_post("leaderboards:export-json", "blind phase", cells(404, **ORGANIZERS_ONLY)),
     Row("phase-leaderboard", "GET", "blind phase id", cells(403, **ORGANIZERS_ONLY)),
-    *_get_and_post("submissions:detail", "blind phase's submission", cells(404, participant=200, **ORGANIZERS_ONLY)),
+    # ... and so is its history (page and API), until the reveal.
+    *_get_and_post("leaderboards:history", "blind phase", cells(404, **ORGANIZERS_ONLY)),
+    Row("phase-history", "GET", "blind phase id", cells(403, **ORGANIZERS_ONLY, worker=403)),
+    # (the submitter's team mate sees the team's submission too: its status, no score until the reveal)
+    *_get_and_post("submissions:detail", "blind phase's submission",
+                   cells(404, participant=200, team_mate=200, **ORGANIZERS_ONLY)),
     Row("submission-detail", "GET", "blind phase's submission",
-        cells(404, participant=200, **ORGANIZERS_ONLY, worker=403)),
+        cells(404, participant=200, team_mate=200, **ORGANIZERS_ONLY, worker=403)),
     # Revealing: a public phase has nothing to reveal (the page says so; the API answers 409).
     *_post_only("organizer_evaluation:reveal", "public phase", cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
     *_post_only("organizer_evaluation:reveal", "blind phase", cells(404, organizer=302, operator=302, **PAGE_LOGIN)),

@@ -54,7 +54,9 @@ class History:
 
 def entry_key(row: dict) -> str:
     """Who a snapshot row belongs to, as the ranking groups them (services._participant)."""
-    return f"baseline:{row.get('method', '')}" if row.get("is_baseline") else f"user:{row.get('user')}"
+    if row.get("is_baseline"):
+        return f"baseline:{row.get('method', '')}"
+    return f"team:{row['team']}" if row.get("team") else f"user:{row.get('user')}"
 
 
 def phase_history(phase: Phase, *, limit: int = HISTORY_SNAPSHOTS) -> History:

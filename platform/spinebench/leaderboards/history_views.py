@@ -3,11 +3,11 @@ table) and the leaderboard as it was at a chosen date. As visible as the phase's
 
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
-from spinebench.access import get_visible_phase
-from spinebench.challenges.registry import metric_title
+from spinebench.access import can_see_scores, get_visible_phase
 from spinebench.submissions.svg_charts import Line, line_chart
 
 from .history import History, leaderboard_at, parse_moment, phase_history
@@ -50,12 +50,14 @@ def _changes(history: History) -> list[dict]:
 
 def phase_history_page(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
+    if not can_see_scores(phase, request.user):
+        raise Http404("This phase's leaderboard is blind until its organizers reveal it.")
     history = phase_history(phase)
     context = {
         "phase": phase,
         "challenge": phase.challenge,
         "history": history,
-        "metric_title": metric_title(phase.task, history.metric) if history.metric else "",
+        "metric_title": phase.metric_title(history.metric) if history.metric else "",
         "chart": _chart(history),
         "changes": _changes(history),
         "at": request.GET.get("at", ""),

@@ -14,14 +14,18 @@ from django.db import transaction
 
 from spinebench.challenges.models import Phase
 from spinebench.challenges.signals import ranking_changed
+from spinebench.teams.services import team_of
 
 from .models import Submission
 from .status import Status
 
 
 def own_submissions(*, phase: Phase, user):
-    """The submissions on `phase` that count as `user`'s leaderboard entry."""
-    return Submission.objects.filter(phase=phase, creator=user, is_baseline=False)
+    """The submissions on `phase` that count as `user`'s leaderboard entry: their team's when they are in one (a team is
+    one entry, and any member picks for it), otherwise their own that belong to no team."""
+    team = team_of(challenge=phase.challenge, user=user)
+    owner = {"team": team} if team is not None else {"creator": user, "team__isnull": True}
+    return Submission.objects.filter(phase=phase, is_baseline=False, **owner)
 
 
 def choosable_submissions(*, phase: Phase, user):
