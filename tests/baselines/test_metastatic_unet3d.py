@@ -125,3 +125,14 @@ def test_predictions_have_the_input_geometry_and_score(trained, data, tmp_path):
     formats.write_predictions(TASK, predictions, tmp_path / "pred")
     metrics = tasks.evaluate(TASK, predictions=tmp_path / "pred", ground_truth=data[1])
     assert {"dice", "concurrency", "dice@translated"} <= set(metrics["aggregates"])
+
+
+def test_windowed_prediction_covers_the_patch_and_averages_overlaps():
+    """A T-trained network predicts in windows of its training size: every voxel is covered and overlapping windows
+    are averaged, so a network whose logit is its input gives sigmoid(input) everywhere."""
+    config = replace(unet3d.PRESETS["tiny"], augmentation="T", input_size=(16, 24, 24))
+    image = torch.randn(1, 1, 16, 24, 24, generator=torch.Generator().manual_seed(7))
+    probability = unet3d._windowed_probability(torch.nn.Identity(), image, config=config, device=torch.device("cpu"))
+    assert probability.shape == image.shape and torch.isfinite(probability).all()
+    torch.testing.assert_close(probability, torch.sigmoid(image), atol=1e-5, rtol=1e-5)
+    assert unet3d.window_shape((16, 24, 24), config.translate_fraction) == (14, 18, 18)
