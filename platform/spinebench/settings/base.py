@@ -359,6 +359,12 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "NotificationKindEnum": "spinebench.notifications.kinds.Kind",
         "ApiTokenKindEnum": "spinebench.accounts.models.ApiToken.Kind",
+        # Several models have a `status` field with their own choices: one named enum each.
+        "SubmissionStatusEnum": "spinebench.submissions.status.Status",
+        "RegistrationStatusEnum": "spinebench.challenges.models.Registration.Status",
+        "BundleImportStatusEnum": "spinebench.organizers.models.BundleImport.Status",
+        "TeamInvitationStatusEnum": "spinebench.teams.models.Invitation.Status",
+        "UploadSessionStatusEnum": "spinebench.uploads.models.UploadSession.Status",
     }
 )
 # Bundles uploaded through the site or the API (spinebench.challenges.bundle_schema, untrusted profile): the most
