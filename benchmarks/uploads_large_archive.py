@@ -28,14 +28,14 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from load_site import free_port, stop  # the load benchmark's server helpers (benchmarks/ is on the path)
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1 << 20
@@ -133,12 +133,6 @@ def set_up(var_dir: Path) -> str:
     return issue_token(user=user, name="benchmark").secret
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def peak_rss_mib(pid: int) -> float:
     """VmHWM: the most resident memory the process ever had."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -158,16 +152,6 @@ def start_server(var_dir: Path, port: int) -> subprocess.Popen:
          "--threads", "2", "--timeout", "300"],
         env=environment(var_dir), cwd=var_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def file_sha256(path: Path) -> str:

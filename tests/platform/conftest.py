@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
 
+from spinebench.accounts.tokens import issue_token
 from tests.conftest import SERVICES, require_service, wait_for  # noqa: F401 - wait_for: shared with the tests here
 from tests.harness.celery_worker import Worker, python_path
 
@@ -42,6 +44,14 @@ def organizer(phase):
 @pytest.fixture
 def other_user(db):
     return UserFactory()
+
+
+def api(user=None) -> APIClient:
+    """A DRF test client, authenticated with a fresh API token of `user` when one is given (anonymous otherwise)."""
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user=user, name='test').secret}")
+    return client
 
 
 def csv_upload(angles=None, *, name="predictions.csv", content: bytes | None = None) -> SimpleUploadedFile:

@@ -7,11 +7,11 @@ import zipfile
 import pytest
 from rest_framework.test import APIClient
 
-from spinebench.accounts.tokens import find_token, issue_token
+from spinebench.accounts.tokens import find_token
 from spinebench.challenges.models import Challenge
 
 from .aasce_data import HIDDEN_ANGLES, TRAIN_ANGLES, smape
-from .conftest import csv_upload
+from .conftest import api, csv_upload
 from .factories import PhaseFactory, RegistrationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,13 +28,6 @@ def world(db):
     organizer = UserFactory()
     phase.challenge.organizers.add(organizer)
     return {"phase": phase, "participant": participant, "other": other, "outsider": outsider, "organizer": organizer}
-
-
-def api(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user=user, name='test').secret}")
-    return client
 
 
 def test_token_endpoint_and_listing(world):

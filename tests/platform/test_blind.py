@@ -5,29 +5,20 @@ reveal the leaderboard in one audited action."""
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
-from spinebench.accounts.tokens import issue_token
 from spinebench.challenges.models import Phase
 from spinebench.notifications.models import Notification
 from spinebench.organizers.models import AuditEvent
 from spinebench.submissions.services import create_submission
 
 from .aasce_data import HIDDEN_ANGLES, smape
-from .conftest import csv_upload
+from .conftest import api, csv_upload
 from .factories import PhaseFactory, RegistrationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 #: Predictions whose SMAPE has distinctive digits.
 PREDICTIONS = {"case_a": (33.0, 29.5, 13.25), "case_b": (16.5, 23.0, 12.0), "case_c": (25.75, 18.0, 12.5)}
-
-
-def api(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user=user, name='test').secret}")
-    return client
 
 
 @pytest.fixture

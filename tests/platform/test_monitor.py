@@ -6,7 +6,6 @@ its page (progress fragment) and the API."""
 import pytest
 from rest_framework.test import APIClient
 
-from spinebench.accounts.tokens import issue_token
 from spinebench.evaluation.models import RescoreJob
 from spinebench.leaderboards.models import LeaderboardSnapshot
 from spinebench.organizers.models import AuditEvent
@@ -16,20 +15,13 @@ from spinebench.submissions.services import create_submission
 from spinebench.submissions.tasks import score_submission
 
 from .aasce_data import HIDDEN_ANGLES, smape
-from .conftest import csv_upload
+from .conftest import api, csv_upload
 from .factories import PhaseFactory, RegistrationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 GOOD = {"case_a": (30.0, 25.0, 15.0), "case_b": (17.0, 20.0, 12.0), "case_c": (26.0, 21.0, 10.0)}
 CLOSE = {"case_a": (31.0, 27.0, 14.0), "case_b": (17.0, 22.0, 12.0), "case_c": (24.0, 19.0, 11.0)}
-
-
-def api(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user=user, name='test').secret}")
-    return client
 
 
 @pytest.fixture
