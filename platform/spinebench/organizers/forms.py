@@ -98,11 +98,23 @@ class PhaseForm(forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 5}),
         }
 
+    #: Fields a form may leave out (a form from before they existed): the phase keeps its value, a new one the default.
+    OPTIONAL = ("max_chosen", "score_visibility")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.OPTIONAL:
+            self.fields[name].required = False
+
     def _post_clean(self) -> None:
         """As ChallengeForm: the service validates the model inside its transaction."""
 
     def service_data(self) -> dict:
-        return {name: self.cleaned_data[name] for name in PHASE_FIELDS}
+        data = {name: self.cleaned_data[name] for name in PHASE_FIELDS}
+        for name in self.OPTIONAL:
+            if data[name] in (None, ""):
+                data[name] = getattr(self.instance, name) if self.instance.pk else Phase._meta.get_field(name).default
+        return data
 
 
 class RegistrationDecisionForm(forms.Form):

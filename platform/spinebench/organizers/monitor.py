@@ -21,16 +21,20 @@ BASELINE_CHOICES = [("", "all"), ("yes", "baselines only"), ("no", "participants
 class MonitorFilter(forms.Form):
     """Every field is optional; `since` and `until` are whole days (inclusive), in the site's time zone."""
 
-    phase = forms.SlugField(required=False, help_text="A phase's slug.")
+    # Chosen from the challenge's phases on the page (a select); the API takes the phase's slug.
+    phase = forms.SlugField(required=False, widget=forms.Select, help_text="Only this phase's submissions.")
     status = forms.ChoiceField(choices=[("", "any"), *Status.choices], required=False)
     participant = forms.CharField(max_length=150, required=False, help_text="Part of the username.")
-    since = forms.DateField(required=False, help_text="Created on or after this day (YYYY-MM-DD).")
-    until = forms.DateField(required=False, help_text="Created on or before this day (YYYY-MM-DD).")
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text="Created on or after this day (YYYY-MM-DD).")
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text="Created on or before this day (YYYY-MM-DD).")
     baseline = forms.ChoiceField(choices=BASELINE_CHOICES, required=False)
 
     def __init__(self, *args, challenge: Challenge, **kwargs):
         super().__init__(*args, **kwargs)
         self.challenge = challenge
+        self.fields["phase"].widget.choices = [("", "any"), *challenge.phases.values_list("slug", "title")]
 
     def clean_phase(self) -> str:
         slug = self.cleaned_data["phase"]

@@ -24,11 +24,11 @@ PHASE_FIELDS = (
     "show_case_results", "submission_limit", "submission_limit_period_hours", "submission_total_limit",
     "max_upload_bytes", "time_limit_seconds", "case_time_limit_seconds", "memory_limit_mb", "cpu_limit",
     "pids_limit", "output_limit_mb", "requires_gpu", "primary_metric", "extra_metrics", "metric_directions",
-    "decimal_places", "ranking_method", "selection", "auto_publish",
+    "decimal_places", "ranking_method", "selection", "max_chosen", "auto_publish", "score_visibility",
 )
 #: Fields whose change alters the ranks (or which submissions are ranked).
 RANKING_FIELDS = frozenset(
-    {"task", "primary_metric", "extra_metrics", "metric_directions", "ranking_method", "selection"}
+    {"task", "primary_metric", "extra_metrics", "metric_directions", "ranking_method", "selection", "max_chosen"}
 )
 
 

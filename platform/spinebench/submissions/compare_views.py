@@ -4,14 +4,15 @@ shown to the user (spinebench.access.can_compare_submission): never for a partic
 
 from __future__ import annotations
 
+from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
 from spinebench.access import can_compare_submission
-from spinebench.challenges.registry import metric_title
 
 from .comparison import Comparison, NotComparable, compare_submissions
 from .models import Submission
+from .status import Status
 from .svg_charts import difference_chart
 
 _RELATED = ("phase__challenge", "phase__dataset_link__dataset", "creator", "evaluation")
@@ -39,10 +40,27 @@ def comparison_for(first: Submission, *, other: str, metric: str, user) -> Compa
     return compare_submissions(first=first, second=second, metric=metric)
 
 
+#: How many submissions the page suggests to compare with (the best-ranked first).
+CANDIDATES = 30
+
+
+def _candidates(first: Submission, user) -> list[Submission]:
+    """Succeeded submissions of the same phase the user may compare with, best-ranked first: the page's suggestions
+    for the id field (any other id of the phase the user may compare still works)."""
+    found = (
+        Submission.objects.select_related(*_RELATED)
+        .filter(phase=first.phase, status=Status.SUCCEEDED)
+        .exclude(pk=first.pk)
+        .order_by(F("evaluation__rank").asc(nulls_last=True), "-created")[:CANDIDATES]
+    )
+    return [submission for submission in found if can_compare_submission(submission, user)]
+
+
 def compare_page(request, pk):
     first = comparable_submission(pk, request.user)
     other, metric = request.GET.get("with", ""), request.GET.get("metric", "")
-    context = {"submission": first, "phase": first.phase, "challenge": first.phase.challenge, "other": other}
+    context = {"submission": first, "phase": first.phase, "challenge": first.phase.challenge, "other": other,
+               "candidates": _candidates(first, request.user), "metrics": first.phase.leaderboard_metrics}
     status = 200
     if other or metric:
         try:
@@ -52,7 +70,7 @@ def compare_page(request, pk):
             status = 400
         else:
             context["comparison"] = comparison
-            context["metric_title"] = metric_title(first.phase.task, comparison.metric)
+            context["metric_title"] = first.phase.metric_title(comparison.metric)
             context["rows"] = list(zip(comparison.cases, comparison.first, comparison.second, comparison.differences))
             context["chart"] = difference_chart(
                 labels=comparison.cases, differences=comparison.differences,
