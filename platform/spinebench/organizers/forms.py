@@ -113,7 +113,7 @@ class PhaseForm(forms.ModelForm):
         data = {name: self.cleaned_data[name] for name in PHASE_FIELDS}
         for name in self.OPTIONAL:
             if data[name] in (None, ""):
-                data[name] = getattr(self.instance, name) if self.instance.pk else Phase._meta.get_field(name).default
+                data[name] = getattr(self.instance, name)  # a new form's instance holds the model's defaults
         return data
 
 
