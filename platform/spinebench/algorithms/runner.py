@@ -514,11 +514,24 @@ def kill_container(container) -> None:
         pass  # it exited on its own in the meantime
 
 
-def remove_container(container) -> None:
+def remove_container(container, *, wait_s: float = 30.0) -> None:
+    """Force-remove `container`. Gone already is fine; so is a removal another process has under way (the lease
+    sweep and a requeued run may both clean the same orphan): then wait, bounded, until the engine has dropped it."""
     try:
         container.remove(force=True, v=True)
+        return
     except docker.errors.NotFound:
-        pass
+        return
+    except docker.errors.APIError as error:
+        if error.status_code != 409 or "already in progress" not in str(error.explanation or ""):
+            raise
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            return
+        time.sleep(0.2)
 
 
 def remove_managed_containers(
