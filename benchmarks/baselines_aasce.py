@@ -408,7 +408,8 @@ def main(argv=None) -> int:
     for method in methods:
         print(f"== {method}", flush=True)
         runs, variants = [], []
-        for seed in seeds or [None]:
+        seed_list: list[int | None] = [*seeds] or [None]
+        for seed in seed_list:
             try:
                 row = run_method(
                     method,

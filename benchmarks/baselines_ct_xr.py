@@ -26,7 +26,9 @@ import re
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -172,13 +174,14 @@ def main(argv=None) -> int:
     from baselines.api import resolve_device
 
     torch.set_num_threads(args.threads)
-    importlib.import_module("ctxr_common").REUSE_CHECKPOINTS = args.reuse_checkpoints
+    common: Any = importlib.import_module("ctxr_common")  # a sibling script module, loaded by name
+    common.REUSE_CHECKPOINTS = args.reuse_checkpoints
     device = str(resolve_device(args.device))
     wanted = [name.strip() for name in args.only.split(",") if name.strip() and name.strip() != "none"]
     unknown = sorted(set(wanted) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; expected {', '.join(SECTIONS)}")
-    jobs = [(name, None) for name in wanted]
+    jobs: list[tuple[str, Callable[[], object] | None]] = [(name, None) for name in wanted]
     if args.spread:
         task, _, method = args.spread.partition(":")
         if not method:

@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def dataset(data_root: Path, preset: str) -> tuple[Path, str]:
     """The generated fracture-ct training set for the cross-validations (reused when present)."""
     cases, free = CASES[preset], FRACTURE_FREE[preset]
     small = preset != "paper"
-    options = {"fracture_free": free} if free else {}
+    options: dict[str, Any] = {"fracture_free": free} if free else {}
     out = Path(data_root) / (f"fracture-ct-{preset}-{cases}cases" + (f"-free{free:.3f}" if free else ""))
     if not (out / "dataset.json").is_file():
         phantoms.generate(TASK, out=out, cases=cases, seed=0, small=small, progress=False, **options)

@@ -50,6 +50,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -88,10 +89,10 @@ CASES = {
 AASCE_BATCH = 4  # the batch size of the epoch-based AASCE paper presets (multi-task and SCG-Net: 8)
 
 
-def caps(method: str, *, steps: int, train_cases: int) -> dict:
+def caps(method: str, *, steps: int, train_cases: int) -> dict[str, Any]:
     """Config overrides that cut ``method``'s paper preset to about ``steps`` optimiser steps per stage."""
     epochs = max(2, math.ceil(steps / math.ceil(train_cases / AASCE_BATCH)))
-    return {
+    table: dict[str, dict[str, Any]] = {
         "keypoint-fusion": {"retina_steps": steps, "hrnet_steps": steps, "sb1_steps": steps, "sb2_steps": steps},
         "seg4reg": {"seg_steps": steps, "reg_steps": steps},
         "top-down": {"steps": steps},
@@ -111,7 +112,8 @@ def caps(method: str, *, steps: int, train_cases: int) -> dict:
         "unet3d-str": {"epochs": max(2, math.ceil(steps / CASES["metastatic-body-ct"][0]))},
         "unet-residual-corrector": {"epochs": 0, "iterations": steps},
         "semi-cgan": {"iterations": steps},
-    }[method]
+    }
+    return table[method]
 
 
 def generate(task: str, root: Path, *, workers: int) -> tuple[Path, Path]:
@@ -274,7 +276,7 @@ def table(rows: list[dict]) -> str:
 
 
 def environment(device: torch.device) -> dict:
-    info = {
+    info: dict[str, object] = {
         "device": str(device),
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -168,7 +168,8 @@ def populate(args, var_dir: Path) -> dict:
                 for i in range(args.submissions)
             ]
         )
-        evaluations, first_predicted = [], None
+        evaluations: list[Evaluation] = []
+        first_predicted: dict | None = None
         for submission in submissions:
             skill = rng.uniform(0.5, 8.0)  # each submission's typical error in degrees
             predicted = {
@@ -185,6 +186,7 @@ def populate(args, var_dir: Path) -> dict:
         Evaluation.objects.bulk_create(evaluations)
         # The case viewer draws a submission's predictions: the first one gets its file (the others need none).
         first = submissions[0]
+        assert first_predicted is not None  # --submissions is at least 1
         first.predictions_file.save("predictions.csv", ContentFile(predictions_csv(first_predicted)), save=True)
     created_s = time.perf_counter() - started
     organizer = User.objects.create(username=f"{slug}-organizer", password=hashed.password)
@@ -330,7 +332,10 @@ def signed_in(base: str, username: str, password: str):
 
     session = requests.Session()
     page = session.get(base + "/accounts/login/", timeout=REQUEST_TIMEOUT_S)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    if found is None:
+        raise RuntimeError(f"no CSRF token on the login page (HTTP {page.status_code})")
+    token = found.group(1)
     response = session.post(
         base + "/accounts/login/",
         data={"username": username, "password": password, "csrfmiddlewaretoken": token},
@@ -513,7 +518,8 @@ def main() -> int:
                 if status != 200:
                     mix = {kind: weight for kind, weight in mix.items() if kind != "case viewer"}
                     notes.append(f"case viewer left out: HTTP {status} for {url} before the run")
-            results, lock = defaultdict(list), threading.Lock()
+            results: defaultdict[str, list] = defaultdict(list)
+            lock = threading.Lock()
             stop_at = time.monotonic() + args.duration
             threads = [
                 threading.Thread(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import UserCreationForm, UsernameField
+from django.contrib.auth.models import User
 
 from .email_links import email_taken
 from .models import Profile
@@ -15,8 +16,10 @@ EMAIL_EXISTS = "An account with this email exists. Log in, or reset your passwor
 class SignupForm(UserCreationForm):
     email = forms.EmailField(required=True, help_text="We send a link to verify it; it is never shown publicly.")
 
-    class Meta(UserCreationForm.Meta):
+    class Meta:  # UserCreationForm.Meta's model and username field, with the email asked too
+        model = User
         fields = ("username", "email")
+        field_classes = {"username": UsernameField}
 
     def clean_email(self):
         email = self.cleaned_data["email"].strip()

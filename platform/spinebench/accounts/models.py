@@ -66,7 +66,7 @@ class ApiToken(models.Model):
         ]
 
     def __str__(self) -> str:
-        owner = self.user.get_username() if self.user_id else "site"
+        owner = self.user.get_username() if self.user is not None else "site"
         return f"{self.name} ({self.kind}, {owner}, {self.prefix}…)"
 
     @property

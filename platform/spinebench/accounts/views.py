@@ -158,7 +158,7 @@ class TokenCreateView(APIView):
 
     Throttled per client address (scope `auth_token`) and guarded by the same lockout as the login page."""
 
-    authentication_classes = []  # a password exchange: no session (no CSRF exemption needed), no token
+    authentication_classes: list[type] = []  # a password exchange: no session (no CSRF exemption needed), no token
     permission_classes = [permissions.AllowAny]
     throttle_classes = [AnonThrottle, TokenEndpointThrottle]
 

@@ -94,6 +94,7 @@ class BoundedReader(io.RawIOBase):
         return self.raw.seekable()
 
     def _over(self) -> ArchiveError:
+        assert self.limit is not None  # only called past a limit
         return ArchiveError(f"{self.what} decompresses to more than {self.limit // (1 << 20)} MiB; refused")
 
     def seek(self, offset: int, whence: int = 0) -> int:
@@ -178,6 +179,7 @@ def decompressed(raw, *, what: str, limit: int | None = None):
     """`raw` (seekable, at its start) as an uncompressed stream: gzip, bzip2 and xz are recognised by magic bytes."""
     magic = raw.read(6)
     raw.seek(0)
+    inner: io.BufferedIOBase
     if magic[:2] == b"\x1f\x8b":
         inner = gzip.GzipFile(fileobj=raw, mode="rb")
     elif magic[:3] == b"BZh":
@@ -305,11 +307,11 @@ def config_fields(config) -> tuple[str, str, str]:
     runtime = config.get("config") or {}
     if not isinstance(runtime, dict):
         raise ArchiveError("the image config has the wrong shape: its config is not an object")
-    values = tuple("" if value is None else value
-                   for value in (config.get("os"), config.get("architecture"), runtime.get("User")))
-    if not all(isinstance(value, str) for value in values):
+    os_name, architecture, user = ("" if value is None else value
+                                    for value in (config.get("os"), config.get("architecture"), runtime.get("User")))
+    if not (isinstance(os_name, str) and isinstance(architecture, str) and isinstance(user, str)):
         raise ArchiveError("the image config has the wrong shape: os, architecture and User must be strings")
-    return values
+    return os_name, architecture, user
 
 
 # validation -------------------------------------------------------------------------------------------------------
@@ -394,7 +396,10 @@ def image_user(archive, members, layers: list[str], user: str, *, max_image_byte
             raise ArchiveError(f"the image's USER {shown(user)} cannot be resolved: /{name} in the image is a link or "
                                "over 1 MiB; use a numeric USER uid:gid")
     try:
-        uid, gid = resolve_user(user, passwd=files["etc/passwd"], group=files["etc/group"])
+        passwd, group = files["etc/passwd"], files["etc/group"]
+        # _UNREADABLE was refused above wherever the file is needed; where it is not, resolve_user never reads it.
+        uid, gid = resolve_user(user, passwd=passwd if isinstance(passwd, bytes) else None,
+                                group=group if isinstance(group, bytes) else None)
         refuse_root(user, uid, gid)
     except UserError as error:
         raise ArchiveError(str(error)) from None
@@ -510,6 +515,8 @@ def member_blocks(archive: tarfile.TarFile, member: tarfile.TarInfo) -> Iterator
         return
     with reading(shown(member.name)):
         handle = archive.extractfile(member)
+        if handle is None:
+            raise ArchiveError(f"{shown(member.name)} cannot be read from the archive")
         remaining = member.size
         while remaining > 0:
             chunk = handle.read(min(CHUNK, remaining))

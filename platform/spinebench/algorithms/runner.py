@@ -198,7 +198,8 @@ def copied_file(client: docker.DockerClient, container_id: str, path: str):
         member = archive.next()
         if member is None or not member.isfile():
             return _UNREADABLE_FILE
-        return archive.extractfile(member).read()
+        handle = archive.extractfile(member)
+        return _UNREADABLE_FILE if handle is None else handle.read()
 
 
 # /output: a host tmpfs with a size cap --------------------------------------------------------------------------
@@ -211,11 +212,17 @@ class OutputArea:
     def __init__(self, *, size_mb: int, max_files: int, parent: Path | None = None):
         self.size_mb, self.max_files = size_mb, max_files
         self.parent = Path(parent or os.environ.get("SPINEBENCH_OUTPUT_AREAS", tempfile.gettempdir()))
-        self.path: Path | None = None
+        self._path: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            raise RuntimeError("the output area is used outside its `with` block")
+        return self._path
 
     def __enter__(self) -> OutputArea:
         self.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix="sb-output-", dir=self.parent))
+        self._path = Path(tempfile.mkdtemp(prefix="sb-output-", dir=self.parent))
         options = f"size={self.size_mb}m,nr_inodes={self.max_files + 16},mode=0777,nosuid,nodev,noexec"
         mounted = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", options, "sb-output", str(self.path)],

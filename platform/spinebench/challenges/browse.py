@@ -138,7 +138,8 @@ def _module_constants(module: str) -> tuple[str, tuple[str, ...]]:
         return "", ()
     with open(spec.origin, encoding="utf-8") as handle:
         tree = ast.parse(handle.read(), filename=spec.origin)
-    paper, presets = "", ()
+    paper = ""
+    presets: tuple[str, ...] = ()
     for node in tree.body:
         if not isinstance(node, ast.Assign) or len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
             continue
@@ -146,7 +147,8 @@ def _module_constants(module: str) -> tuple[str, tuple[str, ...]]:
         if name == "PAPER" and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             paper = node.value.value
         elif name == "PRESETS" and isinstance(node.value, ast.Dict):
-            presets = tuple(key.value for key in node.value.keys if isinstance(key, ast.Constant))
+            presets = tuple(key.value for key in node.value.keys
+                            if isinstance(key, ast.Constant) and isinstance(key.value, str))
     return paper, presets
 
 

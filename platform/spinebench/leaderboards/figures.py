@@ -61,7 +61,8 @@ def build(*, statistics: dict, rows: list, page_rows: list, places: int = 3, met
     entries = statistics.get("entries", {})
     ends = [v for e in entries.values() for v in (e.get("ci_low"), e.get("ci_high")) if _finite(v)]
     ends += [row.values[metric_index] for row in page_rows if _finite(row.values[metric_index])]
-    axis_low, axis_high = (min(ends), max(ends)) if ends else (None, None)
+    axis = (min(ends), max(ends)) if ends else None
+    axis_low, axis_high = axis or (None, None)
     intervals = []
     for row in page_rows:
         entry = entries.get(str(row.submission.pk), {})
@@ -70,8 +71,8 @@ def build(*, statistics: dict, rows: list, page_rows: list, places: int = 3, met
             low=entry.get("ci_low"), high=entry.get("ci_high"), rank_median=entry.get("rank_median"),
             rank_low=entry.get("rank_low"), rank_high=entry.get("rank_high"), stability=entry.get("stability"),
         )
-        if ends and _finite(interval.low) and _finite(interval.high):
-            interval.bar = _interval_bar(interval, axis_low, axis_high, places)
+        if axis is not None and _finite(interval.low) and _finite(interval.high):
+            interval.bar = _interval_bar(interval, axis[0], axis[1], places)
         intervals.append(interval)
     top = {int(pk) for pk in statistics.get("rank_counts", {})}
     top |= set((statistics.get("significance") or {}).get("submissions", []))
@@ -92,6 +93,8 @@ def _interval_bar(interval: IntervalRow, axis_low: float, axis_high: float, plac
     def x(value: float) -> float:
         return round(4 + (BAR_WIDTH - 8) * (value - axis_low) / span, 2)
 
+    if interval.low is None or interval.high is None:
+        raise ValueError("an interval bar needs both ends")
     low, high = x(interval.low), x(interval.high)
     label = f"95 % interval {interval.low:.{places}f} to {interval.high:.{places}f}"
     parts = [
@@ -102,7 +105,7 @@ def _interval_bar(interval: IntervalRow, axis_low: float, axis_high: float, plac
         f'<line x1="{low}" y1="2" x2="{low}" y2="12" stroke="{INK}" stroke-width="1.5"/>',
         f'<line x1="{high}" y1="2" x2="{high}" y2="12" stroke="{INK}" stroke-width="1.5"/>',
     ]
-    if _finite(interval.estimate):
+    if interval.estimate is not None and _finite(interval.estimate):
         parts.append(f'<circle cx="{x(interval.estimate)}" cy="7" r="3.5" fill="{ACCENT}"/>')
     parts.append("</svg>")
     return mark_safe("".join(parts))

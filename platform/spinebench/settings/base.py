@@ -5,6 +5,7 @@ broker that is a folder under var/ (`spinebench serve` starts them)."""
 import hashlib
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from csp.constants import NONCE, NONE, SELF
@@ -100,7 +101,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "spinebench.urls"
 WSGI_APPLICATION = "spinebench.wsgi.application"
-TEMPLATES = [
+TEMPLATES: list[dict[str, Any]] = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [Path(__file__).resolve().parents[1] / "templates"],
@@ -168,7 +169,7 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env.int("SPINEBENCH_NUM_PROXIES", default=None),  # client address from X-Forwarded-For
     "DEFAULT_SCHEMA_CLASS": "spinebench.api_schema.SpineBenchAutoSchema",  # documents the error answers too
 }
-SPECTACULAR_SETTINGS = {
+SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "SpineBench API",
     "DESCRIPTION": "Challenges, phases, leaderboards, registration, submissions and training-data downloads.",
     "VERSION": "1.0.0",
@@ -213,6 +214,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A message taken by a worker that died goes back to the queue this many seconds after delivery (Redis transport);
 # workers look for such messages every few seconds (a tenth of the timeout, at most every 10 s).
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any]
 if CELERY_BROKER_URL.startswith("filesystem:"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Publishers write and consumers read the same folder. Taken messages are renamed into `processed/` (same

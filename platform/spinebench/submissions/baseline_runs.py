@@ -372,6 +372,8 @@ def run_baseline(
         transition(run, Status.VALIDATING)
         transition(run, Status.QUEUED)
     claimed = claim(run.pk)
+    if claimed is None:
+        raise BaselineRunError(f"baseline run {run.pk} was claimed by another worker")
     submission = execute(claimed, checkpoint=checkpoint, progress=progress)
     if submission is None:
         run.refresh_from_db()

@@ -150,7 +150,7 @@ def _draw(out: Path, submission: Submission, view: CaseView) -> None:
         axes.scatter(landmarks[:, 0], landmarks[:, 1], s=3, c="tab:green")
         for vertebra in truth_pairs[k]:
             _cobb_line(axes, landmarks, vertebra, length=length, color=colour, linewidth=1.6)
-        if predicted_pairs is not None:
+        if predicted_pairs is not None and predicted_points is not None:
             for vertebra in predicted_pairs[k]:
                 _cobb_line(
                     axes, predicted_points, vertebra, length=length, color="white", linewidth=1.2, linestyle="--"

@@ -101,7 +101,12 @@ def _array(path) -> tuple[np.ndarray, tuple[float, float, float]]:
     import SimpleITK as sitk
 
     image = sitk.ReadImage(str(path))
-    return sitk.GetArrayFromImage(image), tuple(float(s) for s in image.GetSpacing())
+    return sitk.GetArrayFromImage(image), _spacing(image.GetSpacing())
+
+
+def _spacing(values) -> tuple[float, float, float]:
+    x, y, z = (float(value) for value in values)
+    return x, y, z
 
 
 def _check_case(submission: Submission, case_id: str) -> None:
@@ -132,7 +137,7 @@ def _read_prediction(submission: Submission, case_id: str) -> dict:
 def _volumes(arrays: dict) -> Volumes:
     return Volumes(
         image=arrays["image"],
-        spacing=tuple(float(v) for v in arrays["spacing"]),
+        spacing=_spacing(arrays["spacing"]),
         truth=arrays.get("truth"),
         predicted=arrays.get("predicted"),
         outlines=arrays.get("outlines"),
@@ -217,9 +222,10 @@ def case_view(submission: Submission, volumes: Volumes, case_id: str) -> CaseVie
     task = submission.phase.task
     counts = {plane: volumes.count(plane) for plane in PLANES}
     if task != "fracture-ct":
-        present = sorted((set(np.unique(volumes.truth)) | set(np.unique(volumes.predicted))) - {0})
-        names = LABEL_NAMES[task]
-        legend = [(swatch(label), names.get(int(label), f"label {int(label)}")) for label in present]
+        maps = [volume for volume in (volumes.truth, volumes.predicted) if volume is not None]
+        present = sorted(set().union(*(np.unique(volume).tolist() for volume in maps)) - {0})
+        label_names = LABEL_NAMES[task]
+        legend = [(swatch(label), label_names.get(int(label), f"label {int(label)}")) for label in present]
         return CaseView(case_id, counts, _centre(volumes.truth, volumes.image.shape), legend, [], None)
     from evaluators.formats import load_ground_truth
     from evaluators.layout import VERTEBRA_LABELS
@@ -227,8 +233,8 @@ def case_view(submission: Submission, volumes: Volumes, case_id: str) -> CaseVie
     grades = load_ground_truth(task, submission.phase.dataset.root)[case_id]["vertebrae"]
     prediction = case_prediction(submission, case_id, lambda value: value)
     probabilities = prediction["vertebrae"]
-    names = sorted(set(grades) | set(probabilities), key=lambda name: VERTEBRA_LABELS.get(name, 0))
-    rows = [(swatch(VERTEBRA_LABELS[name]), name, probabilities.get(name), grades.get(name)) for name in names]
+    vertebrae = sorted(set(grades) | set(probabilities), key=lambda name: VERTEBRA_LABELS.get(name, 0))
+    rows = [(swatch(VERTEBRA_LABELS[name]), name, probabilities.get(name), grades.get(name)) for name in vertebrae]
     return CaseView(
         case_id, counts, _centre(volumes.outlines, volumes.image.shape), [], rows, prediction.get("patient")
     )
@@ -303,6 +309,8 @@ def render_slice(submission: Submission, volumes: Volumes, plane: str, index: in
         else [(volumes.truth, None), (volumes.predicted, dashes)]
     )
     for volume, pattern in layers:
+        if volume is None:
+            continue
         labels = _resize_labels(_plane(volume, plane, index), size)
         for label in np.unique(labels):
             if label == 0:

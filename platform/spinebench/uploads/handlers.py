@@ -10,6 +10,7 @@ without reading it at all (by the middleware, and here again for requests that b
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile
@@ -51,7 +52,8 @@ class LimitedUploadHandler(FileUploadHandler):
     def _refuse(self, message: str) -> None:
         refusal = UploadRefused(message, code="too_large", limit_bytes=self.limit.bytes)
         if self.request is not None:
-            self.request.upload_refusal = refusal
+            request: Any = self.request  # HttpRequest declares no upload_refusal: refusal_of() reads it back
+            request.upload_refusal = refusal
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         if content_length and content_length > self.limit.bytes + FORM_OVERHEAD_BYTES:

@@ -38,7 +38,7 @@ class UploadRefused(Exception):
         self.code, self.limit_bytes, self.status = code, limit_bytes, status
 
     def as_dict(self) -> dict:
-        payload = {"detail": str(self), "code": self.code}
+        payload: dict[str, object] = {"detail": str(self), "code": self.code}
         if self.limit_bytes is not None:
             payload["limit_bytes"] = self.limit_bytes
         return payload

@@ -61,11 +61,12 @@ def quote(value: str, limit: int = QUOTE_MAX) -> str:
 
 
 def _human(size: int) -> str:
+    value = float(size)
     for unit in ("bytes", "KiB", "MiB"):
-        if size < 1024:
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
+        if value < 1024:
+            return f"{size} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
 
 
 def declared_entry_count(handle) -> int | None:

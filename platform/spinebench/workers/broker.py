@@ -17,7 +17,7 @@ def is_filesystem() -> bool:
 def folders() -> list[Path]:
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     keys = ("data_folder_in", "data_folder_out", "control_folder", "processed_folder")
-    return sorted({Path(options[key]) for key in keys if options.get(key)})
+    return sorted({Path(str(options[key])) for key in keys if options.get(key)})
 
 
 def ensure_folders() -> None:
@@ -30,7 +30,7 @@ def prune_processed(*, older_than_s: float = 86400.0) -> int:
     """Delete taken messages older than `older_than_s` (a day of them stays for a look after a crash)."""
     if not is_filesystem():
         return 0
-    processed = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["processed_folder"])
+    processed = Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["processed_folder"]))
     cutoff = time.time() - older_than_s
     removed = 0
     for path in processed.glob("*.msg"):

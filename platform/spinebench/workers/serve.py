@@ -42,6 +42,10 @@ class Child:
         self.process = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
 
     @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -117,7 +121,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, scoring_concurrency: int
         for child in processes:
             child.start()
         print(f"serve: SpineBench at http://{host}:{port}/ with beat and two workers "
-              f"(pids {', '.join(str(child.process.pid) for child in processes)}); Ctrl-C stops them all", flush=True)
+              f"(pids {', '.join(str(child.pid) for child in processes)}); Ctrl-C stops them all", flush=True)
         while not stopping:
             for child in processes:
                 if child.alive or stopping:
@@ -128,9 +132,9 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, scoring_concurrency: int
                     stopping.append(0)
                     status = 1
                     break
-                code = child.process.returncode
+                code = None if child.process is None else child.process.returncode
                 child.start()
-                print(f"serve: {child.name} exited (code {code}); started it again (pid {child.process.pid})",
+                print(f"serve: {child.name} exited (code {code}); started it again (pid {child.pid})",
                       flush=True)
             time.sleep(0.5)
     finally:
