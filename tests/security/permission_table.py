@@ -259,10 +259,12 @@ ROWS: list[Row] = [
     *_get_and_post("submissions:plot", "ranked submission's Bland-Altman plot", cells(404, **ORGANIZERS_ONLY)),
     # The method card: its submitter and their team mates edit it (an empty POST clears it: back to the submission);
     # organizers may hide a submission, not speak for it.
-    Row("submissions:method-card", "GET", "ranked submission", cells(404, participant=200, team_mate=200, **PAGE_LOGIN)),
+    Row("submissions:method-card", "GET", "ranked submission",
+        cells(404, participant=200, team_mate=200, **PAGE_LOGIN)),
     Row("submissions:method-card", "POST", "ranked submission",
         cells(404, participant=302, team_mate=302, **PAGE_LOGIN)),
-    Row("submissions:method-card", "GET", "failed submission", cells(404, participant=200, team_mate=200, **PAGE_LOGIN)),
+    Row("submissions:method-card", "GET", "failed submission",
+        cells(404, participant=200, team_mate=200, **PAGE_LOGIN)),
     *_post_only("submissions:cancel", "ranked submission",
                 cells(404, participant=302, organizer=302, operator=302, **PAGE_LOGIN)),
     Row("submissions:create", "GET", "public phase", cells(200, **PAGE_LOGIN)),
