@@ -120,9 +120,9 @@ def submit(args) -> int:
     kind = session_kind(server.get(f"/api/phases/{args.phase}/"), path)
     url = f"/api/phases/{args.phase}/submissions/"
     if kind:  # archives and zips: the resumable chunked upload, then the submission names the finished upload
-        upload = uploads.send_file(server, path, kind=kind, quiet=args.quiet, retries=args.retries)
-        submission = server.request("POST", url, ok=(201,), json={**fields, "upload": upload}).json()
-        uploads.forget(server, path, kind=kind)
+        sent = uploads.send_file(server, path, kind=kind, quiet=args.quiet, retries=args.retries)
+        submission = server.request("POST", url, ok=(201,), json={**fields, "upload": sent.session_id}).json()
+        uploads.forget(sent)
     else:
         with path.open("rb") as handle:
             submission = server.request("POST", url, ok=(201,), data=fields, files={"file": (path.name, handle)}).json()

@@ -55,6 +55,14 @@ class LocalFile:
             return handle.read(length)
 
 
+@dataclass(frozen=True)
+class SentFile:
+    """A finished upload: the session id a submission names, and its entry among the pending uploads."""
+
+    session_id: str
+    key: str
+
+
 class PendingUploads:
     """Session ids of unfinished uploads, keyed by server, kind and the file's digest and size (a changed file is a
     new upload), in a file only its owner may read."""
@@ -159,9 +167,9 @@ def _step(server: Server, session: dict, local: LocalFile, offset: int, chunk_by
 
 
 def send_file(server: Server, path: Path, *, kind: str, quiet: bool = False, retries: int = RETRIES,
-              pause: float = PAUSE) -> str:
-    """Upload `path` as a `kind` session and finalise it; the complete session's id, for `upload` in a submission.
-    Call `forget` once the submission is made."""
+              pause: float = PAUSE) -> SentFile:
+    """Upload `path` as a `kind` session and finalise it; its `session_id` goes as `upload` in a submission. Call
+    `forget` once the submission is made."""
     local = LocalFile.read(path)
     pending = PendingUploads(config.uploads_path())
     key = pending.key(server, kind, local)
@@ -173,17 +181,16 @@ def send_file(server: Server, path: Path, *, kind: str, quiet: bool = False, ret
             _say(f"Resuming upload {session['id']} at byte {session['offset']} of {local.size}.", quiet=quiet)
         pending.put(key, session["id"])
         try:
-            return _send_session(server, session, local, quiet=quiet, retries=retries, pause=pause)
+            return SentFile(_send_session(server, session, local, quiet=quiet, retries=retries, pause=pause), key)
         except SessionGone:
             pending.drop(key)
             _say("The server dropped the unfinished upload; starting it again.", quiet=quiet)
     raise ClientError(f"The server keeps dropping the upload of {path.name}; try again later.", exit_code=2)
 
 
-def forget(server: Server, path: Path, *, kind: str) -> None:
-    """The upload was used: a later `submit` of the same file sends it again (the server keeps one copy)."""
-    pending = PendingUploads(config.uploads_path())
-    pending.drop(pending.key(server, kind, LocalFile.read(path)))
+def forget(sent: SentFile) -> None:
+    """The upload was used: a later `submit` of the same file is a new upload (the server keeps one copy)."""
+    PendingUploads(config.uploads_path()).drop(sent.key)
 
 
 def _send_session(server: Server, session: dict, local: LocalFile, *, quiet: bool, retries: int, pause: float) -> str:
