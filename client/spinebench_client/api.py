@@ -20,6 +20,13 @@ class ClientError(Exception):
         self.exit_code = exit_code
 
 
+class Unreachable(ClientError):
+    """The request got no answer (refused, reset mid-way, timed out): a resumable upload retries these."""
+
+    def __init__(self, message: str):
+        super().__init__(message, exit_code=2)
+
+
 def explain(response: requests.Response) -> str:
     """The server's reason: DRF's `detail`, or field errors as `field: message`, else the status line."""
     try:
@@ -50,15 +57,19 @@ class Server:
         if self.token:
             self.session.headers["Authorization"] = f"Token {self.token}"
 
-    def request(self, method: str, path: str, *, ok=(200,), **kwargs) -> requests.Response:
+    def send(self, method: str, path: str, **kwargs) -> requests.Response:
+        """One request, whatever its status; Unreachable when no answer came back."""
         try:
-            response = self.session.request(method, f"{self.url}{path}", timeout=TIMEOUT, **kwargs)
+            return self.session.request(method, f"{self.url}{path}", timeout=TIMEOUT, **kwargs)
         except requests.exceptions.ConnectionError:
-            raise ClientError(f"Cannot reach the server at {self.url} (is it running?).", exit_code=2) from None
+            raise Unreachable(f"Cannot reach the server at {self.url} (is it running?).") from None
         except requests.exceptions.Timeout:
-            raise ClientError(f"The server at {self.url} did not answer in time.", exit_code=2) from None
+            raise Unreachable(f"The server at {self.url} did not answer in time.") from None
         except requests.exceptions.RequestException as error:
-            raise ClientError(f"Request to {self.url} failed: {error}", exit_code=2) from None
+            raise Unreachable(f"Request to {self.url} failed: {error}") from None
+
+    def request(self, method: str, path: str, *, ok=(200,), **kwargs) -> requests.Response:
+        response = self.send(method, path, **kwargs)
         if response.status_code not in ok:
             if response.status_code == 401:
                 raise ClientError(f"The server refused the token ({explain(response)}); run `login` again.")

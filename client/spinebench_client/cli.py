@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import config
+from . import config, uploads
 from .api import ClientError, Server
 
 FINAL = ("succeeded", "failed", "cancelled")
@@ -100,6 +100,13 @@ def _show_submission(submission: dict) -> None:
         print(f"{key}: {value}")
 
 
+def session_kind(phase: dict, path: Path) -> str:
+    """The upload-session kind a file travels as, or "" for a predictions CSV, which goes in one request."""
+    if phase.get("submission_kind") == "algorithm":
+        return "algorithm_archive"
+    return "" if path.suffix.lower() == ".csv" else "predictions_zip"
+
+
 def submit(args) -> int:
     server = _server()
     path = Path(args.file)
@@ -109,11 +116,16 @@ def submit(args) -> int:
         "comment": args.comment, "method_name": args.method_name, "method_description": args.method_description,
         "paper_url": args.paper_url, "code_url": args.code_url,
     }
-    with path.open("rb") as handle:
-        submission = server.request(
-            "POST", f"/api/phases/{args.phase}/submissions/", ok=(201,),
-            data={key: value for key, value in card.items() if value}, files={"file": (path.name, handle)},
-        ).json()
+    fields = {key: value for key, value in card.items() if value}
+    kind = session_kind(server.get(f"/api/phases/{args.phase}/"), path)
+    url = f"/api/phases/{args.phase}/submissions/"
+    if kind:  # archives and zips: the resumable chunked upload, then the submission names the finished upload
+        sent = uploads.send_file(server, path, kind=kind, quiet=args.quiet, retries=args.retries)
+        submission = server.request("POST", url, ok=(201,), json={**fields, "upload": sent.session_id}).json()
+        uploads.forget(sent)
+    else:
+        with path.open("rb") as handle:
+            submission = server.request("POST", url, ok=(201,), data=fields, files={"file": (path.name, handle)}).json()
     print(f"submitted: submission {submission['id']} ({submission['status']})")
     if args.wait:
         submission = _wait(server, submission, interval=args.interval, timeout=args.timeout)
@@ -190,6 +202,10 @@ def build_parser(prog: str = "spinebench-client") -> argparse.ArgumentParser:
     command.add_argument("--method-description", default="")
     command.add_argument("--paper-url", default="")
     command.add_argument("--code-url", default="")
+    command.add_argument("--retries", type=int, default=uploads.RETRIES,
+                         help="times a large upload goes on after a lost connection before giving up (then run the "
+                         "same command again to resume it)")
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
     command.add_argument("--wait", action="store_true", help="poll until scored; non-zero exit when it fails")
     command.add_argument("--interval", type=float, default=3.0, help="seconds between polls")
     command.add_argument("--timeout", type=float, default=3600.0, help="give up waiting after this many seconds")

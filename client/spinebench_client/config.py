@@ -26,15 +26,25 @@ def config_path() -> Path:
     return base / "spinebench" / "client.json"
 
 
-def save(*, server: str, token: str) -> Path:
-    path = config_path()
+def write_private(path: Path, data: dict) -> Path:
+    """`data` as JSON in a file only its owner may read: created 0600 before anything is written; an existing file is
+    narrowed too."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # Created 0600 before anything is written; an existing file is narrowed too.
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump({"server": server.rstrip("/"), "token": token}, handle)
+        json.dump(data, handle)
     os.chmod(path, 0o600)
     return path
+
+
+def save(*, server: str, token: str) -> Path:
+    return write_private(config_path(), {"server": server.rstrip("/"), "token": token})
+
+
+def uploads_path() -> Path:
+    """Where unfinished chunked uploads are remembered (beside the config file), so that `submit` run again after a
+    crash or a lost connection continues the same upload session."""
+    return config_path().with_name("uploads.json")
 
 
 def load() -> dict:

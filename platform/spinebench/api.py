@@ -27,6 +27,7 @@ from spinebench.access import (
     can_choose_submissions,
     can_download_dataset,
     can_download_phase_inputs,
+    can_edit_method_card,
     can_see_scores,
     can_view_phase,
     can_view_submission,
@@ -47,6 +48,7 @@ from spinebench.datasets.services import inputs_archive, training_archive
 from spinebench.leaderboards.history import leaderboard_at, parse_moment, phase_history
 from spinebench.leaderboards.serializers import HistorySerializer, LeaderboardSerializer
 from spinebench.leaderboards.services import export_records
+from spinebench.submissions.card_edits import edit_method_card
 from spinebench.submissions.compare_views import comparable_submission, comparison_for
 from spinebench.submissions.comparison import NotComparable
 from spinebench.submissions.method_cards import FIELDS as METHOD_CARD_FIELDS
@@ -54,7 +56,12 @@ from spinebench.submissions.method_cards import MethodCard
 from spinebench.submissions.models import Submission
 from spinebench.submissions.quota import submission_quota
 from spinebench.submissions.selection import choosable_submissions, choose_submissions
-from spinebench.submissions.serializers import CancelSerializer, SubmissionCreateSerializer, SubmissionSerializer
+from spinebench.submissions.serializers import (
+    CancelSerializer,
+    MethodCardSerializer,
+    SubmissionCreateSerializer,
+    SubmissionSerializer,
+)
 from spinebench.submissions.services import CancelRefused, SubmissionRefused, cancel_submission, create_submission
 from spinebench.submissions.uploads import phase_limit_for_url
 from spinebench.uploads.handlers import refusal_of
@@ -295,7 +302,8 @@ class ChosenRequest(serializers.Serializer):
 
 
 class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Your own submissions (list); any submission you may see (detail): poll `status`, then read the results."""
+    """Your own submissions (list); any submission you may see (detail): poll `status`, then read the results; PATCH
+    edits the method card of your (or your team's) submission."""
 
     serializer_class = SubmissionSerializer
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
@@ -312,6 +320,26 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         if not can_view_submission(submission, self.request.user):
             raise Http404
         return submission
+
+    @extend_schema(
+        request=MethodCardSerializer,
+        responses={200: SubmissionSerializer, 400: FIELD_ERRORS, 403: None, 404: None},
+        description="Edit the method card (name, description, paper and code URLs; http(s) only) of your submission "
+        "or your team's, also after the phase has closed. Fields left out keep their values. The leaderboard, its "
+        "exports and this API show the new card at once; scores and ranks do not change.",
+    )
+    def partial_update(self, request, pk=None, format=None):
+        submission = self.get_object()
+        if not can_edit_method_card(submission, request.user):
+            raise PermissionDenied("Only the submitter and their team mates may edit a submission's method card.")
+        payload = MethodCardSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            edit_method_card(submission=submission, changes=dict(payload.validated_data))
+        except DjangoValidationError as error:
+            return Response(error.message_dict, status=400)
+        submission.refresh_from_db()
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)
 
     @extend_schema(
         request=CancelSerializer,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from spinebench.leaderboards.ranking import Entry, select_entries
 from spinebench.leaderboards.services import leaderboard_rows
@@ -167,3 +168,95 @@ def test_a_phase_without_chosen_selection_has_nothing_to_choose(
     answer = api(user).post(f"/api/phases/{phase.pk}/chosen/", {"submissions": [mine.pk]}, format="json")
     assert answer.status_code == 400 and "nothing to choose" in answer.json()["submissions"][0]
     assert not Submission.objects.filter(chosen=True).exists()
+
+
+# --------------------------------------------------------------------------------------- editing a card afterwards
+
+
+@pytest.fixture
+def team_submission(client, eager_tasks, django_capture_on_commit_callbacks):
+    """A scored submission of ana's team (ben is her team mate) with a card, on a phase that has closed since."""
+    from spinebench.accounts.email_links import mark_verified
+    from spinebench.teams import services as teams
+
+    phase = PhaseFactory()
+    ana, ben = (RegistrationFactory(challenge=phase.challenge, user__username=name).user for name in ("ana", "ben"))
+    for user in (ana, ben):
+        mark_verified(user=user, email=user.email)
+    team = teams.create_team(challenge=phase.challenge, user=ana, name="Card Team")
+    teams.accept(invitation=teams.invite(team=team, by=ana, who="ben"))
+    _submit(client, phase, ana, HIDDEN_ANGLES, django_capture_on_commit_callbacks, method_name="OldNet",
+            paper_url="https://example.org/old")
+    submission = Submission.objects.get(creator=ana)
+    assert submission.status == "succeeded" and submission.team == team
+    phase.opens_at, phase.closes_at = timezone.now() - timedelta(days=2), timezone.now() - timedelta(days=1)
+    phase.save(update_fields=["opens_at", "closes_at"])
+    assert not phase.is_open()
+    return submission
+
+
+def _csv_export(client, phase) -> str:
+    return client.get(reverse("leaderboards:export-csv", args=[phase.challenge.slug, phase.slug])).content.decode()
+
+
+def test_the_submitter_edits_the_card_on_its_page_after_the_phase_closed(client, team_submission):
+    phase = team_submission.phase
+    detail = client.get(team_submission.get_absolute_url()).content.decode()
+    edit_url = reverse("submissions:method-card", args=[team_submission.pk])
+    assert f'href="{edit_url}"' in detail and "Edit the method card" in detail
+    form = client.get(edit_url)
+    assert form.status_code == 200 and form.context["form"].initial["method_name"] == "OldNet"
+    bad = client.post(edit_url, {"method_name": "NewNet", "paper_url": "javascript:alert(1)"})
+    assert bad.status_code == 200 and list(bad.context["form"].errors) == ["paper_url"]
+    assert Submission.objects.get(pk=team_submission.pk).method_name == "OldNet"
+    saved = client.post(edit_url, {"method_name": "NewNet", "method_description": "Now with a paper.",
+                                   "paper_url": "https://example.org/new", "code_url": ""})
+    assert saved.status_code == 302 and saved["Location"] == team_submission.get_absolute_url()
+    rows = api().get(f"/api/phases/{phase.pk}/leaderboard/").json()["rows"]
+    assert [(row["method_name"], row["paper_url"], row["rank"]) for row in rows] == [
+        ("NewNet", "https://example.org/new", 1)
+    ]
+    export = _csv_export(client, phase)
+    assert "NewNet" in export and "https://example.org/new" in export and "OldNet" not in export
+    assert "Now with a paper." in client.get(team_submission.get_absolute_url()).content.decode()
+
+
+def test_a_team_mate_patches_the_card_through_the_api_and_others_may_not(team_submission):
+    from django.contrib.auth import get_user_model
+
+    from tests.platform.conftest import api as token_api
+
+    ben = get_user_model().objects.get(username="ben")
+    url = f"/api/submissions/{team_submission.pk}/"
+    changed = token_api(ben).patch(url, {"code_url": "https://example.org/code"}, format="json")
+    assert changed.status_code == 200, changed.json()
+    body = changed.json()
+    assert (body["method_name"], body["paper_url"], body["code_url"]) == (
+        "OldNet", "https://example.org/old", "https://example.org/code")  # left-out fields keep their values
+    for bad, field in (({"paper_url": "ftp://example.org/x"}, "paper_url"), ({"status": "failed"}, "status"),
+                       ({"method_name": "x" * 101}, "method_name")):
+        refused = token_api(ben).patch(url, bad, format="json")
+        assert refused.status_code == 400 and list(refused.json()) == [field], refused.json()
+    stored = Submission.objects.get(pk=team_submission.pk)
+    assert (stored.status, stored.paper_url, stored.method_name) == ("succeeded", "https://example.org/old", "OldNet")
+    organizer = RegistrationFactory(challenge=team_submission.phase.challenge).user
+    team_submission.phase.challenge.organizers.add(organizer)
+    assert token_api(organizer).patch(url, {"method_name": "Theirs"}, format="json").status_code == 403
+    assert token_api().patch(url, {"method_name": "Anon"}, format="json").status_code == 401
+    assert Submission.objects.get(pk=team_submission.pk).method_name == "OldNet"
+
+
+def test_a_card_edit_never_touches_scores_and_an_unchanged_card_writes_no_snapshot(team_submission):
+    from spinebench.leaderboards.models import LeaderboardSnapshot
+    from spinebench.submissions.card_edits import edit_method_card
+
+    phase = team_submission.phase
+    before = LeaderboardSnapshot.objects.filter(phase=phase).count()
+    aggregates = team_submission.evaluation.aggregates
+    assert edit_method_card(submission=team_submission, changes={"method_name": "OldNet"}) == []
+    assert LeaderboardSnapshot.objects.filter(phase=phase).count() == before
+    assert edit_method_card(submission=team_submission, changes={"method_name": " Renamed "}) == ["method_name"]
+    assert LeaderboardSnapshot.objects.filter(phase=phase).count() == before + 1
+    assert leaderboard_rows(phase)[0].method_name == "Renamed"
+    team_submission.refresh_from_db()
+    assert team_submission.evaluation.aggregates == aggregates and team_submission.evaluation.rank == 1

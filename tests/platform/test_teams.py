@@ -319,6 +319,39 @@ def test_invitation_notifies_on_site_and_by_mail(smtp, team, ben, eager_tasks, d
     assert not smtp.inbox.to(team.leader.email)
 
 
+@pytest.mark.parametrize("answer", ["accept", "decline"])
+def test_leader_hears_of_an_accepted_or_declined_invitation(
+    smtp, team, ben, answer, eager_tasks, django_capture_on_commit_callbacks
+):
+    invitation = services.invite(team=team, by=team.leader, who="ben")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(ben).post(f"/api/team-invitations/{invitation.pk}/{answer}/")
+    assert response.status_code == 200
+    past = f"{answer}ed" if answer == "accept" else "declined"
+    [note] = Notification.objects.filter(user=team.leader)
+    assert note.kind == Kind.TEAM_INVITATION_ANSWERED and note.link == f"/teams/{team.pk}/"
+    assert note.title == f"ben {past} the invitation to team Vertebrae United"
+    [mail] = smtp.inbox.to(team.leader.email)
+    assert mail["Subject"] == f"SpineBench: ben {past} the invitation to team Vertebrae United"
+    text = body(mail)
+    assert f"ben {past} your invitation to team Vertebrae United of {team.challenge.title}" in text
+    assert ("ben is now a member of team Vertebrae United" in text) == (answer == "accept")
+    assert not Notification.objects.filter(user=ben, kind=Kind.TEAM_INVITATION_ANSWERED).exists()
+
+
+def test_leader_who_muted_answers_gets_the_notice_on_site_only(
+    smtp, team, ben, eager_tasks, django_capture_on_commit_callbacks
+):
+    from spinebench.notifications.services import mute
+
+    mute(user_pk=team.leader.pk, kind=Kind.TEAM_INVITATION_ANSWERED)
+    invitation = services.invite(team=team, by=team.leader, who="ben")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api(ben).post(f"/api/team-invitations/{invitation.pk}/accept/").status_code == 200
+    assert Notification.objects.filter(user=team.leader, kind=Kind.TEAM_INVITATION_ANSWERED).count() == 1
+    assert smtp.inbox.to(team.leader.email) == []
+
+
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_members_submitting_in_parallel_share_the_team_limit(celery_worker_process):

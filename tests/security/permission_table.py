@@ -257,6 +257,14 @@ ROWS: list[Row] = [
                    cells(404, participant=200, team_mate=200, **ORGANIZERS_ONLY)),
     # Bland-Altman points read against one's own predictions give every hidden label: organizers only.
     *_get_and_post("submissions:plot", "ranked submission's Bland-Altman plot", cells(404, **ORGANIZERS_ONLY)),
+    # The method card: its submitter and their team mates edit it (an empty POST clears it: back to the submission);
+    # organizers may hide a submission, not speak for it.
+    Row("submissions:method-card", "GET", "ranked submission",
+        cells(404, participant=200, team_mate=200, **PAGE_LOGIN)),
+    Row("submissions:method-card", "POST", "ranked submission",
+        cells(404, participant=302, team_mate=302, **PAGE_LOGIN)),
+    Row("submissions:method-card", "GET", "failed submission",
+        cells(404, participant=200, team_mate=200, **PAGE_LOGIN)),
     *_post_only("submissions:cancel", "ranked submission",
                 cells(404, participant=302, organizer=302, operator=302, **PAGE_LOGIN)),
     Row("submissions:create", "GET", "public phase", cells(200, **PAGE_LOGIN)),
@@ -351,6 +359,11 @@ ROWS: list[Row] = [
     Row("submission-detail", "GET", "ranked submission", cells(200, worker=403)),
     Row("submission-detail", "GET", "failed submission",
         cells(404, participant=200, team_mate=200, **ORGANIZERS_ONLY, worker=403)),
+    # PATCH edits the method card (an empty body changes nothing): the submitter and team mates; others who may see
+    # the submission are refused (403), the rest get 404.
+    Row("submission-detail", "PATCH", "ranked submission", cells(403, participant=200, team_mate=200, **API_REFUSED)),
+    Row("submission-detail", "PATCH", "failed submission",
+        cells(404, participant=200, team_mate=200, organizer=403, operator=403, **API_REFUSED)),
     Row("dataset-download", "GET", "training dataset", _participants(200, 403, **API_REFUSED)),
     Row("dataset-download", "GET", "hidden test dataset", cells(404, **API_REFUSED)),
     # Method cards and the `chosen` selection (issue #13): one's own picks only; the world's phase ranks the best

@@ -37,6 +37,7 @@ from .shortcuts import get_visible_phase
 from .submissions import (
     can_choose_submissions,
     can_compare_submission,
+    can_edit_method_card,
     can_see_case_results,
     can_see_ground_truth_plots,
     can_see_phase_ground_truth_plots,
@@ -63,6 +64,7 @@ __all__ = [
     "scores_visible",
     "can_choose_submissions",
     "can_compare_submission",
+    "can_edit_method_card",
     "can_cancel_submission",
     "can_moderate_submission",
     "can_monitor_submissions",

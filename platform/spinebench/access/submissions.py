@@ -73,3 +73,15 @@ def can_compare_submission(submission, user) -> bool:
     labels, so the rule of the figures drawn from labels (organizers; others only where the phase's labels are
     public and they may see the submission). The other submission must pass the same rule."""
     return can_view_submission(submission, user) and can_see_ground_truth_plots(submission, user)
+
+
+def can_edit_method_card(submission, user) -> bool:
+    """Name, description and links of a submission's method card: its submitter, and their team mates when it is the
+    team's submission (the card describes the team's one leaderboard entry). Not the organizers: they may take a
+    submission off the leaderboard, not speak for its authors. Never a baseline's. Allowed after the phase closed
+    too: a card changes no score or rank, and the paper it links often appears after the challenge."""
+    if submission.is_baseline or not (user and user.is_authenticated):
+        return False
+    if submission.creator_id == user.pk:
+        return True
+    return is_team_mates_submission(submission, user) and can_view_phase(submission.phase, user)

@@ -10,7 +10,7 @@ from django.urls import reverse
 from spinebench.challenges.models import Registration
 from spinebench.submissions.models import Submission
 from spinebench.submissions.status import Status
-from spinebench.teams.signals import invitation_sent
+from spinebench.teams.signals import invitation_answered, invitation_sent
 
 from .kinds import Kind
 from .services import notify
@@ -100,4 +100,22 @@ def team_invitation_sent(sender, invitation, **kwargs):
         body=f"{inviter} invites you to join team {team.name} of {challenge.title}. Accept or decline on the "
         f"challenge's teams page: {reverse('teams:list', kwargs={'slug': challenge.slug})}\n"
         "Joining needs a verified email address and an approved registration for the challenge.",
+    )
+
+
+@receiver(invitation_answered)
+def team_invitation_answered(sender, invitation, **kwargs):
+    """The team's leader hears that an invitee joined or declined (nobody to tell once every member left)."""
+    team = invitation.team
+    if team.leader is None:
+        return
+    who = invitation.invitee.get_username()
+    if invitation.status == invitation.Status.ACCEPTED:
+        answer, next_step = "accepted", f"{who} is now a member of team {team.name}."
+    else:
+        answer, next_step = "declined", "You may invite someone else on the team's page."
+    notify(
+        user=team.leader, kind=Kind.TEAM_INVITATION_ANSWERED, link=team.get_absolute_url(),
+        title=f"{who} {answer} the invitation to team {team.name}",
+        body=f"{who} {answer} your invitation to team {team.name} of {team.challenge.title}. {next_step}",
     )

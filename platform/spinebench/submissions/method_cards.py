@@ -1,5 +1,7 @@
 """Method cards: the name, short description and paper / code links a participant gives a submission, shown on the
-leaderboard. Links are http(s) only, so a `javascript:` or `data:` URL can never become a link on a page."""
+leaderboard. Links are http(s) only, so a `javascript:` or `data:` URL can never become a link on a page. A card may be
+edited after the upload (`card_edits.edit_method_card`; who may is spinebench.access.can_edit_method_card's rule); the
+leaderboard, its exports and the API show the edited card from the next snapshot on, written at once."""
 
 from __future__ import annotations
 

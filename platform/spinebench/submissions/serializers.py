@@ -92,6 +92,22 @@ class SubmissionCreateSerializer(serializers.Serializer):
         return attrs
 
 
+class MethodCardSerializer(serializers.Serializer):
+    """PATCH /api/submissions/{id}/: the method card fields to change; the ones left out keep their values and an
+    empty string clears one. Links are http(s) only."""
+
+    method_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    method_description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    paper_url = serializers.URLField(max_length=500, required=False, allow_blank=True, validators=[validate_web_url])
+    code_url = serializers.URLField(max_length=500, required=False, allow_blank=True, validators=[validate_web_url])
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields)) if hasattr(self.initial_data, "keys") else []
+        if unknown:  # a typo or a read-only field must not look like a successful edit
+            raise serializers.ValidationError({key: ["Only the method card can be changed here."] for key in unknown})
+        return attrs
+
+
 class CancelSerializer(serializers.Serializer):
     reason = serializers.CharField(
         max_length=500, required=False, allow_blank=True, help_text="Shown to the submitter with the cancelled status."

@@ -7,6 +7,7 @@ urlpatterns = [
     path("<int:pk>/", views.submission_detail, name="detail"),
     path("<int:pk>/plots/<slug:kind>.png", views.submission_plot, name="plot"),
     path("<int:pk>/cancel/", views.submission_cancel, name="cancel"),
+    path("<int:pk>/method-card/", views.method_card_edit, name="method-card"),
     path("<int:pk>/cases/<str:case_id>/", viewer_views.case_page, name="case"),
     path("<int:pk>/cases/<str:case_id>.png", viewer_views.case_image, name="case-image"),
     path("<int:pk>/cases/<str:case_id>/slices/<str:plane>/<str:index>.png", viewer_views.ct_slice, name="case-slice"),

@@ -1,14 +1,17 @@
-"""Submission upload page, submission page (status, error, aggregates, per-case metrics where allowed), cancel."""
+"""Submission upload page, submission page (status, error, aggregates, per-case metrics where allowed), cancel, the
+method card's edit page."""
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from spinebench.access import (
     can_cancel_submission,
+    can_edit_method_card,
     can_see_case_results,
     can_see_ground_truth_plots,
     can_see_private_details,
@@ -21,7 +24,8 @@ from spinebench.uploads.middleware import upload_limit
 from spinebench.uploads.models import StoredUpload
 
 from . import case_viewer, ct_viewer, labelling_viewer, plots
-from .forms import SubmissionForm
+from .card_edits import card_of, edit_method_card
+from .forms import MethodCardForm, SubmissionForm
 from .method_cards import FIELDS as METHOD_CARD_FIELDS
 from .method_cards import MethodCard
 from .models import Submission
@@ -105,6 +109,7 @@ def submission_detail(request, pk):
                 (case, [values.get(key) for key in case_columns]) for case, values in sorted(case_metrics.items())
             ],
             "private": can_see_private_details(submission, request.user),
+            "can_edit_card": can_edit_method_card(submission, request.user),
             "plot_kinds": plot_kinds if plots_allowed else [],
             "plots_withheld": bool(plot_kinds) and not plots_allowed,
             "can_compare": plots_allowed and evaluation is not None,
@@ -197,3 +202,24 @@ def submission_cancel(request, pk):
         if cancelled:
             messages.success(request, "Submission cancelled.")
     return redirect(submission)
+
+
+@login_required
+def method_card_edit(request, pk):
+    """The card of a submission, edited by its submitter or their team mates (404 for everyone else)."""
+    submission = get_object_or_404(Submission.objects.select_related("phase__challenge"), pk=pk)
+    if not can_edit_method_card(submission, request.user):
+        raise Http404
+    form = MethodCardForm(request.POST if request.method == "POST" else None, initial=card_of(submission).as_fields())
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = edit_method_card(submission=submission, changes=form.cleaned_data)
+        except ValidationError as error:  # the service's checks, should the form's ever differ
+            for field, problems in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, problems)
+        else:
+            messages.success(request, "Method card saved." if changed else "Nothing changed.")
+            return redirect(submission)
+    return render(request, "submissions/method_card.html", {
+        "form": form, "submission": submission, "phase": submission.phase, "challenge": submission.phase.challenge,
+    })

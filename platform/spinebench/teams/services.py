@@ -25,7 +25,7 @@ from spinebench.challenges.models import Challenge, Registration
 from spinebench.challenges.signals import report_organizer_action
 
 from .models import Invitation, Membership, Team, TeamSettings
-from .signals import invitation_sent, member_joined
+from .signals import invitation_answered, invitation_sent, member_joined
 
 
 class TeamError(Exception):
@@ -184,12 +184,15 @@ def accept(*, invitation: Invitation) -> Team:
         Invitation.objects.filter(
             invitee=user, team__challenge=challenge, status=Invitation.Status.PENDING
         ).update(status=Invitation.Status.WITHDRAWN, responded_at=timezone.now())
+        invitation_answered.send(sender=Invitation, invitation=invitation)
     return team
 
 
 def decline(*, invitation: Invitation) -> None:
     with transaction.atomic():
-        _respond(_pending(invitation), Invitation.Status.DECLINED)
+        invitation = _pending(invitation)
+        _respond(invitation, Invitation.Status.DECLINED)
+        invitation_answered.send(sender=Invitation, invitation=invitation)
 
 
 def withdraw(*, invitation: Invitation) -> None:
