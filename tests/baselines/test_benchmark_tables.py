@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -98,6 +99,7 @@ def test_rows_over_training_seeds_show_mean_and_sample_sd():
     assert "trained with seeds 0,1,2" in text
 
 
+@pytest.mark.slow  # trains every method twice on a tiny set
 def test_benchmark_main_with_two_training_seeds(tmp_path, capsys):
     code = baselines_aasce.main(
         [

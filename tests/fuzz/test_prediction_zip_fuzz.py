@@ -108,6 +108,7 @@ def check(data: bytes, tmp_path) -> None:
     assert written <= LIMITS.max_total_bytes
 
 
+@pytest.mark.slow  # 300 generated zips
 def test_structured_zips_300(tmp_path):
     @fuzz_settings(300)
     @given(data=archives())
@@ -118,6 +119,7 @@ def test_structured_zips_300(tmp_path):
         run()
 
 
+@pytest.mark.slow  # 300 damaged zips
 def test_damaged_zips_300(tmp_path):
     @fuzz_settings(300)
     @given(data=damaged())

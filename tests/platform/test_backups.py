@@ -52,6 +52,7 @@ def test_postgresql_round_trip_restores_rows_and_files(tmp_path, capsys):
     assert truth.read_bytes() == original and not stray.exists()
 
 
+@pytest.mark.slow  # a fresh process migrates and loads a whole site: about a minute
 def test_sqlite_round_trip_in_a_fresh_process(tmp_path):
     env = {
         k: v

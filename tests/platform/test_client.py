@@ -154,6 +154,7 @@ def test_server_down_and_not_logged_in_give_one_line_and_a_non_zero_exit(tmp_pat
     assert login.returncode == 2 and "Traceback" not in login.stderr
 
 
+@pytest.mark.slow  # each command is a fresh interpreter
 def test_spinebench_client_runs_the_same_commands(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("platform", ".", "client")),
            "SPINEBENCH_CLIENT_CONFIG": str(tmp_path / "none.json")}

@@ -45,6 +45,7 @@ def make_old_phases(apps) -> dict[str, tuple[int | None, int | None]]:
     return written
 
 
+@pytest.mark.slow  # migrates every app backwards and forwards
 @pytest.mark.django_db(transaction=True)
 def test_the_move_keeps_every_phase_dataset_link_and_reverses():
     assert MOVE in MigrationExecutor(connection).loader.graph.forwards_plan(REMOVAL)  # copy before the columns go

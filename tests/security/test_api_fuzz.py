@@ -42,6 +42,8 @@ from tests.containers.archive_builders import write_archive
 from tests.platform.aasce_data import HIDDEN_ANGLES, predictions_csv
 from tests.platform.factories import ChallengeFactory, PhaseFactory, RegistrationFactory, aasce_dataset
 
+# Every operation x identity x 20 examples: about half of the quick loop's time, so CI runs it, the quick loop not.
+pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("SPINEBENCH_FUZZ_EXAMPLES", "20"))  # per operation; raise it for a deeper local run
 PASSWORD = "correct-horse-battery"  # tests.platform.factories.UserFactory's
 GOOD = {"case_a": (30.0, 25.0, 15.0), "case_b": (17.0, 20.0, 12.0), "case_c": (26.0, 21.0, 10.0)}
