@@ -41,6 +41,7 @@ from spinebench.submissions.models import Submission
 from spinebench.submissions.scoring import score_predictions
 from spinebench.submissions.services import dispatch
 from spinebench.submissions.status import ACTIVE, Status, transition
+from spinebench.uploads.local_cache import CacheError, local_copy
 from spinebench.uploads.models import StoredUpload
 from spinebench.workers.services import note_requeue, requeue_count
 
@@ -186,11 +187,12 @@ def validated_image(submission_pk: int) -> AlgorithmImage | None:
         return None
     try:
         described = inspect_archive(
-            Path(submission.algorithm_archive.path), max_image_bytes=config.image_size_limit_mb << 20
+            local_copy(submission.algorithm_archive, sha256=recorded_sha256(submission)),
+            max_image_bytes=config.image_size_limit_mb << 20,
         )
         if described.archive_sha256 != (recorded_sha256(submission) or described.archive_sha256):
             raise ArchiveError("the stored archive does not match the SHA-256 recorded when it was uploaded")
-    except ArchiveError as error:
+    except (ArchiveError, CacheError) as error:
         run.validation = [["archive", False, str(error)]]
         run.save(update_fields=["validation"])
         fail_if_running(submission_pk, f"Archive refused: {error}")
@@ -229,10 +231,10 @@ def load_image(submission_pk: int, *, image: AlgorithmImage, client: docker.Dock
     config = ContainerConfig.for_phase(submission.phase)
     try:
         loaded = engine_load(client, untagged_stream(
-            Path(submission.algorithm_archive.path), max_image_bytes=config.image_size_limit_mb << 20,
-            sha256=recorded_sha256(submission),
+            local_copy(submission.algorithm_archive, sha256=recorded_sha256(submission)),
+            max_image_bytes=config.image_size_limit_mb << 20, sha256=recorded_sha256(submission),
         ))
-    except ArchiveError as error:
+    except (ArchiveError, CacheError) as error:
         fail_if_running(submission_pk, f"Archive refused: {error}")
         return False
     except (docker.errors.ImageLoadError, docker.errors.APIError) as error:

@@ -10,9 +10,12 @@ spinebench.uploads.local_cache instead.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, default_storage
 
@@ -31,6 +34,34 @@ def save_file(name: str, source: Path, *, storage: Storage | None = None) -> str
     """Store the local file `source` under `name` (or the free name the storage picks); the stored name."""
     with source.open("rb") as handle:
         return (storage or default_storage).save(name, File(handle, name=Path(name).name))
+
+
+def stored_once(name: str, build: Callable[[Path], object], *, storage: Storage | None = None) -> str:
+    """The stored name of a derived file (a plot, a dataset archive) named by what it is built from: `name` when
+    already stored, else `build(path)` writes it to a local temporary file that is then stored. A reader never
+    sees half a file: on local disk it is renamed into place, an object store makes an object visible whole."""
+    storage = storage or default_storage
+    if storage.exists(name):
+        return name
+    suffix = Path(name).suffix
+    target = local_path(name, storage=storage)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(suffix=suffix, dir=target.parent)
+        os.close(handle)
+        try:
+            build(Path(temporary))
+            os.replace(temporary, target)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+        return name
+    scratch = Path(settings.SPINEBENCH_CACHE_DIR) / "building"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as folder:
+        built = Path(folder) / f"file{suffix}"
+        build(built)
+        return save_file(name, built, storage=storage)
 
 
 def iter_bytes(
