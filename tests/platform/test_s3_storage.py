@@ -3,7 +3,7 @@ emulator of the S3 API; the same settings target AWS S3, MinIO, Ceph RGW, Cloudf
 the default storage to django-storages' S3 backend with a fresh private bucket; each test then checks the objects
 with its own boto3 client, independently of the platform's code: uploads land in the bucket and nowhere under
 MEDIA_ROOT, what needs a path reads a checksum-verified local copy (a tampered copy is fetched again), figures and
-dataset archives are stored there and served from there, byte ranges included."""
+dataset archives and algorithm outputs are stored there and read from there, byte ranges included."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ from django.test import override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from spinebench.algorithms.execution import run_root, stored_predictions
+from spinebench.algorithms.models import AlgorithmRun
+from spinebench.algorithms.outputs import store_outputs
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import create_submission
 from spinebench.uploads.local_cache import CacheError, local_copy, prune
@@ -159,7 +162,9 @@ def test_the_cache_keeps_the_most_recently_used_copies_within_its_size(s3):
     assert StoredUpload.objects.count() == 0  # saved directly: the digest came from the caller
 
 
-def test_figures_are_stored_in_the_bucket_and_served_from_it(s3, client, eager_tasks, django_capture_on_commit_callbacks):
+def test_figures_are_stored_in_the_bucket_and_served_from_it(
+    s3, client, eager_tasks, django_capture_on_commit_callbacks
+):
     s3_client, bucket = s3
     phase = fracture_phase(split="train", show_case_results=True)
     user = RegistrationFactory(challenge=phase.challenge).user
@@ -205,9 +210,35 @@ def test_dataset_archives_are_stored_in_the_bucket_and_answer_byte_ranges(s3, mo
 
     monkeypatch.setattr(S3File, "file", property(refuse_whole_download))
     size = len(whole)
-    for header, first, last in (("bytes=10-19", 10, 19), ("bytes=100-", 100, size - 1), ("bytes=-7", size - 7, size - 1)):
+    ranges = (("bytes=10-19", 10, 19), ("bytes=100-", 100, size - 1), ("bytes=-7", size - 7, size - 1))
+    for header, first, last in ranges:
         part = caller.get(url, HTTP_RANGE=header, HTTP_IF_RANGE=full["ETag"])
         assert part.status_code == 206, header
         assert part["Content-Range"] == f"bytes {first}-{last}/{size}"
         assert b"".join(part.streaming_content) == whole[first:last + 1]
     assert caller.get(url, HTTP_RANGE=f"bytes={size}-").status_code == 416
+
+
+def test_an_algorithm_runs_outputs_are_stored_and_read_back_on_a_host_without_its_folder(s3, phase, participant):
+    s3_client, bucket = s3
+    submission = Submission.objects.create(phase=phase, creator=participant)
+    run = AlgorithmRun.objects.create(submission=submission)
+    folder = run_root(run) / "predictions"
+    written = {"case_a/angles.json": b'{"angles": [1, 2, 3]}', "case_b/angles.json": b'{"angles": [4, 5, 6]}'}
+    for relative, content in written.items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_bytes(content)
+    name = store_outputs(run, folder=folder)
+    assert keys(s3_client, bucket, "algorithm-outputs/") == [name]
+    with stored_predictions(submission) as here:
+        assert here == folder  # the worker that ran it reads its own folder
+    for path in sorted(folder.rglob("*"), reverse=True):  # another host: no run folder on its disk
+        if path.is_file():
+            path.unlink()
+        else:
+            path.rmdir()
+    folder.rmdir()
+    with stored_predictions(submission) as elsewhere:
+        found = {path.relative_to(elsewhere).as_posix(): path.read_bytes()
+                 for path in elsewhere.rglob("*") if path.is_file()}
+    assert found == written and not elsewhere.exists()

@@ -26,6 +26,7 @@ import os
 import shutil
 import socket
 import time
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from spinebench.submissions.models import Submission
 from spinebench.submissions.scoring import score_predictions
 from spinebench.submissions.services import dispatch
 from spinebench.submissions.status import ACTIVE, Status, transition
+from spinebench.submissions.uploads import zip_limits
 from spinebench.uploads.local_cache import CacheError, local_copy
 from spinebench.uploads.models import StoredUpload
 from spinebench.workers.services import note_requeue, requeue_count
@@ -48,6 +50,7 @@ from spinebench.workers.services import note_requeue, requeue_count
 from . import runner
 from .archives import ArchiveError, inspect_archive, untagged_stream
 from .models import AlgorithmImage, AlgorithmRun, ContainerConfig, Job
+from .outputs import run_predictions, store_outputs
 from .users import shown
 
 logger = logging.getLogger(__name__)
@@ -85,6 +88,12 @@ def predictions_dir(submission_pk: int) -> Path:
     return run_root(AlgorithmRun.objects.get(submission_id=submission_pk)) / "predictions"
 
 
+def stored_predictions(submission: Submission) -> AbstractContextManager[Path]:
+    """The run's predictions for a re-score: its folder on this disk, or its stored outputs (outputs.py)."""
+    run = AlgorithmRun.objects.get(submission_id=submission.pk)
+    return run_predictions(run, folder=run_root(run) / "predictions", limits=zip_limits(submission.phase))
+
+
 def lease_is_stale(run: AlgorithmRun, now=None) -> bool:
     now = now or timezone.now()
     return run.heartbeat_at is None or now - run.heartbeat_at > timedelta(seconds=lease_seconds())
@@ -118,6 +127,8 @@ def process_submission(submission_pk: int, *, client: docker.DockerClient | None
         outcome = run_jobs(submission_pk, image=image, client=client)
         if outcome != "done":
             return outcome
+        run = AlgorithmRun.objects.get(submission_id=submission_pk)
+        store_outputs(run, folder=run_root(run) / "predictions")
         return score(submission_pk)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
         if isinstance(error, docker.errors.APIError) and error.is_client_error():  # the engine refused a request
