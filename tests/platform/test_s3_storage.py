@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
 import socket
+import subprocess
+import sys
 import uuid
 import zipfile
 from pathlib import Path
@@ -242,3 +246,40 @@ def test_an_algorithm_runs_outputs_are_stored_and_read_back_on_a_host_without_it
         found = {path.relative_to(elsewhere).as_posix(): path.read_bytes()
                  for path in elsewhere.rglob("*") if path.is_file()}
     assert found == written and not elsewhere.exists()
+
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def storage_from_environment(**variables) -> subprocess.CompletedProcess:
+    """A fresh Django process on the base settings, its storage configured only by `variables`: the default
+    storage's class and S3 options as JSON on stdout."""
+    script = (
+        "import django, json\n"
+        "django.setup()\n"
+        "from django.core.files.storage import storages\n"
+        "s = storages['default']\n"
+        "print(json.dumps([type(s).__name__] + [getattr(s, key, None) for key in "
+        "('bucket_name', 'endpoint_url', 'access_key', 'default_acl', 'querystring_auth', 'file_overwrite')]))"
+    )
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SPINEBENCH_ST"))}
+    environment.update(DJANGO_SETTINGS_MODULE="spinebench.settings.base", PYTHONPATH=str(REPO / "platform"),
+                       SPINEBENCH_VAR_DIR=str(Path(settings.MEDIA_ROOT).parent / "var"), **variables)
+    return subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+
+
+def test_the_backend_is_chosen_by_environment_settings():
+    assert json.loads(storage_from_environment().stdout)[0] == "FileSystemStorage"
+    chosen = storage_from_environment(
+        SPINEBENCH_STORAGE="s3", AWS_STORAGE_BUCKET_NAME="organizers-bucket", AWS_S3_ENDPOINT_URL="https://s3.example",
+        AWS_ACCESS_KEY_ID="key-from-env", AWS_SECRET_ACCESS_KEY="secret-from-env",
+    )
+    assert chosen.returncode == 0, chosen.stderr
+    assert json.loads(chosen.stdout) == ["S3Storage", "organizers-bucket", "https://s3.example", "key-from-env",
+                                         None, True, False]
+    missing = storage_from_environment(SPINEBENCH_STORAGE="s3")
+    assert missing.returncode != 0 and "AWS_STORAGE_BUCKET_NAME" in missing.stderr
+    unknown = storage_from_environment(SPINEBENCH_STORAGE="ftp")
+    assert unknown.returncode != 0 and "SPINEBENCH_STORAGE='ftp'" in unknown.stderr
