@@ -59,18 +59,15 @@ def ranged_file_response(request, name: str, *, filename: str) -> HttpResponse |
     if chosen == "unsatisfiable":
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
-    elif isinstance(chosen, tuple):
-        first, last = chosen
-        response = StreamingHttpResponse(
-            iter_bytes(name, first=first, last=last), status=206, content_type="application/zip"
-        )
-        response["Content-Range"] = f"bytes {first}-{last}/{size}"
-        response["Content-Length"] = str(last - first + 1)
-        response["Content-Disposition"] = content_disposition_header(True, filename)
     else:
-        response = StreamingHttpResponse(iter_bytes(name), content_type="application/zip")
-        response["Content-Length"] = str(size)
-        response["Content-Disposition"] = content_disposition_header(True, filename)
+        first, last = chosen if isinstance(chosen, tuple) else (0, size - 1)
+        response = StreamingHttpResponse(
+            iter_bytes(name, first=first, last=last), status=206 if chosen else 200, content_type="application/zip"
+        )
+        if chosen:
+            response["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response["Content-Length"] = str(last - first + 1)
+        response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
     response["Accept-Ranges"] = "bytes"
     response["ETag"] = etag
     return response
