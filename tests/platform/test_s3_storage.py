@@ -1,9 +1,10 @@
-"""Storage behind one interface, on an S3-compatible server: moto's server mode, started here on 127.0.0.1 (an
+"""Storage behind one interface, on an S3-compatible server: moto's server mode on 127.0.0.1 (s3_server.py; an
 emulator of the S3 API; the same settings target AWS S3, MinIO, Ceph RGW, Cloudflare R2). The `s3` fixture switches
 the default storage to django-storages' S3 backend with a fresh private bucket; each test then checks the objects
 with its own boto3 client, independently of the platform's code: uploads land in the bucket and nowhere under
-MEDIA_ROOT, what needs a path reads a checksum-verified local copy (a tampered copy is fetched again), figures and
-dataset archives and algorithm outputs are stored there and read from there, byte ranges included."""
+MEDIA_ROOT, what needs a path reads a checksum-verified local copy (a tampered copy is fetched again), figures,
+dataset archives and algorithm outputs are stored there and read from there, byte ranges included; the backend is
+chosen by environment settings."""
 
 from __future__ import annotations
 
@@ -11,14 +12,11 @@ import hashlib
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
-import uuid
 import zipfile
 from pathlib import Path
 
-import boto3
 import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -33,61 +31,21 @@ from spinebench.submissions.models import Submission
 from spinebench.submissions.services import create_submission
 from spinebench.uploads.local_cache import CacheError, local_copy, prune
 from spinebench.uploads.models import StoredUpload, UploadSession
-from spinebench.uploads.stored_files import local_path
 
 from .aasce_data import HIDDEN_ANGLES, smape
 from .conftest import api, csv_upload
 from .factories import RegistrationFactory
+from .s3_server import keys, object_bytes, s3_endpoint_fixture, s3_fixture  # noqa: F401 (fixtures)
 from .test_chunked_uploads import upload_all
 from .test_plots import aasce_training_phase, fracture_csv, fracture_phase, get_png
 
 pytestmark = pytest.mark.django_db
 
 GOOD = {"case_a": (30.0, 25.0, 15.0), "case_b": (17.0, 20.0, 12.0), "case_c": (26.0, 21.0, 10.0)}
-CREDENTIALS = {"aws_access_key_id": "spinebench-test", "aws_secret_access_key": "spinebench-test-secret"}
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(s3_endpoint, tmp_path):
-    """The default storage on a new private bucket of the emulator; yields (boto3 client, bucket name)."""
-    bucket = f"spinebench-{uuid.uuid4().hex[:12]}"
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **CREDENTIALS)
-    client.create_bucket(Bucket=bucket)
-    options = {
-        "bucket_name": bucket, "endpoint_url": s3_endpoint, "region_name": "us-east-1",
-        "access_key": CREDENTIALS["aws_access_key_id"], "secret_key": CREDENTIALS["aws_secret_access_key"],
-        "default_acl": None, "file_overwrite": False,
-    }
-    storages = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}}
-    with override_settings(STORAGES=storages, SPINEBENCH_CACHE_DIR=tmp_path / "cache"):
-        assert local_path("anything") is None  # the default storage really is the bucket now
-        yield client, bucket
-
-
-def object_bytes(client, bucket: str, key: str) -> bytes:
-    return client.get_object(Bucket=bucket, Key=key)["Body"].read()
-
-
-def keys(client, bucket: str, prefix: str = "") -> list[str]:
-    listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix)
-    return sorted(item["Key"] for item in listed.get("Contents", []))
 
 
 def nothing_under_media(name: str) -> bool:
