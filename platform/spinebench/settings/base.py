@@ -79,6 +79,9 @@ if SPINEBENCH_STORAGE == "s3":
             "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=300),
             "file_overwrite": False,
             "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default=None),
+            # An object opened as a file is buffered in memory up to this size, on disk beyond it (the backend's
+            # own default, 0, keeps it all in memory).
+            "max_memory_size": env.int("AWS_S3_MAX_MEMORY_SIZE", default=16 * 1024**2),
         },
     }
 elif SPINEBENCH_STORAGE != "filesystem":
