@@ -241,3 +241,11 @@ def test_the_backend_is_chosen_by_environment_settings():
     assert missing.returncode != 0 and "AWS_STORAGE_BUCKET_NAME" in missing.stderr
     unknown = storage_from_environment(SPINEBENCH_STORAGE="ftp")
     assert unknown.returncode != 0 and "SPINEBENCH_STORAGE='ftp'" in unknown.stderr
+
+
+def test_with_the_filesystem_storage_a_stored_file_is_used_where_it_lies(tmp_path):
+    with override_settings(SPINEBENCH_CACHE_DIR=tmp_path / "cache"):
+        name = default_storage.save("algorithm-archives/local.tar", io.BytesIO(b"local bytes"))
+        assert local_copy(name, sha256=sha(b"local bytes")) == Path(settings.MEDIA_ROOT) / name
+        assert not (tmp_path / "cache" / "stored").exists() or not any((tmp_path / "cache" / "stored").iterdir())
+        default_storage.delete(name)
