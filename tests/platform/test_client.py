@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.core.files.storage import default_storage
 
 from spinebench.accounts.tokens import issue_token
 from spinebench.datasets.services import inputs_archive, training_archive
@@ -94,8 +95,8 @@ def test_download_resumes_an_interrupted_download(site, tmp_path):
     phase, user, config = site["phase"], site["user"], site["config"]
     token = issue_token(user=user, name="cli").secret
     assert run_client("login", "--server", site["url"], "--token", config=config, stdin=token + "\n").returncode == 0
-    inputs = inputs_archive(phase.dataset).read_bytes()
-    training = training_archive(phase.training_dataset).read_bytes()
+    inputs = default_storage.open(inputs_archive(phase.dataset)).read()
+    training = default_storage.open(training_archive(phase.training_dataset)).read()
     prefix = f"{phase.challenge.slug}-{phase.slug}"
 
     # An interrupted run left the first part of the inputs with the server's ETag beside it.
@@ -115,7 +116,7 @@ def test_download_resumes_an_interrupted_download(site, tmp_path):
 def test_server_answers_range_requests(site):
     phase, user = site["phase"], site["user"]
     headers = {"Authorization": f"Token {issue_token(user=user, name='range').secret}"}
-    whole = training_archive(phase.training_dataset).read_bytes()
+    whole = default_storage.open(training_archive(phase.training_dataset)).read()
     size = len(whole)
     for url in (f"{site['url']}/api/datasets/{phase.training_dataset.pk}/download/",):
         full = requests.get(url, headers=headers, timeout=30)

@@ -208,13 +208,14 @@ def test_hidden_test_case_slices_are_404_for_participants_and_shown_to_organizer
     organizer = UserFactory()
     metastatic["challenge"].organizers.add(organizer)
     client.force_login(organizer)
-    media = Path(settings.MEDIA_ROOT)
-    before = set(media.rglob("*"))
+    roots = (Path(settings.MEDIA_ROOT), Path(settings.SPINEBENCH_CACHE_DIR))
+    before = {path for root in roots for path in root.rglob("*")}
     assert client.get(page_url).status_code == 200
     response = client.get(slice_url(submission, case_id, "axial", 0))
     picture(response)
     assert response["Cache-Control"] == "private, no-store"
-    assert set(media.rglob("*")) == before, "a hidden phase's volume or slice was written to disk"
+    after = {path for root in roots for path in root.rglob("*")}
+    assert after == before, "a hidden phase's volume or slice was written to disk"
 
 
 def test_training_viewer_closes_when_its_labels_stop_being_public(client, metastatic):

@@ -27,16 +27,12 @@ class AlgorithmsConfig(AppConfig):
             str(Phase.SubmissionKind.ALGORITHM), lambda pk: process_algorithm_submission.delay(submission_pk=pk)
         )
 
-        from contextlib import nullcontext
-
         from spinebench.evaluation.rescoring import register_predictions_source
 
-        from .execution import predictions_dir
+        from .execution import stored_predictions
 
-        # A re-score reads an algorithm's predictions where its container runs left them.
-        register_predictions_source(
-            str(Phase.SubmissionKind.ALGORITHM), lambda submission: nullcontext(predictions_dir(submission.pk))
-        )
+        # A re-score reads an algorithm's predictions where its container runs left them, or from the storage.
+        register_predictions_source(str(Phase.SubmissionKind.ALGORITHM), stored_predictions)
 
         from spinebench.celery import QUEUE_CONTAINERS_CPU
         from spinebench.submissions.scoring import register_image_evaluator

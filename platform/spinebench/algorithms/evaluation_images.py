@@ -26,7 +26,6 @@ from pathlib import Path
 import docker
 import requests
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import transaction
 
 from evaluators.contract import (
@@ -47,6 +46,7 @@ from spinebench.submissions.models import Submission
 from spinebench.submissions.scoring import ImageEvaluationFailed
 from spinebench.uploads.handlers import site_limit
 from spinebench.uploads.limits import UploadRefused
+from spinebench.uploads.local_cache import CacheError, local_copy
 from spinebench.uploads.models import StoredUpload
 from spinebench.uploads.services import challenge_account_key, check_upload_size, discard, store_upload
 
@@ -79,9 +79,9 @@ def upload_evaluation_image(*, phase: Phase, actor, upload) -> EvaluationImage:
     except UploadRefused as refusal:
         raise ValidationError({"archive": str(refusal)}) from None
     try:
-        described = inspect_archive(Path(default_storage.path(stored.storage_name)),
+        described = inspect_archive(local_copy(stored.storage_name, sha256=stored.sha256),
                                     max_image_bytes=custom.image_size_limit_mb << 20)
-    except ArchiveError as error:
+    except (ArchiveError, CacheError) as error:
         discard(stored.storage_name)
         raise ValidationError({"archive": f"Archive refused: {error}"}) from None
     try:
@@ -197,9 +197,9 @@ def load_evaluation_image(client: docker.DockerClient, *, image: EvaluationImage
     except docker.errors.ImageNotFound:
         pass
     try:
-        loaded = client.images.load(untagged_stream(Path(default_storage.path(image.archive)),
+        loaded = client.images.load(untagged_stream(local_copy(image.archive, sha256=image.archive_sha256),
                                                     max_image_bytes=max_image_bytes))
-    except ArchiveError as error:
+    except (ArchiveError, CacheError) as error:
         raise _RunFailed(f"the stored archive was refused: {error}") from None
     except (docker.errors.ImageLoadError, docker.errors.APIError) as error:
         message = getattr(error, "explanation", None) or str(error)

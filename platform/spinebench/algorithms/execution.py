@@ -26,6 +26,7 @@ import os
 import shutil
 import socket
 import time
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,12 +42,15 @@ from spinebench.submissions.models import Submission
 from spinebench.submissions.scoring import score_predictions
 from spinebench.submissions.services import dispatch
 from spinebench.submissions.status import ACTIVE, Status, transition
+from spinebench.submissions.uploads import zip_limits
+from spinebench.uploads.local_cache import CacheError, local_copy
 from spinebench.uploads.models import StoredUpload
 from spinebench.workers.services import note_requeue, requeue_count
 
 from . import runner
 from .archives import ArchiveError, inspect_archive, untagged_stream
 from .models import AlgorithmImage, AlgorithmRun, ContainerConfig, Job
+from .outputs import run_predictions, store_outputs
 from .users import shown
 
 logger = logging.getLogger(__name__)
@@ -84,6 +88,12 @@ def predictions_dir(submission_pk: int) -> Path:
     return run_root(AlgorithmRun.objects.get(submission_id=submission_pk)) / "predictions"
 
 
+def stored_predictions(submission: Submission) -> AbstractContextManager[Path]:
+    """The run's predictions for a re-score: its folder on this disk, or its stored outputs (outputs.py)."""
+    run = AlgorithmRun.objects.get(submission_id=submission.pk)
+    return run_predictions(run, folder=run_root(run) / "predictions", limits=zip_limits(submission.phase))
+
+
 def lease_is_stale(run: AlgorithmRun, now=None) -> bool:
     now = now or timezone.now()
     return run.heartbeat_at is None or now - run.heartbeat_at > timedelta(seconds=lease_seconds())
@@ -117,6 +127,8 @@ def process_submission(submission_pk: int, *, client: docker.DockerClient | None
         outcome = run_jobs(submission_pk, image=image, client=client)
         if outcome != "done":
             return outcome
+        run = AlgorithmRun.objects.get(submission_id=submission_pk)
+        store_outputs(run, folder=run_root(run) / "predictions")
         return score(submission_pk)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
         if isinstance(error, docker.errors.APIError) and error.is_client_error():  # the engine refused a request
@@ -186,11 +198,12 @@ def validated_image(submission_pk: int) -> AlgorithmImage | None:
         return None
     try:
         described = inspect_archive(
-            Path(submission.algorithm_archive.path), max_image_bytes=config.image_size_limit_mb << 20
+            local_copy(submission.algorithm_archive, sha256=recorded_sha256(submission)),
+            max_image_bytes=config.image_size_limit_mb << 20,
         )
         if described.archive_sha256 != (recorded_sha256(submission) or described.archive_sha256):
             raise ArchiveError("the stored archive does not match the SHA-256 recorded when it was uploaded")
-    except ArchiveError as error:
+    except (ArchiveError, CacheError) as error:
         run.validation = [["archive", False, str(error)]]
         run.save(update_fields=["validation"])
         fail_if_running(submission_pk, f"Archive refused: {error}")
@@ -229,10 +242,10 @@ def load_image(submission_pk: int, *, image: AlgorithmImage, client: docker.Dock
     config = ContainerConfig.for_phase(submission.phase)
     try:
         loaded = engine_load(client, untagged_stream(
-            Path(submission.algorithm_archive.path), max_image_bytes=config.image_size_limit_mb << 20,
-            sha256=recorded_sha256(submission),
+            local_copy(submission.algorithm_archive, sha256=recorded_sha256(submission)),
+            max_image_bytes=config.image_size_limit_mb << 20, sha256=recorded_sha256(submission),
         ))
-    except ArchiveError as error:
+    except (ArchiveError, CacheError) as error:
         fail_if_running(submission_pk, f"Archive refused: {error}")
         return False
     except (docker.errors.ImageLoadError, docker.errors.APIError) as error:

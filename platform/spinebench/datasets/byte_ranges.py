@@ -4,15 +4,21 @@ One range only: `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` (the last n bytes) 
 bytes a-b/size`; a range starting at or past the end answers 416 with `Content-Range: bytes */size`; anything else
 (several ranges, another unit, a malformed header) is ignored and the whole file sent with 200, as the RFC allows.
 `If-Range` with a different ETag (the archive was rebuilt) also sends the whole file. The ETag names the stored
-archive (built once per dataset version) and its size."""
+archive (built once per dataset version) and its size.
+
+The archive is read through the storage API (spinebench.uploads.stored_files.iter_bytes): from the local disk, or
+from an object store with one ranged GET per request, streamed, never downloaded whole first."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.core.files.storage import default_storage
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+
+from spinebench.uploads.stored_files import iter_bytes
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 256 * 1024
@@ -38,26 +44,14 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | str:
     return first, last
 
 
-def _slice(path: Path, first: int, last: int) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        handle.seek(first)
-        left = last - first + 1
-        while left > 0:
-            block = handle.read(min(CHUNK, left))
-            if not block:
-                return
-            left -= len(block)
-            yield block
+def etag_of(name: str, size: int) -> str:
+    return f'"{Path(name).stem}-{size}"'
 
 
-def etag_of(path: Path) -> str:
-    return f'"{path.stem}-{path.stat().st_size}"'
-
-
-def ranged_file_response(request, path: Path, *, filename: str) -> HttpResponse | StreamingHttpResponse:
-    """The file as an attachment, answering a single byte range with 206."""
-    size = path.stat().st_size
-    etag = etag_of(path)
+def ranged_file_response(request, name: str, *, filename: str) -> HttpResponse | StreamingHttpResponse:
+    """The stored file `name` (default storage) as an attachment, answering a single byte range with 206."""
+    size = default_storage.size(name)
+    etag = etag_of(name, size)
     wanted = request.headers.get("Range", "")
     if_range = request.headers.get("If-Range", "")
     chosen = parse_range(wanted, size) if wanted and (not if_range or if_range == etag) else None
@@ -65,14 +59,15 @@ def ranged_file_response(request, path: Path, *, filename: str) -> HttpResponse 
     if chosen == "unsatisfiable":
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
-    elif isinstance(chosen, tuple):
-        first, last = chosen
-        response = StreamingHttpResponse(_slice(path, first, last), status=206, content_type="application/zip")
-        response["Content-Range"] = f"bytes {first}-{last}/{size}"
-        response["Content-Length"] = str(last - first + 1)
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
     else:
-        response = FileResponse(path.open("rb"), as_attachment=True, filename=filename)
+        first, last = chosen if isinstance(chosen, tuple) else (0, size - 1)
+        response = StreamingHttpResponse(
+            iter_bytes(name, first=first, last=last), status=206 if chosen else 200, content_type="application/zip"
+        )
+        if chosen:
+            response["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response["Content-Length"] = str(last - first + 1)
+        response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
     response["Accept-Ranges"] = "bytes"
     response["ETag"] = etag
     return response

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 
 from spinebench.challenges.models import Phase
+from spinebench.uploads.stored_files import stored_once
 
 from .models import Case, Dataset, PhaseDatasets
 
@@ -146,46 +147,41 @@ def import_external(*, layout: str, src: Path, out: Path, task: str, split: str,
     return out
 
 
-def training_archive(dataset: Dataset) -> Path:
-    """A zip of the whole training folder (inputs, ground truth, manifest), built once per manifest version."""
+def training_archive(dataset: Dataset) -> str:
+    """A zip of the whole training folder (inputs, ground truth, manifest), built once per manifest version: its
+    name in the default storage (the dataset folder is local, its archives are stored like every upload)."""
     if dataset.is_hidden:
         raise DatasetError(f"{dataset}: a test split is never served")
     stamp = (dataset.root / "dataset.json").stat().st_mtime_ns
-    target = Path(settings.MEDIA_ROOT) / "dataset-archives" / f"{dataset.pk}-{stamp}.zip"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(dataset.root.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                archive.write(path, Path(dataset.slug) / path.relative_to(dataset.root))
-    partial.replace(target)
-    return target
+
+    def build(target: Path) -> None:
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(dataset.root.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    archive.write(path, Path(dataset.slug) / path.relative_to(dataset.root))
+
+    return stored_once(f"dataset-archives/{dataset.pk}-{stamp}.zip", build)
 
 
-def inputs_archive(dataset: Dataset) -> Path:
+def inputs_archive(dataset: Dataset) -> str:
     """A zip of what predictions are made from: `inputs/<case_id>/...` of every case and `cases.csv` (one column
     `case_id`, the cases a prediction file must cover). Nothing from `ground_truth/` and not the manifest (whose
-    generator seed and groups are not for participants). Built once per manifest version."""
+    generator seed and groups are not for participants). Built once per manifest version; its stored name."""
     from evaluators.layout import read_manifest
 
     manifest_file = dataset.root / "dataset.json"
     stamp = manifest_file.stat().st_mtime_ns
-    target = Path(settings.MEDIA_ROOT) / "dataset-archives" / f"{dataset.pk}-{stamp}-inputs.zip"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     case_ids = read_manifest(dataset.root).case_ids
     prefix = f"{dataset.challenge.slug}-" if dataset.challenge is not None else ""
     top = Path(f"{prefix}{dataset.slug}-inputs")
-    partial = target.with_suffix(".partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(str(top / "cases.csv"), "case_id\n" + "".join(f"{case_id}\n" for case_id in case_ids))
-        for case_id in case_ids:
-            folder = dataset.root / "inputs" / case_id
-            for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
-                if path.is_file() and not path.is_symlink():
-                    archive.write(path, top / "inputs" / path.relative_to(dataset.root / "inputs"))
-    partial.replace(target)
-    return target
+
+    def build(target: Path) -> None:
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(str(top / "cases.csv"), "case_id\n" + "".join(f"{case_id}\n" for case_id in case_ids))
+            for case_id in case_ids:
+                folder = dataset.root / "inputs" / case_id
+                for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
+                    if path.is_file() and not path.is_symlink():
+                        archive.write(path, top / "inputs" / path.relative_to(dataset.root / "inputs"))
+
+    return stored_once(f"dataset-archives/{dataset.pk}-{stamp}-inputs.zip", build)

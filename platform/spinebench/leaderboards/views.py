@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import FileResponse, Http404, HttpResponse
@@ -139,7 +140,7 @@ def phase_roc(request, challenge, phase):
     rows = _rows_with_evaluations([row for row in read_leaderboard(phase).rows if row.has_curves][: plots.OVERLAY_TOP])
     if not plots.overlay_rows(rows):
         raise Http404
-    response = FileResponse(plots.phase_roc_overlay(phase, rows).open("rb"), content_type="image/png")
+    response = FileResponse(default_storage.open(plots.phase_roc_overlay(phase, rows)), content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"
     return response
 

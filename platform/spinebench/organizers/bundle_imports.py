@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,6 +30,7 @@ from spinebench.challenges.models import Challenge
 from spinebench.challenges.signals import report_organizer_action
 from spinebench.datasets import services as dataset_services
 from spinebench.datasets.bundles import ImportOptions, import_bundle
+from spinebench.uploads.local_cache import local_copy
 from spinebench.uploads.models import StoredUpload
 from spinebench.uploads.services import store_upload, user_account_key
 from spinebench.uploads.zips import ZipLimits, ZipRefused, check_zip, extract_zip
@@ -133,7 +133,7 @@ def run_bundle_import(*, import_pk: int) -> BundleImport:
     try:
         with (
             tempfile.TemporaryDirectory(prefix="bundle-import-") as scratch,
-            default_storage.open(job.archive) as handle,
+            local_copy(job.archive).open("rb") as handle,
         ):
             folder = _unpack(handle, Path(scratch), name=job.original_name or "bundle.zip")
             bundle = load_bundle(folder, profile=untrusted_profile())

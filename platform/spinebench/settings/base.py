@@ -9,6 +9,7 @@ from typing import Any
 
 import environ
 from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -49,10 +50,42 @@ STATIC_URL = "/static/"
 # The project's own stylesheet and scripts (brand tweaks, theme, tabs); the frameworks come from packages.
 STATICFILES_DIRS = [Path(__file__).resolve().parents[1] / "static"]
 MEDIA_URL = "/media/"
-STORAGES = {
+# Every stored file (uploads, dataset archives, algorithm outputs, plots) goes through Django's storage API:
+# SPINEBENCH_STORAGE=filesystem (the embedded default, under MEDIA_ROOT) or s3 (django-storages: AWS S3 or any
+# S3-compatible service, docs/storage.md). What needs a local path reads a checksum-verified copy under
+# SPINEBENCH_CACHE_DIR (spinebench.uploads.local_cache), pruned oldest-first above SPINEBENCH_CACHE_MAX_BYTES.
+SPINEBENCH_STORAGE = env("SPINEBENCH_STORAGE", default="filesystem")
+SPINEBENCH_CACHE_DIR = Path(env("SPINEBENCH_CACHE_DIR", default=str(VAR_DIR / "cache")))
+SPINEBENCH_CACHE_MAX_BYTES = env.int("SPINEBENCH_CACHE_MAX_BYTES", default=50 * 1024**3)
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+if SPINEBENCH_STORAGE == "s3":
+    # Private objects only: no ACL (the bucket's own policy, which must not grant public reads), no public URLs;
+    # every download goes through a view that asks spinebench.access first. Credentials may also come from the
+    # usual boto3 chain (instance role, ~/.aws) when AWS_ACCESS_KEY_ID is unset.
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
+            "region_name": env("AWS_S3_REGION_NAME", default=None),
+            "access_key": env("AWS_ACCESS_KEY_ID", default=None),
+            "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None),
+            "location": env("AWS_LOCATION", default=""),
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=300),
+            "file_overwrite": False,
+            "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default=None),
+            # An object opened as a file is buffered in memory up to this size, on disk beyond it (the backend's
+            # own default, 0, keeps it all in memory).
+            "max_memory_size": env.int("AWS_S3_MAX_MEMORY_SIZE", default=16 * 1024**2),
+        },
+    }
+elif SPINEBENCH_STORAGE != "filesystem":
+    raise ImproperlyConfigured(f"SPINEBENCH_STORAGE={SPINEBENCH_STORAGE!r}: use 'filesystem' or 's3'")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

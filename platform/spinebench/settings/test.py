@@ -13,8 +13,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 _TMP = Path(env("SPINEBENCH_TEST_ROOT", default=tempfile.mkdtemp(prefix="spinebench-test-")))
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(_TMP / "media")))
 DATASETS_ROOT = Path(env("DATASETS_ROOT", default=str(_TMP / "datasets")))
+SPINEBENCH_CACHE_DIR = Path(env("SPINEBENCH_CACHE_DIR", default=str(_TMP / "cache")))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **STORAGES,  # noqa: F405 (SPINEBENCH_STORAGE=s3 runs the suite on a bucket)
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # The pytest process never consumes from the broker itself: it dispatches for the worker subprocess, or runs eagerly.

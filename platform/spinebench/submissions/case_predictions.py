@@ -10,6 +10,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from spinebench.uploads.local_cache import local_copy
+
 from .models import Submission
 from .uploads import predictions_location
 
@@ -19,7 +21,7 @@ def case_prediction(submission: Submission, case_id: str, read):
     from evaluators.formats import load_predictions
 
     task = submission.phase.task
-    stored = Path(submission.predictions_file.path)
+    stored = local_copy(submission.predictions_file)
     if stored.suffix == ".zip":
         with zipfile.ZipFile(stored) as archive, tempfile.TemporaryDirectory(prefix="spinebench-case-") as tmp:
             root = Path(tmp).resolve()

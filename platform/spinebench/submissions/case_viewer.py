@@ -112,7 +112,7 @@ def _cobb_line(axes, landmarks: np.ndarray, vertebra: int, *, length: float, **s
     axes.plot(ends[:, 0], ends[:, 1], **style)
 
 
-def case_image(submission: Submission, case_id: str) -> Path:
+def case_image(submission: Submission, case_id: str) -> str:
     """The cached PNG of one case (drawn on first request)."""
     view = case_view(submission, case_id)
     digest = _digest(DRAWING, submission.predictions_file.name, submission.phase.dataset_id, view.rows)

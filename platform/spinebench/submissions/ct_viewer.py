@@ -156,12 +156,12 @@ def case_cache_dir(submission: Submission, case_id: str) -> Path:
     """The dataset's arrays of a case, shared by every submission scored on that dataset."""
     dataset = submission.phase.dataset
     digest = _digest(VOLUME_CACHE, dataset.path, case_id)
-    return Path(settings.MEDIA_ROOT) / "plots" / f"dataset-{dataset.pk}" / f"ct-{case_id}-{digest}"
+    return Path(settings.SPINEBENCH_CACHE_DIR) / "volumes" / f"dataset-{dataset.pk}" / f"ct-{case_id}-{digest}"
 
 
 def prediction_cache_dir(submission: Submission, case_id: str) -> Path:
     digest = _digest(VOLUME_CACHE, submission.predictions_file.name, submission.phase.dataset_id, case_id)
-    return Path(settings.MEDIA_ROOT) / "plots" / f"submission-{submission.pk}" / f"ct-{case_id}-{digest}"
+    return Path(settings.SPINEBENCH_CACHE_DIR) / "volumes" / f"submission-{submission.pk}" / f"ct-{case_id}-{digest}"
 
 
 def _compact(array: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Figures of evaluations, rendered server-side to PNG with evaluators.plots (matplotlib, Agg backend) and cached
-on disk under MEDIA_ROOT/plots/. A cached file is named by a digest of everything it is drawn from, so a re-scored
+in the default storage under plots/ (spinebench.uploads.stored_files: the local disk or an object store). A cached
+file is named by a digest of everything it is drawn from, so a re-scored
 submission or a changed leaderboard gets a new file and a stale one is never served.
 
 Who may see which figure is decided by the views (spinebench.access); this module only draws.
@@ -9,13 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from django.conf import settings
-
 from spinebench.datasets.models import Dataset
+from spinebench.uploads.stored_files import stored_once
 
 from .models import Evaluation, Submission
 from .tasks import predictions_location
@@ -45,8 +43,8 @@ def submission_plot_kinds(submission: Submission) -> list[str]:
     return kinds
 
 
-def submission_plot(submission: Submission, kind: str) -> Path:
-    """Path of the cached PNG of `kind` for the submission (drawn on first request)."""
+def submission_plot(submission: Submission, kind: str) -> str:
+    """Stored name of the cached PNG of `kind` for the submission (drawn on first request)."""
     evaluation = submission.evaluation
     if kind == ROC:
         digest = _digest(evaluation.curves, _roc_legend(evaluation))
@@ -70,7 +68,7 @@ def overlay_rows(rows) -> list:
     ]
 
 
-def phase_roc_overlay(phase, rows) -> Path:
+def phase_roc_overlay(phase, rows) -> str:
     """Patient-level ROC curves of the `overlay_rows(rows)` submissions in one figure (cached)."""
     chosen = overlay_rows(rows)
     if not chosen:
@@ -192,19 +190,7 @@ def _digest(*parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _cached(relative: str, draw) -> Path:
-    """MEDIA_ROOT/plots/<relative>, drawn by `draw(path)` when missing (written to a temporary name and renamed,
-    so a concurrent request never reads half a file)."""
-    path = Path(settings.MEDIA_ROOT) / "plots" / relative
-    if path.is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(handle)
-    try:
-        draw(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+def _cached(relative: str, draw) -> str:
+    """The stored name plots/<relative>, drawn by `draw(path)` when missing (a concurrent request never reads half
+    a file: spinebench.uploads.stored_files.stored_once)."""
+    return stored_once(f"plots/{relative}", draw)

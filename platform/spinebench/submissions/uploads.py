@@ -13,6 +13,7 @@ from pathlib import Path
 from django.conf import settings
 
 from spinebench.uploads.limits import UploadLimit, human_size
+from spinebench.uploads.local_cache import CacheError, local_copy
 from spinebench.uploads.zips import ZipLimits, ZipRefused, check_zip, extract_zip
 
 CHUNK = 1 << 16
@@ -112,7 +113,10 @@ def predictions_location(submission):
     """The stored predictions as a path the evaluator reads: the CSV file, or a zipped per-case folder unpacked
     into a fresh temporary directory (spinebench.uploads.zips.extract_zip: bounded, nothing written outside it).
     A zip that cannot be unpacked raises UploadError with the reason, for the caller to fail the submission."""
-    stored = Path(submission.predictions_file.path)
+    try:
+        stored = local_copy(submission.predictions_file)
+    except CacheError as problem:
+        raise UploadError(str(problem)) from None
     if stored.suffix != ".zip":
         yield stored
         return

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -159,7 +160,8 @@ def submission_case(request, pk, case_id):
 
 def submission_case_image(request, pk, case_id):
     submission, view = _viewable_case(request, pk, case_id)
-    response = FileResponse(case_viewer.case_image(submission, view.case_id).open("rb"), content_type="image/png")
+    image = case_viewer.case_image(submission, view.case_id)
+    response = FileResponse(default_storage.open(image), content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"
     return response
 
@@ -177,7 +179,7 @@ def submission_plot(request, pk, kind):
         raise Http404
     if submission.status != "succeeded" or kind not in plots.submission_plot_kinds(submission):
         raise Http404
-    response = FileResponse(plots.submission_plot(submission, kind).open("rb"), content_type="image/png")
+    response = FileResponse(default_storage.open(plots.submission_plot(submission, kind)), content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"
     return response
 
