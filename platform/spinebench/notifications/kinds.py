@@ -10,3 +10,4 @@ class Kind(models.TextChoices):
     REGISTRATION_REJECTED = "registration_rejected", "My registration for a challenge was rejected"
     PHASE_CLOSING = "phase_closing", "A phase of a challenge I take part in closes within 24 hours"
     TEAM_INVITATION = "team_invitation", "I was invited to join a team"
+    ANNOUNCEMENT = "announcement", "The organizers of a challenge I take part in posted an announcement"
