@@ -61,10 +61,11 @@ def notify_participants(*, announcement_pk: int) -> int:
     if announcement is None or not announcement.email_participants or announcement.notified_at is not None:
         return 0
     challenge = announcement.challenge
+    link = reverse("challenges:announcements", kwargs={"slug": challenge.slug})
     count = 0
     for user in recipients(announcement):
         notify(
-            user=user, kind=Kind.ANNOUNCEMENT, link=reverse("challenges:announcements", kwargs={"slug": challenge.slug}),
+            user=user, kind=Kind.ANNOUNCEMENT, link=link,
             title=f"{challenge.title}: {announcement.title}",
             body=f"The organizers of {challenge.title} posted an announcement:\n\n{announcement.body}",
         )
