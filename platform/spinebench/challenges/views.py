@@ -98,7 +98,7 @@ def challenge_register(request, slug):
     challenge = _challenge(request, slug)
     if challenge.registrations.filter(user=request.user).exists():
         return redirect(challenge)
-    form = RegistrationForm(request.POST or None, challenge=challenge)
+    form = RegistrationForm(request.POST if request.method == "POST" else None, challenge=challenge)
     if request.method != "POST" or not form.is_valid():
         return render(request, "challenges/register.html", {"challenge": challenge, "form": form},
                       status=400 if form.errors else 200)
