@@ -124,7 +124,7 @@ def test_registration_page_asks_refuses_then_stores(challenge, questions):
     refused = client.post(f"/challenges/{challenge.slug}/register/", form)
     assert refused.status_code == 400
     text = refused.content.decode()
-    assert 'id="error_1_id_question_%d"' % questions["affiliation"].pk in text or "This field is required" in text
+    assert f'id="error_1_id_{questions["affiliation"].field_name}"' in text and "This field is required" in text
     assert not Registration.objects.filter(user=user).exists()
     form[questions["affiliation"].field_name] = "=cmd|' /C calc'!A0"
     form[questions["news"].field_name] = "on"
