@@ -11,14 +11,15 @@ from .questions import asked_questions
 
 
 def _field(question: RegistrationQuestion) -> forms.Field:
-    common = {"label": question.label, "help_text": question.help_text, "required": question.required}
+    label, hint, required = question.label, question.help_text, question.required
     if question.kind == RegistrationQuestion.Kind.CHECKBOX:
-        return forms.BooleanField(**common)
+        return forms.BooleanField(label=label, help_text=hint, required=required)
     if question.kind == RegistrationQuestion.Kind.CHOICE:
-        empty = [("", "—")] if not question.required else [("", "Choose…")]
-        return forms.ChoiceField(choices=empty + [(option, option) for option in question.options], **common)
+        choices = [("", "Choose…" if required else "—")] + [(option, option) for option in question.options]
+        return forms.ChoiceField(choices=choices, label=label, help_text=hint, required=required)
     return forms.CharField(
-        max_length=RegistrationQuestion.ANSWER_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2}), **common
+        max_length=RegistrationQuestion.ANSWER_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2}),
+        label=label, help_text=hint, required=required,
     )
 
 

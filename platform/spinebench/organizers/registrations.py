@@ -66,16 +66,15 @@ def question_title(question: RegistrationQuestion) -> str:
     return f"{question.label} (removed)" if question.removed_at else question.label
 
 
-def registration_table(challenge: Challenge) -> tuple[list[RegistrationQuestion], list[Registration]]:
-    """The question columns and every registration (pending first, newest first), each with `answer_values`: its
-    answer to each column's question ("" where it gave none)."""
+def registration_table(challenge: Challenge) -> tuple[list[RegistrationQuestion], list[tuple[Registration, list[str]]]]:
+    """The question columns and every registration (pending first, newest first) with its answer to each column's
+    question ("" where it gave none)."""
     questions = question_columns(challenge)
-    rows = list(
-        challenge.registrations.select_related("user").prefetch_related("answers").order_by("status", "-created")
-    )
-    for row in rows:
-        given = {answer.question_id: answer.value for answer in row.answers.all()}
-        row.answer_values = [given.get(question.pk, "") for question in questions]
+    registrations = challenge.registrations.select_related("user").prefetch_related("answers")
+    rows = []
+    for registration in registrations.order_by("status", "-created"):
+        given = {answer.question_id: answer.value for answer in registration.answers.all()}
+        rows.append((registration, [given.get(question.pk, "") for question in questions]))
     return questions, rows
 
 
