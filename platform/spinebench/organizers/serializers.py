@@ -143,7 +143,9 @@ class ManagedQuestionSerializer(serializers.ModelSerializer):
 
 
 class ManagedAnnouncementSerializer(AnnouncementSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Who posted it (null: a deleted account)."
+    )
 
     class Meta(AnnouncementSerializer.Meta):
         fields = [*AnnouncementSerializer.Meta.fields, "author", "email_participants", "notified_at"]
