@@ -157,3 +157,19 @@ def test_without_notify_and_on_edit_nobody_is_told(smtp, challenge, organizer, e
     announcement.refresh_from_db()
     assert announcement.title == "Quiet, edited" and announcement.notified_at is None
     assert not Notification.objects.exists() and smtp.inbox.messages == []
+
+
+def test_a_hidden_challenge_notifies_only_the_participants_who_may_see_it(
+    smtp, organizer, eager_tasks, django_capture_on_commit_callbacks
+):
+    hidden = ChallengeFactory(is_public=False, organizers=[organizer])
+    participant, co_host = UserFactory(username="participant"), UserFactory(username="cohost")
+    hidden.organizers.add(co_host)
+    for user in (participant, co_host):
+        mark_verified(user=user, email=user.email)
+        RegistrationFactory(challenge=hidden, user=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_announcement(challenge=hidden, actor=organizer, data={"title": "Dry run", "body": "."},
+                          email_participants=True)
+    assert list(Notification.objects.values_list("user__username", flat=True)) == ["cohost"]
+    assert [m["To"] for m in smtp.inbox.messages] == [co_host.email]

@@ -44,11 +44,14 @@ def announce_later(announcement: Announcement) -> None:
 
 
 def recipients(announcement: Announcement):
-    """The challenge's approved participants (not pending, rejected or outsiders), active accounts only."""
-    approved = Registration.objects.filter(
-        challenge_id=announcement.challenge_id, status=Registration.Status.APPROVED
-    ).values("user_id")
-    return get_user_model().objects.filter(pk__in=approved, is_active=True).order_by("pk")
+    """The challenge's approved participants (not pending, rejected or outsiders), active accounts only; while the
+    challenge is hidden, only those of them who organize it (the others may not see the challenge or its news)."""
+    challenge = announcement.challenge
+    approved = Registration.objects.filter(challenge=challenge, status=Registration.Status.APPROVED).values("user_id")
+    users = get_user_model().objects.filter(pk__in=approved, is_active=True)
+    if not challenge.is_public:
+        users = users.filter(pk__in=challenge.organizers.values("pk"))
+    return users.order_by("pk")
 
 
 @transaction.atomic
