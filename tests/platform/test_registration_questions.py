@@ -247,3 +247,10 @@ def test_console_pages_add_edit_move_and_remove(challenge, organizer):
     assert stranger.get(f"{base}{role.pk}/").status_code == 404
     assert stranger.post(f"{base}{role.pk}/remove/").status_code == 404
     assert api(UserFactory()).get(f"/api/organizers/questions/{role.pk}/").status_code == 404
+
+
+def test_deleting_a_challenge_deletes_its_questions_and_answers(challenge, questions):
+    register(challenge, UserFactory(), answers=good_answers(questions))
+    assert RegistrationAnswer.objects.count() == 4
+    challenge.delete()
+    assert not RegistrationAnswer.objects.exists() and not RegistrationQuestion.objects.exists()

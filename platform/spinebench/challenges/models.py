@@ -435,10 +435,11 @@ class RegistrationQuestion(models.Model):
 
 class RegistrationAnswer(models.Model):
     """One registration's answer to one question, as text: the answer given, the option chosen, or "yes"/"no" for a
-    checkbox. An empty text is an optional question left unanswered."""
+    checkbox. An empty text is an optional question left unanswered. The console never deletes an answered question
+    (it archives it); the cascade is for deleting a whole challenge."""
 
     registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="answers")
-    question = models.ForeignKey(RegistrationQuestion, on_delete=models.PROTECT, related_name="answers")
+    question = models.ForeignKey(RegistrationQuestion, on_delete=models.CASCADE, related_name="answers")
     value = models.TextField(blank=True)
 
     class Meta:

@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('value', models.TextField(blank=True)),
                 ('registration', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='answers', to='challenges.registration')),
-                ('question', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='answers', to='challenges.registrationquestion')),
+                ('question', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='answers', to='challenges.registrationquestion')),
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('registration', 'question'), name='one_answer_per_question')],
