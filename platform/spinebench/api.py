@@ -35,8 +35,10 @@ from spinebench.access import (
 )
 from spinebench.challenges.models import Phase
 from spinebench.challenges.serializers import (
+    AnnouncementSerializer,
     ChallengeSerializer,
     PhaseSerializer,
+    RegistrationRequestSerializer,
     RegistrationSerializer,
     TermsSerializer,
 )
@@ -90,11 +92,27 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return visible_challenges(self.request.user)
 
-    @extend_schema(request=None, responses={201: RegistrationSerializer})
+    @extend_schema(request=RegistrationRequestSerializer, responses={201: RegistrationSerializer, 400: FIELD_ERRORS})
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
     def register(self, request, slug=None, format=None):
-        registration = register(self.get_object(), request.user)
+        """Register for the challenge, answering its `registration_questions` in `answers` (a refused answer: 400
+        with `{"answers": {field_name: [message]}}`, nothing registered). Registering again returns the existing
+        registration unchanged."""
+        challenge = self.get_object()
+        payload = RegistrationRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            registration = register(challenge, request.user, answers=payload.validated_data["answers"])
+        except DjangoValidationError as error:
+            raise serializers.ValidationError({"answers": error.message_dict}) from None
         return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: AnnouncementSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def announcements(self, request, slug=None, format=None):
+        """The challenge's announcements, newest first (body in markdown and rendered with raw HTML stripped)."""
+        rows = self.get_object().announcements.select_related("challenge")
+        return Response(AnnouncementSerializer(rows, many=True).data)
 
     @extend_schema(request=None, responses={200: TermsSerializer})
     @action(detail=True, methods=["get"])

@@ -15,7 +15,7 @@ from django.test import TestCase
 from spinebench.accounts.email_links import mark_verified
 from spinebench.accounts.models import ApiToken
 from spinebench.accounts.tokens import issue_token
-from spinebench.challenges.models import Phase, Registration
+from spinebench.challenges.models import Announcement, Phase, Registration, RegistrationQuestion
 from spinebench.evaluation.models import RescoreJob
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import create_submission
@@ -33,6 +33,7 @@ APPLICANT = "pending-applicant-zr5"
 TOKEN_NAME = "participant laptop token mw2"
 GOOD_PREDICTIONS = {"case_a": (30.0, 25.0, 15.0), "case_b": (17.0, 20.0, 12.0), "case_c": (26.0, 21.0, 10.0)}
 BAD_PREDICTIONS = b"case_id,pt,mt,tl\ncase_a,not-a-number,1,1\n"
+HIDDEN_NEWS = "Embargoed announcement jw4"
 BLIND_PREDICTIONS = {"case_a": (33.0, 29.5, 13.25), "case_b": (16.5, 23.0, 12.0), "case_c": (25.75, 18.0, 12.5)}
 
 
@@ -113,7 +114,13 @@ def build_world() -> World:
     world.tokens["participant"] = own.secret
     world.tokens["worker"] = issue_token(name="matrix worker", kind=ApiToken.Kind.WORKER).secret
     upload_session = open_session(owner=users["participant"], kind="algorithm_archive", size=10, sha256="ab" * 32)
+    # An optional question (registering without answers still works) and announcements on both challenges: the hidden
+    # challenge's news is for its organizers only.
+    question = RegistrationQuestion.objects.create(challenge=challenge, label="Affiliation", required=False)
+    announcement = Announcement.objects.create(challenge=challenge, title="Matrix news", body="Phase 2 opens soon.")
+    hidden_news = Announcement.objects.create(challenge=foreign, title=HIDDEN_NEWS, body="Not yet public.")
     world.objects = {
+        "question": question, "announcement": announcement, "hidden_news": hidden_news,
         "upload_session": upload_session,
         "challenge": challenge, "phase": phase, "hidden_phase": hidden_phase, "foreign": foreign,
         "foreign_phase": foreign_phase, "pending": pending, "ranked": ranked, "failed": failed,
@@ -130,6 +137,7 @@ def build_world() -> World:
         Secret("a hidden phase's title", HIDDEN_PHASE_TITLE, organizers),
         Secret("a hidden challenge's title", FOREIGN_CHALLENGE_TITLE, frozenset({"other_organizer", "operator"})),
         Secret("a pending applicant's name", APPLICANT, organizers),
+        Secret("a hidden challenge's announcement", HIDDEN_NEWS, frozenset({"other_organizer", "operator"})),
         Secret("the participant's token name", TOKEN_NAME, frozenset({"participant"})),
         # As pages write it (3 decimals) and as the API, JSON and CSV write it (all digits).
         Secret("a blind phase's score (page)", f"{blind_score:.3f}", organizers),
@@ -187,6 +195,12 @@ TARGETS = {
     "challenge's organizer": lambda w: {"slug": w.challenge.slug, "user_pk": w.users["organizer"].pk},
     "challenge's organizer (API)": lambda w: {"slug": w.challenge.slug, "username": w.users["organizer"].username},
     "hidden phase (console)": lambda w: {"slug": w.challenge.slug, "pk": w.hidden_phase.pk},
+    "question id": lambda w: {"pk": w.question.pk},
+    "question (console)": lambda w: {"slug": w.challenge.slug, "pk": w.question.pk},
+    "question (console move)": lambda w: {"slug": w.challenge.slug, "pk": w.question.pk, "direction": "up"},
+    "announcement id": lambda w: {"pk": w.announcement.pk},
+    "hidden challenge's announcement id": lambda w: {"pk": w.hidden_news.pk},
+    "announcement (console)": lambda w: {"slug": w.challenge.slug, "pk": w.announcement.pk},
     "public phase (console move)": lambda w: {"slug": w.challenge.slug, "pk": w.phase.pk, "direction": "down"},
 }
 
@@ -233,9 +247,17 @@ ROWS: list[Row] = [
     *_get_and_post("challenges:home", "-", cells(200)),
     *_get_and_post("challenges:detail", "challenge", cells(200)),
     *_get_and_post("challenges:detail", "hidden challenge", cells(404, other_organizer=200, operator=200)),
-    *_post_only("challenges:register", "challenge", cells(302, **PAGE_LOGIN)),
-    *_post_only("challenges:register", "hidden challenge",
-                cells(404, other_organizer=302, operator=302, **PAGE_LOGIN)),
+    # Registration: the form (the world's challenge asks one optional question) for whoever has not registered yet;
+    # the registered are sent back to the challenge. An empty POST registers (the question is optional).
+    Row("challenges:register", "GET", "challenge",
+        cells(200, participant=302, other_participant=302, team_mate=302, **PAGE_LOGIN)),
+    Row("challenges:register", "POST", "challenge", cells(302, **PAGE_LOGIN)),
+    Row("challenges:register", "GET", "hidden challenge", cells(404, other_organizer=200, operator=200, **PAGE_LOGIN)),
+    Row("challenges:register", "POST", "hidden challenge",
+        cells(404, other_organizer=302, operator=302, **PAGE_LOGIN)),
+    # Announcements: for whoever sees the challenge.
+    *_get_and_post("challenges:announcements", "challenge", cells(200)),
+    *_get_and_post("challenges:announcements", "hidden challenge", cells(404, other_organizer=200, operator=200)),
     *_post_only("challenges:registration-decide", "pending registration",
                 cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
     # Phase pages and exports.
@@ -340,6 +362,9 @@ ROWS: list[Row] = [
     Row("challenge-detail", "GET", "hidden challenge", cells(404, other_organizer=200, operator=200, worker=403)),
     Row("challenge-register", "POST", "challenge", cells(201, **API_REFUSED)),
     Row("challenge-register", "POST", "hidden challenge", cells(404, other_organizer=201, operator=201, **API_REFUSED)),
+    Row("challenge-announcements", "GET", "challenge", cells(200, worker=403)),
+    Row("challenge-announcements", "GET", "hidden challenge",
+        cells(404, other_organizer=200, operator=200, worker=403)),
     Row("phase-list", "GET", "-", cells(200, worker=403)),
     Row("phase-detail", "GET", "public phase id", cells(200, worker=403)),
     Row("phase-detail", "GET", "hidden phase id", cells(404, **ORGANIZERS_ONLY, worker=403)),
@@ -569,6 +594,39 @@ ROWS: list[Row] = [
         cells(404, other_organizer=200, operator=200, **API_REFUSED)),
     Row("organizer-phase-detail", "PATCH", "public phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
     Row("organizer-phase-move", "POST", "public phase id", cells(404, organizer=400, operator=400, **API_REFUSED)),
+    # Registration questions and announcements (console pages): the challenge's organizers only. An empty POST is an
+    # unbound form (the page again); removing the question archives or deletes it, moving the first one up does nothing.
+    *[row for name in ("organizers:questions", "organizers:announcements")
+      for row in _get_and_post(name, "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN))],
+    *_get_and_post("organizers:questions", "hidden challenge", cells(404, other_organizer=200, operator=200,
+                                                                     **PAGE_LOGIN)),
+    *_get_and_post("organizers:question-edit", "question (console)", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_post_only("organizers:question-remove", "question (console)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    *_post_only("organizers:question-move", "question (console move)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    *_get_and_post("organizers:announcement-edit", "announcement (console)",
+                   cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_post_only("organizers:announcement-delete", "announcement (console)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    # API: the same. An empty POST is a 400 naming the missing fields; an empty PATCH changes nothing (200).
+    Row("organizer-challenge-questions", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-questions", "POST", "challenge", cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("organizer-challenge-announcements", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-challenge-announcements", "GET", "hidden challenge",
+        cells(404, other_organizer=200, operator=200, **API_REFUSED)),
+    Row("organizer-challenge-announcements", "POST", "challenge",
+        cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("organizer-question-detail", "GET", "question id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-question-detail", "PATCH", "question id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-question-detail", "DELETE", "question id", cells(404, organizer=204, operator=204, **API_REFUSED)),
+    Row("organizer-question-move", "POST", "question id", cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("organizer-announcement-detail", "GET", "announcement id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-announcement-detail", "GET", "hidden challenge's announcement id",
+        cells(404, other_organizer=200, operator=200, **API_REFUSED)),
+    Row("organizer-announcement-detail", "PATCH", "announcement id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-announcement-detail", "DELETE", "announcement id",
+        cells(404, organizer=204, operator=204, **API_REFUSED)),
     # Bundle upload: any signed-in user (an empty upload is a field error); the job is its uploader's.
     *_get_and_post("organizers:import", "-", cells(200, **PAGE_LOGIN)),
     *_get_and_post("organizers:import-status", "organizer's bundle import",

@@ -137,6 +137,12 @@ def seeded(transactional_db, eager_tasks, tmp_path):
     ChallengeTerms.objects.create(challenge=phase.challenge, version=1, text="fuzz terms")
     applicant = RegistrationFactory(challenge=phase.challenge, status=Registration.Status.PENDING)
     bundle_import = BundleImport.objects.create(uploader=user, archive="bundles/fuzz.zip", slug="fuzz-import")
+    # A registration question and an announcement of the challenge to read, edit, move and delete.
+    from spinebench.challenges.models import Announcement, RegistrationQuestion
+
+    question = RegistrationQuestion.objects.create(challenge=phase.challenge, label="Fuzz question", required=False)
+    RegistrationQuestion.objects.create(challenge=phase.challenge, label="Second question", required=False, order=1)
+    announcement = Announcement.objects.create(challenge=phase.challenge, title="Fuzz news", body="*news*")
     organizers = "/api/organizers/challenges/{slug}/"
     # Explicit bodies besides the generated ones (which are mostly refused before reaching the service): the token
     # exchange with the user's real password, and real files for the upload: a valid predictions CSV and hostile ones
@@ -165,6 +171,10 @@ def seeded(transactional_db, eager_tasks, tmp_path):
         ("POST", organizers + "registrations/decide/"): [{"registrations": [applicant.pk], "decision": "approve"}],
         ("POST", organizers + "terms/"): [{"text": "Version two of the fuzz terms."}],
         ("POST", "/api/organizers/phases/{id}/move/"): [{"direction": "down"}],
+        ("POST", organizers + "questions/"): [{"label": "Role", "kind": "choice", "options": ["a", "b"]}],
+        ("POST", organizers + "announcements/"): [{"title": "Fuzz", "body": "**bold**", "email_participants": True}],
+        ("POST", "/api/organizers/questions/{id}/move/"): [{"direction": "down"}],
+        ("POST", "/api/challenges/{slug}/register/"): [{"answers": {}}, {"answers": {"question_0": "x"}}],
     }
     # Chunked uploads: an open session (a chunk with its digest at offset 0 succeeds) and a full one to finalise.
     chunk = bytes(range(256)) * 4
@@ -183,7 +193,8 @@ def seeded(transactional_db, eager_tasks, tmp_path):
         "token": issue_token(user=user, name="fuzz").secret,
         "ids": {"phases": phase.pk, "submissions": submission.pk, "datasets": phase.training_dataset_id,
                 "tokens": spare.token.pk, "notifications": notification.pk, "uploads": str(receiving.pk),
-                "teams": team.pk, "team-invitations": sent.pk, "rescore-jobs": job.pk, "imports": bundle_import.pk},
+                "teams": team.pk, "team-invitations": sent.pk, "rescore-jobs": job.pk, "imports": bundle_import.pk,
+                "questions": question.pk, "announcements": announcement.pk},
         # Operations whose success needs another object of the same collection than the others get.
         "path_ids": {"/api/team-invitations/{id}/accept/": received.pk,
                      "/api/team-invitations/{id}/decline/": received.pk,

@@ -365,3 +365,117 @@ class TermsAcceptance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} accepted {self.terms}"
+
+
+class RegistrationQuestion(models.Model):
+    """A question the organizers ask everyone who registers. Editing one keeps the stored answers (a choice answer
+    keeps the option text it was given even when the options change); removing an answered question archives it
+    (`removed_at`): it is no longer asked, and its answers stay in the registrations page and the CSV export."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "text"
+        CHOICE = "choice", "choice among options"
+        CHECKBOX = "checkbox", "checkbox"
+
+    #: Caps on what an organizer writes and what a participant answers.
+    LABEL_MAX_LENGTH = 300
+    OPTION_MAX_LENGTH = 200
+    MAX_OPTIONS = 50
+    ANSWER_MAX_LENGTH = 2000
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="registration_questions")
+    label = models.CharField(max_length=LABEL_MAX_LENGTH, help_text="The question as participants read it.")
+    help_text = models.CharField(max_length=500, blank=True, help_text="An optional hint shown under the question.")
+    kind = models.CharField(
+        max_length=16, choices=Kind.choices, default=Kind.TEXT,
+        help_text="text: a free answer (at most 2000 characters); choice: one of `options`; checkbox: ticked or not "
+        "(a required checkbox must be ticked, e.g. an agreement).",
+    )
+    options = models.JSONField(
+        default=list, blank=True, help_text='The options of a choice question, in order, e.g. ["student", "industry"].'
+    )
+    required = models.BooleanField(default=True, help_text="Whether a registration must answer it.")
+    order = models.PositiveIntegerField(default=0, help_text="Position among the challenge's questions.")
+    removed_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the organizers removed this answered question: no longer asked, its answers are kept.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["challenge", "order", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug}: {self.label}"
+
+    @property
+    def field_name(self) -> str:
+        """The key of this question's answer in forms, API payloads and errors."""
+        return f"question_{self.pk}"
+
+    def clean(self) -> None:
+        super().clean()
+        if not isinstance(self.options, list) or not all(isinstance(item, str) for item in self.options):
+            raise ValidationError({"options": "options must be a list of texts."})
+        self.options = [item.strip() for item in self.options if item.strip()]
+        if self.kind != self.Kind.CHOICE:
+            if self.options:
+                raise ValidationError({"options": f"A {self.kind} question has no options."})
+            return
+        if len(self.options) < 2:
+            raise ValidationError({"options": "A choice question needs at least two options."})
+        if len(self.options) > self.MAX_OPTIONS:
+            raise ValidationError({"options": f"At most {self.MAX_OPTIONS} options."})
+        if len(set(self.options)) != len(self.options):
+            raise ValidationError({"options": "Each option appears once."})
+        too_long = [item for item in self.options if len(item) > self.OPTION_MAX_LENGTH]
+        if too_long:
+            raise ValidationError({"options": f"An option has at most {self.OPTION_MAX_LENGTH} characters."})
+
+
+class RegistrationAnswer(models.Model):
+    """One registration's answer to one question, as text: the answer given, the option chosen, or "yes"/"no" for a
+    checkbox. An empty text is an optional question left unanswered. The console never deletes an answered question
+    (it archives it); the cascade is for deleting a whole challenge."""
+
+    registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(RegistrationQuestion, on_delete=models.CASCADE, related_name="answers")
+    value = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["registration", "question"], name="one_answer_per_question"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.registration} / {self.question_id}: {self.value[:40]}"
+
+
+class Announcement(models.Model):
+    """News the organizers post on the challenge page (markdown, rendered with raw HTML stripped), newest first; seen
+    by whoever may see the challenge. `emailed` asks the notifications app to tell the approved participants."""
+
+    TITLE_MAX_LENGTH = 200
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="announcements")
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
+    body = models.TextField(help_text="Markdown; rendered with raw HTML stripped.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="announcements",
+    )
+    email_participants = models.BooleanField(
+        default=False,
+        help_text="Notify every approved participant (on the site, and by email unless they switched announcements "
+        "off).",
+    )
+    notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the participants were notified (empty: not, or not yet)."
+    )
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug}: {self.title}"

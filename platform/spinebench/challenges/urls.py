@@ -9,6 +9,7 @@ urlpatterns = [
     path("challenges/<slug:slug>/", views.challenge_detail, name="detail"),
     path("challenges/<slug:slug>/logo.png", views.challenge_logo, name="logo"),
     path("challenges/<slug:slug>/terms/", views.challenge_terms, name="terms"),
+    path("challenges/<slug:slug>/announcements/", views.challenge_announcements, name="announcements"),
     path("challenges/<slug:slug>/register/", views.challenge_register, name="register"),
     path(
         "challenges/<slug:slug>/registrations/<int:pk>/<str:decision>/",

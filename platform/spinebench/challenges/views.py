@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -11,6 +13,7 @@ from django.views.decorators.http import require_POST
 from spinebench.access import can_download_phase_inputs, visible_challenges, visible_phases
 
 from .browse import ChallengeFilters, browse_challenges, challenge_badges, listed_tasks, phase_window
+from .forms import RegistrationForm
 from .models import Registration
 from .services import register
 from .tabs import tab_context
@@ -24,6 +27,9 @@ TABS = [
     ("leaderboards", "Leaderboards"),
     ("baselines", "Baselines"),
 ]
+#: How many announcements the challenge page shows (the announcements page has them all).
+RECENT_ANNOUNCEMENTS = 3
+ANNOUNCEMENTS_PAGE_SIZE = 20
 
 
 def challenge_list(request):
@@ -72,6 +78,11 @@ def challenge_detail(request, slug):
         "pending": challenge.registrations.filter(status=Registration.Status.PENDING) if is_organizer else [],
         "datasets": challenge.datasets.filter(split="train"),
         "terms_pending": request.user.is_authenticated and not has_accepted_current_terms(challenge, request.user),
+        "registration_form": (
+            RegistrationForm(challenge=challenge) if request.user.is_authenticated and registration is None else None
+        ),
+        "announcements": challenge.announcements.all()[:RECENT_ANNOUNCEMENTS],
+        "announcement_count": challenge.announcements.count(),
     }
     if tab == "data":
         context["input_phases"] = [phase for phase in phases if can_download_phase_inputs(phase, request.user)]
@@ -81,10 +92,21 @@ def challenge_detail(request, slug):
 
 
 @login_required
-@require_POST
 def challenge_register(request, slug):
+    """The registration form (the challenge's questions, if any); POST registers with the answers, or shows the form
+    again with each refused answer's reason."""
     challenge = _challenge(request, slug)
-    registration = register(challenge, request.user)
+    if challenge.registrations.filter(user=request.user).exists():
+        return redirect(challenge)
+    form = RegistrationForm(request.POST if request.method == "POST" else None, challenge=challenge)
+    if request.method != "POST" or not form.is_valid():
+        return render(request, "challenges/register.html", {"challenge": challenge, "form": form},
+                      status=400 if form.errors else 200)
+    try:
+        registration = register(challenge, request.user, answers=form.cleaned_data)
+    except ValidationError as error:
+        form.add_service_errors(error)
+        return render(request, "challenges/register.html", {"challenge": challenge, "form": form}, status=400)
     if registration.status == Registration.Status.APPROVED:
         messages.success(request, f"You are registered for {challenge.title}.")
     else:
@@ -103,6 +125,13 @@ def registration_decide(request, slug, pk, decision):
     registration.save(update_fields=["status"])
     messages.success(request, f"{registration.user} {registration.status}.")
     return redirect(challenge)
+
+
+def challenge_announcements(request, slug):
+    """Every announcement of the challenge, newest first, a page at a time."""
+    challenge = _challenge(request, slug)
+    page = Paginator(challenge.announcements.all(), ANNOUNCEMENTS_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "challenges/announcements.html", {"challenge": challenge, "page": page})
 
 
 def challenge_logo(request, slug):

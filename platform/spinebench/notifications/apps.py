@@ -10,7 +10,8 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self):
-        from . import services, signals  # noqa: F401 - signals: connects the receivers
-        from .tasks import send_notification_email
+        from . import announcements, services, signals  # noqa: F401 - signals: connects the receivers
+        from .tasks import send_announcement, send_notification_email
 
         services.register_mailer(lambda pk: send_notification_email.delay(notification_pk=pk))
+        announcements.register_announcement_starter(lambda pk: send_announcement.delay(announcement_pk=pk))

@@ -11,3 +11,4 @@ class Kind(models.TextChoices):
     PHASE_CLOSING = "phase_closing", "A phase of a challenge I take part in closes within 24 hours"
     TEAM_INVITATION = "team_invitation", "I was invited to join a team"
     TEAM_INVITATION_ANSWERED = "team_invitation_answered", "Someone accepted or declined an invitation to my team"
+    ANNOUNCEMENT = "announcement", "The organizers of a challenge I take part in posted an announcement"

@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from .announcements import notify_participants
 from .models import Notification
 from .reminders import send_closing_reminders
 from .services import wants_email
@@ -87,3 +88,9 @@ def send_notification_email(self, *, notification_pk: int) -> str:
 def send_phase_closing_reminders() -> int:
     """Beat: the reminders of phases closing within a day (notifications.reminders), each made once."""
     return send_closing_reminders()
+
+
+@shared_task
+def send_announcement(*, announcement_pk: int) -> int:
+    """Notify a challenge's approved participants of an announcement (once, however often it is delivered)."""
+    return notify_participants(announcement_pk=announcement_pk)

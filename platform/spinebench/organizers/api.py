@@ -19,26 +19,31 @@ from rest_framework.response import Response
 
 from spinebench.access import can_create_challenge, get_managed_challenge, managed_challenges
 from spinebench.challenges.bundle_schema import BundleError
-from spinebench.challenges.models import Challenge, Phase
+from spinebench.challenges.models import Announcement, Challenge, Phase, RegistrationQuestion
 from spinebench.uploads.handlers import refusal_of
 from spinebench.uploads.limits import UploadRefused
 from spinebench.uploads.zips import ZipRefused
 
+from . import announcements as announcement_services
 from . import phases as phase_services
+from . import questions as question_services
 from . import services
 from .bundle_imports import start_bundle_import
 from .images import reencode_image
 from .models import BundleImport
+from .questions import QUESTION_FIELDS
 from .registrations import decide_registrations, participants_csv
 from .serializers import (
     AuditEventSerializer,
     BundleImportSerializer,
     BundleUploadSerializer,
+    ManagedAnnouncementSerializer,
     ManagedChallengeSerializer,
     ManagedPhaseSerializer,
+    ManagedQuestionSerializer,
     ManagedRegistrationSerializer,
+    MoveSerializer,
     OrganizerInviteSerializer,
-    PhaseMoveSerializer,
     RegistrationDecisionSerializer,
     TermsPublishSerializer,
     TermsVersionSerializer,
@@ -153,7 +158,8 @@ class ManagedChallengeViewSet(viewsets.GenericViewSet):
     ])
     @action(detail=True, methods=["get"])
     def registrations(self, request, slug=None, format=None):
-        rows = self.get_object().registrations.select_related("user").order_by("-created")
+        rows = self.get_object().registrations.select_related("user").prefetch_related("answers__question")
+        rows = rows.order_by("-created")
         if request.query_params.get("status"):
             rows = rows.filter(status=request.query_params["status"])
         return Response(ManagedRegistrationSerializer(rows, many=True).data)
@@ -199,6 +205,44 @@ class ManagedChallengeViewSet(viewsets.GenericViewSet):
         response["Content-Disposition"] = f'attachment; filename="{challenge.slug}-participants.csv"'
         return response
 
+    @extend_schema(methods=["GET"], request=None, responses={200: ManagedQuestionSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=ManagedQuestionSerializer, responses={201: ManagedQuestionSerializer})
+    @action(detail=True, methods=["get", "post"], serializer_class=ManagedQuestionSerializer)
+    def questions(self, request, slug=None, format=None):
+        """The registration questions in order (removed ones too, with `removed_at`: their answers are kept); POST
+        adds one at the end."""
+        challenge = self.get_object()
+        if request.method == "GET":
+            rows = challenge.registration_questions.order_by("removed_at", "order", "pk")
+            return Response(ManagedQuestionSerializer(rows, many=True).data)
+        payload = ManagedQuestionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = {name: payload.validated_data[name] for name in QUESTION_FIELDS if name in payload.validated_data}
+        question = _service(lambda: question_services.create_question(
+            challenge=challenge, actor=request.user, data=data
+        ))
+        return Response(ManagedQuestionSerializer(question).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(methods=["GET"], request=None, responses={200: ManagedAnnouncementSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=ManagedAnnouncementSerializer,
+                   responses={201: ManagedAnnouncementSerializer})
+    @action(detail=True, methods=["get", "post"], serializer_class=ManagedAnnouncementSerializer)
+    def announcements(self, request, slug=None, format=None):
+        """The announcements, newest first; POST posts one (with `email_participants`: every approved participant is
+        notified once, in the background, by email as their preferences allow)."""
+        challenge = self.get_object()
+        if request.method == "GET":
+            rows = challenge.announcements.select_related("challenge", "author")
+            return Response(ManagedAnnouncementSerializer(rows, many=True).data)
+        payload = ManagedAnnouncementSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        announcement = _service(lambda: announcement_services.post_announcement(
+            challenge=challenge, actor=request.user,
+            data={name: payload.validated_data[name] for name in ("title", "body")},
+            email_participants=payload.validated_data.get("email_participants", False),
+        ))
+        return Response(ManagedAnnouncementSerializer(announcement).data, status=status.HTTP_201_CREATED)
+
     @extend_schema(responses={200: AuditEventSerializer(many=True)}, parameters=[
         OpenApiParameter("action", str, description="Only events of this action, e.g. phase.update."),
     ])
@@ -235,16 +279,92 @@ class ManagedPhaseViewSet(viewsets.GenericViewSet):
         ))
         return Response(self.get_serializer(phase).data)
 
-    @extend_schema(request=PhaseMoveSerializer, responses={200: ManagedPhaseSerializer(many=True)})
+    @extend_schema(request=MoveSerializer, responses={200: ManagedPhaseSerializer(many=True)})
     @action(detail=True, methods=["post"])
     def move(self, request, pk=None, format=None):
         """Move the phase one place up or down; answers the challenge's phases in their new order."""
         phase = self.get_object()
-        payload = PhaseMoveSerializer(data=request.data)
+        payload = MoveSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         phase_services.move_phase(phase=phase, actor=request.user,
                                   offset=-1 if payload.validated_data["direction"] == "up" else 1)
         return Response(self.get_serializer(phase.challenge.phases.all(), many=True).data)
+
+
+class ManagedQuestionViewSet(viewsets.GenericViewSet):
+    """One registration question of a challenge you organize: read, edit (answers already given are kept; an
+    answered question keeps its kind), remove (an answered one is archived with its answers), move."""
+
+    serializer_class = ManagedQuestionSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    queryset = RegistrationQuestion.objects.none()  # for the schema
+
+    def get_object(self):
+        question = get_object_or_404(RegistrationQuestion.objects.select_related("challenge"), pk=self.kwargs["pk"])
+        get_managed_challenge(self.request.user, question.challenge.slug)  # 404 unless managed
+        return question
+
+    def retrieve(self, request, pk=None, format=None):
+        return Response(self.get_serializer(self.get_object()).data)
+
+    def partial_update(self, request, pk=None, format=None):
+        question = self.get_object()
+        payload = self.get_serializer(question, data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        data = {name: payload.validated_data[name] for name in QUESTION_FIELDS if name in payload.validated_data}
+        question = _service(lambda: question_services.update_question(question=question, actor=request.user,
+                                                                      data=data))
+        return Response(self.get_serializer(question).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None, format=None):
+        _service(lambda: question_services.remove_question(question=self.get_object(), actor=request.user))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=MoveSerializer, responses={200: ManagedQuestionSerializer(many=True)})
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk=None, format=None):
+        """Move the question one place up or down; answers the asked questions in their new order."""
+        question = self.get_object()
+        payload = MoveSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        question_services.move_question(question=question, actor=request.user,
+                                        offset=-1 if payload.validated_data["direction"] == "up" else 1)
+        rows = question.challenge.registration_questions.filter(removed_at__isnull=True).order_by("order", "pk")
+        return Response(self.get_serializer(rows, many=True).data)
+
+
+class ManagedAnnouncementViewSet(viewsets.GenericViewSet):
+    """One announcement of a challenge you organize: read, edit (participants are not notified again), delete."""
+
+    serializer_class = ManagedAnnouncementSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    queryset = Announcement.objects.none()  # for the schema
+
+    def get_object(self):
+        announcement = get_object_or_404(
+            Announcement.objects.select_related("challenge", "author"), pk=self.kwargs["pk"]
+        )
+        get_managed_challenge(self.request.user, announcement.challenge.slug)  # 404 unless managed
+        return announcement
+
+    def retrieve(self, request, pk=None, format=None):
+        return Response(self.get_serializer(self.get_object()).data)
+
+    def partial_update(self, request, pk=None, format=None):
+        announcement = self.get_object()
+        payload = self.get_serializer(announcement, data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        data = {name: payload.validated_data[name] for name in ("title", "body") if name in payload.validated_data}
+        announcement = _service(lambda: announcement_services.update_announcement(
+            announcement=announcement, actor=request.user, data=data
+        ))
+        return Response(self.get_serializer(announcement).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None, format=None):
+        announcement_services.delete_announcement(announcement=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class BundleImportStatusViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -3,11 +3,20 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .api import BundleImportStatusViewSet, BundleImportViewSet, ManagedChallengeViewSet, ManagedPhaseViewSet
+from .api import (
+    BundleImportStatusViewSet,
+    BundleImportViewSet,
+    ManagedAnnouncementViewSet,
+    ManagedChallengeViewSet,
+    ManagedPhaseViewSet,
+    ManagedQuestionViewSet,
+)
 
 router = SimpleRouter()
 router.register("challenges", ManagedChallengeViewSet, basename="organizer-challenge")
 router.register("phases", ManagedPhaseViewSet, basename="organizer-phase")
+router.register("questions", ManagedQuestionViewSet, basename="organizer-question")
+router.register("announcements", ManagedAnnouncementViewSet, basename="organizer-announcement")
 router.register("imports", BundleImportStatusViewSet, basename="organizer-import")
 
 urlpatterns = router.urls

@@ -7,10 +7,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from spinebench.challenges import registry
-from spinebench.challenges.models import Challenge, Phase, Registration
+from spinebench.challenges.models import Announcement, Challenge, Phase, Registration, RegistrationQuestion
 
 from .images import reencode_image
 from .phases import PHASE_FIELDS
+from .questions import QUESTION_FIELDS
 from .services import CHALLENGE_FIELDS
 
 
@@ -140,3 +141,51 @@ class AuditFilterForm(forms.Form):
         field = self.fields["action"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("", "every action")] + [(name, name) for name in actions]
+
+
+class QuestionForm(forms.ModelForm):
+    """A registration question; the options of a choice question one per line."""
+
+    options = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 4}), label="Options (choice questions)",
+        help_text="One option per line; participants choose one of them.",
+    )
+
+    class Meta:
+        model = RegistrationQuestion
+        fields = list(QUESTION_FIELDS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["options"] = "\n".join(self.instance.options)
+
+    def clean_options(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data.get("options", "").splitlines() if line.strip()]
+
+    def _post_clean(self) -> None:
+        """As ChallengeForm: the service validates the model inside its transaction."""
+
+    def service_data(self) -> dict:
+        return {name: self.cleaned_data[name] for name in QUESTION_FIELDS}
+
+
+class AnnouncementForm(forms.ModelForm):
+    email_participants = forms.BooleanField(
+        required=False, label="Also notify every approved participant",
+        help_text="On the site, and by email for those who have not switched announcement mail off.",
+    )
+
+    class Meta:
+        model = Announcement
+        fields = ["title", "body"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 8})}
+        labels = {"body": "Text (markdown)"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            del self.fields["email_participants"]  # an edit never notifies again
+
+    def _post_clean(self) -> None:
+        """As ChallengeForm: the service validates the model inside its transaction."""

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from spinebench.challenges.models import Challenge, Registration
+from spinebench.challenges.models import Challenge, Registration, RegistrationQuestion
 from spinebench.challenges.signals import report_organizer_action
 from spinebench.leaderboards.exports import safe_csv_cell
 
@@ -50,17 +50,46 @@ def decide_registrations(
     return found
 
 
-#: Columns of the participant export, in order.
+#: Columns of the participant export, in order; one column per registration question follows them.
 EXPORT_COLUMNS = ("username", "email", "status", "registered_at", "decision_message")
 
 
+def question_columns(challenge: Challenge) -> list[RegistrationQuestion]:
+    """Every question a registration may have answered: the asked ones in order, then the removed (archived) ones,
+    whose answers are kept."""
+    return sorted(
+        challenge.registration_questions.all(), key=lambda q: (q.removed_at is not None, q.order, q.pk)
+    )
+
+
+def question_title(question: RegistrationQuestion) -> str:
+    return f"{question.label} (removed)" if question.removed_at else question.label
+
+
+def registration_table(challenge: Challenge) -> tuple[list[RegistrationQuestion], list[tuple[Registration, list[str]]]]:
+    """The question columns and every registration (pending first, newest first) with its answer to each column's
+    question ("" where it gave none)."""
+    questions = question_columns(challenge)
+    registrations = challenge.registrations.select_related("user").prefetch_related("answers")
+    rows = []
+    for registration in registrations.order_by("status", "-created"):
+        given = {answer.question_id: answer.value for answer in registration.answers.all()}
+        rows.append((registration, [given.get(question.pk, "") for question in questions]))
+    return questions, rows
+
+
 def participant_rows(challenge: Challenge) -> list[list[str]]:
-    """One row per registration (oldest first) under EXPORT_COLUMNS, every cell made safe for spreadsheets (a cell
-    that would start a formula gets a leading apostrophe: users choose their own names)."""
-    rows = [list(EXPORT_COLUMNS)]
-    for registration in challenge.registrations.select_related("user").order_by("created", "pk"):
+    """One row per registration (oldest first) under EXPORT_COLUMNS and one column per question, every cell made safe
+    for spreadsheets (a cell that would start a formula gets a leading apostrophe: users choose their own names and
+    answers)."""
+    questions = question_columns(challenge)
+    rows = [[safe_csv_cell(value) for value in (*EXPORT_COLUMNS, *map(question_title, questions))]]
+    registrations = challenge.registrations.select_related("user").prefetch_related("answers")
+    for registration in registrations.order_by("created", "pk"):
+        given = {answer.question_id: answer.value for answer in registration.answers.all()}
         values = (registration.user.get_username(), registration.user.email, registration.status,
-                  registration.created.isoformat(), registration.decision_message)
+                  registration.created.isoformat(), registration.decision_message,
+                  *(given.get(question.pk, "") for question in questions))
         rows.append([safe_csv_cell(value) for value in values])
     return rows
 

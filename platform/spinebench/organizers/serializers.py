@@ -4,12 +4,21 @@ serializers check shapes and name the fields for the OpenAPI schema."""
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from spinebench.challenges.models import Challenge, ChallengeTerms, Phase, Registration
+from spinebench.challenges.models import (
+    Challenge,
+    ChallengeTerms,
+    Phase,
+    Registration,
+    RegistrationQuestion,
+)
+from spinebench.challenges.serializers import AnnouncementSerializer
 
 from .models import AuditEvent, BundleImport
 from .phases import PHASE_FIELDS
+from .questions import QUESTION_FIELDS
 from .services import CHALLENGE_FIELDS
 
 
@@ -47,16 +56,34 @@ class ManagedPhaseSerializer(serializers.ModelSerializer):
         return []  # the (challenge, slug) uniqueness is checked by the service with the challenge it knows
 
 
-class PhaseMoveSerializer(serializers.Serializer):
+class MoveSerializer(serializers.Serializer):
+    """Move a phase or a registration question one place up or down."""
+
     direction = serializers.ChoiceField(choices=["up", "down"])
+
+
+class RegistrationAnswerSerializer(serializers.Serializer):
+    question = serializers.IntegerField(help_text="The question's id.")
+    label = serializers.CharField(help_text="The question's label now.")
+    removed = serializers.BooleanField(help_text="The question was removed from the form (its answers are kept).")
+    value = serializers.CharField(help_text='The answer as given: text, the option chosen, or "yes"/"no".')
 
 
 class ManagedRegistrationSerializer(serializers.ModelSerializer):
     user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    answers = serializers.SerializerMethodField()
 
     class Meta:
         model = Registration
-        fields = ["id", "user", "status", "decision_message", "created"]
+        fields = ["id", "user", "status", "decision_message", "created", "answers"]
+
+    @extend_schema_field(RegistrationAnswerSerializer(many=True))
+    def get_answers(self, registration) -> list[dict]:
+        return [
+            {"question": answer.question_id, "label": answer.question.label,
+             "removed": answer.question.removed_at is not None, "value": answer.value}
+            for answer in sorted(registration.answers.all(), key=lambda a: (a.question.order, a.question_id))
+        ]
 
 
 class RegistrationDecisionSerializer(serializers.Serializer):
@@ -100,3 +127,26 @@ class TermsVersionSerializer(serializers.ModelSerializer):
 
 class TermsPublishSerializer(serializers.Serializer):
     text = serializers.CharField(help_text="Markdown; raw HTML is stripped when shown.")
+
+
+class ManagedQuestionSerializer(serializers.ModelSerializer):
+    field_name = serializers.CharField(read_only=True, help_text="The key of its answer in a registration request.")
+    answer_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RegistrationQuestion
+        fields = ["id", "field_name", "order", *QUESTION_FIELDS, "removed_at", "answer_count"]
+        read_only_fields = ["order", "removed_at"]
+
+    def get_answer_count(self, question) -> int:
+        return question.answers.count()
+
+
+class ManagedAnnouncementSerializer(AnnouncementSerializer):
+    author = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Who posted it (null: a deleted account)."
+    )
+
+    class Meta(AnnouncementSerializer.Meta):
+        fields = [*AnnouncementSerializer.Meta.fields, "author", "email_participants", "notified_at"]
+        read_only_fields = ["notified_at"]

@@ -26,5 +26,20 @@ urlpatterns = [
     path("challenges/<slug:slug>/manage/registrations/", views.registrations, name="registrations"),
     path("challenges/<slug:slug>/manage/terms/", views.terms, name="terms"),
     path("challenges/<slug:slug>/manage/registrations.csv", views.registrations_csv, name="registrations-csv"),
+    path("challenges/<slug:slug>/manage/questions/", views.questions, name="questions"),
+    path("challenges/<slug:slug>/manage/questions/<int:pk>/", views.question_edit, name="question-edit"),
+    path("challenges/<slug:slug>/manage/questions/<int:pk>/remove/", views.question_remove, name="question-remove"),
+    path(
+        "challenges/<slug:slug>/manage/questions/<int:pk>/move/<str:direction>/",
+        views.question_move,
+        name="question-move",
+    ),
+    path("challenges/<slug:slug>/manage/announcements/", views.announcements, name="announcements"),
+    path("challenges/<slug:slug>/manage/announcements/<int:pk>/", views.announcement_edit, name="announcement-edit"),
+    path(
+        "challenges/<slug:slug>/manage/announcements/<int:pk>/delete/",
+        views.announcement_delete,
+        name="announcement-delete",
+    ),
     path("challenges/<slug:slug>/manage/audit/", views.audit, name="audit"),
 ]

@@ -30,21 +30,25 @@ from spinebench.uploads.handlers import refusal_of
 from spinebench.uploads.limits import UploadRefused
 from spinebench.uploads.zips import ZipRefused
 
+from . import announcements as announcement_services
 from . import phases as phase_services
+from . import questions as question_services
 from . import services
 from .bundle_imports import start_bundle_import
 from .forms import (
+    AnnouncementForm,
     AuditFilterForm,
     BundleUploadForm,
     ChallengeForm,
     OrganizerInviteForm,
     PhaseForm,
+    QuestionForm,
     RegistrationDecisionForm,
     TermsForm,
     add_errors,
 )
 from .models import BundleImport
-from .registrations import decide_registrations, participants_csv
+from .registrations import decide_registrations, participants_csv, registration_table
 
 AUDIT_PAGE_SIZE = 50
 
@@ -255,9 +259,9 @@ def registrations(request, slug):
         else:
             messages.success(request, f"{len(decided)} registration{'s' if len(decided) != 1 else ''} updated.")
             return redirect("organizers:registrations", slug=slug)
-    rows = challenge.registrations.select_related("user").order_by("status", "-created")
+    questions, rows = registration_table(challenge)
     return _console(request, challenge, "registrations", "organizers/registrations.html", {
-        "form": form, "rows": rows,
+        "form": form, "rows": rows, "questions": questions,
     }, status=400 if form.errors else 200)
 
 
@@ -300,3 +304,133 @@ def audit(request, slug):
         events = events.filter(action=form.cleaned_data["action"])
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     return _console(request, challenge, "audit", "organizers/audit.html", {"form": form, "page": page})
+
+
+@login_required
+def questions(request, slug):
+    """The registration questions in the order they are asked, and the form that adds one."""
+    challenge = get_managed_challenge(request.user, slug)
+    form = QuestionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            question = question_services.create_question(
+                challenge=challenge, actor=request.user, data=form.service_data()
+            )
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, f"Question “{question.label}” added.")
+            return redirect("organizers:questions", slug=slug)
+    listed = challenge.registration_questions.annotate(answer_count=Count("answers")).order_by("order", "pk")
+    return _console(request, challenge, "registrations", "organizers/questions.html", {
+        "form": form, "asked": [q for q in listed if q.removed_at is None],
+        "archived": [q for q in listed if q.removed_at is not None],
+    }, status=400 if form.errors else 200)
+
+
+def _managed_question(request, slug, pk):
+    challenge = get_managed_challenge(request.user, slug)
+    return get_object_or_404(challenge.registration_questions.select_related("challenge"), pk=pk)
+
+
+@login_required
+def question_edit(request, slug, pk):
+    question = _managed_question(request, slug, pk)
+    form = QuestionForm(request.POST or None, instance=question)
+    if request.method == "POST" and form.is_valid():
+        try:
+            question_services.update_question(question=question, actor=request.user, data=form.service_data())
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, "Question saved; stored answers are kept as they were given.")
+            return redirect("organizers:questions", slug=slug)
+    question.refresh_from_db()
+    return _console(request, question.challenge, "registrations", "organizers/question_edit.html", {
+        "form": form, "question": question,
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def question_remove(request, slug, pk):
+    question = _managed_question(request, slug, pk)
+    try:
+        deleted = question_services.remove_question(question=question, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Question deleted." if deleted else
+                         "Question removed from the form; its answers are kept in the list and the export.")
+    return redirect("organizers:questions", slug=slug)
+
+
+@login_required
+@require_POST
+def question_move(request, slug, pk, direction):
+    question = _managed_question(request, slug, pk)
+    offsets = {"up": -1, "down": 1}
+    if direction not in offsets:
+        messages.error(request, "A question moves up or down.")
+    else:
+        question_services.move_question(question=question, actor=request.user, offset=offsets[direction])
+    return redirect("organizers:questions", slug=slug)
+
+
+@login_required
+def announcements(request, slug):
+    """The challenge's announcements, newest first, and the form that posts one."""
+    challenge = get_managed_challenge(request.user, slug)
+    form = AnnouncementForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            announcement_services.post_announcement(
+                challenge=challenge, actor=request.user,
+                data={"title": form.cleaned_data["title"], "body": form.cleaned_data["body"]},
+                email_participants=form.cleaned_data["email_participants"],
+            )
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            notified = form.cleaned_data["email_participants"]
+            messages.success(request, "Announcement posted on the challenge page."
+                             + (" The approved participants are being notified." if notified else ""))
+            return redirect("organizers:announcements", slug=slug)
+    return _console(request, challenge, "announcements", "organizers/announcements.html", {
+        "form": form, "announcements": challenge.announcements.select_related("author"),
+    }, status=400 if form.errors else 200)
+
+
+def _managed_announcement(request, slug, pk):
+    challenge = get_managed_challenge(request.user, slug)
+    return get_object_or_404(challenge.announcements.select_related("challenge"), pk=pk)
+
+
+@login_required
+def announcement_edit(request, slug, pk):
+    announcement = _managed_announcement(request, slug, pk)
+    form = AnnouncementForm(request.POST or None, instance=announcement)
+    if request.method == "POST" and form.is_valid():
+        try:
+            announcement_services.update_announcement(
+                announcement=announcement, actor=request.user,
+                data={"title": form.cleaned_data["title"], "body": form.cleaned_data["body"]},
+            )
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, "Announcement saved (participants are not notified again).")
+            return redirect("organizers:announcements", slug=slug)
+    announcement.refresh_from_db()
+    return _console(request, announcement.challenge, "announcements", "organizers/announcement_edit.html", {
+        "form": form, "announcement": announcement,
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def announcement_delete(request, slug, pk):
+    announcement = _managed_announcement(request, slug, pk)
+    announcement_services.delete_announcement(announcement=announcement, actor=request.user)
+    messages.success(request, "Announcement deleted.")
+    return redirect("organizers:announcements", slug=slug)

@@ -394,6 +394,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "NotificationKindEnum": "spinebench.notifications.kinds.Kind",
         "ApiTokenKindEnum": "spinebench.accounts.models.ApiToken.Kind",
+        "RegistrationQuestionKindEnum": "spinebench.challenges.models.RegistrationQuestion.Kind",
         # Several models have a `status` field with their own choices: one named enum each.
         "SubmissionStatusEnum": "spinebench.submissions.status.Status",
         "RegistrationStatusEnum": "spinebench.challenges.models.Registration.Status",
