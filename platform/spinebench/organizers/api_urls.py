@@ -4,13 +4,18 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .api import BundleImportStatusViewSet, BundleImportViewSet, ManagedChallengeViewSet, ManagedPhaseViewSet
+from .dataset_api import DatasetUploadViewSet, PhaseDatasetsView
 
 router = SimpleRouter()
 router.register("challenges", ManagedChallengeViewSet, basename="organizer-challenge")
 router.register("phases", ManagedPhaseViewSet, basename="organizer-phase")
 router.register("imports", BundleImportStatusViewSet, basename="organizer-import")
+router.register("dataset-uploads", DatasetUploadViewSet, basename="organizer-dataset-upload")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("phases/<int:pk>/datasets/", PhaseDatasetsView.as_view(), name="organizer-phase-datasets"),
+    *router.urls,
+]
 #: `POST /api/challenges/import/` (mounted by spinebench.api_urls, before the challenges router).
 import_urlpatterns = [
     path("challenges/import/", BundleImportViewSet.as_view({"post": "create"}), name="challenge-import"),

@@ -140,3 +140,49 @@ class AuditFilterForm(forms.Form):
         field = self.fields["action"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("", "every action")] + [(name, name) for name in actions]
+
+
+class DatasetUploadForm(forms.Form):
+    """A dataset zip for a challenge (organizers.dataset_uploads). Large files go through the chunk API from the
+    page's JavaScript, which fills `upload` with the finished session's id instead of sending `archive`."""
+
+    archive = forms.FileField(
+        required=False, label="Dataset zip",
+        help_text="A SpineBench dataset (dataset.json, inputs/<case_id>/, ground_truth/) or a public layout below.",
+    )
+    slug = forms.SlugField(max_length=50, help_text="The dataset's name in this challenge, e.g. test-2027.")
+    title = forms.CharField(max_length=200, required=False)
+    layout = forms.ChoiceField(help_text="spinebench reads task and split from dataset.json; a public layout is "
+                               "imported as the task and split named below.")
+    task = forms.ChoiceField(required=False, help_text="Public layouts: the task the zip is imported as.")
+    split = forms.ChoiceField(required=False, choices=[("", "from dataset.json"), ("train", "train"),
+                                                       ("test", "test")])
+    upload = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, layouts: list[str], tasks: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["layout"].choices = [(layout, layout) for layout in layouts]
+        self.fields["task"].choices = [("", "from dataset.json"), *((task, task) for task in tasks)]
+
+
+class DatasetAttachForm(forms.Form):
+    phase = forms.ModelChoiceField(queryset=None, help_text="A phase of this challenge.")
+    role = forms.ChoiceField(choices=[("test", "scored (test) dataset"), ("training", "training dataset")],
+                             help_text="Submissions are scored against the test dataset; participants download the "
+                             "training dataset with its labels.")
+
+    def __init__(self, *args, challenge, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["phase"].queryset = challenge.phases.all()
+
+
+class PhaseDatasetsForm(forms.Form):
+    dataset = forms.ModelChoiceField(queryset=None, required=False, label="Scored (test) dataset",
+                                     empty_label="— none —")
+    training_dataset = forms.ModelChoiceField(queryset=None, required=False, label="Training dataset",
+                                              empty_label="— none —")
+
+    def __init__(self, *args, challenge, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = challenge.datasets.all()
+        self.fields["training_dataset"].queryset = challenge.datasets.filter(split="train")

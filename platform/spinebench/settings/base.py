@@ -315,6 +315,10 @@ SPINEBENCH_ZIP_MAX_ENTRIES = env.int("SPINEBENCH_ZIP_MAX_ENTRIES", default=10_00
 # hidden folder under MEDIA_ROOT, so finalising is a rename on the same disk).
 SPINEBENCH_MAX_ALGORITHM_ARCHIVE_BYTES = env.int("SPINEBENCH_MAX_ALGORITHM_ARCHIVE_BYTES", default=20 * 1024**3)
 SPINEBENCH_MAX_DATASET_ARCHIVE_BYTES = env.int("SPINEBENCH_MAX_DATASET_ARCHIVE_BYTES", default=50 * 1024**3)
+# A dataset zip uploaded by organizers (spinebench.organizers.dataset_uploads) is unpacked by a background job: at
+# most this many entries and this many unpacked bytes (the archive itself is capped above, per kind).
+SPINEBENCH_DATASET_ZIP_MAX_ENTRIES = env.int("SPINEBENCH_DATASET_ZIP_MAX_ENTRIES", default=200_000)
+SPINEBENCH_MAX_DATASET_UNPACKED_BYTES = env.int("SPINEBENCH_MAX_DATASET_UNPACKED_BYTES", default=200 * 1024**3)
 SPINEBENCH_MAX_PREDICTIONS_ZIP_BYTES = env.int("SPINEBENCH_MAX_PREDICTIONS_ZIP_BYTES", default=10 * 1024**3)
 SPINEBENCH_UPLOAD_CHUNK_MAX_BYTES = env.int("SPINEBENCH_UPLOAD_CHUNK_MAX_BYTES", default=64 * 1024**2)
 SPINEBENCH_UPLOAD_SESSION_HOURS = env.int("SPINEBENCH_UPLOAD_SESSION_HOURS", default=24)
@@ -363,6 +367,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "SubmissionStatusEnum": "spinebench.submissions.status.Status",
         "RegistrationStatusEnum": "spinebench.challenges.models.Registration.Status",
         "BundleImportStatusEnum": "spinebench.organizers.models.BundleImport.Status",
+        "DatasetUploadStatusEnum": "spinebench.organizers.models.DatasetUpload.Status",
         "TeamInvitationStatusEnum": "spinebench.teams.models.Invitation.Status",
         "UploadSessionStatusEnum": "spinebench.uploads.models.UploadSession.Status",
     }
