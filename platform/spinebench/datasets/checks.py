@@ -68,7 +68,8 @@ def _size_report(root: Path) -> dict:
 
 def _labelled_cases(root: Path, task: str) -> set[str] | None:
     """The case ids ground_truth/ has labels for (None: a custom task, whose evaluation image reads its own)."""
-    from evaluators.formats import GroundTruthError, ground_truth_cases
+    from evaluators.errors import GroundTruthError
+    from evaluators.formats import ground_truth_cases
 
     if task == registry.CUSTOM_TASK:
         return None

@@ -277,11 +277,12 @@ def set_phase_datasets(*, phase: Phase, actor, changes: dict[str, Dataset | None
     changed = {field: dataset for field, dataset in changes.items() if dataset != current[field]}
     if not changed:
         return
-    scored = _scored_submissions(phase) if "dataset" in changed and current["dataset"] is not None else 0
-    if scored:
+    previous = current["dataset"]
+    scored = _scored_submissions(phase) if "dataset" in changed and previous is not None else 0
+    if scored and previous is not None:
         raise ValidationError({"dataset": (
-            f"Phase {phase.title} has {scored} scored submission(s) against {current['dataset'].slug}; its scored "
-            "dataset cannot change under them. Add a new phase for the new dataset.")})
+            f"Phase {phase.title} has {scored} scored submission(s) against {previous.slug}; its scored dataset "
+            "cannot change under them. Add a new phase for the new dataset.")})
     with transaction.atomic():
         dataset_services.link_phase_datasets(phase=phase, **changed)
         report_organizer_action(
@@ -294,7 +295,7 @@ def set_phase_datasets(*, phase: Phase, actor, changes: dict[str, Dataset | None
 
 def register_upload(*, job: DatasetUpload) -> Dataset:
     """The Dataset of a ready upload, made on first use from its checked folder."""
-    if job.dataset_id is not None:
+    if job.dataset is not None:
         return job.dataset
     if job.status != DatasetUpload.Status.READY:
         raise ValidationError({"upload": f"This upload is {job.get_status_display()}; only a checked upload can be "

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from spinebench.challenges import registry
 from spinebench.challenges.models import Challenge, Phase, Registration
+from spinebench.datasets.models import Dataset
 
 from .images import reencode_image
 from .phases import PHASE_FIELDS
@@ -161,28 +162,34 @@ class DatasetUploadForm(forms.Form):
 
     def __init__(self, *args, layouts: list[str], tasks: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["layout"].choices = [(layout, layout) for layout in layouts]
-        self.fields["task"].choices = [("", "from dataset.json"), *((task, task) for task in tasks)]
+        layout, task = self.fields["layout"], self.fields["task"]
+        assert isinstance(layout, forms.ChoiceField) and isinstance(task, forms.ChoiceField)
+        layout.choices = [(name, name) for name in layouts]
+        task.choices = [("", "from dataset.json"), *((name, name) for name in tasks)]
 
 
 class DatasetAttachForm(forms.Form):
-    phase = forms.ModelChoiceField(queryset=None, help_text="A phase of this challenge.")
+    phase = forms.ModelChoiceField(queryset=Phase.objects.none(), help_text="A phase of this challenge.")
     role = forms.ChoiceField(choices=[("test", "scored (test) dataset"), ("training", "training dataset")],
                              help_text="Submissions are scored against the test dataset; participants download the "
                              "training dataset with its labels.")
 
     def __init__(self, *args, challenge, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["phase"].queryset = challenge.phases.all()
+        field = self.fields["phase"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = challenge.phases.all()
 
 
 class PhaseDatasetsForm(forms.Form):
-    dataset = forms.ModelChoiceField(queryset=None, required=False, label="Scored (test) dataset",
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.none(), required=False, label="Scored (test) dataset",
                                      empty_label="— none —")
-    training_dataset = forms.ModelChoiceField(queryset=None, required=False, label="Training dataset",
+    training_dataset = forms.ModelChoiceField(queryset=Dataset.objects.none(), required=False, label="Training dataset",
                                               empty_label="— none —")
 
     def __init__(self, *args, challenge, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["dataset"].queryset = challenge.datasets.all()
-        self.fields["training_dataset"].queryset = challenge.datasets.filter(split="train")
+        scored, training = self.fields["dataset"], self.fields["training_dataset"]
+        assert isinstance(scored, forms.ModelChoiceField) and isinstance(training, forms.ModelChoiceField)
+        scored.queryset = challenge.datasets.all()
+        training.queryset = challenge.datasets.filter(split="train")
