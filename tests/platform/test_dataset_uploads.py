@@ -318,5 +318,6 @@ def test_another_challenges_organizer_is_refused(client, phase, test_folder, dja
     assert response.status_code == 404
     created = api(stranger).post("/api/organizers/dataset-uploads/", {
         "challenge": phase.challenge.slug, "slug": "x", "archive": folder_zip(test_folder)}, format="multipart")
-    assert created.status_code == 404
+    assert created.status_code == 400 and created.json() == {
+        "challenge": ["No challenge you organize has this slug."]}
     assert not DatasetUpload.objects.exists()

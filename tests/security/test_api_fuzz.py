@@ -135,6 +135,7 @@ def seeded(transactional_db, eager_tasks, tmp_path):
     ChallengeTerms.objects.create(challenge=phase.challenge, version=1, text="fuzz terms")
     applicant = RegistrationFactory(challenge=phase.challenge, status=Registration.Status.PENDING)
     bundle_import = BundleImport.objects.create(uploader=user, archive="bundles/fuzz.zip", slug="fuzz-import")
+    dataset_upload, dataset_session = _dataset_upload(challenge=phase.challenge, user=user, tmp_path=tmp_path)
     organizers = "/api/organizers/challenges/{slug}/"
     # Explicit bodies besides the generated ones (which are mostly refused before reaching the service): the token
     # exchange with the user's real password, and real files for the upload: a valid predictions CSV and hostile ones
@@ -163,6 +164,10 @@ def seeded(transactional_db, eager_tasks, tmp_path):
         ("POST", organizers + "registrations/decide/"): [{"registrations": [applicant.pk], "decision": "approve"}],
         ("POST", organizers + "terms/"): [{"text": "Version two of the fuzz terms."}],
         ("POST", "/api/organizers/phases/{id}/move/"): [{"direction": "down"}],
+        ("POST", "/api/organizers/dataset-uploads/"): [
+            {"challenge": phase.challenge.slug, "slug": "fuzz-new", "upload": str(dataset_session.pk)}],
+        ("POST", "/api/organizers/dataset-uploads/{id}/attach/"): [{"phase": phase.pk, "role": "training"}],
+        ("PATCH", "/api/organizers/phases/{id}/datasets/"): [{"training_dataset": None}],
     }
     # Chunked uploads: an open session (a chunk with its digest at offset 0 succeeds) and a full one to finalise.
     chunk = bytes(range(256)) * 4
@@ -181,7 +186,8 @@ def seeded(transactional_db, eager_tasks, tmp_path):
         "token": issue_token(user=user, name="fuzz").secret,
         "ids": {"phases": phase.pk, "submissions": submission.pk, "datasets": phase.training_dataset_id,
                 "tokens": spare.token.pk, "notifications": notification.pk, "uploads": str(receiving.pk),
-                "teams": team.pk, "team-invitations": sent.pk, "rescore-jobs": job.pk, "imports": bundle_import.pk},
+                "teams": team.pk, "team-invitations": sent.pk, "rescore-jobs": job.pk, "imports": bundle_import.pk,
+                "dataset-uploads": dataset_upload.pk},
         # Operations whose success needs another object of the same collection than the others get.
         "path_ids": {"/api/team-invitations/{id}/accept/": received.pk,
                      "/api/team-invitations/{id}/decline/": received.pk,
@@ -190,6 +196,30 @@ def seeded(transactional_db, eager_tasks, tmp_path):
         "slug": phase.challenge.slug,
         "username": co_organizer.username,
     }
+
+
+def _dataset_upload(*, challenge, user, tmp_path):
+    """A checked (ready) dataset upload of the challenge, never attached, and a finished chunked session of kind
+    `dataset` holding another sound dataset zip: the dataset operations reach their success paths."""
+    from django.conf import settings as django_settings
+
+    from spinebench.organizers.models import DatasetUpload
+    from spinebench.uploads.chunked import finalise
+    from tests.platform.aasce_data import TRAIN_ANGLES, write_aasce_dataset
+    from tests.platform.test_dataset_uploads import folder_zip
+
+    folder = write_aasce_dataset(django_settings.DATASETS_ROOT / challenge.slug / "fuzz-upload", TRAIN_ANGLES,
+                                 split="train")
+    ready = DatasetUpload.objects.create(
+        challenge=challenge, uploader=user, archive="datasets/fuzz.zip", slug="fuzz-upload",
+        status=DatasetUpload.Status.READY, folder=f"{challenge.slug}/fuzz-upload", report={"cases": 2},
+    )
+    content = folder_zip(write_aasce_dataset(tmp_path / "fuzz-session", TRAIN_ANGLES, split="train")).read()
+    digest = hashlib.sha256(content).hexdigest()
+    session = open_session(owner=user, kind="dataset", size=len(content), sha256=digest)
+    write_chunk(session=session, offset=0, length=len(content), chunk_sha256=digest, read=io.BytesIO(content).read)
+    assert folder.is_dir()
+    return ready, finalise(session=session)
 
 
 def _real_parameters(path: str, seeded: dict) -> dict:

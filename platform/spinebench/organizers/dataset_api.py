@@ -23,7 +23,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from spinebench.access import can_manage_challenge, get_managed_challenge, managed_challenges
+from spinebench.access import can_manage_challenge, managed_challenges
 from spinebench.challenges.models import Phase
 from spinebench.datasets.models import Dataset
 from spinebench.uploads.handlers import refusal_of
@@ -35,7 +35,8 @@ from .models import DatasetUpload
 
 class DatasetUploadSerializer(serializers.ModelSerializer):
     challenge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    dataset = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The Dataset, once attached.")
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
+                                                 help_text="The Dataset, once attached (null before).")
     report = serializers.JSONField(read_only=True, help_text="What the check found: task, split, cases, groups, "
                                    "labelled_cases, missing_labels(_count), files, bytes, largest_files.")
 
@@ -119,7 +120,9 @@ class DatasetUploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
         payload = DatasetUploadCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         values = payload.validated_data
-        challenge = get_managed_challenge(request.user, values["challenge"])
+        challenge = managed_challenges(request.user).filter(slug=values["challenge"]).first()
+        if challenge is None:  # unknown or not yours: the same answer, so it never tells who organizes what
+            return Response({"challenge": ["No challenge you organize has this slug."]}, status=400)
         try:
             job = dataset_uploads.start_dataset_upload(
                 challenge=challenge, actor=request.user, slug=values["slug"], title=values["title"],
