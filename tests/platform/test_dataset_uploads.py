@@ -215,6 +215,23 @@ def test_hostile_or_broken_zips_change_nothing_and_say_why(
     assert not (settings.DATASETS_ROOT / challenge.slug / "uploaded").exists()
 
 
+def test_an_import_refusal_names_the_file_inside_the_zip(
+    client, phase, organizer, eager_tasks, django_capture_on_commit_callbacks
+):
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("scans/readme.txt", b"no images here")
+        handle.writestr("scans/notes/more.txt", b"none here either")
+    client.force_login(organizer)
+    upload_on_page(client, phase.challenge, SimpleUploadedFile("scans.zip", archive.getvalue()),
+                   django_capture_on_commit_callbacks, slug="scans", layout="image", task="aasce-cobb", split="test")
+    job = DatasetUpload.objects.get()
+    assert job.status == "failed"
+    assert job.error.startswith("scans: no image files"), job.error
+    assert str(settings.DATASETS_ROOT) not in job.error and "checking" not in job.error
+    assert "scans" not in leftovers(phase.challenge) and not StoredUpload.objects.exists()
+
+
 def test_field_errors_are_keyed(client, phase, organizer, test_folder, django_capture_on_commit_callbacks):
     client.force_login(organizer)
     taken = upload_on_page(client, phase.challenge, folder_zip(test_folder), django_capture_on_commit_callbacks,

@@ -23,6 +23,7 @@ against); add a new phase instead. Training datasets may change at any time. Eve
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -48,7 +49,7 @@ from spinebench.uploads.models import StoredUpload, UploadSession
 from spinebench.uploads.services import challenge_account_key, discard, store_upload
 from spinebench.uploads.zips import ZipLimits, ZipRefused, check_zip, extract_zip
 
-from .models import DatasetUpload
+from .models import BundleImport, DatasetUpload
 
 logger = logging.getLogger(__name__)
 
@@ -219,16 +220,25 @@ def run_dataset_check(*, upload_pk: int) -> DatasetUpload:
         _set(job, status=DatasetUpload.Status.READY, stage="checked: read the report, then attach it", progress=100,
              report=report, folder=dataset_services.relative_to_root(target), finished=timezone.now())
     except (ZipRefused, DatasetCheckError, ImportDatasetError) as error:
-        _fail(job, str(error))
+        _fail(job, _without_scratch(str(error), target.parent))
     except Exception as error:  # the job must end; the organizer sees the kind, the log the details
         logger.exception("dataset upload %s failed", job.pk)
         _fail(job, f"the check stopped with an internal error ({type(error).__name__})")
     return job
 
 
+def _without_scratch(message: str, parent: Path) -> str:
+    """An importer names files by their path in the scratch folder: show them from the zip's top instead."""
+    scratch = rf"{re.escape(str(parent))}/\.[^/\s]*\.checking-[^/\s]*/"
+    return re.sub(rf"{scratch}(zip|dataset|\.dataset\.importing-[^/\s]*)(/|\b)", "", message)
+
+
 def _release(storage_name: str) -> None:
-    """Delete the stored zip unless another upload record or a live chunked session still points at it."""
+    """Delete the stored zip unless another record (a dataset upload, a bundle import: identical bytes of one
+    account are stored once) or an unclaimed chunked session still points at it."""
     if DatasetUpload.objects.filter(archive=storage_name).count() > 1:
+        return
+    if BundleImport.objects.filter(archive=storage_name).exists():
         return
     if UploadSession.objects.filter(stored__storage_name=storage_name, consumed_at__isnull=True).exists():
         return
