@@ -13,8 +13,9 @@ from playwright.sync_api import expect
 from spinebench.datasets.models import Dataset
 from spinebench.organizers.models import AuditEvent, DatasetUpload
 from spinebench.uploads.models import UploadSession
+from tests.platform.aasce_data import write_aasce_dataset
 from tests.platform.factories import PhaseFactory, UserFactory
-from tests.platform.test_dataset_uploads import UPLOADED_ANGLES, folder_zip, write_aasce_dataset
+from tests.platform.test_dataset_uploads import UPLOADED_ANGLES, folder_zip
 
 from .conftest import assert_accessible
 from .test_ct_viewer import log_in

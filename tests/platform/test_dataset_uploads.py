@@ -338,3 +338,32 @@ def test_another_challenges_organizer_is_refused(client, phase, test_folder, dja
     assert created.status_code == 400 and created.json() == {
         "challenge": ["No challenge you organize has this slug."]}
     assert not DatasetUpload.objects.exists()
+
+
+def test_a_check_that_lost_its_worker_is_failed_and_leaves_nothing(phase, organizer, test_folder, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from spinebench.organizers.dataset_uploads import start_dataset_upload, sweep_stale_checks
+
+    challenge = phase.challenge
+    before = leftovers(challenge)
+    job = start_dataset_upload(challenge=challenge, actor=organizer, slug="crashed", upload=folder_zip(test_folder))
+    # as a worker killed mid-check leaves it: running, a scratch folder and the dataset folder half renamed
+    started = timezone.now() - timedelta(seconds=settings.SPINEBENCH_DATASET_CHECK_TIME_LIMIT_S + 5)
+    DatasetUpload.objects.filter(pk=job.pk).update(status="running", started=started)
+    root = settings.DATASETS_ROOT / challenge.slug
+    (root / ".crashed.checking-x1" / "zip").mkdir(parents=True)
+    (root / "crashed").mkdir()
+    fresh = start_dataset_upload(challenge=challenge, actor=organizer, slug="fresh", upload=folder_zip(
+        test_folder, name="other.zip", extra={"README": b"another zip"}))
+    DatasetUpload.objects.filter(pk=fresh.pk).update(status="running", started=timezone.now())
+
+    assert sweep_stale_checks() == 1
+    job.refresh_from_db()
+    assert job.status == "failed" and "time limit" in job.error
+    assert DatasetUpload.objects.get(pk=fresh.pk).status == "running"  # within its limit: left alone
+    assert leftovers(challenge) == before
+    assert not StoredUpload.objects.filter(storage_name=job.archive).exists()
+    assert sweep_stale_checks() == 0

@@ -27,6 +27,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -199,7 +200,8 @@ def run_dataset_check(*, upload_pk: int) -> DatasetUpload:
         job = DatasetUpload.objects.select_for_update().select_related("challenge").get(pk=upload_pk)
         if job.status != DatasetUpload.Status.QUEUED:
             return job
-        _set(job, status=DatasetUpload.Status.RUNNING, stage="unpacking the zip", progress=5)
+        _set(job, status=DatasetUpload.Status.RUNNING, stage="unpacking the zip", progress=5,
+             started=timezone.now())
     target = _target_folder(job.challenge, job.slug)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -225,6 +227,29 @@ def run_dataset_check(*, upload_pk: int) -> DatasetUpload:
         logger.exception("dataset upload %s failed", job.pk)
         _fail(job, f"the check stopped with an internal error ({type(error).__name__})")
     return job
+
+
+def sweep_stale_checks(*, now: datetime | None = None) -> int:
+    """Checks still running past SPINEBENCH_DATASET_CHECK_TIME_LIMIT_S lost their worker (a crash leaves no
+    redelivery): each is failed with the reason, and what it may have left (its scratch folders, a dataset folder
+    renamed into place but never recorded, its stored zip) is removed. How many were failed."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.SPINEBENCH_DATASET_CHECK_TIME_LIMIT_S)
+    failed = 0
+    for pk in DatasetUpload.objects.filter(status=DatasetUpload.Status.RUNNING, started__lte=cutoff).values_list(
+            "pk", flat=True):
+        with transaction.atomic():
+            job = DatasetUpload.objects.select_for_update().select_related("challenge").get(pk=pk)
+            if job.status != DatasetUpload.Status.RUNNING:
+                continue
+            target = _target_folder(job.challenge, job.slug)
+            for scratch in target.parent.glob(f".{job.slug}.checking-*"):
+                shutil.rmtree(scratch, ignore_errors=True)
+            if target.exists() and not job.challenge.datasets.filter(slug=job.slug).exists():
+                shutil.rmtree(target, ignore_errors=True)
+            limit = settings.SPINEBENCH_DATASET_CHECK_TIME_LIMIT_S
+            _fail(job, f"the check outlived its time limit ({limit} s; its worker stopped); upload the zip again")
+            failed += 1
+    return failed
 
 
 def _without_scratch(message: str, parent: Path) -> str:

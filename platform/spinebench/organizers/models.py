@@ -101,6 +101,7 @@ class DatasetUpload(models.Model):
         help_text="The Dataset made from it when first attached to a phase.",
     )
     created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True, help_text="When a worker began the check.")
     finished = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -25,3 +25,9 @@ def check_dataset_upload(*, upload_pk: int) -> str:
 
 def start_dataset_check_task(upload_pk: int) -> None:
     check_dataset_upload.delay(upload_pk=upload_pk)
+
+
+@shared_task(name="spinebench.organizers.tasks.sweep_dataset_checks")
+def sweep_dataset_checks() -> int:
+    """Fail dataset checks that outlived their time limit (organizers.dataset_uploads.sweep_stale_checks)."""
+    return dataset_uploads.sweep_stale_checks()
