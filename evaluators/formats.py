@@ -348,20 +348,28 @@ def _image_files(folder: Path) -> dict[str, Path]:
     return files
 
 
+def ground_truth_cases(task_id: str, directory: str | Path) -> dict[str, Any]:
+    """{case_id: ground truth} of every case the ground_truth/ folder `directory` holds, whatever a manifest lists
+    (a dataset check reports the listed cases it lacks). A malformed or missing ground-truth file raises
+    GroundTruthError naming it."""
+    _check_task(task_id)
+    readers = {
+        "aasce-cobb": _aasce_ground_truth,
+        "fracture-ct": _fracture_ground_truth,
+        "vertebra-labelling-xr": _labelling_ground_truth,
+    }
+    directory = Path(directory)
+    return readers[task_id](directory) if task_id in readers else _image_files(directory)
+
+
 def load_ground_truth(task_id: str, gt_dir: str | Path) -> dict[str, Any]:
     """{case_id: ground truth} for `task_id` from a ground_truth/ folder or a dataset folder (docs/formats.md).
 
     When a manifest is found its case ids are the test set: ground truth must exist for each of them (extra
     ground-truth entries are ignored).
     """
-    _check_task(task_id)
     source = GroundTruthSource.locate(gt_dir)
-    readers = {
-        "aasce-cobb": _aasce_ground_truth,
-        "fracture-ct": _fracture_ground_truth,
-        "vertebra-labelling-xr": _labelling_ground_truth,
-    }
-    truth = readers[task_id](source.directory) if task_id in readers else _image_files(source.directory)
+    truth = ground_truth_cases(task_id, source.directory)
     if source.manifest is None:
         if not truth:
             raise GroundTruthError(f"{source.directory}: no ground truth found for task {task_id}")

@@ -31,6 +31,7 @@ HIDDEN_PHASE_TITLE = "Sealed holdout phase qv7"
 FOREIGN_CHALLENGE_TITLE = "Embargoed challenge xk3"
 APPLICANT = "pending-applicant-zr5"
 TOKEN_NAME = "participant laptop token mw2"
+DATASET_UPLOAD_TITLE = "Unreleased holdout upload tq8"
 GOOD_PREDICTIONS = {"case_a": (30.0, 25.0, 15.0), "case_b": (17.0, 20.0, 12.0), "case_c": (26.0, 21.0, 10.0)}
 BAD_PREDICTIONS = b"case_id,pt,mt,tl\ncase_a,not-a-number,1,1\n"
 HIDDEN_NEWS = "Embargoed announcement jw4"
@@ -109,6 +110,13 @@ def build_world() -> World:
     from spinebench.organizers.models import BundleImport
 
     bundle_import = BundleImport.objects.create(uploader=users["organizer"], archive="bundles/matrix.zip", slug="mx")
+    from spinebench.organizers.models import DatasetUpload
+
+    # A dataset upload still being checked: discarding it is refused, so no row changes the world.
+    dataset_upload = DatasetUpload.objects.create(
+        challenge=challenge, uploader=users["organizer"], archive="datasets/matrix.zip", slug="mx-data",
+        title=DATASET_UPLOAD_TITLE, original_name=DATASET_UPLOAD_TITLE, status=DatasetUpload.Status.RUNNING,
+    )
     world.tokens = {name: issue_token(user=user, name="matrix").secret for name, user in users.items()}
     own = issue_token(user=users["participant"], name=TOKEN_NAME)
     world.tokens["participant"] = own.secret
@@ -126,6 +134,7 @@ def build_world() -> World:
         "foreign_phase": foreign_phase, "pending": pending, "ranked": ranked, "failed": failed,
         "train": phase.training_dataset, "test": phase.dataset, "participant_token": own.token,
         "notification": notification, "team": team, "invitation": invitation, "bundle_import": bundle_import,
+        "dataset_upload": dataset_upload,
         # A re-score of the hidden phase that has not started: the public phase is free to be re-scored.
         "rescore_job": RescoreJob.objects.create(phase=hidden_phase, from_version=1, to_version=2),
         "blind_phase": blind_phase, "blind": blind,
@@ -139,6 +148,7 @@ def build_world() -> World:
         Secret("a pending applicant's name", APPLICANT, organizers),
         Secret("a hidden challenge's announcement", HIDDEN_NEWS, frozenset({"other_organizer", "operator"})),
         Secret("the participant's token name", TOKEN_NAME, frozenset({"participant"})),
+        Secret("an organizer's dataset upload", DATASET_UPLOAD_TITLE, organizers),
         # As pages write it (3 decimals) and as the API, JSON and CSV write it (all digits).
         Secret("a blind phase's score (page)", f"{blind_score:.3f}", organizers),
         Secret("a blind phase's score (data)", repr(blind_score)[:7], organizers),
@@ -192,6 +202,9 @@ TARGETS = {
     "blind phase id": lambda w: {"pk": w.blind_phase.pk},
     "blind phase's submission": lambda w: {"pk": w.blind.pk},
     "organizer's bundle import": lambda w: {"pk": w.bundle_import.pk},
+    "challenge's dataset upload": lambda w: {"pk": w.dataset_upload.pk},
+    "challenge's dataset upload (console)": lambda w: {"slug": w.challenge.slug, "pk": w.dataset_upload.pk},
+    "public phase (console)": lambda w: {"slug": w.challenge.slug, "pk": w.phase.pk},
     "challenge's organizer": lambda w: {"slug": w.challenge.slug, "user_pk": w.users["organizer"].pk},
     "challenge's organizer (API)": lambda w: {"slug": w.challenge.slug, "username": w.users["organizer"].username},
     "hidden phase (console)": lambda w: {"slug": w.challenge.slug, "pk": w.hidden_phase.pk},
@@ -634,4 +647,31 @@ ROWS: list[Row] = [
     Row("challenge-import", "POST", "-", cells(400, **API_REFUSED)),
     Row("organizer-import-detail", "GET", "organizer's bundle import",
         cells(404, organizer=200, operator=200, **API_REFUSED)),
+    # Datasets from the site: the challenge's organizers only. Empty POSTs are form or serializer refusals (400); the
+    # world's upload is still being checked, so discarding it is refused (a message, back to the list; 400 in the
+    # API); a phase form that names no field changes nothing (302).
+    Row("organizers:datasets", "GET", "challenge", cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    Row("organizers:datasets", "POST", "challenge", cells(404, organizer=400, operator=400, **PAGE_LOGIN)),
+    Row("organizers:datasets", "GET", "hidden challenge", cells(404, other_organizer=200, operator=200, **PAGE_LOGIN)),
+    *_get_and_post("organizers:dataset-upload", "challenge's dataset upload (console)",
+                   cells(404, **ORGANIZERS_ONLY, **PAGE_LOGIN)),
+    *_post_only("organizers:dataset-attach", "challenge's dataset upload (console)",
+                cells(404, organizer=400, operator=400, **PAGE_LOGIN)),
+    *_post_only("organizers:dataset-discard", "challenge's dataset upload (console)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    *_post_only("organizers:phase-datasets", "public phase (console)",
+                cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
+    Row("organizer-dataset-upload-list", "GET", "-", cells(200, **API_REFUSED)),
+    Row("organizer-dataset-upload-list", "POST", "-", cells(400, **API_REFUSED)),
+    Row("organizer-dataset-upload-detail", "GET", "challenge's dataset upload",
+        cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-dataset-upload-detail", "DELETE", "challenge's dataset upload",
+        cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("organizer-dataset-upload-attach", "POST", "challenge's dataset upload",
+        cells(404, organizer=400, operator=400, **API_REFUSED)),
+    Row("organizer-phase-datasets", "GET", "public phase id", cells(404, **ORGANIZERS_ONLY, **API_REFUSED)),
+    Row("organizer-phase-datasets", "GET", "hidden challenge's phase id",
+        cells(404, other_organizer=200, operator=200, **API_REFUSED)),
+    Row("organizer-phase-datasets", "PATCH", "public phase id",
+        cells(404, organizer=400, operator=400, **API_REFUSED)),
 ]

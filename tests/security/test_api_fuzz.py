@@ -143,6 +143,7 @@ def seeded(transactional_db, eager_tasks, tmp_path):
     question = RegistrationQuestion.objects.create(challenge=phase.challenge, label="Fuzz question", required=False)
     RegistrationQuestion.objects.create(challenge=phase.challenge, label="Second question", required=False, order=1)
     announcement = Announcement.objects.create(challenge=phase.challenge, title="Fuzz news", body="*news*")
+    dataset_upload, dataset_session = _dataset_upload(challenge=phase.challenge, user=user, tmp_path=tmp_path)
     organizers = "/api/organizers/challenges/{slug}/"
     # Explicit bodies besides the generated ones (which are mostly refused before reaching the service): the token
     # exchange with the user's real password, and real files for the upload: a valid predictions CSV and hostile ones
@@ -175,6 +176,10 @@ def seeded(transactional_db, eager_tasks, tmp_path):
         ("POST", organizers + "announcements/"): [{"title": "Fuzz", "body": "**bold**", "email_participants": True}],
         ("POST", "/api/organizers/questions/{id}/move/"): [{"direction": "down"}],
         ("POST", "/api/challenges/{slug}/register/"): [{"answers": {}}, {"answers": {"question_0": "x"}}],
+        ("POST", "/api/organizers/dataset-uploads/"): [
+            {"challenge": phase.challenge.slug, "slug": "fuzz-new", "upload": str(dataset_session.pk)}],
+        ("POST", "/api/organizers/dataset-uploads/{id}/attach/"): [{"phase": phase.pk, "role": "training"}],
+        ("PATCH", "/api/organizers/phases/{id}/datasets/"): [{"training_dataset": None}],
     }
     # Chunked uploads: an open session (a chunk with its digest at offset 0 succeeds) and a full one to finalise.
     chunk = bytes(range(256)) * 4
@@ -194,7 +199,8 @@ def seeded(transactional_db, eager_tasks, tmp_path):
         "ids": {"phases": phase.pk, "submissions": submission.pk, "datasets": phase.training_dataset_id,
                 "tokens": spare.token.pk, "notifications": notification.pk, "uploads": str(receiving.pk),
                 "teams": team.pk, "team-invitations": sent.pk, "rescore-jobs": job.pk, "imports": bundle_import.pk,
-                "questions": question.pk, "announcements": announcement.pk},
+                "questions": question.pk, "announcements": announcement.pk,
+                "dataset-uploads": dataset_upload.pk},
         # Operations whose success needs another object of the same collection than the others get.
         "path_ids": {"/api/team-invitations/{id}/accept/": received.pk,
                      "/api/team-invitations/{id}/decline/": received.pk,
@@ -203,6 +209,30 @@ def seeded(transactional_db, eager_tasks, tmp_path):
         "slug": phase.challenge.slug,
         "username": co_organizer.username,
     }
+
+
+def _dataset_upload(*, challenge, user, tmp_path):
+    """A checked (ready) dataset upload of the challenge, never attached, and a finished chunked session of kind
+    `dataset` holding another sound dataset zip: the dataset operations reach their success paths."""
+    from django.conf import settings as django_settings
+
+    from spinebench.organizers.models import DatasetUpload
+    from spinebench.uploads.chunked import finalise
+    from tests.platform.aasce_data import TRAIN_ANGLES, write_aasce_dataset
+    from tests.platform.test_dataset_uploads import folder_zip
+
+    folder = write_aasce_dataset(django_settings.DATASETS_ROOT / challenge.slug / "fuzz-upload", TRAIN_ANGLES,
+                                 split="train")
+    ready = DatasetUpload.objects.create(
+        challenge=challenge, uploader=user, archive="datasets/fuzz.zip", slug="fuzz-upload",
+        status=DatasetUpload.Status.READY, folder=f"{challenge.slug}/fuzz-upload", report={"cases": 2},
+    )
+    content = folder_zip(write_aasce_dataset(tmp_path / "fuzz-session", TRAIN_ANGLES, split="train")).read()
+    digest = hashlib.sha256(content).hexdigest()
+    session = open_session(owner=user, kind="dataset", size=len(content), sha256=digest)
+    write_chunk(session=session, offset=0, length=len(content), chunk_sha256=digest, read=io.BytesIO(content).read)
+    assert folder.is_dir()
+    return ready, finalise(session=session)
 
 
 def _real_parameters(path: str, seeded: dict) -> dict:

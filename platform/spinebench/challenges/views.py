@@ -76,7 +76,7 @@ def challenge_detail(request, slug):
         "is_organizer": is_organizer,
         "is_participant": challenge.is_participant(request.user),
         "pending": challenge.registrations.filter(status=Registration.Status.PENDING) if is_organizer else [],
-        "datasets": challenge.datasets.filter(split="train"),
+        "datasets": challenge.datasets.filter(split="train", training_phase_links__isnull=False).distinct(),
         "terms_pending": request.user.is_authenticated and not has_accepted_current_terms(challenge, request.user),
         "registration_form": (
             RegistrationForm(challenge=challenge) if request.user.is_authenticated and registration is None else None

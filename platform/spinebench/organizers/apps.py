@@ -10,9 +10,10 @@ class OrganizersConfig(AppConfig):
     label = "organizers"
 
     def ready(self) -> None:
-        from . import audit, bundle_imports, tasks
+        from . import audit, bundle_imports, dataset_uploads, tasks
         from .admin_site import restrict_admin_to_operators
 
         audit.connect()
         restrict_admin_to_operators()
         bundle_imports.register_import_starter(tasks.start_bundle_import_task)
+        dataset_uploads.register_check_starter(tasks.start_dataset_check_task)

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from spinebench.challenges import registry
 from spinebench.challenges.models import Announcement, Challenge, Phase, Registration, RegistrationQuestion
+from spinebench.datasets.models import Dataset
 
 from .images import reencode_image
 from .phases import PHASE_FIELDS
@@ -189,3 +190,55 @@ class AnnouncementForm(forms.ModelForm):
 
     def _post_clean(self) -> None:
         """As ChallengeForm: the service validates the model inside its transaction."""
+
+
+class DatasetUploadForm(forms.Form):
+    """A dataset zip for a challenge (organizers.dataset_uploads). Large files go through the chunk API from the
+    page's JavaScript, which fills `upload` with the finished session's id instead of sending `archive`."""
+
+    archive = forms.FileField(
+        required=False, label="Dataset zip",
+        help_text="A SpineBench dataset (dataset.json, inputs/<case_id>/, ground_truth/) or a public layout below.",
+    )
+    slug = forms.SlugField(max_length=50, help_text="The dataset's name in this challenge, e.g. test-2027.")
+    title = forms.CharField(max_length=200, required=False)
+    layout = forms.ChoiceField(help_text="spinebench reads task and split from dataset.json; a public layout is "
+                               "imported as the task and split named below.")
+    task = forms.ChoiceField(required=False, help_text="Public layouts: the task the zip is imported as.")
+    split = forms.ChoiceField(required=False, choices=[("", "from dataset.json"), ("train", "train"),
+                                                       ("test", "test")])
+    upload = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, layouts: list[str], tasks: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        layout, task = self.fields["layout"], self.fields["task"]
+        assert isinstance(layout, forms.ChoiceField) and isinstance(task, forms.ChoiceField)
+        layout.choices = [(name, name) for name in layouts]
+        task.choices = [("", "from dataset.json"), *((name, name) for name in tasks)]
+
+
+class DatasetAttachForm(forms.Form):
+    phase = forms.ModelChoiceField(queryset=Phase.objects.none(), help_text="A phase of this challenge.")
+    role = forms.ChoiceField(choices=[("test", "scored (test) dataset"), ("training", "training dataset")],
+                             help_text="Submissions are scored against the test dataset; participants download the "
+                             "training dataset with its labels.")
+
+    def __init__(self, *args, challenge, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["phase"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = challenge.phases.all()
+
+
+class PhaseDatasetsForm(forms.Form):
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.none(), required=False, label="Scored (test) dataset",
+                                     empty_label="— none —")
+    training_dataset = forms.ModelChoiceField(queryset=Dataset.objects.none(), required=False, label="Training dataset",
+                                              empty_label="— none —")
+
+    def __init__(self, *args, challenge, **kwargs):
+        super().__init__(*args, **kwargs)
+        scored, training = self.fields["dataset"], self.fields["training_dataset"]
+        assert isinstance(scored, forms.ModelChoiceField) and isinstance(training, forms.ModelChoiceField)
+        scored.queryset = challenge.datasets.all()
+        training.queryset = challenge.datasets.filter(split="train")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import dataset_views, views
 
 app_name = "organizers"
 urlpatterns = [
@@ -42,4 +42,13 @@ urlpatterns = [
         name="announcement-delete",
     ),
     path("challenges/<slug:slug>/manage/audit/", views.audit, name="audit"),
+    path("challenges/<slug:slug>/manage/datasets/", dataset_views.datasets, name="datasets"),
+    path("challenges/<slug:slug>/manage/datasets/uploads/<int:pk>/", dataset_views.dataset_upload,
+         name="dataset-upload"),
+    path("challenges/<slug:slug>/manage/datasets/uploads/<int:pk>/attach/", dataset_views.dataset_attach,
+         name="dataset-attach"),
+    path("challenges/<slug:slug>/manage/datasets/uploads/<int:pk>/discard/", dataset_views.dataset_discard,
+         name="dataset-discard"),
+    path("challenges/<slug:slug>/manage/phases/<int:pk>/datasets/", dataset_views.phase_datasets,
+         name="phase-datasets"),
 ]

@@ -306,6 +306,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "spinebench.workers.tasks.prune",
         "schedule": 3600,
     },
+    # Dataset checks whose worker died are failed with the reason once past their time limit (nothing kept).
+    "sweep-dataset-checks": {
+        "task": "spinebench.organizers.tasks.sweep_dataset_checks",
+        "schedule": env.int("SPINEBENCH_SWEEP_INTERVAL_S", default=60) * 10,
+    },
     # Chunked upload sessions past their expiry lose their partial bytes (and an unclaimed finished upload).
     "sweep-upload-sessions": {
         "task": "spinebench.uploads.tasks.sweep_upload_sessions",
@@ -350,6 +355,12 @@ SPINEBENCH_ZIP_MAX_ENTRIES = env.int("SPINEBENCH_ZIP_MAX_ENTRIES", default=10_00
 # hidden folder under MEDIA_ROOT, so finalising is a rename on the same disk).
 SPINEBENCH_MAX_ALGORITHM_ARCHIVE_BYTES = env.int("SPINEBENCH_MAX_ALGORITHM_ARCHIVE_BYTES", default=20 * 1024**3)
 SPINEBENCH_MAX_DATASET_ARCHIVE_BYTES = env.int("SPINEBENCH_MAX_DATASET_ARCHIVE_BYTES", default=50 * 1024**3)
+# A dataset zip uploaded by organizers (spinebench.organizers.dataset_uploads) is unpacked by a background job: at
+# most this many entries and this many unpacked bytes (the archive itself is capped above, per kind).
+SPINEBENCH_DATASET_ZIP_MAX_ENTRIES = env.int("SPINEBENCH_DATASET_ZIP_MAX_ENTRIES", default=200_000)
+SPINEBENCH_MAX_DATASET_UNPACKED_BYTES = env.int("SPINEBENCH_MAX_DATASET_UNPACKED_BYTES", default=200 * 1024**3)
+# A dataset check running longer than this has lost its worker: the sweep fails it and removes what it left.
+SPINEBENCH_DATASET_CHECK_TIME_LIMIT_S = env.int("SPINEBENCH_DATASET_CHECK_TIME_LIMIT_S", default=6 * 3600)
 SPINEBENCH_MAX_PREDICTIONS_ZIP_BYTES = env.int("SPINEBENCH_MAX_PREDICTIONS_ZIP_BYTES", default=10 * 1024**3)
 SPINEBENCH_UPLOAD_CHUNK_MAX_BYTES = env.int("SPINEBENCH_UPLOAD_CHUNK_MAX_BYTES", default=64 * 1024**2)
 SPINEBENCH_UPLOAD_SESSION_HOURS = env.int("SPINEBENCH_UPLOAD_SESSION_HOURS", default=24)
@@ -399,6 +410,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "SubmissionStatusEnum": "spinebench.submissions.status.Status",
         "RegistrationStatusEnum": "spinebench.challenges.models.Registration.Status",
         "BundleImportStatusEnum": "spinebench.organizers.models.BundleImport.Status",
+        "DatasetUploadStatusEnum": "spinebench.organizers.models.DatasetUpload.Status",
         "TeamInvitationStatusEnum": "spinebench.teams.models.Invitation.Status",
         "UploadSessionStatusEnum": "spinebench.uploads.models.UploadSession.Status",
     }
