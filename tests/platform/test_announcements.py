@@ -102,6 +102,11 @@ def test_organizer_api_create_edit_delete(challenge, organizer):
     pk = created.json()["id"]
     edited = client.patch(f"/api/organizers/announcements/{pk}/", {"body": "Saturday"}, format="json")
     assert edited.status_code == 200 and edited.json()["body"] == "Saturday"
+    # Whether participants are told is chosen when posting: an edit that asks for it is refused, not ignored.
+    renotify = client.patch(f"/api/organizers/announcements/{pk}/", {"email_participants": True, "body": "Sunday"},
+                            format="json")
+    assert renotify.status_code == 400 and list(renotify.json()) == ["email_participants"]
+    assert Announcement.objects.get(pk=pk).body == "Saturday"
     assert api(UserFactory()).patch(f"/api/organizers/announcements/{pk}/", {"body": "hacked"},
                                     format="json").status_code == 404
     assert api(UserFactory()).post(base, {"title": "x", "body": "y"}, format="json").status_code == 404

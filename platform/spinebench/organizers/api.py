@@ -12,7 +12,7 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -355,6 +355,10 @@ class ManagedAnnouncementViewSet(viewsets.GenericViewSet):
         announcement = self.get_object()
         payload = self.get_serializer(announcement, data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
+        if payload.validated_data.get("email_participants", announcement.email_participants) \
+                != announcement.email_participants:
+            raise ValidationError({"email_participants": ["Chosen when the announcement is posted; an edit never "
+                                                          "notifies (post a new announcement to tell participants)."]})
         data = {name: payload.validated_data[name] for name in ("title", "body") if name in payload.validated_data}
         announcement = _service(lambda: announcement_services.update_announcement(
             announcement=announcement, actor=request.user, data=data
