@@ -422,8 +422,8 @@ class DatasetViewSet(viewsets.GenericViewSet):
     def download(self, request, pk=None, format=None):
         """Zip of a training dataset folder, labels included (approved participants). Test splits: 404."""
         dataset = get_object_or_404(Dataset.objects.select_related("challenge"), pk=pk)
-        if dataset.is_hidden or dataset.challenge is None:
-            raise Http404
+        if dataset.is_hidden or dataset.challenge is None or not dataset.training_phase_links.exists():
+            raise Http404  # a test split, or a training split no phase offers (any more): nothing to download
         if not can_download_dataset(dataset, request.user):
             return Response({"detail": "Register for the challenge to download its training data."}, status=403)
         if not dataset.exists():
