@@ -114,8 +114,11 @@ def upload_evaluation_image(*, phase: Phase, actor, upload) -> EvaluationImage:
 # scoring ----------------------------------------------------------------------------------------------------------
 
 
-def evaluate_with_image(submission: Submission, predictions_path: Path) -> dict:
-    """Run the phase's evaluation image on `predictions_path`; the validated metrics, or ImageEvaluationFailed."""
+def evaluate_with_image(submission: Submission, predictions_path: Path, case_ids: list[str] | None = None) -> dict:
+    """Run the phase's evaluation image on `predictions_path`; the validated metrics, or ImageEvaluationFailed.
+    `case_ids` (one part of a split test set) is refused: custom phases cannot be split yet (Phase validation)."""
+    if case_ids is not None:
+        raise ImageEvaluationFailed("This phase's evaluation image cannot score one part of a split test set.")
     phase = submission.phase
     custom = CustomEvaluation.objects.select_related("image").filter(phase=phase).first()
     declaration = phase_declaration(phase)
