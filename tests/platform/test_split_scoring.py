@@ -102,3 +102,33 @@ def test_a_rescore_switches_both_parts(submit, django_capture_on_commit_callback
     assert past["private"].aggregates["auc_patient"] == pytest.approx(_auc("good_public", PRIVATE))
     kinds = set(LeaderboardSnapshot.objects.filter(phase=phase, evaluation_version=2).values_list("kind", flat=True))
     assert kinds == {"public", "private"}
+
+
+def test_the_final_leaderboard_is_for_organizers_until_the_reveal(submit, client):
+    from django.urls import reverse
+
+    from spinebench.challenges.visibility import reveal_scores
+
+    from .conftest import api
+
+    phase = split_phase()
+    entry = submit(phase, "good_private")
+    participant, organizer = entry.creator, UserFactory()
+    phase.challenge.organizers.add(organizer)
+    page = reverse("leaderboards:phase", kwargs={"challenge": phase.challenge.slug, "phase": phase.slug})
+    final_auc = f"{_auc('good_private', PRIVATE):.3f}"
+    client.force_login(participant)
+    assert client.get(page + "?part=final").status_code == 404
+    assert client.get(page + "?part=nonsense").status_code == 404
+    assert f"{_auc('good_private', PUBLIC):.3f}" in client.get(page).content.decode()
+    response = api(participant).get(f"/api/phases/{phase.pk}/leaderboard/?part=final")
+    assert response.status_code == 403
+    assert api(participant).get(f"/api/phases/{phase.pk}/leaderboard/?part=x").json() == {
+        "part": ["'x' is not a leaderboard part; use live or final."]}
+    client.force_login(organizer)
+    assert final_auc in client.get(page + "?part=final").content.decode()
+    reveal_scores(phase=phase, actor=organizer)
+    client.force_login(participant)
+    assert final_auc in client.get(page + "?part=final").content.decode()
+    body = api(participant).get(f"/api/phases/{phase.pk}/leaderboard/?part=final").json()
+    assert body["part"] == "private" and body["rows"][0]["auc_patient"] == pytest.approx(_auc("good_private", PRIVATE))

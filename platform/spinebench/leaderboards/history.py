@@ -108,10 +108,10 @@ def _history(phase_pk: int, kind: str, latest_pk: int, version: int, created: st
     )
 
 
-def snapshot_at(phase: Phase, when: datetime) -> LeaderboardSnapshot | None:
-    """The live leaderboard (the public part of a split phase) as it was at `when`: the newest snapshot written at
-    or before it (None: the phase had no leaderboard yet)."""
-    found = LeaderboardSnapshot.objects.filter(phase=phase, kind=live_kind(phase), created__lte=when)
+def snapshot_at(phase: Phase, when: datetime, kind: str | None = None) -> LeaderboardSnapshot | None:
+    """The leaderboard of `kind` (default: the live one, the public part of a split phase) as it was at `when`: the
+    newest snapshot written at or before it (None: the phase had no leaderboard yet)."""
+    found = LeaderboardSnapshot.objects.filter(phase=phase, kind=kind or live_kind(phase), created__lte=when)
     return found.order_by("-created", "-pk").first()
 
 
@@ -131,9 +131,9 @@ def parse_moment(text: str) -> datetime:
     return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
-def leaderboard_at(phase: Phase, when: datetime) -> Leaderboard | None:
+def leaderboard_at(phase: Phase, when: datetime, kind: str | None = None) -> Leaderboard | None:
     """The leaderboard (rows, and the statistics when that snapshot's were computed) as it was at `when`."""
-    snapshot = snapshot_at(phase, when)
+    snapshot = snapshot_at(phase, when, kind)
     if snapshot is None:
         return None
     ready = snapshot.statistics_status == LeaderboardSnapshot.StatisticsStatus.READY
