@@ -45,8 +45,8 @@ from spinebench.datasets.byte_ranges import ranged_file_response
 from spinebench.datasets.models import Dataset
 from spinebench.datasets.services import inputs_archive, training_archive
 from spinebench.leaderboards.history import leaderboard_at, parse_moment, phase_history
-from spinebench.leaderboards.serializers import HistorySerializer, LeaderboardSerializer
 from spinebench.leaderboards.part_choice import FINAL_PART, LIVE_PART, PartRefused, requested_kind
+from spinebench.leaderboards.serializers import HistorySerializer, LeaderboardSerializer
 from spinebench.leaderboards.services import export_records, read_leaderboard
 from spinebench.submissions.compare_views import comparable_submission, comparison_for
 from spinebench.submissions.comparison import NotComparable
