@@ -363,9 +363,6 @@ class Phase(models.Model):
                     {"metric_directions": f"direction of {key!r} must be 'higher' or 'lower', got {direction!r}"}
                 )
         _validate_string_list(self.public_case_ids, name="public_case_ids", items="case ids")
-        if self.is_split and self.task == registry.CUSTOM_TASK:
-            raise ValidationError({"score_visibility": "A phase scored by its own evaluation image cannot be split "
-                                                       "into public and private parts yet."})
         if len(set(self.public_case_ids)) != len(self.public_case_ids):
             raise ValidationError({"public_case_ids": "public_case_ids must not repeat a case id"})
 
