@@ -29,28 +29,29 @@ def labels(cases) -> list[int]:
     return [int(case in FRACTURED) for case in cases]
 
 
-def split_dataset(challenge, slug: str = "split-test"):
+def split_dataset(challenge, slug: str = "split-test", *, cases=CASES, fractured=FRACTURED):
     folder = settings.DATASETS_ROOT / challenge.slug / slug
     (folder / "ground_truth").mkdir(parents=True, exist_ok=True)
     rows = ["case_id,vertebra,grade"] + [
-        f"{case},{name},{2 if case in FRACTURED and name == 'L1' else 0}" for case in CASES for name in ("L1", "L2")
+        f"{case},{name},{2 if case in fractured and name == 'L1' else 0}" for case in cases for name in ("L1", "L2")
     ]
     (folder / "ground_truth" / "vertebrae.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     write_manifest(folder, Manifest(task="fracture-ct", split="test", domain="test",
-                                    cases=tuple(CaseEntry(id=c) for c in CASES), seed=None))
+                                    cases=tuple(CaseEntry(id=c) for c in cases), seed=None))
     return register_dataset(challenge=challenge, slug=slug, folder=folder)
 
 
-def split_phase(**fields):
+def split_phase(*, cases=CASES, fractured=FRACTURED, **fields):
     challenge = ChallengeFactory()
     fields.setdefault("public_case_ids", PUBLIC)
-    return PhaseFactory(challenge=challenge, task="fracture-ct", dataset=split_dataset(challenge),
-                        training_dataset=None, extra_metrics=["auc_vertebra"], score_visibility="split", **fields)
+    return PhaseFactory(challenge=challenge, task="fracture-ct",
+                        dataset=split_dataset(challenge, cases=cases, fractured=fractured), training_dataset=None,
+                        extra_metrics=["auc_vertebra"], score_visibility="split", **fields)
 
 
 def fracture_predictions(scores: dict[str, float]) -> bytes:
     rows = ["case_id,vertebra,probability"]
-    for case in CASES:
+    for case in scores:
         score = scores[case]
         rows += [f"{case},L1,{score}", f"{case},L2,{round(score / 3, 4)}", f"{case},patient,{score}"]
     return ("\n".join(rows) + "\n").encode()

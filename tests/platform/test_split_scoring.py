@@ -132,3 +132,27 @@ def test_the_final_leaderboard_is_for_organizers_until_the_reveal(submit, client
     assert final_auc in client.get(page + "?part=final").content.decode()
     body = api(participant).get(f"/api/phases/{phase.pk}/leaderboard/?part=final").json()
     assert body["part"] == "private" and body["rows"][0]["auc_patient"] == pytest.approx(_auc("good_private", PRIVATE))
+
+
+def test_each_part_snapshot_gets_statistics_from_its_own_cases(eager_tasks, django_capture_on_commit_callbacks):
+    """24 patients, 12 per part: each snapshot's bootstrap interval of the set-level AUC is computed by
+    re-evaluating resamples of that part's cases only."""
+    import random
+
+    cases = [f"q{n:02d}" for n in range(24)]
+    fractured = set(cases[::2])
+    draw = random.Random(7)
+    scores = {case: round(draw.random() * 0.5 + (0.4 if case in fractured else 0.0), 4) for case in cases}
+    phase = split_phase(cases=cases, fractured=fractured, public_case_ids=cases[:12])
+    user = RegistrationFactory(challenge=phase.challenge).user
+    with django_capture_on_commit_callbacks(execute=True):
+        create_submission(phase=phase, user=user, upload=csv_upload(content=fracture_predictions(scores)))
+    for kind, part in (("public", cases[:12]), ("private", cases[12:])):
+        snapshot = LeaderboardSnapshot.objects.filter(phase=phase, kind=kind).latest()
+        assert snapshot.statistics_status == "ready", kind
+        statistics = snapshot.statistics
+        assert statistics["cases"] == 12 and "ci" not in statistics["unavailable"], (kind, statistics["unavailable"])
+        auc = roc_auc_score([int(case in fractured) for case in part], [scores[case] for case in part])
+        assert snapshot.rows[0]["values"]["auc_patient"] == pytest.approx(auc, abs=1e-12)
+        entry = next(iter(statistics["entries"].values()))
+        assert entry["ci_low"] <= auc <= entry["ci_high"], kind
