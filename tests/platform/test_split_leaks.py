@@ -157,3 +157,16 @@ def test_the_reveal_shows_the_final_leaderboard_but_never_private_case_values(sp
     client.force_login(split["organizer"])
     scoring = client.get(f"/organizers/{phase.challenge.slug}/phases/{phase.slug}/rescore/").content.decode()
     assert "final leaderboard revealed at" in scoring and 'id="reveal"' not in scoring
+
+
+def test_the_monitor_shows_organizers_both_parts(split):
+    submission = split["submission"]
+    client = Client()
+    client.force_login(split["organizer"])
+    page = client.get(reverse("organizer_evaluation:submission",
+                              kwargs={"challenge": split["phase"].challenge.slug, "pk": submission.pk}))
+    text = page.content.decode()
+    assert 'id="private-aggregates"' in text and split["private scores"][0] in text
+    body = api(split["organizer"]).get(f"/api/monitor/submissions/{submission.pk}/").json()
+    assert body["evaluation"]["part"] == "public" and body["private_evaluation"]["rank"] == 1
+    assert body["private_evaluation"]["aggregates"]["smape"] == pytest.approx(_part(PREDICTIONS, PRIVATE))

@@ -32,7 +32,8 @@ PHASE_FIELDS = (
 SPLIT_FIELDS = ("score_visibility", "public_case_ids", "public_fraction")
 #: Fields whose change alters the ranks (or which submissions are ranked).
 RANKING_FIELDS = frozenset(
-    {"task", "primary_metric", "extra_metrics", "metric_directions", "ranking_method", "selection", "max_chosen"}
+    {"task", "primary_metric", "extra_metrics", "metric_directions", "ranking_method", "selection", "max_chosen",
+     "score_visibility"}  # a split phase ranks two leaderboards (public and private parts), an unsplit one one
 )
 
 
