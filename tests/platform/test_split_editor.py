@@ -74,3 +74,24 @@ def test_a_revealed_phase_keeps_its_parts(organizer_phase):
     with pytest.raises(Exception, match="revealed"):
         reveal_scores(phase=phase, actor=organizer)
     assert AuditEvent.objects.filter(action="leaderboard.reveal").count() == 1
+
+
+def test_a_bundle_makes_a_phase_split_with_a_drawn_public_half(tmp_path, eager_tasks):
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from spinebench.datasets.bundles import import_bundle
+    from spinebench.submissions.parts import phase_parts
+
+    from .aasce_data import TRAIN_ANGLES, write_aasce_dataset
+    from .test_bundles import FAST, minimal, write_bundle
+
+    write_aasce_dataset(Path(settings.DATASETS_ROOT) / "mini-src" / "train", TRAIN_ANGLES, split="train")
+    challenge = import_bundle(write_bundle(tmp_path / "b", minimal(leaderboard={"score_visibility": "split"})), FAST)
+    phase = challenge.phases.get()
+    assert phase.is_split and phase.private_part_hidden and len(phase.split_seed) == 32
+    parts = phase_parts(phase)  # the dataset has the two cases of TRAIN_ANGLES: one per part
+    drawn = draw_public_cases(TRAIN_ANGLES, fraction=0.5, seed=phase.split_seed)
+    assert parts is not None and parts["public"] == drawn and len(drawn) == 1
+    assert sorted(parts["public"] + parts["private"]) == sorted(TRAIN_ANGLES)
