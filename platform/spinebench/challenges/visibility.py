@@ -12,7 +12,7 @@ from .signals import report_organizer_action
 
 
 class RevealRefused(Exception):
-    """The phase is not blind, or already revealed; the message says which."""
+    """The phase is neither blind nor split, or already revealed; the message says which."""
 
 
 def reveal_scores(*, phase: Phase, actor) -> Phase:

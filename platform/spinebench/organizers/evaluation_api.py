@@ -298,10 +298,13 @@ class PhaseRevealView(APIView):
         request=None,
         responses={
             200: RevealSerializer,
-            409: OpenApiResponse(description="The phase is not blind, or its leaderboard is revealed already."),
+            409: OpenApiResponse(
+                description="The phase is neither blind nor split, or its leaderboard is revealed already."
+            ),
         },
-        description="Reveal a blind phase's leaderboard: from then on everyone who sees the phase sees its scores "
-        "and ranks. One audited action that cannot be undone; 409 when the phase is not blind or already revealed.",
+        description="Reveal a blind phase's leaderboard, or a split phase's final (private part) leaderboard: from "
+        "then on everyone who sees the phase sees those scores and ranks. One audited action that cannot be undone; "
+        "409 when the phase is neither blind nor split, or already revealed.",
     )
     def post(self, request: Request, pk: int, format=None) -> Response:
         phase = get_object_or_404(_organized_phases(request.user), pk=pk)
