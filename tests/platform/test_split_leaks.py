@@ -70,6 +70,8 @@ def _pages(split) -> dict[str, str]:
         "final leaderboard": leaderboard + "?part=final",
         "challenge tab": reverse("challenges:detail", kwargs={"slug": phase.challenge.slug}) + "?tab=leaderboards",
         "history page": reverse("leaderboards:history", kwargs=board),
+        "final history page": reverse("leaderboards:history", kwargs=board) + "?part=final",
+        "final history at a date": reverse("leaderboards:history", kwargs=board) + "?part=final&at=2100-01-01",
         "submission page": reverse("submissions:detail", kwargs={"pk": submission.pk}),
         "compare page": reverse("submissions:compare", kwargs={"pk": submission.pk})
         + f"?other={split['rival'].pk}",
@@ -123,7 +125,8 @@ def test_no_private_part_value_reaches_a_participant_before_the_reveal(split):
     for name in ("leaderboard", "submission page", "export csv", "api leaderboard", "api submission"):
         status, text = texts[name]
         assert status == 200 and any(value in text for value in split["public score"]), name
-    for name in ("final leaderboard", "final export csv", "final export json"):
+    for name in ("final leaderboard", "final export csv", "final export json", "final history page",
+                 "final history at a date"):
         assert texts[name][0] == 404, name
     assert texts["api final leaderboard"][0] == 403 and texts["api final history"][0] == 403
     assert 'id="part-final"' not in texts["leaderboard"][1] and 'id="part-note"' in texts["leaderboard"][1]
@@ -133,7 +136,8 @@ def test_no_private_part_value_reaches_a_participant_before_the_reveal(split):
 
 def test_organizers_see_both_parts(split):
     texts = _texts(split, split["organizer"])
-    for name in ("final leaderboard", "final export csv", "final export json", "api final leaderboard"):
+    for name in ("final leaderboard", "final export csv", "final export json", "api final leaderboard",
+                 "final history at a date"):
         status, text = texts[name]
         assert status == 200 and any(secret in text for secret in split["private scores"]), name
     assert 'id="final-for-organizers"' in texts["final leaderboard"][1]

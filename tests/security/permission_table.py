@@ -501,6 +501,7 @@ ROWS: list[Row] = [
     *_get_and_post("leaderboards:phase", "split phase", cells(404, **ORGANIZERS_ONLY), query="?part=final"),
     *_get_and_post("leaderboards:export-csv", "split phase", cells(404, **ORGANIZERS_ONLY), query="?part=final"),
     *_get_and_post("leaderboards:export-json", "split phase", cells(404, **ORGANIZERS_ONLY), query="?part=final"),
+    *_get_and_post("leaderboards:history", "split phase", cells(404, **ORGANIZERS_ONLY), query="?part=final"),
     Row("phase-leaderboard", "GET", "split phase id", cells(200, worker=403)),
     Row("phase-leaderboard", "GET", "split phase id", cells(403, **ORGANIZERS_ONLY), query="?part=final"),
     Row("phase-history", "GET", "split phase id", cells(403, **ORGANIZERS_ONLY, worker=403), query="?part=final"),
