@@ -17,9 +17,10 @@ import numpy as np
 from evaluators import resampling
 from evaluators import statistics as stats
 from spinebench.challenges import registry
-from spinebench.submissions.models import Evaluation, PrivateEvaluation, Submission
+from spinebench.submissions.models import Submission
 
 from .models import LeaderboardSnapshot
+from .services import part_evaluations
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ def _case_values(submissions: list[int], keys: list[str], *, kind: str) -> dict[
     """submission pk -> {case: {metric: value}} for the metrics in `keys` (only here, in the background task), of
     the snapshot's part (a split phase's private part has its own rows)."""
     result: dict[int, dict[str, dict]] = {pk: {} for pk in submissions}
-    model = PrivateEvaluation if kind == LeaderboardSnapshot.Kind.PRIVATE else Evaluation
-    for pk, metrics in model.objects.filter(submission_id__in=submissions).values_list("submission_id", "metrics"):
+    found = part_evaluations(kind).objects.filter(submission_id__in=submissions)
+    for pk, metrics in found.values_list("submission_id", "metrics"):
         result[pk] = {
             case: {key: values.get(key) for key in keys} for case, values in (metrics or {}).get("case", {}).items()
         }
