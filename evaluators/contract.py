@@ -12,6 +12,9 @@ An evaluation container (the built-in `spinebench/evaluator` or an organizer's o
 - `/output/` (writable, size-capped): the container writes `/output/metrics.json`
   `{"case": {case_id: {metric: number}}, "aggregates": {metric: number}}`.
 
+On a split phase the image runs once per part of the test set and sees only that part's cases (predictions, ground
+truth and manifest: `stage_predictions(..., case_ids)`, `stage_ground_truth_part`, `manifest_part`).
+
 `validated_metrics` checks such a document against the phase's declaration (`Declaration`): every declared
 per-case metric is a finite number for every case, every declared aggregate is a finite number; the aggregate of a
 per-case metric is the mean of its case values (reported or not: a reported value that differs is refused, since
@@ -20,13 +23,14 @@ the leaderboard's confidence interval resamples that mean).
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 import re
 import shutil
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -126,15 +130,19 @@ def check_declaration(declaration: Declaration) -> None:
 # /input ---------------------------------------------------------------------------------------------------------
 
 
-def stage_predictions(source: Path, destination: Path) -> list[dict[str, Any]]:
+def stage_predictions(
+    source: Path, destination: Path, case_ids: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     """Copy the predictions at `source` (a CSV file, or a folder of `<case_id>/` folders) into the empty folder
     `destination` in the contract's layout, write `predictions.json` there and return its entries. Nothing but
-    regular files and folders is copied; a link is refused, never followed."""
+    regular files and folders is copied; a link is refused, never followed. With `case_ids` (one part of a split
+    test set) only those cases are staged: the other case folders are left out and a CSV keeps the rows whose
+    `case_id` column names one of them."""
     source, destination = Path(source), Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
     if source.is_file():
-        _copy_regular(source, destination / PREDICTIONS_CSV)
+        _copy_part(source, destination / PREDICTIONS_CSV, case_ids)
         entries.append(_entry("predictions", [PREDICTIONS_CSV], prefix=""))
     else:
         for case_dir in sorted(source.iterdir(), key=lambda path: path.name):
@@ -142,14 +150,79 @@ def stage_predictions(source: Path, destination: Path) -> list[dict[str, Any]]:
                 continue
             if not stat.S_ISDIR(os.lstat(case_dir).st_mode):
                 if stat.S_ISREG(os.lstat(case_dir).st_mode) and case_dir.suffix.lower() == ".csv":
-                    _copy_regular(case_dir, destination / PREDICTIONS_CSV)
+                    _copy_part(case_dir, destination / PREDICTIONS_CSV, case_ids)
                     entries.append(_entry("predictions", [PREDICTIONS_CSV], prefix=""))
                     continue
                 raise ContractError(f"{case_dir.name} in the predictions is neither a case folder nor a CSV file")
+            if case_ids is not None and case_dir.name not in case_ids:
+                continue
             names = _copy_tree(case_dir, destination / case_dir.name)
             entries.append(_entry(case_dir.name, names, prefix=f"{case_dir.name}/"))
     (destination / PREDICTIONS_JSON).write_text(json.dumps(entries, indent=2), encoding="utf-8")
     return entries
+
+
+def stage_ground_truth_part(
+    source: Path, destination: Path, *, case_ids: Collection[str], all_case_ids: Collection[str]
+) -> None:
+    """Copy the ground truth folder `source` to `destination` keeping only the cases `case_ids` (one part of a split
+    test set of the cases `all_case_ids`), so that an evaluation image scoring that part never reads the other:
+    a top-level file or folder named after a case (`<case_id>`, `<case_id>.<ext>`) is kept for the part's cases
+    only; a CSV file keeps the rows whose `case_id` column names one of them; a JSON object keyed by case ids keeps
+    theirs. Anything else cannot be split by case and is refused (ContractError naming it)."""
+    source, destination = Path(source), Path(destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    everyone = set(all_case_ids)
+    for entry in sorted(source.iterdir(), key=lambda path: path.name):
+        case = entry.name.split(".", 1)[0]
+        mode = os.lstat(entry).st_mode
+        if entry.name in everyone or case in everyone:
+            if entry.name not in case_ids and case not in case_ids:
+                continue
+            if stat.S_ISDIR(mode):
+                _copy_tree(entry, destination / entry.name)
+            else:
+                _copy_regular(entry, destination / entry.name)
+        elif stat.S_ISREG(mode) and entry.suffix.lower() in (".csv", ".json"):
+            _copy_part(entry, destination / entry.name, case_ids, known=everyone)
+        else:
+            raise ContractError(f"ground truth {entry.name} cannot be split by case (name it after a case, or use a "
+                                "CSV with a case_id column or a JSON object keyed by case id)")
+
+
+def manifest_part(manifest: dict[str, Any], case_ids: Collection[str]) -> dict[str, Any]:
+    """The dataset manifest (`dataset.json`) listing only the cases `case_ids`."""
+    cases = [case for case in manifest.get("cases", []) if isinstance(case, dict) and case.get("id") in case_ids]
+    return {**manifest, "cases": cases}
+
+
+def _copy_part(source: Path, target: Path, case_ids: Collection[str] | None, *, known: Collection[str] = ()) -> None:
+    """Copy a CSV (rows of the `case_id` column in `case_ids`) or a JSON object keyed by case id (keys in
+    `case_ids`; every key must be one of `known`); the whole file when `case_ids` is None."""
+    if case_ids is None:
+        _copy_regular(source, target)
+        return
+    if not stat.S_ISREG(os.lstat(source).st_mode):
+        raise ContractError(f"{source.name} is not a regular file")
+    if source.suffix.lower() == ".json":
+        try:
+            document = json.loads(source.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ContractError(f"{source.name} is not valid JSON") from None
+        if not isinstance(document, dict) or not set(document) <= set(known):
+            raise ContractError(f"{source.name} is not a JSON object keyed by case id, so it cannot be split by case")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps({k: v for k, v in document.items() if k in case_ids}), encoding="utf-8")
+        return
+    with source.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    if not rows or "case_id" not in rows[0]:
+        raise ContractError(f"{source.name} has no case_id column, so it cannot be split by case")
+    column = rows[0].index("case_id")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([rows[0], *(row for row in rows[1:] if len(row) > column
+                                                 and row[column] in case_ids)])
 
 
 def _entry(case_id: str, names: Iterable[str], *, prefix: str) -> dict[str, Any]:

@@ -42,9 +42,11 @@ def resample_evaluator(
     if task_id not in ("fracture-ct", "vertebra-labelling-xr"):
         return None
     case_ids = list(case_ids)
-    truth = formats.load_ground_truth(task_id, ground_truth)
-    truth = {case_id: truth[case_id] for case_id in case_ids}
-    predicted = formats.load_predictions(task_id, predictions, case_ids=case_ids)
+    whole = formats.load_ground_truth(task_id, ground_truth)
+    # Validated against the whole test set (as when scored); `case_ids` may be one part of a split test set.
+    everything = formats.load_predictions(task_id, predictions, case_ids=list(whole))
+    truth = {case_id: whole[case_id] for case_id in case_ids}
+    predicted = {case_id: everything[case_id] for case_id in case_ids}
     if task_id == "vertebra-labelling-xr":
         scores = scoring.score_labelling(truth, predicted)
         return lambda positions: scores.aggregate([case_ids[position] for position in positions])

@@ -10,7 +10,7 @@ vertebra-labelling-xr also from each case's view (``id_rate@coronal``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,15 +188,51 @@ def evaluate(
     """Score `predictions` (a phase CSV file or a folder of case folders) against `ground_truth` (a dataset
     folder or its ground_truth/ folder). The case list is the manifest's when one is found, else the ground
     truth's. `groups`: {case_id: group}; defaults to the manifest's groups."""
+    return evaluate_parts(
+        task_id, predictions=predictions, ground_truth=ground_truth, parts=None, groups=groups, progress=progress
+    )[WHOLE]
+
+
+#: The part name `evaluate_parts` reports the whole test set under when it is not split.
+WHOLE = "all"
+
+
+def evaluate_parts(
+    task_id: str, *, predictions: str | Path, ground_truth: str | Path, parts: Mapping[str, Collection[str]] | None,
+    groups: dict[str, str] | None = None, progress: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """`evaluate` once per part of a split test set: the predictions are read and validated against the whole
+    case list once, then each part ({part name: case ids}, e.g. public and private) is scored on its own cases
+    only, so that set-level metrics (ROC AUC, identification rates) and group aggregates are computed on that part
+    alone. `parts=None` scores the whole set as the one part `WHOLE`. Returns {part name: metrics.json}."""
     task = get_task(task_id)
     source = formats.GroundTruthSource.locate(ground_truth)
     truth = formats.load_ground_truth(task_id, ground_truth)
     if groups is None and source.manifest is not None:
         groups = source.manifest.groups()
     predicted = formats.load_predictions(task_id, predictions, case_ids=list(truth))
+    if parts is None:
+        parts = {WHOLE: list(truth)}
+    results = {}
+    for name, case_ids in parts.items():
+        chosen = set(case_ids)
+        unknown = sorted(chosen - set(truth))
+        if unknown:
+            raise ValueError(f"parts[{name!r}]: cases not in the ground truth: {', '.join(unknown[:5])}")
+        if not chosen:
+            raise ValueError(f"parts[{name!r}]: no cases")
+        part_truth = {case_id: value for case_id, value in truth.items() if case_id in chosen}
+        part_predicted = {case_id: value for case_id, value in predicted.items() if case_id in chosen}
+        results[name] = _score(task, part_truth, part_predicted, groups=groups, progress=progress)
+    return results
+
+
+def _score(
+    task: Task, truth: dict[str, Any], predicted: dict[str, Any], *, groups: dict[str, str] | None, progress: bool
+) -> dict[str, Any]:
     scores = task.scorer(truth, predicted, progress=progress)
     aggregates = dict(scores.aggregate(list(truth)))
-    for grouping in _groupings(task_id, truth, groups):
+    for grouping in _groupings(task.id, truth, groups):
         for group in sorted(set(grouping.values())):
             members = [case_id for case_id in truth if grouping.get(case_id) == group]
             if members:

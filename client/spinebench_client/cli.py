@@ -154,7 +154,8 @@ def status(args) -> int:
 
 
 def leaderboard(args) -> int:
-    board = _server().get(f"/api/phases/{args.phase}/leaderboard/")
+    part = "?part=final" if args.final else ""
+    board = _server().get(f"/api/phases/{args.phase}/leaderboard/{part}")
     if args.json:
         print(json.dumps(board, indent=2))
         return 0
@@ -218,6 +219,8 @@ def build_parser(prog: str = "spinebench-client") -> argparse.ArgumentParser:
     command = commands.add_parser("leaderboard", help="a phase's leaderboard")
     command.add_argument("phase", type=int, help="phase id")
     command.add_argument("--json", action="store_true", help="the API's JSON as it is")
+    command.add_argument("--final", action="store_true",
+                         help="a split phase's final leaderboard (its private part), once the organizers revealed it")
     command.set_defaults(func=leaderboard)
     return parser
 

@@ -17,7 +17,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404 here, not a 500
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -48,8 +48,9 @@ from spinebench.datasets.byte_ranges import ranged_file_response
 from spinebench.datasets.models import Dataset
 from spinebench.datasets.services import inputs_archive, training_archive
 from spinebench.leaderboards.history import leaderboard_at, parse_moment, phase_history
+from spinebench.leaderboards.part_choice import FINAL_PART, LIVE_PART, PartRefused, requested_kind
 from spinebench.leaderboards.serializers import HistorySerializer, LeaderboardSerializer
-from spinebench.leaderboards.services import export_records
+from spinebench.leaderboards.services import export_records, read_leaderboard
 from spinebench.submissions.card_edits import edit_method_card
 from spinebench.submissions.compare_views import comparable_submission, comparison_for
 from spinebench.submissions.comparison import NotComparable
@@ -83,6 +84,23 @@ REFUSAL_STATUS = {
     "not_authenticated": 401, "not_participant": 403, "terms": 403, "hidden": 403, "closed": 409, "limit": 429,
     "too_large": 413, "quota": 413, "no_worker": 503, "bad_upload": 400,
 }
+
+
+
+PART_PARAMETER = OpenApiParameter(
+    "part", str, enum=[LIVE_PART, FINAL_PART],
+    description="live (default): the live leaderboard, ranked on the public part of a split phase; final: a split "
+    "phase's final leaderboard, ranked on its private part (403 until its organizers reveal it, except to them).",
+)
+
+
+def _requested_kind(phase: Phase, request) -> str | None:
+    try:
+        return requested_kind(phase, request.user, request.query_params.get("part"))
+    except PartRefused as refused:
+        if refused.hidden:
+            raise PermissionDenied(str(refused)) from None
+        raise ValidationError({"part": [str(refused)]}) from None
 
 
 class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
@@ -161,35 +179,38 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(responses={200: LeaderboardSerializer, 400: FIELD_ERRORS}, parameters=[OpenApiParameter(
         "at", str, description="The leaderboard as it was at this date (YYYY-MM-DD: the end of that day) or ISO "
         "date-time; 404 when the phase had no leaderboard yet.",
-    )])
+    ), PART_PARAMETER])
     @action(detail=True, methods=["get"])
     def leaderboard(self, request, pk=None, format=None):
         phase = self.get_object()
         if not can_see_scores(phase, request.user):
             raise PermissionDenied("This phase's leaderboard is blind until its organizers reveal it.")
+        kind = _requested_kind(phase, request)
         if "at" not in request.query_params:
-            return Response({"phase": phase.pk, "metrics": phase.leaderboard_metrics, "rows": export_records(phase)})
+            board = read_leaderboard(phase, kind)
+            return Response({"phase": phase.pk, "part": board.snapshot.kind, "metrics": phase.leaderboard_metrics,
+                             "rows": export_records(phase, board)})
         try:
             moment = parse_moment(request.query_params["at"])
         except ValueError as error:
             return Response({"at": [str(error)]}, status=400)
-        board = leaderboard_at(phase, moment)
-        if board is None:
+        at = leaderboard_at(phase, moment, kind)
+        if at is None:
             return Response({"detail": "The phase had no leaderboard yet at that time."}, status=404)
         return Response({
-            "phase": phase.pk, "metrics": [metric["key"] for metric in board.snapshot.metrics],
-            "rows": export_records(phase, board), "as_of": board.snapshot.created,
+            "phase": phase.pk, "part": at.snapshot.kind, "metrics": [metric["key"] for metric in at.snapshot.metrics],
+            "rows": export_records(phase, at), "as_of": at.snapshot.created,
         })
 
-    @extend_schema(responses=HistorySerializer)
+    @extend_schema(responses={200: HistorySerializer, 400: FIELD_ERRORS}, parameters=[PART_PARAMETER])
     @action(detail=True, methods=["get"])
     def history(self, request, pk=None, format=None):
         """Every entry's rank and ranking-metric value at each version of the phase's leaderboard, oldest first (a
-        blind phase's history is as withheld as its leaderboard until the reveal)."""
+        blind phase's history is as withheld as its leaderboard until the reveal, a split phase's final one too)."""
         phase = self.get_object()
         if not can_see_scores(phase, request.user):
             raise PermissionDenied("This phase's leaderboard is blind until its organizers reveal it.")
-        history = phase_history(phase)
+        history = phase_history(phase, kind=_requested_kind(phase, request))
         return Response({
             "metric": history.metric,
             "direction": history.direction,

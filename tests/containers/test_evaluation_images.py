@@ -313,3 +313,29 @@ def test_algorithm_phase_scored_by_an_image_matches_the_built_in_scoring(
         scored[phase.task] = submission.evaluation.aggregates
     assert {key: scored["custom"][key] for key in keys} == {key: scored["aasce-cobb"][key] for key in keys}
     assert managed_containers(runner.docker_client()) == [] and output_mounts() == []
+
+
+def test_a_split_custom_phase_runs_its_image_once_per_part(custom_phase, saved_images, eager_tasks,
+                                                           django_capture_on_commit_callbacks):
+    """The image runs on the public part and on the private part, each seeing only that part's predictions, ground
+    truth and manifest (it would report the other part's cases otherwise, which the contract refuses)."""
+    from spinebench.submissions.models import PrivateEvaluation
+
+    capture = django_capture_on_commit_callbacks
+    declare(custom_phase, DECLARATION)
+    upload_image(custom_phase, saved_images(EXAMPLE_EVALUATION), capture)
+    custom_phase.refresh_from_db()
+    custom_phase.score_visibility, custom_phase.public_case_ids = "split", ["s1"]
+    custom_phase.save()
+    ana = custom_phase.participants[0]
+    predictions = {"s1": 404.0, "s2": 447.0, "s3": 530.0}  # errors 4, 3, 10
+    submission = submit(custom_phase, ana, predictions, capture)
+    submission.refresh_from_db()
+    assert submission.status == "succeeded", submission.error_message
+    public, private = submission.evaluation, PrivateEvaluation.objects.get(submission=submission)
+    assert set(public.metrics["case"]) == {"s1"} and set(private.metrics["case"]) == {"s2", "s3"}
+    assert public.aggregates["abs_error"] == pytest.approx(4.0)
+    assert private.aggregates["abs_error"] == pytest.approx(6.5)
+    assert private.aggregates["within_10mm"] == pytest.approx(1.0)
+    assert EvaluationImageRun.objects.filter(submission=submission, succeeded=True).count() == 2
+    assert managed_containers(runner.docker_client()) == [] and output_mounts() == []

@@ -10,7 +10,9 @@ from evaluators.contract import (
     ContractError,
     Declaration,
     DeclaredMetric,
+    manifest_part,
     parse_metrics,
+    stage_ground_truth_part,
     stage_predictions,
     validated_metrics,
 )
@@ -109,3 +111,42 @@ def test_a_csv_is_staged_as_predictions_csv_and_links_are_refused(tmp_path):
     os.symlink("/etc/passwd", source / "case_1" / "mask.nii.gz")
     with pytest.raises(ContractError, match="not a regular file"):
         stage_predictions(source, tmp_path / "input-2")
+
+
+def test_one_part_of_a_split_gets_only_its_cases_predictions(tmp_path):
+    source = tmp_path / "pred"
+    for case in ("case_1", "case_2", "case_3"):
+        (source / case).mkdir(parents=True)
+        (source / case / "mask.nii.gz").write_bytes(case.encode())
+    entries = stage_predictions(source, tmp_path / "input", {"case_1", "case_3"})
+    assert [entry["pk"] for entry in entries] == ["case_1", "case_3"]
+    assert not (tmp_path / "input" / "case_2").exists()
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_text("value,case_id\n1,case_1\n2,case_2\n3,case_3\n")
+    stage_predictions(csv_file, tmp_path / "input-csv", {"case_2"})
+    assert (tmp_path / "input-csv" / "predictions.csv").read_text().splitlines() == ["value,case_id", "2,case_2"]
+    no_column = tmp_path / "q.csv"
+    no_column.write_text("id,value\ncase_1,1\n")
+    with pytest.raises(ContractError, match="q.csv has no case_id column"):
+        stage_predictions(no_column, tmp_path / "input-bad", {"case_1"})
+
+
+def test_one_part_of_a_split_gets_only_its_cases_ground_truth(tmp_path):
+    truth = tmp_path / "ground_truth"
+    (truth / "case_2").mkdir(parents=True)
+    (truth / "case_2" / "label.nii.gz").write_bytes(b"2")
+    (truth / "case_1.nii.gz").write_bytes(b"1")
+    (truth / "case_3.nii.gz").write_bytes(b"3")
+    (truth / "labels.csv").write_text("case_id,grade\ncase_1,0\ncase_2,1\ncase_3,2\n")
+    (truth / "extra.json").write_text(json.dumps({"case_1": 1, "case_2": 2, "case_3": 3}))
+    everyone = {"case_1", "case_2", "case_3"}
+    stage_ground_truth_part(truth, tmp_path / "part", case_ids={"case_2", "case_3"}, all_case_ids=everyone)
+    staged = sorted(p.relative_to(tmp_path / "part").as_posix() for p in (tmp_path / "part").rglob("*"))
+    assert staged == ["case_2", "case_2/label.nii.gz", "case_3.nii.gz", "extra.json", "labels.csv"]
+    assert (tmp_path / "part" / "labels.csv").read_text().splitlines() == ["case_id,grade", "case_2,1", "case_3,2"]
+    assert json.loads((tmp_path / "part" / "extra.json").read_text()) == {"case_2": 2, "case_3": 3}
+    (truth / "notes.txt").write_text("case_1 is hard")
+    with pytest.raises(ContractError, match="ground truth notes.txt cannot be split by case"):
+        stage_ground_truth_part(truth, tmp_path / "part-2", case_ids={"case_1"}, all_case_ids=everyone)
+    manifest = {"task": "custom", "cases": [{"id": "case_1"}, {"id": "case_2", "group": "a"}]}
+    assert manifest_part(manifest, {"case_2"}) == {"task": "custom", "cases": [{"id": "case_2", "group": "a"}]}

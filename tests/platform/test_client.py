@@ -162,3 +162,28 @@ def test_spinebench_client_runs_the_same_commands(tmp_path):
     done = subprocess.run([sys.executable, "-m", "spinebench.cli", "client", "challenges"], capture_output=True,
                           text=True, env=env, cwd=tmp_path, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("spinebench client: Not logged in")
+
+
+def test_a_split_phase_through_the_client_shows_the_private_part_only_after_the_reveal(site, tmp_path):
+    from spinebench.challenges.visibility import reveal_scores
+    from spinebench.submissions.models import Submission
+
+    from .factories import UserFactory
+
+    phase = PhaseFactory(challenge=site["phase"].challenge, score_visibility="split", public_case_ids=["case_a"])
+    user, config = site["user"], site["config"]
+    run_client("login", "--server", site["url"], "--username", user.username, config=config,
+               stdin="correct-horse-battery\n")
+    predictions = tmp_path / "predictions.csv"
+    predictions.write_bytes(predictions_csv(GOOD))
+    submitted = run_client("submit", str(phase.pk), str(predictions), "--wait", "--interval", "0.2", config=config)
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    private = Submission.objects.get(phase=phase).private_evaluation.aggregates["smape"]
+    shown = [f"{private:.3f}", repr(private)[:7], f"{private:.4g}"]
+    final = run_client("leaderboard", str(phase.pk), "--final", config=config)
+    assert final.returncode != 0 and "reveal" in final.stderr and "Traceback" not in final.stderr
+    for done in (submitted, final, run_client("leaderboard", str(phase.pk), "--json", config=config)):
+        assert not any(text in done.stdout + done.stderr for text in shown)
+    reveal_scores(phase=phase, actor=UserFactory())
+    revealed = run_client("leaderboard", str(phase.pk), "--final", "--json", config=config)
+    assert revealed.returncode == 0 and json.loads(revealed.stdout)["rows"][0]["smape"] == private

@@ -130,10 +130,11 @@ class Row:
     data: Callable | None = None
     format_expect: dict[str, Cell] | None = None
     why: str = ""
+    query: str = ""  # appended to the URL, e.g. "?part=final"
 
     @property
     def id(self) -> str:
-        return f"{self.method} {self.name} [{self.target}]"
+        return f"{self.method} {self.name} [{self.target}]{self.query}"
 
 
 def matches(cell: Cell, status: int, location: str, login_url: str) -> bool:

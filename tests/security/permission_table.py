@@ -36,6 +36,8 @@ GOOD_PREDICTIONS = {"case_a": (30.0, 25.0, 15.0), "case_b": (17.0, 20.0, 12.0), 
 BAD_PREDICTIONS = b"case_id,pt,mt,tl\ncase_a,not-a-number,1,1\n"
 HIDDEN_NEWS = "Embargoed announcement jw4"
 BLIND_PREDICTIONS = {"case_a": (33.0, 29.5, 13.25), "case_b": (16.5, 23.0, 12.0), "case_c": (25.75, 18.0, 12.5)}
+#: A split phase's predictions: case_a is its public part, case_b and case_c its private part.
+SPLIT_PREDICTIONS = {"case_a": (30.5, 26.25, 14.75), "case_b": (18.5, 21.0, 13.5), "case_c": (22.25, 20.75, 10.5)}
 
 
 @dataclass
@@ -102,6 +104,14 @@ def build_world() -> World:
     blind = _submit(phase=blind_phase, user=users["participant"], content=predictions_csv(BLIND_PREDICTIONS))
     assert blind.status == "succeeded" and blind.evaluation.rank == 1, blind.error_message
     blind_score = blind.evaluation.aggregates["smape"]
+    # A split phase: its live leaderboard ranks case_a, its final (private) one case_b and case_c, for the
+    # organizers only until they reveal it.
+    split_phase = PhaseFactory(challenge=challenge, score_visibility=Phase.ScoreVisibility.SPLIT,
+                               public_case_ids=["case_a"], show_case_results=True)
+    split = _submit(phase=split_phase, user=users["participant"], content=predictions_csv(SPLIT_PREDICTIONS))
+    assert split.status == "succeeded" and split.private_evaluation.rank == 1, split.error_message
+    private_score = split.private_evaluation.aggregates["smape"]
+    private_case = split.private_evaluation.metrics["case"]["case_b"]["smape"]
 
     from spinebench.notifications.models import Notification
 
@@ -137,7 +147,7 @@ def build_world() -> World:
         "dataset_upload": dataset_upload,
         # A re-score of the hidden phase that has not started: the public phase is free to be re-scored.
         "rescore_job": RescoreJob.objects.create(phase=hidden_phase, from_version=1, to_version=2),
-        "blind_phase": blind_phase, "blind": blind,
+        "blind_phase": blind_phase, "blind": blind, "split_phase": split_phase, "split": split,
     }
     organizers = frozenset({"organizer", "operator"})
     world.secrets = [
@@ -152,6 +162,10 @@ def build_world() -> World:
         # As pages write it (3 decimals) and as the API, JSON and CSV write it (all digits).
         Secret("a blind phase's score (page)", f"{blind_score:.3f}", organizers),
         Secret("a blind phase's score (data)", repr(blind_score)[:7], organizers),
+        Secret("a split phase's private-part score (page)", f"{private_score:.3f}", organizers),
+        Secret("a split phase's private-part score (data)", repr(private_score)[:7], organizers),
+        # Per-case values of the private cases reach nobody but the organizers, not even after a reveal.
+        Secret("a split phase's private case value", repr(private_case)[:7], organizers),
     ]
     assert set(world.users) == set(IDENTITIES)
     return world
@@ -201,6 +215,9 @@ TARGETS = {
     "blind phase": lambda w: _phase_page(w.blind_phase),
     "blind phase id": lambda w: {"pk": w.blind_phase.pk},
     "blind phase's submission": lambda w: {"pk": w.blind.pk},
+    "split phase": lambda w: _phase_page(w.split_phase),
+    "split phase id": lambda w: {"pk": w.split_phase.pk},
+    "split phase's submission": lambda w: {"pk": w.split.pk},
     "organizer's bundle import": lambda w: {"pk": w.bundle_import.pk},
     "challenge's dataset upload": lambda w: {"pk": w.dataset_upload.pk},
     "challenge's dataset upload (console)": lambda w: {"slug": w.challenge.slug, "pk": w.dataset_upload.pk},
@@ -527,6 +544,23 @@ ROWS: list[Row] = [
                    cells(404, participant=200, team_mate=200, **ORGANIZERS_ONLY)),
     Row("submission-detail", "GET", "blind phase's submission",
         cells(404, participant=200, team_mate=200, **ORGANIZERS_ONLY, worker=403)),
+    # Split phases: the live leaderboard (the public part) is everyone's; the final one (?part=final, the private
+    # part) the organizers' until the reveal, in pages, exports and the API.
+    *_get_and_post("leaderboards:phase", "split phase", cells(200)),
+    *_get_and_post("leaderboards:export-json", "split phase", cells(200)),
+    *_get_and_post("leaderboards:history", "split phase", cells(200)),
+    *_get_and_post("leaderboards:phase", "split phase", cells(404, **ORGANIZERS_ONLY), query="?part=final"),
+    *_get_and_post("leaderboards:export-csv", "split phase", cells(404, **ORGANIZERS_ONLY), query="?part=final"),
+    *_get_and_post("leaderboards:export-json", "split phase", cells(404, **ORGANIZERS_ONLY), query="?part=final"),
+    *_get_and_post("leaderboards:history", "split phase", cells(404, **ORGANIZERS_ONLY), query="?part=final"),
+    Row("phase-leaderboard", "GET", "split phase id", cells(200, worker=403)),
+    Row("phase-leaderboard", "GET", "split phase id", cells(403, **ORGANIZERS_ONLY), query="?part=final"),
+    Row("phase-history", "GET", "split phase id", cells(403, **ORGANIZERS_ONLY, worker=403), query="?part=final"),
+    Row("phase-detail", "GET", "split phase id", cells(200, worker=403)),
+    # (its submission pages show the public part's scores and per-case values, never the private part's)
+    *_get_and_post("submissions:detail", "split phase's submission", cells(200)),
+    Row("submission-detail", "GET", "split phase's submission", cells(200, worker=403)),
+    Row("phase-reveal", "POST", "split phase id", cells(404, organizer=200, operator=200, **API_REFUSED)),
     # Revealing: a public phase has nothing to reveal (the page says so; the API answers 409).
     *_post_only("organizer_evaluation:reveal", "public phase", cells(404, organizer=302, operator=302, **PAGE_LOGIN)),
     *_post_only("organizer_evaluation:reveal", "blind phase", cells(404, organizer=302, operator=302, **PAGE_LOGIN)),

@@ -83,9 +83,10 @@ def test_rows_name_known_targets():
 def test_matrix_row(world, clients, row):
     with_suffix = {route.name for route in routes() if route.format_suffix}
     kwargs = TARGETS[row.target](world)
-    variants = [(reverse(row.name, kwargs=kwargs), row.expect)]
+    variants = [(reverse(row.name, kwargs=kwargs) + row.query, row.expect)]
     if row.name in with_suffix:
-        variants.append((reverse(row.name, kwargs={**kwargs, "format": "json"}), row.format_expect or row.expect))
+        variants.append((reverse(row.name, kwargs={**kwargs, "format": "json"}) + row.query,
+                         row.format_expect or row.expect))
     login_url = reverse(settings.LOGIN_URL)
     problems = []
     for url, expect in variants:

@@ -21,6 +21,7 @@ from .evaluation import (
     can_monitor_submissions,
     can_rescore_phase,
     can_reveal_scores,
+    can_see_private_part,
     can_see_scores,
 )
 from .organizers import (
@@ -70,6 +71,7 @@ __all__ = [
     "can_monitor_submissions",
     "can_rescore_phase",
     "can_reveal_scores",
+    "can_see_private_part",
     "can_see_scores",
     "can_create_challenge",
     "can_manage_challenge",

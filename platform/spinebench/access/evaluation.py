@@ -12,6 +12,15 @@ def can_see_scores(phase: Phase, user) -> bool:
     return not phase.scores_hidden or phase.challenge.is_organizer(user)
 
 
+def can_see_private_part(phase: Phase, user) -> bool:
+    """A split phase's private part (its final leaderboard: scores, ranks, statistics, history and the count of its
+    entries): its organizers, and once they revealed it, everyone who sees the phase's scores. Per-case metrics of
+    the private cases never reach anyone else, not even after the reveal."""
+    if not phase.is_split:
+        return False
+    return phase.scores_revealed_at is not None or phase.challenge.is_organizer(user)
+
+
 def can_reveal_scores(phase: Phase, user) -> bool:
     return phase.challenge.is_organizer(user)
 

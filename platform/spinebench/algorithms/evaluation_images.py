@@ -17,6 +17,7 @@ evaluation failed" on a phase whose test data are hidden.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -33,7 +34,9 @@ from evaluators.contract import (
     MANIFEST_MOUNT,
     METRICS_JSON,
     ContractError,
+    manifest_part,
     parse_metrics,
+    stage_ground_truth_part,
     stage_predictions,
     validated_metrics,
 )
@@ -114,8 +117,10 @@ def upload_evaluation_image(*, phase: Phase, actor, upload) -> EvaluationImage:
 # scoring ----------------------------------------------------------------------------------------------------------
 
 
-def evaluate_with_image(submission: Submission, predictions_path: Path) -> dict:
-    """Run the phase's evaluation image on `predictions_path`; the validated metrics, or ImageEvaluationFailed."""
+def evaluate_with_image(submission: Submission, predictions_path: Path, case_ids: list[str] | None = None) -> dict:
+    """Run the phase's evaluation image on `predictions_path`; the validated metrics, or ImageEvaluationFailed.
+    `case_ids`: one part of a split test set; the image then sees only those cases' predictions, ground truth and
+    manifest entries, and its metrics are checked against those cases."""
     phase = submission.phase
     custom = CustomEvaluation.objects.select_related("image").filter(phase=phase).first()
     declaration = phase_declaration(phase)
@@ -130,10 +135,11 @@ def evaluate_with_image(submission: Submission, predictions_path: Path) -> dict:
     work = Path(tempfile.mkdtemp(prefix="sb-evaluation-"))
     try:
         metrics, log_tail = _run(image=image, custom=custom, phase=phase, submission=submission,
-                                 predictions_path=predictions_path, work=work)
+                                 predictions_path=predictions_path, work=work, case_ids=case_ids)
         run.log_tail = "\n".join(log_tail)
         run.succeeded = True
-        return validated_metrics(metrics, declaration=declaration, case_ids=dataset.case_ids())
+        return validated_metrics(metrics, declaration=declaration,
+                                 case_ids=dataset.case_ids() if case_ids is None else case_ids)
     except _RunFailed as failure:
         run.log_tail = "\n".join(failure.log_tail)
         run.organizer_error = str(failure)
@@ -159,20 +165,18 @@ class _RunFailed(Exception):
 
 
 def _run(*, image: EvaluationImage, custom: CustomEvaluation, phase: Phase, submission: Submission,
-         predictions_path: Path, work: Path) -> tuple[object, list[str]]:
-    """The parsed metrics.json and the log tail of one sandboxed run."""
+         predictions_path: Path, work: Path, case_ids: list[str] | None) -> tuple[object, list[str]]:
+    """The parsed metrics.json and the log tail of one sandboxed run (of one part's cases, with `case_ids`)."""
     client = runner.docker_client()
     load_evaluation_image(client, image=image, max_image_bytes=custom.image_size_limit_mb << 20)
     try:
-        stage_predictions(predictions_path, work / "input")
+        stage_predictions(predictions_path, work / "input", case_ids)
     except ContractError as error:
         raise _RunFailed(f"the predictions cannot be given to the image: {error}") from None
     dataset = phase.dataset
     if dataset is None:
         raise _RunFailed("the phase has no test dataset")
-    mounts = {GROUND_TRUTH_MOUNT: dataset.ground_truth_dir}
-    if (dataset.root / MANIFEST).is_file():
-        mounts[MANIFEST_MOUNT] = dataset.root / MANIFEST
+    mounts = _data_mounts(dataset, work=work, case_ids=case_ids)
     limits = runner.Limits(
         memory_mb=phase.memory_limit_mb, cpus=phase.cpu_limit, pids=phase.pids_limit,
         wall_clock_s=float(custom.time_limit_seconds), output_mb=METRICS_LIMIT_MB, tmp_mb=256, output_files=16,
@@ -187,6 +191,28 @@ def _run(*, image: EvaluationImage, custom: CustomEvaluation, phase: Phase, subm
         reason = result.reason.replace("the algorithm", "the evaluation image")
         raise _RunFailed(reason, result.log_tail)
     return parse_metrics((work / "output" / METRICS_JSON).read_bytes()), result.log_tail
+
+
+def _data_mounts(dataset, *, work: Path, case_ids: list[str] | None) -> dict[str, Path]:
+    """The ground truth and manifest mounts: the dataset's own, or for one part of a split test set copies holding
+    only that part's cases (the image never sees the other part's)."""
+    manifest = dataset.root / MANIFEST
+    if case_ids is None:
+        mounts = {GROUND_TRUTH_MOUNT: dataset.ground_truth_dir}
+        if manifest.is_file():
+            mounts[MANIFEST_MOUNT] = manifest
+        return mounts
+    try:
+        stage_ground_truth_part(dataset.ground_truth_dir, work / "ground_truth", case_ids=set(case_ids),
+                                all_case_ids=set(dataset.case_ids()))
+    except ContractError as error:
+        raise _RunFailed(f"the ground truth cannot be split into the phase's parts: {error}") from None
+    mounts = {GROUND_TRUTH_MOUNT: work / "ground_truth"}
+    if manifest.is_file():
+        part = manifest_part(json.loads(manifest.read_text(encoding="utf-8")), set(case_ids))
+        (work / MANIFEST).write_text(json.dumps(part, indent=2), encoding="utf-8")
+        mounts[MANIFEST_MOUNT] = work / MANIFEST
+    return mounts
 
 
 def load_evaluation_image(client: docker.DockerClient, *, image: EvaluationImage, max_image_bytes: int) -> None:

@@ -3,6 +3,7 @@ leaderboard configuration of a phase is validated against the task registry on e
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -92,9 +93,9 @@ class Registration(models.Model):
         return f"{self.user} in {self.challenge.slug} ({self.status})"
 
 
-def _validate_string_list(value, *, name: str) -> None:
+def _validate_string_list(value, *, name: str, items: str = "metric keys") -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValidationError({name: f"{name} must be a list of metric keys, got {value!r}"})
+        raise ValidationError({name: f"{name} must be a list of {items}, got {value!r}"})
 
 
 class Phase(models.Model):
@@ -110,6 +111,10 @@ class Phase(models.Model):
     class ScoreVisibility(models.TextChoices):
         PUBLIC = "public", "public: scores and ranks are shown as submissions are scored"
         BLIND = "blind", "blind: participants see only succeeded or failed until the organizers reveal the leaderboard"
+        SPLIT = "split", (
+            "public-private split: the live leaderboard ranks the public test cases; the final one, ranked on the "
+            "private cases, is shown when the organizers reveal it"
+        )
 
     class Selection(models.TextChoices):
         BEST = "best", "best submission per participant"
@@ -218,7 +223,23 @@ class Phase(models.Model):
         "the API, exports, figures and notifications). Separate from is_public, which hides the whole phase.",
     )
     scores_revealed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the organizers revealed this blind phase's leaderboard (empty: not yet)."
+        null=True, blank=True,
+        help_text="When the organizers revealed this blind phase's leaderboard, or the final (private part) "
+        "leaderboard of a split phase (empty: not yet).",
+    )
+    public_case_ids = models.JSONField(
+        default=list, blank=True,
+        help_text='Split phases: ids of the test cases in the public part, e.g. ["case-001", "case-007"]; the other '
+        "cases form the private part. Empty: the platform draws public_fraction of the cases with a secret seed.",
+    )
+    public_fraction = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0.01), MaxValueValidator(0.99)],
+        help_text="Split phases without public_case_ids: the share of the test cases drawn into the public part.",
+    )
+    split_seed = models.CharField(
+        max_length=64, blank=True, editable=False,
+        help_text="Secret seed of the drawn public part (set once, never shown to participants): the same seed "
+        "draws the same cases again.",
     )
     evaluation_version = models.PositiveIntegerField(
         default=1,
@@ -235,6 +256,10 @@ class Phase(models.Model):
 
     def save(self, *args, **kwargs):
         self.validate_leaderboard_config()
+        if self.is_split and not self.split_seed:
+            self.split_seed = secrets.token_hex(16)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "split_seed"}
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
@@ -274,6 +299,18 @@ class Phase(models.Model):
     def scores_hidden(self) -> bool:
         """A blind phase whose leaderboard is not revealed yet: scores and ranks are for its organizers only."""
         return self.score_visibility == self.ScoreVisibility.BLIND and self.scores_revealed_at is None
+
+    @property
+    def is_split(self) -> bool:
+        """Each submission is evaluated once on the public test cases (the live leaderboard) and once on the
+        private ones (the final leaderboard)."""
+        return self.score_visibility == self.ScoreVisibility.SPLIT
+
+    @property
+    def private_part_hidden(self) -> bool:
+        """A split phase whose final leaderboard is not revealed yet: the private part's scores, ranks and counts
+        are for its organizers only."""
+        return self.is_split and self.scores_revealed_at is None
 
     # leaderboard configuration -------------------------------------------------------------------------------
     @property
@@ -325,6 +362,9 @@ class Phase(models.Model):
                 raise ValidationError(
                     {"metric_directions": f"direction of {key!r} must be 'higher' or 'lower', got {direction!r}"}
                 )
+        _validate_string_list(self.public_case_ids, name="public_case_ids", items="case ids")
+        if len(set(self.public_case_ids)) != len(self.public_case_ids):
+            raise ValidationError({"public_case_ids": "public_case_ids must not repeat a case id"})
 
     # submission window ---------------------------------------------------------------------------------------
     def is_open(self, now=None) -> bool:

@@ -1,5 +1,6 @@
-"""Revealing a blind phase's leaderboard: one audited action after which scores and ranks reach everyone who sees
-the phase (the rule itself is spinebench.access.can_see_scores)."""
+"""Revealing a blind phase's leaderboard, or a split phase's final (private part) leaderboard: one audited action
+after which those scores and ranks reach everyone who sees the phase (the rules themselves are
+spinebench.access.can_see_scores and can_see_private_part)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from .signals import report_organizer_action
 
 
 class RevealRefused(Exception):
-    """The phase is not blind, or already revealed; the message says which."""
+    """The phase is neither blind nor split, or already revealed; the message says which."""
 
 
 def reveal_scores(*, phase: Phase, actor) -> Phase:
     with transaction.atomic():
         locked = Phase.objects.select_for_update().select_related("challenge").get(pk=phase.pk)
-        if locked.score_visibility != Phase.ScoreVisibility.BLIND:
+        if locked.score_visibility not in (Phase.ScoreVisibility.BLIND, Phase.ScoreVisibility.SPLIT):
             raise RevealRefused("This phase's scores are public already: there is nothing to reveal.")
         if locked.scores_revealed_at is not None:
             raise RevealRefused(f"This phase's leaderboard was revealed at {locked.scores_revealed_at:%Y-%m-%d %H:%M}.")

@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from spinebench.challenges.models import Phase
 from spinebench.challenges.signals import ranking_changed, report_organizer_action
-from spinebench.submissions.models import Evaluation, Submission
-from spinebench.submissions.scoring import evaluate_predictions, finite_or_none
+from spinebench.submissions.models import Evaluation, Part, PrivateEvaluation, Submission
+from spinebench.submissions.scoring import evaluate_predictions, stored_metrics
 from spinebench.submissions.status import ACTIVE, Status, transition
 from spinebench.submissions.uploads import UploadError, predictions_location
 
@@ -169,20 +169,20 @@ def _stage(job: RescoreJob, submission: Submission) -> bool:
     started = time.monotonic()
     try:
         with _predictions(submission) as path:
-            metrics = evaluate_predictions(submission, path)
+            parts = evaluate_predictions(submission, path)
     except Exception as error:  # noqa: BLE001 - any failure ends the job with the submission named
         _fail(job, submission, _reason(submission, error))
         return False
+    shown = stored_metrics(parts.get(Part.PUBLIC) or parts[Part.ALL])
+    private = stored_metrics(parts[Part.PRIVATE]) if Part.PRIVATE in parts else {"metrics": None, "curves": {}}
     with transaction.atomic():
         StagedScore.objects.update_or_create(
             job=job,
             submission=submission,
             defaults={
-                "metrics": {
-                    "case": finite_or_none(metrics.get("case", {})),
-                    "aggregates": finite_or_none(metrics.get("aggregates", {})),
-                },
-                "curves": finite_or_none(metrics.get("curves", {})),
+                **shown,
+                "private_metrics": private["metrics"],
+                "private_curves": private["curves"],
                 "duration_seconds": time.monotonic() - started,
             },
         )
@@ -227,6 +227,36 @@ def _fail(job: RescoreJob, submission: Submission, reason: str) -> None:
         )
 
 
+def _past(evaluation: Evaluation | PrivateEvaluation, *, part: str, job: RescoreJob) -> PastEvaluation:
+    return PastEvaluation(
+        submission_id=evaluation.submission_id,
+        version=evaluation.version,
+        part=part,
+        metrics=evaluation.metrics,
+        curves=evaluation.curves,
+        duration_seconds=evaluation.duration_seconds,
+        rank=evaluation.rank,
+        evaluated=evaluation.created,
+        replaced_by=job,
+    )
+
+
+def _switch_private_parts(staged: dict[int, StagedScore], private: dict[int, PrivateEvaluation], *, version: int,
+                          now) -> None:
+    """The private parts follow their public ones: replaced, created (a phase made split since its last scoring) or
+    dropped (a phase no longer split)."""
+    kept = []
+    for submission_pk, score in staged.items():
+        if score.private_metrics is None:
+            continue
+        evaluation = private.get(submission_pk) or PrivateEvaluation(submission_id=submission_pk)
+        evaluation.metrics, evaluation.curves = score.private_metrics, score.private_curves
+        evaluation.duration_seconds, evaluation.version, evaluation.created = score.duration_seconds, version, now
+        evaluation.save()
+        kept.append(submission_pk)
+    PrivateEvaluation.objects.filter(submission_id__in=set(private) - set(kept)).delete()
+
+
 def _switch(job_pk: int) -> bool:
     """Replace the phase's evaluations by the staged scores in one transaction under the phase's row lock; False
     (nothing changed) when a submission was scored meanwhile and must be evaluated first."""
@@ -241,27 +271,22 @@ def _switch(job_pk: int) -> bool:
         now = timezone.now()
         staged = {score.submission_id: score for score in StagedScore.objects.filter(job=job)}
         current = list(Evaluation.objects.select_for_update().filter(submission_id__in=staged))
+        private = {
+            evaluation.submission_id: evaluation
+            for evaluation in PrivateEvaluation.objects.select_for_update().filter(submission_id__in=staged)
+        }
         PastEvaluation.objects.bulk_create(
-            [
-                PastEvaluation(
-                    submission_id=evaluation.submission_id,
-                    version=evaluation.version,
-                    metrics=evaluation.metrics,
-                    curves=evaluation.curves,
-                    duration_seconds=evaluation.duration_seconds,
-                    rank=evaluation.rank,
-                    evaluated=evaluation.created,
-                    replaced_by=job,
-                )
-                for evaluation in current
-            ]
+            [_past(evaluation, part=evaluation.part, job=job) for evaluation in current]
+            + [_past(evaluation, part=Part.PRIVATE, job=job) for evaluation in private.values()]
         )
         for evaluation in current:
             score = staged[evaluation.submission_id]
             evaluation.metrics, evaluation.curves = score.metrics, score.curves
             evaluation.duration_seconds, evaluation.version = score.duration_seconds, job.to_version
+            evaluation.part = Part.PUBLIC if score.private_metrics is not None else Part.ALL
             evaluation.created = now
-        Evaluation.objects.bulk_update(current, ["metrics", "curves", "duration_seconds", "version", "created"])
+        Evaluation.objects.bulk_update(current, ["metrics", "curves", "duration_seconds", "version", "part", "created"])
+        _switch_private_parts(staged, private, version=job.to_version, now=now)
         Phase.objects.filter(pk=phase.pk).update(evaluation_version=job.to_version)
         StagedScore.objects.filter(job=job).delete()
         job.finished_at = now

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from spinebench.submissions.models import Part
 from spinebench.submissions.status import ACTIVE, Status
 
 
@@ -66,8 +67,12 @@ class StagedScore(models.Model):
 
     job = models.ForeignKey(RescoreJob, on_delete=models.CASCADE, related_name="staged_scores")
     submission = models.ForeignKey("submissions.Submission", on_delete=models.CASCADE, related_name="+")
-    metrics = models.JSONField(help_text='{"case": {...}, "aggregates": {...}}')
+    metrics = models.JSONField(help_text='{"case": {...}, "aggregates": {...}} (of the public part on a split phase)')
     curves = models.JSONField(default=dict, blank=True)
+    private_metrics = models.JSONField(
+        null=True, blank=True, help_text="A split phase's private part, scored in the same run (empty otherwise)."
+    )
+    private_curves = models.JSONField(default=dict, blank=True)
     duration_seconds = models.FloatField(default=0.0)
 
     class Meta:
@@ -85,6 +90,10 @@ class PastEvaluation(models.Model):
         "submissions.Submission", on_delete=models.CASCADE, related_name="past_evaluations"
     )
     version = models.PositiveIntegerField()
+    part = models.CharField(
+        max_length=16, choices=Part.choices, default=Part.ALL,
+        help_text="The test cases it scored: all, or the public or private part of a split phase.",
+    )
     metrics = models.JSONField()
     curves = models.JSONField(default=dict, blank=True)
     duration_seconds = models.FloatField(default=0.0)
@@ -94,13 +103,13 @@ class PastEvaluation(models.Model):
     replaced_by = models.ForeignKey(RescoreJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:
-        ordering = ["submission_id", "-version"]
+        ordering = ["submission_id", "-version", "part"]
         constraints = [
-            models.UniqueConstraint(fields=["submission", "version"], name="one_past_evaluation_per_version")
+            models.UniqueConstraint(fields=["submission", "version", "part"], name="one_past_evaluation_per_part")
         ]
 
     def __str__(self) -> str:
-        return f"version {self.version} evaluation of submission {self.submission_id}"
+        return f"version {self.version} evaluation ({self.part}) of submission {self.submission_id}"
 
     @property
     def aggregates(self) -> dict:

@@ -14,9 +14,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 from spinebench.challenges.models import Phase
 
 from .models import LeaderboardSnapshot
-from .services import Leaderboard
+from .services import Leaderboard, live_kind
 
-LIVE = LeaderboardSnapshot.Kind.LIVE
 #: The most snapshots a history reads (the newest ones; each holds every ranked row): older ones stay stored and
 #: reachable by date (`snapshot_at`).
 HISTORY_SNAPSHOTS = 200
@@ -59,12 +58,14 @@ def entry_key(row: dict) -> str:
     return f"team:{row['team']}" if row.get("team") else f"user:{row.get('user')}"
 
 
-def phase_history(phase: Phase, *, limit: int = HISTORY_SNAPSHOTS) -> History:
-    """Rank and ranking-metric value per entry over the phase's live snapshots of its current evaluation version,
-    oldest first (the newest `limit` snapshots). Built once per process and newest snapshot (a new snapshot is a new
-    key); callers must not modify what they get."""
+def phase_history(phase: Phase, *, limit: int = HISTORY_SNAPSHOTS, kind: str | None = None) -> History:
+    """Rank and ranking-metric value per entry over the phase's snapshots of `kind` (default: its live leaderboard,
+    the public part of a split phase) of its current evaluation version, oldest first (the newest `limit`
+    snapshots). Built once per process and newest snapshot (a new snapshot is a new key); callers must not modify
+    what they get."""
+    kind = kind or live_kind(phase)
     latest = (
-        LeaderboardSnapshot.objects.filter(phase=phase, kind=LIVE)
+        LeaderboardSnapshot.objects.filter(phase=phase, kind=kind)
         .order_by("-created", "-pk")
         .values_list("pk", "evaluation_version", "created")
         .first()
@@ -72,15 +73,15 @@ def phase_history(phase: Phase, *, limit: int = HISTORY_SNAPSHOTS) -> History:
     if latest is None:
         metric = phase.ranking_metric
         return History(metric=metric, direction=phase.direction(metric), times=[], series=[])
-    return _history(phase.pk, latest[0], latest[1], latest[2].isoformat(), limit)
+    return _history(phase.pk, kind, latest[0], latest[1], latest[2].isoformat(), limit)
 
 
 @lru_cache(maxsize=16)
-def _history(phase_pk: int, latest_pk: int, version: int, created: str, limit: int) -> History:
+def _history(phase_pk: int, kind: str, latest_pk: int, version: int, created: str, limit: int) -> History:
     """`created` is part of the key so that a primary key used again (a rolled-back test database) never hits an old
     entry."""
     found = list(
-        LeaderboardSnapshot.objects.filter(phase_id=phase_pk, kind=LIVE, evaluation_version=version, pk__lte=latest_pk)
+        LeaderboardSnapshot.objects.filter(phase_id=phase_pk, kind=kind, evaluation_version=version, pk__lte=latest_pk)
         .order_by("-created", "-pk")
         .values_list("created", "metrics", "rows")[:limit]
     )
@@ -107,10 +108,10 @@ def _history(phase_pk: int, latest_pk: int, version: int, created: str, limit: i
     )
 
 
-def snapshot_at(phase: Phase, when: datetime) -> LeaderboardSnapshot | None:
-    """The live leaderboard as it was at `when`: the newest snapshot written at or before it (None: the phase had
-    no leaderboard yet)."""
-    found = LeaderboardSnapshot.objects.filter(phase=phase, kind=LIVE, created__lte=when)
+def snapshot_at(phase: Phase, when: datetime, kind: str | None = None) -> LeaderboardSnapshot | None:
+    """The leaderboard of `kind` (default: the live one, the public part of a split phase) as it was at `when`: the
+    newest snapshot written at or before it (None: the phase had no leaderboard yet)."""
+    found = LeaderboardSnapshot.objects.filter(phase=phase, kind=kind or live_kind(phase), created__lte=when)
     return found.order_by("-created", "-pk").first()
 
 
@@ -130,9 +131,9 @@ def parse_moment(text: str) -> datetime:
     return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
-def leaderboard_at(phase: Phase, when: datetime) -> Leaderboard | None:
+def leaderboard_at(phase: Phase, when: datetime, kind: str | None = None) -> Leaderboard | None:
     """The leaderboard (rows, and the statistics when that snapshot's were computed) as it was at `when`."""
-    snapshot = snapshot_at(phase, when)
+    snapshot = snapshot_at(phase, when, kind)
     if snapshot is None:
         return None
     ready = snapshot.statistics_status == LeaderboardSnapshot.StatisticsStatus.READY

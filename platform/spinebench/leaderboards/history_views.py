@@ -11,6 +11,7 @@ from spinebench.access import can_see_scores, get_visible_phase
 from spinebench.submissions.svg_charts import Line, line_chart
 
 from .history import History, leaderboard_at, parse_moment, phase_history
+from .part_choice import PartRefused, requested_kind
 from .services import snapshot_rows
 
 #: Entries drawn in the chart (the best-ranked ones now); the table lists them all.
@@ -52,8 +53,13 @@ def phase_history_page(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
     if not can_see_scores(phase, request.user):
         raise Http404("This phase's leaderboard is blind until its organizers reveal it.")
-    history = phase_history(phase)
+    try:  # ?part=final: a split phase's final (private part) leaderboard, as the leaderboard page decides
+        kind = requested_kind(phase, request.user, request.GET.get("part"))
+    except PartRefused as refused:
+        raise Http404(str(refused)) from None
+    history = phase_history(phase, kind=kind)
     context = {
+        "final": kind is not None,
         "phase": phase,
         "challenge": phase.challenge,
         "history": history,
@@ -70,7 +76,7 @@ def phase_history_page(request, challenge, phase):
             context["at_error"] = str(error)
             status = 400
         else:
-            board = leaderboard_at(phase, moment)
+            board = leaderboard_at(phase, moment, kind)
             context["moment"] = moment
             context["board"] = board
             context["board_rows"] = snapshot_rows(board.snapshot) if board else []

@@ -22,6 +22,10 @@ class LeaderboardRowSerializer(serializers.Serializer):
 
 class LeaderboardSerializer(serializers.Serializer):
     phase = serializers.IntegerField()
+    part = serializers.CharField(
+        help_text="Which snapshot kind answered: live (an unsplit phase), public (a split phase's live leaderboard) "
+        "or private (its final leaderboard, with ?part=final)."
+    )
     metrics = serializers.ListField(child=serializers.CharField(), help_text="Leaderboard columns, ranking one first.")
     rows = LeaderboardRowSerializer(many=True)
     as_of = serializers.DateTimeField(

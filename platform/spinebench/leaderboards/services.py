@@ -13,7 +13,7 @@ from django.db.models import F
 from django.urls import reverse
 
 from spinebench.challenges.models import Phase
-from spinebench.submissions.models import Evaluation
+from spinebench.submissions.models import Evaluation, PrivateEvaluation
 from spinebench.submissions.status import Status
 
 from . import ranking
@@ -25,16 +25,34 @@ LIVE = LeaderboardSnapshot.Kind.LIVE
 STATISTICS_DELAY_SECONDS = 5
 
 
-def _published_results(phase: Phase):
+def live_kind(phase: Phase) -> str:
+    """The kind of the phase's live leaderboard snapshots: the public part of a split phase, else the whole set."""
+    return LeaderboardSnapshot.Kind.PUBLIC if phase.is_split else LIVE
+
+
+def part_evaluations(kind: str) -> type[Evaluation] | type[PrivateEvaluation]:
+    """Where a snapshot kind's scores are: the private part's own rows, else the submissions' current evaluation."""
+    return PrivateEvaluation if kind == LeaderboardSnapshot.Kind.PRIVATE else Evaluation
+
+
+def _published(kind: str, phase: Phase, **filters):
+    """Evaluations of `kind` of the phase's succeeded, published submissions (a private part is published with its
+    public one)."""
+    published = "submission__evaluation__published" if kind == LeaderboardSnapshot.Kind.PRIVATE else "published"
+    return part_evaluations(kind).objects.filter(
+        submission__phase=phase, submission__status=Status.SUCCEEDED, **{published: True}, **filters
+    )
+
+
+def _published_results(phase: Phase, kind: str = LIVE):
     """The published evaluations of succeeded submissions, with only what a row needs (aggregates, not the case
     metrics or curves: those are large and a leaderboard never shows them)."""
     return (
         # A degenerate baseline (constant, mostly fallbacks, or below the trivial reference) is shown greyed below the
         # leaderboard but never ranked as the method, nor counted in its statistics.
-        Evaluation.objects.filter(
-            submission__phase=phase,
-            submission__status=Status.SUCCEEDED,
-            published=True,
+        _published(
+            kind,
+            phase,
             submission__degenerate_reason="",
             submission__hidden_from_leaderboard=False,  # taken off by an organizer (submissions.moderation)
         )
@@ -86,58 +104,64 @@ def _start_statistics(snapshot_pk: int) -> None:
 
 def rerank_phase(phase_pk: int) -> LeaderboardSnapshot:
     """Rank one phase's published results, store each evaluation's rank and write a snapshot of the leaderboard;
-    its statistics are computed afterwards by a background task (dispatched once this transaction commits). The
-    phase row lock serialises concurrent re-rankings of the same phase."""
+    its statistics are computed afterwards by a background task (dispatched once this transaction commits). A split
+    phase gets two snapshots, its public part (the live leaderboard, returned) and its private part (the final
+    one). The phase row lock serialises concurrent re-rankings of the same phase."""
     with transaction.atomic():
         phase = Phase.objects.select_for_update().get(pk=phase_pk)
-        metrics = phase.leaderboard_metrics
-        results = {result["submission_id"]: result for result in _published_results(phase)}
-        entries = [
-            ranking.Entry(
-                key=_participant(result)[0],
-                submission_pk=pk,
-                created=result["submission__created"],
-                metrics=result["aggregate_values"] or {},
-                chosen=result["submission__chosen"],
-            )
-            for pk, result in results.items()
-        ]
-        ranked = ranking.leaderboard(
-            entries,
-            metrics=metrics,
-            directions={key: phase.direction(key) for key in metrics},
-            method=phase.ranking_method,
-            policy=phase.selection,
+        if phase.is_split:
+            _rank_part(phase, LeaderboardSnapshot.Kind.PRIVATE)
+        return _rank_part(phase, live_kind(phase))
+
+
+def _rank_part(phase: Phase, kind: str) -> LeaderboardSnapshot:
+    metrics = phase.leaderboard_metrics
+    results = {result["submission_id"]: result for result in _published_results(phase, kind)}
+    entries = [
+        ranking.Entry(
+            key=_participant(result)[0],
+            submission_pk=pk,
+            created=result["submission__created"],
+            metrics=result["aggregate_values"] or {},
+            chosen=result["submission__chosen"],
         )
-        new_rank = {entry.submission_pk: rank for rank, entry in ranked}
-        changed = []
-        for evaluation in Evaluation.objects.filter(submission__phase=phase).only("pk", "rank", "submission_id"):
-            rank = new_rank.get(evaluation.submission_id)
-            if evaluation.rank != rank:
-                evaluation.rank = rank
-                changed.append(evaluation)
-        Evaluation.objects.bulk_update(changed, ["rank"])
-        with_curves = set(
-            Evaluation.objects.filter(submission_id__in=new_rank)
-            .exclude(curves={})
-            .values_list("submission_id", flat=True)
-        )
-        snapshot = LeaderboardSnapshot.objects.create(
-            phase=phase,
-            kind=LIVE,
-            evaluation_version=phase.evaluation_version,
-            unranked=_unranked_baselines(phase, metrics),
-            ranking_method=phase.ranking_method,
-            metrics=[{"key": key, "direction": phase.direction(key)} for key in metrics],
-            rows=[
-                _row_record(rank, entry, results[entry.submission_pk], metrics, with_curves) for rank, entry in ranked
-            ],
-            statistics_status=(
-                LeaderboardSnapshot.StatisticsStatus.PENDING if ranked else LeaderboardSnapshot.StatisticsStatus.READY
-            ),
-        )
-        if ranked:
-            transaction.on_commit(lambda: _start_statistics(snapshot.pk))
+        for pk, result in results.items()
+    ]
+    ranked = ranking.leaderboard(
+        entries,
+        metrics=metrics,
+        directions={key: phase.direction(key) for key in metrics},
+        method=phase.ranking_method,
+        policy=phase.selection,
+    )
+    new_rank = {entry.submission_pk: rank for rank, entry in ranked}
+    model = part_evaluations(kind)
+    changed = []
+    for evaluation in model.objects.filter(submission__phase=phase).only("pk", "rank", "submission_id"):
+        rank = new_rank.get(evaluation.submission_id)
+        if evaluation.rank != rank:
+            evaluation.rank = rank
+            changed.append(evaluation)
+    model.objects.bulk_update(changed, ["rank"])  # type: ignore[attr-defined]
+    with_curves = set(
+        model.objects.filter(submission_id__in=new_rank).exclude(curves={}).values_list("submission_id", flat=True)
+    )
+    snapshot = LeaderboardSnapshot.objects.create(
+        phase=phase,
+        kind=kind,
+        evaluation_version=phase.evaluation_version,
+        unranked=_unranked_baselines(phase, metrics, kind),
+        ranking_method=phase.ranking_method,
+        metrics=[{"key": key, "direction": phase.direction(key)} for key in metrics],
+        rows=[
+            _row_record(rank, entry, results[entry.submission_pk], metrics, with_curves) for rank, entry in ranked
+        ],
+        statistics_status=(
+            LeaderboardSnapshot.StatisticsStatus.PENDING if ranked else LeaderboardSnapshot.StatisticsStatus.READY
+        ),
+    )
+    if ranked:
+        transaction.on_commit(lambda: _start_statistics(snapshot.pk))
     return snapshot
 
 
@@ -164,13 +188,18 @@ def _row_record(rank: int, entry: ranking.Entry, result: dict, metrics: list[str
 _HEADER = ("pk", "phase_id", "created", "evaluation_version", "kind", "ranking_method", "metrics", "statistics_status")
 
 
-def latest_snapshot(phase: Phase) -> LeaderboardSnapshot:
-    """The phase's newest live snapshot (rows and statistics deferred). A phase ranked before snapshots existed gets
-    its first one here, once."""
+def latest_snapshot(phase: Phase, kind: str | None = None) -> LeaderboardSnapshot:
+    """The phase's newest snapshot of `kind` (default: its live leaderboard; rows and statistics deferred). A phase
+    ranked before snapshots existed gets its first one here, once. The private part of a split phase is its final
+    leaderboard: callers ask spinebench.access.can_see_private_part first."""
+    kind = kind or live_kind(phase)
     snapshot = (
-        LeaderboardSnapshot.objects.filter(phase=phase, kind=LIVE).only(*_HEADER).order_by("-created", "-pk").first()
+        LeaderboardSnapshot.objects.filter(phase=phase, kind=kind).only(*_HEADER).order_by("-created", "-pk").first()
     )
-    return snapshot if snapshot is not None else rerank_phase(phase.pk)
+    if snapshot is not None:
+        return snapshot
+    rerank_phase(phase.pk)
+    return LeaderboardSnapshot.objects.filter(phase=phase, kind=kind).only(*_HEADER).order_by("-created", "-pk")[0]
 
 
 @lru_cache(maxsize=64)
@@ -291,8 +320,9 @@ class Leaderboard:
         return self.statistics.get("entries", {}).get(str(submission_pk), {})
 
 
-def read_leaderboard(phase: Phase) -> Leaderboard:
-    snapshot = latest_snapshot(phase)
+def read_leaderboard(phase: Phase, kind: str | None = None) -> Leaderboard:
+    """The live leaderboard, or with `kind` PRIVATE a split phase's final one (only for who may see it)."""
+    snapshot = latest_snapshot(phase, kind)
     return Leaderboard(phase=phase, snapshot=snapshot, statistics_from=statistics_snapshot(phase, snapshot))
 
 
@@ -335,12 +365,10 @@ def _records(snapshot_pk: int, created: str, keys: tuple[str, ...], statistics_p
     return records
 
 
-def _unranked_baselines(phase: Phase, metrics: list[str]) -> list[dict]:
+def _unranked_baselines(phase: Phase, metrics: list[str], kind: str = LIVE) -> list[dict]:
     """Scored baselines left out of the ranking (Submission.degenerate_reason), with what the page shows of them."""
     found = (
-        Evaluation.objects.filter(
-            submission__phase=phase, submission__status=Status.SUCCEEDED, published=True, submission__is_baseline=True
-        )
+        _published(kind, phase, submission__is_baseline=True)
         .exclude(submission__degenerate_reason="")
         .annotate(aggregate_values=F("metrics__aggregates"))
         .values(

@@ -17,9 +17,10 @@ import numpy as np
 from evaluators import resampling
 from evaluators import statistics as stats
 from spinebench.challenges import registry
-from spinebench.submissions.models import Evaluation, Submission
+from spinebench.submissions.models import Submission
 
 from .models import LeaderboardSnapshot
+from .services import part_evaluations
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def compute(snapshot: LeaderboardSnapshot) -> dict:
     submissions = [row["submission"] for row in rows]
     ranking_metric = keys[0]
     needed = keys if snapshot.ranking_method != "primary" else [ranking_metric]
-    case_values = _case_values(submissions, needed)
+    case_values = _case_values(submissions, needed, kind=snapshot.kind)
     cases = sorted({case for values in case_values.values() for case in values})
     result = {
         "metric": ranking_metric, "direction": directions[0], "confidence": CONFIDENCE, "seed": SEED,
@@ -105,10 +106,12 @@ def _number(value) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def _case_values(submissions: list[int], keys: list[str]) -> dict[int, dict[str, dict]]:
-    """submission pk -> {case: {metric: value}} for the metrics in `keys` (only here, in the background task)."""
-    result = {pk: {} for pk in submissions}
-    for pk, metrics in Evaluation.objects.filter(submission_id__in=submissions).values_list("submission_id", "metrics"):
+def _case_values(submissions: list[int], keys: list[str], *, kind: str) -> dict[int, dict[str, dict]]:
+    """submission pk -> {case: {metric: value}} for the metrics in `keys` (only here, in the background task), of
+    the snapshot's part (a split phase's private part has its own rows)."""
+    result: dict[int, dict[str, dict]] = {pk: {} for pk in submissions}
+    found = part_evaluations(kind).objects.filter(submission_id__in=submissions)
+    for pk, metrics in found.values_list("submission_id", "metrics"):
         result[pk] = {
             case: {key: values.get(key) for key in keys} for case, values in (metrics or {}).get("case", {}).items()
         }

@@ -18,6 +18,7 @@ from django.utils.functional import SimpleLazyObject
 from spinebench.access import (
     can_download_phase_inputs,
     can_see_phase_ground_truth_plots,
+    can_see_private_part,
     can_see_scores,
     get_visible_phase,
 )
@@ -29,6 +30,7 @@ from spinebench.submissions.models import Submission
 
 from . import figures
 from .exports import safe_csv_cell
+from .part_choice import PartRefused, requested_kind
 from .services import export_records, read_leaderboard, unranked_baselines
 
 #: How long an export body stays cached (its key changes with every new snapshot, so this only bounds memory).
@@ -53,7 +55,8 @@ def phase_leaderboard(request, challenge, phase):
                 "can_download_inputs": can_download_phase_inputs(phase, request.user),
             },
         )
-    board = read_leaderboard(phase)
+    kind = _kind(request, phase)
+    board = read_leaderboard(phase, kind)
     metrics = [metric["key"] for metric in board.snapshot.metrics]
     page = Paginator(board.rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
     columns = [(key, phase.metric_title(key), phase.direction(key)) for key in metrics]
@@ -82,13 +85,25 @@ def phase_leaderboard(request, challenge, phase):
             "snapshot": board.snapshot,
             "is_participant": phase.challenge.is_participant(request.user),
             "can_download_inputs": can_download_phase_inputs(phase, request.user),
-            "roc_overlay": len(overlay) if plots_allowed else 0,
-            "plots_withheld": bool(overlay) and not plots_allowed,
+            # The overlay draws the live (public part) curves; the final leaderboard shows no figure of its part.
+            "roc_overlay": len(overlay) if plots_allowed and kind is None else 0,
+            "plots_withheld": bool(overlay) and not plots_allowed and kind is None,
             "degenerate_baselines": SimpleLazyObject(lambda: unranked_baselines(board.snapshot)),
             "board_key": board_key(phase=phase, board=board, page_number=page.number, columns=columns),
             "board_cache_seconds": BOARD_CACHE_SECONDS,
+            "final": kind is not None,
+            "final_visible": can_see_private_part(phase, request.user),
+            "part_query": "?part=final" if kind is not None else "",
         },
     )
+
+
+def _kind(request, phase: Phase) -> str | None:
+    """The leaderboard `?part=` asks for; a part the user may not see (or that the phase lacks) is not found."""
+    try:
+        return requested_kind(phase, request.user, request.GET.get("part"))
+    except PartRefused as refused:
+        raise Http404(str(refused)) from None
 
 
 def _rows_with_stability(board, rows) -> list:
@@ -175,7 +190,7 @@ def export_csv(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
     if not can_see_scores(phase, request.user):
         raise Http404("This phase's leaderboard is blind until its organizers reveal it.")
-    board = read_leaderboard(phase)
+    board = read_leaderboard(phase, _kind(request, phase))
 
     def build() -> bytes:
         buffer = io.StringIO()
@@ -189,7 +204,8 @@ def export_csv(request, challenge, phase):
         return buffer.getvalue().encode()
 
     response = HttpResponse(_cached_body("csv", phase, board, build), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{phase.challenge.slug}-{phase.slug}-leaderboard.csv"'
+    name = "final-leaderboard" if board.snapshot.kind == board.snapshot.Kind.PRIVATE else "leaderboard"
+    response["Content-Disposition"] = f'attachment; filename="{phase.challenge.slug}-{phase.slug}-{name}.csv"'
     return response
 
 
@@ -197,7 +213,7 @@ def export_json(request, challenge, phase):
     phase = get_visible_phase(request, challenge, phase)
     if not can_see_scores(phase, request.user):
         raise Http404("This phase's leaderboard is blind until its organizers reveal it.")
-    board = read_leaderboard(phase)
+    board = read_leaderboard(phase, _kind(request, phase))
 
     def build() -> bytes:
         return json.dumps(
@@ -213,6 +229,7 @@ def export_json(request, challenge, phase):
                     for metric in board.snapshot.metrics
                 ],
                 "ranking_method": board.snapshot.ranking_method,
+                "part": board.snapshot.kind,
                 "snapshot": {
                     "created": board.snapshot.created.isoformat(),
                     "evaluation_version": board.snapshot.evaluation_version,

@@ -124,20 +124,21 @@ class PastEvaluationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PastEvaluation
-        fields = ["version", "aggregates", "rank", "evaluated", "replaced"]
+        fields = ["version", "part", "aggregates", "rank", "evaluated", "replaced"]
 
 
 class MonitoredSubmissionSerializer(serializers.ModelSerializer):
     phase_slug = serializers.CharField(source="phase.slug", read_only=True)
     participant = serializers.CharField(source="participant_name", read_only=True)
     evaluation = serializers.SerializerMethodField()
+    private_evaluation = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
         fields = [
             "id", "phase", "phase_slug", "participant", "is_baseline", "baseline_method", "status", "error_message",
             "comment", "created", "started_at", "finished_at", "hidden_from_leaderboard", "hidden_reason", "rerun_of",
-            "evaluation",
+            "evaluation", "private_evaluation",
         ]
         read_only_fields = fields
 
@@ -148,10 +149,18 @@ class MonitoredSubmissionSerializer(serializers.ModelSerializer):
             return None
         return {
             "version": evaluation.version,
+            "part": evaluation.part,
             "rank": evaluation.rank,
             "published": evaluation.published,
             "aggregates": evaluation.aggregates,
         }
+
+    def get_private_evaluation(self, submission) -> dict | None:
+        """A split phase's private part: its version, rank on the final leaderboard and aggregate scores."""
+        evaluation = getattr(submission, "private_evaluation", None)
+        if evaluation is None:
+            return None
+        return {"version": evaluation.version, "rank": evaluation.rank, "aggregates": evaluation.aggregates}
 
 
 class ContainerLogSerializer(serializers.Serializer):
@@ -289,10 +298,13 @@ class PhaseRevealView(APIView):
         request=None,
         responses={
             200: RevealSerializer,
-            409: OpenApiResponse(description="The phase is not blind, or its leaderboard is revealed already."),
+            409: OpenApiResponse(
+                description="The phase is neither blind nor split, or its leaderboard is revealed already."
+            ),
         },
-        description="Reveal a blind phase's leaderboard: from then on everyone who sees the phase sees its scores "
-        "and ranks. One audited action that cannot be undone; 409 when the phase is not blind or already revealed.",
+        description="Reveal a blind phase's leaderboard, or a split phase's final (private part) leaderboard: from "
+        "then on everyone who sees the phase sees those scores and ranks. One audited action that cannot be undone; "
+        "409 when the phase is neither blind nor split, or already revealed.",
     )
     def post(self, request: Request, pk: int, format=None) -> Response:
         phase = get_object_or_404(_organized_phases(request.user), pk=pk)

@@ -88,8 +88,25 @@ def _task_choices() -> list[tuple[str, str]]:
     return [(task_id, task_id) for task_id in registry.task_ids()]
 
 
+class CaseIdsField(forms.CharField):
+    """Case ids typed as a list separated by commas, spaces or new lines; a list of strings when cleaned."""
+
+    widget = forms.Textarea(attrs={"rows": 2})
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        return [item for item in text.replace(",", " ").split() if item]
+
+
 class PhaseForm(forms.ModelForm):
     task = forms.ChoiceField(choices=_task_choices, help_text=Phase._meta.get_field("task").help_text)
+    public_case_ids = CaseIdsField(
+        required=False, label="Public case ids",
+        help_text=Phase._meta.get_field("public_case_ids").help_text + " Separate them by commas or spaces.",
+    )
 
     class Meta:
         model = Phase
@@ -101,7 +118,7 @@ class PhaseForm(forms.ModelForm):
         }
 
     #: Fields a form may leave out (a form from before they existed): the phase keeps its value, a new one the default.
-    OPTIONAL = ("max_chosen", "score_visibility")
+    OPTIONAL = ("max_chosen", "score_visibility", "public_case_ids", "public_fraction")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -114,7 +131,8 @@ class PhaseForm(forms.ModelForm):
     def service_data(self) -> dict:
         data = {name: self.cleaned_data[name] for name in PHASE_FIELDS}
         for name in self.OPTIONAL:
-            if data[name] in (None, ""):
+            # An empty list of public case ids means "draw them"; left out of the form, it keeps its value.
+            if data[name] in (None, "") or (name == "public_case_ids" and self.add_prefix(name) not in self.data):
                 data[name] = getattr(self.instance, name)  # a new form's instance holds the model's defaults
         return data
 

@@ -52,7 +52,9 @@ class MonitorFilter(forms.Form):
 
 def monitored_submissions(*, challenge: Challenge, filters: dict) -> QuerySet[Submission]:
     """The challenge's submissions matching `filters` (a valid MonitorFilter's cleaned_data), newest first."""
-    found = Submission.objects.filter(phase__challenge=challenge).select_related("phase", "creator", "evaluation")
+    found = Submission.objects.filter(phase__challenge=challenge).select_related(
+        "phase", "creator", "evaluation", "private_evaluation"
+    )
     if filters.get("phase"):
         found = found.filter(phase__slug=filters["phase"])
     if filters.get("status"):

@@ -73,6 +73,7 @@ def monitor_submission(request: HttpRequest, challenge: str, pk: int) -> HttpRes
             "phase": submission.phase,
             "submission": submission,
             "evaluation": getattr(submission, "evaluation", None),
+            "private_evaluation": getattr(submission, "private_evaluation", None),  # a split phase's private part
             "history": evaluation_history(submission),
             "logs": container_logs(submission),
             "reruns": submission.reruns.order_by("-created"),

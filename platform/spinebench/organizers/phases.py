@@ -15,6 +15,7 @@ from django.db.models import Max
 
 from spinebench.challenges.models import Challenge, Phase
 from spinebench.challenges.signals import ranking_changed, report_organizer_action
+from spinebench.submissions.parts import validate_public_case_ids
 
 from .changes import changed, field_values
 
@@ -25,10 +26,14 @@ PHASE_FIELDS = (
     "max_upload_bytes", "time_limit_seconds", "case_time_limit_seconds", "memory_limit_mb", "cpu_limit",
     "pids_limit", "output_limit_mb", "requires_gpu", "primary_metric", "extra_metrics", "metric_directions",
     "decimal_places", "ranking_method", "selection", "max_chosen", "auto_publish", "score_visibility",
+    "public_case_ids", "public_fraction",
 )
+#: Fields that decide a split phase's parts: fixed once its final leaderboard is revealed.
+SPLIT_FIELDS = ("score_visibility", "public_case_ids", "public_fraction")
 #: Fields whose change alters the ranks (or which submissions are ranked).
 RANKING_FIELDS = frozenset(
-    {"task", "primary_metric", "extra_metrics", "metric_directions", "ranking_method", "selection", "max_chosen"}
+    {"task", "primary_metric", "extra_metrics", "metric_directions", "ranking_method", "selection", "max_chosen",
+     "score_visibility"}  # a split phase ranks two leaderboards (public and private parts), an unsplit one one
 )
 
 
@@ -40,10 +45,18 @@ def _apply(phase: Phase, data: dict[str, Any]) -> None:
         setattr(phase, name, value)
 
 
-def _validate(phase: Phase) -> None:
+def _validate(phase: Phase, before: dict[str, Any] | None = None) -> None:
     """Every field's own validators, the model's clean() and the slug's uniqueness in the challenge, collected into
-    one ValidationError keyed by field."""
+    one ValidationError keyed by field; a split phase's public case ids must be cases of its test dataset, and its
+    parts stay as they were once its final leaderboard is revealed."""
     phase.full_clean()
+    dataset = phase.dataset
+    if phase.is_split and dataset is not None:
+        validate_public_case_ids(public_case_ids=phase.public_case_ids, case_ids=dataset.case_ids())
+    if before is not None and phase.scores_revealed_at is not None:
+        moved = [name for name in SPLIT_FIELDS if before[name] != getattr(phase, name)]
+        if moved:
+            raise ValidationError({name: "The leaderboard is revealed: this can no longer change." for name in moved})
 
 
 @transaction.atomic
@@ -68,7 +81,7 @@ def update_phase(*, phase: Phase, actor, data: dict[str, Any]) -> Phase:
     phase = Phase.objects.select_for_update().select_related("challenge").get(pk=phase.pk)
     before = field_values(phase, PHASE_FIELDS)
     _apply(phase, data)
-    _validate(phase)
+    _validate(phase, before)
     phase.save()
     changes = changed(before, field_values(phase, PHASE_FIELDS))
     if not changes:

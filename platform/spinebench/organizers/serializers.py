@@ -15,6 +15,7 @@ from spinebench.challenges.models import (
     RegistrationQuestion,
 )
 from spinebench.challenges.serializers import AnnouncementSerializer
+from spinebench.submissions.parts import phase_parts
 
 from .models import AuditEvent, BundleImport
 from .phases import PHASE_FIELDS
@@ -45,12 +46,27 @@ class OrganizerInviteSerializer(serializers.Serializer):
 
 class ManagedPhaseSerializer(serializers.ModelSerializer):
     challenge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    public_case_ids = serializers.ListField(
+        child=serializers.CharField(max_length=128), required=False, max_length=100_000,
+        help_text=Phase._meta.get_field("public_case_ids").help_text,
+    )
+    public_part = serializers.SerializerMethodField(
+        help_text="A split phase's public test cases as scored now (the organizers' list or the drawn one); null "
+        "for other phases or without a test dataset. The private part is every other test case."
+    )
 
     class Meta:
         model = Phase
-        fields = ["id", "challenge", "order", *PHASE_FIELDS]
+        fields = ["id", "challenge", "order", *PHASE_FIELDS, "public_part"]
         read_only_fields = ["order"]
         extra_kwargs: dict[str, dict] = {"slug": {"validators": []}}
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField(), allow_null=True))
+    def get_public_part(self, phase: Phase) -> list[str] | None:
+        if not phase.is_split or phase.dataset is None:
+            return None
+        parts = phase_parts(phase)
+        return parts["public"] if parts else None
 
     def get_validators(self):
         return []  # the (challenge, slug) uniqueness is checked by the service with the challenge it knows

@@ -26,6 +26,7 @@ from spinebench.challenges.bundle_schema import BundleError
 from spinebench.challenges.models import Registration
 from spinebench.challenges.templatetags.spinebench import markdown
 from spinebench.challenges.terms import current_terms
+from spinebench.submissions.parts import phase_parts
 from spinebench.uploads.handlers import refusal_of
 from spinebench.uploads.limits import UploadRefused
 from spinebench.uploads.zips import ZipRefused
@@ -195,8 +196,10 @@ def phase_list(request, slug):
 def _phase_form_page(request, challenge, form, phase=None):
     task = form["task"].value() or (phase.task if phase else "")
     metrics = registry.metric_keys(task) if task in registry.task_ids() else []
+    parts = phase_parts(phase) if phase is not None and phase.dataset is not None else None
+    public_part = parts["public"] if parts else None
     return _console(request, challenge, "phases", "organizers/phase_edit.html", {
-        "form": form, "phase": phase, "metrics": metrics,
+        "form": form, "phase": phase, "metrics": metrics, "public_part": public_part,
     }, status=400 if form.errors else 200)
 
 

@@ -144,8 +144,23 @@ class Submission(models.Model):
         return None
 
 
+class Part(models.TextChoices):
+    """Which test cases an evaluation scored: all of them, or one part of a split phase's test set."""
+
+    ALL = "all", "all test cases"
+    PUBLIC = "public", "public part"
+    PRIVATE = "private", "private part"
+
+
 class Evaluation(models.Model):
+    """A submission's current evaluation, the one participants see: on a split phase, of the public part only (the
+    private part's is a PrivateEvaluation, which participants never read before the reveal)."""
+
     submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="evaluation")
+    part = models.CharField(
+        max_length=16, choices=[(Part.ALL.value, Part.ALL.label), (Part.PUBLIC.value, Part.PUBLIC.label)],
+        default=Part.ALL, help_text="The test cases scored: all of them, or the public part of a split phase.",
+    )
     metrics = models.JSONField(help_text='{"case": {case_id: {metric: value}}, "aggregates": {metric: value}}')
     curves = models.JSONField(
         default=dict,
@@ -173,6 +188,27 @@ class Evaluation(models.Model):
     @property
     def case_metrics(self) -> dict:
         return self.metrics.get("case", {})
+
+
+class PrivateEvaluation(models.Model):
+    """A split phase's submission scored on the private test cases, current under the phase's evaluation version
+    (one per submission). Ranked on the final leaderboard; read only by its organizers until they reveal it, and
+    its per-case values never reach a participant."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="private_evaluation")
+    metrics = models.JSONField(help_text='{"case": {case_id: {metric: value}}, "aggregates": {metric: value}}')
+    curves = models.JSONField(default=dict, blank=True, help_text='metrics.json "curves" of the private part.')
+    created = models.DateTimeField(auto_now_add=True)
+    duration_seconds = models.FloatField(default=0.0, help_text="Time the evaluator took on the private part.")
+    rank = models.PositiveIntegerField(null=True, blank=True, help_text="Final leaderboard rank (empty: not ranked).")
+    version = models.PositiveIntegerField(default=1, help_text="The phase's evaluation version that produced it.")
+
+    def __str__(self) -> str:
+        return f"private-part evaluation of submission {self.submission_id}"
+
+    @property
+    def aggregates(self) -> dict:
+        return self.metrics.get("aggregates", {})
 
 
 class BaselineRun(models.Model):

@@ -20,7 +20,8 @@ from django.utils import timezone
 from spinebench.challenges.models import Phase
 from spinebench.challenges.signals import ranking_changed
 
-from .models import Evaluation, Submission
+from .models import Evaluation, Part, PrivateEvaluation, Submission
+from .parts import phase_parts
 from .status import Status, transition
 
 logger = logging.getLogger(__name__)
@@ -50,34 +51,72 @@ class ImageEvaluationFailed(Exception):
     organizers' detail is recorded by the runner)."""
 
 
-#: (submission, predictions path) -> metrics of a custom phase, by running its evaluation image. Registered at
-#: ready time by spinebench.algorithms (which runs containers); this app never imports it.
-_image_evaluator: Callable[[Submission, Path], dict] | None = None
+#: (submission, predictions path, case ids or None for all) -> metrics of a custom phase on those cases, by running
+#: its evaluation image. Registered at ready time by spinebench.algorithms (which runs containers); this app never
+#: imports it.
+_image_evaluator: Callable[[Submission, Path, list[str] | None], dict] | None = None
 
 
-def register_image_evaluator(evaluate: Callable[[Submission, Path], dict]) -> None:
+def register_image_evaluator(evaluate: Callable[[Submission, Path, list[str] | None], dict]) -> None:
     global _image_evaluator
     _image_evaluator = evaluate
 
 
-def evaluate_predictions(submission: Submission, predictions_path: Path) -> dict:
+def evaluate_predictions(submission: Submission, predictions_path: Path) -> dict[str, dict]:
+    """{part: metrics.json}: {"all": ...} for a phase scored on its whole test set, {"public": ..., "private": ...}
+    for a split phase (each part scored on its own cases only, so set-level metrics are computed per part)."""
     from evaluators.contract import CUSTOM_TASK
-    from evaluators.tasks import evaluate
+    from evaluators.tasks import evaluate_parts
 
     phase = submission.phase
     dataset = phase.dataset
     if dataset is None:
         raise RuntimeError(f"phase {phase} has no dataset to score against")
+    parts = phase_parts(phase)
     if phase.task == CUSTOM_TASK:
         if _image_evaluator is None:
             raise RuntimeError("no evaluation image runner is registered (spinebench.algorithms is not installed)")
-        return _image_evaluator(submission, Path(predictions_path))
-    return evaluate(
+        if parts is None:
+            return {Part.ALL: _image_evaluator(submission, Path(predictions_path), None)}
+        return {name: _image_evaluator(submission, Path(predictions_path), cases) for name, cases in parts.items()}
+    return evaluate_parts(
         phase.task,
         predictions=Path(predictions_path),
         ground_truth=dataset.ground_truth_dir,
+        parts=parts,
         groups=dataset.groups() or None,
     )
+
+
+def stored_metrics(metrics: dict) -> dict:
+    """What an evaluation row keeps of one part's metrics.json: finite numbers or null."""
+    return {
+        "metrics": {
+            "case": finite_or_none(metrics.get("case", {})),
+            "aggregates": finite_or_none(metrics.get("aggregates", {})),
+        },
+        "curves": finite_or_none(metrics.get("curves", {})),
+    }
+
+
+def store_evaluation(*, submission: Submission, parts: dict[str, dict], version: int, duration_seconds: float,
+                     published: bool | None = None) -> Evaluation:
+    """Write the submission's current evaluation(s) of one scoring: the whole set, or the public part (what
+    participants see) and the private part (PrivateEvaluation) of a split phase."""
+    shown = Part.PUBLIC if Part.PUBLIC in parts else Part.ALL
+    defaults = {"part": shown, "version": version, "duration_seconds": duration_seconds, **stored_metrics(parts[shown])}
+    if published is not None:
+        defaults["published"] = published
+    evaluation, _ = Evaluation.objects.update_or_create(submission=submission, defaults=defaults)
+    if Part.PRIVATE in parts:
+        PrivateEvaluation.objects.update_or_create(
+            submission=submission,
+            defaults={"version": version, "duration_seconds": duration_seconds,
+                      **stored_metrics(parts[Part.PRIVATE])},
+        )
+    else:
+        PrivateEvaluation.objects.filter(submission=submission).delete()
+    return evaluation
 
 
 def score_predictions(submission: Submission, predictions_path) -> Evaluation | None:
@@ -89,7 +128,7 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
         raise RuntimeError("score_predictions must run inside transaction.atomic() with the submission row locked")
     started = time.monotonic()
     try:
-        metrics = evaluate_predictions(submission, predictions_path)
+        parts = evaluate_predictions(submission, predictions_path)
     except PredictionError as error:
         # The stored file has a random name; call it what the participant knows it as.
         fail(submission, str(error).replace(Path(predictions_path).name, "predictions" + Path(predictions_path).suffix))
@@ -102,18 +141,12 @@ def score_predictions(submission: Submission, predictions_path) -> Evaluation | 
         logger.exception("scoring submission %s failed", submission.pk)
         fail(submission, PLATFORM_ERROR)
         return None
-    evaluation, _ = Evaluation.objects.update_or_create(
+    evaluation = store_evaluation(
         submission=submission,
-        defaults={
-            "version": current_evaluation_version(submission.phase_id),
-            "metrics": {
-                "case": finite_or_none(metrics.get("case", {})),
-                "aggregates": finite_or_none(metrics.get("aggregates", {})),
-            },
-            "curves": finite_or_none(metrics.get("curves", {})),
-            "duration_seconds": time.monotonic() - started,
-            "published": submission.phase.auto_publish,
-        },
+        parts=parts,
+        version=current_evaluation_version(submission.phase_id),
+        duration_seconds=time.monotonic() - started,
+        published=submission.phase.auto_publish,
     )
     submission.finished_at = timezone.now()
     submission.save(update_fields=["finished_at"])
