@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -136,13 +137,13 @@ def _rank_part(phase: Phase, kind: str) -> LeaderboardSnapshot:
     )
     new_rank = {entry.submission_pk: rank for rank, entry in ranked}
     model = part_evaluations(kind)
-    changed = []
+    changed: list[Any] = []  # rows of `model`, whichever part it is
     for evaluation in model.objects.filter(submission__phase=phase).only("pk", "rank", "submission_id"):
         rank = new_rank.get(evaluation.submission_id)
         if evaluation.rank != rank:
             evaluation.rank = rank
             changed.append(evaluation)
-    model.objects.bulk_update(changed, ["rank"])  # type: ignore[attr-defined]
+    model.objects.bulk_update(changed, ["rank"])
     with_curves = set(
         model.objects.filter(submission_id__in=new_rank).exclude(curves={}).values_list("submission_id", flat=True)
     )
