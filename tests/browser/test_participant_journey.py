@@ -2,7 +2,8 @@
 127.0.0.1) and read from what arrived: sign up -> follow the verification link of the mail -> join the challenge ->
 create a team -> invite a second user, who accepts (the leader gets the notice, on the site and by mail) -> submit a
 CSV with a method card -> the dashboard shows the submission go from queued to succeeded without a reload -> the
-result mail arrives; the leaderboard shows the team's entry with its method card."""
+result mail arrives; the leaderboard shows the team's entry with its method card, and its history page the entry's
+rank over time."""
 
 from __future__ import annotations
 
@@ -141,5 +142,14 @@ def test_sign_up_verify_team_invite_submit_with_a_card_and_get_the_result_mail(
     expect(row).to_contain_text("Cobb Crew")
     expect(row).to_contain_text("CrewNet")
     expect(row.get_by_role("link", name=re.compile("paper"))).to_have_attribute("href", "https://example.org/crewnet")
+
+    # The leaderboard's history shows the team's entry: its rank over time (chart and table).
+    lead.goto(f"/challenges/{challenge.slug}/phases/{phase.slug}/history/")
+    changes = lead.locator("#history-table tbody tr")
+    expect(changes).to_have_count(1)
+    expect(changes.first.locator("td").nth(0)).to_contain_text("Cobb Crew")
+    expect(changes.first.locator("td").nth(2)).to_have_text("1")
+    expect(changes.first.get_by_role("link", name=f"#{pk}")).to_be_visible()
+    expect(lead.locator("svg polyline")).to_have_count(1)
     lead_context.close()
     mate_context.close()
