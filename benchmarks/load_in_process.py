@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import cProfile
 import time
-from pathlib import Path
 
 import numpy as np
 
