@@ -86,7 +86,5 @@ def report(*, setup: dict, args, results: dict) -> None:
     for (page, visitor), cells in results.items():
         static = results[("static file", visitor)]["p95"]
         ratio = f"{cells['p95'] / static:.1f}x" if static > 0 else "-"
-        print(
-            f"{page:<20}{visitor:<13}{cells['p50']:>11.1f}{cells['p95']:>11.1f}{ratio:>11}{cells['queries']:>11}"
-        )
+        print(f"{page:<20}{visitor:<13}{cells['p50']:>11.1f}{cells['p95']:>11.1f}{ratio:>11}{cells['queries']:>11}")
     print("(cpu: ms of this thread's CPU per request through the whole middleware stack; queries: the last request)")

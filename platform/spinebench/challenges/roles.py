@@ -42,4 +42,3 @@ def forget_roles(**_signal_arguments) -> None:
     memo = _memo.get()
     if memo is not None:
         memo.clear()
-
