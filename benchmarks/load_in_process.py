@@ -16,8 +16,18 @@ import time
 
 import numpy as np
 
-#: The pages measured per visitor (the case viewer needs an organizer: the test labels are hidden).
-PAGES = ["challenge list", "challenge page", "leaderboard page", "phase submit page", "submission page", "static file"]
+#: The pages measured per visitor (the case viewer needs an organizer: the test labels are hidden). "cold": every
+#: cache emptied before each request (the rendered leaderboard fragment, the decoded snapshot, rendered markdown), as
+#: the first view of a new snapshot in each server process.
+PAGES = [
+    "challenge list",
+    "challenge page",
+    "leaderboard page",
+    "leaderboard page, cold",
+    "phase submit page",
+    "submission page",
+    "static file",
+]
 VISITORS = ["anonymous", "participant", "organizer"]
 WARM_UP = 3
 
@@ -42,7 +52,8 @@ def measure(*, setup: dict, urls: dict[str, str], args) -> int:
     results: dict[tuple[str, str], dict] = {}
     for visitor in VISITORS:
         for page in PAGES:
-            url = urls[page]
+            url = urls[page.removesuffix(", cold")]
+            before = empty_caches if page.endswith(", cold") else (lambda: None)
             if visitor == "anonymous" and page in ("phase submit page", "submission page"):
                 continue  # sign-in pages for an anonymous visitor
             client = clients[visitor]
@@ -51,6 +62,7 @@ def measure(*, setup: dict, urls: dict[str, str], args) -> int:
             profiler = cProfile.Profile() if args.profile else None
             cpu = []
             for _ in range(args.in_process):
+                before()
                 with CaptureQueriesContext(connection) as queries:
                     started = time.thread_time()
                     if profiler:
@@ -76,15 +88,25 @@ def measure(*, setup: dict, urls: dict[str, str], args) -> int:
     return 0
 
 
+def empty_caches() -> None:
+    from django.core.cache import cache
+
+    from spinebench.leaderboards import services
+
+    cache.clear()
+    for cached in (services._content, services._rows, services._records):
+        cached.cache_clear()
+
+
 def report(*, setup: dict, args, results: dict) -> None:
     print(
         f"\nSpineBench main pages in-process: {args.in_process} requests per page and visitor, "
         f"{setup['entries']} leaderboard entries, {args.cases} cases, {setup['database']}"
     )
     header = ["page", "visitor", "cpu p50", "cpu p95", "p95/static", "queries"]
-    print(f"{header[0]:<20}{header[1]:<13}" + "".join(f"{title:>11}" for title in header[2:]))
+    print(f"{header[0]:<24}{header[1]:<13}" + "".join(f"{title:>11}" for title in header[2:]))
     for (page, visitor), cells in results.items():
         static = results[("static file", visitor)]["p95"]
         ratio = f"{cells['p95'] / static:.1f}x" if static > 0 else "-"
-        print(f"{page:<20}{visitor:<13}{cells['p50']:>11.1f}{cells['p95']:>11.1f}{ratio:>11}{cells['queries']:>11}")
+        print(f"{page:<24}{visitor:<13}{cells['p50']:>11.1f}{cells['p95']:>11.1f}{ratio:>11}{cells['queries']:>11}")
     print("(cpu: ms of this thread's CPU per request through the whole middleware stack; queries: the last request)")
