@@ -82,6 +82,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="a quick check: 300 submissions, 10 clients, 20 s, 30 cases"
     )
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        metavar="N",
+        default=0,
+        help="no server and no clients: request each main page N times per visitor (anonymous, participant, "
+        "organizer) with Django's test client in this process; reports CPU ms, ratios to the static file and "
+        "queries per request (benchmarks/load_in_process.py)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, metavar="FOLDER", help="with --in-process: one cProfile file per page and visitor"
+    )
+    parser.add_argument(
+        "--show-queries", action="store_true", help="with --in-process: print each page's SQL (its last request)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.submissions, args.participants, args.clients, args.duration, args.cases = 300, 300, 10, 20.0, 30
@@ -448,6 +463,10 @@ def main() -> int:
             flush=True,
         )
         setup = populate(args, var_dir)
+        if args.in_process:
+            from load_in_process import measure  # benchmarks/ is on the path
+
+            return measure(setup=setup, urls=request_urls(setup, setup["usernames"][0]), args=args)
         env = environment(var_dir)
         timing_dir = var_dir / "timing"
         timing_dir.mkdir()

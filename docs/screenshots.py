@@ -41,12 +41,13 @@ CHROMIUM_ARGS = [
 
 
 def demo_participant(password: str):
-    """The `demo` user, registered for the AASCE challenge, with one scored submission on its training and test
-    phases (created once; later runs reuse them)."""
+    """The `demo` user (with a verified example.org address), registered for the AASCE challenge, with one scored
+    submission on its training and test phases (created once; later runs reuse them)."""
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from evaluators.formats import load_ground_truth
+    from spinebench.accounts.email_links import mark_verified
     from spinebench.challenges.models import Challenge
     from spinebench.challenges.services import register
     from spinebench.submissions.models import Submission
@@ -54,7 +55,9 @@ def demo_participant(password: str):
 
     user, _ = get_user_model().objects.get_or_create(username="demo")
     user.set_password(password)
+    user.email = "demo@example.org"
     user.save()
+    mark_verified(user=user, email=user.email)  # as after its link was followed: no "verify your email" banner
     challenge = Challenge.objects.get(slug=CHALLENGE)
     register(challenge, user)
     training = challenge.phases.get(slug="training")

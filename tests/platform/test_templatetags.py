@@ -39,3 +39,22 @@ def test_challenge_list_shows_an_ampersand_once(client):
     page = client.get("/").content.decode()
     assert "Segmentation &amp; labelling of the spine." in page
     assert "&amp;amp;" not in page
+
+
+def test_a_description_is_rendered_once_and_again_when_it_changes(monkeypatch):
+    """Rendered markdown is cached keyed on the text: the same text is converted once, an edited one anew."""
+    from spinebench.challenges.templatetags import spinebench as filters
+
+    calls = []
+    convert = filters.markdown_lib.markdown
+    monkeypatch.setattr(filters.markdown_lib, "markdown", lambda text, **kw: calls.append(text) or convert(text, **kw))
+    text = "# Cached heading 7f3\nSome *text*."
+    first = filters.markdown(text)
+    assert filters.markdown(text) == first
+    assert "<h1>Cached heading 7f3</h1>" in first and "<em>text</em>" in first
+    assert calls == [text]
+    edited = filters.markdown(text.replace("*text*", "**text**"))
+    assert "<strong>text</strong>" in edited and len(calls) == 2
+    cleaned = filters.markdown("<script>alert(1)</script> x 7f3")
+    assert "<script" not in cleaned and "<p>x 7f3</p>" in cleaned  # still cleaned
+    assert "<script" not in filters.markdown("<script>alert(1)</script> x 7f3")  # and so from the cache

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import registry
+from .roles import remembered
 
 
 class Challenge(models.Model):
@@ -53,17 +54,21 @@ class Challenge(models.Model):
         return reverse("challenges:detail", kwargs={"slug": self.slug})
 
     def is_organizer(self, user) -> bool:
-        return bool(
-            user and user.is_authenticated and (user.is_superuser or self.organizers.filter(pk=user.pk).exists())
+        """One query per challenge and user per request (spinebench.challenges.roles)."""
+        if not (user and user.is_authenticated):
+            return False
+        return user.is_superuser or remembered(
+            ("organizer", self.pk, user.pk), lambda: self.organizers.filter(pk=user.pk).exists()
         )
 
     def is_participant(self, user) -> bool:
         """An approved registration (organizers count as participants of their own challenge)."""
         if not (user and user.is_authenticated):
             return False
-        return self.is_organizer(user) or self.registrations.filter(
-            user=user, status=Registration.Status.APPROVED
-        ).exists()
+        return self.is_organizer(user) or remembered(
+            ("participant", self.pk, user.pk),
+            lambda: self.registrations.filter(user=user, status=Registration.Status.APPROVED).exists(),
+        )
 
     def is_visible_to(self, user) -> bool:
         return self.is_public or self.is_organizer(user)

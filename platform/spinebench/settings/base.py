@@ -121,6 +121,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "spinebench.challenges.middleware.RoleMemoMiddleware",  # each request's role lookups answered once
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "spinebench.uploads.middleware.UploadLimitMiddleware",  # before CSRF, which reads the body
