@@ -86,6 +86,22 @@ def demo_participant(password: str):
     return user, made
 
 
+def demo_organizer(password: str):
+    """The `host` user (verified address), a co-organizer of the AASCE challenge: what its console looks like."""
+    from django.contrib.auth import get_user_model
+
+    from spinebench.accounts.email_links import mark_verified
+    from spinebench.challenges.models import Challenge
+
+    user, _ = get_user_model().objects.get_or_create(username="host")
+    user.set_password(password)
+    user.email = "host@example.org"
+    user.save()
+    mark_verified(user=user, email=user.email)
+    Challenge.objects.get(slug=CHALLENGE).organizers.add(user)
+    return user
+
+
 def serve():
     """The site on an ephemeral 127.0.0.1 port, static files from the installed packages (as whitenoise would)."""
     from django.contrib.staticfiles.handlers import StaticFilesHandler
@@ -113,6 +129,7 @@ def main(argv=None) -> int:
 
     password = secrets.token_urlsafe(16)
     _, made = demo_participant(password)
+    demo_organizer(password)
     thread, base = serve()
     args.out.mkdir(parents=True, exist_ok=True)
     shots = []
@@ -149,6 +166,24 @@ def main(argv=None) -> int:
             page.goto("/api/docs/")
             page.wait_for_selector(".swagger-ui .opblock", timeout=20_000)
             shoot(page, "api-docs", full_page=False)
+
+            page.goto("/dashboard/")
+            shoot(page, "dashboard", full_page=False)
+            page.goto(f"/challenges/{CHALLENGE}/phases/test/history/")
+            shoot(page, "leaderboard-history", full_page=False)
+
+            from django.urls import reverse
+
+            console = browser.new_context(viewport=DESKTOP, base_url=base, color_scheme="light")
+            page = console.new_page()
+            page.goto("/accounts/login/")
+            page.get_by_label("Username").fill("host")
+            page.locator("#id_password").fill(password)
+            page.get_by_role("button", name="Log in").click()
+            page.goto(reverse("organizers:overview", args=[CHALLENGE]))
+            shoot(page, "organizer-console", full_page=False)
+            page.goto(reverse("organizer_evaluation:monitor", args=[CHALLENGE]))
+            shoot(page, "organizer-monitor", full_page=False)
 
             dark = browser.new_context(viewport=DESKTOP, base_url=base, color_scheme="dark")
             page = dark.new_page()
