@@ -158,6 +158,8 @@ def test_the_organizer_journey_through_the_api(eager_tasks, django_capture_on_co
     assert mine["rank"] == 1 and mine["aggregates"]["smape"] == pytest.approx(expected, abs=1e-3)
     board = participant.get(f"/api/phases/{phase_id}/leaderboard/")
     assert board.status_code == 200, board.content
+    [row] = board.json()["rows"]
+    assert (row["participant"], row["rank"]) == ("runner", 1) and row["smape"] == pytest.approx(expected, abs=1e-3)
 
     actions = set(AuditEvent.objects.filter(challenge=challenge).values_list("action", flat=True))
     assert {"challenge.import", "phase.update", "registration.approve", "submission.hide", "submission.restore",
