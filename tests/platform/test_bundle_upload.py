@@ -151,3 +151,13 @@ def test_api_import_reports_progress_and_a_failure_in_the_job_leaves_nothing(
     # only the job row, its stored zip and nothing else: no challenge, phase, dataset or dataset folder
     assert (after[0], after[1], after[2], after[5], after[6]) == (before[0], before[1], before[2], before[5], before[6])
     assert APIClient().get(reverse("organizer-import-detail", args=[job["id"]])).status_code == 401
+
+
+def test_the_manage_page_links_the_import_page_and_a_queued_job_says_so_once(client):
+    client.force_login(UserFactory())
+    index = client.get(reverse("organizers:index")).content.decode()
+    assert f'href="{reverse("organizers:import")}"' in index
+    response = client.post(reverse("organizers:import"), {"bundle": zipped(bundle())})  # commit hooks not run: queued
+    assert response.status_code == 302
+    status = client.get(response["Location"]).content.decode()
+    assert "<strong>Waiting for a worker</strong></p>" in status and status.count("waiting for a worker") == 0
