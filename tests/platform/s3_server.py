@@ -43,7 +43,9 @@ def s3_fixture(s3_endpoint, tmp_path):
         "default_acl": None, "file_overwrite": False,
     }
     storages = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}}
-    with override_settings(STORAGES=storages, SPINEBENCH_CACHE_DIR=tmp_path / "cache"):
+    # A MEDIA_ROOT of its own: "nothing under MEDIA_ROOT" must not see what earlier tests left there (submission
+    # pks repeat after rolled-back tests, and so do the names of their plots).
+    with override_settings(STORAGES=storages, SPINEBENCH_CACHE_DIR=tmp_path / "cache", MEDIA_ROOT=tmp_path / "media"):
         assert local_path("anything") is None  # the default storage really is the bucket now
         yield client, bucket
 

@@ -138,6 +138,7 @@ def _arrived_once(user, path: Path) -> StoredUpload:
     return stored
 
 
+@pytest.mark.slow  # a live server behind a proxy, the client in a subprocess
 def test_a_dropped_connection_mid_chunk_is_resumed_and_the_file_arrives_once_and_is_scored(zip_site):
     proxy, path = zip_site["proxy"], zip_site["file"]
     done = run_client("submit", str(zip_site["phase"].pk), str(path), "--method-name", "ZipNet", "--wait",
@@ -154,6 +155,7 @@ def test_a_dropped_connection_mid_chunk_is_resumed_and_the_file_arrives_once_and
     assert not remembered.exists() or json.loads(remembered.read_text()) == {}  # nothing left to resume
 
 
+@pytest.mark.slow  # a live server, the client run twice
 def test_a_crash_leaves_a_resumable_session_that_the_same_command_continues(zip_site):
     proxy, path, config = zip_site["proxy"], zip_site["file"], zip_site["config"]
     args = ("submit", str(zip_site["phase"].pk), str(path), "--wait", "--interval", "0.2", "--quiet")

@@ -228,6 +228,7 @@ def storage_from_environment(**variables) -> subprocess.CompletedProcess:
                           timeout=120, cwd=REPO)
 
 
+@pytest.mark.slow  # fresh interpreters, one per setting
 def test_the_backend_is_chosen_by_environment_settings():
     assert json.loads(storage_from_environment().stdout)[0] == "FileSystemStorage"
     chosen = storage_from_environment(
