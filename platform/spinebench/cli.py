@@ -302,7 +302,13 @@ def _serve(args) -> int:
 
     call_command("migrate", interactive=False, verbosity=0)  # a no-op after bootstrap; serve also runs alone
 
+    from spinebench.submissions.baseline_runs import redispatch_queued
     from spinebench.workers.serve import serve
+
+    # The previous run's baselines go on where they stopped (a run its worker had reserved at Ctrl-C included).
+    resumed = redispatch_queued()
+    if resumed:
+        print(f"serve: {resumed} queued baseline run(s) dispatched to the baselines worker", flush=True)
 
     status = serve(
         host=args.host,

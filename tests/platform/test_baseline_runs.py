@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from spinebench import cli
-from spinebench.submissions.baseline_runs import claim, queue_runs, sweep_expired_runs
+from spinebench.submissions.baseline_runs import claim, queue_runs, redispatch_queued, sweep_expired_runs
 from spinebench.submissions.models import BaselineRun, Submission
 from spinebench.submissions.services import create_submission, submit_baseline
 from spinebench.submissions.status import Status
@@ -107,6 +107,27 @@ def test_an_expired_lease_is_requeued_and_a_duplicate_delivery_does_nothing(djan
     # A live run (lease in the future) is left alone.
     claim(run.pk)
     assert sweep_expired_runs() == 0
+
+
+def test_serve_dispatches_queued_runs_again_whose_message_was_lost(monkeypatch, django_capture_on_commit_callbacks):
+    """Ctrl-C while the worker held a reserved message: the run stays queued with no message anywhere (the embedded
+    broker moved it out of the queue on delivery). The next `serve` dispatches every queued run again, oldest first;
+    a run that still had its message gets a second one, which claim() ignores."""
+    from spinebench.submissions import baseline_runs
+
+    phase = PhaseFactory()
+    lost = BaselineRun.objects.create(phase=phase, method="scg-net", status=Status.QUEUED)
+    waiting = BaselineRun.objects.create(phase=phase, method="multi-task", status=Status.QUEUED)
+    BaselineRun.objects.create(phase=phase, method="seg4reg", status=Status.SUCCEEDED)
+    BaselineRun.objects.create(phase=phase, method="top-down", status=Status.RUNNING,
+                               lease_expires=timezone.now() + timedelta(hours=1))
+    started: list[int] = []
+    monkeypatch.setattr(baseline_runs, "_run_starter", started.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert redispatch_queued() == 2
+    assert started == [lost.pk, waiting.pk]
+    assert claim(waiting.pk).status == Status.RUNNING
+    assert claim(waiting.pk) is None  # its original message, delivered after the new one: nothing happens
 
 
 def test_a_degenerate_baseline_is_shown_greyed_but_not_ranked(eager_tasks, django_capture_on_commit_callbacks,

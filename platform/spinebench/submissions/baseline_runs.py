@@ -157,6 +157,18 @@ def sweep_expired_runs(*, now=None) -> int:
     return requeued
 
 
+def redispatch_queued() -> int:
+    """Dispatch every queued run again, oldest first; `spinebench serve` calls it at start-up. The embedded broker
+    hands a message to the worker when the worker reserves it, so a run the worker had reserved but not started when
+    it was stopped (Ctrl-C) stays queued with no message anywhere, and the lease sweep (running runs only) never sees
+    it. A run whose message is still waiting gets a second one, which claim() turns into nothing."""
+    pks = list(BaselineRun.objects.filter(status=Status.QUEUED).order_by("pk").values_list("pk", flat=True))
+    for pk in pks:
+        run = BaselineRun(pk=pk)
+        dispatch(run)
+    return len(pks)
+
+
 # ----------------------------------------------------------------------------------------------- executing runs
 
 
