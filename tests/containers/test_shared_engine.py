@@ -82,7 +82,7 @@ def test_two_removals_of_one_running_container_both_succeed(built_images):
     client = built_images
     errors: list[BaseException] = []
     for _ in range(5):  # the engine's window for the 409 is short: try a few containers
-        container = client.containers.run("spinebench/hostile-sleep:latest", detach=True,
+        container = client.containers.run("spinebench/hostile-sleep:latest", detach=True, network_mode="none",
                                           labels={runner.LABEL_MANAGED: "1", runner.LABEL_SUBMISSION: "987655"})
         views = [client.containers.get(container.id) for _ in range(4)]
 
