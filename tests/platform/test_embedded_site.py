@@ -100,8 +100,9 @@ def test_twenty_parallel_submissions_no_error_none_stuck(site, world):
     codes = Counter(getattr(response, "status_code", type(response).__name__) for response in responses)
     assert codes == {201: 18, 429: 2}, [getattr(r, "text", r) for r in responses]
     accepted = [response.json() for response in responses if response.status_code == 201]
-    # The request only queued the work: nothing was scored inside it.
-    assert {body["status"] for body in accepted} == {"queued"}
+    # The request only queued the work: nothing was scored inside it. The worker may already have taken one between
+    # the commit (which dispatches it) and the response ("scoring"), but none is final when its request answers.
+    assert {body["status"] for body in accepted} <= {"queued", "scoring"}
     owned = [(response.json()["id"], token) for response, token in zip(responses, tokens)
              if response.status_code == 201]
     statuses = final_statuses(site, owned)
