@@ -30,6 +30,7 @@ urlpatterns = [
     path("phases/<int:pk>/metric-declaration/", MetricDeclarationView.as_view(), name="phase-metric-declaration"),
     path("phases/<int:pk>/evaluation-images/", EvaluationImagesView.as_view(), name="phase-evaluation-images"),
     path("organizers/", include("spinebench.organizers.api_urls")),
+    path("worker/", include("spinebench.algorithms.worker_api_urls")),
     *import_urlpatterns,
     path("", include(router.urls)),
 ]

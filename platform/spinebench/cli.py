@@ -3,6 +3,7 @@
     spinebench bootstrap [--small] [--max-cases N] [--no-baselines] [--methods M,...] [--preset P]
     spinebench bootstrap [--small] [--max-cases N] [--no-baselines] [--methods M,...]
     spinebench serve [--host H] [--port P] [--scoring-concurrency N] [--torch-threads N] [--gpu]
+    spinebench worker --server URL --token TOKEN --queues containers-gpu [--broker AMQP_URL] [--concurrency N]
     spinebench challenge import BUNDLE_DIR [--no-generate] [--small] [--max-cases N] [--force]
     spinebench datasets import LAYOUT PATH --challenge SLUG --split train|test [--task TASK] [--name NAME]
     spinebench baselines list|train|predict ...          (baselines.cli)
@@ -351,6 +352,53 @@ def _add_serve(subparsers) -> None:
     serve.set_defaults(func=_serve)
 
 
+REMOTE_QUEUES = ("containers-cpu", "containers-gpu")
+
+
+def _worker(args) -> int:
+    """A remote container worker host: a Celery worker on the RabbitMQ queue(s) of its user, with no database and no
+    shared disk (settings.remote_worker); everything else comes through the site's worker-token API."""
+    queues = [queue.strip() for queue in args.queues.split(",") if queue.strip()]
+    wrong = sorted(set(queues) - set(REMOTE_QUEUES))
+    if not queues or wrong:
+        print(f"spinebench worker: a remote worker consumes {' and/or '.join(REMOTE_QUEUES)} only "
+              f"(the other queues need the site's database){'; not ' + ', '.join(wrong) if wrong else ''}",
+              file=sys.stderr)
+        return 2
+    token = args.token or os.environ.get("SPINEBENCH_WORKER_TOKEN", "")
+    broker = args.broker or os.environ.get("CELERY_BROKER_URL", "")
+    if not token or not broker.startswith(("amqp://", "amqps://", "pyamqp://")):
+        print("spinebench worker: give --token (or SPINEBENCH_WORKER_TOKEN) and a RabbitMQ --broker URL "
+              "(or CELERY_BROKER_URL) whose user may use only this worker's queue (docs/workers.md)", file=sys.stderr)
+        return 2
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "CACHE_URL")}
+    env.update(DJANGO_SETTINGS_MODULE="spinebench.settings.remote_worker", SPINEBENCH_JOB_SERVER=args.server,
+               SPINEBENCH_WORKER_TOKEN=token, CELERY_BROKER_URL=broker)
+    if args.dir:
+        env["SPINEBENCH_WORKER_DIR"] = str(Path(args.dir).resolve())
+    import socket
+
+    argv = [sys.executable, "-m", "celery", "-A", "spinebench", "worker", "-Q", ",".join(queues),
+            "-n", f"{args.name}@{socket.gethostname()}", "--concurrency", str(args.concurrency),
+            "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, env)  # the worker replaces this process: signals reach it directly
+    return 0  # not reached
+
+
+def _add_worker(subparsers) -> None:
+    worker = subparsers.add_parser(
+        "worker", help="run a remote container worker host: no database, no shared disk (docs/workers.md)")
+    worker.add_argument("--server", required=True, help="the site's address, e.g. https://spinebench.example.org")
+    worker.add_argument("--token", default="", help="a worker token (default: SPINEBENCH_WORKER_TOKEN)")
+    worker.add_argument("--queues", default="containers-gpu", help="containers-gpu and/or containers-cpu")
+    worker.add_argument("--broker", default="", help="RabbitMQ URL of this worker's user (default: CELERY_BROKER_URL)")
+    worker.add_argument("--concurrency", type=int, default=1, help="container jobs run at once (default 1)")
+    worker.add_argument("--dir", default="", help="this host's scratch folder (default: SPINEBENCH_WORKER_DIR)")
+    worker.add_argument("--name", default="remote", help="the worker's node name before @host (default remote)")
+    worker.set_defaults(func=_worker)
+
+
 # --------------------------------------------------------------------------------------------------------- main
 
 
@@ -409,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=_verify_storage)
 
     _add_serve(subparsers)
+    _add_worker(subparsers)
     _add_package_commands(subparsers)
     _add_client(subparsers)
     return parser

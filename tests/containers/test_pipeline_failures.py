@@ -12,7 +12,7 @@ from django.core.files import File
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from spinebench.algorithms import execution, runner
+from spinebench.algorithms import execution, job_worker, runner
 from spinebench.algorithms.models import AlgorithmRun
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import create_submission
@@ -93,7 +93,7 @@ class StandIn:
 
     def __init__(self, monkeypatch, *, angles=None, files=("angles.json",), result=None):
         self.angles, self.files, self.result, self.calls = angles or {}, files, result, []
-        monkeypatch.setattr(execution, "load_image", lambda *args, **kwargs: True)
+        monkeypatch.setattr(job_worker, "load_image", lambda *args, **kwargs: "")
         monkeypatch.setattr(runner, "remove_managed_containers", lambda *args, **kwargs: 0)
         monkeypatch.setattr(runner, "run_algorithm", self.run)
 

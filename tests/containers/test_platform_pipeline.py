@@ -10,7 +10,7 @@ from django.core.files import File
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from spinebench.algorithms import execution, runner
+from spinebench.algorithms import execution, job_worker, runner
 from spinebench.algorithms.models import AlgorithmImage, AlgorithmRun, Job
 from spinebench.algorithms.tasks import queue_for_submission
 from spinebench.submissions.models import Submission
@@ -152,7 +152,7 @@ def test_ending_a_submission_stops_its_running_container(
             phase=algorithm_phase, user=algorithm_participant, upload=File(handle, name="sleep.tar")
         )
     client = runner.docker_client()
-    poll = execution.StopCheck.__call__
+    poll = job_worker.StopCheck.__call__
     seen = {}
 
     def end_while_running(self):
@@ -164,7 +164,7 @@ def test_ending_a_submission_stops_its_running_container(
             self._last = 0.0
         return poll(self)
 
-    monkeypatch.setattr(execution.StopCheck, "__call__", end_while_running)
+    monkeypatch.setattr(job_worker.StopCheck, "__call__", end_while_running)
     started = time.monotonic()
     assert execution.process_submission(submission.pk, client=client) == "stopped"
     assert seen["containers"] == 1 and time.monotonic() - started < 20

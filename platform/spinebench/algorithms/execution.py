@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
-import time
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
@@ -37,7 +35,6 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from spinebench.challenges import registry
 from spinebench.submissions.models import Submission
 from spinebench.submissions.scoring import score_predictions
 from spinebench.submissions.services import dispatch
@@ -45,29 +42,26 @@ from spinebench.submissions.status import ACTIVE, Status, transition
 from spinebench.submissions.uploads import zip_limits
 from spinebench.uploads.local_cache import CacheError, local_copy
 from spinebench.uploads.models import StoredUpload
-from spinebench.workers.services import note_requeue, requeue_count
+from spinebench.workers.services import note_requeue
 
-from . import runner
-from .archives import ArchiveError, inspect_archive, untagged_stream
+from . import job_worker, runner
+from .archives import ArchiveError, inspect_archive
+from .job_worker import ENGINE_ERROR, INTERNAL_ERROR, engine_load, image_in_engine  # noqa: F401 - re-exported
 from .models import AlgorithmImage, AlgorithmRun, ContainerConfig, Job
-from .outputs import run_predictions, store_outputs
-from .users import shown
+from .outputs import run_predictions
 
 logger = logging.getLogger(__name__)
 
-ENGINE_ERROR = "The container engine failed while running this submission; the organizers have been told."
 NO_ENGINE = (
     "No container engine answers on the worker that took this submission, so its algorithm cannot run; "
     "the organizers have been told. Submit again later."
 )
-INTERNAL_ERROR = "The platform failed while running this submission (an internal error); the organizers have been told."
 ENGINE_LOST = (
     "The container engine went away while running this submission (restarted or unreachable) each time it was "
     "tried ({tries} times), so it was not finished; the organizers have been told. Submit again later."
 )
 #: Requeue counter kind (spinebench.workers) of submissions sent back to their queue after an engine fault.
 ENGINE_FAULT_REQUEUES = "algorithm-engine-fault"
-HEARTBEAT_SECONDS = 2.0
 
 
 def lease_seconds() -> float:
@@ -103,48 +97,12 @@ def lease_is_stale(run: AlgorithmRun, now=None) -> bool:
 
 
 def process_submission(submission_pk: int, *, client: docker.DockerClient | None = None) -> str:
-    """Run the whole pipeline; returns what happened ("scored", "failed", "busy", "nothing to do: ...", ...).
-    "busy" means a live worker holds the run: the caller retries later."""
-    claim = claim_run(submission_pk)
-    if claim != "claimed":
-        return claim
-    try:
-        image = validated_image(submission_pk)  # no engine needed: a bad archive is reported as such
-        if image is None:
-            return "failed"
-        try:
-            client = client or runner.docker_client()
-        except (docker.errors.DockerException, requests.exceptions.RequestException):
-            if requeue_count(kind=ENGINE_FAULT_REQUEUES, object_id=submission_pk):  # still away after a fault
-                logger.warning("container engine still unreachable for submission %s", submission_pk)
-                return requeue_after_engine_fault(submission_pk)
-            logger.exception("no container engine answers for submission %s", submission_pk)
-            fail_if_running(submission_pk, NO_ENGINE)
-            return "failed"
-        runner.remove_managed_containers(client, labels={runner.LABEL_SUBMISSION: str(submission_pk)})
-        if not load_image(submission_pk, image=image, client=client):
-            return "failed"
-        outcome = run_jobs(submission_pk, image=image, client=client)
-        if outcome != "done":
-            return outcome
-        run = AlgorithmRun.objects.get(submission_id=submission_pk)
-        store_outputs(run, folder=run_root(run) / "predictions")
-        return score(submission_pk)
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
-        if isinstance(error, docker.errors.APIError) and error.is_client_error():  # the engine refused a request
-            logger.exception("container engine refused a request of submission %s", submission_pk)
-            fail_if_running(submission_pk, ENGINE_ERROR)
-            return "failed"
-        logger.warning("container engine lost during submission %s: %s", submission_pk, error)
-        return requeue_after_engine_fault(submission_pk)
-    except runner.SandboxRefusal:
-        logger.exception("sandbox refused on submission %s", submission_pk)
-        fail_if_running(submission_pk, ENGINE_ERROR)
-        return "failed"
-    except Exception:  # noqa: BLE001 - whatever went wrong, the submission must not stay running
-        logger.exception("unexpected error on submission %s", submission_pk)
-        fail_if_running(submission_pk, INTERNAL_ERROR)
-        return "failed"
+    """Run the whole pipeline on this host (job_worker.run_submission through the local job client); returns what
+    happened ("scored", "failed", "busy", "nothing to do: ...", ...). "busy" means a live worker holds the run: the
+    caller retries later. `client`: the container engine (default: DOCKER_HOST)."""
+    from .local_client import LocalJobClient
+
+    return job_worker.run_submission(LocalJobClient(), submission_pk, engine=client)["outcome"]
 
 
 def requeue_after_engine_fault(submission_pk: int) -> str:
@@ -165,7 +123,8 @@ def requeue_after_engine_fault(submission_pk: int) -> str:
     return "requeued"
 
 
-def claim_run(submission_pk: int) -> str:
+def claim_run(submission_pk: int, *, worker: str | None = None) -> str:
+    """Take the run's lease for `worker` (default: this process) and move the submission to `running`."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().filter(pk=submission_pk).first()
         if submission is None:
@@ -174,7 +133,7 @@ def claim_run(submission_pk: int) -> str:
             return f"nothing to do: {submission.status}"
         run, _ = AlgorithmRun.objects.get_or_create(submission=submission)
         run = AlgorithmRun.objects.select_for_update().get(pk=run.pk)
-        me = worker_identity()
+        me = worker or worker_identity()
         if submission.status == Status.RUNNING and run.worker != me and not lease_is_stale(run):
             return "busy"
         if submission.status == Status.QUEUED:
@@ -233,59 +192,12 @@ def validated_image(submission_pk: int) -> AlgorithmImage | None:
     return image
 
 
-def load_image(submission_pk: int, *, image: AlgorithmImage, client: docker.DockerClient) -> bool:
-    """Make sure the image is in the engine, loading the archive without any of its tags; False after a refusal
-    (the engine could not load it: a problem of the archive, reported as one)."""
-    if image_in_engine(client, image.image_id):
-        return True
-    submission = Submission.objects.select_related("phase").get(pk=submission_pk)
-    config = ContainerConfig.for_phase(submission.phase)
-    try:
-        loaded = engine_load(client, untagged_stream(
-            local_copy(submission.algorithm_archive, sha256=recorded_sha256(submission)),
-            max_image_bytes=config.image_size_limit_mb << 20, sha256=recorded_sha256(submission),
-        ))
-    except (ArchiveError, CacheError) as error:
-        fail_if_running(submission_pk, f"Archive refused: {error}")
-        return False
-    except (docker.errors.ImageLoadError, docker.errors.APIError) as error:
-        message = getattr(error, "explanation", None) or str(error)
-        fail_if_running(submission_pk, f"Archive refused: the engine could not load the image ({shown(message, 300)})")
-        return False
-    if image.image_id not in {loaded_image.id for loaded_image in loaded}:
-        fail_if_running(
-            submission_pk, "Archive refused: the archive's image could not be loaded as described by its manifest."
-        )
-        return False
-    return True
-
-
-def engine_load(client: docker.DockerClient, stream) -> list:
-    """Load a tar stream into the engine. The engine answers only once it has unpacked every layer, minutes after
-    the last byte for a multi-GB archive: the client's usual timeout (seconds) would cut it off, so this one call
-    waits up to SPINEBENCH_IMAGE_LOAD_TIMEOUT_S."""
-    usual = client.api.timeout
-    client.api.timeout = settings.SPINEBENCH_IMAGE_LOAD_TIMEOUT_S
-    try:
-        return client.images.load(stream)
-    finally:
-        client.api.timeout = usual
-
-
 def recorded_sha256(submission: Submission) -> str | None:
     """The archive's digest spinebench.uploads computed while it arrived (None for a file stored another way):
     validation and loading both check the stored file against it."""
     return StoredUpload.objects.filter(storage_name=submission.algorithm_archive.name).values_list(
         "sha256", flat=True
     ).first()
-
-
-def image_in_engine(client: docker.DockerClient, image_id: str) -> bool:
-    try:
-        client.images.get(image_id)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
 
 
 def planned_jobs(run: AlgorithmRun, config: ContainerConfig) -> list[tuple[Job, Path, list[str] | None]]:
@@ -298,89 +210,6 @@ def planned_jobs(run: AlgorithmRun, config: ContainerConfig) -> list[tuple[Job, 
             (job, Path(cases[0].input_dir).parent if cases else dataset.root / "inputs", [c.case_id for c in cases])
         ]
     return [(Job.objects.get_or_create(run=run, case_id=case.case_id)[0], Path(case.input_dir), None) for case in cases]
-
-
-def run_jobs(submission_pk: int, *, image: AlgorithmImage, client: docker.DockerClient) -> str:
-
-    run = AlgorithmRun.objects.select_related("submission__phase__dataset_link__dataset").get(
-        submission_id=submission_pk
-    )
-    phase = run.submission.phase
-    if phase.dataset is None:
-        fail_if_running(submission_pk, "This phase has no test dataset to run the algorithm on.")
-        return "failed"
-    config = ContainerConfig.for_phase(phase)
-    plan = planned_jobs(run, config)
-    limits = config.limits(cases=phase.dataset.cases.count())
-    allowed_names = registry.phase_task(phase).output_files
-    hidden = phase.dataset.is_hidden
-    run_as = (image.uid, image.gid) if image.uid is not None and image.gid is not None else None
-    predictions = run_root(run) / "predictions"
-    predictions.mkdir(parents=True, exist_ok=True)
-    stop_check = StopCheck(submission_pk, run.pk)
-    for job, input_dir, batch_cases in plan:
-        if job.status == Status.SUCCEEDED:
-            continue
-        if job.status in (Status.RUNNING, Status.SCORING):  # left by a dead worker
-            transition(job, Status.QUEUED)
-        job.attempts += 1
-        job.save(update_fields=["attempts"])
-        transition(job, Status.RUNNING)
-        staging = run_root(run) / "staging" / (job.case_id or "batch")
-        shutil.rmtree(staging, ignore_errors=True)
-        result = runner.run_algorithm(
-            client=client,
-            image=image.image_id,
-            input_dir=input_dir,
-            collect_to=staging,
-            limits=limits,
-            allowed_names=allowed_names,
-            case_ids=batch_cases,
-            should_stop=stop_check,
-            labels={runner.LABEL_SUBMISSION: str(submission_pk), runner.LABEL_JOB: str(job.pk)},
-            name=f"spinebench-{submission_pk}-{job.pk}-{job.attempts}",
-            run_as=run_as,
-        )
-        reason = result.shown_reason(hide_exit_code=hidden)
-        job.exit_code, job.duration_seconds = result.exit_code, result.duration_s
-        job.log_tail = "\n".join(result.log_tail)
-        job.save(update_fields=["exit_code", "duration_seconds", "log_tail"])
-        if stop_check.reason:
-            transition(job, Status.CANCELLED, error=reason)
-            return "stopped"
-        if not result.succeeded:
-            transition(job, Status.FAILED, error=reason)
-            where = f"case {job.case_id}" if job.case_id else "batch run"
-            fail_if_running(submission_pk, f"{where}: {reason}")
-            return "failed"
-        transition(job, Status.SCORING)
-        target = predictions / job.case_id if job.case_id else predictions
-        for relative in result.files:
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(staging / relative, target / relative)
-        shutil.rmtree(staging, ignore_errors=True)
-        transition(job, Status.SUCCEEDED, error="")
-    return "done"
-
-
-class StopCheck:
-    """Polled by the runner while a container runs: renews the worker's heartbeat and answers with a reason when
-    the submission left `running` (cancelled by its creator, failed by the time-limit sweep)."""
-
-    def __init__(self, submission_pk: int, run_pk: int):
-        self.submission_pk, self.run_pk = submission_pk, run_pk
-        self.reason = ""
-        self._last = 0.0
-
-    def __call__(self) -> str:
-        if time.monotonic() - self._last < HEARTBEAT_SECONDS:
-            return ""
-        self._last = time.monotonic()
-        AlgorithmRun.objects.filter(pk=self.run_pk).update(heartbeat_at=timezone.now())
-        status = Submission.objects.filter(pk=self.submission_pk).values_list("status", flat=True).first()
-        if status != Status.RUNNING:
-            self.reason = f"stopped because the submission is {status}"
-        return self.reason
 
 
 def score(submission_pk: int) -> str:
@@ -416,9 +245,8 @@ def stop_submission_containers(submission_pk: int, *, client: docker.DockerClien
     return runner.remove_managed_containers(client, labels={runner.LABEL_SUBMISSION: str(submission_pk)})
 
 
-def recover(*, client: docker.DockerClient | None = None) -> dict[str, int]:
-    """The periodic recovery: requeue runs whose worker died (stale lease) and remove containers that belong to no
-    live run (their submission finished, or the worker holding it died)."""
+def requeue_stale_runs() -> int:
+    """Send every run whose worker died (stale lease) back to its queue; how many."""
     requeued = 0
     now = timezone.now()
     for run in AlgorithmRun.objects.filter(submission__status=Status.RUNNING).select_related("submission"):
@@ -432,21 +260,40 @@ def recover(*, client: docker.DockerClient | None = None) -> dict[str, int]:
             transition(submission, Status.QUEUED)
             dispatch(submission)  # the pipeline the algorithms app registered; this module never imports its tasks
             requeued += 1
+    return requeued
+
+
+def live_container_owners() -> tuple[set[str], set[str]]:
+    """(submissions whose run a live worker holds, submissions being scored): the containers labelled with one of
+    them belong to live work; every other managed container of this site is an orphan."""
+    now = timezone.now()
     live = {
         str(run.submission_id)
         for run in AlgorithmRun.objects.filter(submission__status=Status.RUNNING)
         if not lease_is_stale(run, now)
     }
-    try:
-        client = client or runner.docker_client()
-    except (docker.errors.DockerException, requests.exceptions.RequestException):
-        logger.warning("recovery: no container engine answers; orphan containers are removed at a later sweep")
-        return {"requeued": requeued, "containers_removed": 0}
     scoring = {str(pk) for pk in Submission.objects.filter(status=Status.SCORING).values_list("pk", flat=True)}
-    removed = runner.remove_managed_containers(
+    return live, scoring
+
+
+def remove_orphans(client: docker.DockerClient, *, live: set[str], scoring: set[str]) -> int:
+    """Remove this site's containers on `client`'s engine that belong to no live run and no evaluation in progress."""
+    return runner.remove_managed_containers(
         client,
         keep=lambda labels: (
             labels.get(runner.LABEL_SUBMISSION) in live or labels.get(runner.LABEL_EVALUATION) in scoring
         ),
     )
-    return {"requeued": requeued, "containers_removed": removed}
+
+
+def recover(*, client: docker.DockerClient | None = None) -> dict[str, int]:
+    """The periodic recovery: requeue runs whose worker died (stale lease) and remove containers that belong to no
+    live run (their submission finished, or the worker holding it died)."""
+    requeued = requeue_stale_runs()
+    live, scoring = live_container_owners()
+    try:
+        client = client or runner.docker_client()
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        logger.warning("recovery: no container engine answers; orphan containers are removed at a later sweep")
+        return {"requeued": requeued, "containers_removed": 0}
+    return {"requeued": requeued, "containers_removed": remove_orphans(client, live=live, scoring=scoring)}

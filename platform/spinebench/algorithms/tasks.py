@@ -1,6 +1,12 @@
 """Celery tasks of the container queues. `process_algorithm_submission` goes to `containers-gpu` when its phase
 requires a GPU and to `containers-cpu` otherwise, whoever dispatches it (the queue is chosen in apply_async);
-the recovery task goes to `containers-cpu`, whose workers reach the engine."""
+the recovery task goes to `containers-cpu`, whose workers reach the engine.
+
+The same tasks run on a local worker (the site's database and disk, through local_client) and on a remote worker
+host (`spinebench worker --server URL --token TOKEN`, settings.remote_worker: no database, no shared disk; through
+the worker-token API, remote_client): `job_client()` picks by SPINEBENCH_JOB_SERVER, and the pipeline
+(job_worker.py) is the same. `score_algorithm_submission` runs on the scoring queue, on the site's own workers: a
+remote worker's run is scored there once its last job is reported."""
 
 from __future__ import annotations
 
@@ -8,8 +14,6 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from spinebench.celery import QUEUE_CONTAINERS_CPU, QUEUE_CONTAINERS_GPU
-
-from . import execution
 
 
 def queue_for_submission(submission_pk: int) -> str:
@@ -19,6 +23,21 @@ def queue_for_submission(submission_pk: int) -> str:
         Submission.objects.filter(pk=submission_pk).values_list("phase__requires_gpu", flat=True).first() or False
     )
     return QUEUE_CONTAINERS_GPU if requires_gpu else QUEUE_CONTAINERS_CPU
+
+
+def is_remote_worker() -> bool:
+    return bool(getattr(settings, "SPINEBENCH_JOB_SERVER", ""))
+
+
+def job_client():
+    """The remote worker's client of the worker-token API, or the local one on the site's own host."""
+    if is_remote_worker():
+        from .remote_client import RemoteJobClient
+
+        return RemoteJobClient.from_settings()
+    from .local_client import LocalJobClient
+
+    return LocalJobClient()
 
 
 class ContainerQueueTask(Task):
@@ -32,15 +51,37 @@ class ContainerQueueTask(Task):
 @shared_task(bind=True, base=ContainerQueueTask, name="spinebench.algorithms.tasks.process_algorithm_submission",
              acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def process_algorithm_submission(self, *, submission_pk: int) -> str:
-    outcome = execution.process_submission(submission_pk)
+    from .job_worker import ServerUnavailable, run_submission
+
+    try:
+        result = run_submission(job_client(), submission_pk)
+    except ServerUnavailable:  # a remote worker that cannot reach the site: the run's lease lapses; try again later
+        raise self.retry(countdown=settings.SPINEBENCH_ENGINE_RETRY_SECONDS) from None
+    outcome = result["outcome"]
     if outcome == "busy":  # a live worker holds the run; look again once its lease could have lapsed
-        raise self.retry(countdown=execution.lease_seconds())
+        raise self.retry(countdown=float(result.get("retry_after") or 60))
     if outcome == "requeued":  # the engine went away (restarted): try again once it could be back
         raise self.retry(countdown=settings.SPINEBENCH_ENGINE_RETRY_SECONDS)
     return outcome
 
 
+@shared_task(name="spinebench.algorithms.tasks.score_algorithm_submission", acks_late=True,
+             reject_on_worker_lost=True)
+def score_algorithm_submission(*, submission_pk: int) -> str:
+    """Score a run whose jobs a remote worker finished (its predictions are stored); once."""
+    from . import execution
+
+    return execution.score(submission_pk)
+
+
 @shared_task(base=ContainerQueueTask, name="spinebench.algorithms.tasks.recover_container_jobs")
 def recover_container_jobs() -> dict[str, int]:
-    """Periodic: requeue runs of dead workers, remove orphan containers (schedule it beside the time-limit sweep)."""
+    """Periodic: requeue runs of dead workers, remove orphan containers (schedule it beside the time-limit sweep). On
+    a remote worker the site requeues and says which runs are live; the worker cleans its own engine."""
+    if is_remote_worker():
+        from .remote_client import recover_remote
+
+        return recover_remote()
+    from . import execution
+
     return execution.recover()

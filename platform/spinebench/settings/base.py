@@ -280,6 +280,8 @@ CELERY_TASK_ROUTES = {
     "spinebench.evaluation.tasks.*": {"queue": "scoring"},
     "spinebench.workers.tasks.*": {"queue": "scoring"},
     "spinebench.uploads.tasks.*": {"queue": "scoring"},
+    # A remote worker's finished run is scored by the site's own workers.
+    "spinebench.algorithms.tasks.score_algorithm_submission": {"queue": "scoring"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
@@ -432,6 +434,10 @@ SPINEBENCH_INSTANCE_ID = env("SPINEBENCH_INSTANCE_ID", default="") or hashlib.sh
 # A container run whose engine went away (restarted) goes back to its queue and is tried again after this many
 # seconds, at most SPINEBENCH_MAX_REQUEUES times.
 SPINEBENCH_ENGINE_RETRY_SECONDS = env.int("SPINEBENCH_ENGINE_RETRY_SECONDS", default=15)
+# Remote container workers (docs/workers.md): their job descriptions name files by signed URLs valid this long.
+# SPINEBENCH_JOB_SERVER is set only on a remote worker host (settings.remote_worker): the site it works for.
+SPINEBENCH_WORKER_URL_TTL_S = env.int("SPINEBENCH_WORKER_URL_TTL_S", default=3600)
+SPINEBENCH_JOB_SERVER = ""
 # The organizers' console (spinebench.organizers): when set, only members of this group (and site operators) may
 # create challenges; empty: any signed-in user. Logos and banners: the largest accepted image file and side.
 SPINEBENCH_CHALLENGE_CREATORS_GROUP = env.str("SPINEBENCH_CHALLENGE_CREATORS_GROUP", default="")

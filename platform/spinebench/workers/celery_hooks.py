@@ -1,6 +1,6 @@
 """Hooks into every Celery worker process of this project (connected once, from WorkersConfig.ready):
 
-- a heartbeat: when the worker is ready it records itself (node name, the queues it can serve, pid, start time) and
+- a heartbeat (on a remote worker host, posted to the worker-token API instead): when the worker is ready it records itself (node name, the queues it can serve, pid, start time) and
   renews the record every SPINEBENCH_HEARTBEAT_INTERVAL_S from the worker's own timer, so a worker that is busy
   with a long task still beats (its pool child works, the parent beats); a clean shutdown marks it stopped. A
   container queue counts only while the worker's own container engine answers: a worker consuming
@@ -49,6 +49,17 @@ def served_queues(consumed) -> list[str]:
     return sorted(consumed) if engine_available() else sorted(set(consumed) - containers)
 
 
+def _remote():
+    """The job client of a remote worker host (settings.remote_worker), or None on the site's own hosts."""
+    if not getattr(settings, "SPINEBENCH_JOB_SERVER", ""):
+        return None
+    if "remote" not in _state:
+        from spinebench.algorithms.remote_client import RemoteJobClient
+
+        _state["remote"] = RemoteJobClient.from_settings()
+    return _state["remote"]
+
+
 def _beat() -> None:
     from . import services
 
@@ -59,8 +70,12 @@ def _beat() -> None:
                        "%s serves %s (consumes %s; container queues need a reachable engine)",
                        _state["hostname"], ",".join(queues) or "nothing", ",".join(_state["consumed"]))
             _state["served"] = queues
-        services.record_heartbeat(hostname=_state["hostname"], queues=queues, pid=os.getpid(),
-                                  version=_state["version"], started=_state["started"])
+        if _remote() is not None:  # a remote worker host: no database here; the site records it
+            _remote().heartbeat(hostname=_state["hostname"], queues=queues, pid=os.getpid(),
+                                version=_state["version"], started=_state["started"].isoformat())
+        else:
+            services.record_heartbeat(hostname=_state["hostname"], queues=queues, pid=os.getpid(),
+                                      version=_state["version"], started=_state["started"])
     except Exception:  # a locked or restarting database: the next beat tries again; the worker must not die
         logger.exception("could not record the heartbeat of %s", _state.get("hostname"))
     finally:
@@ -90,7 +105,11 @@ def _on_worker_shutdown(sender=None, **_) -> None:
     if "hostname" not in _state:
         return
     try:
-        services.record_shutdown(hostname=_state["hostname"])
+        if _remote() is not None:
+            _remote().heartbeat(hostname=_state["hostname"], queues=[], pid=os.getpid(), version=_state["version"],
+                                started=_state["started"].isoformat(), stopped=True)
+        else:
+            services.record_shutdown(hostname=_state["hostname"])
     except Exception:
         logger.exception("could not record the shutdown of %s", _state["hostname"])
     finally:
