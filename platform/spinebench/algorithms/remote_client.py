@@ -103,7 +103,7 @@ class RemoteJobClient:
             if os.path.exists(handle.name):
                 os.unlink(handle.name)
 
-    # the job client protocol (job_worker.JobClient) --------------------------------------------------------------------
+    # the job client protocol (job_worker.JobClient) -------------------------------------------------------------
 
     def claim(self, submission_pk: int) -> dict:
         answer = self._post(f"runs/{submission_pk}/claim/")
@@ -132,7 +132,11 @@ class RemoteJobClient:
             relative = PurePosixPath(entry["path"])
             if relative.is_absolute() or ".." in relative.parts or not relative.parts:
                 raise DownloadRefused(f"input path {entry['path']!r} leaves its folder")
-            self._download(entry["url"], into.joinpath(*relative.parts), size=entry.get("size"), sha256=None)
+            target = into.joinpath(*relative.parts)
+            self._download(entry["url"], target, size=entry.get("size"), sha256=None)
+            target.chmod(0o644)  # the container runs as the image's own non-root user: it must read its inputs
+        for folder in (into, *(path for path in into.rglob("*") if path.is_dir())):
+            folder.chmod(0o755)
         return into
 
     def start_job(self, submission_pk: int, job_pk: int) -> None:
@@ -171,7 +175,7 @@ class RemoteJobClient:
     def no_engine(self, submission_pk: int) -> str:
         return self._post(f"runs/{submission_pk}/no-engine/")["outcome"]
 
-    # the worker process -------------------------------------------------------------------------------------------
+    # the worker process -----------------------------------------------------------------------------------------
 
     def heartbeat(self, *, hostname: str, queues: list[str], pid: int, version: str, started: str,
                   stopped: bool = False) -> dict:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import docker
 import requests
+import urllib3
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
 from .trusted_images import UntrustedImage, resolve_image
@@ -480,8 +481,11 @@ def wait_for_exit(container, *, limits: Limits, started: float, should_stop) -> 
             if engine_lost and status.get("StatusCode"):
                 raise docker.errors.DockerException("the container engine went away while the container ran")
             return ""
-        except requests.exceptions.ConnectionError:
-            engine_lost = True
+        except requests.exceptions.ConnectionError as error:
+            # docker-py reports a read timeout on a unix socket as a ConnectionError around urllib3's
+            # ReadTimeoutError: the engine answered nothing yet, it did not go away.
+            if not isinstance(error.args[0] if error.args else None, urllib3.exceptions.ReadTimeoutError):
+                engine_lost = True
         except requests.exceptions.ReadTimeout:
             pass
         except docker.errors.NotFound:

@@ -42,9 +42,17 @@ def job_client():
 
 class ContainerQueueTask(Task):
     def apply_async(self, args=None, kwargs=None, **options):
-        if "queue" not in options:
+        queue = options.get("queue")
+        if queue is None:
             pk = (kwargs or {}).get("submission_pk")
-            options["queue"] = queue_for_submission(pk) if pk is not None else QUEUE_CONTAINERS_CPU
+            if options.get("routing_key") in (QUEUE_CONTAINERS_CPU, QUEUE_CONTAINERS_GPU):
+                queue = options["routing_key"]  # a retry goes back to its queue (a remote worker has no database)
+            else:
+                queue = queue_for_submission(pk) if pk is not None else QUEUE_CONTAINERS_CPU
+        if queue in (QUEUE_CONTAINERS_CPU, QUEUE_CONTAINERS_GPU):
+            # Through the queue's own exchange, never the default one: a remote worker's broker user may publish to
+            # its queue's exchange only (publishing to amq.default would reach every queue).
+            options.update(queue=queue, exchange=queue, routing_key=queue)
         return super().apply_async(args=args, kwargs=kwargs, **options)
 
 

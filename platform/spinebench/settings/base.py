@@ -10,7 +10,7 @@ from typing import Any
 import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+from kombu import Exchange, Queue
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -270,7 +270,15 @@ else:
         "unacked_restore_throttle": 1,
     }
 CELERY_TASK_DEFAULT_QUEUE = "scoring"
-CELERY_TASK_QUEUES = [Queue("scoring"), Queue("containers-cpu"), Queue("containers-gpu"), Queue("baselines")]
+# Each container queue has its own exchange of the same name, so a remote worker's RabbitMQ user can be limited to
+# its queue by one pattern (configure/write/read `^containers-gpu$`; docs/workers.md): on the default exchange
+# ("scoring") it would need rights on a name that is also the scoring queue's.
+CELERY_TASK_QUEUES = [
+    Queue("scoring"),
+    Queue("containers-cpu", Exchange("containers-cpu", type="direct"), routing_key="containers-cpu"),
+    Queue("containers-gpu", Exchange("containers-gpu", type="direct"), routing_key="containers-gpu"),
+    Queue("baselines"),
+]
 CELERY_TASK_ROUTES = {
     # The baseline sweep is quick: it must not wait behind a training run on the baselines queue.
     "spinebench.submissions.baseline_tasks.sweep_baseline_runs": {"queue": "scoring"},

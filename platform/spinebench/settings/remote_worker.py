@@ -1,4 +1,5 @@
-"""A remote container worker host (`spinebench worker --server URL --token TOKEN --queues containers-gpu`; docs/workers.md):
+"""A remote container worker host (`spinebench worker --server URL --token TOKEN --queues containers-gpu`;
+docs/workers.md):
 no database, no shared disk. DATABASES is empty, so any database query raises at once instead of reaching a server;
 job descriptions, inputs and signed URLs come from the worker-token API (algorithms.remote_client), and the files of
 a run live in SPINEBENCH_WORKER_DIR on this host. The broker is RabbitMQ with a user limited to the worker's queue

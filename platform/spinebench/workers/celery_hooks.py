@@ -1,6 +1,7 @@
 """Hooks into every Celery worker process of this project (connected once, from WorkersConfig.ready):
 
-- a heartbeat (on a remote worker host, posted to the worker-token API instead): when the worker is ready it records itself (node name, the queues it can serve, pid, start time) and
+- a heartbeat (on a remote worker host, posted to the worker-token API instead): when the worker is ready it
+  records itself (node name, the queues it can serve, pid, start time) and
   renews the record every SPINEBENCH_HEARTBEAT_INTERVAL_S from the worker's own timer, so a worker that is busy
   with a long task still beats (its pool child works, the parent beats); a clean shutdown marks it stopped. A
   container queue counts only while the worker's own container engine answers: a worker consuming
