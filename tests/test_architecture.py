@@ -147,7 +147,8 @@ UPPER = ("views", "api", "tasks", "serializers", "admin", "urls", "forms", "apps
          "case_viewer", "ct_viewer", "labelling_viewer", "case_predictions", "celery_hooks", "serve",
          "choice_views", "history_views", "compare_views", "dashboard_views", "dashboard_api", "dashboard_urls",
          "monitor_views", "rescore_views", "urls_evaluation", "evaluation_api", "evaluation_image_views",
-         "evaluation_image_api", "urls_images", "dataset_views", "dataset_api", "part_choice")
+         "evaluation_image_api", "urls_images", "dataset_views", "dataset_api", "part_choice", "worker_api",
+         "worker_api_urls")
 
 
 def layer_of(module: str) -> str:

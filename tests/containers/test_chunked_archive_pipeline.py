@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from rest_framework.test import APIClient
 
-from spinebench.algorithms import execution
+from spinebench.algorithms import local_client
 from spinebench.submissions.models import Submission
 
 from .archive_builders import write_archive
@@ -80,6 +80,6 @@ def test_an_archive_changed_on_disk_after_upload_is_refused_by_digest(
     content[-100] ^= 0x01  # a byte in the trailing zero blocks: a valid archive still, but not the uploaded one
     with open(stored, "wb") as handle:
         handle.write(bytes(content))
-    assert execution.process_submission(submission.pk) == "failed"
+    assert local_client.process_submission(submission.pk) == "failed"
     submission.refresh_from_db()
     assert "does not match the SHA-256 recorded when it was uploaded" in submission.error_message

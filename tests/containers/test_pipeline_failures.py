@@ -12,7 +12,7 @@ from django.core.files import File
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from spinebench.algorithms import execution, job_worker, runner
+from spinebench.algorithms import execution, job_worker, local_client, runner
 from spinebench.algorithms.models import AlgorithmRun
 from spinebench.submissions.models import Submission
 from spinebench.submissions.services import create_submission
@@ -122,7 +122,7 @@ def test_exit_codes_and_durations_are_withheld_on_hidden_phases(
         submission = create_submission(
             phase=algorithm_phase, user=algorithm_participant, upload=File(handle, name="image.tar")
         )
-    assert execution.process_submission(submission.pk, client=object()) == "failed"
+    assert local_client.process_submission(submission.pk, client=object()) == "failed"
     assert stand_in.calls[0]["run_as"] == (1000, 1000) and stand_in.calls[0]["image"].startswith("sha256:")
     submission.refresh_from_db()
     assert "42" not in submission.error_message and "non-zero code (withheld" in submission.error_message
@@ -151,7 +151,7 @@ def test_exit_codes_are_shown_on_open_phases(algorithm_phase, algorithm_particip
         submission = create_submission(
             phase=algorithm_phase, user=algorithm_participant, upload=File(handle, name="image.tar")
         )
-    execution.process_submission(submission.pk, client=object())
+    local_client.process_submission(submission.pk, client=object())
     submission.refresh_from_db()
     assert submission.error_message.endswith("the algorithm exited with code 42")
     client.force_login(algorithm_participant)
@@ -176,7 +176,7 @@ def test_a_reused_submission_id_never_reuses_a_run_folder(
         if pk is not None:  # the same id again, as a new database would give it
             Submission.objects.filter(pk=submission.pk).update(id=pk)
             submission = Submission.objects.get(pk=pk)
-        assert execution.process_submission(submission.pk, client=object()) in ("scored", "failed")
+        assert local_client.process_submission(submission.pk, client=object()) in ("scored", "failed")
         submission.refresh_from_db()
         return submission
 

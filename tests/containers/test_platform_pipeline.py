@@ -10,7 +10,7 @@ from django.core.files import File
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from spinebench.algorithms import execution, job_worker, runner
+from spinebench.algorithms import execution, job_worker, local_client, runner
 from spinebench.algorithms.models import AlgorithmImage, AlgorithmRun, Job
 from spinebench.algorithms.tasks import queue_for_submission
 from spinebench.submissions.models import Submission
@@ -166,7 +166,7 @@ def test_ending_a_submission_stops_its_running_container(
 
     monkeypatch.setattr(job_worker.StopCheck, "__call__", end_while_running)
     started = time.monotonic()
-    assert execution.process_submission(submission.pk, client=client) == "stopped"
+    assert local_client.process_submission(submission.pk, client=client) == "stopped"
     assert seen["containers"] == 1 and time.monotonic() - started < 20
     submission.refresh_from_db()
     status, message = seen["expected"]

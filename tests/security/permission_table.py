@@ -232,6 +232,9 @@ TARGETS = {
     "hidden challenge's announcement id": lambda w: {"pk": w.hidden_news.pk},
     "announcement (console)": lambda w: {"slug": w.challenge.slug, "pk": w.announcement.pk},
     "public phase (console move)": lambda w: {"slug": w.challenge.slug, "pk": w.phase.pk, "direction": "down"},
+    "ranked submission (worker)": lambda w: {"submission_pk": w.ranked.pk},
+    "ranked submission's job (worker)": lambda w: {"submission_pk": w.ranked.pk, "job_pk": 1},
+    "forged signed file": lambda w: {"signed": "forged"},
 }
 
 
@@ -373,6 +376,17 @@ ROWS: list[Row] = [
     *_post_only("notifications:mark-read", "-", cells(302, **PAGE_LOGIN)),
     *_get_and_post("notifications:preferences", "-", cells(200, **PAGE_LOGIN)),
     *_get_and_post("notifications:unsubscribe", "forged signed link", cells(400)),
+    # The worker-token API: worker tokens only (a participant's token never gets a job, a signed URL or a file). The
+    # world's submissions are CSV ones, which no container worker runs (404); a heartbeat without a hostname is 400;
+    # a forged signed URL is refused (403).
+    Row("worker-heartbeat", "POST", "-", cells(403, anonymous=401, worker=400)),
+    Row("worker-recover", "POST", "-", cells(403, anonymous=401, worker=200)),
+    *[Row(name, "POST", "ranked submission (worker)", cells(403, anonymous=401, worker=404))
+      for name in ("worker-claim", "worker-lease", "worker-finish", "worker-fail", "worker-engine-fault",
+                   "worker-no-engine")],
+    *[Row(name, "POST", "ranked submission's job (worker)", cells(403, anonymous=401, worker=404))
+      for name in ("worker-job-start", "worker-job-report")],
+    Row("worker-file", "GET", "forged signed file", cells(403, anonymous=401, worker=403)),
     # API: notifications, one's own only.
     Row("notification-list", "GET", "-", cells(200, **API_REFUSED)),
     Row("notification-detail", "GET", "participant's notification", cells(404, participant=200, **API_REFUSED)),

@@ -14,14 +14,17 @@ class AlgorithmsConfig(AppConfig):
         from spinebench.submissions.services import register_pipeline
 
         from . import (
+            jobs,
             runner,
             signals,  # noqa: F401 - connects the container stop on cancel/fail
         )
         from .bundles import apply_container_config
-        from .tasks import process_algorithm_submission
+        from .tasks import process_algorithm_submission, score_algorithm_submission
 
         # Containers are labelled with this site's instance id; recovery removes only those (a shared engine).
         runner.configure_scope(settings.SPINEBENCH_INSTANCE_ID)
+        # A remote worker's finished run is scored on the scoring queue (jobs.finish never imports the tasks).
+        jobs.register_scoring(lambda pk: score_algorithm_submission.delay(submission_pk=pk))
         register_container_handler(apply_container_config)  # a phase's `container:` mapping in challenge.yaml
         register_pipeline(
             str(Phase.SubmissionKind.ALGORITHM), lambda pk: process_algorithm_submission.delay(submission_pk=pk)
@@ -44,5 +47,6 @@ class AlgorithmsConfig(AppConfig):
         register_image_evaluator(evaluate_with_image)  # custom phases are scored by their evaluation image
         register_pipeline(  # ... on a container worker, which reaches the engine
             CUSTOM_EVALUATION_PIPELINE,
-            lambda pk: score_submission.apply_async(kwargs={"submission_pk": pk}, queue=QUEUE_CONTAINERS_CPU),
+            lambda pk: score_submission.apply_async(kwargs={"submission_pk": pk}, queue=QUEUE_CONTAINERS_CPU,
+                                                    exchange=QUEUE_CONTAINERS_CPU, routing_key=QUEUE_CONTAINERS_CPU),
         )

@@ -44,7 +44,7 @@ from spinebench.uploads.local_cache import CacheError, local_copy
 from spinebench.uploads.models import StoredUpload
 from spinebench.workers.services import note_requeue
 
-from . import job_worker, runner
+from . import runner
 from .archives import ArchiveError, inspect_archive
 from .job_worker import ENGINE_ERROR, INTERNAL_ERROR, engine_load, image_in_engine  # noqa: F401 - re-exported
 from .models import AlgorithmImage, AlgorithmRun, ContainerConfig, Job
@@ -94,15 +94,6 @@ def lease_is_stale(run: AlgorithmRun, now=None) -> bool:
 
 
 # steps ----------------------------------------------------------------------------------------------------------
-
-
-def process_submission(submission_pk: int, *, client: docker.DockerClient | None = None) -> str:
-    """Run the whole pipeline on this host (job_worker.run_submission through the local job client); returns what
-    happened ("scored", "failed", "busy", "nothing to do: ...", ...). "busy" means a live worker holds the run: the
-    caller retries later. `client`: the container engine (default: DOCKER_HOST)."""
-    from .local_client import LocalJobClient
-
-    return job_worker.run_submission(LocalJobClient(), submission_pk, engine=client)["outcome"]
 
 
 def requeue_after_engine_fault(submission_pk: int) -> str:

@@ -225,6 +225,15 @@ def record_job(submission_pk: int, job_pk: int, *, worker: str, report: JobRepor
     return "succeeded"
 
 
+_score_later: Callable[[int], object] | None = None
+
+
+def register_scoring(start: Callable[[int], object]) -> None:
+    """The algorithms app's scoring task (registered at ready time), for runs a remote worker finished."""
+    global _score_later
+    _score_later = start
+
+
 def finish(submission_pk: int, *, worker: str, score_now: bool = True) -> str:
     """Every job succeeded: store the run's predictions and score them, here ("scored"/"failed", a local worker) or
     on the scoring queue ("scoring", a remote worker's request must not wait for an evaluation)."""
@@ -235,9 +244,9 @@ def finish(submission_pk: int, *, worker: str, score_now: bool = True) -> str:
     store_outputs(run, folder=execution.run_root(run) / "predictions")
     if score_now:
         return execution.score(submission_pk)
-    from .tasks import score_algorithm_submission
-
-    transaction.on_commit(lambda: score_algorithm_submission.delay(submission_pk=submission_pk))
+    if _score_later is None:
+        raise RuntimeError("no scoring task registered (AlgorithmsConfig.ready registers it)")
+    transaction.on_commit(lambda: _score_later(submission_pk))  # type: ignore[misc]
     return "scoring"
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import execution, jobs
+import docker
+
+from . import execution, job_worker, jobs
 
 
 class LocalJobClient:
@@ -43,3 +45,10 @@ class LocalJobClient:
 
     def no_engine(self, submission_pk: int) -> str:
         return jobs.no_engine(submission_pk, worker=self.worker)
+
+
+def process_submission(submission_pk: int, *, client: docker.DockerClient | None = None) -> str:
+    """Run the whole pipeline on this host (job_worker.run_submission through LocalJobClient); returns what happened
+    ("scored", "failed", "busy", "nothing to do: ...", ...). "busy" means a live worker holds the run: the caller
+    retries later. `client`: the container engine (default: DOCKER_HOST)."""
+    return job_worker.run_submission(LocalJobClient(), submission_pk, engine=client)["outcome"]

@@ -106,12 +106,14 @@ class ClaimView(WorkerView):
 @extend_schema(exclude=True)
 class LeaseView(WorkerView):
     def post(self, request, submission_pk: int):
+        _submission(submission_pk)
         return Response({"stop": jobs.renew_lease(submission_pk, worker=worker_id(request))})
 
 
 @extend_schema(exclude=True)
 class StartJobView(WorkerView):
     def post(self, request, submission_pk: int, job_pk: int):
+        _submission(submission_pk)
         jobs.start_job(submission_pk, job_pk, worker=worker_id(request))
         return Response({"started": job_pk})
 
@@ -123,6 +125,7 @@ class ReportJobView(WorkerView):
     limits, or when it holds a file the task does not accept."""
 
     def post(self, request, submission_pk: int, job_pk: int):
+        _submission(submission_pk)
         worker = worker_id(request)
         try:
             report = jobs.JobReport.from_payload(json.loads(request.data.get("report") or "{}"))
@@ -168,12 +171,14 @@ class ReportJobView(WorkerView):
 @extend_schema(exclude=True)
 class FinishView(WorkerView):
     def post(self, request, submission_pk: int):
+        _submission(submission_pk)
         return Response({"outcome": jobs.finish(submission_pk, worker=worker_id(request), score_now=False)})
 
 
 @extend_schema(exclude=True)
 class FailView(WorkerView):
     def post(self, request, submission_pk: int):
+        _submission(submission_pk)
         reason = str(request.data.get("reason") or "").strip()
         if not reason:
             raise ValidationError({"reason": "say why the run failed"})
@@ -183,12 +188,14 @@ class FailView(WorkerView):
 @extend_schema(exclude=True)
 class EngineFaultView(WorkerView):
     def post(self, request, submission_pk: int):
+        _submission(submission_pk)
         return Response({"outcome": jobs.engine_fault(submission_pk, worker=worker_id(request))})
 
 
 @extend_schema(exclude=True)
 class NoEngineView(WorkerView):
     def post(self, request, submission_pk: int):
+        _submission(submission_pk)
         return Response({"outcome": jobs.no_engine(submission_pk, worker=worker_id(request))})
 
 
