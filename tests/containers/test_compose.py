@@ -37,3 +37,20 @@ def test_compose_config_passes_and_names_every_role():
     assert baselines["environment"]["SPINEBENCH_TORCH_THREADS"] == baselines["environment"]["OMP_NUM_THREADS"]
     assert services["gpu-worker"]["runtime"] == "nvidia"
     assert services["worker"]["build"]["dockerfile"] == "containers/platform/Dockerfile"
+
+
+@pytest.mark.docker  # the docker-compose tool of a Docker installation
+def test_the_remote_worker_profile_has_no_database_and_no_data_folder():
+    require_service("docker-compose", shutil.which("docker-compose") is not None, why="apt-get install docker-compose")
+    result = subprocess.run(["docker-compose", "--profile", "remote-worker", "config"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=60)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    remote = services["remote-worker"]
+    assert remote["command"][:2] == ["spinebench", "worker"]
+    assert "DATABASE_URL" not in remote["environment"] and remote["environment"]["CELERY_BROKER_URL"].startswith(
+        "amqp://")
+    assert not any("/srv/spinebench/data" in str(volume) for volume in remote["volumes"])
+    assert "rabbitmq" in services
+    # Only with the profile are the two started (plain `docker-compose up` leaves them out).
+    assert remote["profiles"] == ["remote-worker"] and services["rabbitmq"]["profiles"] == ["remote-worker"]

@@ -1,6 +1,8 @@
-"""The pipeline of one algorithm submission: claim it (row lock + status check + a worker lease), validate and load
-its archive, run one container per case (or one batch container) through `runner`, gather the outputs into a
-`PRED/<case_id>/...` folder and score it with the platform's `score_predictions`.
+"""The site's side of one algorithm submission: claim it (row lock + status check + a worker lease), validate its
+archive, plan one job per case (or one batch job), requeue or fail it after engine faults, score its predictions with
+the platform's `score_predictions`, and recover runs of dead workers. The container side (load the image, run the
+jobs through `runner`, report them) is job_worker.py, which reaches this module through a job client: directly on
+the site's hosts (local_client.py), through the worker-token API from other hosts (worker_api.py, jobs.py).
 
 Never stuck: an archive that cannot be validated or loaded, an engine that does not answer, and any unexpected error
 end the submission `failed` with a reason at once. An engine that goes away during a run (restarted, or its

@@ -43,8 +43,8 @@ class RemoteJobClient:
 
     @classmethod
     def from_settings(cls) -> RemoteJobClient:
-        return cls(server=settings.SPINEBENCH_JOB_SERVER, token=settings.SPINEBENCH_WORKER_TOKEN,
-                   folder=Path(settings.SPINEBENCH_WORKER_DIR))
+        token, folder = (getattr(settings, name) for name in ("SPINEBENCH_WORKER_TOKEN", "SPINEBENCH_WORKER_DIR"))
+        return cls(server=settings.SPINEBENCH_JOB_SERVER, token=token, folder=Path(folder))
 
     # transport ------------------------------------------------------------------------------------------------------
 

@@ -446,6 +446,8 @@ SPINEBENCH_ENGINE_RETRY_SECONDS = env.int("SPINEBENCH_ENGINE_RETRY_SECONDS", def
 # SPINEBENCH_JOB_SERVER is set only on a remote worker host (settings.remote_worker): the site it works for.
 SPINEBENCH_WORKER_URL_TTL_S = env.int("SPINEBENCH_WORKER_URL_TTL_S", default=3600)
 SPINEBENCH_JOB_SERVER = ""
+SPINEBENCH_WORKER_TOKEN = ""
+SPINEBENCH_WORKER_DIR = VAR_DIR / "remote-worker"
 # The organizers' console (spinebench.organizers): when set, only members of this group (and site operators) may
 # create challenges; empty: any signed-in user. Logos and banners: the largest accepted image file and side.
 SPINEBENCH_CHALLENGE_CREATORS_GROUP = env.str("SPINEBENCH_CHALLENGE_CREATORS_GROUP", default="")

@@ -11,7 +11,7 @@ from .base import *  # noqa: F401,F403
 from .base import VAR_DIR, env
 
 DEBUG = False
-DATABASES: dict = {}  # no database on a remote worker: an ORM query raises ImproperlyConfigured
+DATABASES = {}  # no database on a remote worker: an ORM query raises ImproperlyConfigured
 SPINEBENCH_JOB_SERVER = env("SPINEBENCH_JOB_SERVER")  # the site's address, e.g. https://spinebench.example.org
 SPINEBENCH_WORKER_TOKEN = env("SPINEBENCH_WORKER_TOKEN")  # a worker token (manage.py create_worker_token NAME)
 SPINEBENCH_WORKER_DIR = Path(env("SPINEBENCH_WORKER_DIR", default=str(VAR_DIR / "remote-worker")))
@@ -28,5 +28,5 @@ CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_BEAT_SCHEDULE = {}
