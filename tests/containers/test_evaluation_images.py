@@ -339,3 +339,49 @@ def test_a_split_custom_phase_runs_its_image_once_per_part(custom_phase, saved_i
     assert private.aggregates["within_10mm"] == pytest.approx(1.0)
     assert EvaluationImageRun.objects.filter(submission=submission, succeeded=True).count() == 2
     assert managed_containers(runner.docker_client()) == [] and output_mounts() == []
+
+
+def test_a_remote_worker_scores_a_custom_phase_through_the_worker_api(
+        custom_phase, saved_images, transactional_db, live_server, tmp_path, django_capture_on_commit_callbacks,
+        monkeypatch):
+    """The evaluation on a remote worker host: the claim stages the predictions and the ground truth and names them by
+    signed URLs; the worker (here the test process, through the HTTP API only: no database, its own folder) runs
+    the image on its engine and reports metrics.json; the site validates and scores. Same metrics as on the site's
+    own workers (test above), the ground truth unchanged."""
+    from spinebench.accounts.models import ApiToken
+    from spinebench.accounts.tokens import issue_token
+    from spinebench.algorithms.job_worker import run_remote_evaluation
+    from spinebench.algorithms.remote_client import RemoteJobClient
+
+    capture = django_capture_on_commit_callbacks
+    declare(custom_phase, DECLARATION)
+    upload_image(custom_phase, saved_images(EXAMPLE_EVALUATION), capture)
+    truth_before = tree_digest(custom_phase.ground_truth)
+    ana = custom_phase.participants[0]
+    lengths = {"s1": 404.0, "s2": 447.0, "s3": 530.0}
+    upload = SimpleUploadedFile("lengths.csv", lengths_csv(lengths), content_type="text/csv")
+    from spinebench.submissions import services
+    from spinebench.submissions.services import CUSTOM_EVALUATION_PIPELINE
+
+    # Queued: its message goes nowhere here; the remote worker takes it below.
+    monkeypatch.setitem(services._PIPELINES, CUSTOM_EVALUATION_PIPELINE, lambda pk: None)
+    with capture(execute=True):
+        response = api_for(ana).post(f"/api/phases/{custom_phase.pk}/submissions/", {"file": upload},
+                                     format="multipart")
+    submission = Submission.objects.get(pk=response.json()["id"])
+    assert submission.status == "queued"
+    secret = issue_token(name="remote-evaluator", kind=ApiToken.Kind.WORKER).secret
+    client = RemoteJobClient(server=live_server.url, token=secret, folder=tmp_path / "remote-host")
+    outcome = run_remote_evaluation(client, submission.pk, engine=runner.docker_client())
+    assert outcome == {"outcome": "scored"}, outcome
+    submission.refresh_from_db()
+    assert submission.status == "succeeded", submission.error_message
+    errors = {case: abs(lengths[case] - TRUTH[case]) for case in TRUTH}
+    assert submission.evaluation.aggregates["abs_error"] == pytest.approx(sum(errors.values()) / 3, abs=1e-9)
+    assert submission.evaluation.metrics["case"]["s3"]["abs_error"] == pytest.approx(errors["s3"])
+    assert EvaluationImageRun.objects.filter(submission=submission, succeeded=True).count() == 1
+    assert tree_digest(custom_phase.ground_truth) == truth_before
+    # The worker kept nothing of the run, and a second report with the same ticket changes nothing.
+    assert not list((tmp_path / "remote-host" / "media").rglob("lengths.csv"))
+    assert run_remote_evaluation(client, submission.pk)["outcome"] == "nothing to do: succeeded"
+    assert managed_containers(runner.docker_client()) == [] and output_mounts() == []

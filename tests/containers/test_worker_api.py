@@ -185,3 +185,23 @@ def test_a_failed_job_fails_the_submission_and_hides_the_exit_code(queued, worke
     queued.refresh_from_db()
     assert queued.status == "failed" and planned["case_id"] in queued.error_message
     assert "3" not in queued.error_message.replace(planned["case_id"], "")  # hidden test data: no exit code
+
+
+def test_an_evaluation_report_needs_the_ticket_of_its_own_claim(queued, worker_token):
+    from django.core import signing
+
+    from spinebench.algorithms import evaluation_jobs
+    from spinebench.algorithms.jobs import JobRefused
+
+    token_pk = ApiToken.objects.get(name="gpu-host").pk
+    good = {"s": queued.pk, "k": "0" * 32, "t": token_pk}
+    for ticket, why in [
+        ("forged", "not valid"),
+        (signing.dumps({**good, "t": token_pk + 1}, salt=evaluation_jobs.SALT), "another submission or worker"),
+        (signing.dumps({**good, "s": queued.pk + 1}, salt=evaluation_jobs.SALT), "another submission or worker"),
+        (signing.dumps(good, salt="another purpose"), "not valid"),
+    ]:
+        with pytest.raises(JobRefused, match=why):
+            evaluation_jobs.record_results(queued.pk, token_pk=token_pk, ticket=ticket, results={})
+    queued.refresh_from_db()
+    assert queued.status == "queued"

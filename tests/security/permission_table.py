@@ -383,7 +383,7 @@ ROWS: list[Row] = [
     Row("worker-recover", "POST", "-", cells(403, anonymous=401, worker=200)),
     *[Row(name, "POST", "ranked submission (worker)", cells(403, anonymous=401, worker=404))
       for name in ("worker-claim", "worker-lease", "worker-finish", "worker-fail", "worker-engine-fault",
-                   "worker-no-engine")],
+                   "worker-no-engine", "worker-evaluation-claim", "worker-evaluation-result")],
     *[Row(name, "POST", "ranked submission's job (worker)", cells(403, anonymous=401, worker=404))
       for name in ("worker-job-start", "worker-job-report")],
     Row("worker-file", "GET", "forged signed file", cells(403, anonymous=401, worker=403)),

@@ -40,13 +40,12 @@ class AlgorithmsConfig(AppConfig):
         from spinebench.celery import QUEUE_CONTAINERS_CPU
         from spinebench.submissions.scoring import register_image_evaluator
         from spinebench.submissions.services import CUSTOM_EVALUATION_PIPELINE
-        from spinebench.submissions.tasks import score_submission
 
         from .evaluation_images import evaluate_with_image
+        from .tasks import evaluate_custom_submission
 
         register_image_evaluator(evaluate_with_image)  # custom phases are scored by their evaluation image
         register_pipeline(  # ... on a container worker, which reaches the engine
             CUSTOM_EVALUATION_PIPELINE,
-            lambda pk: score_submission.apply_async(kwargs={"submission_pk": pk}, queue=QUEUE_CONTAINERS_CPU,
-                                                    exchange=QUEUE_CONTAINERS_CPU, routing_key=QUEUE_CONTAINERS_CPU),
+            lambda pk: evaluate_custom_submission.apply_async(kwargs={"submission_pk": pk}, queue=QUEUE_CONTAINERS_CPU),
         )

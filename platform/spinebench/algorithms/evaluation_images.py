@@ -17,6 +17,7 @@ evaluation failed" on a phase whose test data are hidden.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import shutil
@@ -32,7 +33,6 @@ from django.db import transaction
 from evaluators.contract import (
     GROUND_TRUTH_MOUNT,
     MANIFEST_MOUNT,
-    METRICS_JSON,
     ContractError,
     manifest_part,
     parse_metrics,
@@ -55,6 +55,7 @@ from spinebench.uploads.services import challenge_account_key, check_upload_size
 
 from . import runner
 from .archives import ArchiveError, inspect_archive, untagged_stream
+from .job_worker import EvaluationRunFailed, run_evaluation_image
 from .users import shown
 
 logger = logging.getLogger(__name__)
@@ -134,8 +135,12 @@ def evaluate_with_image(submission: Submission, predictions_path: Path, case_ids
     run = EvaluationImageRun(submission=submission, image=image)
     work = Path(tempfile.mkdtemp(prefix="sb-evaluation-"))
     try:
-        metrics, log_tail = _run(image=image, custom=custom, phase=phase, submission=submission,
-                                 predictions_path=predictions_path, work=work, case_ids=case_ids)
+        remote = _remote_results.get()
+        if remote is not None:  # a remote worker host ran the image (evaluation_jobs.record_results)
+            metrics, log_tail = remote.result(case_ids)
+        else:
+            metrics, log_tail = _run(image=image, custom=custom, phase=phase, submission=submission,
+                                     predictions_path=predictions_path, work=work, case_ids=case_ids)
         run.log_tail = "\n".join(log_tail)
         run.succeeded = True
         return validated_metrics(metrics, declaration=declaration,
@@ -164,11 +169,43 @@ class _RunFailed(Exception):
         self.log_tail = log_tail or []
 
 
-def _run(*, image: EvaluationImage, custom: CustomEvaluation, phase: Phase, submission: Submission,
-         predictions_path: Path, work: Path, case_ids: list[str] | None) -> tuple[object, list[str]]:
-    """The parsed metrics.json and the log tail of one sandboxed run (of one part's cases, with `case_ids`)."""
-    client = runner.docker_client()
-    load_evaluation_image(client, image=image, max_image_bytes=custom.image_size_limit_mb << 20)
+class RemoteResults:
+    """What a remote worker host reported for each part it ran: {part key: (metrics.json bytes, log tail, error)}
+    (part key: "all" or the part's sorted case ids joined by commas). `result` gives evaluate_with_image the part's
+    parsed metrics, or raises _RunFailed with the worker's reason."""
+
+    def __init__(self, results: dict[str, dict]):
+        self.results = results
+
+    @staticmethod
+    def key(case_ids: list[str] | None) -> str:
+        return "all" if case_ids is None else ",".join(sorted(case_ids))
+
+    def result(self, case_ids: list[str] | None) -> tuple[object, list[str]]:
+        reported = self.results.get(self.key(case_ids))
+        if reported is None:
+            raise _RunFailed("the worker reported no result for this part")
+        log_tail = [str(line) for line in reported.get("log_tail") or []]
+        if reported.get("error"):
+            raise _RunFailed(str(reported["error"])[:2000], log_tail)
+        return parse_metrics(str(reported.get("metrics") or "").encode()), log_tail
+
+
+#: Set while the scoring of a remotely evaluated submission runs (evaluation_jobs.record_results).
+_remote_results: contextvars.ContextVar[RemoteResults | None] = contextvars.ContextVar(
+    "spinebench_remote_evaluation_results", default=None)
+
+
+def evaluation_limits(phase: Phase, custom: CustomEvaluation) -> runner.Limits:
+    return runner.Limits(
+        memory_mb=phase.memory_limit_mb, cpus=phase.cpu_limit, pids=phase.pids_limit,
+        wall_clock_s=float(custom.time_limit_seconds), output_mb=METRICS_LIMIT_MB, tmp_mb=256, output_files=16,
+        gpu=False, log_lines=50,
+    )
+
+
+def stage_part(*, phase: Phase, predictions_path: Path, work: Path, case_ids: list[str] | None) -> dict[str, Path]:
+    """Stage one part's predictions (work/input, with predictions.json) and its ground-truth mounts."""
     try:
         stage_predictions(predictions_path, work / "input", case_ids)
     except ContractError as error:
@@ -176,21 +213,23 @@ def _run(*, image: EvaluationImage, custom: CustomEvaluation, phase: Phase, subm
     dataset = phase.dataset
     if dataset is None:
         raise _RunFailed("the phase has no test dataset")
-    mounts = _data_mounts(dataset, work=work, case_ids=case_ids)
-    limits = runner.Limits(
-        memory_mb=phase.memory_limit_mb, cpus=phase.cpu_limit, pids=phase.pids_limit,
-        wall_clock_s=float(custom.time_limit_seconds), output_mb=METRICS_LIMIT_MB, tmp_mb=256, output_files=16,
-        gpu=False, log_lines=50,
-    )
-    result = runner.run_algorithm(
-        client=client, image=image.image_id, input_dir=work / "input", collect_to=work / "output", limits=limits,
-        allowed_names=(METRICS_JSON,), labels={runner.LABEL_EVALUATION: str(submission.pk)},
-        run_as=(image.uid, image.gid), read_only_mounts=mounts,
-    )
-    if not result.succeeded:
-        reason = result.reason.replace("the algorithm", "the evaluation image")
-        raise _RunFailed(reason, result.log_tail)
-    return parse_metrics((work / "output" / METRICS_JSON).read_bytes()), result.log_tail
+    return _data_mounts(dataset, work=work, case_ids=case_ids)
+
+
+def _run(*, image: EvaluationImage, custom: CustomEvaluation, phase: Phase, submission: Submission,
+         predictions_path: Path, work: Path, case_ids: list[str] | None) -> tuple[object, list[str]]:
+    """The parsed metrics.json and the log tail of one sandboxed run (of one part's cases, with `case_ids`)."""
+    client = runner.docker_client()
+    load_evaluation_image(client, image=image, max_image_bytes=custom.image_size_limit_mb << 20)
+    mounts = stage_part(phase=phase, predictions_path=predictions_path, work=work, case_ids=case_ids)
+    try:
+        metrics, log_tail = run_evaluation_image(
+            client, image_id=image.image_id, run_as=(image.uid, image.gid), input_dir=work / "input", mounts=mounts,
+            limits=evaluation_limits(phase, custom), output=work / "output",
+            labels={runner.LABEL_EVALUATION: str(submission.pk)})
+    except EvaluationRunFailed as failure:
+        raise _RunFailed(str(failure), failure.log_tail) from None
+    return parse_metrics(metrics), log_tail
 
 
 def _data_mounts(dataset, *, work: Path, case_ids: list[str] | None) -> dict[str, Path]:

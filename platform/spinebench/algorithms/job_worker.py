@@ -214,3 +214,73 @@ class StopCheck:
         except ServerUnavailable as error:
             logger.warning("submission %s: could not renew the lease (%s); going on", self.submission_pk, error)
         return self.reason
+
+
+# evaluation images ------------------------------------------------------------------------------------------------
+
+
+class EvaluationRunFailed(Exception):
+    """An evaluation image's run produced no metrics.json (the message says why, for the organizers)."""
+
+    def __init__(self, message: str, log_tail: list[str] | None = None):
+        super().__init__(message)
+        self.log_tail = log_tail or []
+
+
+def run_evaluation_image(engine: docker.DockerClient, *, image_id: str, run_as: tuple[int, int], input_dir: Path,
+                         mounts: dict[str, Path], limits: runner.Limits, output: Path,
+                         labels: dict[str, str]) -> tuple[bytes, list[str]]:
+    """Run an organizer's evaluation image once in the algorithm sandbox: /input holds the staged predictions, the
+    ground truth and manifest are read-only mounts (the image can read them and never change them); the bytes of the
+    /output/metrics.json it wrote, and its log tail. The same on the site's hosts and on a remote worker host."""
+    from evaluators.contract import METRICS_JSON
+
+    result = runner.run_algorithm(client=engine, image=image_id, input_dir=input_dir, collect_to=output,
+                                  limits=limits, allowed_names=(METRICS_JSON,), labels=labels, run_as=run_as,
+                                  read_only_mounts=mounts)
+    if not result.succeeded:
+        raise EvaluationRunFailed(result.reason.replace("the algorithm", "the evaluation image"), result.log_tail)
+    return (output / METRICS_JSON).read_bytes(), result.log_tail
+
+
+def run_remote_evaluation(client, submission_pk: int, *, engine: docker.DockerClient | None = None) -> dict:
+    """Score a custom phase's submission on this host: claim it, run the evaluation image once per part on the
+    staged predictions and ground truth the site names by signed URLs, and report each part's metrics.json (or why
+    there is none); the site validates them and scores. {"outcome": ...}."""
+    from evaluators.contract import GROUND_TRUTH_MOUNT, MANIFEST_MOUNT
+
+    claimed = client.claim_evaluation(submission_pk)
+    if claimed["outcome"] != "claimed":
+        return claimed
+    job = claimed["job"]
+    folder = Path(settings.MEDIA_ROOT) / "evaluation-runs" / f"{submission_pk}-{job['ticket'][-12:]}"
+    results: dict[str, dict] = {}
+    try:
+        engine = engine or runner.docker_client()
+        refusal = load_image(client, job, engine=engine)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+        refusal = f"the container engine failed: {shown(str(error), 300)}"
+    try:
+        for index, part in enumerate(job["parts"]):
+            if refusal:
+                results[part["key"]] = {"error": refusal}
+                continue
+            work = folder / str(index)
+            try:
+                mounts = {GROUND_TRUTH_MOUNT: client.inputs(part["ground_truth"], into=work / "ground_truth")}
+                if part["manifest"]:
+                    mounts[MANIFEST_MOUNT] = client.file(part["manifest"], into=work / "dataset.json")
+                metrics, log_tail = run_evaluation_image(
+                    engine, image_id=job["image"]["id"], run_as=tuple(job["image"]["run_as"]),  # type: ignore[arg-type]
+                    input_dir=client.inputs(part["input"], into=work / "input"), mounts=mounts,
+                    limits=runner.Limits(**job["limits"]), output=work / "output",
+                    labels={runner.LABEL_EVALUATION: str(submission_pk)})
+                results[part["key"]] = {"metrics": metrics.decode("utf-8", errors="replace"), "log_tail": log_tail}
+            except EvaluationRunFailed as failure:
+                results[part["key"]] = {"error": str(failure), "log_tail": failure.log_tail}
+            except (docker.errors.DockerException, requests.exceptions.RequestException,
+                    runner.SandboxRefusal) as error:
+                results[part["key"]] = {"error": f"the container engine failed: {shown(str(error), 300)}"}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"outcome": client.record_evaluation(submission_pk, ticket=job["ticket"], results=results)}

@@ -46,15 +46,16 @@ class JobRefused(ValueError):
 
 @dataclass(frozen=True)
 class Refs:
-    """How a description names files: `file(storage name, sha256)` for a stored file and `folder(path)` for an input
-    folder of the dataset."""
+    """How a description names files: `file(storage name, sha256)` for a stored file, `folder(path)` for a folder of
+    the site's disk (a case's inputs, a ground truth) and `path(path)` for one file of it (a manifest)."""
 
     file: Callable[[str, str], dict]
     folder: Callable[[Path], dict]
+    path: Callable[[Path], dict]
 
 
 LOCAL_REFS = Refs(file=lambda name, sha256: {"path": str(local_copy(name, sha256=sha256)), "sha256": sha256},
-                  folder=lambda path: {"path": str(path)})
+                  folder=lambda path: {"path": str(path)}, path=lambda path: {"path": str(path)})
 
 
 @dataclass

@@ -139,6 +139,19 @@ class RemoteJobClient:
             folder.chmod(0o755)
         return into
 
+    def file(self, ref: dict, *, into: Path) -> Path:
+        """One file (a manifest) downloaded to `into`."""
+        self._download(ref["url"], into, size=ref.get("size"), sha256=ref.get("sha256"))
+        into.chmod(0o644)
+        return into
+
+    def claim_evaluation(self, submission_pk: int) -> dict:
+        return self._post(f"evaluations/{submission_pk}/claim/")
+
+    def record_evaluation(self, submission_pk: int, *, ticket: str, results: dict) -> str:
+        return self._post(f"evaluations/{submission_pk}/result/", data={"ticket": ticket, "results": results})[
+            "outcome"]
+
     def start_job(self, submission_pk: int, job_pk: int) -> None:
         self._post(f"runs/{submission_pk}/jobs/{job_pk}/start/")
 

@@ -81,4 +81,8 @@ def signed_refs(*, token_pk: int, base_url: str) -> Refs:
                               "size": entry.stat().st_size})
         return {"files": files}
 
-    return Refs(file=stored, folder=folder)
+    def single(path: Path) -> dict:
+        resolved = Path(path).resolve()
+        return {"url": url(DATASET, str(resolved)), "size": resolved.stat().st_size}
+
+    return Refs(file=stored, folder=folder, path=single)

@@ -73,6 +73,24 @@ def process_algorithm_submission(self, *, submission_pk: int) -> str:
     return outcome
 
 
+@shared_task(bind=True, base=ContainerQueueTask, name="spinebench.algorithms.tasks.evaluate_custom_submission",
+             acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def evaluate_custom_submission(self, *, submission_pk: int) -> str:
+    """A custom phase's submission, scored by its evaluation image on a container worker: here, on the site's hosts
+    (the scoring task's own path), or through the worker-token API on a remote host."""
+    if not is_remote_worker():
+        from spinebench.submissions.tasks import score_submission
+
+        return score_submission.run(submission_pk=submission_pk)
+    from .job_worker import ServerUnavailable, run_remote_evaluation
+    from .remote_client import RemoteJobClient
+
+    try:
+        return run_remote_evaluation(RemoteJobClient.from_settings(), submission_pk)["outcome"]
+    except ServerUnavailable:
+        raise self.retry(countdown=settings.SPINEBENCH_ENGINE_RETRY_SECONDS) from None
+
+
 @shared_task(name="spinebench.algorithms.tasks.score_algorithm_submission", acks_late=True,
              reject_on_worker_lost=True)
 def score_algorithm_submission(*, submission_pk: int) -> str:

@@ -31,7 +31,7 @@ from spinebench.submissions.uploads import zip_limits
 from spinebench.uploads.zips import ZipRefused, extract_zip
 from spinebench.workers import services as worker_services
 
-from . import jobs
+from . import evaluation_jobs, jobs
 from .job_worker import LeaseLost
 from .signed_files import DATASET, FileRefused, dataset_path, signed_refs, unsign
 
@@ -205,6 +205,36 @@ class RecoverView(WorkerView):
         answer = jobs.recover_leases()
         answer["scope"] = settings.SPINEBENCH_INSTANCE_ID
         return Response(answer)
+
+
+def _custom_submission(pk: int) -> None:
+    from evaluators.contract import CUSTOM_TASK
+
+    if not Submission.objects.filter(pk=pk, phase__task=CUSTOM_TASK).exclude(
+            phase__submission_kind="algorithm").exists():
+        raise NotFound("no submission of a custom phase scored by a container worker has this id")
+
+
+@extend_schema(exclude=True)
+class EvaluationClaimView(WorkerView):
+    """A custom phase's submission to score with its evaluation image: the staged parts as signed URLs."""
+
+    def post(self, request, submission_pk: int):
+        _custom_submission(submission_pk)
+        refs = signed_refs(token_pk=request.auth.pk, base_url=request.build_absolute_uri("/"))
+        return Response(evaluation_jobs.claim(submission_pk, token_pk=request.auth.pk, refs=refs))
+
+
+@extend_schema(exclude=True)
+class EvaluationResultView(WorkerView):
+    """Each part's metrics.json (or the reason the image produced none), with the claim's ticket."""
+
+    def post(self, request, submission_pk: int):
+        _custom_submission(submission_pk)
+        results = evaluation_jobs.results_from_payload(request.data.get("results"))
+        outcome = evaluation_jobs.record_results(submission_pk, token_pk=request.auth.pk,
+                                                 ticket=str(request.data.get("ticket") or ""), results=results)
+        return Response({"outcome": outcome})
 
 
 @extend_schema(exclude=True)

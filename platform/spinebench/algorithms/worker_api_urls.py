@@ -17,5 +17,9 @@ urlpatterns = [
     path("runs/<int:submission_pk>/fail/", worker_api.FailView.as_view(), name="worker-fail"),
     path("runs/<int:submission_pk>/engine-fault/", worker_api.EngineFaultView.as_view(), name="worker-engine-fault"),
     path("runs/<int:submission_pk>/no-engine/", worker_api.NoEngineView.as_view(), name="worker-no-engine"),
+    path("evaluations/<int:submission_pk>/claim/", worker_api.EvaluationClaimView.as_view(),
+         name="worker-evaluation-claim"),
+    path("evaluations/<int:submission_pk>/result/", worker_api.EvaluationResultView.as_view(),
+         name="worker-evaluation-result"),
     path("files/<str:signed>/", worker_api.FileView.as_view(), name="worker-file"),
 ]

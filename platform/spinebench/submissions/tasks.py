@@ -26,13 +26,8 @@ logger = logging.getLogger(__name__)
 
 
 
-@shared_task(bind=True, name="spinebench.submissions.tasks.score_submission", max_retries=None)
-def score_submission(self, *, submission_pk: int) -> str:
-    if getattr(settings, "SPINEBENCH_JOB_SERVER", ""):
-        # A remote container worker host (no database) took a custom phase's scoring from containers-cpu: evaluation
-        # images run on the site's own container workers, so it goes back to its queue for one of them.
-        queue = (self.request.delivery_info or {}).get("routing_key") or "containers-cpu"
-        raise self.retry(countdown=5, queue=queue, exchange=queue, routing_key=queue)
+@shared_task(name="spinebench.submissions.tasks.score_submission")
+def score_submission(*, submission_pk: int) -> str:
     # 1. Claim: queued -> scoring, committed at once so pages show it. A message delivered again after its worker
     #    died finds `scoring` and goes on to step 2.
     with transaction.atomic():
