@@ -64,3 +64,17 @@ def without_ground_truth(dataset: Path, copy: Path) -> Path:
     shutil.copytree(dataset, copy)
     shutil.rmtree(copy / "ground_truth")
     return copy
+
+
+@pytest.fixture
+def rabbitmq_vhost():
+    """A RabbitMQ virtual host of its own on the machine's broker, deleted after (tests/harness/rabbitmq.py)."""
+    from tests.harness import rabbitmq
+
+    require_service("RabbitMQ (127.0.0.1:5672 and rabbitmqctl)", rabbitmq.available(),
+                    why="the remote worker's broker user is limited to its queue, which Redis cannot do")
+    host = rabbitmq.virtual_host()
+    try:
+        yield host
+    finally:
+        host.delete()

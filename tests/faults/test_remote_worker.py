@@ -21,8 +21,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import require_service
-from tests.harness import rabbitmq
 from tests.harness.celery_worker import REPO, python_path
 from tests.harness.embedded_site import OUTER, EmbeddedSite
 
@@ -42,17 +40,6 @@ import json
 from spinebench.workers.models import WorkerHeartbeat
 print("JSON " + json.dumps({beat.hostname: beat.queues for beat in WorkerHeartbeat.objects.filter(stopped=None)}))
 """
-
-
-@pytest.fixture
-def vhost():
-    require_service("RabbitMQ (127.0.0.1:5672 and rabbitmqctl)", rabbitmq.available(),
-                    why="the remote worker's broker user is limited to its queue, which Redis cannot do")
-    host = rabbitmq.virtual_host()
-    try:
-        yield host
-    finally:
-        host.delete()
 
 
 class RemoteWorker:
@@ -105,13 +92,13 @@ def web_server(site: EmbeddedSite) -> subprocess.Popen:
 
 
 def test_remote_worker_without_database_or_disk_finishes_a_run_and_its_kill_loses_nothing(
-        own_engine, slow_archive, tmp_path, vhost):
-    site = EmbeddedSite(tmp_path / "site", CELERY_BROKER_URL=vhost.admin_url(), SPINEBENCH_CONTAINER_LEASE_SECONDS="4",
-                        SPINEBENCH_HEARTBEAT_INTERVAL_S="2")
+        own_engine, slow_archive, tmp_path, rabbitmq_vhost):
+    site = EmbeddedSite(tmp_path / "site", CELERY_BROKER_URL=rabbitmq_vhost.admin_url(),
+                        SPINEBENCH_CONTAINER_LEASE_SECONDS="4", SPINEBENCH_HEARTBEAT_INTERVAL_S="2")
     site.var.mkdir(parents=True)
     site.migrate()
     token = site.shell_json(WORKER_TOKEN)
-    broker = vhost.add_queue_user(["containers-cpu"])
+    broker = rabbitmq_vhost.add_queue_user(["containers-cpu"])
     web = web_server(site)
     scoring = site.worker(queues=["scoring"], name="scoring")
     first = second = None

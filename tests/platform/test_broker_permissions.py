@@ -8,27 +8,13 @@ import pytest
 from amqp.exceptions import AccessRefused
 from kombu import Connection, Exchange, Queue
 
-from tests.conftest import require_service
-from tests.harness import rabbitmq
-
-
-@pytest.fixture
-def vhost():
-    require_service("RabbitMQ (127.0.0.1:5672 and rabbitmqctl)", rabbitmq.available(),
-                    why="the remote worker's broker user is limited to its queue, which Redis cannot do")
-    host = rabbitmq.virtual_host()
-    try:
-        yield host
-    finally:
-        host.delete()
-
 
 def own_queue(name: str) -> Queue:
     return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
-def test_a_worker_user_reaches_its_own_queue_only(vhost):
-    url = vhost.add_queue_user(["containers-gpu"])
+def test_a_worker_user_reaches_its_own_queue_only(rabbitmq_vhost):
+    url = rabbitmq_vhost.add_queue_user(["containers-gpu"])
     with Connection(url, connect_timeout=10) as connection:
         channel = connection.channel()
         own_queue("containers-gpu")(channel).declare()
@@ -38,7 +24,7 @@ def test_a_worker_user_reaches_its_own_queue_only(vhost):
     for name in ("scoring", "baselines", "containers-cpu"):
         with Connection(url, connect_timeout=10) as connection, pytest.raises(AccessRefused, match=name):
             own_queue(name)(connection.channel()).declare()
-    with Connection(vhost.admin_url(), connect_timeout=10) as admin:
+    with Connection(rabbitmq_vhost.admin_url(), connect_timeout=10) as admin:
         own_queue("scoring")(admin.channel()).declare()  # the site's queue exists
     with Connection(url, connect_timeout=10) as connection, pytest.raises(AccessRefused):
         channel = connection.channel()
