@@ -309,21 +309,29 @@ def audit(request, slug):
     return _console(request, challenge, "audit", "organizers/audit.html", {"form": form, "page": page})
 
 
+def _submitted(request, form, save) -> tuple[bool, object]:
+    """(True, what `save` returned) after a valid POST of `form` that the service (`save`, called with nothing)
+    accepted; (False, None) when nothing was posted, the form is invalid, or the service refused it (its errors are
+    then on the form, for the page to show with status 400)."""
+    if request.method != "POST" or not form.is_valid():
+        return False, None
+    try:
+        return True, save()
+    except ValidationError as error:
+        add_errors(form, error)
+        return False, None
+
+
 @login_required
 def questions(request, slug):
     """The registration questions in the order they are asked, and the form that adds one."""
     challenge = get_managed_challenge(request.user, slug)
     form = QuestionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            question = question_services.create_question(
-                challenge=challenge, actor=request.user, data=form.service_data()
-            )
-        except ValidationError as error:
-            add_errors(form, error)
-        else:
-            messages.success(request, f"Question “{question.label}” added.")
-            return redirect("organizers:questions", slug=slug)
+    saved, question = _submitted(request, form, lambda: question_services.create_question(
+        challenge=challenge, actor=request.user, data=form.service_data()))
+    if saved:
+        messages.success(request, f"Question “{question.label}” added.")
+        return redirect("organizers:questions", slug=slug)
     listed = challenge.registration_questions.annotate(answer_count=Count("answers")).order_by("order", "pk")
     return _console(request, challenge, "registrations", "organizers/questions.html", {
         "form": form, "asked": [q for q in listed if q.removed_at is None],
@@ -340,14 +348,11 @@ def _managed_question(request, slug, pk):
 def question_edit(request, slug, pk):
     question = _managed_question(request, slug, pk)
     form = QuestionForm(request.POST or None, instance=question)
-    if request.method == "POST" and form.is_valid():
-        try:
-            question_services.update_question(question=question, actor=request.user, data=form.service_data())
-        except ValidationError as error:
-            add_errors(form, error)
-        else:
-            messages.success(request, "Question saved; stored answers are kept as they were given.")
-            return redirect("organizers:questions", slug=slug)
+    saved, _ = _submitted(request, form, lambda: question_services.update_question(
+        question=question, actor=request.user, data=form.service_data()))
+    if saved:
+        messages.success(request, "Question saved; stored answers are kept as they were given.")
+        return redirect("organizers:questions", slug=slug)
     question.refresh_from_db()
     return _console(request, question.challenge, "registrations", "organizers/question_edit.html", {
         "form": form, "question": question,
@@ -385,20 +390,15 @@ def announcements(request, slug):
     """The challenge's announcements, newest first, and the form that posts one."""
     challenge = get_managed_challenge(request.user, slug)
     form = AnnouncementForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            announcement_services.post_announcement(
-                challenge=challenge, actor=request.user,
-                data={"title": form.cleaned_data["title"], "body": form.cleaned_data["body"]},
-                email_participants=form.cleaned_data["email_participants"],
-            )
-        except ValidationError as error:
-            add_errors(form, error)
-        else:
-            notified = form.cleaned_data["email_participants"]
-            messages.success(request, "Announcement posted on the challenge page."
-                             + (" The approved participants are being notified." if notified else ""))
-            return redirect("organizers:announcements", slug=slug)
+    saved, _ = _submitted(request, form, lambda: announcement_services.post_announcement(
+        challenge=challenge, actor=request.user,
+        data={"title": form.cleaned_data["title"], "body": form.cleaned_data["body"]},
+        email_participants=form.cleaned_data["email_participants"]))
+    if saved:
+        notified = form.cleaned_data["email_participants"]
+        messages.success(request, "Announcement posted on the challenge page."
+                         + (" The approved participants are being notified." if notified else ""))
+        return redirect("organizers:announcements", slug=slug)
     return _console(request, challenge, "announcements", "organizers/announcements.html", {
         "form": form, "announcements": challenge.announcements.select_related("author"),
     }, status=400 if form.errors else 200)
@@ -413,17 +413,12 @@ def _managed_announcement(request, slug, pk):
 def announcement_edit(request, slug, pk):
     announcement = _managed_announcement(request, slug, pk)
     form = AnnouncementForm(request.POST or None, instance=announcement)
-    if request.method == "POST" and form.is_valid():
-        try:
-            announcement_services.update_announcement(
-                announcement=announcement, actor=request.user,
-                data={"title": form.cleaned_data["title"], "body": form.cleaned_data["body"]},
-            )
-        except ValidationError as error:
-            add_errors(form, error)
-        else:
-            messages.success(request, "Announcement saved (participants are not notified again).")
-            return redirect("organizers:announcements", slug=slug)
+    saved, _ = _submitted(request, form, lambda: announcement_services.update_announcement(
+        announcement=announcement, actor=request.user,
+        data={"title": form.cleaned_data["title"], "body": form.cleaned_data["body"]}))
+    if saved:
+        messages.success(request, "Announcement saved (participants are not notified again).")
+        return redirect("organizers:announcements", slug=slug)
     announcement.refresh_from_db()
     return _console(request, announcement.challenge, "announcements", "organizers/announcement_edit.html", {
         "form": form, "announcement": announcement,
