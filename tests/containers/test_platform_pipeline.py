@@ -260,3 +260,52 @@ def test_batch_phase_runs_one_container_over_every_case(
     assert job.case_id == "" and job.status == "succeeded"
     assert all(case in job.log_tail for case in algorithm_phase.truth)  # the example prints one line per case
     assert set(submission.evaluation.case_metrics) == set(algorithm_phase.truth)
+
+
+@pytest.mark.docker
+def test_remote_recovery_asks_the_site_and_cleans_its_own_engine(
+    algorithm_phase, algorithm_participant, transactional_db, live_server, settings, tmp_path, monkeypatch
+):
+    """On a remote worker host the periodic recovery goes through the worker-token API: the site requeues the run
+    of a dead worker and names the live runs; the host removes the orphan container on its engine and keeps a live
+    run's."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from spinebench.accounts.models import ApiToken
+    from spinebench.accounts.tokens import issue_token
+    from spinebench.algorithms import tasks
+    from spinebench.algorithms.remote_client import recover_remote
+    from spinebench.submissions.status import Status
+
+    settings.SPINEBENCH_JOB_SERVER = live_server.url
+    settings.SPINEBENCH_WORKER_TOKEN = issue_token(name="remote-host", kind=ApiToken.Kind.WORKER).secret
+    settings.SPINEBENCH_WORKER_DIR = tmp_path / "remote-host"
+    dispatched = []
+    monkeypatch.setattr(tasks.process_algorithm_submission, "delay", lambda **kwargs: dispatched.append(kwargs))
+    dead, alive = (Submission.objects.create(phase=algorithm_phase, creator=algorithm_participant,
+                                             status=Status.RUNNING) for _ in range(2))
+    AlgorithmRun.objects.create(submission=dead, worker="remote:1:gone",
+                                heartbeat_at=timezone.now() - timedelta(hours=1))
+    AlgorithmRun.objects.create(submission=alive, worker="remote:1:here", heartbeat_at=timezone.now())
+    client = runner.docker_client()
+    containers = {
+        submission.pk: client.containers.create("spinebench/hostile-sleep:latest", labels={
+            runner.LABEL_MANAGED: "1", runner.LABEL_SUBMISSION: str(submission.pk), runner.LABEL_JOB: "0",
+            **runner.scope_labels()})
+        for submission in (dead, alive)
+    }
+    try:
+        assert recover_remote() == {"requeued": 1, "containers_removed": 1}
+        remaining = {container.id for container in client.containers.list(all=True)}
+        assert containers[dead.pk].id not in remaining and containers[alive.pk].id in remaining
+        assert dispatched == [{"submission_pk": dead.pk}]
+        dead.refresh_from_db()
+        assert dead.status == "queued"
+    finally:
+        for container in containers.values():
+            try:
+                container.remove(force=True)
+            except Exception:  # noqa: BLE001 - already removed by the recovery
+                pass
