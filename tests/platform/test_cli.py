@@ -28,6 +28,24 @@ def test_parser_has_every_subcommand():
     assert args.preset == "tiny" and args.device == "auto" and args.func is cli._baselines_run
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["--queues", "scoring"], "not scoring"),
+    (["--queues", "containers-gpu,baselines"], "not baselines"),
+    (["--broker", "redis://127.0.0.1:6379/0"], "RabbitMQ --broker URL"),
+    (["--token", ""], "give --token"),
+], ids=["a queue that needs the database", "one of two", "a Redis broker", "no token"])
+def test_worker_refuses_what_a_remote_host_cannot_do(argv, said, capsys, monkeypatch):
+    """`spinebench worker` runs only container queues, on RabbitMQ, with a worker token; it says so and exits 2
+    (before starting anything) otherwise."""
+    monkeypatch.delenv("SPINEBENCH_WORKER_TOKEN", raising=False)
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    defaults = {"--server": "https://site.example", "--token": "secret", "--broker": "amqp://u:p@127.0.0.1/v"}
+    options = dict(zip(argv[::2], argv[1::2]))
+    merged = [part for key, value in {**defaults, **options}.items() for part in (key, value)]
+    assert cli.main(["worker", *merged]) == 2
+    assert said in capsys.readouterr().err
+
+
 def test_unavailable_package_command_says_so(capsys, monkeypatch):
     monkeypatch.setattr(cli, "PACKAGE_COMMANDS", (("phantoms", "phantoms.no_such_cli"),))
     assert cli.main(["phantoms"]) == 2
