@@ -343,7 +343,7 @@ def test_a_split_custom_phase_runs_its_image_once_per_part(custom_phase, saved_i
 
 def test_a_remote_worker_scores_a_custom_phase_through_the_worker_api(
         custom_phase, saved_images, transactional_db, live_server, tmp_path, django_capture_on_commit_callbacks,
-        monkeypatch):
+        monkeypatch, eager_tasks):
     """The evaluation on a remote worker host: the claim stages the predictions and the ground truth and names them by
     signed URLs; the worker (here the test process, through the HTTP API only: no database, its own folder) runs
     the image on its engine and reports metrics.json; the site validates and scores. Same metrics as on the site's

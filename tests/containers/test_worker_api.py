@@ -80,7 +80,7 @@ def worker_token() -> str:
     return issue_token(name="gpu-host", kind=ApiToken.Kind.WORKER).secret
 
 
-def test_a_run_through_the_worker_api_is_scored_once(queued, worker_token, algorithm_phase,
+def test_a_run_through_the_worker_api_is_scored_once(queued, worker_token, algorithm_phase, eager_tasks,
                                                      django_capture_on_commit_callbacks):
     client = api(worker_token)
     answer = client.post(f"/api/worker/runs/{queued.pk}/claim/", {"worker": "host-1:7"}, format="json").json()

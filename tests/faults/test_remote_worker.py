@@ -93,6 +93,12 @@ def web_server(site: EmbeddedSite) -> subprocess.Popen:
 
 def test_remote_worker_without_database_or_disk_finishes_a_run_and_its_kill_loses_nothing(
         own_engine, slower_archive, tmp_path, rabbitmq_vhost):
+    # The engine is shared by the fault tests of this session: start without the image, so the first host must
+    # download its archive (another test may have loaded it).
+    from spinebench.algorithms.archives import inspect_archive
+
+    image_id = inspect_archive(slower_archive, max_image_bytes=1 << 30).image_id
+    own_engine.docker("rmi", "-f", image_id, check=False)
     site = EmbeddedSite(tmp_path / "site", CELERY_BROKER_URL=rabbitmq_vhost.admin_url(),
                         SPINEBENCH_CONTAINER_LEASE_SECONDS="4", SPINEBENCH_HEARTBEAT_INTERVAL_S="2")
     site.var.mkdir(parents=True)

@@ -213,11 +213,19 @@ def api_routes():
 
 
 def test_every_api_route_refuses_a_worker_token():
+    """... except the worker-token API (/api/worker/, docs/workers.md), the only routes that take one."""
     routes = api_routes()
     assert "/api/challenges/" in routes and "/api/auth/tokens/1/" in routes and "/api/schema/" in routes
     client = with_token(issue_token(name="gpu-host-1", kind=ApiToken.Kind.WORKER).secret)
+    worker_routes = [route for route in routes if route.startswith("/api/worker/")]
+    assert len(worker_routes) == 13
+    for route in worker_routes:  # taken (then answered by the view: 400/404/405...), never refused as a token
+        for method in ("get", "post"):
+            response = getattr(client, method)(route)
+            assert response.status_code != 401 and "worker endpoints" not in response.content.decode(), (
+                method, route, response.status_code)
     for route in routes:
-        if route == "/api/auth/token/":
+        if route == "/api/auth/token/" or route in worker_routes:
             continue  # the password exchange reads no Authorization header
         for method in ("get", "post", "delete"):
             response = getattr(client, method)(route)

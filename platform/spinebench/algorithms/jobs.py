@@ -189,7 +189,8 @@ def record_job(submission_pk: int, job_pk: int, *, worker: str, report: JobRepor
     this job, are moved into the run's predictions), "stopped" or "failed" (the submission fails with the reason)."""
     with transaction.atomic():
         run = _held_run(submission_pk, worker, lock=True)
-        job = Job.objects.select_for_update().select_related("run__submission__phase__dataset_link__dataset").filter(
+        job = Job.objects.select_for_update(of=("self",)).select_related(
+            "run__submission__phase__dataset_link__dataset").filter(
             pk=job_pk, run=run).first()
         if job is None:
             raise JobRefused(f"job {job_pk} is not a job of submission {submission_pk}")
