@@ -78,3 +78,14 @@ def rabbitmq_vhost():
         yield host
     finally:
         host.delete()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _throwaway_test_root_removed():
+    """The settings' throwaway root (media, datasets, cache, static) goes when the session ends, unless it was given
+    (SPINEBENCH_TEST_ROOT): a whole run leaves gigabytes there, and this machine's disk is shared."""
+    yield
+    from django.conf import settings as django_settings
+
+    if getattr(django_settings, "SPINEBENCH_TEST_ROOT_OWNED", False):
+        shutil.rmtree(django_settings.SPINEBENCH_TEST_ROOT, ignore_errors=True)

@@ -10,7 +10,12 @@ from .base import *  # noqa: F401,F403
 from .base import env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-_TMP = Path(env("SPINEBENCH_TEST_ROOT", default=tempfile.mkdtemp(prefix="spinebench-test-")))
+_GIVEN_ROOT = env("SPINEBENCH_TEST_ROOT", default="")
+_TMP = Path(_GIVEN_ROOT or tempfile.mkdtemp(prefix="spinebench-test-"))
+#: This process made the throwaway root (tests/conftest.py removes it when the session ends: a whole run writes
+#: gigabytes of images, archives and datasets there).
+SPINEBENCH_TEST_ROOT_OWNED = not _GIVEN_ROOT
+SPINEBENCH_TEST_ROOT = _TMP
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(_TMP / "media")))
 DATASETS_ROOT = Path(env("DATASETS_ROOT", default=str(_TMP / "datasets")))
 SPINEBENCH_CACHE_DIR = Path(env("SPINEBENCH_CACHE_DIR", default=str(_TMP / "cache")))
