@@ -2,8 +2,10 @@
 cheapest preset that beats its task's trivial reference (``baselines.references``) on the bundled data, within a
 background budget of about 45 minutes on two CPU cores for all methods together.
 
-- ``aasce-cobb``: ``standard``. In baselines/RESULTS.md all nine methods beat the training mean with it, and they
-  train in 17-282 s each on a CPU (about 13 minutes together); ``tiny`` stops on the all-zero heatmap plateau and
+- ``aasce-cobb``: ``standard``. In baselines/RESULTS.md (mean over three training seeds) eight of the nine methods
+  beat the training mean with it, seg4reg only on average (worse under one of the three seeds); rotated-proposals
+  falls back to box corners on every test case (degenerate) and is worse than the mean with that fallback off. They
+  train in 12-345 s each on a CPU (about 13 minutes together); ``tiny`` stops on the all-zero heatmap plateau and
   predicts near-constant angles.
 - The CT and labelling tasks: ``tiny``. Their ``standard`` presets need a GPU or hours of CPU time (RESULTS.md), so
   they do not fit the budget; a ``tiny`` run that does not beat the reference is shown on the baselines page and the
