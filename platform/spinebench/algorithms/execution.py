@@ -48,7 +48,7 @@ from spinebench.workers.services import note_requeue
 
 from . import runner
 from .archives import ArchiveError, inspect_archive
-from .job_worker import ENGINE_ERROR, INTERNAL_ERROR, engine_load, image_in_engine  # noqa: F401 - re-exported
+from .job_worker import INTERNAL_ERROR, engine_load  # noqa: F401 - re-exported (the job service, benchmarks)
 from .models import AlgorithmImage, AlgorithmRun, ContainerConfig, Job
 from .outputs import run_predictions
 
