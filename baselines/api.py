@@ -133,6 +133,20 @@ def load_checkpoint(path, *, task_id: str | None = None, method: str | None = No
     return checkpoint
 
 
+def stale_checkpoint(path, *, task_id: str, method: str, preset: str) -> str | None:
+    """Why the checkpoint at ``path`` cannot serve ``method``'s ``preset`` with the code as it is now (unreadable,
+    another task, method or preset, or settings the method's ``Config`` no longer has: a checkpoint written by an
+    earlier version), or None when it can."""
+    try:
+        stored = load_checkpoint(path, task_id=task_id, method=method)
+        if stored.get("preset") != preset:
+            raise CheckpointError(f"{path}: checkpoint has preset {stored.get('preset')!r}, not {preset!r}")
+        config_from_dict(get_method(task_id, method).load().Config, stored["config"])
+    except (CheckpointError, KeyError, TypeError) as error:
+        return str(error)
+    return None
+
+
 def predict(
     task_id: str,
     method: str,

@@ -98,7 +98,7 @@ def caps(method: str, *, steps: int, train_cases: int) -> dict[str, Any]:
         "top-down": {"steps": steps},
         "detector-corners": {"detector_steps": steps, "corner_steps": steps},
         "centreline-cascade": {"epochs": epochs, "ensembles": (1, 1)},
-        "rotated-proposals": {"epochs": epochs, "fcn_epochs": epochs},
+        "rotated-proposals": {"epochs": epochs},
         "coarse-to-fine": {"global_epochs": epochs, "detector_epochs": epochs, "local_epochs": epochs},
         "scg-net": {"seg_epochs": 2 * epochs, "reg_epochs": 2 * epochs},
         "multi-task": {"epochs": 2 * epochs},

@@ -11,31 +11,47 @@ Paper -> this module:
   offset with a mean-squared loss. Anchors are matched to the 17 ground-truth vertebra boxes
   (`spine_targets.rotated_boxes`) by the angle-aware IoU approximation (IoU of the unrotated boxes times
   |cos(angle difference)|), which also drives the rotated non-maximum suppression at inference.
-- Sect. 2.2 (stage two): rotated RoI Align -> `rotated_crops` samples a fixed-size patch aligned with each rotated
-  box (``F.affine_grid`` + ``F.grid_sample``, bilinear, like RoI Align), and a fully convolutional network
-  (`CornerFCN`) predicts one heatmap per corner (TL, TR, BL, BR) in the box frame; the peaks are mapped back
-  through the inverse rotation. The FCN is trained on ground-truth boxes with random jitter of position, size and
-  angle, so it learns to correct imperfect proposals.
-- Sect. 3.1 (spine region isolation): horizontal and vertical intensity projections (`SpineIsolation`): the column
+- Sect. 2.2 (stage two): rotated RoI Align on the shared FPN features, as in the paper's Fig. 1 (the proposals and
+  the landmark FCN read the same pyramid) -> ``baselines.nn.rotated_roi.pyramid_roi_align`` samples a
+  ``patch`` x ``patch`` grid aligned with each rotated box (enlarged by ``context``) from the pyramid level that Mask
+  R-CNN's rule assigns to the box's size (``F.affine_grid`` + ``F.grid_sample``, bilinear, like RoI Align; every
+  vertebra box of these image sizes lands on the finest level, stride 4), and a fully convolutional network
+  (`CornerHead`, shaped like Mask R-CNN's keypoint head, the paper's reference [8]: ``head_layers`` 3x3
+  convolutions, a stride-2 transposed convolution and a bilinear 2x upsampling) predicts one heatmap per corner
+  (TL, TR, BL, BR) in the box frame, 4 x ``patch`` pixels a side; the peaks are mapped back through the inverse
+  rotation. Both stages are one network trained end to end: each step adds the corner loss (mean-squared error
+  against Gaussian targets) to the proposal loss, so the corner gradients reach the shared backbone. The RoIs of a
+  training step are the ground-truth boxes with random jitter of position, size and angle (Mask R-CNN trains its
+  heads on the proposals that match a ground-truth box; the jittered boxes stand in for them), so the head learns
+  to correct imperfect proposals.
+- Sect. 3.1 (spine region isolation): horizontal and vertical intensity projections (`isolate`): the column
   projection finds the spine column, the row projection of a band around it is compared with thresholds estimated
   from the training set's spine rows (their 2nd and 98th percentiles), the longest run of rows inside them is the
   spine region, and the crop is widened or narrowed to the paper's locked height/width ratio of 3.5. Training
   images use the landmark span instead (the paper's training images were cropped by hand).
+- Sect. 3.1 (spine region refinement): the paper refines the isolated region with a spinal-cord segmentation and
+  the locked aspect ratio. Here stage one runs on the isolated region, the region spanned by its 17 selected boxes
+  is framed like the training crops (`refine`), and both stages run on that refined crop. On the phantom test
+  images the isolated region is about twice the spine's height, so, for stage one to find those smaller
+  vertebrae, every training case also gives ``zoom_crops`` crops in which the spine covers a random 45-95 % of the
+  height, off centre (`zoomed_out`; the paper names no augmentation).
 - Post-processing (Sect. 3.2: false-positive suppression with the spine midline): boxes whose centre lies far from
   a robust polynomial midline through the box centres are discarded; of the rest, the 17 consecutive boxes (top to
   bottom) with the largest total score are the vertebrae T1-L5; if fewer than 17 remain, the box parameters are
   interpolated along the column to 17. Angles come from the 68 corners with the official rules
   (``evaluators.cobb.cobb_angles``).
-Differences: no ImageNet weights; stage two crops the image rather than the shared FPN features, so the FCN is
-trained separately (the paper trains one end-to-end Mask R-CNN-like network); the spinal-cord segmentation of
-Sect. 3.1 is replaced by the projection-based midline; a predicted corner further than ``corner_tolerance`` box
-heights from the rotated box's own corner, and a vertebra whose predicted left and right corners coincide, take the
-rotated box's corners (without this check stray FCN peaks on the test-domain phantoms dominated the error); sizes are
-scaled down in the tiny/standard presets.
-How often that fallback fires is recorded: a case where more than half of the 68 corners are the boxes' is noted
-as the ``box-corners`` fallback in the run report (``baselines.report``), and a case with fewer than two kept boxes
-as ``zeros``. ``corner_tolerance=inf`` turns the corner fallback off (``benchmarks/baselines_aasce.py`` reports that
-row beside the method's).
+Differences: no ImageNet weights; no spinal-cord segmentation (the projection midline and stage one's own boxes
+take its places in isolation, refinement and false-positive suppression); the landmark FCN's depth and width are not
+given in the paper (Mask R-CNN's keypoint head in the paper preset, 8 convolutions of 512 channels on 14 x 14 RoIs,
+smaller in the CPU presets); stage-two RoIs are jittered ground-truth boxes rather than sampled proposals; the
+zoomed-out training crops; sizes are scaled down in the tiny/standard presets. Until 2026-12-07 stage two cropped the
+image itself, trained a separate FCN after stage one, and a corner further than a quarter of its box's height from
+the rotated box's corner took the box's (the earlier RESULTS.md rows, where that fallback replaced most corners).
+Fallbacks are recorded in the run report (``baselines.report``): a case where more than half of the 68 corners
+are the boxes' is noted as ``box-corners``, a case with fewer than two kept boxes as ``zeros``. By default every
+corner is the FCN's except those of a vertebra whose left and right corners coincide, which take the rotated box's;
+``corner_tolerance`` (box heights, default off) also replaces corners that far from their box's corner
+(``benchmarks/baselines_aasce.py`` reports that variant at 0.25 beside the method's row).
 """
 
 from __future__ import annotations
@@ -52,11 +68,10 @@ from baselines.aasce.common import crop_to_landmarks, intensity_augment, spine_b
 from baselines.data import Case, load_cases
 from baselines.nn.detection import fpn_backbone
 from baselines.nn.heatmaps import gaussian_maps, heatmap_argmax
-from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
+from baselines.nn.rotated_roi import from_patch, pyramid_roi_align, to_patch
 from baselines.nn.spine_targets import box_to_corners, curve_x, repair_vertebrae, rotated_boxes, unusable_vertebrae
 from baselines.nn.training import autocast, fit, resolve_device, seed_everything, torch_generator
 from baselines.nn.training import progress as progress_bar
-from baselines.nn.unet import conv_bn_relu
 from baselines.report import note_fallback
 from evaluators.cobb import cobb_angles
 
@@ -83,16 +98,20 @@ class Config:
     epochs: int = 60
     batch_size: int = 4
     lr: float = 1e-3
-    patch: int = 56  # rotated RoI Align output size
+    patch: int = 14  # rotated RoI Align output size (feature cells); the heatmaps have 4 x patch pixels a side
     context: float = 1.6  # patch covers the box enlarged by this factor
-    corner_sigma: float = 2.0  # pixels of the patch
-    fcn_channels: int = 64
-    fcn_epochs: int = 60
-    corner_tolerance: float = 0.5  # box heights; a corner further from its box corner takes the box corner
+    corner_sigma: float = 2.0  # pixels of the heatmap
+    fcn_channels: int = 512
+    head_layers: int = 8
+    corner_weight: float = 1.0  # of the corner loss beside the proposal loss
+    corner_tolerance: float = float("inf")  # box heights; a corner further from its box corner takes the box corner
     jitter: tuple[float, float, float] = (0.15, 0.1, 0.1)  # centre (of size), log-size, angle (rad)
     score_threshold: float = 0.3
     nms_iou: float = 0.3
     isolate: bool = True
+    refine_passes: int = 2  # times the region is recropped around stage one's vertebrae and detected again
+    zoom_crops: int = 1  # extra training crops per case with the spine smaller and off centre
+    spine_fraction: tuple[float, float] = (0.45, 0.95)  # of the crop height the spine covers in those crops
     aspect: float = 3.5
     margin: float = 0.04  # of the crop height, above and below the spine
     band: float = 0.15  # half width of the spine band (fraction of the image width)
@@ -112,10 +131,10 @@ PRESETS = {
         epochs=2,
         batch_size=4,
         lr=3e-3,
-        patch=8,
+        patch=2,
         corner_sigma=1.0,
         fcn_channels=4,
-        fcn_epochs=2,
+        head_layers=1,
     ),
     "standard": Config(
         height=160,
@@ -128,13 +147,12 @@ PRESETS = {
         negative_iou=0.25,
         anchors_per_image=128,
         epochs=40,
-        corner_tolerance=0.25,
         batch_size=4,
         lr=2e-3,
-        patch=16,
+        patch=6,
         corner_sigma=1.5,
-        fcn_channels=16,
-        fcn_epochs=12,
+        fcn_channels=32,
+        head_layers=4,
     ),
     "paper": Config(),
 }
@@ -202,7 +220,8 @@ def rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float) -> torch.
 
 
 class RotatedProposalNet(nn.Module):
-    """FPN backbone + a shared head giving, per level location and anchor, an objectness logit and 5 deltas."""
+    """FPN backbone + a shared head giving, per level location and anchor, an objectness logit and 5 deltas, and
+    the stage-two `CornerHead` reading rotated RoIs of the same pyramid (`corner_maps`)."""
 
     def __init__(self, config: Config):
         super().__init__()
@@ -214,9 +233,13 @@ class RotatedProposalNet(nn.Module):
         c = config.fpn_channels
         self.head = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True))
         self.out = nn.Conv2d(c, self.k * 6, 1)
+        self.corner_head = CornerHead(c, config.fcn_channels, config.head_layers)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int, int]]]:
-        """(N, A, 6) outputs over all anchors and the (stride, rows, cols) of each level."""
+    def forward(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, list[tuple[int, int, int]], list[torch.Tensor]]:
+        """(N, A, 6) outputs over all anchors, the (stride, rows, cols) of each level, and the pyramid levels P2-P5
+        (the extra max-pooled level only carries proposals, as in Mask R-CNN)."""
         features = self.backbone((x - 0.5) / 0.25)
         outputs, levels = [], []
         for feature in features.values():
@@ -224,7 +247,19 @@ class RotatedProposalNet(nn.Module):
             y = self.out(self.head(feature)).view(n, self.k, 6, rows, cols).permute(0, 3, 4, 1, 2)
             outputs.append(y.reshape(n, -1, 6))
             levels.append((x.shape[-2] // rows, rows, cols))
-        return torch.cat(outputs, dim=1), levels
+        pyramid = [features[key] for key in list(features)[:4]]
+        return torch.cat(outputs, dim=1), levels, pyramid
+
+    def corner_maps(
+        self, pyramid: list[torch.Tensor], owner: torch.Tensor, boxes: torch.Tensor, *, image_height: int
+    ) -> torch.Tensor:
+        """(N, 4, 4p, 4p) corner heatmaps of rotated boxes (image pixels) of images ``owner`` from the shared
+        pyramid (p = ``config.patch``)."""
+        strides = [image_height // level.shape[-2] for level in pyramid]
+        rois = pyramid_roi_align(
+            pyramid, owner, boxes, strides=strides, patch=self.config.patch, context=self.config.context
+        )
+        return self.corner_head(rois)
 
 
 def make_anchors(levels: list[tuple[int, int, int]], config: Config, device) -> torch.Tensor:
@@ -276,21 +311,22 @@ def proposal_loss(
 # --------------------------------------------------------------------------------------------- stage two
 
 
-class CornerFCN(nn.Module):
-    """Fully convolutional corner detector on rotated patches: 4 heatmaps (TL, TR, BL, BR)."""
+class CornerHead(nn.Module):
+    """Stage two's fully convolutional network on rotated RoI features, shaped like Mask R-CNN's keypoint head:
+    ``layers`` 3x3 convolutions with ReLU, a stride-2 transposed convolution to the 4 corner maps (TL, TR, BL,
+    BR) and a bilinear 2x upsampling, so a p x p RoI gives 4p x 4p heatmaps."""
 
-    def __init__(self, channels: int):
+    def __init__(self, in_channels: int, channels: int, layers: int):
         super().__init__()
-        self.body = nn.Sequential(
-            conv_bn_relu(1, channels),
-            conv_bn_relu(channels, channels, dilation=2),
-            conv_bn_relu(channels, channels, dilation=2),
-            conv_bn_relu(channels, channels),
-            nn.Conv2d(channels, 4, 1),
-        )
+        blocks: list[nn.Module] = []
+        for index in range(layers):
+            width = in_channels if index == 0 else channels
+            blocks += [nn.Conv2d(width, channels, 3, padding=1), nn.ReLU(inplace=True)]
+        self.body = nn.Sequential(*blocks)
+        self.up = nn.ConvTranspose2d(channels if layers else in_channels, 4, 4, stride=2, padding=1)
 
-    def forward(self, x):
-        return self.body(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(self.up(self.body(x)), scale_factor=2, mode="bilinear", align_corners=False)
 
 
 def _jitter(boxes: torch.Tensor, amounts: tuple[float, float, float], generator) -> torch.Tensor:
@@ -350,6 +386,30 @@ def isolate(case: Case, config: Config) -> Case:
     return case.cropped(box, (config.height, config.width_px))
 
 
+def zoomed_out(case: Case, config: Config, rng: np.random.Generator) -> Case:
+    """A training crop in which the spine (landmark rows, enlarged by ``margin``) covers a random fraction of the
+    height, uniform in ``spine_fraction``, at a random height, with the centre column shifted by up to 15 % of the
+    width; the crop keeps the ``aspect`` of the framed crops. Such crops are what the projection-based isolation
+    gives on test images, so stage one learns to find vertebrae smaller than in the framed crops."""
+    top, bottom = float(case.landmarks[:, 1].min()), float(case.landmarks[:, 1].max())
+    span = (bottom - top) * (1 + 2 * config.margin)
+    height = span / rng.uniform(*config.spine_fraction)
+    y0 = top - config.margin * (bottom - top) - rng.uniform(0.0, 1.0) * (height - span)
+    width = height / config.aspect
+    centre = float(case.landmarks[:, 0].mean()) + rng.uniform(-0.15, 0.15) * width
+    return case.cropped((centre - width / 2, y0, centre + width / 2, y0 + height), (config.height, config.width_px))
+
+
+def refine(case: Case, vertebrae: np.ndarray, config: Config) -> Case:
+    """Spine region refinement: the rows spanned by the corners of the 17 selected rotated boxes and their mean
+    column, framed like the training crops (``margin``, ``aspect``)."""
+    corners = box_to_corners(vertebrae).reshape(-1, 2)
+    box = spine_box(
+        corners[:, 1].min(), corners[:, 1].max(), corners[:, 0].mean(), margin=config.margin, aspect=config.aspect
+    )
+    return case.cropped(box, (config.height, config.width_px))
+
+
 # --------------------------------------------------------------------------------------------- train / predict
 
 
@@ -364,73 +424,61 @@ def train(*, data_dir, config: Config, device="auto", progress=True) -> dict:
     cases = _cases(data_dir, config, ground_truth=True)
     isolation = estimate_isolation(cases, config.band)
     if config.isolate:
-        cases = [
+        framed = [
             crop_to_landmarks(case, margin=config.margin, size=(config.height, config.width_px), aspect=config.aspect)
             for case in cases
         ]
+        cases = framed + [zoomed_out(case, config, rng) for _ in range(config.zoom_crops) for case in cases]
     arrays = {
         "images": np.stack([c.image for c in cases])[:, None],
         "boxes": np.stack([rotated_boxes(c.landmarks) for c in cases]).astype(np.float32),
         "corners": np.stack([c.landmarks.reshape(N_VERTEBRAE, 4, 2) for c in cases]).astype(np.float32),
     }
 
-    detector = RotatedProposalNet(config).to(device)
+    net = RotatedProposalNet(config).to(device)
     with torch.no_grad():
-        _, levels = detector(torch.zeros(1, 1, config.height, config.width_px, device=device))
+        _, levels, _ = net(torch.zeros(1, 1, config.height, config.width_px, device=device))
     anchors = make_anchors(levels, config, device)
-    optimiser = torch.optim.Adam(detector.parameters(), lr=config.lr)
-    detector.train()
+    optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
+    proposal_losses: list[float] = []
+    corner_losses: list[float] = []
+
+    def joint_loss(batch):
+        """Stage one's proposal loss + stage two's corner loss on jittered ground-truth RoIs of the same pyramid."""
+        images = intensity_augment(batch["images"], rng, kind=config.intensity)
+        outputs, _, pyramid = net(images)
+        proposal = proposal_loss(outputs, anchors, batch["boxes"], config, generator)
+        boxes = _jitter(batch["boxes"].reshape(-1, 5), config.jitter, generator)
+        owner = torch.arange(len(images), device=device).repeat_interleave(N_VERTEBRAE)
+        maps = net.corner_maps(pyramid, owner, boxes, image_height=images.shape[-2]).float()
+        size = maps.shape[-1]
+        targets = gaussian_maps(
+            to_patch(batch["corners"].reshape(-1, 4, 2), boxes, patch=size, context=config.context),
+            (size, size),
+            sigma=config.corner_sigma,
+        )
+        corner = F.mse_loss(maps, targets) * 100
+        proposal_losses.append(float(proposal.detach()))
+        corner_losses.append(float(corner.detach()))
+        return proposal + config.corner_weight * corner
+
+    net.train()
     losses = fit(
-        detector.parameters(),
+        net.parameters(),
         arrays=arrays,
         epochs=config.epochs,
         batch_size=config.batch_size,
         optimiser=optimiser,
         device=device,
         rng=rng,
-        desc="rotated proposals",
+        desc="rotated proposals + corners",
         progress=progress,
-        loss_fn=lambda b: proposal_loss(
-            detector(intensity_augment(b["images"], rng, kind=config.intensity))[0],
-            anchors,
-            b["boxes"],
-            config,
-            generator,
-        ),
-    )
-
-    fcn = CornerFCN(config.fcn_channels).to(device)
-    optimiser = torch.optim.Adam(fcn.parameters(), lr=config.lr)
-
-    def corner_loss(batch):
-        n = batch["boxes"].shape[0]
-        boxes = _jitter(batch["boxes"].reshape(-1, 5), config.jitter, generator)
-        owner = torch.arange(n, device=device).repeat_interleave(N_VERTEBRAE)
-        images = intensity_augment(batch["images"], rng, kind=config.intensity)
-        patches = rotated_crops(images, owner, boxes, patch=config.patch, context=config.context)
-        targets = gaussian_maps(
-            to_patch(batch["corners"].reshape(-1, 4, 2), boxes, patch=config.patch, context=config.context),
-            (config.patch, config.patch),
-            sigma=config.corner_sigma,
-        )
-        return F.mse_loss(fcn(patches).float(), targets) * 100
-
-    fcn.train()
-    corner_losses = fit(
-        fcn.parameters(),
-        arrays=arrays,
-        epochs=config.fcn_epochs,
-        batch_size=config.batch_size,
-        optimiser=optimiser,
-        device=device,
-        rng=rng,
-        desc="corner FCN",
-        progress=progress,
-        loss_fn=corner_loss,
+        loss_fn=joint_loss,
     )
     return {
-        "state": {"detector": detector.state_dict(), "fcn": fcn.state_dict()},
+        "state": {"net": net.state_dict()},
         "losses": losses,
+        "proposal_losses": proposal_losses,
         "corner_losses": corner_losses,
         "isolation": isolation,
         "config": asdict(config),
@@ -462,44 +510,60 @@ def select_vertebrae(boxes: np.ndarray, scores: np.ndarray, config: Config) -> n
     return boxes
 
 
+def _propose(
+    net: RotatedProposalNet, case: Case, config: Config, device
+) -> tuple[torch.Tensor, list[torch.Tensor], np.ndarray, np.ndarray]:
+    """Stage one on one case: the image tensor, its pyramid, and the kept rotated boxes with their scores (the
+    strong ones after rotated NMS, or the best 17 when fewer are strong)."""
+    image = torch.as_tensor(case.image, device=device)[None, None]
+    with torch.no_grad(), autocast(device):
+        outputs, levels, pyramid = net(image)
+        anchors = make_anchors(levels, config, device)
+        scores = torch.sigmoid(outputs[0, :, 0].float())
+        candidates = scores.topk(min(len(scores), 10 * N_VERTEBRAE)).indices
+        boxes, scores = decode(outputs[0, candidates, 1:], anchors[candidates]), scores[candidates]
+        kept = rotated_nms(boxes, scores, config.nms_iou)
+        strong = kept[scores[kept] >= config.score_threshold]
+        kept = strong if len(strong) >= N_VERTEBRAE else kept[:N_VERTEBRAE]
+    return image, pyramid, boxes[kept].cpu().numpy(), scores[kept].cpu().numpy()
+
+
 def predict(*, checkpoint, data_dir, config: Config, device="auto", progress=True) -> dict:
     device = resolve_device(device)
     config = Config(**{**asdict(config), "isolation": checkpoint["isolation"]})
-    detector = RotatedProposalNet(config).to(device)
-    detector.load_state_dict(checkpoint["state"]["detector"])
-    fcn = CornerFCN(config.fcn_channels).to(device)
-    fcn.load_state_dict(checkpoint["state"]["fcn"])
-    detector.eval(), fcn.eval()
+    if "net" not in checkpoint["state"]:
+        raise ValueError(
+            "this rotated-proposals checkpoint predates the shared-feature stage two (it holds a separate corner "
+            "FCN); train the method again"
+        )
+    net = RotatedProposalNet(config).to(device)
+    net.load_state_dict(checkpoint["state"]["net"])
+    net.eval()
     out = {}
     for case in progress_bar(_cases(data_dir, config, ground_truth=False), enabled=progress, desc="rotated predict"):
         if config.isolate:
             case = isolate(case, config)
-        image = torch.as_tensor(case.image, device=device)[None, None]
-        with torch.no_grad(), autocast(device):
-            outputs, levels = detector(image)
-            anchors = make_anchors(levels, config, device)
-            scores = torch.sigmoid(outputs[0, :, 0].float())
-            candidates = scores.topk(min(len(scores), 10 * N_VERTEBRAE)).indices
-            boxes, scores = decode(outputs[0, candidates, 1:], anchors[candidates]), scores[candidates]
-            kept = rotated_nms(boxes, scores, config.nms_iou)
-            strong = kept[scores[kept] >= config.score_threshold]
-            kept = strong if len(strong) >= N_VERTEBRAE else kept[:N_VERTEBRAE]
-        if len(kept) < 2:
+        image, pyramid, boxes, scores = _propose(net, case, config, device)
+        for _ in range(config.refine_passes if config.isolate else 0):
+            if len(boxes) < 2:
+                break
+            case = refine(case, select_vertebrae(boxes, scores, config), config)
+            image, pyramid, boxes, scores = _propose(net, case, config, device)
+        if len(boxes) < 2:
             note_fallback(case.id, "zeros")
             out[case.id] = {"angles": [0.0, 0.0, 0.0]}
             continue
-        chosen = select_vertebrae(boxes[kept].cpu().numpy(), scores[kept].cpu().numpy(), config)
+        chosen = select_vertebrae(boxes, scores, config)
         chosen_t = torch.as_tensor(chosen, device=device, dtype=torch.float32)
         with torch.no_grad(), autocast(device):
-            patches = rotated_crops(
-                image,
+            maps = net.corner_maps(
+                pyramid,
                 torch.zeros(N_VERTEBRAE, dtype=torch.long, device=device),
                 chosen_t,
-                patch=config.patch,
-                context=config.context,
-            )
-            peaks, _ = heatmap_argmax(fcn(patches).float())
-        corners = from_patch(peaks, chosen_t, patch=config.patch, context=config.context).cpu().numpy()
+                image_height=image.shape[-2],
+            ).float()
+            peaks, _ = heatmap_argmax(maps)
+        corners = from_patch(peaks, chosen_t, patch=maps.shape[-1], context=config.context).cpu().numpy()
         # a corner further than `corner_tolerance` box heights from its rotated box's corner, and a vertebra whose
         # corners the FCN could not separate, fall back to the rotated box's corners
         box_corners = box_to_corners(chosen)

@@ -7,6 +7,9 @@ An axis-aligned box is the special case theta = 0.
 
 - ``rotated_crops(images, owner, boxes, *, patch, context) -> (N, C, patch, patch)``: patch i from
   ``images[owner[i]]``.
+- ``pyramid_levels(boxes, *, strides)``: the feature-pyramid level each box is pooled from (Mask R-CNN's rule).
+- ``pyramid_roi_align(features, owner, boxes, *, strides, patch, context) -> (N, C, patch, patch)``: rotated RoI
+  Align on the levels of a feature pyramid (boxes in image pixels; each sampled from its `pyramid_levels` level).
 - ``to_patch(points, boxes, *, patch, context)`` / ``from_patch(...)``: (N, K, 2) image pixels <-> patch pixels.
 """
 
@@ -37,6 +40,44 @@ def rotated_crops(
     theta = _crop_theta(boxes.float(), images.shape[-2], images.shape[-1], context)
     grid = F.affine_grid(theta, [len(boxes), images.shape[1], patch, patch], align_corners=False)
     return F.grid_sample(images[owner].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def pyramid_levels(
+    boxes: torch.Tensor, *, strides: list[int], canonical_size: float = 224.0, canonical_level: int = 4
+) -> torch.Tensor:
+    """(N,) index into ``strides`` of the level each box is pooled from, by the Mask R-CNN rule
+    k = floor(k0 + log2(sqrt(w * h) / s0)) with k0 = ``canonical_level`` and s0 = ``canonical_size``, where level k
+    has stride 2**k; k is clamped to the levels present."""
+    side = torch.sqrt((boxes[:, 2] * boxes[:, 3]).clamp(min=1e-6))
+    k = torch.floor(canonical_level + torch.log2(side / canonical_size))
+    first = torch.log2(torch.tensor(float(strides[0])))
+    return (k - first).clamp(0, len(strides) - 1).long()
+
+
+def pyramid_roi_align(
+    features: list[torch.Tensor],
+    owner: torch.Tensor,
+    boxes: torch.Tensor,
+    *,
+    strides: list[int],
+    patch: int,
+    context: float,
+) -> torch.Tensor:
+    """Rotated RoI Align on a feature pyramid: box i (image pixels) is sampled from ``features[level][owner[i]]``,
+    its level chosen by `pyramid_levels`. A feature cell j of a level with stride s covers image pixels centred at
+    (j + 0.5) s - 0.5, so the box is mapped into that level's cell coordinates before `rotated_crops`."""
+    boxes = boxes.float()
+    levels = pyramid_levels(boxes, strides=strides)
+    out = boxes.new_zeros(len(boxes), features[0].shape[1], patch, patch)
+    for index, (feature, stride) in enumerate(zip(features, strides)):
+        chosen = torch.nonzero(levels == index).flatten()
+        if len(chosen) == 0:
+            continue
+        scaled = boxes[chosen].clone()
+        scaled[:, :2] = (scaled[:, :2] + 0.5) / stride - 0.5
+        scaled[:, 2:4] = scaled[:, 2:4] / stride
+        out[chosen] = rotated_crops(feature, owner[chosen], scaled, patch=patch, context=context)
+    return out
 
 
 def to_patch(points: torch.Tensor, boxes: torch.Tensor, *, patch: int, context: float) -> torch.Tensor:

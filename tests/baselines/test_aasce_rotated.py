@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from baselines.aasce import rotated
-from baselines.nn.rotated_roi import from_patch, rotated_crops, to_patch
+from baselines.nn.rotated_roi import from_patch, pyramid_levels, pyramid_roi_align, rotated_crops, to_patch
 from baselines.nn.spine_targets import box_to_corners, rotated_boxes
 from tests.baselines.aasce_runs import assert_loss_falls, assert_valid_angles, train_and_predict
 
@@ -47,6 +47,42 @@ def test_rotated_roi_align_samples_the_rotated_frame():
     assert torch.allclose(from_patch(to_patch(point, box, patch=21, context=2.0), box, patch=21, context=2.0), point)
 
 
+def test_pyramid_levels_follow_the_mask_rcnn_rule():
+    strides = [4, 8, 16, 32]
+    sides = torch.tensor([10.0, 111.0, 113.0, 224.0, 447.0, 449.0, 3000.0])
+    boxes = torch.stack([torch.zeros(7), torch.zeros(7), sides, sides, torch.zeros(7)], dim=1)
+    # k = floor(4 + log2(side / 224)), clamped to 2..5; index = k - 2
+    assert pyramid_levels(boxes, strides=strides).tolist() == [0, 0, 1, 2, 2, 3, 3]
+
+
+def test_pyramid_roi_align_samples_each_box_at_its_image_position():
+    """Every level holds f(x, y) = 0.5 x + 2 y + 3 at its cells' image positions ((j + 0.5) s - 0.5); bilinear
+    sampling of a linear function is exact, so each patch pixel must equal f at `from_patch` of that pixel."""
+    strides = [4, 8, 16, 32]
+    height, width = 256, 128
+
+    def f(x, y):
+        return 0.5 * x + 2.0 * y + 3.0
+
+    features = []
+    for stride in strides:
+        ys = (torch.arange(height // stride) + 0.5) * stride - 0.5
+        xs = (torch.arange(width // stride) + 0.5) * stride - 0.5
+        level = f(xs[None, :], ys[:, None])
+        features.append(torch.stack([level, -level])[None].repeat(2, 1, 1, 1))  # 2 images, 2 channels
+    boxes = torch.tensor([[60.0, 90.0, 20.0, 12.0, 0.3], [64.0, 128.0, 90.0, 150.0, -0.2]])
+    owner = torch.tensor([0, 1])
+    patch, context = 5, 1.2
+    rois = pyramid_roi_align(features, owner, boxes, strides=strides, patch=patch, context=context)
+    assert rois.shape == (2, 2, patch, patch)
+    assert pyramid_levels(boxes, strides=strides).tolist() == [0, 1]
+    grid = torch.stack(torch.meshgrid(torch.arange(patch), torch.arange(patch), indexing="xy"), dim=-1).float()
+    points = from_patch(grid.reshape(1, -1, 2).expand(2, -1, -1), boxes, patch=patch, context=context)
+    expected = f(points[..., 0], points[..., 1]).reshape(2, patch, patch)
+    assert torch.allclose(rois[:, 0], expected, atol=1e-3)
+    assert torch.allclose(rois[:, 1], -expected, atol=1e-3)
+
+
 def test_anchors_cover_levels_ratios_and_angles():
     config = rotated.PRESETS["tiny"]
     anchors = rotated.make_anchors([(4, 2, 3), (8, 1, 2)], config, "cpu")
@@ -74,5 +110,7 @@ def test_tiny_training_lowers_the_loss_and_predicts_valid_angles(aasce_train, aa
                                               tmp_path=tmp_path)
     assert_loss_falls(stored["losses"])
     assert_loss_falls(stored["corner_losses"])
+    assert set(stored["state"]) == {"net"}  # one network: the corner head reads the proposals' pyramid
+    assert any(key.startswith("corner_head.") for key in stored["state"]["net"])
     assert stored["isolation"]["low"] < 1.0 < stored["isolation"]["high"]
     assert_valid_angles(table, aasce_test, scores)

@@ -51,7 +51,7 @@ def test_ctxr_fallback_cell():
     )
 
 
-def test_rotated_proposals_row_without_the_corner_fallback(aasce_train, aasce_test, tmp_path):
+def test_rotated_proposals_row_with_the_box_corner_fallback(aasce_train, aasce_test, tmp_path):
     checkpoint = api.train(
         "aasce-cobb",
         "rotated-proposals",
@@ -61,13 +61,14 @@ def test_rotated_proposals_row_without_the_corner_fallback(aasce_train, aasce_te
         device="cpu",
         progress=False,
     )
-    row = baselines_aasce.without_corner_fallback(
+    row = baselines_aasce.with_corner_fallback(
         checkpoint, test_dir=aasce_test, work=tmp_path, device="cpu", train_s=1.0
     )
-    variant = torch.load(tmp_path / "rotated-proposals-no-corner-fallback.pt", weights_only=True)
-    assert math.isinf(variant["config"]["corner_tolerance"])
-    assert not math.isinf(torch.load(checkpoint, weights_only=True)["config"]["corner_tolerance"])  # original kept
-    assert row["variant"] and row["method"] == "rotated-proposals, corner fallback off"
+    variant = torch.load(tmp_path / "rotated-proposals-box-corner-fallback.pt", weights_only=True)
+    assert variant["config"]["corner_tolerance"] == 0.25
+    # the method's own setting (every corner the landmark FCN's) stays in the original checkpoint
+    assert math.isinf(torch.load(checkpoint, weights_only=True)["config"]["corner_tolerance"])
+    assert row["variant"] and row["method"] == "rotated-proposals, box-corner fallback at 0.25"
     assert math.isfinite(row["smape"]) and len(row["report"].cases) == 6
 
 

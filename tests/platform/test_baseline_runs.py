@@ -64,6 +64,36 @@ def test_a_queued_run_trains_predicts_and_submits(eager_tasks, django_capture_on
     assert "Every one of the 3 cases got the same prediction" in page
 
 
+def test_a_checkpoint_an_earlier_version_wrote_is_trained_again(eager_tasks, django_capture_on_commit_callbacks):
+    """A checkpoint left by an earlier version of a method (a setting its Config no longer has) at the run's default
+    path is replaced by a new training instead of failing every run; the run succeeds."""
+    import torch
+
+    from baselines import api
+    from spinebench.submissions.baseline_runs import default_checkpoint
+
+    phase = learnable_phase()
+    path = default_checkpoint(phase, "scg-net", "tiny")
+    api.train("aasce-cobb", "scg-net", preset="tiny", data_dir=phase.training_dataset.root, out=path, device="cpu",
+              progress=False)
+    assert api.stale_checkpoint(path, task_id="aasce-cobb", method="scg-net", preset="tiny") is None
+    assert "preset 'tiny', not 'standard'" in api.stale_checkpoint(
+        path, task_id="aasce-cobb", method="scg-net", preset="standard"
+    )
+    stored = torch.load(path, weights_only=True)
+    stored["config"]["a_removed_setting"] = 3
+    torch.save(stored, path)
+    assert "unknown setting(s) a_removed_setting" in api.stale_checkpoint(
+        path, task_id="aasce-cobb", method="scg-net", preset="tiny"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        runs = queue_runs(phases=[phase], methods={"scg-net"}, preset="tiny", device="cpu")
+    run = BaselineRun.objects.get(pk=runs[1].pk)
+    assert run.status == Status.SUCCEEDED, run.error_message
+    assert run.training_seconds > 0  # trained again, not read from the stale file
+    assert "a_removed_setting" not in torch.load(path, weights_only=True)["config"]
+
+
 def test_a_failing_run_ends_failed_with_its_reason_on_the_page(eager_tasks, django_capture_on_commit_callbacks, client):
     phase = PhaseFactory()
     missing = phase.training_dataset.root

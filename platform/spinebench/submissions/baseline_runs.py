@@ -203,7 +203,15 @@ def execute(run: BaselineRun, *, checkpoint: Path | None = None, progress: bool 
             monitor.stop()
             _finish(run.pk, Status.SUCCEEDED, submission=submission, training_seconds=0.0, peak=monitor.peak_bytes())
             return submission
-        checkpoint = Path(checkpoint) if checkpoint else default_checkpoint(phase, run.method, run.preset)
+        if checkpoint is None:
+            checkpoint = default_checkpoint(phase, run.method, run.preset)
+            stale = checkpoint.is_file() and api.stale_checkpoint(
+                checkpoint, task_id=phase.task, method=run.method, preset=run.preset
+            )
+            if stale:  # written by an earlier version of the method: train again rather than fail every run
+                logger.warning("baseline run %s: retraining over a stale checkpoint (%s)", run.pk, stale)
+                checkpoint.unlink()
+        checkpoint = Path(checkpoint)
         training_seconds = 0.0
         if not checkpoint.is_file():
             training = training_dataset_for(phase)
