@@ -290,10 +290,18 @@ def spine_box(
 def crop_to_landmarks(case: Case, *, margin: float, size: tuple[int, int], aspect: float | None = None) -> Case:
     """Training-time crop: the landmark span with `margin`, `aspect` times taller than wide (default: shaped like
     the network input `size` (H, W)), letterboxed to `size`."""
+    return crop_to_points(case, case.landmarks, margin=margin, size=size, aspect=aspect)
+
+
+def crop_to_points(
+    case: Case, points: np.ndarray, *, margin: float, size: tuple[int, int], aspect: float | None = None
+) -> Case:
+    """The rows spanned by `points` ((N, 2) resized pixels of `case`) around their mean column, framed by
+    `spine_box` and letterboxed to `size` (`aspect` as in `crop_to_landmarks`)."""
     box = spine_box(
-        case.landmarks[:, 1].min(),
-        case.landmarks[:, 1].max(),
-        case.landmarks[:, 0].mean(),
+        points[:, 1].min(),
+        points[:, 1].max(),
+        points[:, 0].mean(),
         margin=margin,
         aspect=size[0] / size[1] if aspect is None else aspect,
     )

@@ -64,7 +64,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from baselines.aasce.common import crop_to_landmarks, intensity_augment, spine_box
+from baselines.aasce.common import crop_to_landmarks, crop_to_points, intensity_augment, spine_box
 from baselines.data import Case, load_cases
 from baselines.nn.detection import fpn_backbone
 from baselines.nn.heatmaps import gaussian_maps, heatmap_argmax
@@ -403,11 +403,13 @@ def zoomed_out(case: Case, config: Config, rng: np.random.Generator) -> Case:
 def refine(case: Case, vertebrae: np.ndarray, config: Config) -> Case:
     """Spine region refinement: the rows spanned by the corners of the 17 selected rotated boxes and their mean
     column, framed like the training crops (``margin``, ``aspect``)."""
-    corners = box_to_corners(vertebrae).reshape(-1, 2)
-    box = spine_box(
-        corners[:, 1].min(), corners[:, 1].max(), corners[:, 0].mean(), margin=config.margin, aspect=config.aspect
+    return crop_to_points(
+        case,
+        box_to_corners(vertebrae).reshape(-1, 2),
+        margin=config.margin,
+        size=(config.height, config.width_px),
+        aspect=config.aspect,
     )
-    return case.cropped(box, (config.height, config.width_px))
 
 
 # --------------------------------------------------------------------------------------------- train / predict

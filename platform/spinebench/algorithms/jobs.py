@@ -12,7 +12,6 @@ LeaseLost and changes nothing, so a worker that was presumed dead can never fini
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import shutil
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from spinebench.challenges import registry
 from spinebench.submissions.models import Submission
 from spinebench.submissions.status import Status, transition
 from spinebench.uploads.local_cache import local_copy
+from spinebench.uploads.stored_files import stored_sha256
 from spinebench.workers.services import requeue_count
 
 from . import execution, runner
@@ -90,14 +90,7 @@ class JobReport:
 
 def archive_sha256(submission: Submission) -> str:
     """The archive's digest as recorded at upload, or computed from the stored file (an archive stored another way)."""
-    recorded = execution.recorded_sha256(submission)
-    if recorded:
-        return recorded
-    digest = hashlib.sha256()
-    with submission.algorithm_archive.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return execution.recorded_sha256(submission) or stored_sha256(submission.algorithm_archive.name)
 
 
 # the calls of a worker, in the order it makes them ------------------------------------------------------------------
@@ -150,11 +143,15 @@ def _describe(submission_pk: int, *, refs: Refs) -> dict:
     }}
 
 
+def _lease_lost(submission_pk: int) -> LeaseLost:
+    return LeaseLost(f"submission {submission_pk}: this worker does not hold the run (any more)")
+
+
 def _held_run(submission_pk: int, worker: str, *, lock: bool = False) -> AlgorithmRun:
     runs = AlgorithmRun.objects.select_for_update() if lock else AlgorithmRun.objects
     run = runs.filter(submission_id=submission_pk).first()
     if run is None or run.worker != worker:
-        raise LeaseLost(f"submission {submission_pk}: this worker does not hold the run (any more)")
+        raise _lease_lost(submission_pk)
     return run
 
 
@@ -163,7 +160,7 @@ def renew_lease(submission_pk: int, *, worker: str) -> str:
     renewed = AlgorithmRun.objects.filter(submission_id=submission_pk, worker=worker).update(
         heartbeat_at=timezone.now())
     if not renewed:
-        raise LeaseLost(f"submission {submission_pk}: this worker does not hold the run (any more)")
+        raise _lease_lost(submission_pk)
     status = Submission.objects.filter(pk=submission_pk).values_list("status", flat=True).first()
     return "" if status == Status.RUNNING else f"stopped because the submission is {status}"
 

@@ -10,8 +10,10 @@ lease lapses so another worker may take it. A 409 `lease_lost` raises LeaseLost.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import zipfile
@@ -21,6 +23,7 @@ import requests
 from django.conf import settings
 
 from . import runner
+from .archives import file_sha256
 from .job_worker import LeaseLost, ServerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -124,8 +127,6 @@ class RemoteJobClient:
 
     def inputs(self, ref: dict, *, into: Path) -> Path:
         """A case's input folder, downloaded file by file into `into` (a fresh folder)."""
-        import shutil
-
         shutil.rmtree(into, ignore_errors=True)
         into.mkdir(parents=True)
         for entry in ref["files"]:
@@ -156,8 +157,6 @@ class RemoteJobClient:
         self._post(f"runs/{submission_pk}/jobs/{job_pk}/start/")
 
     def record_job(self, submission_pk: int, job_pk: int, *, report: dict, outputs: Path | None) -> str:
-        import json
-
         if outputs is None:
             return self._post(f"runs/{submission_pk}/jobs/{job_pk}/report/",
                               data={"report": json.dumps(report)})["outcome"]
@@ -167,13 +166,9 @@ class RemoteJobClient:
                 for path in sorted(outputs.rglob("*")):
                     if path.is_file() and not path.is_symlink():
                         bundle.write(path, path.relative_to(outputs).as_posix())
-            digest = hashlib.sha256()
-            with archive.open("rb") as handle:
-                for block in iter(lambda: handle.read(BLOCK), b""):
-                    digest.update(block)
             with archive.open("rb") as handle:
                 return self._post(f"runs/{submission_pk}/jobs/{job_pk}/report/",
-                                  data={"report": json.dumps(report), "outputs_sha256": digest.hexdigest()},
+                                  data={"report": json.dumps(report), "outputs_sha256": file_sha256(archive)},
                                   files={"outputs": ("outputs.zip", handle, "application/zip")})["outcome"]
 
     def finish(self, submission_pk: int) -> str:
