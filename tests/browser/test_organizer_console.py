@@ -3,6 +3,8 @@ live markdown preview), adds a phase, and approves a registration; axe-core on e
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -72,3 +74,26 @@ def test_create_a_challenge_add_a_phase_approve_a_registration(page, live_server
     for action in ("challenge.create", "phase.create", "registration.approve"):
         expect(table).to_contain_text(action)
     assert_accessible(page)
+
+
+def test_on_a_phone_the_console_row_shows_the_current_section(phone_context):
+    """The console's sections are one sideways-scrolling row on a phone; a section at the row's far end (Audit) is
+    scrolled into view, highlighted, on its own page."""
+    from spinebench.challenges.models import Challenge
+
+    organizer = UserFactory(username="pocket")
+    challenge = RegistrationFactory().challenge
+    Challenge.objects.get(pk=challenge.pk).organizers.add(organizer)
+    page = phone_context.new_page()
+    page.goto("/accounts/login/")  # the user menu hides behind the phone's menu button: look for the next page instead
+    page.get_by_label("Username").fill(organizer.username)
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
+    page.goto(f"/challenges/{challenge.slug}/manage/audit/")
+    current = page.get_by_role("navigation", name="Console sections").locator("a[aria-current=page]")
+    expect(current).to_have_text("Audit")
+    expect(current).to_be_in_viewport(ratio=0.95)
+    page.goto(f"/challenges/{challenge.slug}/manage/")
+    audit = page.get_by_role("navigation", name="Console sections").get_by_role("link", name="Audit")
+    expect(audit).not_to_be_in_viewport()  # the overview's row starts at its first pill
